@@ -1,0 +1,39 @@
+"""archcalc: shapes, parameters, MACs/FLOPs, receptive field and memory of a network
+from a declarative spec, without allocating a single weight.
+
+    >>> import archcalc
+    >>> archcalc.analyze("vgg16").totals.params
+    138357544
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from archcalc.analysis import Analysis
+    from archcalc.graph import LayerGraph
+    from archcalc.layers import Shape
+
+
+def load(spec: str, input_shape: Shape | None = None) -> LayerGraph:
+    """A built-in name, a path, or spec text (anything with a newline) → LayerGraph."""
+    from archcalc import spec as spec_lang
+    from archcalc.zoo import read
+
+    if "\n" in spec:
+        return spec_lang.load(spec, "<spec>", input_shape)
+    source = read(spec)
+    return spec_lang.load(source.text, source.filename, input_shape)
+
+
+def analyze(spec: str, input_shape: Shape | None = None) -> Analysis:
+    """Every static figure of a spec (see `load` for what `spec` may be)."""
+    from archcalc.analysis import analyze as run
+
+    return run(load(spec, input_shape))
+
+
+__all__ = ["__version__", "analyze", "load"]

@@ -1,0 +1,96 @@
+"""The command line: thin commands over the library; errors become clean messages here.
+
+Heavy imports (torch, graphviz) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from archcalc import __version__
+from archcalc.errors import ArchcalcError, SpecError
+
+
+class CleanError(click.ClickException):
+    """A library error shown as its own text on stderr, exit status 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+class ArchcalcGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpecError as e:
+            raise CleanError(e.format()) from None
+        except ArchcalcError as e:
+            raise CleanError(f"error: {e}") from None
+
+
+@click.group(cls=ArchcalcGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="archcalc")
+def cli() -> None:
+    """Static analysis of neural-network architectures from a text spec.
+
+    \b
+    Examples:
+      archcalc report vgg16                  # per-layer table: shapes, params, MACs
+      archcalc report alexnet --format json  # the same as JSON for programs
+      archcalc report my.arch --input 3x32x32
+      echo 'input 1x28x28
+      conv5-6, maxpool, FC-10' | archcalc report -
+      archcalc list                          # the built-in model zoo
+      archcalc layers                        # every layer type and its spec syntax
+    """
+
+
+def spec_argument(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("spec", metavar="SPEC")(f)
+
+
+def input_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--input", "input_shape", metavar="SHAPE",
+                        help="Override the spec's input shape, channels first: 3x32x32.")(f)
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="Output format.")
+
+
+def parse_input(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from archcalc.errors import Loc, Source
+    from archcalc.spec import parse_shape
+
+    try:
+        return parse_shape(value, Loc(1, 1, len(value)))
+    except SpecError as e:
+        raise e.with_source(Source(value, "--input")) from None
+
+
+def show(renderable: Any) -> None:
+    """Print a rich renderable; when piped, as wide as it needs so no number is cut."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
+        console = Console(width=max(80, needed))
+    console.print(renderable)
+
+
+def main() -> None:
+    cli(prog_name="archcalc")
+
+
+from archcalc.cli import commands  # noqa: E402,F401  (registers the commands)
+
+__all__ = ["cli", "main", "show"]

@@ -1,0 +1,105 @@
+"""`archcalc report`, `list` and `layers`."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+
+
+@cli.command()
+@spec_argument
+@input_option
+@format_option("table", "json", "csv", "markdown")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Collapse blocks nested deeper than N into one row each.")
+def report(spec: str, input_shape: str | None, fmt: str, depth: int | None) -> None:
+    """Per-layer shapes, parameters and MACs of SPEC, with totals.
+
+    SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
+    standard input.
+
+    \b
+    Examples:
+      archcalc report vgg16
+      archcalc report resnet50 --depth 1
+      archcalc report alexnet --format json > alexnet.json
+      archcalc report specs/lenet5.arch --format markdown
+      archcalc report vgg16 --input 3x32x32 --format csv
+    """
+    import archcalc
+    from archcalc.report import formats
+
+    analysis = archcalc.analyze(spec, parse_input(input_shape))
+    if fmt == "json":
+        click.echo(formats.to_json(analysis), nl=False)
+    elif fmt == "csv":
+        click.echo(formats.to_csv(analysis), nl=False)
+    elif fmt == "markdown":
+        click.echo(formats.to_markdown(analysis, depth), nl=False)
+    else:
+        from archcalc.report.table import full_report
+
+        show(full_report(analysis, depth))
+
+
+@cli.command("list")
+@format_option("table", "json")
+def list_specs(fmt: str) -> None:
+    """The built-in specs: name, source and parameters.
+
+    \b
+    Examples:
+      archcalc list
+      archcalc list --format json
+    """
+    import json
+
+    import archcalc
+    from archcalc import zoo
+
+    items = [(e.name, e.source_line(), archcalc.analyze(e.name)) for e in zoo.entries()]
+    if fmt == "json":
+        data = [{"name": n, "source": s, "params": a.totals.params, "macs": a.totals.macs,
+                 "input": list(a.graph.input.shape)} for n, s, a in items]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="built-in specs", header_style="bold")
+    for col, justify in (("name", "left"), ("source", "left"), ("input", "left"), ("params", "right"),
+                         ("MACs", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, source, a in items:
+        table.add_row(name, source, "×".join(map(str, a.graph.input.shape)), f"{a.totals.params:,}",
+                      f"{a.totals.macs:,}")
+    show(table)
+
+
+@cli.command()
+@format_option("table", "json")
+def layers(fmt: str) -> None:
+    """Every layer type the spec language knows, with its syntax.
+
+    \b
+    Examples:
+      archcalc layers
+      archcalc layers --format json
+    """
+    import json
+
+    from archcalc.layers import REGISTRY
+
+    types = [t for t in REGISTRY.values() if t.name != "input"]
+    if fmt == "json":
+        data = [{"name": t.name, "aliases": list(t.aliases), "kind": t.kind, "summary": t.summary,
+                 "example": t.example, "args": [a.name for a in t.args],
+                 "options": {f"/{k}": v for k, v in t.options.items()} | {f"/{f}": v[0] for f, v in t.flags.items()}}
+                for t in types]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="layer types", header_style="bold")
+    for col in ("name", "also", "example", "what it is"):
+        table.add_column(col)
+    for t in types:
+        table.add_row(t.name, ", ".join(t.aliases), t.example, t.summary)
+    show(table)

@@ -1,0 +1,294 @@
+"""The registry of layer types: one class per type holds everything about it.
+
+A layer type states, together, its arguments, the paper tokens that name it
+(`conv3-64`, `maxpool3/s2`), its output shape, parameter counts, MACs, the
+other (non-MAC) operations, its receptive-field geometry and its torch module.
+`@register` fills the registry; a duplicate name or alias raises at import.
+Every method is a small pure function of the arguments and input shapes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # torch is imported only by builders, never by the static path
+    from torch import nn
+
+Shape = tuple[int, ...]
+Args = Mapping[str, Any]
+
+
+class LayerArgError(ValueError):
+    """An argument value is wrong; the lowering attaches the spec location."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Learnable elements (weights, biases) and non-learnable buffers of one layer."""
+
+    weights: int = 0
+    biases: int = 0
+    buffers: int = 0
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.weights + other.weights,
+            self.biases + other.biases,
+            self.buffers + other.buffers,
+        )
+
+
+@dataclass(frozen=True)
+class OtherOps:
+    """Operations that are not multiply-accumulates, per element as Netscope counts them."""
+
+    adds: int = 0
+    multiplies: int = 0
+    divisions: int = 0
+    comparisons: int = 0
+    exponentials: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+    def __add__(self, other: OtherOps) -> OtherOps:
+        return OtherOps(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How a layer maps input positions to output positions, per spatial axis."""
+
+    kernel: Shape
+    stride: Shape
+    padding: Shape
+    dilation: Shape
+
+
+GLOBAL = "global"  # the geometry of a layer whose every output sees the whole input
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a layer type: its name, how to read it, its default."""
+
+    name: str
+    kind: str  # "int", "size" (int or AxB tuple), "float", "bool", "str"
+    default: Any = None
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """What a shape rule returns: the output shape and any warnings about it."""
+
+    shape: Shape
+    warnings: tuple[str, ...] = field(default=())
+
+
+class LayerType:
+    """Base of every layer type. Subclasses override what differs from 'no-op'."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    patterns: ClassVar[tuple[str, ...]] = ()  # regexes for paper tokens; groups are args
+    options: ClassVar[Mapping[str, str]] = {}  # "/s2": short option letter -> argument
+    flags: ClassVar[Mapping[str, tuple[str, Any]]] = {}  # "/nobias" -> ("bias", False)
+    args: ClassVar[tuple[Arg, ...]] = ()
+    kind: ClassVar[str] = "other"  # conv, fc, norm, activation, pool, merge, other
+    weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    summary: ClassVar[str] = ""
+    example: ClassVar[str] = ""
+
+    # -- the rules ---------------------------------------------------------------
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        return Shaped(inputs[0])
+
+    def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
+        return Counts()
+
+    def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        return 0
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps()
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
+        """None: position-preserving (activations, norms); GLOBAL: sees everything."""
+        return None
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module:
+        from archcalc.errors import BuildError
+
+        raise BuildError(f"layer type '{self.name}' has no torch equivalent")
+
+    # -- argument handling ---------------------------------------------------------
+    def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Map raw spec values (strings or numbers) to typed arguments, with defaults."""
+        by_name = {alias: arg for arg in self.args for alias in (arg.name, *arg.aliases)}
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            arg = by_name.get(key)
+            if arg is None:
+                known = ", ".join(a.name for a in self.args) or "none"
+                raise LayerArgError(f"'{self.name}' has no argument '{key}' (its arguments: {known})")
+            if arg.name in out:
+                raise LayerArgError(f"argument '{arg.name}' of '{self.name}' given twice")
+            out[arg.name] = convert(arg, value, self.name)
+        for arg in self.args:
+            if arg.name not in out:
+                if arg.required:
+                    raise LayerArgError(f"'{self.name}' needs the argument '{arg.name}'")
+                out[arg.name] = arg.default
+        return out
+
+    def match_token(self, head: str) -> dict[str, str] | None:
+        """The arguments a paper token spells, or None when it is not this type's."""
+        low = head.lower()
+        if low in (self.name, *self.aliases):
+            return {}
+        for pattern in self.patterns:
+            m = re.fullmatch(pattern, low)
+            if m:
+                return {k: v for k, v in m.groupdict().items() if v is not None}
+        return None
+
+
+def convert(arg: Arg, value: Any, layer: str) -> Any:
+    """One raw value to the argument's type, with a message that names both."""
+    text = str(value)
+    try:
+        if arg.kind == "int":
+            result: Any = int(text)
+            _check_min(arg, (result,), layer)
+        elif arg.kind == "size":
+            result = value if isinstance(value, tuple) else parse_size(text)
+            _check_min(arg, result, layer)
+        elif arg.kind == "float":
+            result = float(text)
+        elif arg.kind == "bool":
+            result = _parse_bool(value)
+        else:
+            result = text
+            if arg.choices and result not in arg.choices:
+                raise LayerArgError(f"one of {', '.join(arg.choices)}")
+    except (ValueError, TypeError) as e:
+        detail = f" ({e})" if isinstance(e, LayerArgError) else ""
+        raise LayerArgError(
+            f"argument '{arg.name}' of '{layer}' must be {_kind_words(arg)}, not '{text}'{detail}"
+        ) from None
+    return result
+
+
+def _check_min(arg: Arg, values: tuple[int, ...], layer: str) -> None:
+    if arg.minimum is not None and any(v < arg.minimum for v in values):
+        raise LayerArgError(f"at least {arg.minimum}")
+
+
+def _kind_words(arg: Arg) -> str:
+    return {
+        "int": "a whole number",
+        "size": "a whole number or sizes like 3x3",
+        "float": "a number",
+        "bool": "true or false",
+    }.get(arg.kind, "a word")
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(text)
+
+
+def parse_size(text: str) -> tuple[int, ...]:
+    """'3' -> (3,), '1x7' -> (1, 7), '(1, 7)' -> (1, 7)."""
+    parts = re.split(r"[x×,]", text.strip().strip("()").replace(" ", ""))
+    return tuple(int(p) for p in parts)
+
+
+def per_axis(value: tuple[int, ...] | int, rank: int, what: str = "size") -> Shape:
+    """Broadcast a one-number size to every spatial axis; check a full one's length."""
+    values = (value,) if isinstance(value, int) else value
+    if len(values) == 1:
+        return values * rank
+    if len(values) != rank:
+        raise LayerArgError(f"{what} {'x'.join(map(str, values))} has {len(values)} axes, the input has {rank}")
+    return tuple(values)
+
+
+def window_output(
+    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False
+) -> tuple[int, bool]:
+    """PyTorch's output size of a sliding window on one axis, and whether it divided exactly.
+
+    O = floor((I + 2P - D(K-1) - 1)/S) + 1; with ceil_mode the division rounds up but
+    the last window must start inside the input or the left padding.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0, True
+    exact = span % stride == 0
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out, exact
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(values)
+
+
+REGISTRY: dict[str, LayerType] = {}
+_NAMES: dict[str, str] = {}
+
+
+def register(cls: type[LayerType]) -> type[LayerType]:
+    """Add a layer type to the registry; a name or alias used twice is a bug."""
+    instance = cls()
+    for key in (cls.name, *cls.aliases):
+        if key in _NAMES:
+            raise RuntimeError(f"layer name '{key}' registered twice ({_NAMES[key]}, {cls.name})")
+        _NAMES[key] = cls.name
+    REGISTRY[cls.name] = instance
+    return cls
+
+
+def all_names() -> list[str]:
+    """Every name and alias, for 'did you mean'."""
+    return sorted(_NAMES)
+
+
+def find(head: str) -> tuple[LayerType, dict[str, str]] | None:
+    """The layer type a token head names, with the arguments it spells."""
+    low = head.lower()
+    if low in _NAMES:
+        return REGISTRY[_NAMES[low]], {}
+    for layer in REGISTRY.values():
+        spelled = layer.match_token(low)
+        if spelled is not None:
+            return layer, spelled
+    return None
+
+

@@ -1,0 +1,34 @@
+"""Batch normalisation: `bn`, `batchnorm`; 1-D/2-D/3-D by the input's rank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archcalc.layers.base import Arg, Args, Counts, LayerType, OtherOps, Shape, prod, register
+
+
+@register
+class BatchNorm(LayerType):
+    name = "bn"
+    aliases = ("batchnorm", "batch-norm")
+    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True))
+    kind = "norm"
+    summary = "batch norm: γ, β learnable; running mean, running var and the batch counter are buffers"
+    example = "bn, batchnorm(eps=0.001)"
+
+    def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
+        c = inputs[0][0]
+        learnable = c if a["affine"] else 0
+        return Counts(weights=learnable, biases=learnable, buffers=2 * c + 1)
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        # at inference BN is a per-channel affine map x·a + b
+        return OtherOps(multiplies=prod(out), adds=prod(out))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        rank = max(1, len(out) - 1)
+        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
+        return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])

@@ -1,0 +1,148 @@
+"""Pooling and local normalisation: `maxpool`, `maxpool3/s2/p1/ceil`, `avgpool`, `gap`, `LRN`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archcalc.layers.base import (
+    GLOBAL,
+    Arg,
+    Args,
+    Geometry,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shape,
+    Shaped,
+    per_axis,
+    prod,
+    register,
+)
+from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_geometry, window_shape
+
+POOL_ARGS = (
+    Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
+    Arg("stride", "size", None, aliases=("s",), minimum=1),
+    Arg("padding", "size", (0,), aliases=("p", "pad"), minimum=0),
+    Arg("ceil_mode", "bool", False, aliases=("ceil",)),
+)
+
+
+class _Pool(LayerType):
+    options = SPATIAL_OPTIONS
+    flags = {"ceil": ("ceil_mode", True)}
+    args = POOL_ARGS
+    kind = "pool"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        g = self.geometry(a, inputs)
+        if any(2 * p > k for p, k in zip(g.padding, g.kernel)):
+            raise LayerArgError("padding must be at most half the kernel (PyTorch's rule for pooling)")
+        return window_shape(self.name, a, inputs, inputs[0][0])
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
+        return window_geometry({**a, "dilation": 1}, len(inputs[0]) - 1)
+
+    def window(self, a: Args, out: Shape) -> int:
+        return prod(per_axis(a["kernel"], len(out) - 1))
+
+
+@register
+class MaxPool(_Pool):
+    name = "maxpool"
+    aliases = ("max-pool",)
+    patterns = (r"max-?pool(?P<kernel>\d+(?:x\d+)*)",)
+    summary = "max pooling; 2×2 stride 2 by default, stride = kernel unless /sN"
+    example = "maxpool, maxpool3/s2, maxpool3/s2/p1, maxpool3/s2/ceil"
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        g = self.geometry(a, inputs)
+        cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
+        return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
+
+
+@register
+class AvgPool(_Pool):
+    name = "avgpool"
+    aliases = ("avg-pool",)
+    patterns = (r"avg-?pool(?P<kernel>\d+(?:x\d+)*)",)
+    summary = "average pooling; 2×2 stride 2 by default (padding counted in the mean, as PyTorch)"
+    example = "avgpool, avgpool3/s1/p1"
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps(adds=prod(out) * (self.window(a, out) - 1), divisions=prod(out))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        g = self.geometry(a, inputs)
+        cls = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[len(g.kernel) - 1]
+        return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
+
+
+@register
+class AdaptiveAvgPool(LayerType):
+    name = "adaptive-avgpool"
+    aliases = ("gap", "global-avgpool", "avgpool-global")
+    patterns = (r"adaptive-?avg-?pool(?P<size>\d+(?:x\d+)*)",)
+    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
+    kind = "pool"
+    summary = "adaptive average pooling to a fixed size; gap is the 1×1 global average pool"
+    example = "gap, adaptive-avgpool7, adaptive-avgpool(size=6x6)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        rank = spatial_rank(inputs, self.name)
+        return Shaped((inputs[0][0], *per_axis(a["size"], rank, "size")))
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        # each output averages about ∏(I/O) inputs; exact when the sizes divide
+        window = max(1, prod(inputs[0][1:]) // max(1, prod(out[1:])))
+        return OtherOps(adds=prod(out) * (window - 1), divisions=prod(out))
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
+        sizes = inputs[0][1:]
+        target = per_axis(a["size"], len(sizes), "size")
+        if all(t == 1 for t in target):
+            return GLOBAL
+        if all(s % t == 0 for s, t in zip(sizes, target)):
+            k = tuple(s // t for s, t in zip(sizes, target))
+            return Geometry(k, k, (0,) * len(k), (1,) * len(k))
+        return GLOBAL
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        rank = len(out) - 1
+        cls = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[rank - 1]
+        return cls(out[1:])
+
+
+@register
+class LRN(LayerType):
+    name = "lrn"
+    aliases = ("local-response-norm",)
+    args = (
+        Arg("size", "int", 5, aliases=("n",), minimum=1),
+        Arg("alpha", "float", 1e-4),
+        Arg("beta", "float", 0.75),
+        Arg("k", "float", 2.0),
+    )
+    kind = "norm"
+    summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
+    example = "LRN, lrn(size=5, k=2)"
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        n = prod(out)
+        # per element: square-sum over `size` neighbours, one power, one division
+        return OtherOps(multiplies=n * (a["size"] + 1), adds=n * a["size"], exponentials=n, divisions=n)
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])

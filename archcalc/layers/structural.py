@@ -1,0 +1,135 @@
+"""Layers that move or merge tensors: input, flatten, dropout, identity, add, concat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archcalc.layers.base import (
+    GLOBAL,
+    Arg,
+    Args,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shape,
+    Shaped,
+    prod,
+    register,
+)
+
+
+def _fmt(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+@register
+class Input(LayerType):
+    name = "input"
+    args = (Arg("shape", "size", required=True),)
+    min_inputs = 0
+    max_inputs = 0
+    summary = "the network's input (written as the header line `input 3x224x224`)"
+    example = "input 3x224x224"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        return Shaped(tuple(a["shape"]))
+
+
+@register
+class Flatten(LayerType):
+    name = "flatten"
+    summary = "C×H×W → C·H·W (inserted by itself before an FC on a spatial tensor)"
+    example = "flatten"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        return Shaped((prod(inputs[0]),))
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return GLOBAL if len(inputs[0]) > 1 else None
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Flatten()
+
+
+@register
+class Dropout(LayerType):
+    name = "dropout"
+    patterns = (r"dropout(?P<p>0?\.\d+)",)
+    args = (Arg("p", "float", 0.5),)
+    summary = "dropout (an identity at inference); p = 0.5 by default"
+    example = "dropout, dropout(p=0.2), dropout0.2"
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Dropout(a["p"])
+
+
+@register
+class Identity(LayerType):
+    name = "identity"
+    aliases = ("id",)
+    summary = "passes its input through (an empty branch)"
+    example = "identity"
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Identity()
+
+
+@register
+class Add(LayerType):
+    name = "add"
+    aliases = ("sum",)
+    kind = "merge"
+    min_inputs = 2
+    max_inputs = None
+    summary = "element-wise sum of inputs of one shape (a residual connection)"
+    example = "add(@a, @b)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        first = inputs[0]
+        for other in inputs[1:]:
+            if other != first:
+                raise LayerArgError(
+                    "cannot add tensors of different shapes: "
+                    + " + ".join(_fmt(s) for s in inputs)
+                )
+        return Shaped(first)
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps(adds=prod(out) * (len(inputs) - 1))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import Add as TorchAdd
+
+        return TorchAdd()
+
+
+@register
+class Concat(LayerType):
+    name = "concat"
+    aliases = ("cat", "concatenate")
+    kind = "merge"
+    min_inputs = 1
+    max_inputs = None
+    summary = "concatenation along channels; every other axis must agree"
+    example = "concat(@a, @b)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        rest = {s[1:] for s in inputs}
+        if len(rest) > 1 or len({len(s) for s in inputs}) > 1:
+            raise LayerArgError(
+                "cannot concatenate along channels: the other axes differ ("
+                + ", ".join(_fmt(s) for s in inputs) + ")"
+            )
+        return Shaped((sum(s[0] for s in inputs), *inputs[0][1:]))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import Concat as TorchConcat
+
+        return TorchConcat()

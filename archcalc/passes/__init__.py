@@ -1,0 +1,1 @@
+"""Passes: small pure functions over a LayerGraph returning one result per node."""

@@ -1,0 +1,1 @@
+"""Renderers: read an Analysis, return text or a rich renderable; never print."""

@@ -1,0 +1,132 @@
+"""Report formats that are plain text: JSON (a stable interface), CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from typing import Any
+
+from archcalc import __version__
+from archcalc.analysis import Analysis
+from archcalc.report.rows import rows
+
+CONVENTIONS = {
+    "params": "learnable elements (weights + biases) = sum(p.numel() for p in model.parameters())",
+    "buffers": "non-learnable elements (BatchNorm running mean/var and batch counter)",
+    "macs": "multiply-accumulates of convolution and FC layers; bias adds are not MACs",
+    "flops": "2 × MACs, as torch.utils.flop_counter.FlopCounterMode counts",
+    "other_ops": "non-MAC operations (bias adds, norms, activations, pooling, merges) per output element",
+}
+
+
+def to_dict(analysis: Analysis) -> dict[str, Any]:
+    """The JSON document: every node with its inputs; integers stay integers."""
+    g, t = analysis.graph, analysis.totals
+    return {
+        "archcalc": __version__,
+        "name": g.name,
+        "input": list(g.input.shape),
+        "output": list(g.output.shape),
+        "depth": g.depth(),
+        "totals": {
+            "params": t.params,
+            "weights": t.counts.weights,
+            "biases": t.counts.biases,
+            "buffers": t.counts.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "other_ops": asdict(t.other_ops),
+        },
+        "by_kind": [asdict(k) for k in analysis.by_kind()],
+        "layers": [_layer(analysis, n.id) for n in g],
+        "warnings": [asdict(w) for w in analysis.warnings],
+        "conventions": CONVENTIONS,
+    }
+
+
+def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
+    n = analysis.graph.node(node_id)
+    c = analysis.counts[node_id]
+    return {
+        "id": n.id,
+        "spec": n.text,
+        "type": n.type,
+        "line": n.loc.line if n.loc else None,
+        "column": n.loc.col if n.loc else None,
+        "inputs": list(n.inputs),
+        "output_shape": list(n.shape),
+        "params": c.params,
+        "weights": c.weights,
+        "biases": c.biases,
+        "buffers": c.buffers,
+        "macs": analysis.macs[node_id],
+        "flops": analysis.flops(node_id),
+        "other_ops": asdict(analysis.other_ops[node_id]),
+        "share": analysis.share(node_id),
+        "implicit": n.implicit,
+        "scope": list(n.scope),
+        "name": n.name,
+        "warnings": list(n.warnings),
+    }
+
+
+def to_json(analysis: Analysis) -> str:
+    return json.dumps(to_dict(analysis), indent=2, ensure_ascii=False) + "\n"
+
+
+CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", "weights", "biases",
+              "buffers", "macs", "flops", "share", "implicit", "scope")
+
+
+def to_csv(analysis: Analysis) -> str:
+    """One row per layer, integers exact; lists joined with spaces / x."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for n in analysis.graph:
+        row = _layer(analysis, n.id)
+        row["inputs"] = " ".join(map(str, row["inputs"]))
+        row["output_shape"] = "x".join(map(str, row["output_shape"]))
+        row["scope"] = "/".join(row["scope"])
+        row["share"] = f"{row['share']:.6f}"
+        writer.writerow({k: row[k] for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def to_markdown(analysis: Analysis, depth: int | None = None) -> str:
+    t = analysis.totals
+    lines = [
+        f"## {analysis.graph.name}",
+        "",
+        "| # | layer | type | output | params | MACs | % params |",
+        "|---:|---|---|---|---:|---:|---:|",
+    ]
+    for r in rows(analysis, depth):
+        label = ("&nbsp;" * 2 * r.level) + (f"**{r.label}**" if r.heading else f"`{r.label}`")
+        if r.heading:
+            lines.append(f"| | {label} | | | | | |")
+            continue
+        lines.append(f"| {r.index} | {label} | {r.type} | {fmt_shape(r.shape)} | {r.params:,} | "
+                     f"{r.macs:,} | {100 * r.share:.2f}% |")
+    lines += [
+        f"| | **total** | | {fmt_shape(analysis.graph.output.shape)} | **{t.params:,}** | **{t.macs:,}** | 100% |",
+        "",
+        f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
+        f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
+    ]
+    lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def human(n: float) -> str:
+    """138357544 → '138.36 M' (tables only; JSON and CSV keep exact integers)."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:g}"

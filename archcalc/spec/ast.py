@@ -1,0 +1,100 @@
+"""The syntax tree of a spec: what the user wrote, before any block is expanded.
+
+Text pieces that may hold `{expr}` placeholders stay text until lowering
+substitutes a block's arguments, so every piece keeps its own location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from archcalc.errors import Loc, Source
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A piece of raw text and where it stands."""
+
+    text: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class CallArg:
+    key: str | None
+    value: Piece
+
+
+@dataclass(frozen=True)
+class Layer:
+    """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`."""
+
+    head: Piece
+    options: tuple[Piece, ...] = ()
+    call: tuple[CallArg, ...] | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """`@name`: continue from a named node."""
+
+    name: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Branches:
+    """`concat:` or `add:` with one `| ...` line per branch, joined in order."""
+
+    kind: str
+    branches: tuple[tuple[Statement, ...], ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Residual:
+    """`residual:` body, then an optional `shortcut:` (auto, identity, or a sequence)."""
+
+    body: tuple[Statement, ...]
+    shortcut: tuple[Statement, ...] | str
+    loc: Loc
+
+
+Unit = Union[Layer, Ref, Branches, Residual]
+
+
+@dataclass(frozen=True)
+class Item:
+    unit: Unit
+    repeat: int = 1
+    repeat_loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One line: an optional `name =`, then items applied in order."""
+
+    items: tuple[Item, ...]
+    loc: Loc
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[tuple[str, Piece | None], ...]
+    body: tuple[Statement, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Spec:
+    source: Source
+    name: str | None = None
+    input: Piece | None = None
+    hidden_activation: Piece | None = None
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
+    body: tuple[Statement, ...] = ()
+    comments: tuple[str, ...] = ()

@@ -1,0 +1,357 @@
+"""A hand-written parser for spec text: lines → indentation tree → statements.
+
+Each scanning function takes the line and a position and returns the new
+position with what it read (tomli's style). Errors carry a `Loc`, so the CLI
+can show the line with a caret. Nothing here knows the layer types: a token
+like `conv3-64/s2` is split into its head and options and kept as text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from archcalc.errors import Loc, Source, SpecError
+from archcalc.spec.ast import (
+    BlockDef,
+    Branches,
+    CallArg,
+    Item,
+    Layer,
+    Piece,
+    Ref,
+    Residual,
+    Spec,
+    Statement,
+)
+
+HEADERS = ("name", "input", "hidden-activation")
+COMPOUNDS = ("concat", "add", "residual")
+MAX_REPEAT = 10_000
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
+
+
+@dataclass
+class Line:
+    """One non-blank line with the lines indented under it."""
+
+    text: str  # comment stripped, trailing space stripped, indentation kept
+    number: int
+    indent: int
+    children: list[Line] = field(default_factory=list)
+
+    @property
+    def body(self) -> str:
+        return self.text[self.indent :]
+
+    def loc(self, pos: int, width: int = 1) -> Loc:
+        return Loc(self.number, pos + 1, width)
+
+
+def parse(text: str, filename: str = "<spec>") -> Spec:
+    """Parse spec text; raises SpecError pointing into it."""
+    source = Source(text, filename)
+    try:
+        return _parse_tree(_line_tree(text), source)
+    except SpecError as e:
+        raise e.with_source(source) from None
+
+
+# -- lines and indentation ---------------------------------------------------------
+
+
+def _line_tree(text: str) -> list[Line]:
+    roots: list[Line] = []
+    stack: list[Line] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
+        if not stripped.strip():
+            continue
+        indent = len(stripped) - len(stripped.lstrip(" "))
+        line = Line(stripped, number, indent)
+        while stack and stack[-1].indent >= indent:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(line)
+        stack.append(line)
+    return roots
+
+
+def _parse_tree(roots: list[Line], source: Source) -> Spec:
+    header: dict[str, Piece] = {}
+    blocks: dict[str, BlockDef] = {}
+    comments = tuple(
+        ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
+    )
+    body_lines: list[Line] = []
+    for line in roots:
+        word = line.body.split(None, 1)[0]
+        if word in HEADERS:
+            _header(line, word, header)
+        elif word == "block":
+            block = _block(line)
+            if block.name in blocks:
+                raise SpecError(f"block '{block.name}' is defined twice", block.loc)
+            blocks[block.name] = block
+        else:
+            body_lines.append(line)
+    return Spec(
+        source=source,
+        name=header["name"].text if "name" in header else None,
+        input=header.get("input"),
+        hidden_activation=header.get("hidden-activation"),
+        blocks=blocks,
+        body=_statements(body_lines),
+        comments=comments,
+    )
+
+
+def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
+    rest = line.body[len(word) :]
+    value = rest.strip()
+    start = line.indent + len(word) + (len(rest) - len(rest.lstrip()))
+    if not value:
+        raise SpecError(f"'{word}' needs a value", line.loc(line.indent, len(word)),
+                        expected=_HEADER_EXAMPLES[word])
+    if word in header:
+        raise SpecError(f"'{word}' is given twice", line.loc(line.indent, len(word)))
+    if line.children:
+        raise SpecError("unexpected indented line", line.children[0].loc(line.children[0].indent))
+    header[word] = Piece(value, line.loc(start, len(value)))
+
+
+_HEADER_EXAMPLES = {
+    "name": "a name, as in 'name vgg16'",
+    "input": "a shape, as in 'input 3x224x224'",
+    "hidden-activation": "an activation, as in 'hidden-activation relu'",
+}
+
+
+# -- blocks and statements ----------------------------------------------------------
+
+_BLOCK = re.compile(r"block\s+([A-Za-z_][A-Za-z0-9_\-]*)\s*(\((.*)\))?\s*:(.*)$")
+
+
+def _block(line: Line) -> BlockDef:
+    m = _BLOCK.match(line.body)
+    if not m:
+        raise SpecError(
+            "malformed block definition",
+            line.loc(line.indent, len(line.body)),
+            expected="'block NAME(arg, arg=default):' followed by indented lines",
+        )
+    name, params_text, inline = m.group(1), m.group(3) or "", m.group(4).strip()
+    params_start = line.indent + (m.start(3) if m.group(3) is not None else 0)
+    params = _block_params(line, params_text, params_start)
+    body_lines = list(line.children)
+    if inline:
+        start = line.indent + m.start(4) + (len(m.group(4)) - len(m.group(4).lstrip()))
+        body_lines.insert(0, Line(" " * start + inline, line.number, start))
+    if not body_lines:
+        raise SpecError(f"block '{name}' has no body", line.loc(line.indent, len(line.body)),
+                        expected="indented lines under the block, or layers after its ':'")
+    return BlockDef(name, params, _statements(body_lines), line.loc(line.indent, 5 + 1 + len(name)))
+
+
+def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece | None], ...]:
+    params: list[tuple[str, Piece | None]] = []
+    for piece in _split_top(text, start, line):
+        key, _, default = piece.text.partition("=")
+        key = key.strip()
+        if not _IDENT.fullmatch(key):
+            raise SpecError(f"'{piece.text}' is not a parameter name", piece.loc,
+                            expected="a name, or name=default")
+        if any(k == key for k, _ in params):
+            raise SpecError(f"parameter '{key}' is listed twice", piece.loc)
+        default_piece = Piece(default.strip(), piece.loc) if default.strip() else None
+        if params and params[-1][1] is not None and default_piece is None:
+            raise SpecError(f"parameter '{key}' without a default follows one with a default", piece.loc)
+        params.append((key, default_piece))
+    return tuple(params)
+
+
+def _statements(lines: list[Line]) -> tuple[Statement, ...]:
+    out: list[Statement] = []
+    for line in lines:
+        body = line.body
+        if body.startswith("shortcut:") or body.startswith("shortcut :"):
+            _attach_shortcut(out, line)
+            continue
+        out.append(_statement(line))
+    return tuple(out)
+
+
+def _attach_shortcut(out: list[Statement], line: Line) -> None:
+    last = out[-1].items[-1].unit if out and out[-1].items else None
+    if not isinstance(last, Residual) or last.shortcut != "auto-default":
+        raise SpecError("'shortcut:' must come right after a 'residual:' body",
+                        line.loc(line.indent, 8))
+    rest = line.body.split(":", 1)[1]
+    start = line.indent + line.body.index(":") + 1 + (len(rest) - len(rest.lstrip()))
+    value = rest.strip()
+    shortcut: tuple[Statement, ...] | str
+    if value in ("auto", "identity") and not line.children:
+        shortcut = value
+    else:
+        lines = ([Line(" " * start + value, line.number, start)] if value else []) + line.children
+        if not lines:
+            raise SpecError("'shortcut:' needs a value", line.loc(line.indent, 9),
+                            expected="auto, identity, or layers such as conv1-256/s2/nobias, bn")
+        shortcut = _statements(lines)
+    residual = Residual(last.body, shortcut, last.loc)
+    stmt = out[-1]
+    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.name)
+
+
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*")
+
+
+def _statement(line: Line) -> Statement:
+    pos = line.indent
+    name = None
+    m = _NAMED.match(line.text, pos)
+    if m and not line.text[m.end() - 1 :].startswith("=="):
+        name, pos = m.group(1), m.end()
+    compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
+    if compound:
+        unit = _compound(line, compound.group(1), pos)
+        return Statement((Item(unit),), line.loc(line.indent), name)
+    items: list[Item] = []
+    for piece in _split_top(line.text[pos:], pos, line):
+        items.append(_item(piece))
+    for child in line.children:  # an indented continuation of a plain line
+        items.extend(_statement(child).items)
+    if not items:
+        raise SpecError("expected layers after '='", line.loc(pos), expected="a layer such as conv3-64")
+    return Statement(tuple(items), line.loc(line.indent), name)
+
+
+def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
+    loc = line.loc(pos, len(kind))
+    if not line.children:
+        raise SpecError(f"'{kind}:' needs indented lines under it", loc,
+                        expected="'| ...' branch lines" if kind != "residual" else "the residual body")
+    if kind == "residual":
+        return Residual(_statements(line.children), "auto-default", loc)
+    branches = []
+    for child in line.children:
+        if not child.body.startswith("|"):
+            raise SpecError(f"each branch of '{kind}:' starts with '|'", child.loc(child.indent),
+                            expected="'| conv1-64' (one line per branch)")
+        start = child.indent + 1 + (len(child.body[1:]) - len(child.body[1:].lstrip()))
+        first = Line(" " * start + child.body[1:].strip(), child.number, start, child.children)
+        if not first.body:
+            first = Line(" " * start + "identity", child.number, start, child.children)
+        branches.append((_statement(first),))
+    return Branches(kind, tuple(branches), loc)
+
+
+# -- items --------------------------------------------------------------------------
+
+
+def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
+    """Split at commas outside brackets; each piece stripped, with its location."""
+    pieces, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ","):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+            if depth < 0:
+                raise SpecError(f"unmatched '{ch}'", line.loc(offset + i))
+        elif ch == "," and depth == 0:
+            raw = text[start:i]
+            stripped = raw.strip()
+            lead = len(raw) - len(raw.lstrip())
+            if not stripped and i < len(text):
+                raise SpecError("empty item between commas", line.loc(offset + start + lead),
+                                expected="a layer such as conv3-64")
+            if stripped:
+                pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+            start = i + 1
+    if depth > 0:
+        raise SpecError("unclosed bracket", line.loc(offset + len(text) - 1), expected="')'")
+    return pieces
+
+
+def _item(piece: Piece) -> Item:
+    text, loc = piece.text, piece.loc
+    repeat, repeat_loc = 1, None
+    m = re.search(r"\s+[x×*]\s*(\S+)$", text)
+    if m:
+        count = m.group(1)
+        repeat_loc = Loc(loc.line, loc.col + m.start(1), len(count))
+        if not count.isdigit():
+            raise SpecError(f"repeat count '{count}' is not a whole number", repeat_loc,
+                            expected="a count such as x3")
+        repeat = int(count)
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
+                            expected=f"a count from 1 to {MAX_REPEAT:,}")
+        text = text[: m.start()]
+    unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
+    return Item(unit, repeat, repeat_loc)
+
+
+def _unit(piece: Piece) -> Layer | Ref:
+    text, loc = piece.text, piece.loc
+    if text.startswith("@"):
+        if not _IDENT.fullmatch(text[1:]):
+            raise SpecError(f"'{text}' is not a node reference", loc, expected="'@name'")
+        return Ref(text[1:], loc)
+    pos = _scan_word(text, 0)
+    if pos == 0:
+        raise SpecError(f"unexpected '{text[0]}'", _at(loc, 0),
+                        expected="a layer such as conv3-64, maxpool or FC-4096")
+    head = Piece(text[:pos], _at(loc, 0, pos))
+    options: list[Piece] = []
+    while pos < len(text) and text[pos] == "/":
+        end = _scan_word(text, pos + 1, extra="=")
+        if end == pos + 1:
+            raise SpecError("expected an option after '/'", _at(loc, pos),
+                            expected="an option such as /s2, /p1 or /nobias")
+        options.append(Piece(text[pos + 1 : end], _at(loc, pos + 1, end - pos - 1)))
+        pos = end
+    call = None
+    if pos < len(text) and text[pos] == "(":
+        if not text.endswith(")"):
+            raise SpecError("expected ')' to close the argument list", _at(loc, len(text) - 1))
+        call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
+        pos = len(text)
+    if pos < len(text):
+        raise SpecError(f"unexpected '{text[pos:]}' after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+                        expected="',' between layers, an option like /s2, or a repeat like x3")
+    return Layer(head, tuple(options), call, text)
+
+
+def _scan_word(text: str, pos: int, extra: str = "") -> int:
+    """The end of a word that may hold {expr} placeholders."""
+    while pos < len(text):
+        ch = text[pos]
+        if ch == "{":
+            close = text.find("}", pos)
+            if close < 0:
+                return pos
+            pos = close + 1
+        elif _WORD_CHARS.match(ch) or ch in extra:
+            pos += 1
+        else:
+            break
+    return pos
+
+
+def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
+    line = Line(" " * (start.col - 1) + text, start.line, start.col - 1)
+    args = []
+    for piece in _split_top(text, start.col - 1, line):
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$", piece.text)
+        if m:
+            value_col = piece.loc.col + m.start(2)
+            args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
+        else:
+            args.append(CallArg(None, piece))
+    return tuple(args)
+
+
+def _at(loc: Loc, offset: int, width: int = 1) -> Loc:
+    return Loc(loc.line, loc.col + offset, max(1, width))

@@ -1,0 +1,61 @@
+"""The built-in model zoo: the spec files under `specs/`, looked up by name."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from archcalc.errors import Source, UsageError
+
+_PACKAGED = Path(__file__).parent / "specs"  # where a wheel puts them
+_CHECKOUT = Path(__file__).parent.parent / "specs"  # an editable install or a checkout
+
+
+def specs_dir() -> Path:
+    return _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    path: Path
+
+    def source_line(self) -> str:
+        """The first comment line: the paper (and table) the spec follows."""
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                return line.lstrip("# ").strip()
+        return ""
+
+
+def entries() -> list[ZooEntry]:
+    root = specs_dir()
+    return sorted((ZooEntry(p.stem, p) for p in root.glob("*.arch")), key=lambda e: _order(e.name))
+
+
+def _order(name: str) -> list[str | int]:
+    """Natural order: vgg11 before vgg16, resnet18 before resnet101."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def names() -> list[str]:
+    return [e.name for e in entries()]
+
+
+def read(spec: str) -> Source:
+    """A spec given as a built-in name, a path, or '-' for standard input."""
+    if spec == "-":
+        return Source(sys.stdin.read(), "<stdin>")
+    path = Path(spec)
+    if path.is_file():
+        return Source(path.read_text(encoding="utf-8"), str(path))
+    builtin = specs_dir() / f"{spec}.arch"
+    if builtin.is_file():
+        return Source(builtin.read_text(encoding="utf-8"), f"{spec}.arch")
+    import difflib
+
+    close = difflib.get_close_matches(spec, names(), n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UsageError(f"no built-in spec or file named '{spec}'.{hint} ('archcalc list' shows the built-in ones)")
