@@ -38,12 +38,23 @@ class Node:
         return REGISTRY[self.type]
 
 
+@dataclass(frozen=True)
+class Expectation:
+    """A figure the user wrote after `=>` for the node a statement ends on."""
+
+    node: int
+    text: str
+    loc: Loc
+
+
 class LayerGraph:
     """A DAG of `Node`s with the verbs passes and renderers use."""
 
-    def __init__(self, nodes: list[Node], name: str, source: Source | None = None) -> None:
+    def __init__(self, nodes: list[Node], name: str, source: Source | None = None,
+                 expectations: tuple[Expectation, ...] = ()) -> None:
         self.name = name
         self.source = source
+        self.expectations = expectations
         self._nodes = {n.id: n for n in nodes}
         self._g: nx.MultiDiGraph = nx.MultiDiGraph()
         for n in nodes:
@@ -78,6 +89,10 @@ class LayerGraph:
     @property
     def output(self) -> Node:
         return self._nodes[len(self._nodes) - 1]
+
+    def outputs(self) -> list[Node]:
+        """Nodes nothing consumes: the output, and any side heads (e.g. auxiliary classifiers)."""
+        return [n for n in self if self._g.out_degree(n.id) == 0]
 
     def consumers(self, node_id: int) -> list[int]:
         return sorted(set(self._g.successors(node_id)))

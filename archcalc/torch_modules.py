@@ -21,3 +21,21 @@ class Concat(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=1)
+
+
+class Mul(nn.Module):
+    """Element-wise product; the gate broadcasts (squeeze-and-excitation)."""
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return x * gate
+
+
+class Slice(nn.Module):
+    """Channels [start, end) of the input."""
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start : self.end]

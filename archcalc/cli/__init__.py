@@ -91,6 +91,15 @@ def main() -> None:
     cli(prog_name="archcalc")
 
 
-from archcalc.cli import commands  # noqa: E402,F401  (registers the commands)
+def _register_commands() -> None:
+    """Import every module of this package: each defines its commands with @cli.command."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_commands()
 
 __all__ = ["cli", "main", "show"]

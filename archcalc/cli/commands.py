@@ -14,7 +14,10 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 @format_option("table", "json", "csv", "markdown")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse blocks nested deeper than N into one row each.")
-def report(spec: str, input_shape: str | None, fmt: str, depth: int | None) -> None:
+@click.option("--columns", metavar="LIST", default=None,
+              help="Comma-separated columns for table/markdown, or 'all' "
+                   "(type, shape, params, weights, biases, buffers, macs, flops, other, share).")
+def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -27,21 +30,25 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None) -> N
       archcalc report alexnet --format json > alexnet.json
       archcalc report specs/lenet5.arch --format markdown
       archcalc report vgg16 --input 3x32x32 --format csv
+      archcalc report vgg16 --columns shape,params,flops,other
     """
     import archcalc
     from archcalc.report import formats
 
+    from archcalc.report.columns import select
+
+    cols = select(columns)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     if fmt == "json":
         click.echo(formats.to_json(analysis), nl=False)
     elif fmt == "csv":
         click.echo(formats.to_csv(analysis), nl=False)
     elif fmt == "markdown":
-        click.echo(formats.to_markdown(analysis, depth), nl=False)
+        click.echo(formats.to_markdown(analysis, depth, cols), nl=False)
     else:
         from archcalc.report.table import full_report
 
-        show(full_report(analysis, depth))
+        show(full_report(analysis, depth, cols))
 
 
 @cli.command("list")

@@ -146,3 +146,32 @@ class LRN(LayerType):
         from torch import nn
 
         return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+
+
+@register
+class AdaptiveMaxPool(LayerType):
+    name = "adaptive-maxpool"
+    aliases = ("gmp", "global-maxpool", "max-over-time")
+    patterns = (r"adaptive-?max-?pool(?P<size>\d+(?:x\d+)*)",)
+    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
+    kind = "pool"
+    summary = "adaptive max pooling; gmp is the global max pool (Kim 2014's max-over-time)"
+    example = "gmp, adaptive-maxpool(size=1)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        rank = spatial_rank(inputs, self.name)
+        return Shaped((inputs[0][0], *per_axis(a["size"], rank, "size")))
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        window = max(1, prod(inputs[0][1:]) // max(1, prod(out[1:])))
+        return OtherOps(comparisons=prod(out) * (window - 1))
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
+        return AdaptiveAvgPool.geometry(self, a, inputs)  # type: ignore[arg-type]
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        rank = len(out) - 1
+        cls = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[rank - 1]
+        return cls(out[1:])

@@ -133,3 +133,49 @@ class Concat(LayerType):
         from archcalc.torch_modules import Concat as TorchConcat
 
         return TorchConcat()
+
+
+@register
+class Slice(LayerType):
+    name = "slice"
+    aliases = ("channels",)
+    args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", required=True, minimum=1))
+    summary = "channels [start, end) of the input (DPN's split of a dual path)"
+    example = "slice(0, 256), slice(start=256, end=320)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        c = inputs[0][0]
+        if not a["start"] < a["end"] <= c:
+            raise LayerArgError(f"channel range [{a['start']}, {a['end']}) is not inside the input's {c} channels")
+        return Shaped((a["end"] - a["start"], *inputs[0][1:]))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import Slice as TorchSlice
+
+        return TorchSlice(a["start"], a["end"])
+
+
+@register
+class Mul(LayerType):
+    name = "mul"
+    aliases = ("scale", "multiply")
+    kind = "merge"
+    min_inputs = 2
+    max_inputs = 2
+    summary = "element-wise product; the second input may be a C×1×1 gate (squeeze-and-excitation)"
+    example = "mul(@features, @gate)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        x, gate = inputs
+        ok = len(x) == len(gate) and all(g in (1, s) for g, s in zip(gate, x))
+        if not ok:
+            raise LayerArgError(f"cannot multiply {_fmt(x)} by {_fmt(gate)}: the second must broadcast to the first")
+        return Shaped(x)
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps(multiplies=prod(out))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import Mul as TorchMul
+
+        return TorchMul()

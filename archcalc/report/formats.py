@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import asdict
+from collections.abc import Sequence
 from typing import Any
 
 from archcalc import __version__
@@ -95,23 +96,27 @@ def to_csv(analysis: Analysis) -> str:
     return buf.getvalue()
 
 
-def to_markdown(analysis: Analysis, depth: int | None = None) -> str:
+def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] | None = None) -> str:
+    from archcalc.report.columns import select
+
+    cols = list(columns) if columns is not None else select(None)
     t = analysis.totals
     lines = [
         f"## {analysis.graph.name}",
         "",
-        "| # | layer | type | output | params | MACs | % params |",
-        "|---:|---|---|---|---:|---:|---:|",
+        "| # | layer | " + " | ".join(c.title for c in cols) + " |",
+        "|---:|---|" + "".join("---:|" if c.justify == "right" else "---|" for c in cols),
     ]
     for r in rows(analysis, depth):
-        label = ("&nbsp;" * 2 * r.level) + (f"**{r.label}**" if r.heading else f"`{r.label}`")
+        indent = "&nbsp;" * 2 * r.level
         if r.heading:
-            lines.append(f"| | {label} | | | | | |")
+            lines.append(f"| | {indent}**{r.label}** |" + " |" * len(cols))
             continue
-        lines.append(f"| {r.index} | {label} | {r.type} | {fmt_shape(r.shape)} | {r.params:,} | "
-                     f"{r.macs:,} | {100 * r.share:.2f}% |")
+        cells = [c.cell(analysis, r.ids) for c in cols]
+        lines.append(f"| {r.index} | {indent}`{r.label}` | " + " | ".join(cells) + " |")
+    lines.append("| | **total** | " + " | ".join(f"**{c.footer(analysis)}**" if c.footer(analysis) else ""
+                                                   for c in cols) + " |")
     lines += [
-        f"| | **total** | | {fmt_shape(analysis.graph.output.shape)} | **{t.params:,}** | **{t.macs:,}** | 100% |",
         "",
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
         f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",

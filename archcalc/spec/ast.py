@@ -79,6 +79,7 @@ class Statement:
     items: tuple[Item, ...]
     loc: Loc
     name: str | None = None
+    expect: Piece | None = None  # `=> 55x55x96, params=34944`: the user's hand calculation
 
 
 @dataclass(frozen=True)

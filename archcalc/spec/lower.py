@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.errors import Loc, ShapeError, SpecError
-from archcalc.graph import LayerGraph, Node
+from archcalc.graph import Expectation, LayerGraph, Node
 from archcalc.layers import REGISTRY, LayerType, Shape, find
 from archcalc.layers.base import LayerArgError, all_names, parse_size, window_output
 from archcalc.spec.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
@@ -65,6 +65,7 @@ class _Lowering:
         self.hidden = self._hidden_activation()
         self.hidden_pairs: list[tuple[int, int]] = []
         self.block_counts: dict[str, int] = {}
+        self.expectations: list[tuple[int, Piece]] = []
 
     # -- entry ------------------------------------------------------------------------
     def run(self, input_shape: Shape | None) -> LayerGraph:
@@ -79,7 +80,9 @@ class _Lowering:
         if self.hidden_pairs:
             self._drop_activation(*self.hidden_pairs[-1])
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
-        return LayerGraph(self._freeze(), name, spec.source)
+        nodes, new_id = self._freeze()
+        expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
+        return LayerGraph(nodes, name, spec.source, expectations)
 
     def _input_shape(self, override: Shape | None) -> tuple[Shape, Loc | None]:
         piece = self.spec.input
@@ -107,6 +110,8 @@ class _Lowering:
         for stmt in stmts:
             for item in stmt.items:
                 cur = self._item(item, cur, ctx)
+            if stmt.expect is not None:
+                self.expectations.append((cur, stmt.expect))
             if stmt.name is not None:
                 if stmt.name in ctx.names:
                     raise SpecError(f"name '{stmt.name}' is already defined", stmt.loc)
@@ -193,12 +198,12 @@ class _Lowering:
             raw[key] = value
         inputs = [cur]
         refs = []
-        for i, arg in enumerate(unit.call or ()):
+        for arg in unit.call or ():
             value = self._subst(arg.value, ctx)
             if arg.key is None and value.startswith("@"):
                 refs.append(self._ref(value[1:], arg.value.loc, ctx))
             elif arg.key is None:
-                raw[_positional(layer, i - len(refs), raw, arg.value.loc)] = _value(value, ctx)
+                raw[_positional(layer, raw, arg.value.loc)] = _value(value, ctx)
             else:
                 raw[arg.key] = _value(value, ctx)
         if refs:
@@ -279,7 +284,7 @@ class _Lowering:
             proto.inputs = [weighted if i == act else i for i in proto.inputs]
         self.protos[act].type = ""  # marked removed
 
-    def _freeze(self) -> list[Node]:
+    def _freeze(self) -> tuple[list[Node], dict[int, int]]:
         new_id: dict[int, int] = {}
         nodes: list[Node] = []
         for old, p in enumerate(self.protos):
@@ -288,7 +293,8 @@ class _Lowering:
             new_id[old] = len(nodes)
             nodes.append(Node(len(nodes), p.type, p.args, tuple(new_id[i] for i in p.inputs), p.in_shapes,
                               p.shape, p.text, p.loc, p.scope, p.name, p.implicit, p.warnings))
-        return nodes
+        new_id.update({old: new_id[p.inputs[0]] for old, p in enumerate(self.protos) if not p.type})
+        return nodes, new_id
 
     # -- text helpers -----------------------------------------------------------------------
     def _subst(self, piece: Piece, ctx: _Ctx) -> str:
@@ -352,9 +358,10 @@ def _options_help(layer: LayerType) -> str:
     return ", ".join(parts) if parts else f"no options ('{layer.name}' takes none)"
 
 
-def _positional(layer: LayerType, index: int, raw: dict[str, Any], loc: Loc) -> str:
+def _positional(layer: LayerType, raw: dict[str, Any], loc: Loc) -> str:
+    """The next argument not yet given: positional values fill them in order."""
     free = [a.name for a in layer.args if a.name not in raw]
-    if index >= len(free):
+    if not free:
         raise SpecError(f"too many arguments for '{layer.name}'", loc,
                         expected=", ".join(a.name for a in layer.args) or "no arguments")
     return free[0]

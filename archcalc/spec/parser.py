@@ -216,14 +216,30 @@ def _statement(line: Line) -> Statement:
     if compound:
         unit = _compound(line, compound.group(1), pos)
         return Statement((Item(unit),), line.loc(line.indent), name)
+    text, expect = _expectation(line, pos)
     items: list[Item] = []
-    for piece in _split_top(line.text[pos:], pos, line):
+    for piece in _split_top(text, pos, line):
         items.append(_item(piece))
     for child in line.children:  # an indented continuation of a plain line
         items.extend(_statement(child).items)
     if not items:
         raise SpecError("expected layers after '='", line.loc(pos), expected="a layer such as conv3-64")
-    return Statement(tuple(items), line.loc(line.indent), name)
+    return Statement(tuple(items), line.loc(line.indent), name, expect)
+
+
+def _expectation(line: Line, pos: int) -> tuple[str, Piece | None]:
+    """Split `layers => expected figures` into the layers and the expectation."""
+    text = line.text[pos:]
+    arrow = text.find("=>")
+    if arrow < 0:
+        return text, None
+    raw = text[arrow + 2 :]
+    value = raw.strip()
+    start = pos + arrow + 2 + (len(raw) - len(raw.lstrip()))
+    if not value:
+        raise SpecError("expected figures after '=>'", line.loc(pos + arrow, 2),
+                        expected="e.g. '=> 55x55x96, params=34944, macs=105415200, rf=11'")
+    return text[:arrow], Piece(value, line.loc(start, len(value)))
 
 
 def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:

@@ -1,0 +1,81 @@
+"""The columns a report can show: one record each, chosen with `--columns`.
+
+A column turns the nodes of a row (one layer, or a collapsed block) into a cell,
+and the whole analysis into its footer. Add a column by appending to COLUMNS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from archcalc.analysis import Analysis
+from archcalc.report.formats import fmt_shape
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    cell: Callable[[Analysis, Sequence[int]], str]
+    footer: Callable[[Analysis], str]
+    justify: str = "right"
+    default: bool = True
+    help: str = ""
+
+
+def _count(value: int) -> str:
+    return f"{value:,}" if value else "–"
+
+
+def _params(a: Analysis, ids: Sequence[int]) -> str:
+    return _count(sum(a.counts[i].params for i in ids))
+
+
+def _share(a: Analysis, ids: Sequence[int]) -> str:
+    params = sum(a.counts[i].params for i in ids)
+    return f"{100 * params / a.totals.params:.2f}%" if params and a.totals.params else ""
+
+
+COLUMNS: list[Column] = [
+    Column("type", "type", lambda a, ids: a.graph.node(ids[-1]).type if len(ids) == 1 else "block",
+           lambda a: "", "left", help="layer type"),
+    Column("shape", "output", lambda a, ids: fmt_shape(a.graph.node(ids[-1]).shape),
+           lambda a: fmt_shape(a.graph.output.shape), "left", help="output shape, channels first"),
+    Column("params", "params", _params, lambda a: f"{a.totals.params:,}", help="learnable parameters"),
+    Column("weights", "weights", lambda a, ids: _count(sum(a.counts[i].weights for i in ids)),
+           lambda a: f"{a.totals.counts.weights:,}", default=False, help="weights only"),
+    Column("biases", "biases", lambda a, ids: _count(sum(a.counts[i].biases for i in ids)),
+           lambda a: f"{a.totals.counts.biases:,}", default=False, help="biases only"),
+    Column("buffers", "buffers", lambda a, ids: _count(sum(a.counts[i].buffers for i in ids)),
+           lambda a: f"{a.totals.counts.buffers:,}", default=False, help="non-learnable buffers"),
+    Column("macs", "MACs", lambda a, ids: _count(sum(a.macs[i] for i in ids)),
+           lambda a: f"{a.totals.macs:,}", help="multiply-accumulates"),
+    Column("flops", "FLOPs", lambda a, ids: _count(sum(a.flops(i) for i in ids)),
+           lambda a: f"{a.totals.flops:,}", default=False, help="2 × MACs"),
+    Column("other", "other ops", lambda a, ids: _count(sum(a.other_ops[i].total for i in ids)),
+           lambda a: f"{a.totals.other_ops.total:,}", default=False,
+           help="non-MAC operations (bias adds, activations, pooling, norms, merges)"),
+    Column("share", "% params", _share, lambda a: "100.00%", help="share of all parameters"),
+]
+
+
+def by_key() -> dict[str, Column]:
+    return {c.key: c for c in COLUMNS}
+
+
+def select(keys: str | None) -> list[Column]:
+    """Columns named in a comma list ('params,macs'), or the defaults; 'all' for every one."""
+    if keys is None:
+        return [c for c in COLUMNS if c.default]
+    if keys.strip() == "all":
+        return list(COLUMNS)
+    known = by_key()
+    chosen = []
+    for key in (k.strip() for k in keys.split(",") if k.strip()):
+        if key not in known:
+            from archcalc.errors import UsageError
+
+            raise UsageError(f"unknown column '{key}'; choose from {', '.join(known)} (or 'all')")
+        chosen.append(known[key])
+    return chosen
