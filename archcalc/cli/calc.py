@@ -1,0 +1,210 @@
+"""`archcalc calc conv|pool|fc`: one layer worked by hand, every figure with its formula.
+
+Each command writes a one-layer spec and runs the normal pipeline on it, so the
+figures and formulas are exactly those of `archcalc report --explain`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from archcalc.cli import cli, format_option
+
+
+@dataclass(frozen=True)
+class _Input:
+    channels: int | None  # None: the user gave only the spatial size (pooling needs no channels)
+    spatial: tuple[int, ...]
+
+
+@cli.group()
+def calc() -> None:
+    """Work out one conv, pool or FC layer: output size, parameters, MACs, with formulas.
+
+    \b
+    Examples:
+      archcalc calc conv --input 227 --kernel 11 --stride 4 --in-channels 3 --out-channels 96
+      archcalc calc conv --input 3x224x224 --kernel 11 --stride 4 --padding 2 --out-channels 64
+      archcalc calc pool --input 55 --kernel 3 --stride 2
+      archcalc calc fc --in 9216 --out 4096
+    """
+
+
+def _size_option(name: str, default: str | None, help_text: str) -> Callable[[Any], Any]:
+    return click.option(name, default=default, required=default is None, metavar="N[xN]",
+                        show_default=default is not None, help=help_text)
+
+
+@calc.command("conv")
+@click.option("--input", "input_size", required=True, metavar="SIZE",
+              help="Input size: 227 (square), 227x227 (H×W) or 3x227x227 (C×H×W).")
+@_size_option("--kernel", None, "Kernel size: 11 or 1x7.")
+@_size_option("--stride", "1", "Stride.")
+@_size_option("--padding", "0", "Zero padding on each side.")
+@_size_option("--dilation", "1", "Dilation (the kernel spans D·(K−1)+1 inputs).")
+@click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups.")
+@click.option("--in-channels", type=click.IntRange(min=1), default=None, help="Input channels C.")
+@click.option("--out-channels", type=click.IntRange(min=1), required=True, help="Output channels (filters).")
+@click.option("--no-bias", is_flag=True, help="The layer has no bias.")
+@format_option("text", "json")
+def conv(input_size: str, kernel: str, stride: str, padding: str, dilation: str, groups: int,
+         in_channels: int | None, out_channels: int, no_bias: bool, fmt: str) -> None:
+    """One convolution: output size, weights, parameters, MACs, FLOPs, each with its formula.
+
+    Padding defaults to 0 here (the textbook formula), unlike `conv3-64` in a spec.
+
+    \b
+    Examples:
+      archcalc calc conv --input 227 --kernel 11 --stride 4 --in-channels 3 --out-channels 96
+      archcalc calc conv --input 3x224x224 --kernel 11 --stride 4 --padding 2 --out-channels 96
+      archcalc calc conv --input 56 --kernel 3 --dilation 2 --padding 2 --in-channels 64 --out-channels 64
+      archcalc calc conv --input 32x56x56 --kernel 3 --padding 1 --groups 32 --out-channels 32 --no-bias
+    """
+    given = _parse_input(input_size)
+    channels = _channels(given, in_channels)
+    args = (f"c={out_channels}, k={kernel}, s={stride}, p={padding}, d={dilation}, g={groups}, "
+            f"bias={'false' if no_bias else 'true'}")
+    _run("conv", (channels, *given.spatial), f"conv({args})", fmt, spatial_only=False)
+
+
+@calc.command("pool")
+@click.option("--input", "input_size", required=True, metavar="SIZE",
+              help="Input size: 55 (square), 55x55 (H×W) or 96x55x55 (C×H×W).")
+@_size_option("--kernel", None, "Window size: 3 or 3x3.")
+@click.option("--stride", default=None, metavar="N[xN]",
+              help="Stride (default: the kernel size, as PyTorch).")
+@_size_option("--padding", "0", "Padding on each side (at most half the kernel).")
+@click.option("--ceil", is_flag=True, help="ceil_mode: round the division up (PyTorch's rule).")
+@click.option("--type", "kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@format_option("text", "json")
+def pool(input_size: str, kernel: str, stride: str | None, padding: str, ceil: bool, kind: str,
+         fmt: str) -> None:
+    """One max or average pool: output size with its formula.
+
+    \b
+    Examples:
+      archcalc calc pool --input 55 --kernel 3 --stride 2
+      archcalc calc pool --input 112 --kernel 3 --stride 2 --padding 1
+      archcalc calc pool --input 56 --kernel 3 --stride 2 --ceil
+      archcalc calc pool --input 96x55x55 --kernel 3 --stride 2 --format json
+    """
+    given = _parse_input(input_size)
+    stride_arg = f", s={stride}" if stride else ""
+    spec = f"{kind}pool(k={kernel}{stride_arg}, p={padding}, ceil={'true' if ceil else 'false'})"
+    channels = given.channels or 1
+    _run(f"{kind}pool", (channels, *given.spatial), spec, fmt, spatial_only=given.channels is None)
+
+
+@calc.command("fc")
+@click.option("--in", "in_features", type=click.IntRange(min=1), required=True, help="Input features.")
+@click.option("--out", "out_features", type=click.IntRange(min=1), required=True, help="Output features.")
+@click.option("--no-bias", is_flag=True, help="The layer has no bias.")
+@format_option("text", "json")
+def fc(in_features: int, out_features: int, no_bias: bool, fmt: str) -> None:
+    """One fully connected layer: weights, parameters, MACs, FLOPs, each with its formula.
+
+    \b
+    Examples:
+      archcalc calc fc --in 9216 --out 4096
+      archcalc calc fc --in 25088 --out 4096 --format json
+    """
+    _run("fc", (in_features,), f"fc(out={out_features}, bias={'false' if no_bias else 'true'})", fmt,
+         spatial_only=False)
+
+
+# -- the shared pipeline ------------------------------------------------------------
+
+
+def _parse_input(text: str) -> _Input:
+    from archcalc.errors import UsageError
+    from archcalc.layers.base import parse_size
+
+    try:
+        sizes = parse_size(text)
+    except ValueError:
+        raise UsageError(
+            f"--input must be sizes joined by x (227, 227x227 or 3x227x227), not '{text}'") from None
+    if not 1 <= len(sizes) <= 3 or min(sizes) < 1:
+        raise UsageError(f"--input must be 227, 227x227 (H×W) or 3x227x227 (C×H×W), not '{text}'")
+    if len(sizes) == 1:
+        return _Input(None, sizes * 2)
+    if len(sizes) == 2:
+        return _Input(None, sizes)
+    return _Input(sizes[0], sizes[1:])
+
+
+def _channels(given: _Input, in_channels: int | None) -> int:
+    from archcalc.errors import UsageError
+
+    if given.channels is not None and in_channels is not None and given.channels != in_channels:
+        raise UsageError(f"--input has {given.channels} channels but --in-channels says {in_channels}")
+    channels = given.channels if given.channels is not None else in_channels
+    if channels is None:
+        raise UsageError("give the input channels: --in-channels 3, or --input 3x227x227")
+    return channels
+
+
+def _run(layer: str, input_shape: tuple[int, ...], layer_text: str, fmt: str, spatial_only: bool) -> None:
+    """Analyse `input SHAPE` + one layer, then print its figures and formulas."""
+    import archcalc
+    from archcalc.errors import SpecError, UsageError
+
+    spec = f"name calc-{layer}\ninput {'x'.join(map(str, input_shape))}\n{layer_text}\n"
+    try:
+        analysis = archcalc.analyze(spec)
+    except SpecError as e:
+        raise UsageError(e.message) from None
+    result = _result(analysis, spatial_only)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(_text(result))
+
+
+def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
+    from archcalc import explain
+
+    node = analysis.graph.output
+    c = analysis.counts[node.id]
+    keep = slice(1, None) if spatial_only else slice(None)
+    return {
+        "layer": node.type,
+        "spec": node.text,
+        "input": list(node.in_shapes[0][keep]),
+        "output": list(node.shape[keep]),
+        "weights": c.weights,
+        "biases": c.biases,
+        "params": c.params,
+        "macs": analysis.macs[node.id],
+        "flops": analysis.flops(node.id),
+        "formulas": explain.to_dicts(explain.formulas(analysis, node.id)),
+        "warnings": list(node.warnings),
+    }
+
+
+def _text(r: dict[str, Any]) -> str:
+    from archcalc.explain import line
+    from archcalc.layers.base import Formula
+
+    formulas = [Formula(**f) for f in r["formulas"]]
+    rows: list[tuple[str, str]] = [("input", _fmt(r["input"])), ("output", _fmt(r["output"]))]
+    rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, line(f))
+             for f in formulas]
+    if r["weights"] or r["macs"]:
+        if r["biases"]:
+            before_params = next(i for i, (k, _) in enumerate(rows) if k == "params")
+            rows.insert(before_params, ("biases", f"{r['biases']:,}"))
+        rows.append(("FLOPs", f"2·{r['macs']:,} = {r['flops']:,}  (FLOPs = 2 × MACs)"))
+    width = max(len(k) for k, _ in rows)
+    lines = [r["spec"], *(f"  {k:<{width}}  {v}" for k, v in rows)]
+    lines += [f"warning: {w}" for w in r["warnings"]]
+    return "\n".join(lines)
+
+
+def _fmt(shape: list[int]) -> str:
+    return "×".join(map(str, shape))

@@ -1,0 +1,95 @@
+"""`archcalc check`: verify the figures a spec states after `=>`; exit 1 when one is wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+
+
+@cli.command()
+@spec_argument
+@input_option
+@format_option("table", "json")
+def check(spec: str, input_shape: str | None, fmt: str) -> None:
+    """Check the hand calculations written after `=>` in SPEC.
+
+    Each `=>` item is a shape (55x55x96 as H×W×C or 96x55x55 as C×H×W), an exact figure
+    (params=34944, weights=, biases=, buffers=, macs=, flops=; digits may be grouped with _),
+    a rounded one (params≈138M or params~138M), rf=11, or `total params≈138M` for the whole
+    network. Exit status 1 when any is wrong, 0 when all hold.
+
+    \b
+    Examples:
+      archcalc check specs/examples/alexnet-hand.arch
+      archcalc check examples/vgg16-hand
+      archcalc check my.arch --format json
+      echo 'input 3x227x227
+      conv11-96/s4/p0 => 55x55x96, params=34944' | archcalc check -
+    """
+    import archcalc
+    from archcalc.check import check as run
+
+    analysis = archcalc.analyze(spec, parse_input(input_shape))
+    results = run(analysis)
+    if fmt == "json":
+        click.echo(json.dumps(_json(analysis, results), indent=2, ensure_ascii=False))
+    elif not results:
+        click.echo(f"{analysis.graph.name}: no '=> ...' figures to check")
+    else:
+        show(_table(analysis, results))
+    if any(r.status == "wrong" for r in results):
+        click.get_current_context().exit(1)
+
+
+def _layer(analysis: Any, r: Any) -> tuple[str, str]:
+    from archcalc.check import subject
+
+    if r.claim.total:
+        return "", "(network)"
+    node = subject(analysis.graph, r.claim.node)  # a hidden ReLU keeps its layer's shape
+    return str(node.id), node.text
+
+
+def _table(analysis: Any, results: list[Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{analysis.graph.name}: hand calculations", header_style="bold")
+    for title, justify in (("line", "right"), ("#", "right"), ("layer", "left"), ("claim", "left"),
+                           ("", "center"), ("archcalc", "right"), ("how", "left")):
+        table.add_column(title, justify=justify, no_wrap=title != "how")  # type: ignore[arg-type]
+    style = {"ok": "green", "wrong": "bold red", "unavailable": "dim"}
+    for r in results:
+        node_id, text = _layer(analysis, r)
+        table.add_row(str(r.claim.loc.line), node_id, text, r.claim.text, Text(r.mark, style=style[r.status]),
+                      r.actual, r.how)
+    wrong = sum(r.status == "wrong" for r in results)
+    missing = sum(r.status == "unavailable" for r in results)
+    summary = f"{len(results) - wrong - missing} of {len(results)} figures hold"
+    summary += f"; {wrong} wrong" if wrong else ""
+    summary += f"; {missing} not available" if missing else ""
+    return Group(table, Text(summary, style="bold red" if wrong else "bold green"))
+
+
+def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
+    from archcalc.check import Rounded
+
+    def expected(value: Any) -> Any:
+        if isinstance(value, Rounded):
+            return f"≈{value.text}"
+        return list(value) if isinstance(value, tuple) else value
+
+    rows = []
+    for r in results:
+        node_id, text = _layer(analysis, r)
+        rows.append({"line": r.claim.loc.line, "column": r.claim.loc.col,
+                     "node": int(node_id) if node_id else None, "layer": text, "claim": r.claim.text,
+                     "key": r.claim.key, "total": r.claim.total, "expected": expected(r.claim.value),
+                     "status": r.status, "actual": r.actual, "how": r.how})
+    return {"name": analysis.graph.name, "ok": not any(r.status == "wrong" for r in results),
+            "checked": len(results), "wrong": sum(r.status == "wrong" for r in results), "results": rows}

@@ -1,0 +1,109 @@
+"""Networks side by side, one row each, as the VGG paper's Table 2 compares configurations A–E."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from archcalc.analysis import Analysis
+
+FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    input: tuple[int, ...]
+    output: tuple[int, ...]
+    params: int
+    macs: int
+    flops: int
+    param_bytes: int  # float32
+    depth: int  # weighted layers on the longest path
+    fc_params: int
+    rf: tuple[int, ...] | str | None  # of the last spatial layer; None without the RF pass
+
+    @property
+    def fc_share(self) -> float:
+        return self.fc_params / self.params if self.params else 0.0
+
+
+def row(analysis: Analysis) -> Row:
+    g, t = analysis.graph, analysis.totals
+    fc = sum(k.params for k in analysis.by_kind() if k.kind == "fc")
+    return Row(g.name, g.input.shape, g.output.shape, t.params, t.macs, t.flops, FLOAT32_BYTES * t.params,
+               g.depth(), fc, _last_spatial_rf(analysis))
+
+
+def _last_spatial_rf(analysis: Analysis) -> tuple[int, ...] | str | None:
+    """The RF of the last layer with spatial output before the field turns global (VGG's pool5,
+    ResNet's last ReLU before its global pool); 'global' when every spatial layer sees everything."""
+    from archcalc.check import rf_size
+
+    sizes = [rf_size(analysis, n.id) for n in analysis.graph if len(n.shape) > 1 and n.type != "input"]
+    windows = [s for s in sizes if isinstance(s, tuple)]
+    if windows:
+        return windows[-1]
+    return sizes[-1] if sizes else None
+
+
+def has_rf(rows: Sequence[Row]) -> bool:
+    return any(r.rf is not None for r in rows)
+
+
+# -- formats -------------------------------------------------------------------------------
+
+_TITLES = ("network", "input", "params", "MACs", "FLOPs", "param memory (float32)", "depth", "output",
+           "FC share of params")
+
+
+def _cells(r: Row, rf: bool) -> list[str]:
+    cells = [r.name, _fmt(r.input), f"{r.params:,} ({_short(r.params)})", f"{r.macs:,} ({_short(r.macs)})",
+             f"{r.flops:,}", _mib(r.param_bytes), str(r.depth), _fmt(r.output), f"{100 * r.fc_share:.2f}%"]
+    if rf:
+        cells.append("–" if r.rf is None else r.rf if isinstance(r.rf, str) else _fmt(r.rf))
+    return cells
+
+
+def titles(rows: Sequence[Row]) -> list[str]:
+    return [*_TITLES, *(["RF (last spatial layer)"] if has_rf(rows) else [])]
+
+
+def table_rows(rows: Sequence[Row]) -> list[list[str]]:
+    rf = has_rf(rows)
+    return [_cells(r, rf) for r in rows]
+
+
+def to_markdown(rows: Sequence[Row]) -> str:
+    heads = titles(rows)
+    lines = ["| " + " | ".join(heads) + " |",
+             "|" + "|".join("---" if i in (0, 1, 7) else "---:" for i in range(len(heads))) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
+    return "\n".join(lines) + "\n\nMACs are multiply-accumulates; FLOPs = 2 × MACs. " \
+                              "Parameter memory is params × 4 bytes (float32); 1 MiB = 2^20 bytes.\n"
+
+
+def to_json(rows: Sequence[Row]) -> str:
+    data = []
+    for r in rows:
+        item = asdict(r)
+        item |= {"input": list(r.input), "output": list(r.output), "fc_share": r.fc_share,
+                 "rf": list(r.rf) if isinstance(r.rf, tuple) else r.rf}
+        data.append(item)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def _short(n: int) -> str:
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
