@@ -1,0 +1,133 @@
+"""Memory in bytes, as ../shared/conventions.md ("Memory") defines it.
+
+- Per node: its output (activation) elements × batch × bytes per element of the dtype;
+  its parameters and buffers × bytes per element. Buffers are counted at the same
+  dtype (BatchNorm's one int64 batch counter too: 8 bytes in PyTorch, a rounding error).
+- Inference peak: run the graph in topological (id) order; a tensor is allocated when
+  its node runs and freed after its last consumer; the network's input counts, and
+  outputs nothing consumes (the result, side heads) stay alive to the end. The peak is
+  the largest total alive while a node runs (its inputs and its output together).
+  Weights are apart: the peak is activations only. Every node's output is counted as
+  a tensor of its own, in-place ReLUs and views (flatten, dropout) included.
+- Training estimate for a batch: parameters + buffers + gradients (one per parameter)
+  + optimizer state (SGD none, momentum 1×, Adam 2× the parameters) + the activations
+  kept for the backward pass, taken as every node's output (the input included) × batch.
+  Each term is reported on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from archcalc.errors import UsageError
+from archcalc.graph import LayerGraph
+from archcalc.layers import Counts
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # state tensors per parameter
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    dtype: str = "float32"
+    batch: int = 1
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise UsageError(f"unknown dtype '{self.dtype}' (one of {', '.join(DTYPE_BYTES)})")
+        if self.optimizer not in OPTIMIZER_STATES:
+            raise UsageError(f"unknown optimizer '{self.optimizer}' (one of {', '.join(OPTIMIZER_STATES)})")
+        if self.batch < 1:
+            raise UsageError(f"batch must be at least 1, not {self.batch}")
+
+    @property
+    def bytes_per_element(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+
+@dataclass(frozen=True)
+class NodeMemory:
+    activation_bytes: int  # the node's output, × batch
+    param_bytes: int
+    buffer_bytes: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Per-node bytes and the totals built from them; every term kept apart."""
+
+    options: MemoryOptions
+    nodes: Mapping[int, NodeMemory]
+    param_bytes: int
+    buffer_bytes: int
+    activation_bytes: int  # every node's output (input included) × batch
+    inference_peak_bytes: int  # activations alive at once, × batch; weights not included
+    peak_at: int  # the node running when the peak is reached
+
+    @property
+    def gradient_bytes(self) -> int:
+        return self.param_bytes
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return OPTIMIZER_STATES[self.options.optimizer] * self.param_bytes
+
+    @property
+    def inference_bytes(self) -> int:
+        """Weights, buffers and the activation peak."""
+        return self.param_bytes + self.buffer_bytes + self.inference_peak_bytes
+
+    @property
+    def training_bytes(self) -> int:
+        return (self.param_bytes + self.buffer_bytes + self.gradient_bytes + self.optimizer_bytes
+                + self.activation_bytes)
+
+
+def elements(shape: tuple[int, ...]) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def node_memory(graph: LayerGraph, counts: Mapping[int, Counts],
+                options: MemoryOptions) -> dict[int, NodeMemory]:
+    b = options.bytes_per_element
+    return {
+        n.id: NodeMemory(elements(n.shape) * options.batch * b, counts[n.id].params * b,
+                         counts[n.id].buffers * b)
+        for n in graph
+    }
+
+
+def inference_peak(graph: LayerGraph, sizes: Mapping[int, int]) -> tuple[int, int]:
+    """(largest bytes alive while one node runs, that node's id), running in id order."""
+    last = len(graph) - 1
+    freed_after = {n: (use if use != n else last) for n, use in graph.last_use().items()}
+    change = [0] * (len(graph) + 1)  # bytes allocated at step i, minus bytes freed after i − 1
+    for n in graph:
+        change[n.id] += sizes[n.id]
+        change[freed_after[n.id] + 1] -= sizes[n.id]
+    alive, peak, peak_at = 0, -1, 0
+    for i in range(len(graph)):
+        alive += change[i]
+        if alive > peak:
+            peak, peak_at = alive, i
+    return peak, peak_at
+
+
+def memory(graph: LayerGraph, counts: Mapping[int, Counts], options: MemoryOptions) -> Memory:
+    nodes = node_memory(graph, counts, options)
+    activations = {i: m.activation_bytes for i, m in nodes.items()}
+    peak, peak_at = inference_peak(graph, activations)
+    return Memory(
+        options,
+        nodes,
+        sum(m.param_bytes for m in nodes.values()),
+        sum(m.buffer_bytes for m in nodes.values()),
+        sum(activations.values()),
+        peak,
+        peak_at,
+    )

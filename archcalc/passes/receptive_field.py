@@ -1,0 +1,256 @@
+"""Receptive field per node and spatial axis, and the path counts of Luo et al. 2016.
+
+The forward recursion of ../shared/conventions.md ("Receptive field"), through each
+node's `Geometry` (kernel K, stride S, padding P, dilation D per axis):
+
+    j_out = j_in·S      r_out = r_in + D·(K − 1)·j_in      start_out = start_in − P·j_in
+
+from r = 1, j = 1, start = 0 at the input. Where paths merge (add, concat, mul) the
+largest field wins, per axis; differing jumps or centers mark the node *not aligned*
+and keep every center. Global pooling, flatten of a spatial tensor, an FC on it or a
+gate computed from a global value make the field GLOBAL, and so is everything after;
+so does a window layer whose one output unit spans its whole input (avgpool7 on 7×7).
+This is the algorithm of the Distill receptive-field library (google-research/
+receptive_field), run forward in topological order, one record per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from archcalc.graph import LayerGraph, Node
+from archcalc.layers import GLOBAL, Geometry
+
+AXIS_NAMES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
+
+
+@dataclass(frozen=True)
+class RF:
+    """The receptive field of one node's output units, one entry per spatial axis."""
+
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[int, ...]
+    aligned: bool = True
+    # only where not aligned: per axis, every distinct center the merged paths have
+    centers: tuple[tuple[float, ...], ...] = ()
+    why: str = ""  # why not aligned, naming the node where it happened
+
+    @property
+    def rank(self) -> int:
+        return len(self.size)
+
+    @property
+    def center(self) -> tuple[float, ...]:
+        """Center of unit 0's field: start + (r − 1)/2 (of the largest path where not aligned)."""
+        return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size, strict=True))
+
+    def axis_centers(self) -> tuple[tuple[float, ...], ...]:
+        return self.centers or tuple((c,) for c in self.center)
+
+
+Field = RF | str  # an RF, or GLOBAL: every output unit sees the whole input
+
+
+def axis_names(rank: int) -> tuple[str, ...]:
+    return AXIS_NAMES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+
+
+def receptive_fields(graph: LayerGraph) -> dict[int, Field]:
+    """The field of every node, in topological order."""
+    fields: dict[int, Field] = {}
+    for node in graph:
+        fields[node.id] = node_field(node, [fields[i] for i in node.inputs])
+    return fields
+
+
+def node_field(node: Node, inputs: Sequence[Field]) -> Field:
+    if node.type == "input":
+        rank = len(node.shape) - 1
+        return RF((1,) * rank, (1,) * rank, (0,) * rank)
+    if any(f == GLOBAL for f in inputs):
+        return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
+    if len(inputs) > 1 and any(s[1:] != node.shape[1:] for s in node.in_shapes):
+        # a broadcast input (a 1×1 gate) gives every output unit the same extra
+        # field: not a window that slides, so no (r, j, start) describes it
+        return GLOBAL
+    merged = merge(node, [f for f in inputs if isinstance(f, RF)])
+    geometry = node.layer.geometry(node.args, node.in_shapes)
+    if geometry == GLOBAL:
+        return GLOBAL
+    if geometry is None:
+        # a layer that changes the number of spatial axes without saying how is
+        # taken to mix everything: global, never a made-up number
+        return merged if merged.rank == len(node.shape) - 1 else GLOBAL
+    assert isinstance(geometry, Geometry)
+    if covers_everything(geometry, node.in_shapes[0][1:], node.shape[1:]):
+        return GLOBAL  # a 7×7 average pool on a 7×7 map is a global pool by another name
+    return through(merged, geometry)
+
+
+def covers_everything(g: Geometry, sizes: Sequence[int], out: Sequence[int]) -> bool:
+    """Whether there is one output unit per axis, whose window spans the whole input."""
+    return bool(sizes) and all(
+        o == 1 and g.padding[a] >= 0 and size - 1 <= g.dilation[a] * (g.kernel[a] - 1) - g.padding[a]
+        for a, (size, o) in enumerate(zip(sizes, out, strict=True))
+    )
+
+
+def through(rf: RF, g: Geometry) -> RF:
+    """One window layer's forward recursion, per axis."""
+    axes = range(rf.rank)
+    size = tuple(rf.size[a] + g.dilation[a] * (g.kernel[a] - 1) * rf.jump[a] for a in axes)
+    jump = tuple(rf.jump[a] * g.stride[a] for a in axes)
+    start = tuple(rf.start[a] - g.padding[a] * rf.jump[a] for a in axes)
+    # every center moves as start + (r − 1)/2 does
+    shift = tuple(rf.jump[a] * (g.dilation[a] * (g.kernel[a] - 1) / 2 - g.padding[a]) for a in axes)
+    centers = tuple(tuple(c + shift[a] for c in cs) for a, cs in enumerate(rf.centers))
+    return RF(size, jump, start, rf.aligned, centers, rf.why)
+
+
+def merge(node: Node, inputs: Sequence[RF]) -> RF:
+    """The field where paths meet: per axis the largest, with every disagreement noted."""
+    if len(inputs) == 1:
+        return inputs[0]
+    if len({f.rank for f in inputs}) > 1:
+        raise ValueError(f"layer {node.id} ({node.text}) merges inputs of different spatial rank")
+    names = axis_names(inputs[0].rank)
+    size, jump, start, centers, problems = [], [], [], [], []
+    for a in range(inputs[0].rank):
+        widest = max(inputs, key=lambda f: f.size[a])  # the first of the largest on ties
+        size.append(widest.size[a])
+        jump.append(widest.jump[a])
+        start.append(widest.start[a])
+        axis_centers = sorted({c for f in inputs for c in f.axis_centers()[a]})
+        centers.append(tuple(axis_centers))
+        jumps = sorted({f.jump[a] for f in inputs})
+        if len(jumps) > 1:
+            problems.append(f"jumps differ on axis {names[a]} ({', '.join(map(str, jumps))})")
+        if len(axis_centers) > 1:
+            listed = ", ".join(f"{c:g}" for c in axis_centers)
+            problems.append(f"centers differ on axis {names[a]} ({listed})")
+    inherited = [f.why for f in inputs if not f.aligned]
+    aligned = not problems and not inherited
+    why = f"layer {node.id} ({node.text}): {'; '.join(problems)}" if problems else (inherited or [""])[0]
+    return RF(tuple(size), tuple(jump), tuple(start), aligned, () if aligned else tuple(centers), why)
+
+
+def last_spatial(graph: LayerGraph, fields: Mapping[int, Field]) -> int | None:
+    """The last node feeding the main output whose field is still spatial (not global).
+
+    That is the feature map before global pooling, the figure papers quote.
+    """
+    ancestors = _ancestors(graph, graph.output.id)
+    spatial = [i for i in ancestors if isinstance(fields[i], RF) and fields[i].rank > 0]  # type: ignore[union-attr]
+    return max(spatial, default=None)
+
+
+def _ancestors(graph: LayerGraph, node_id: int) -> set[int]:
+    seen = {node_id}
+    todo = [node_id]
+    while todo:
+        for i in graph.node(todo.pop()).inputs:
+            if i not in seen:
+                seen.add(i)
+                todo.append(i)
+    return seen
+
+
+# -- effective receptive field: paths per input position (Luo et al. 2016) ----------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Paths from each input position to one output unit, along one axis.
+
+    `counts[k]` is the number of paths from input coordinate `start + k` to unit 0 of
+    the node (so `start` matches the RF's start). Exact Python integers.
+    """
+
+    start: int
+    counts: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.counts)
+
+    def mean(self) -> Fraction:
+        total = sum(self.counts)
+        return Fraction(sum((self.start + k) * c for k, c in enumerate(self.counts)), total)
+
+    def sd(self) -> float:
+        """Standard deviation of the input coordinate, weighting positions by their paths."""
+        total = sum(self.counts)
+        m = self.mean()
+        var = Fraction(sum((self.start + k - m) ** 2 * c for k, c in enumerate(self.counts)), total)
+        return float(var) ** 0.5
+
+    def central(self, fraction: Fraction = Fraction(95, 100)) -> tuple[int, int]:
+        """First and last input coordinate of the central `fraction` of the paths."""
+        total = sum(self.counts)
+        low, high = total * (1 - fraction) / 2, total * (1 + fraction) / 2
+        seen, first, last = 0, None, self.start + self.size - 1
+        for k, c in enumerate(self.counts):
+            seen += c
+            if first is None and seen > low:
+                first = self.start + k
+            if seen >= high:
+                last = self.start + k
+                break
+        return (first if first is not None else self.start), last
+
+
+def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
+    """Per axis, the number of paths from each input position to one unit of `target`.
+
+    Uniform weights, as Luo et al.'s "effective receptive field": each kernel tap and
+    each pooling-window position is one path, channels are not counted, and paths
+    through merges add. The unit is taken away from the borders (positions in the
+    padding count as if the input went on), so the profile spans exactly the RF.
+    Computed backwards, in reverse topological order, by "transposed convolution"
+    of the count vectors with a kernel of ones.
+    """
+    node = graph.node(target)
+    rank = len(node.shape) - 1
+    pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
+    for nid in range(target, 0, -1):
+        here = pending.pop(nid, None)
+        if here is None:
+            continue
+        n = graph.node(nid)
+        geometry = n.layer.geometry(n.args, n.in_shapes)
+        if geometry == GLOBAL:
+            raise ValueError(f"layer {nid} ({n.text}) sees the whole input: there are no per-position paths")
+        back = here if geometry is None else tuple(
+            _back(p, geometry.kernel[a], geometry.stride[a], geometry.padding[a], geometry.dilation[a])  # type: ignore[union-attr]
+            for a, p in enumerate(here)
+        )
+        for i in n.inputs:
+            pending[i] = _add(pending[i], back) if i in pending else back
+    return pending[0]
+
+
+def _back(p: Profile, kernel: int, stride: int, padding: int, dilation: int) -> Profile:
+    """Output unit o reads inputs o·S − P + t·D, t = 0..K−1: spread each count over its window."""
+    counts = [0] * ((p.size - 1) * stride + dilation * (kernel - 1) + 1)
+    for k, c in enumerate(p.counts):
+        if c:
+            for t in range(kernel):
+                counts[k * stride + t * dilation] += c
+    return Profile(p.start * stride - padding, tuple(counts))
+
+
+def _add(a: tuple[Profile, ...], b: tuple[Profile, ...]) -> tuple[Profile, ...]:
+    return tuple(_add_one(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _add_one(x: Profile, y: Profile) -> Profile:
+    start = min(x.start, y.start)
+    end = max(x.start + x.size, y.start + y.size)
+    counts = [0] * (end - start)
+    for p in (x, y):
+        for k, c in enumerate(p.counts):
+            counts[p.start - start + k] += c
+    return Profile(start, tuple(counts))
