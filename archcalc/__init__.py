@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    import torch
+
     from archcalc.analysis import Analysis
     from archcalc.graph import LayerGraph
     from archcalc.layers import Shape
@@ -36,4 +38,11 @@ def analyze(spec: str, input_shape: Shape | None = None) -> Analysis:
     return run(load(spec, input_shape))
 
 
-__all__ = ["__version__", "analyze", "load"]
+def build(spec: str, input_shape: Shape | None = None) -> torch.fx.GraphModule:
+    """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
+    from archcalc.torch_build import build as build_graph
+
+    return build_graph(load(spec, input_shape))
+
+
+__all__ = ["__version__", "analyze", "build", "load"]

@@ -11,7 +11,10 @@ from functools import reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
-from archcalc.passes import counting
+from archcalc.passes import counting, receptive_field
+from archcalc.passes import memory as memory_pass
+from archcalc.passes.memory import Memory, MemoryOptions
+from archcalc.passes.receptive_field import Field
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Analysis:
     other_ops: Mapping[int, OtherOps]
     totals: Totals
     warnings: tuple[Warning_, ...]
+    rf: Mapping[int, Field]  # per node: an RF record, or GLOBAL
+    memory: Memory  # bytes for the dtype, batch and optimizer it was asked for
 
     def flops(self, node_id: int) -> int:
         return 2 * self.macs[node_id]
@@ -88,7 +93,7 @@ def _elements(node: Node) -> int:
     return out
 
 
-def analyze(graph: LayerGraph) -> Analysis:
+def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> Analysis:
     counts = counting.counts(graph)
     macs = counting.macs(graph)
     other = counting.other_ops(graph)
@@ -100,4 +105,6 @@ def analyze(graph: LayerGraph) -> Analysis:
     warnings = tuple(
         Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
     )
-    return Analysis(graph, counts, macs, other, totals, warnings)
+    rf = receptive_field.receptive_fields(graph)
+    mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
+    return Analysis(graph, counts, macs, other, totals, warnings, rf, mem)

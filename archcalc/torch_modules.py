@@ -31,9 +31,9 @@ class Mul(nn.Module):
 
 
 class Slice(nn.Module):
-    """Channels [start, end) of the input."""
+    """Channels [start, end) of the input; end None: to the last channel."""
 
-    def __init__(self, start: int, end: int) -> None:
+    def __init__(self, start: int, end: int | None) -> None:
         super().__init__()
         self.start, self.end = start, end
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -16,8 +18,18 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
               help="Collapse blocks nested deeper than N into one row each.")
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
-                   "(type, shape, params, weights, biases, buffers, macs, flops, other, share).")
-def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None) -> None:
+                   "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
+                   "rf, jump, start, aligned, act_bytes, param_bytes).")
+@click.option("--explain", is_flag=True,
+              help="Show each layer's formulas with the numbers put in (table, markdown, json).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default="float32",
+              show_default=True, help="Element type for the memory figures.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size for activation memory (inference peak and training estimate).")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
+              show_default=True, help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
+def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
+           explain: bool, dtype: str, batch: int, optimizer: str) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -31,6 +43,8 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
       archcalc report specs/lenet5.arch --format markdown
       archcalc report vgg16 --input 3x32x32 --format csv
       archcalc report vgg16 --columns shape,params,flops,other
+      archcalc report alexnet-paper --explain   # worked formulas under the table
+      archcalc report resnet50 --dtype float16 --batch 32 --optimizer momentum
     """
     import archcalc
     from archcalc.report import formats
@@ -38,8 +52,13 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
     from archcalc.report.columns import select
 
     cols = select(columns)
-    analysis = archcalc.analyze(spec, parse_input(input_shape))
-    if fmt == "json":
+    from archcalc.analysis import analyze
+    from archcalc.passes.memory import MemoryOptions
+
+    analysis = analyze(archcalc.load(spec, parse_input(input_shape)), MemoryOptions(dtype, batch, optimizer))
+    if explain and fmt != "table":
+        _report_explained(analysis, fmt, depth, cols)
+    elif fmt == "json":
         click.echo(formats.to_json(analysis), nl=False)
     elif fmt == "csv":
         click.echo(formats.to_csv(analysis), nl=False)
@@ -49,6 +68,30 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
         from archcalc.report.table import full_report
 
         show(full_report(analysis, depth, cols))
+        if explain:
+            from archcalc.explain import to_text
+
+            click.echo("\n" + to_text(analysis), nl=False)
+
+
+def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> None:
+    """`--explain` in markdown (a section after the table) and JSON (`formulas` per layer)."""
+    import json
+
+    from archcalc import explain
+    from archcalc.errors import UsageError
+    from archcalc.report import formats
+
+    if fmt == "markdown":
+        table = formats.to_markdown(analysis, depth, cols)
+        click.echo(table + "\n" + explain.to_markdown(analysis), nl=False)
+    elif fmt == "json":
+        data = formats.to_dict(analysis)
+        for layer in data["layers"]:
+            layer["formulas"] = explain.to_dicts(explain.formulas(analysis, layer["id"]))
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        raise UsageError("--explain works with --format table, markdown or json")
 
 
 @cli.command("list")

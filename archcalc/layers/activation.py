@@ -97,6 +97,20 @@ class Hardsigmoid(_Activation):
 
 
 @register
+class ELU(_Activation):
+    name = "elu"
+    args = (Arg("alpha", "float", 1.0),)
+    per_element = OtherOps(comparisons=1, exponentials=1, adds=1, multiplies=1)
+    summary = "x if x > 0 else alpha·(e^x − 1) (DPN's last BN-activation)"
+    example = "elu, elu(alpha=0.5)"
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.ELU(a["alpha"])
+
+
+@register
 class SiLU(_Activation):
     name = "silu"
     aliases = ("swish",)

@@ -91,6 +91,21 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class Formula:
+    """One worked figure: what it is, the formula with the numbers put in, and its value.
+
+    `what` names the figure the value must equal: "weights", "biases", "params",
+    "buffers", "MACs", or "output H, W" (the listed spatial axes of the output shape).
+    `expression` is arithmetic up to its first ' = ' (tests evaluate it); `note` is words.
+    """
+
+    what: str
+    expression: str
+    value: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -126,6 +141,10 @@ class LayerType:
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """The formulas behind shape, counts and MACs with the numbers substituted."""
+        return []
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
         """None: position-preserving (activations, norms); GLOBAL: sees everything."""
@@ -244,16 +263,13 @@ def window_output(
     the last window must start inside the input or the left padding.
     """
     span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0, True
     exact = span % stride == 0
-    if ceil_mode:
-        out = -(-span // stride) + 1
-        if (out - 1) * stride >= size + padding:
-            out -= 1
-    else:
-        out = span // stride + 1
-    return out, exact
+    # floor division as PyTorch's div_rtn: with ceil_mode a window hanging off the end
+    # still counts (span may be negative: a 2-wide ceil pool on a 1-wide input gives 1)
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return max(out, 0), exact
 
 
 def prod(values: Sequence[int]) -> int:

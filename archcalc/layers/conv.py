@@ -9,6 +9,7 @@ from archcalc.layers.base import (
     Arg,
     Args,
     Counts,
+    Formula,
     Geometry,
     LayerArgError,
     LayerType,
@@ -65,6 +66,41 @@ def _inexact_warning(size: int, k: int, s: int, p: int, d: int, out: int, ceil: 
     )
 
 
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def window_formulas(a: Args, inputs: Sequence[Shape], out: Shape, g: Geometry) -> list[Formula]:
+    """The output size per spatial axis, worked; axes computed alike share one formula."""
+    alike: dict[tuple[int, ...], list[int]] = {}
+    for axis, size in enumerate(inputs[0][1:]):
+        key = (size, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis])
+        alike.setdefault(key, []).append(axis)
+    names = AXIS_NAMES[len(g.kernel)]
+    ceil = bool(a.get("ceil_mode"))
+    return [
+        _window_formula("output " + ", ".join(names[i] for i in axes), *key, ceil, out[1 + axes[0]])
+        for key, axes in alike.items()
+    ]
+
+
+def _window_formula(what: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, value: int) -> Formula:
+    """`⌊(I − K + 2·P)/S⌋ + 1`, with the fraction shown when it is not whole."""
+    eff = d * (k - 1) + 1
+    span = size - eff + 2 * p
+    lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+    text = f"{lo}({size} − {eff} + 2·{p})/{s}{hi} + 1"
+    notes = []
+    if (-(-span // s) if ceil else span // s) + 1 != value:
+        text += " − 1"  # PyTorch's ceil_mode rule
+        notes.append("the last window would start in the right padding")
+    elif span % s:
+        text += f" = {lo}{span / s:g}{hi} + 1"
+        notes.append("not whole: " + ("rounded up" if ceil else "floored"))
+    if d > 1:
+        notes.append(f"effective kernel D·(K − 1) + 1 = {d}·({k} − 1) + 1 = {eff}")
+    return Formula(what, text, value, "; ".join(notes))
+
+
 def window_geometry(a: Args, rank: int) -> Geometry:
     kernel = per_axis(a["kernel"], rank, "kernel")
     dilation = per_axis(a.get("dilation") or 1, rank, "dilation")
@@ -118,6 +154,22 @@ class Conv(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """K·K·Cin·Cout (+ Cout) parameters; Cout·H·W · Cin·K·K MACs; Cin becomes (Cin/groups)."""
+        g = self.geometry(a, inputs)
+        cin, cout, groups = inputs[0][0], out[0], a["groups"]
+        per_group = f"({cin}/{groups})" if groups > 1 else str(cin)
+        kernel = "·".join(map(str, g.kernel))
+        weights = f"{kernel}·{per_group}·{cout}"
+        counts = self.counts(a, inputs, out)
+        params = f"{weights} + {cout}" if a["bias"] else weights
+        return [
+            *window_formulas(a, inputs, out, g),
+            Formula("weights", weights, counts.weights),
+            Formula("params", params, counts.params, "" if a["bias"] else "no bias"),
+            Formula("MACs", f"{'·'.join(map(str, out))} · {per_group}·{kernel}", self.macs(a, inputs, out)),
+        ]
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
         return window_geometry(a, len(inputs[0]) - 1)

@@ -10,6 +10,7 @@ from archcalc.layers.base import (
     Arg,
     Args,
     Counts,
+    Formula,
     LayerArgError,
     LayerType,
     OtherOps,
@@ -49,6 +50,17 @@ class Linear(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """in·out weights (+ out biases); in·out MACs."""
+        weights = f"{inputs[0][0]}·{out[0]}"
+        counts = self.counts(a, inputs, out)
+        return [
+            Formula("weights", weights, counts.weights),
+            Formula("params", f"{weights} + {out[0]}" if a["bias"] else weights, counts.params,
+                    "" if a["bias"] else "no bias"),
+            Formula("MACs", weights, self.macs(a, inputs, out)),
+        ]
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str:
         return GLOBAL

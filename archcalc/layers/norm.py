@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, LayerType, OtherOps, Shape, prod, register
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, OtherOps, Shape, prod, register
 
 
 @register
@@ -21,6 +21,14 @@ class BatchNorm(LayerType):
         c = inputs[0][0]
         learnable = c if a["affine"] else 0
         return Counts(weights=learnable, biases=learnable, buffers=2 * c + 1)
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """2·C learnable (γ, β) and 2·C + 1 buffers (running mean, running var, batch counter)."""
+        c, counts = inputs[0][0], self.counts(a, inputs, out)
+        learnable = (Formula("params", f"2·{c}", counts.params, "γ and β") if a["affine"]
+                     else Formula("params", "0", counts.params, "affine=False"))
+        buffers = Formula("buffers", f"2·{c} + 1", counts.buffers, "running mean and var, batch counter")
+        return [learnable, buffers]
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         # at inference BN is a per-channel affine map x·a + b

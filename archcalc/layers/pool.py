@@ -9,6 +9,7 @@ from archcalc.layers.base import (
     GLOBAL,
     Arg,
     Args,
+    Formula,
     Geometry,
     LayerArgError,
     LayerType,
@@ -19,7 +20,7 @@ from archcalc.layers.base import (
     prod,
     register,
 )
-from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_geometry, window_shape
+from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_formulas, window_geometry, window_shape
 
 POOL_ARGS = (
     Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
@@ -30,7 +31,7 @@ POOL_ARGS = (
 
 
 class _Pool(LayerType):
-    options = SPATIAL_OPTIONS
+    options = {k: v for k, v in SPATIAL_OPTIONS.items() if k != "d"}  # pools take no dilation here
     flags = {"ceil": ("ceil_mode", True)}
     args = POOL_ARGS
     kind = "pool"
@@ -43,6 +44,9 @@ class _Pool(LayerType):
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
         return window_geometry({**a, "dilation": 1}, len(inputs[0]) - 1)
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        return window_formulas(a, inputs, out, self.geometry(a, inputs))
 
     def window(self, a: Args, out: Shape) -> int:
         return prod(per_axis(a["kernel"], len(out) - 1))
@@ -74,6 +78,17 @@ class AvgPool(_Pool):
     patterns = (r"avg-?pool(?P<kernel>\d+(?:x\d+)*)",)
     summary = "average pooling; 2×2 stride 2 by default (padding counted in the mean, as PyTorch)"
     example = "avgpool, avgpool3/s1/p1"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        g = self.geometry(a, inputs)
+        sizes = inputs[0][1:]
+        # PyTorch's avg_pool3d (not 1-D/2-D) checks the unpadded input against the kernel
+        if len(sizes) == 3 and any(s < k for s, k in zip(sizes, g.kernel)):
+            raise LayerArgError(
+                f"3-D average pooling needs every input axis at least the kernel "
+                f"({'×'.join(map(str, g.kernel))}), PyTorch's rule"
+            )
+        return super().shape(a, inputs)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(a, out) - 1), divisions=prod(out))
@@ -136,6 +151,10 @@ class LRN(LayerType):
     kind = "norm"
     summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
     example = "LRN, lrn(size=5, k=2)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
+        return Shaped(inputs[0])
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)

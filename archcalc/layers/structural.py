@@ -9,6 +9,7 @@ from archcalc.layers.base import (
     GLOBAL,
     Arg,
     Args,
+    Formula,
     LayerArgError,
     LayerType,
     OtherOps,
@@ -45,6 +46,9 @@ class Flatten(LayerType):
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         return Shaped((prod(inputs[0]),))
 
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        return [Formula("output F", "·".join(map(str, inputs[0])), out[0])] if len(inputs[0]) > 1 else []
+
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         return GLOBAL if len(inputs[0]) > 1 else None
 
@@ -61,6 +65,11 @@ class Dropout(LayerType):
     args = (Arg("p", "float", 0.5),)
     summary = "dropout (an identity at inference); p = 0.5 by default"
     example = "dropout, dropout(p=0.2), dropout0.2"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if not 0 <= a["p"] <= 1:
+            raise LayerArgError(f"dropout probability p={a['p']:g} is not between 0 and 1")
+        return Shaped(inputs[0])
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -129,6 +138,9 @@ class Concat(LayerType):
             )
         return Shaped((sum(s[0] for s in inputs), *inputs[0][1:]))
 
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        return [Formula("output C", " + ".join(str(s[0]) for s in inputs), out[0])] if len(inputs) > 1 else []
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.torch_modules import Concat as TorchConcat
 
@@ -139,15 +151,17 @@ class Concat(LayerType):
 class Slice(LayerType):
     name = "slice"
     aliases = ("channels",)
-    args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", required=True, minimum=1))
-    summary = "channels [start, end) of the input (DPN's split of a dual path)"
-    example = "slice(0, 256), slice(start=256, end=320)"
+    # no end: up to the last channel, so a block can split a tensor whose width grows (DPN's dense path)
+    args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", None, minimum=1))
+    summary = "channels [start, end) of the input, or from start on (DPN's split of a dual path)"
+    example = "slice(0, 256), slice(start=256, end=320), slice(256)"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = inputs[0][0]
-        if not a["start"] < a["end"] <= c:
-            raise LayerArgError(f"channel range [{a['start']}, {a['end']}) is not inside the input's {c} channels")
-        return Shaped((a["end"] - a["start"], *inputs[0][1:]))
+        end = c if a["end"] is None else a["end"]
+        if not a["start"] < end <= c:
+            raise LayerArgError(f"channel range [{a['start']}, {end}) is not inside the input's {c} channels")
+        return Shaped((end - a["start"], *inputs[0][1:]))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.torch_modules import Slice as TorchSlice

@@ -57,7 +57,37 @@ COLUMNS: list[Column] = [
            lambda a: f"{a.totals.other_ops.total:,}", default=False,
            help="non-MAC operations (bias adds, activations, pooling, norms, merges)"),
     Column("share", "% params", _share, lambda a: "100.00%", help="share of all parameters"),
+    Column("rf", "RF", lambda a, ids: _rf(a, ids, "size"), lambda a: "", default=False,
+           help="receptive field size per axis (H×W), or 'global'"),
+    Column("jump", "jump", lambda a, ids: _rf(a, ids, "jump"), lambda a: "", default=False,
+           help="receptive-field jump: input pixels between adjacent output units"),
+    Column("start", "RF start", lambda a, ids: _rf(a, ids, "start"), lambda a: "", default=False,
+           help="input coordinate of the first pixel unit 0 sees (negative: padding)"),
+    Column("aligned", "aligned", lambda a, ids: _rf(a, ids, "aligned"), lambda a: "", "left", default=False,
+           help="whether merged paths share one center ('no': see the JSON's 'why')"),
+    Column("act_bytes", "act. bytes",
+           lambda a, ids: _count(sum(a.memory.nodes[i].activation_bytes for i in ids)),
+           lambda a: f"{a.memory.activation_bytes:,}", default=False,
+           help="output bytes (dtype × batch); the total is what training keeps"),
+    Column("param_bytes", "param bytes",
+           lambda a, ids: _count(sum(a.memory.nodes[i].param_bytes for i in ids)),
+           lambda a: f"{a.memory.param_bytes:,}", default=False, help="parameter bytes for the dtype"),
 ]
+
+
+def _rf(a: Analysis, ids: Sequence[int], what: str) -> str:
+    """One receptive-field figure of a row's last node: sizes joined by ×, starts by commas."""
+    from archcalc.passes.receptive_field import RF
+
+    field = a.rf[ids[-1]]
+    if not isinstance(field, RF):
+        return "global" if what == "size" else ""
+    if field.rank == 0:
+        return "–"
+    if what == "aligned":
+        return "yes" if field.aligned else "no"
+    values = getattr(field, what)
+    return ",".join(map(str, values)) if what == "start" else "×".join(map(str, values))
 
 
 def by_key() -> dict[str, Column]:

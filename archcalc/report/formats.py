@@ -19,6 +19,11 @@ CONVENTIONS = {
     "macs": "multiply-accumulates of convolution and FC layers; bias adds are not MACs",
     "flops": "2 × MACs, as torch.utils.flop_counter.FlopCounterMode counts",
     "other_ops": "non-MAC operations (bias adds, norms, activations, pooling, merges) per output element",
+    "rf": "per spatial axis: size r, jump j, start (first input pixel of unit 0), center = start + (r-1)/2; "
+          "'global' after global pooling, flatten or FC; null without spatial axes",
+    "memory": "bytes = elements × bytes per element of the dtype; activation_bytes × batch; "
+              "inference peak = activations alive at once in topological order (weights apart); "
+              "training = params + buffers + gradients + optimizer state + every node's output × batch",
 }
 
 
@@ -39,7 +44,9 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "macs": t.macs,
             "flops": t.flops,
             "other_ops": asdict(t.other_ops),
+            "memory": _memory_totals(analysis),
         },
+        "receptive_field": _final_rf(analysis),
         "by_kind": [asdict(k) for k in analysis.by_kind()],
         "layers": [_layer(analysis, n.id) for n in g],
         "warnings": [asdict(w) for w in analysis.warnings],
@@ -66,10 +73,69 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "flops": analysis.flops(node_id),
         "other_ops": asdict(analysis.other_ops[node_id]),
         "share": analysis.share(node_id),
+        "rf": rf_dict(analysis.rf[node_id]),
+        "memory": asdict(analysis.memory.nodes[node_id]),
         "implicit": n.implicit,
         "scope": list(n.scope),
         "name": n.name,
         "warnings": list(n.warnings),
+    }
+
+
+def rf_dict(field: Any) -> dict[str, Any] | str | None:
+    """An RF record as JSON: lists per axis; 'global'; None where there are no spatial axes."""
+    from archcalc.passes.receptive_field import RF
+
+    if not isinstance(field, RF):
+        return str(field)
+    if field.rank == 0:
+        return None
+    out: dict[str, Any] = {
+        "size": list(field.size),
+        "jump": list(field.jump),
+        "start": list(field.start),
+        "center": [_number(c) for c in field.center],
+        "aligned": field.aligned,
+    }
+    if not field.aligned:
+        out["centers"] = [[_number(c) for c in axis] for axis in field.axis_centers()]
+        out["why"] = field.why
+    return out
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _final_rf(analysis: Analysis) -> dict[str, Any] | None:
+    """The receptive field of the last spatial layer before the network goes global."""
+    from archcalc.passes.receptive_field import last_spatial
+
+    node = last_spatial(analysis.graph, analysis.rf)
+    if node is None:
+        return None
+    return {"layer": node, "rf": rf_dict(analysis.rf[node])}
+
+
+def _memory_totals(analysis: Analysis) -> dict[str, Any]:
+    m = analysis.memory
+    return {
+        **asdict(m.options),
+        "bytes_per_element": m.options.bytes_per_element,
+        "param_bytes": m.param_bytes,
+        "buffer_bytes": m.buffer_bytes,
+        "activation_bytes": m.activation_bytes,
+        "inference_peak_bytes": m.inference_peak_bytes,
+        "inference_peak_at": m.peak_at,
+        "inference_bytes": m.inference_bytes,
+        "training": {
+            "param_bytes": m.param_bytes,
+            "buffer_bytes": m.buffer_bytes,
+            "gradient_bytes": m.gradient_bytes,
+            "optimizer_bytes": m.optimizer_bytes,
+            "activation_bytes": m.activation_bytes,
+            "total_bytes": m.training_bytes,
+        },
     }
 
 
@@ -135,3 +201,11 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n:g}"
+
+
+def human_bytes(n: int) -> str:
+    """553430176 → '527.8 MiB' (binary units, as memory is allocated)."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from archcalc.analysis import Analysis
 from archcalc.report.columns import Column, select
-from archcalc.report.formats import fmt_shape, human
+from archcalc.report.formats import fmt_shape, human, human_bytes
 from archcalc.report.rows import Row, rows
 
 
@@ -55,7 +55,68 @@ def summary(analysis: Analysis) -> Text:
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
                 f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
     text.append(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
+    text.append(rf_line(analysis))
+    text.append(memory_lines(analysis))
     return text
+
+
+def rf_line(analysis: Analysis) -> str:
+    from archcalc.passes.receptive_field import RF, last_spatial
+
+    node = last_spatial(analysis.graph, analysis.rf)
+    if node is None:
+        return ""
+    f = analysis.rf[node]
+    assert isinstance(f, RF)
+    n = analysis.graph.node(node)
+    aligned = "" if f.aligned else f"; not aligned: {f.why}"
+    return (f"\nreceptive field {'×'.join(map(str, f.size))} (jump {'×'.join(map(str, f.jump))}, "
+            f"start {','.join(map(str, f.start))}) at layer {node} {n.text}, "
+            f"the last before it goes global{aligned}")
+
+
+def memory_lines(analysis: Analysis) -> str:
+    m = analysis.memory
+    o = m.options
+    b = human_bytes
+    peak = analysis.graph.node(m.peak_at)
+    state = {"sgd": "no optimizer state", "momentum": f"momentum {b(m.optimizer_bytes)} (1×)",
+             "adam": f"Adam state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
+    return (
+        f"\nmemory ({o.dtype}, batch {o.batch}): parameters {_exact(m.param_bytes)}, "
+        f"buffers {b(m.buffer_bytes)}; inference activation peak {_exact(m.inference_peak_bytes)} "
+        f"at layer {m.peak_at} {peak.text}"
+        f"\ntraining ({o.optimizer}, batch {o.batch}): parameters {b(m.param_bytes)} + gradients "
+        f"{b(m.gradient_bytes)} + {state} + buffers {b(m.buffer_bytes)} + every output kept "
+        f"{b(m.activation_bytes)} = {_exact(m.training_bytes)}"
+    )
+
+
+def _exact(n: int) -> str:
+    """Exact bytes, and in binary units where that reads better: '553,430,176 B (527.8 MiB)'."""
+    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n:,} B"
+
+
+KIND_ORDER = ("conv", "fc", "norm", "activation", "pool", "merge", "other")
+
+
+def kind_table(analysis: Analysis) -> Table:
+    """Where the weights, the work and the activations sit, by kind of layer."""
+    kinds = sorted(analysis.by_kind(),
+                   key=lambda k: KIND_ORDER.index(k.kind) if k.kind in KIND_ORDER else len(KIND_ORDER))
+    t = analysis.totals
+    acts = sum(k.activations for k in kinds)
+    table = Table(title="by kind of layer", header_style="bold", title_justify="left")
+    for title in ("kind", "params", "% params", "MACs", "% MACs", "activations", "% activations"):
+        table.add_column(title, justify="left" if title == "kind" else "right", no_wrap=True)
+    for k in kinds:
+        table.add_row(k.kind, f"{k.params:,}", _pct(k.params, t.params), f"{k.macs:,}", _pct(k.macs, t.macs),
+                      f"{k.activations:,}", _pct(k.activations, acts))
+    return table
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else ""
 
 
 def warnings_text(analysis: Analysis) -> Text:
@@ -67,4 +128,5 @@ def warnings_text(analysis: Analysis) -> Text:
 
 
 def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Group:
-    return Group(layer_table(analysis, depth, columns), summary(analysis), warnings_text(analysis))
+    return Group(layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
+                 warnings_text(analysis))

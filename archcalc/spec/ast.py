@@ -70,6 +70,7 @@ class Item:
     unit: Unit
     repeat: int = 1
     repeat_loc: Loc | None = None
+    repeat_expr: Piece | None = None  # `x{n-1}` in a block body: counted when the block is called
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from archcalc.layers import REGISTRY, LayerType, Shape, find
 from archcalc.layers.base import LayerArgError, all_names, parse_size, window_output
 from archcalc.spec.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
 from archcalc.spec.expr import ExprError, evaluate, substitute
+from archcalc.spec.parser import MAX_REPEAT
 
-MAX_NODES = 1_000_000
+MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_DEPTH = 64
 
 
@@ -120,11 +121,33 @@ class _Lowering:
         return cur
 
     def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
-        if item.repeat > 1 and isinstance(item.unit, Ref):
+        repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
+        if repeat != 1 and isinstance(item.unit, Ref):
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
-        for _ in range(item.repeat):
+        for done in range(1, repeat + 1):
+            start, before = cur, len(self.protos)
             cur = self._unit(item.unit, cur, ctx)
+            self._check_growth(start, cur, len(self.protos) - before, repeat - done, item)
         return cur
+
+    def _check_growth(self, start: int, end: int, added: int, left: int, item: Item) -> None:
+        """Fail fast on a huge repeat instead of building MAX_NODES nodes first.
+
+        Lowering is deterministic, so a repetition that keeps its input's shape is followed by
+        repetitions that each add exactly as many nodes: the total is known now.
+        """
+        if left and self.protos[start].shape == self.protos[end].shape:
+            if len(self.protos) + added * left > MAX_NODES:
+                raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
+                                hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
+
+    def _repeat(self, piece: Piece, ctx: _Ctx) -> int:
+        """`x{n-1}`: may be 0, so a stage of n blocks can be written `first, rest x{n-1}`."""
+        count = self._eval(piece, ctx.env)
+        if not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
+            raise SpecError(f"repeat count {piece.text} = {count} is out of range", piece.loc,
+                            expected=f"a whole number from 0 to {MAX_REPEAT:,}")
+        return count
 
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx) -> int:
         if isinstance(unit, Ref):
@@ -312,11 +335,13 @@ class _Lowering:
             raise SpecError(str(e), piece.loc) from None
 
     def _text(self, unit: Layer, ctx: _Ctx) -> str:
-        if not any("{" in p for p in (unit.text,)):
+        """The layer as written, with block arguments put in: `conv(c=2*c)` shows `conv(c=128)`."""
+        if "{" not in unit.text and not (ctx.env and unit.call):
             return unit.text
         text = self._subst(unit.head, ctx) + "".join("/" + self._subst(o, ctx) for o in unit.options)
         if unit.call is not None:
-            args = [(f"{a.key}=" if a.key else "") + self._subst(a.value, ctx) for a in unit.call]
+            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx), ctx))
+                    for a in unit.call]
             text += "(" + ", ".join(args) + ")"
         return text
 
@@ -360,7 +385,7 @@ def _options_help(layer: LayerType) -> str:
 
 def _positional(layer: LayerType, raw: dict[str, Any], loc: Loc) -> str:
     """The next argument not yet given: positional values fill them in order."""
-    free = [a.name for a in layer.args if a.name not in raw]
+    free = [a.name for a in layer.args if a.name not in raw and not set(a.aliases) & raw.keys()]
     if not free:
         raise SpecError(f"too many arguments for '{layer.name}'", loc,
                         expected=", ".join(a.name for a in layer.args) or "no arguments")

@@ -203,7 +203,7 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
     out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.name)
 
 
-_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*")
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*")  # not `==`, not `maxpool => ...`
 
 
 def _statement(line: Line) -> Statement:
@@ -292,21 +292,24 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
 
 def _item(piece: Piece) -> Item:
     text, loc = piece.text, piece.loc
-    repeat, repeat_loc = 1, None
-    m = re.search(r"\s+[x×*]\s*(\S+)$", text)
+    repeat, repeat_loc, repeat_expr = 1, None, None
+    m = re.search(r"\s+[x×*]\s*(\{[^{}]*\}|\S+)$", text)
     if m:
         count = m.group(1)
         repeat_loc = Loc(loc.line, loc.col + m.start(1), len(count))
-        if not count.isdigit():
+        if count.startswith("{"):  # `x{n-1}`: a block argument decides, so lowering counts it
+            repeat_expr = Piece(count, repeat_loc)
+        elif not count.isdigit():
             raise SpecError(f"repeat count '{count}' is not a whole number", repeat_loc,
                             expected="a count such as x3")
-        repeat = int(count)
-        if not 1 <= repeat <= MAX_REPEAT:
-            raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
-                            expected=f"a count from 1 to {MAX_REPEAT:,}")
+        else:
+            repeat = int(count)
+            if not 1 <= repeat <= MAX_REPEAT:
+                raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
+                                expected=f"a count from 1 to {MAX_REPEAT:,}")
         text = text[: m.start()]
     unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
-    return Item(unit, repeat, repeat_loc)
+    return Item(unit, repeat, repeat_loc, repeat_expr)
 
 
 def _unit(piece: Piece) -> Layer | Ref:
