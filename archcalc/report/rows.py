@@ -42,7 +42,8 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
             out.append(_collapsed(nodes[i:j], key[-1], depth))
             i = j
             continue
-        out.append(Row(str(node.id), node.text, len(visible), (node.id,), node.type, node.implicit))
+        label = f"{node.name} = {node.text}" if node.name else node.text
+        out.append(Row(str(node.id), label, len(visible), (node.id,), node.type, node.implicit))
         i += 1
     return out
 
