@@ -1,0 +1,145 @@
+"""The torch builder and `archcalc export --torch`: readable fx models and standalone files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+import archcalc  # noqa: E402
+from archcalc import zoo  # noqa: E402
+from archcalc.analysis import analyze  # noqa: E402
+from archcalc.cli import cli  # noqa: E402
+from archcalc.errors import BuildError  # noqa: E402
+from archcalc.layers import REGISTRY, LayerType  # noqa: E402
+from archcalc.spec import load  # noqa: E402
+from archcalc.torch_build import build, export_source, module_names  # noqa: E402
+
+DAG = """\
+name tiny-dag
+input 3x16x16
+block down(c):
+    residual:
+        conv3-{c}/s2/nobias, bn, relu
+        conv3-{c}/nobias, bn
+    shortcut: auto
+    relu
+stem = conv3-8, bn, relu
+d = down(16)
+concat:
+    | conv1-8
+    | maxpool3/s1/p1/ceil, conv1-4
+side = @stem, conv1-2
+@d, gap, fc-10
+"""
+
+
+def params(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def outputs(out: object) -> list[tuple[int, ...]]:
+    return [tuple(o.shape) for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def test_module_names_follow_types_ids_and_blocks() -> None:
+    graph = load(DAG, "dag.arch")
+    names = module_names(graph)
+    assert names[1] == "conv_1"
+    assert names[4] == "down_1.conv_4"  # the block instance is a container
+    assert "down_1.add_" in " ".join(names.values())
+    model = build(graph)
+    assert type(model).__name__ == "TinyDag"
+    assert "self.down_1.conv_4(relu_3)" in model.code
+    assert isinstance(model.get_submodule("down_1.conv_9"), torch.nn.Conv2d)  # the auto shortcut
+    assert isinstance(model.get_submodule("flatten_19"), torch.nn.Flatten)  # implicit flatten
+
+
+def test_several_outputs_come_as_a_tuple_main_output_first() -> None:
+    graph = load(DAG, "dag.arch")
+    assert [n.id for n in graph.outputs()] == [16, 17, 20]
+    out = build(graph).eval()(torch.randn(2, 3, 16, 16))
+    # main output (fc-10) first, then the concat head and the side conv in order
+    assert outputs(out) == [(2, 10), (2, 12, 8, 8), (2, 2, 16, 16)]
+
+
+def test_build_counts_equal_analysis_lenet5() -> None:
+    model = archcalc.build("lenet5")
+    assert params(model) == analyze(archcalc.load("lenet5")).totals.params == 61_706
+    assert outputs(model(torch.randn(1, 1, 32, 32))) == [(1, 10)]
+
+
+def test_layer_without_torch_equivalent_names_type_and_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(type(REGISTRY["lrn"]), "torch_module", LayerType.torch_module)
+    graph = load("input 3x8x8\nconv3-4\nlrn\n", "x.arch")
+    message = r"x\.arch:3: cannot build 'lrn': layer type 'lrn' has no torch equivalent"
+    with pytest.raises(BuildError, match=message):
+        build(graph)
+
+
+def test_verify_of_unbuildable_spec_is_a_clean_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(type(REGISTRY["lrn"]), "torch_module", LayerType.torch_module)
+    spec = tmp_path / "x.arch"
+    spec.write_text("input 3x8x8\nconv3-4\nlrn\n")
+    result = CliRunner().invoke(cli, ["verify", str(spec), "--device", "cpu", "--runs", "0"])
+    assert result.exit_code == 2
+    assert "layer type 'lrn' has no torch equivalent" in result.output
+    assert "Traceback" not in result.output
+
+
+def _exec_export(source: str) -> dict[str, object]:
+    namespace: dict[str, object] = {"__name__": "exported"}
+    exec(compile(source, "exported.py", "exec"), namespace)  # noqa: S102 - our own generated file
+    return namespace
+
+
+@pytest.mark.parametrize("spec, shape", [("dag", None), ("vgg11_bn", (3, 32, 32)), ("resnet18", (3, 32, 32))])
+def test_export_runs_with_the_same_figures(spec: str, shape: tuple[int, ...] | None) -> None:
+    if spec != "dag" and spec not in zoo.names():
+        pytest.skip(f"no built-in {spec}")
+    graph = load(DAG, "dag.arch") if spec == "dag" else archcalc.load(spec, shape)
+    source = export_source(graph)
+    assert "import torch" in source and "archcalc" not in source.split('"""', 2)[2]  # imports only torch
+    namespace = _exec_export(source)
+    cls = next(v for k, v in namespace.items() if isinstance(v, type) and k == type(build(graph)).__name__)
+    model = cls().eval()
+    fx_model = build(graph).eval()
+    x = torch.randn(2, *graph.input.shape)
+    assert params(model) == params(fx_model) == analyze(graph).totals.params
+    assert sum(b.numel() for b in model.buffers()) == analyze(graph).totals.counts.buffers
+    assert outputs(model(x)) == outputs(fx_model(x))
+    # the same parameter names and shapes: a state dict moves between the two
+    model.load_state_dict(fx_model.state_dict())
+    with torch.no_grad():
+        ours, theirs = model(x), fx_model(x)
+    for a, b in zip(*(o if isinstance(o, tuple) else (o,) for o in (ours, theirs)), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_export_command_writes_a_file_that_runs(tmp_path: Path) -> None:
+    target = tmp_path / "lenet.py"
+    result = CliRunner().invoke(cli, ["export", "lenet5", "--torch", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "params 61,706, output [(1, 10)]" in run.stdout
+
+
+def test_export_to_stdout_and_needs_torch_flag() -> None:
+    result = CliRunner().invoke(cli, ["export", "lenet5", "--torch"])
+    assert result.exit_code == 0 and "class Lenet5(nn.Module):" in result.output
+    assert CliRunner().invoke(cli, ["export", "lenet5"]).exit_code == 2
+
+
+def test_static_path_never_imports_torch() -> None:
+    code = ("import sys, archcalc, archcalc.cli, archcalc.verify, archcalc.torch_build; "
+            "archcalc.analyze('vgg16'); assert 'torch' not in sys.modules, 'torch imported'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr

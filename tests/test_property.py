@@ -1,0 +1,229 @@
+"""Random valid specs: archcalc's static figures must equal the model PyTorch builds.
+
+Hypothesis writes spec text — chains and small DAGs (residual, concat, add and gate
+branches) of the registered layer types, on 1-D, 2-D and 3-D inputs (and flat
+features) — with random kernels, strides, paddings, dilations, groups, biases and
+ceil_mode pooling. Specs the static side rejects with a SpecError are skipped; every
+accepted spec is built and run, and shapes, parameters, buffers and FLOPs must agree
+per layer. A spec archcalc accepts but torch cannot build or run fails the test too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from archcalc.errors import SpecError  # noqa: E402
+from archcalc.spec import load  # noqa: E402
+from archcalc.verify import verify  # noqa: E402
+
+ACTIVATIONS = ("relu", "relu6", "leaky-relu(slope=0.2)", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "silu", "gelu", "softmax")
+
+
+@dataclass
+class Tensor:
+    """What the generator tracks: channels (or features) and the spatial rank (0 = flat)."""
+
+    channels: int
+    rank: int
+
+
+def _size(draw: st.DrawFn, rank: int, lo: int, hi: int) -> str:
+    """A size argument: one number, or one per axis ('1x3')."""
+    if rank >= 2 and draw(st.booleans()):
+        return "x".join(str(draw(st.integers(lo, hi))) for _ in range(rank))
+    return str(draw(st.integers(lo, hi)))
+
+
+def conv(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
+    groups = draw(st.sampled_from([g for g in range(1, t.channels + 1) if t.channels % g == 0]))
+    out = groups * draw(st.integers(1, 3))
+    args = [f"c={out}", f"groups={groups}"]
+    if keep_size:  # odd kernels, stride 1, default ('same') padding: branches stay aligned
+        args += [f"k={draw(st.sampled_from([1, 3]))}", f"d={draw(st.integers(1, 2))}"]
+    else:
+        args += [f"k={_size(draw, t.rank, 1, 4)}", f"stride={_size(draw, t.rank, 1, 3)}",
+                 f"d={_size(draw, t.rank, 1, 2)}"]
+        if draw(st.booleans()):
+            args.append(f"pad={_size(draw, t.rank, 0, 2)}")
+    if draw(st.booleans()):
+        args.append("bias=false")
+    t.channels = out
+    return f"conv({', '.join(args)})"
+
+
+def pool(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
+    kind = draw(st.sampled_from(["maxpool", "avgpool"]))
+    ceil = "/ceil" if draw(st.booleans()) else ""
+    if keep_size:
+        return f"{kind}3/s1/p1{ceil}"
+    if t.rank >= 2 and draw(st.booleans()):  # keyword form, sizes per axis
+        ks, ss, ps = (_size(draw, t.rank, lo, hi) for lo, hi in ((1, 4), (1, 3), (0, 2)))
+        return f"{kind}(k={ks}, s={ss}, p={ps}, ceil_mode={'true' if ceil else 'false'})"
+    k = draw(st.integers(1, 4))
+    s = draw(st.integers(1, 3))
+    p = draw(st.integers(0, 2))  # may break PyTorch's p ≤ k/2: archcalc must say so
+    return f"{kind}{k}/s{s}/p{p}{ceil}"
+
+
+def adaptive(draw: st.DrawFn, t: Tensor) -> str:
+    kind = draw(st.sampled_from(["adaptive-avgpool", "adaptive-maxpool"]))
+    return f"{kind}(size={_size(draw, t.rank, 1, 3)})"
+
+
+def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
+    """One layer that keeps the tensor's rank."""
+    choices = ["bn", "act", "dropout", "identity", "lrn"]
+    if t.rank == 0:
+        choices += ["fc"]
+    else:
+        choices += ["conv", "conv", "pool", "pool", "pool", "slice"] + ([] if keep_size else ["adaptive"])
+    pick = draw(st.sampled_from(choices))
+    if pick == "bn":
+        return draw(st.sampled_from(["bn", "bn(affine=false)", "batchnorm(eps=0.001)"]))
+    if pick == "act":
+        return draw(st.sampled_from(ACTIVATIONS))
+    if pick == "dropout":
+        return draw(st.sampled_from(["dropout", "dropout(p=0.2)"]))
+    if pick == "lrn":
+        return f"lrn(size={draw(st.integers(1, 5))})"
+    if pick == "fc":
+        t.channels = draw(st.integers(1, 12))
+        return f"fc-{t.channels}" + draw(st.sampled_from(["", "/nobias"]))
+    if pick == "conv":
+        return conv(draw, t, keep_size)
+    if pick == "pool":
+        return pool(draw, t, keep_size)
+    if pick == "adaptive":
+        return adaptive(draw, t)
+    if pick == "slice":
+        start = draw(st.integers(0, t.channels - 1))
+        end = draw(st.integers(start + 1, t.channels))
+        to_last = end == t.channels and draw(st.booleans())
+        t.channels = end - start
+        return f"slice({start})" if to_last else f"slice({start}, {end})"
+    return pick
+
+
+def chain(draw: st.DrawFn, t: Tensor, keep_size: bool, max_len: int = 3) -> str:
+    return ", ".join(simple(draw, t, keep_size) for _ in range(draw(st.integers(1, max_len))))
+
+
+def step(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
+    """Lines for one statement: a chain, or (on spatial tensors) a branching structure."""
+    kinds = ["chain", "chain"] + (["residual", "concat", "add", "gate"] if t.rank > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "chain":
+        return [pad + chain(draw, t, keep_size=False)]
+    if kind == "residual":
+        body = Tensor(t.channels, t.rank)
+        lines = [pad + "residual:", pad + "    " + chain(draw, body, keep_size=draw(st.booleans()))]
+        shortcut = draw(st.sampled_from(["auto", "identity"]))
+        t.channels = body.channels
+        return [*lines, pad + f"shortcut: {shortcut}"]
+    if kind == "concat":
+        lines, total = [pad + "concat:"], 0
+        for _ in range(draw(st.integers(1, 3))):
+            branch = Tensor(t.channels, t.rank)
+            lines.append(pad + "    | " + chain(draw, branch, keep_size=True, max_len=2))
+            total += branch.channels
+        t.channels = total
+        return lines
+    if kind == "add":
+        width = draw(st.integers(1, 6))
+        lines = [pad + "add:"]
+        for _ in range(draw(st.integers(2, 3))):
+            branch = Tensor(t.channels, t.rank)
+            lead = chain(draw, branch, keep_size=True, max_len=2)
+            lines.append(pad + f"    | {lead}, conv(k=1, c={width})")
+        t.channels = width
+        return lines
+    # a squeeze-and-excitation gate: x · sigmoid(conv1(gap(x)))
+    n = len(names)
+    names.append(n)
+    return [pad + f"x{n} = identity",
+            pad + f"g{n} = @x{n}, gap, conv(k=1, c={t.channels}), sigmoid",
+            pad + f"mul(@x{n}, @g{n})"]
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> str:
+    rank = draw(st.sampled_from([0, 1, 2, 2, 3]))
+    channels = draw(st.integers(1, 6))
+    sizes = [draw(st.integers(1, 12 if rank < 3 else 6)) for _ in range(rank)]
+    lines = ["input " + "x".join(map(str, [channels, *sizes]))]
+    if draw(st.integers(0, 4)) == 0:
+        lines.append(f"hidden-activation {draw(st.sampled_from(['relu', 'tanh', 'none']))}")
+    t, names = Tensor(channels, rank), []  # type: ignore[var-annotated]
+    for _ in range(draw(st.integers(1, 5))):
+        lines += step(draw, t, "", names)
+    if t.rank > 0 and draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["gap, fc-5", "flatten, fc-3/nobias", "gmp, fc-7, softmax"])))
+    return "\n".join(lines) + "\n"
+
+
+def check(text: str) -> None:
+    try:
+        graph = load(text, "random.arch")
+    except SpecError:
+        assume(False)
+        return
+    report = verify(graph, "cpu", batch=2, runs=0)
+    wrong = "\n".join(f"  node {c.node} {c.scope} '{c.text}': {c.what} archcalc {c.archcalc} "
+                      f"!= torch {c.torch}" for c in report.failures)
+    assert report.ok, f"archcalc and torch disagree on\n{text}{wrong}"
+
+
+SLOW_OR_FILTERED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OR_FILTERED)
+@given(specs())
+# cases that were wrong once (kept so they stay right)
+@example("input 1x1x1\nmaxpool2/s2/p0/ceil\n")  # ceil_mode: one window that starts inside the input
+@example("input 2x5\nmaxpool2/s2/p1/ceil\n")
+@example("input 3x7x7\navgpool3/s2/p1/ceil, maxpool2/s2/p1/ceil\n")
+@example("input 4\nlrn(size=3)\n")  # torch's LRN needs a spatial axis: archcalc must reject it
+@example("input 2x3x3\nconv(c=4, groups=2, k=2, stride=2, d=1, pad=1), slice(1, 3)\n")
+def test_random_specs_agree_with_torch(text: str) -> None:
+    check(text)
+
+
+@pytest.mark.parametrize("layer, cls", [("maxpool", "MaxPool1d"), ("avgpool", "AvgPool1d"),
+                                        ("conv", "Conv1d")])
+def test_window_rule_equals_torch_exhaustively(layer: str, cls: str) -> None:
+    """Every small (size, kernel, stride, padding, ceil_mode | dilation): same size, or both refuse."""
+    import itertools
+
+    from archcalc.layers import REGISTRY
+    from archcalc.layers.base import LayerArgError
+
+    rule, module = REGISTRY[layer], getattr(torch.nn, cls)
+    extra = (1, 2) if layer == "conv" else (False, True)  # dilation, or ceil_mode
+    for size, k, s, p, e in itertools.product(range(1, 8), range(1, 5), range(1, 4), range(3), extra):
+        raw = {"kernel": (k,), "stride": (s,), "padding": (p,)}
+        if layer == "conv":
+            args = rule.normalize({**raw, "out_channels": 1, "dilation": (e,)})
+            make: tuple[Any, tuple[int, ...], dict[str, Any]] = (module, (1, 1, k, s, p, e), {})
+        else:
+            args = rule.normalize({**raw, "ceil_mode": e})
+            make = (module, (k, s, p), {"ceil_mode": e})
+        try:
+            ours: tuple[int, ...] | None = rule.shape(args, [(1, size)]).shape[1:]
+        except LayerArgError:
+            ours = None
+        try:
+            built = make[0](*make[1], **make[2])
+            theirs: tuple[int, ...] | None = tuple(built(torch.zeros(1, 1, size)).shape[2:])
+        except (RuntimeError, ValueError):
+            theirs = None
+        what = "dilation" if layer == "conv" else "ceil"
+        assert ours == theirs, f"{layer} size={size} k={k} s={s} p={p} {what}={e}"
