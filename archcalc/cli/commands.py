@@ -27,7 +27,8 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size for activation memory (inference peak and training estimate).")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
-              show_default=True, help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
+              show_default=True,
+              help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
 def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
            explain: bool, dtype: str, batch: int, optimizer: str) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
@@ -48,7 +49,6 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
     """
     import archcalc
     from archcalc.report import formats
-
     from archcalc.report.columns import select
 
     cols = select(columns)

@@ -71,7 +71,7 @@ AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 def window_formulas(a: Args, inputs: Sequence[Shape], out: Shape, g: Geometry) -> list[Formula]:
     """The output size per spatial axis, worked; axes computed alike share one formula."""
-    alike: dict[tuple[int, ...], list[int]] = {}
+    alike: dict[tuple[int, int, int, int, int], list[int]] = {}
     for axis, size in enumerate(inputs[0][1:]):
         key = (size, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis])
         alike.setdefault(key, []).append(axis)
@@ -178,7 +178,7 @@ class Conv(LayerType):
         from torch import nn
 
         g = self.geometry(a, inputs)
-        cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(g.kernel) - 1]
+        cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(g.kernel) - 1]
         return cls(
             inputs[0][0], a["out_channels"], g.kernel, stride=g.stride, padding=g.padding,
             dilation=g.dilation, groups=a["groups"], bias=a["bias"],

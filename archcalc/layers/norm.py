@@ -38,5 +38,5 @@ class BatchNorm(LayerType):
         from torch import nn
 
         rank = max(1, len(out) - 1)
-        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
+        cls: Any = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])

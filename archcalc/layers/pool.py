@@ -67,7 +67,7 @@ class MaxPool(_Pool):
         from torch import nn
 
         g = self.geometry(a, inputs)
-        cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
+        cls: Any = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
         return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
 
 
@@ -97,7 +97,7 @@ class AvgPool(_Pool):
         from torch import nn
 
         g = self.geometry(a, inputs)
-        cls = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[len(g.kernel) - 1]
+        cls: Any = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[len(g.kernel) - 1]
         return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
 
 
@@ -134,7 +134,7 @@ class AdaptiveAvgPool(LayerType):
         from torch import nn
 
         rank = len(out) - 1
-        cls = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[rank - 1]
+        cls: Any = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[rank - 1]
         return cls(out[1:])
 
 
@@ -192,5 +192,5 @@ class AdaptiveMaxPool(LayerType):
         from torch import nn
 
         rank = len(out) - 1
-        cls = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[rank - 1]
+        cls: Any = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[rank - 1]
         return cls(out[1:])

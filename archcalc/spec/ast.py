@@ -7,7 +7,6 @@ substitutes a block's arguments, so every piece keeps its own location.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from archcalc.errors import Loc, Source
 
@@ -62,7 +61,7 @@ class Residual:
     loc: Loc
 
 
-Unit = Union[Layer, Ref, Branches, Residual]
+Unit = Layer | Ref | Branches | Residual
 
 
 @dataclass(frozen=True)

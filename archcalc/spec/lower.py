@@ -171,14 +171,14 @@ class _Lowering:
     def _residual(self, unit: Residual, cur: int, ctx: _Ctx) -> int:
         first = len(self.protos)
         body = self._statements(unit.body, cur, ctx)
-        shortcut = unit.shortcut if not isinstance(unit.shortcut, str) else unit.shortcut.replace("-default", "")
-        if shortcut == "identity":
-            side = cur
-        elif shortcut == "auto":
-            with_bn = any(p.type == "bn" for p in self.protos[first:])
-            side = self._auto_shortcut(cur, body, with_bn, unit.loc, ctx)
+        if isinstance(unit.shortcut, str):  # "identity", or "auto" written or by default
+            if unit.shortcut == "identity":
+                side = cur
+            else:
+                with_bn = any(p.type == "bn" for p in self.protos[first:])
+                side = self._auto_shortcut(cur, body, with_bn, unit.loc, ctx)
         else:
-            side = self._statements(shortcut, cur, ctx)
+            side = self._statements(unit.shortcut, cur, ctx)
         return self._add(REGISTRY["add"], {}, [body, side], "residual add", unit.loc, ctx)
 
     def _auto_shortcut(self, cur: int, body: int, with_bn: bool, loc: Loc, ctx: _Ctx) -> int:
@@ -186,16 +186,17 @@ class _Lowering:
         src, dst = self.protos[cur].shape, self.protos[body].shape
         if src == dst:
             return cur
-        strides = [_stride_between(a, b) for a, b in zip(src[1:], dst[1:])]
-        if len(src) != len(dst) or len(src) < 2 or None in strides:
+        found = [_stride_between(a, b) for a, b in zip(src[1:], dst[1:])]
+        strides = tuple(s for s in found if s is not None)
+        if len(src) != len(dst) or len(src) < 2 or len(strides) != len(found):
             raise ShapeError(
                 f"the auto shortcut cannot map {_fmt(src)} to {_fmt(dst)} with a 1×1 convolution",
                 loc, hint="write the shortcut yourself: 'shortcut: conv1-256/s2/nobias, bn'",
             )
-        args = {"out_channels": dst[0], "kernel": (1,), "stride": tuple(strides), "padding": (0,),
-                "bias": not with_bn}
+        args = {"out_channels": dst[0], "kernel": (1,), "stride": strides, "padding": (0,), "bias": not with_bn}
         conv = REGISTRY["conv"]
-        text = f"conv1-{dst[0]}" + (f"/s{strides[0]}" if max(strides) > 1 else "") + ("/nobias" if with_bn else "")
+        stride = "x".join(map(str, strides)) if len(set(strides)) > 1 else str(strides[0])
+        text = f"conv1-{dst[0]}" + (f"/s{stride}" if max(strides) > 1 else "") + ("/nobias" if with_bn else "")
         side = self._add(conv, conv.normalize(args), [cur], text, loc, ctx, implicit=True)
         if with_bn:
             side = self._add(REGISTRY["bn"], REGISTRY["bn"].normalize({}), [side], "bn", loc, ctx, implicit=True)
