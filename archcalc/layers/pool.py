@@ -101,41 +101,47 @@ class AvgPool(_Pool):
         return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
 
 
-@register
-class AdaptiveAvgPool(LayerType):
-    name = "adaptive-avgpool"
-    aliases = ("gap", "global-avgpool", "avgpool-global")
-    patterns = (r"adaptive-?avg-?pool(?P<size>\d+(?:x\d+)*)",)
+class _AdaptivePool(LayerType):
+    """Pooling to a fixed output size, whatever the input size (PyTorch's Adaptive*Pool)."""
+
     args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
     kind = "pool"
-    summary = "adaptive average pooling to a fixed size; gap is the 1×1 global average pool"
-    example = "gap, adaptive-avgpool7, adaptive-avgpool(size=6x6)"
+    torch_names: tuple[str, str, str] = ("", "", "")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         rank = spatial_rank(inputs, self.name)
         return Shaped((inputs[0][0], *per_axis(a["size"], rank, "size")))
 
-    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
-        # each output averages about ∏(I/O) inputs; exact when the sizes divide
-        window = max(1, prod(inputs[0][1:]) // max(1, prod(out[1:])))
-        return OtherOps(adds=prod(out) * (window - 1), divisions=prod(out))
+    def window(self, inputs: Sequence[Shape], out: Shape) -> int:
+        """Inputs per output: exact when the sizes divide, as in every zoo network."""
+        return max(1, prod(inputs[0][1:]) // max(1, prod(out[1:])))
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
         sizes = inputs[0][1:]
         target = per_axis(a["size"], len(sizes), "size")
-        if all(t == 1 for t in target):
-            return GLOBAL
-        if all(s % t == 0 for s, t in zip(sizes, target)):
+        if any(t != 1 for t in target) and all(s % t == 0 for s, t in zip(sizes, target)):
             k = tuple(s // t for s, t in zip(sizes, target))
             return Geometry(k, k, (0,) * len(k), (1,) * len(k))
+        # a 1×1 output sees everything; uneven windows are treated as global too
         return GLOBAL
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        rank = len(out) - 1
-        cls: Any = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[rank - 1]
-        return cls(out[1:])
+        return getattr(nn, self.torch_names[len(out) - 2])(out[1:])
+
+
+@register
+class AdaptiveAvgPool(_AdaptivePool):
+    name = "adaptive-avgpool"
+    aliases = ("gap", "global-avgpool", "avgpool-global")
+    patterns = (r"adaptive-?avg-?pool(?P<size>\d+(?:x\d+)*)",)
+    torch_names = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+    summary = "adaptive average pooling to a fixed size; gap is the 1×1 global average pool"
+    example = "gap, adaptive-avgpool7, adaptive-avgpool(size=6x6)"
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        return OtherOps(adds=prod(out) * (self.window(inputs, out) - 1), divisions=prod(out))
 
 
 @register
@@ -168,29 +174,13 @@ class LRN(LayerType):
 
 
 @register
-class AdaptiveMaxPool(LayerType):
+class AdaptiveMaxPool(_AdaptivePool):
     name = "adaptive-maxpool"
     aliases = ("gmp", "global-maxpool", "max-over-time")
     patterns = (r"adaptive-?max-?pool(?P<size>\d+(?:x\d+)*)",)
-    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
-    kind = "pool"
+    torch_names = ("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
     summary = "adaptive max pooling; gmp is the global max pool (Kim 2014's max-over-time)"
     example = "gmp, adaptive-maxpool(size=1)"
 
-    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        rank = spatial_rank(inputs, self.name)
-        return Shaped((inputs[0][0], *per_axis(a["size"], rank, "size")))
-
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
-        window = max(1, prod(inputs[0][1:]) // max(1, prod(out[1:])))
-        return OtherOps(comparisons=prod(out) * (window - 1))
-
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
-        return AdaptiveAvgPool.geometry(self, a, inputs)  # type: ignore[arg-type]
-
-    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from torch import nn
-
-        rank = len(out) - 1
-        cls: Any = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[rank - 1]
-        return cls(out[1:])
+        return OtherOps(comparisons=prod(out) * (self.window(inputs, out) - 1))
