@@ -118,3 +118,14 @@ def test_unknown_hidden_activation() -> None:
         f"  expected: one of {', '.join(activations)}\n"
         "  did you mean 'relu'?"
     )
+
+
+@pytest.mark.parametrize(
+    ("layer", "column", "name"),
+    [("conv3-64/s2(stride=1)", 20, "stride"), ("conv3-64(c=32)", 12, "out_channels"),
+     ("conv(k=3, c=32, kernel=5)", 24, "kernel")],
+)
+def test_an_argument_given_twice_is_an_error_not_an_override(layer: str, column: int, name: str) -> None:
+    assert error_of(f"input 3x8x8\n{layer}\n").startswith(
+        f"t.arch:2:{column}: error: argument '{name}' of 'conv' is given twice\n"
+    )

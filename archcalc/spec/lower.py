@@ -219,7 +219,7 @@ class _Lowering:
         raw: dict[str, Any] = dict(spelled)
         for option in unit.options:
             key, value = _option(layer, self._subst(option, ctx), option.loc)
-            raw[key] = value
+            _set(raw, layer, key, value, option.loc)
         inputs = [cur]
         refs = []
         for arg in unit.call or ():
@@ -229,7 +229,7 @@ class _Lowering:
             elif arg.key is None:
                 raw[_positional(layer, raw, arg.value.loc)] = _value(value, ctx)
             else:
-                raw[arg.key] = _value(value, ctx)
+                _set(raw, layer, arg.key, _value(value, ctx), arg.value.loc)
         if refs:
             inputs = refs
         try:
@@ -269,7 +269,8 @@ class _Lowering:
         for i, arg in enumerate(unit.call or ()):
             key = arg.key if arg.key is not None else (params[i] if i < len(params) else None)
             if key is None:
-                raise SpecError(f"block '{block.name}' takes {len(params)} arguments, got more",
+                count = f"{len(params)} argument" + ("" if len(params) == 1 else "s")
+                raise SpecError(f"block '{block.name}' takes {count}, got more",
                                 arg.value.loc, expected=signature)
             if key not in params:
                 raise SpecError(f"block '{block.name}' has no parameter '{key}'", arg.value.loc,
@@ -384,6 +385,14 @@ def _options_help(layer: LayerType) -> str:
     return ", ".join(parts) if parts else f"no options ('{layer.name}' takes none)"
 
 
+def _set(raw: dict[str, Any], layer: LayerType, key: str, value: Any, loc: Loc) -> None:
+    """One argument, once: `conv3-64/s2(stride=1)` is a contradiction, not an override."""
+    name = next((a.name for a in layer.args if key in (a.name, *a.aliases)), key)
+    if name in raw:
+        raise SpecError(f"argument '{name}' of '{layer.name}' is given twice", loc)
+    raw[name] = value
+
+
 def _positional(layer: LayerType, raw: dict[str, Any], loc: Loc) -> str:
     """The next argument not yet given: positional values fill them in order."""
     free = [a.name for a in layer.args if a.name not in raw and not set(a.aliases) & raw.keys()]
@@ -439,7 +448,7 @@ def _whole(unit: Layer) -> Loc:
 def _arity(layer: LayerType) -> str:
     if layer.max_inputs is None:
         return f"at least {layer.min_inputs} inputs"
-    return f"{layer.max_inputs} input" + ("s" if layer.max_inputs != 1 else "")
+    return f"{layer.max_inputs} input" + ("" if layer.max_inputs == 1 else "s")
 
 
 def _fmt(shape: Shape) -> str:
