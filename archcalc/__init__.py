@@ -8,7 +8,8 @@ from a declarative spec, without allocating a single weight.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -20,29 +21,33 @@ if TYPE_CHECKING:
     from archcalc.layers import Shape
 
 
-def load(spec: str, input_shape: Shape | None = None) -> LayerGraph:
-    """A built-in name, a path, or spec text (anything with a newline) → LayerGraph."""
+def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
+    """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
+
+    `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
+    """
     from archcalc import spec as spec_lang
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return spec_lang.load(spec, "<spec>", input_shape)
+        return spec_lang.load(spec, "<spec>", input_shape, params)
     source = read(spec)
-    return spec_lang.load(source.text, source.filename, input_shape)
+    return spec_lang.load(source.text, source.filename, input_shape, params)
 
 
-def analyze(spec: str, input_shape: Shape | None = None) -> Analysis:
-    """Every static figure of a spec (see `load` for what `spec` may be)."""
+def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
+    """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
     from archcalc.analysis import analyze as run
 
-    return run(load(spec, input_shape))
+    return run(load(spec, input_shape, params))
 
 
-def build(spec: str, input_shape: Shape | None = None) -> torch.fx.GraphModule:
+def build(spec: str, input_shape: Shape | None = None,
+          params: Mapping[str, Any] | None = None) -> torch.fx.GraphModule:
     """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
     from archcalc.torch_build import build as build_graph
 
-    return build_graph(load(spec, input_shape))
+    return build_graph(load(spec, input_shape, params))
 
 
 __all__ = ["__version__", "analyze", "build", "load"]

@@ -39,3 +39,205 @@ class Slice(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, self.start : self.end]
+
+
+# -- sequences (archcalc/layers/sequence.py, recurrent.py) ------------------------------------
+
+
+class TokenEmbedding(nn.Embedding):
+    """nn.Embedding that also accepts floating ids (the random probe `verify` sends): they are
+    truncated and wrapped into the vocabulary, so any input runs."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.is_floating_point():
+            ids = ids.long().remainder(self.num_embeddings)
+        return super().forward(ids)
+
+
+class FrozenEmbedding(nn.Module):
+    """An embedding table that is not trained (Kim 2014's static channel): a buffer, so
+    `parameters()` holds only what is learned."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.register_buffer("weight", torch.randn(num_embeddings, embedding_dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.is_floating_point():
+            ids = ids.long().remainder(self.num_embeddings)
+        return torch.nn.functional.embedding(ids, self.weight)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Transpose(nn.Module):
+    """Swaps the two axes after the batch: a sequence N×T×F to N×F×T (what nn.Conv1d reads), or back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+class LastStep(nn.Module):
+    """The last time step of a batch-first sequence: N×T×H → N×H."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -1]
+
+
+class SequenceRNN(nn.RNN):
+    """nn.RNN, batch first, returning the output sequence only so layers chain. It runs PyTorch's
+    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 dropout: float = 0.0, bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, batch_first=True,
+                         dropout=dropout, bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
+        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
+            return super().forward(x)[0]
+
+
+class SequenceLSTM(nn.LSTM):
+    """nn.LSTM, batch first, returning the output sequence only so layers chain. It runs PyTorch's
+    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
+                         bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
+        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
+            return super().forward(x)[0]
+
+
+class SequenceGRU(nn.GRU):
+    """nn.GRU, batch first, returning the output sequence only so layers chain. It runs PyTorch's
+    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
+                         bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
+        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
+            return super().forward(x)[0]
+
+
+# -- classic papers (archcalc/layers/classic.py) -------------------------------------------------
+
+
+class TableConv(nn.Module):
+    """A convolution whose output map j reads only the input maps in table[j] (LeNet-5's C3).
+
+    The weights of all maps sit in one flat `weight` (Σ|table_j|·∏K elements, the paper's count).
+    Output maps reading the same number of input maps run as one grouped convolution on the
+    gathered input maps, so FlopCounterMode counts exactly the products the table asks for.
+    """
+
+    def __init__(self, in_channels: int, table: tuple[tuple[int, ...], ...], kernel_size: tuple[int, ...],
+                 stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.table = in_channels, tuple(tuple(entry) for entry in table)
+        self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
+        self.padding, self.dilation = tuple(padding), tuple(dilation)
+        taps = 1
+        for k in self.kernel_size:
+            taps *= k
+        # output maps grouped by fan-in; weights stored group after group
+        sizes = sorted({len(entry) for entry in self.table})
+        self.groups = [(n, [j for j, entry in enumerate(self.table) if len(entry) == n]) for n in sizes]
+        self.order = [j for _, maps in self.groups for j in maps]
+        fan_in = sum(len(entry) for entry in self.table)
+        bound = 1 / (fan_in * taps / len(self.table)) ** 0.5
+        self.weight = nn.Parameter(torch.empty(fan_in * taps).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(len(self.table)).uniform_(-bound, bound)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)[x.dim() - 3]
+        taps = self.weight.numel() // sum(len(entry) for entry in self.table)
+        outs, offset = [], 0
+        for n, maps in self.groups:
+            count = len(maps) * n * taps
+            weight = self.weight[offset : offset + count].view(len(maps), n, *self.kernel_size)
+            offset += count
+            inputs = x[:, [i for j in maps for i in self.table[j]]]
+            bias = self.bias[maps] if self.bias is not None else None
+            outs.append(conv(inputs, weight, bias, self.stride, self.padding, self.dilation, len(maps)))
+        out = torch.cat(outs, 1)
+        back = sorted(range(len(self.order)), key=lambda k: self.order[k])  # group order → table order
+        return out[:, back]
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {len(self.table)}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}, "
+                f"table={self.table}")
+
+
+class Subsampling(nn.Module):
+    """LeNet-5's S2/S4: each window summed, times a trainable coefficient per map, plus a trainable
+    bias per map. Element-wise only, so FlopCounterMode counts no FLOPs."""
+
+    def __init__(self, channels: int, kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.channels, self.kernel_size, self.stride = channels, tuple(kernel_size), tuple(stride)
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rank = x.dim() - 2
+        f = torch.nn.functional
+        pool = (f.avg_pool1d, f.avg_pool2d, f.avg_pool3d)[rank - 1]
+        window = 1
+        for k in self.kernel_size:
+            window *= k
+        axes = (-1,) + (1,) * rank
+        out = pool(x, self.kernel_size, self.stride) * (self.weight * window).view(axes)  # the window's sum
+        return out + self.bias.view(axes) if self.bias is not None else out
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, bias={self.bias is not None}"
+
+
+class RBF(nn.Module):
+    """Euclidean radial basis units, y_i = Σ_j (x_j − w_ij)² (LeNet-5's output layer). The centers
+    are a buffer (the paper fixes them to ±1 bitmaps) unless trainable. Element-wise only."""
+
+    def __init__(self, in_features: int, out_features: int, trainable: bool = False) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.trainable = in_features, out_features, trainable
+        centers = torch.randint(0, 2, (out_features, in_features)).float() * 2 - 1
+        if trainable:
+            self.weight = nn.Parameter(centers)
+        else:
+            self.register_buffer("weight", centers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.unsqueeze(-2) - self.weight) ** 2).sum(-1)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, trainable={self.trainable}"
+
+
+class PositionBias(nn.Module):
+    """A learnable bias for every element: x + b, with b of the input's shape (AlphaGo's policy head)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.bias = nn.Parameter(torch.zeros(self.shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"

@@ -285,10 +285,10 @@ def _per_sample(shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
 
 
 def _tensor_counts(module: nn.Module) -> tuple[int, int, int]:
-    """Weights, biases (parameters named 'bias') and buffer elements of a module."""
+    """Weights, biases (parameters named 'bias', or 'bias_…' as nn.LSTM's) and buffer elements of a module."""
     weights = biases = 0
     for name, p in module.named_parameters():
-        if name.rsplit(".", 1)[-1] == "bias":
+        if name.rsplit(".", 1)[-1].split("_")[0] == "bias":
             biases += p.numel()
         else:
             weights += p.numel()

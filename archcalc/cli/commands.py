@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.table import Table
 
 from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+
+
+def set_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--set NAME=VALUE`, repeatable: overrides a spec's `param` line."""
+    return click.option("--set", "settings", metavar="NAME=VALUE", multiple=True,
+                        help="Set a spec parameter (a 'param' line), e.g. --set k=256; repeatable.")(f)
+
+
+def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
+    """('k=256', 'vocab=20000') → {'k': '256', 'vocab': '20000'}; the spec checks names and values."""
+    from archcalc.errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in settings:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise UsageError(f"--set takes NAME=VALUE, as in --set k=256 (got '{item}')")
+        out[name.strip()] = value.strip()
+    return out or None
 
 
 @cli.command()
@@ -19,7 +39,7 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
-                   "rf, jump, start, aligned, act_bytes, param_bytes).")
+                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing).")
 @click.option("--explain", is_flag=True,
               help="Show each layer's formulas with the numbers put in (table, markdown, json).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default="float32",
@@ -29,8 +49,9 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
               show_default=True,
               help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
+@set_option
 def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
-           explain: bool, dtype: str, batch: int, optimizer: str) -> None:
+           explain: bool, dtype: str, batch: int, optimizer: str, settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -46,6 +67,8 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
       archcalc report vgg16 --columns shape,params,flops,other
       archcalc report alexnet-paper --explain   # worked formulas under the table
       archcalc report resnet50 --dtype float16 --batch 32 --optimizer momentum
+      archcalc report alphago-policy --set k=256   # a spec parameter ('param k=192')
+      archcalc report lenet5-paper --columns shape,params,connections,fc-equivalent,sharing
     """
     import archcalc
     from archcalc.report import formats
@@ -55,7 +78,8 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
     from archcalc.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
 
-    analysis = analyze(archcalc.load(spec, parse_input(input_shape)), MemoryOptions(dtype, batch, optimizer))
+    graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
+    analysis = analyze(graph, MemoryOptions(dtype, batch, optimizer))
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":

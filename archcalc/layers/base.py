@@ -123,6 +123,10 @@ class LayerType:
     flags: ClassVar[Mapping[str, tuple[str, Any]]] = {}  # "/nobias" -> ("bias", False)
     args: ClassVar[tuple[Arg, ...]] = ()
     kind: ClassVar[str] = "other"  # conv, fc, norm, activation, pool, merge, other
+    # The output's axis order: "channels" (C×…, what conv and pooling make), "sequence"
+    # (T×F, features last: embeddings and RNNs), "same" (position-wise: the input's) or
+    # "swap" (a transpose). Lowering reads it: an FC on a sequence acts per time step.
+    layout: ClassVar[str] = "same"
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
@@ -141,6 +145,14 @@ class LayerType:
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
+
+    def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """Connections as LeCun et al. 1998 count them: each output unit's inputs, plus 1 for its bias.
+
+        The default is MACs + one bias add per output unit when the layer has biases.
+        """
+        with_bias = self.counts(a, inputs, out).biases > 0
+        return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """The formulas behind shape, counts and MACs with the numbers substituted."""

@@ -129,6 +129,7 @@ class Conv(LayerType):
         Arg("bias", "bool", True),
     )
     kind = "conv"
+    layout = "channels"
     weighted = True
     summary = "convolution; padding defaults to dilation·(kernel−1)//2 ('same' at stride 1)"
     example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192)"

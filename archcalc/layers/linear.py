@@ -1,4 +1,9 @@
-"""Fully connected layers: `FC-4096`, `fc-10`, `linear(out=128, bias=false)`."""
+"""Fully connected layers: `FC-4096`, `fc-10`, `linear(out=128, bias=false)`.
+
+As PyTorch's nn.Linear, the layer maps the last axis. Lowering puts a flatten in front
+of a channels-first input (C×H×W, what papers mean by an FC after a conv); on a sequence
+(T×F, from an embedding or an RNN) it applies per time step: T×F → T×out.
+"""
 
 from __future__ import annotations
 
@@ -33,39 +38,43 @@ class Linear(LayerType):
     )
     kind = "fc"
     weighted = True
-    summary = "fully connected layer; a spatial input is flattened first (an implicit flatten node)"
+    summary = ("fully connected layer; a spatial input is flattened first (an implicit flatten node), "
+               "a sequence T×F is mapped per time step")
     example = "FC-4096, fc-10/nobias, linear(out=128)"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        if len(inputs[0]) != 1:
-            raise LayerArgError(f"'fc' needs a flat input, got {'×'.join(map(str, inputs[0]))}")
-        return Shaped((a["out_features"],))
+        if not inputs[0]:
+            raise LayerArgError("'fc' needs an input with at least one axis")
+        return Shaped((*inputs[0][:-1], a["out_features"]))
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
-        return Counts(weights=inputs[0][0] * out[0], biases=out[0] if a["bias"] else 0)
+        return Counts(weights=inputs[0][-1] * out[-1], biases=out[-1] if a["bias"] else 0)
 
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
-        """in·out per sample: one MAC per weight."""
-        return inputs[0][0] * out[0]
+        """in·out per sample, one MAC per weight; times T when applied per time step."""
+        return prod(out[:-1]) * inputs[0][-1] * out[-1]
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
-        """in·out weights (+ out biases); in·out MACs."""
-        weights = f"{inputs[0][0]}·{out[0]}"
+        """in·out weights (+ out biases); in·out MACs (T·in·out per sequence)."""
+        weights = f"{inputs[0][-1]}·{out[-1]}"
         counts = self.counts(a, inputs, out)
+        steps = out[:-1]
         return [
             Formula("weights", weights, counts.weights),
-            Formula("params", f"{weights} + {out[0]}" if a["bias"] else weights, counts.params,
+            Formula("params", f"{weights} + {out[-1]}" if a["bias"] else weights, counts.params,
                     "" if a["bias"] else "no bias"),
-            Formula("MACs", weights, self.macs(a, inputs, out)),
+            Formula("MACs", "·".join([*map(str, steps), weights]), self.macs(a, inputs, out),
+                    "per time step" if steps else ""),
         ]
 
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str:
-        return GLOBAL
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        # per time step it mixes no positions; on a flat vector it sees everything
+        return GLOBAL if len(inputs[0]) == 1 else None
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        return nn.Linear(inputs[0][0], a["out_features"], bias=a["bias"])
+        return nn.Linear(inputs[0][-1], a["out_features"], bias=a["bias"])

@@ -35,6 +35,7 @@ class _Pool(LayerType):
     flags = {"ceil": ("ceil_mode", True)}
     args = POOL_ARGS
     kind = "pool"
+    layout = "channels"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         g = self.geometry(a, inputs)
@@ -106,6 +107,7 @@ class _AdaptivePool(LayerType):
 
     args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
     kind = "pool"
+    layout = "channels"
     torch_names: tuple[str, str, str] = ("", "", "")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:

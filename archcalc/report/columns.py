@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from archcalc.analysis import Analysis
 from archcalc.report.formats import fmt_shape
@@ -72,7 +73,39 @@ COLUMNS: list[Column] = [
     Column("param_bytes", "param bytes",
            lambda a, ids: _count(sum(a.memory.nodes[i].param_bytes for i in ids)),
            lambda a: f"{a.memory.param_bytes:,}", default=False, help="parameter bytes for the dtype"),
+    Column("connections", "connections", lambda a, ids: _count(sum(_connections(a, ids))),
+           lambda a: f"{sum(_connections(a, [n.id for n in a.graph])):,}", default=False,
+           help="each unit's inputs plus its bias, summed (LeCun et al. 1998's count)"),
+    Column("fc-equivalent", "FC-equivalent", lambda a, ids: _fc_equivalent(a, ids),
+           lambda a: _fc_equivalent(a, [n.id for n in a.graph]), default=False,
+           help="parameters an FC mapping a conv's input to its output would need: in·out + out"),
+    Column("sharing", "sharing", lambda a, ids: _sharing_factor(a, ids),
+           lambda a: _sharing_factor(a, [n.id for n in a.graph]), default=False,
+           help="FC-equivalent parameters / the conv's parameters (weight sharing's saving)"),
 ]
+
+
+def _connections(a: Analysis, ids: Sequence[int]) -> list[int]:
+    nodes = [a.graph.node(i) for i in ids]
+    return [n.layer.connections(n.args, n.in_shapes, n.shape) for n in nodes]
+
+
+def _shared(a: Analysis, ids: Sequence[int]) -> Any:
+    from archcalc.passes import sharing
+
+    convs = sharing.sharing(a.graph, a.counts)
+    found = [convs[i] for i in ids if i in convs]
+    return sharing.total(found) if found else None
+
+
+def _fc_equivalent(a: Analysis, ids: Sequence[int]) -> str:
+    s = _shared(a, ids)
+    return f"{s.fc_equivalent_params:,}" if s else ""
+
+
+def _sharing_factor(a: Analysis, ids: Sequence[int]) -> str:
+    s = _shared(a, ids)
+    return f"{s.factor:,.2f}×" if s and s.params else ""
 
 
 def _rf(a: Analysis, ids: Sequence[int], what: str) -> str:

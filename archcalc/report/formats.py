@@ -11,6 +11,7 @@ from typing import Any
 
 from archcalc import __version__
 from archcalc.analysis import Analysis
+from archcalc.passes import sharing
 from archcalc.report.rows import rows
 
 CONVENTIONS = {
@@ -21,6 +22,10 @@ CONVENTIONS = {
     "other_ops": "non-MAC operations (bias adds, norms, activations, pooling, merges) per output element",
     "rf": "per spatial axis: size r, jump j, start (first input pixel of unit 0), center = start + (r-1)/2; "
           "'global' after global pooling, flatten or FC; null without spatial axes",
+    "connections": "each unit's inputs plus one for its bias, summed (LeCun et al. 1998): MACs + bias adds "
+                   "for conv/FC; LeNet's subsampling counts its window + 1, an RBF unit its inputs",
+    "sharing": "per convolution: fc_equivalent_params = in_elements × out_elements + out_elements (an FC "
+               "mapping the same input to the same output); factor = fc_equivalent_params / params",
     "memory": "bytes = elements × bytes per element of the dtype; activation_bytes × batch; "
               "inference peak = activations alive at once in topological order (weights apart); "
               "training = params + buffers + gradients + optimizer state + every node's output × batch",
@@ -44,6 +49,8 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "macs": t.macs,
             "flops": t.flops,
             "other_ops": asdict(t.other_ops),
+            "connections": sum(sharing.connections(g).values()),
+            "sharing": _sharing_dict(sharing.total(sharing.sharing(g, analysis.counts).values())),
             "memory": _memory_totals(analysis),
         },
         "receptive_field": _final_rf(analysis),
@@ -72,6 +79,8 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "macs": analysis.macs[node_id],
         "flops": analysis.flops(node_id),
         "other_ops": asdict(analysis.other_ops[node_id]),
+        "connections": n.layer.connections(n.args, n.in_shapes, n.shape),
+        "sharing": _sharing_dict(shared) if (shared := sharing.sharing_of(n, c)) else None,
         "share": analysis.share(node_id),
         "rf": rf_dict(analysis.rf[node_id]),
         "memory": asdict(analysis.memory.nodes[node_id]),
@@ -80,6 +89,11 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "name": n.name,
         "warnings": list(n.warnings),
     }
+
+
+def _sharing_dict(s: sharing.Sharing) -> dict[str, Any]:
+    """A conv's (or all convs') parameters, the FC-equivalent parameters and their ratio."""
+    return {"params": s.params, "fc_equivalent_params": s.fc_equivalent_params, "factor": s.factor}
 
 
 def rf_dict(field: Any) -> dict[str, Any] | str | None:

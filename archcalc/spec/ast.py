@@ -99,3 +99,4 @@ class Spec:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     body: tuple[Statement, ...] = ()
     comments: tuple[str, ...] = ()
+    params: tuple[tuple[str, Piece], ...] = ()  # `param k=192`: name and default, in order

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archcalc.errors import Loc, ShapeError, SpecError
+from archcalc.errors import Loc, ShapeError, SpecError, UsageError
 from archcalc.graph import Expectation, LayerGraph, Node
 from archcalc.layers import REGISTRY, LayerType, Shape, find
 from archcalc.layers.base import LayerArgError, all_names, parse_size, window_output
@@ -39,6 +40,7 @@ class _Proto:
     implicit: bool
     warnings: tuple[str, ...]
     name: str | None = None
+    layout: str = "channels"  # "sequence" (T×F) or "channels" (C×…): see LayerType.layout
 
 
 @dataclass
@@ -51,17 +53,19 @@ class _Ctx:
     calls: tuple[str, ...] = ()
 
 
-def lower(spec: Spec, input_shape: Shape | None = None) -> LayerGraph:
-    """Build the layer graph of a spec; `input_shape` overrides its `input` line."""
+def lower(spec: Spec, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
+    """Build the layer graph of a spec; `input_shape` overrides its `input` line, `params`
+    its `param` values (`{"k": 256}`)."""
     try:
-        return _Lowering(spec).run(input_shape)
+        return _Lowering(spec, params).run(input_shape)
     except SpecError as e:
         raise e.with_source(spec.source) from None
 
 
 class _Lowering:
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
+        self.params = spec_params(spec, overrides or {})
         self.protos: list[_Proto] = []
         self.hidden = self._hidden_activation()
         self.hidden_pairs: list[tuple[int, int]] = []
@@ -76,7 +80,7 @@ class _Lowering:
         self._add(REGISTRY["input"], {"shape": shape}, [], text, loc, _Ctx())
         if not spec.body:
             raise SpecError("the spec has no layers", loc, expected="layer lines such as 'conv3-64, maxpool'")
-        top = _Ctx(names={"input": 0})
+        top = _Ctx(env=dict(self.params), names={"input": 0})
         self._statements(spec.body, 0, top)
         if self.hidden_pairs:
             self._drop_activation(*self.hidden_pairs[-1])
@@ -93,7 +97,7 @@ class _Lowering:
             first = self.spec.body[0].loc if self.spec.body else Loc(1, 1)
             raise SpecError("the spec has no input shape", first,
                             expected="a line such as 'input 3x224x224' before the layers")
-        return parse_shape(piece.text, piece.loc), piece.loc
+        return parse_shape(self._subst(piece, _Ctx(env=dict(self.params))), piece.loc), piece.loc
 
     def _hidden_activation(self) -> LayerType | None:
         piece = self.spec.hidden_activation
@@ -237,7 +241,8 @@ class _Lowering:
         except LayerArgError as e:
             raise SpecError(str(e), _whole(unit)) from None
         text = self._text(unit, ctx)
-        if layer.name == "fc" and len(self.protos[inputs[0]].shape) > 1:
+        source = self.protos[inputs[0]]
+        if layer.name == "fc" and len(source.shape) > 1 and source.layout != "sequence":
             flat = REGISTRY["flatten"]
             inputs = [self._add(flat, {}, inputs, "flatten", _whole(unit), ctx, implicit=True)]
         node = self._add(layer, args, inputs, text, _whole(unit), ctx)
@@ -259,7 +264,8 @@ class _Lowering:
             raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
         env = self._bind(block, unit, ctx)
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        inner = _Ctx(env, {"in": cur}, (*ctx.scope, f"{block.name}#{count}"), (*ctx.calls, block.name))
+        inner = _Ctx({**self.params, **env}, {"in": cur}, (*ctx.scope, f"{block.name}#{count}"),
+                     (*ctx.calls, block.name))
         return self._statements(block.body, cur, inner)
 
     def _bind(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
@@ -283,7 +289,7 @@ class _Lowering:
                 if default is None:
                     raise SpecError(f"block '{block.name}' needs a value for '{name}'", _whole(unit),
                                     expected=signature)
-                env[name] = self._eval(default, {})
+                env[name] = self._eval(default, self.params)
         return env
 
     # -- nodes ------------------------------------------------------------------------------
@@ -299,8 +305,9 @@ class _Lowering:
         except LayerArgError as e:
             received = " and ".join(_fmt(s) for s in in_shapes)
             raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc) from None
+        layout = _layout(layer, [self.protos[i].layout for i in inputs])
         self.protos.append(_Proto(layer.name, args, list(inputs), in_shapes, shaped.shape, text, loc,
-                                  ctx.scope, implicit, shaped.warnings))
+                                  ctx.scope, implicit, shaped.warnings, layout=layout))
         return len(self.protos) - 1
 
     def _drop_activation(self, weighted: int, act: int) -> None:
@@ -346,6 +353,47 @@ class _Lowering:
                     for a in unit.call]
             text += "(" + ", ".join(args) + ")"
         return text
+
+
+def spec_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the spec's `param` lines, in order (a value may use earlier ones);
+    `overrides` replace defaults and must name parameters the spec has."""
+    names = [name for name, _ in spec.params]
+    unknown = [key for key in overrides if key not in names]
+    if unknown:
+        listed = ", ".join(f"{n}={p.text}" for n, p in spec.params) or "none"
+        label = spec.name or spec.source.filename
+        raise UsageError(f"{label} has no parameter '{unknown[0]}' (its parameters: {listed})")
+    env: dict[str, Any] = {}
+    for name, piece in spec.params:
+        if name in overrides:
+            env[name] = _override(name, overrides[name], env)
+            continue
+        try:
+            env[name] = evaluate(piece.text, env)
+        except ExprError as e:
+            raise SpecError(str(e), piece.loc) from None
+    return env
+
+
+def _override(name: str, value: Any, env: Mapping[str, Any]) -> Any:
+    """A value from `--set k=256` (text) or the API (a number)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return evaluate(value, env)
+    except ExprError:
+        raise UsageError(f"parameter '{name}' must be a number (or arithmetic over the parameters "
+                         f"before it), not '{value}'") from None
+
+
+def _layout(layer: LayerType, inputs: list[str]) -> str:
+    """The output's layout from the layer's rule and its inputs' layouts."""
+    if layer.layout == "same":
+        return "sequence" if inputs and all(x == "sequence" for x in inputs) else "channels"
+    if layer.layout == "swap":
+        return "channels" if inputs and inputs[0] == "sequence" else "sequence"
+    return layer.layout
 
 
 def parse_shape(text: str, loc: Loc | None = None) -> Shape:

@@ -84,9 +84,12 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
     )
     body_lines: list[Line] = []
+    params: list[tuple[str, Piece]] = []
     for line in roots:
         word = line.body.split(None, 1)[0]
-        if word in HEADERS:
+        if word == "param" and not line.body[5:].lstrip().startswith("="):  # not a node named 'param'
+            _params(line, params)
+        elif word in HEADERS:
             _header(line, word, header)
         elif word == "block":
             block = _block(line)
@@ -103,7 +106,29 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         blocks=blocks,
         body=_statements(body_lines),
         comments=comments,
+        params=tuple(params),
     )
+
+
+def _params(line: Line, params: list[tuple[str, Piece]]) -> None:
+    """`param k=192` or `param vocab=20000, length=56`: names and default values."""
+    start = line.indent + len("param")
+    pieces = _split_top(line.text[start:], start, line)
+    if not pieces or line.children:
+        where = line.children[0].loc(line.children[0].indent) if line.children else line.loc(line.indent, 5)
+        raise SpecError("'param' needs name=value pairs" if not pieces else "unexpected indented line", where,
+                        expected="a line such as 'param k=192' or 'param vocab=20000, length=56'")
+    for piece in pieces:
+        key, eq, value = piece.text.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not _IDENT.fullmatch(key) or not value:
+            raise SpecError(f"'{piece.text}' is not a parameter with a value", piece.loc,
+                            expected="name=value, as in 'param k=192'")
+        if any(k == key for k, _ in params):
+            raise SpecError(f"parameter '{key}' is defined twice", piece.loc)
+        raw = piece.text[piece.text.index("=") + 1 :]
+        col = piece.loc.col + piece.text.index("=") + 1 + len(raw) - len(raw.lstrip())
+        params.append((key, Piece(value, Loc(piece.loc.line, col, len(value)))))
 
 
 def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
@@ -267,9 +292,13 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
 
 def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     """Split at commas outside brackets; each piece stripped, with its location."""
-    pieces, depth, start = [], 0, 0
+    pieces, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(text + ","):
-        if ch in "({[":
+        if quote:  # commas inside "..." belong to the value (a connection table)
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "({[":
             depth += 1
         elif ch in ")}]":
             depth -= 1
@@ -287,6 +316,8 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
             start = i + 1
     if depth > 0:
         raise SpecError("unclosed bracket", line.loc(offset + len(text) - 1), expected="')'")
+    if quote:
+        raise SpecError("unclosed quote", line.loc(offset + len(text) - 1), expected=quote)
     return pieces
 
 

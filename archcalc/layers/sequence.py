@@ -1,0 +1,120 @@
+"""Sequences: token embeddings and the layers that move between layouts.
+
+A sequence tensor is `T×F` (time steps, then features), as nn.Embedding and nn.LSTM
+(batch first) hold it; convolutions read channels first, `F×T`. `to-channels` and
+`to-sequence` are the transpose between the two (PyTorch's `x.transpose(1, 2)`), and
+lowering tracks which layout a tensor has, so an FC on a sequence acts per time step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archcalc.layers.base import (
+    GLOBAL,
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    Shape,
+    Shaped,
+    register,
+)
+
+
+def _fmt(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+@register
+class Embedding(LayerType):
+    name = "embedding"
+    aliases = ("embed",)
+    patterns = (r"embed(?:ding)?-?(?P<vocab>\d+)x(?P<dim>\d+)",)
+    flags = {"frozen": ("frozen", True), "static": ("frozen", True)}
+    args = (
+        Arg("vocab", "int", required=True, aliases=("num_embeddings", "v"), minimum=1),
+        Arg("dim", "int", required=True, aliases=("embedding_dim", "d", "features"), minimum=1),
+        Arg("frozen", "bool", False, aliases=("static", "freeze")),
+    )
+    kind = "embedding"
+    layout = "sequence"
+    summary = ("token ids T → vectors T×dim (a vocab×dim table); /frozen: not trained, "
+               "counted as a buffer")
+    example = "embedding(vocab=10000, dim=300), embedding10000x300/frozen"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if len(inputs[0]) != 1:
+            raise LayerArgError(
+                f"'embedding' reads a sequence of T token ids (an input such as 'input 56'), "
+                f"got {_fmt(inputs[0])}"
+            )
+        return Shaped((inputs[0][0], a["dim"]))
+
+    def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
+        """vocab·dim elements: learnable weights, or buffers when frozen (no gradient, no optimizer state)."""
+        table = a["vocab"] * a["dim"]
+        return Counts(buffers=table) if a["frozen"] else Counts(weights=table)
+
+    def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """0: a table lookup multiplies nothing (FlopCounterMode counts no FLOPs for it either)."""
+        return 0
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """vocab·dim table elements, as weights or (frozen) buffers."""
+        table = f"{a['vocab']}·{a['dim']}"
+        what = "buffers" if a["frozen"] else "weights"
+        note = "frozen: not learnable" if a["frozen"] else ""
+        return [Formula(what, table, a["vocab"] * a["dim"], note), Formula("MACs", "0", 0, "a table lookup")]
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import FrozenEmbedding, TokenEmbedding
+
+        cls: Any = FrozenEmbedding if a["frozen"] else TokenEmbedding
+        return cls(a["vocab"], a["dim"])
+
+
+@register
+class Transpose(LayerType):
+    name = "transpose"
+    aliases = ("to-channels", "to-sequence")
+    layout = "swap"
+    summary = "swaps the two axes: a sequence T×F to channels first F×T (for conv1d), or back"
+    example = "to-channels, to-sequence, transpose"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if len(inputs[0]) != 2:
+            raise LayerArgError(f"'transpose' swaps the two axes of a T×F or F×T tensor, got {_fmt(inputs[0])}")
+        first, second = inputs[0]
+        return Shaped((second, first))
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str:
+        # the spatial axis becomes the channel axis: no per-axis field survives
+        return GLOBAL
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import Transpose as TorchTranspose
+
+        return TorchTranspose()
+
+
+@register
+class Last(LayerType):
+    name = "last"
+    aliases = ("last-step",)
+    layout = "channels"
+    summary = "the last time step of a sequence: T×H → H (for a classifier after an RNN)"
+    example = "last"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if len(inputs[0]) != 2:
+            raise LayerArgError(f"'last' takes the last step of a T×F sequence, got {_fmt(inputs[0])}")
+        return Shaped((inputs[0][1],))
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.torch_modules import LastStep
+
+        return LastStep()
