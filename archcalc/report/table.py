@@ -14,6 +14,9 @@ from archcalc.report.formats import fmt_shape, human, human_bytes
 from archcalc.report.rows import Row, rows
 
 
+LABEL_WIDTH = 60
+
+
 def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Table:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
@@ -24,10 +27,13 @@ def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[
                   header_style="bold", footer_style="bold")
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
     for i, (title, justify) in enumerate(heads):
-        # every column but the label keeps its full width: numbers are never cut
+        # every column but the label keeps its full width: numbers are never cut;
+        # a long label (a connection table) folds onto more lines instead
         widest = max([len(title), len(footer[i])] + [len(c[i]) for c in cells])
-        table.add_column(title, justify=justify, footer=footer[i], no_wrap=True,  # type: ignore[arg-type]
-                         min_width=None if i == 1 else widest)
+        label = i == 1
+        table.add_column(title, justify=justify, footer=footer[i], no_wrap=not label,  # type: ignore[arg-type]
+                         min_width=None if label else widest, max_width=LABEL_WIDTH if label else None,
+                         overflow="fold")
     for r, c in zip(body, cells):
         if r.heading:
             table.add_row("", Text(c[1], style="bold cyan"), *c[2:])
