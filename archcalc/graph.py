@@ -32,6 +32,7 @@ class Node:
     name: str | None = None
     implicit: bool = False
     warnings: tuple[str, ...] = ()
+    layout: str = "channels"  # "sequence" (T×F, features last) or "channels" (C×…): LayerType.layout
 
     @property
     def layer(self) -> LayerType:
@@ -93,6 +94,12 @@ class LayerGraph:
     def outputs(self) -> list[Node]:
         """Nodes nothing consumes: the output, and any side heads (e.g. auxiliary classifiers)."""
         return [n for n in self if self._g.out_degree(n.id) == 0]
+
+    def token_vocab(self) -> int | None:
+        """The smallest vocabulary of the embeddings reading the input, whose values are then
+        token ids below it (each axis a position, none a feature); None for any other input."""
+        vocabs = [self._nodes[i].args["vocab"] for i in self.consumers(0) if self._nodes[i].type == "embedding"]
+        return min(vocabs, default=None)
 
     def consumers(self, node_id: int) -> list[int]:
         return sorted(set(self._g.successors(node_id)))

@@ -150,6 +150,23 @@ def build(graph: LayerGraph) -> fx.GraphModule:
     return fx.GraphModule(_root(modules, names), fx_graph(graph, names), class_name=class_name(graph))
 
 
+def probe_input(graph: LayerGraph, batch: int = 1, device: str = "cpu", dtype: Any = None) -> Any:
+    """A random input batch for the model: token ids below the vocabulary (long) where the
+    input feeds embeddings, else standard normal values of `dtype`."""
+    torch = require_torch()
+    shape = (batch, *graph.input.shape)
+    vocab = graph.token_vocab()
+    if vocab is not None:
+        return torch.randint(0, vocab, shape, device=device)
+    return torch.randn(shape, device=device, dtype=dtype or torch.float32)
+
+
+def _probe_source(graph: LayerGraph, sizes: str) -> str:
+    """`probe_input` as the exported file writes it; `sizes` is source text: "1, 3, 32, 32"."""
+    vocab = graph.token_vocab()
+    return f"torch.randint(0, {vocab}, ({sizes}))" if vocab is not None else f"torch.randn({sizes})"
+
+
 # -- export: a standalone Python file -----------------------------------------------------------
 
 
@@ -166,7 +183,7 @@ def export_source(graph: LayerGraph) -> str:
         f'{graph.source.filename if graph.source else "a spec"}.',
         "",
         f"    model = {cls}().eval()",
-        f"    y = model(torch.randn(1, {', '.join(map(str, graph.input.shape))}))",
+        f"    y = model({_probe_source(graph, ', '.join(map(str, (1, *graph.input.shape))))})",
         '"""',
         "",
         "import torch",
@@ -186,7 +203,7 @@ def export_source(graph: LayerGraph) -> str:
         "",
         'if __name__ == "__main__":',
         f"    model = {cls}().eval()",
-        f"    out = model(torch.randn(1, *{cls}.input_shape))",
+        f"    out = model({_probe_source(graph, f'1, *{cls}.input_shape')})",
         "    shapes = [tuple(o.shape) for o in (out if isinstance(out, tuple) else (out,))]",
         '    print(f"params {sum(p.numel() for p in model.parameters()):,}, output {shapes}")',
         "",

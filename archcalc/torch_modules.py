@@ -44,16 +44,6 @@ class Slice(nn.Module):
 # -- sequences (archcalc/layers/sequence.py, recurrent.py) ------------------------------------
 
 
-class TokenEmbedding(nn.Embedding):
-    """nn.Embedding that also accepts floating ids (the random probe `verify` sends): they are
-    truncated and wrapped into the vocabulary, so any input runs."""
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if ids.is_floating_point():
-            ids = ids.long().remainder(self.num_embeddings)
-        return super().forward(ids)
-
-
 class FrozenEmbedding(nn.Module):
     """An embedding table that is not trained (Kim 2014's static channel): a buffer, so
     `parameters()` holds only what is learned."""
@@ -64,8 +54,6 @@ class FrozenEmbedding(nn.Module):
         self.register_buffer("weight", torch.randn(num_embeddings, embedding_dim))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if ids.is_floating_point():
-            ids = ids.long().remainder(self.num_embeddings)
         return torch.nn.functional.embedding(ids, self.weight)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:

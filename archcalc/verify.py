@@ -1,10 +1,11 @@
 """Check archcalc's static figures against the model PyTorch builds from the same spec.
 
 `verify(graph)` builds the spec (`torch_build.build`), runs one forward pass on random
-input and compares, per node and in total: output shapes (forward hooks), parameters
-and buffers (`numel` of each module's tensors) and FLOPs (`FlopCounterMode`, per
-module). Then it times the forward pass. Every figure is kept with both values, so a
-mismatch says what archcalc claimed and what torch measured.
+input (token ids below the vocabulary where the input feeds embeddings) and compares,
+per node and in total: output shapes (forward hooks), parameters and buffers (`numel`
+of each module's tensors) and FLOPs (`FlopCounterMode`, per module). Then it times the
+forward pass. Every figure is kept with both values, so a mismatch says what archcalc
+claimed and what torch measured.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from archcalc.analysis import Analysis, analyze
 from archcalc.errors import ArchcalcError, UsageError
 from archcalc.graph import LayerGraph
-from archcalc.torch_build import build, class_name, module_names, output_order, require_torch, where
+from archcalc.torch_build import build, class_name, module_names, output_order, probe_input, require_torch, where
 
 if TYPE_CHECKING:
     from torch import nn
@@ -183,7 +184,8 @@ def verify(
     """Build `graph` on `device`, run it on random input and compare every figure.
 
     `runs=0` skips the timing, `rf=False` the receptive-field check (a float64 forward
-    and one backward per checked node). A CUDA out-of-memory error becomes DeviceMemoryError.
+    and one backward per checked node; never run on token ids, which have no gradient).
+    A CUDA out-of-memory error becomes DeviceMemoryError.
     """
     torch = require_torch()
     device = device or default_device()
@@ -216,7 +218,7 @@ def _verify(graph: LayerGraph, analysis: Analysis, device: str, batch: int, torc
     import torch
 
     model = build(graph).to(device=device, dtype=torch_dtype).eval()
-    x = torch.randn(batch, *graph.input.shape, device=device, dtype=torch_dtype)
+    x = probe_input(graph, batch, device, torch_dtype)
     names = module_names(graph)
     shapes, flops, outputs = _run_once(graph, model, names, x)
     checks = [
@@ -342,13 +344,15 @@ def receptive_field_checks(graph: LayerGraph, analysis: Analysis, device: str = 
     `start + u·jump … + size − 1`, clipped to the input. Checked at each node where the
     jump grows (every downsampling) and at the last spatial node; skipped where the
     field is global or not aligned (merged paths disagree, so no single window is exact).
+    Skipped for token-id inputs: integer ids have no gradient, so nothing downstream of
+    an embedding is checked this way (its figures come from the static pass alone).
     """
     import torch
 
     from archcalc.passes.receptive_field import RF, last_spatial
 
     rf = getattr(analysis, "rf", None)
-    if rf is None or len(graph.input.shape) < 2:
+    if rf is None or len(graph.input.shape) < 2 or graph.token_vocab() is not None:
         return []
     targets = _rf_targets(graph, rf, last_spatial(graph, rf))
     names = module_names(graph)

@@ -25,6 +25,7 @@ import torch
 import archcalc
 from archcalc.analysis import analyze
 from archcalc.passes.memory import MemoryOptions
+from archcalc.torch_build import probe_input
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -48,7 +49,7 @@ def measure(name: str, batch: int, dtype: str, torchvision: bool) -> tuple[int, 
     weights = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     with torch.no_grad():
-        x = torch.randn(batch, *graph.input.shape, device="cuda", dtype=DTYPES[dtype])
+        x = probe_input(graph, batch, "cuda", DTYPES[dtype])
         model(x)
         torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated() - weights

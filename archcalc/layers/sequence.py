@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
-    GLOBAL,
     Arg,
     Args,
     Counts,
@@ -71,9 +70,11 @@ class Embedding(LayerType):
         return [Formula(what, table, a["vocab"] * a["dim"], note), Formula("MACs", "0", 0, "a table lookup")]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import FrozenEmbedding, TokenEmbedding
+        from torch import nn
 
-        cls: Any = FrozenEmbedding if a["frozen"] else TokenEmbedding
+        from archcalc.torch_modules import FrozenEmbedding
+
+        cls: Any = FrozenEmbedding if a["frozen"] else nn.Embedding
         return cls(a["vocab"], a["dim"])
 
 
@@ -91,9 +92,9 @@ class Transpose(LayerType):
         first, second = inputs[0]
         return Shaped((second, first))
 
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str:
-        # the spatial axis becomes the channel axis: no per-axis field survives
-        return GLOBAL
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> None:
+        # the time axis only moves (T×F ↔ F×T): every position keeps its field
+        return None
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.torch_modules import Transpose as TorchTranspose

@@ -12,6 +12,13 @@ gate computed from a global value make the field GLOBAL, and so is everything af
 so does a window layer whose one output unit spans its whole input (avgpool7 on 7×7).
 This is the algorithm of the Distill receptive-field library (google-research/
 receptive_field), run forward in topological order, one record per value.
+
+Position axes follow each node's layout: all but the first of a channels-first tensor
+(C×H×W), all but the last of a sequence (T×F), every axis of token ids (an input read by
+embeddings). An embedding gives each position its one token's vector, so r = 1, j = 1,
+start = 0 over the T tokens; `to-channels`/`to-sequence` only move the axis and keep the
+field, and a Conv1d of width 3 after them sees 3 words. A recurrent layer's step t sees
+every step before it (and after it, bidirectional): not a window that slides, so GLOBAL.
 """
 
 from __future__ import annotations
@@ -60,19 +67,30 @@ def axis_names(rank: int) -> tuple[str, ...]:
 
 def receptive_fields(graph: LayerGraph) -> dict[int, Field]:
     """The field of every node, in topological order."""
-    fields: dict[int, Field] = {}
-    for node in graph:
+    fields: dict[int, Field] = {0: input_field(graph)}
+    for node in list(graph)[1:]:
         fields[node.id] = node_field(node, [fields[i] for i in node.inputs])
     return fields
 
 
+def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
+    """The sizes of a tensor's position axes: all but the features (last) of a sequence T×F,
+    all but the channels (first) of a channels-first tensor."""
+    return tuple(shape[:-1] if layout == "sequence" else shape[1:])
+
+
+def input_field(graph: LayerGraph) -> RF:
+    """r = 1, j = 1, start = 0 on every position axis of the input; token ids have no feature axis."""
+    node = graph.input
+    rank = len(node.shape) if graph.token_vocab() is not None else len(positions(node.shape, node.layout))
+    return RF((1,) * rank, (1,) * rank, (0,) * rank)
+
+
 def node_field(node: Node, inputs: Sequence[Field]) -> Field:
-    if node.type == "input":
-        rank = len(node.shape) - 1
-        return RF((1,) * rank, (1,) * rank, (0,) * rank)
     if any(f == GLOBAL for f in inputs):
         return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
-    if len(inputs) > 1 and any(s[1:] != node.shape[1:] for s in node.in_shapes):
+    here = positions(node.shape, node.layout)
+    if len(inputs) > 1 and any(positions(s, node.layout) != here for s in node.in_shapes):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
@@ -83,7 +101,7 @@ def node_field(node: Node, inputs: Sequence[Field]) -> Field:
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
-        return merged if merged.rank == len(node.shape) - 1 else GLOBAL
+        return merged if merged.rank == len(here) else GLOBAL
     assert isinstance(geometry, Geometry)
     if covers_everything(geometry, node.in_shapes[0][1:], node.shape[1:]):
         return GLOBAL  # a 7×7 average pool on a 7×7 map is a global pool by another name
@@ -213,7 +231,7 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     of the count vectors with a kernel of ones.
     """
     node = graph.node(target)
-    rank = len(node.shape) - 1
+    rank = len(positions(node.shape, node.layout))
     pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
     for nid in range(target, 0, -1):
         here = pending.pop(nid, None)

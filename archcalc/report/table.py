@@ -13,7 +13,6 @@ from archcalc.report.columns import Column, select
 from archcalc.report.formats import fmt_shape, human, human_bytes
 from archcalc.report.rows import Row, rows
 
-
 LABEL_WIDTH = 60
 
 

@@ -324,7 +324,7 @@ class _Lowering:
                 continue
             new_id[old] = len(nodes)
             nodes.append(Node(len(nodes), p.type, p.args, tuple(new_id[i] for i in p.inputs), p.in_shapes,
-                              p.shape, p.text, p.loc, p.scope, p.name, p.implicit, p.warnings))
+                              p.shape, p.text, p.loc, p.scope, p.name, p.implicit, p.warnings, p.layout))
         new_id.update({old: new_id[p.inputs[0]] for old, p in enumerate(self.protos) if not p.type})
         return nodes, new_id
 
