@@ -216,8 +216,9 @@ def _helpers_used(modules: Any) -> list[str]:
 
     from archcalc import torch_modules
 
-    used = {type(m) for m in modules if type(m).__module__ == torch_modules.__name__}
-    return [inspect.getsource(c) for c in sorted(used, key=lambda c: c.__name__)]
+    # with their archcalc base classes, in the order torch_modules defines them
+    used = {c for m in modules for c in type(m).__mro__ if c.__module__ == torch_modules.__name__}
+    return [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
 
 
 def _init_lines(modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:

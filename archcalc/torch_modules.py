@@ -74,49 +74,44 @@ class LastStep(nn.Module):
         return x[:, -1]
 
 
-class SequenceRNN(nn.RNN):
-    """nn.RNN, batch first, returning the output sequence only so layers chain. It runs PyTorch's
-    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+class SequenceOutput(nn.Module):
+    """A batch-first recurrent layer returning the output sequence only, so layers chain.
+
+    It runs PyTorch's unfused kernel: the fused mkldnn/cuDNN ones do the same products out of
+    FlopCounterMode's sight. Mixed in before nn.RNN / nn.LSTM / nn.GRU.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
+        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
+            return super().forward(x)[0]
+
+
+class SequenceRNN(SequenceOutput, nn.RNN):  # type: ignore[misc]  # forward narrows the return
+    """nn.RNN (tanh or relu), batch first, returning the output sequence only."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  dropout: float = 0.0, bidirectional: bool = False) -> None:
-        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, batch_first=True,
-                         dropout=dropout, bidirectional=bidirectional)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
-        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
-            return super().forward(x)[0]
+        nn.RNN.__init__(self, input_size, hidden_size, num_layers, nonlinearity=nonlinearity, batch_first=True,
+                        dropout=dropout, bidirectional=bidirectional)
 
 
-class SequenceLSTM(nn.LSTM):
-    """nn.LSTM, batch first, returning the output sequence only so layers chain. It runs PyTorch's
-    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+class SequenceLSTM(SequenceOutput, nn.LSTM):  # type: ignore[misc]
+    """nn.LSTM, batch first, returning the output sequence only."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False) -> None:
-        super().__init__(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
+        nn.LSTM.__init__(self, input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
                          bidirectional=bidirectional)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
-        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
-            return super().forward(x)[0]
 
-
-class SequenceGRU(nn.GRU):
-    """nn.GRU, batch first, returning the output sequence only so layers chain. It runs PyTorch's
-    unfused kernel: the fused mkldnn/cuDNN ones do the same products out of FlopCounterMode's sight."""
+class SequenceGRU(SequenceOutput, nn.GRU):  # type: ignore[misc]
+    """nn.GRU, batch first, returning the output sequence only."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False) -> None:
-        super().__init__(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
-                         bidirectional=bidirectional)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        mkldnn = torch.backends.mkldnn  # allow_tf32 kept as it is: setting it warns on CPU builds
-        with mkldnn.flags(enabled=False, allow_tf32=mkldnn.allow_tf32), torch.backends.cudnn.flags(enabled=False):
-            return super().forward(x)[0]
+        nn.GRU.__init__(self, input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
+                        bidirectional=bidirectional)
 
 
 # -- classic papers (archcalc/layers/classic.py) -------------------------------------------------
