@@ -183,9 +183,11 @@ ERRORS = [
     ("input 10\nembedding(vocab=0, dim=4)\n",
      "t.arch:2:1: error: argument 'vocab' of 'embedding' must be a whole number, not '0' (at least 1)"),
     ("input 3x4x4\nlast\n",
-     "t.arch:2:1: error: cannot apply 'last' to 3×4×4: 'last' takes the last step of a T×F sequence, got 3×4×4"),
+     "t.arch:2:1: error: 'last' needs a sequence (T×F), but 3×4×4 is channels first (C×…)"),
     ("input 3x4x4\nto-channels\n",
-     "t.arch:2:1: error: cannot apply 'to-channels' to 3×4×4: 'transpose' swaps the two axes of a T×F or "
+     "t.arch:2:1: error: 'to-channels' needs a sequence (T×F), but 3×4×4 is channels first (C×…)"),
+    ("input 3x4x4\ntranspose\n",
+     "t.arch:2:1: error: cannot apply 'transpose' to 3×4×4: 'transpose' swaps the two axes of a T×F or "
      "F×T tensor, got 3×4×4"),
 ]
 

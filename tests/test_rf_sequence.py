@@ -174,3 +174,28 @@ def test_exported_textcnn_runs_on_token_ids() -> None:
     exec(compile(source, "exported.py", "exec"), namespace)  # noqa: S102 - our own generated file
     model = namespace["Textcnn"]().eval()
     assert tuple(model(namespace["torch"].randint(0, 30, (2, 56))).shape) == (2, 2)
+
+
+def test_a_layout_change_must_match_the_tensors_layout() -> None:
+    from archcalc.errors import ShapeError
+    from archcalc.spec import load
+
+    with pytest.raises(ShapeError) as info:
+        load("input 8\nembedding(vocab=100, dim=4), to-channels, to-channels\n", "t.arch")
+    assert str(info.value) == (
+        "t.arch:2:43: error: 'to-channels' needs a sequence (T×F), but 4×8 is channels first (C×…)\n"
+        " 2 | embedding(vocab=100, dim=4), to-channels, to-channels\n"
+        "   |                                           ^^^^^^^^^^^"
+    )
+    with pytest.raises(ShapeError, match="'last' needs a sequence"):
+        load("input 8\nembedding(vocab=100, dim=4), to-channels, last\n", "t.arch")
+
+
+def test_softmax_on_a_sequence_normalises_each_steps_features() -> None:
+    torch = pytest.importorskip("torch")
+    import archcalc
+
+    model = archcalc.build("input 8\nembedding(vocab=100, dim=4), fc-3, softmax\n")
+    out = model(torch.randint(0, 100, (2, 8)))
+    assert out.shape == (2, 8, 3)
+    assert torch.allclose(out.sum(-1), torch.ones(2, 8))

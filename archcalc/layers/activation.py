@@ -134,10 +134,14 @@ class Softmax(_Activation):
     name = "softmax"
     aliases = ("soft-max",)
     per_element = OtherOps(exponentials=1, adds=1, divisions=1)
-    summary = "softmax over the channels (features)"
+    summary = "softmax over the channels, or over the features of each step of a sequence"
     example = "soft-max"
+
+    def for_layout(self, a: Args, layout: str) -> Args:
+        # channels-first N×C×…: over dim 1; a sequence N×T×F: over the features, the last dim
+        return {**a, "dim": -1 if layout == "sequence" else 1}
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        return nn.Softmax(dim=1)
+        return nn.Softmax(dim=a.get("dim", 1))

@@ -127,6 +127,7 @@ class LayerType:
     # (T×F, features last: embeddings and RNNs), "same" (position-wise: the input's) or
     # "swap" (a transpose). Lowering reads it: an FC on a sequence acts per time step.
     layout: ClassVar[str] = "same"
+    needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
@@ -153,6 +154,10 @@ class LayerType:
         """
         with_bias = self.counts(a, inputs, out).biases > 0
         return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
+
+    def for_layout(self, a: Args, layout: str) -> Args:
+        """The arguments adjusted to the input's layout (softmax: channels or features)."""
+        return a
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """The formulas behind shape, counts and MACs with the numbers substituted."""

@@ -78,17 +78,14 @@ class Embedding(LayerType):
         return cls(a["vocab"], a["dim"])
 
 
-@register
-class Transpose(LayerType):
-    name = "transpose"
-    aliases = ("to-channels", "to-sequence")
+class _Swap(LayerType):
+    """T×F ↔ F×T: what PyTorch code does with `x.transpose(1, 2)` around a Conv1d."""
+
     layout = "swap"
-    summary = "swaps the two axes: a sequence T×F to channels first F×T (for conv1d), or back"
-    example = "to-channels, to-sequence, transpose"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
-            raise LayerArgError(f"'transpose' swaps the two axes of a T×F or F×T tensor, got {_fmt(inputs[0])}")
+            raise LayerArgError(f"'{self.name}' swaps the two axes of a T×F or F×T tensor, got {_fmt(inputs[0])}")
         first, second = inputs[0]
         return Shaped((second, first))
 
@@ -103,10 +100,34 @@ class Transpose(LayerType):
 
 
 @register
+class Transpose(_Swap):
+    name = "transpose"
+    summary = "swaps the two axes, whichever layout the tensor has"
+    example = "transpose"
+
+
+@register
+class ToChannels(_Swap):
+    name = "to-channels"
+    needs_layout = "sequence"
+    summary = "a sequence T×F to channels first F×T (what a conv1d reads)"
+    example = "to-channels"
+
+
+@register
+class ToSequence(_Swap):
+    name = "to-sequence"
+    needs_layout = "channels"
+    summary = "channels first F×T back to a sequence T×F"
+    example = "to-sequence"
+
+
+@register
 class Last(LayerType):
     name = "last"
     aliases = ("last-step",)
     layout = "channels"
+    needs_layout = "sequence"
     summary = "the last time step of a sequence: T×H → H (for a classifier after an RNN)"
     example = "last"
 

@@ -300,12 +300,17 @@ class _Lowering:
         if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
             raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
         in_shapes = tuple(self.protos[i].shape for i in inputs)
+        in_layouts = [self.protos[i].layout for i in inputs]
+        if layer.needs_layout and in_layouts[0] != layer.needs_layout:
+            raise ShapeError(f"'{text}' needs {_LAYOUT_WORDS[layer.needs_layout]}, but "
+                             f"{_fmt(in_shapes[0])} is {_LAYOUT_WORDS[in_layouts[0]]}", loc)
+        args = dict(layer.for_layout(args, in_layouts[0])) if in_layouts else args
         try:
             shaped = layer.shape(args, in_shapes)
         except LayerArgError as e:
             received = " and ".join(_fmt(s) for s in in_shapes)
             raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc) from None
-        layout = _layout(layer, [self.protos[i].layout for i in inputs])
+        layout = _layout(layer, in_layouts)
         self.protos.append(_Proto(layer.name, args, list(inputs), in_shapes, shaped.shape, text, loc,
                                   ctx.scope, implicit, shaped.warnings, layout=layout))
         return len(self.protos) - 1
@@ -385,6 +390,9 @@ def _override(name: str, value: Any, env: Mapping[str, Any]) -> Any:
     except ExprError:
         raise UsageError(f"parameter '{name}' must be a number (or arithmetic over the parameters "
                          f"before it), not '{value}'") from None
+
+
+_LAYOUT_WORDS = {"sequence": "a sequence (T×F)", "channels": "channels first (C×…)"}
 
 
 def _layout(layer: LayerType, inputs: list[str]) -> str:
