@@ -106,7 +106,7 @@ def save_plot(path: str, title: str, profiles: Sequence[Profile]) -> None:
         import matplotlib  # noqa: F401  (optional: only for nicer plots and PNG)
     except ImportError:
         if suffix == ".png":
-            raise UsageError("a PNG plot needs matplotlib (pip install matplotlib); "
+            raise UsageError("a PNG plot needs matplotlib (pip install 'archcalc[plot]'); "
                              "an .svg needs nothing: use -o plot.svg") from None
         Path(path).write_text(svg(title, profiles), encoding="utf-8")
         return
