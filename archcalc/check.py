@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from archcalc.analysis import Analysis
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph, Node
+from archcalc.layers.base import format_shape
 
 COUNT_KEYS = ("params", "weights", "biases", "buffers", "macs", "flops")
 KEYS = (*COUNT_KEYS, "rf", "out", "shape")
@@ -235,13 +236,13 @@ def _check_shape(analysis: Analysis, c: Claim) -> Result:
     assert isinstance(want, tuple)
     first, last = _ORDERS.get(len(shape), ("", ""))
     channels_last = (*shape[1:], shape[0]) if len(shape) > 1 else shape
-    actual = _fmt(shape) + (f" = {_fmt(channels_last)} ({last})" if len(shape) > 1 else "")
+    actual = format_shape(shape) + (f" = {format_shape(channels_last)} ({last})" if len(shape) > 1 else "")
     if want == shape or want == channels_last:
         if len(shape) == 1 or shape == channels_last:
             order = ""
         else:
             order = f"as {first}" if want == shape else f"as {last}"
-        return Result(c, "ok", _fmt(shape), order)
+        return Result(c, "ok", format_shape(shape), order)
     formulas = "; ".join(f"{f.what[len('output '):]}: {explain.line(f)}"
                          for f in explain.for_figure(analysis, node.id, "output"))
     return Result(c, "wrong", actual, formulas)
@@ -254,7 +255,7 @@ def _check_rf(analysis: Analysis, c: Claim) -> Result:
     want = c.value
     if isinstance(want, tuple) and isinstance(size, tuple) and len(want) == 1:
         want = want * len(size)
-    shown = size if isinstance(size, str) else _fmt(size)
+    shown = size if isinstance(size, str) else format_shape(size)
     if want == size:
         return Result(c, "ok", shown)
     return Result(c, "wrong", shown, _rf_formula(analysis, subject(analysis.graph, c.node)))
@@ -281,5 +282,3 @@ def _rf_formula(analysis: Analysis, node: Node) -> str:
     return f"r = r_in + D·(K − 1)·j_in = {r} + {d}·({k} − 1)·{j} = {after.size[0]}"
 
 
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))

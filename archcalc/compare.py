@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from archcalc.analysis import Analysis
+from archcalc.layers.base import format_shape
 
 FLOAT32_BYTES = 4
 
@@ -59,10 +60,10 @@ _TITLES = ("network", "input", "params", "MACs", "FLOPs", "param memory (float32
 
 
 def _cells(r: Row, rf: bool) -> list[str]:
-    cells = [r.name, _fmt(r.input), f"{r.params:,} ({_short(r.params)})", f"{r.macs:,} ({_short(r.macs)})",
-             f"{r.flops:,}", _mib(r.param_bytes), str(r.depth), _fmt(r.output), f"{100 * r.fc_share:.2f}%"]
+    cells = [r.name, format_shape(r.input), f"{r.params:,} ({_short(r.params)})", f"{r.macs:,} ({_short(r.macs)})",
+             f"{r.flops:,}", _mib(r.param_bytes), str(r.depth), format_shape(r.output), f"{100 * r.fc_share:.2f}%"]
     if rf:
-        cells.append("–" if r.rf is None else r.rf if isinstance(r.rf, str) else _fmt(r.rf))
+        cells.append("–" if r.rf is None else r.rf if isinstance(r.rf, str) else format_shape(r.rf))
     return cells
 
 
@@ -93,9 +94,6 @@ def to_json(rows: Sequence[Row]) -> str:
         data.append(item)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
 
 
 def _short(n: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from archcalc.analysis import Analysis
 from archcalc.graph import Node
-from archcalc.layers.base import Formula
+from archcalc.layers.base import Formula, format_shape
 
 _SPATIAL = {1: ("F",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}
 
@@ -63,10 +63,10 @@ def line(f: Formula) -> str:
 
 
 def _heading(n: Node) -> str:
-    shapes = " + ".join(_fmt(s) for s in n.in_shapes)
+    shapes = " + ".join(format_shape(s) for s in n.in_shapes)
     where = f"line {n.loc.line}, " if n.loc else ""
     text = f"({n.text})" if n.implicit else n.text
-    return f"{n.id}  {text}  ({where}{shapes} → {_fmt(n.shape)})"
+    return f"{n.id}  {text}  ({where}{shapes} → {format_shape(n.shape)})"
 
 
 def to_text(analysis: Analysis) -> str:
@@ -85,8 +85,8 @@ def to_markdown(analysis: Analysis) -> str:
     for w in worked(analysis):
         n = w.node
         text = f"({n.text})" if n.implicit else n.text
-        shapes = " + ".join(_fmt(s) for s in n.in_shapes)
-        lines.append(f"**{n.id} `{text}`** ({shapes} → {_fmt(n.shape)})")
+        shapes = " + ".join(format_shape(s) for s in n.in_shapes)
+        lines.append(f"**{n.id} `{text}`** ({shapes} → {format_shape(n.shape)})")
         lines.append("")
         lines += [f"- {f.what}: `{f.expression} = {f.value:,}`" + (f" ({f.note})" if f.note else "")
                   for f in w.formulas]
@@ -98,5 +98,3 @@ def to_dicts(fs: Sequence[Formula]) -> list[dict[str, Any]]:
     return [asdict(f) for f in fs]
 
 
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))

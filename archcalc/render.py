@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from archcalc.analysis import Analysis
 from archcalc.errors import ArchcalcError, UsageError
 from archcalc.graph import Node
+from archcalc.layers.base import format_shape
 
 if TYPE_CHECKING:
     import graphviz
@@ -97,7 +98,7 @@ def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, 
     for n in analysis.graph:
         for i in n.inputs:
             if keys[i] != keys[n.id]:
-                seen.setdefault((keys[i], keys[n.id]), _fmt(analysis.graph.node(i).shape))
+                seen.setdefault((keys[i], keys[n.id]), format_shape(analysis.graph.node(i).shape))
     return [(a, b, shape) for (a, b), shape in seen.items()]
 
 
@@ -111,7 +112,7 @@ def _layer_label(analysis: Analysis, n: Node) -> str:
     if _small(analysis, n):
         return f'<<font point-size="9">{text}</font>>'
     params = analysis.counts[n.id].params
-    lines = [f"<b>{text}</b>", _fmt(n.shape)]
+    lines = [f"<b>{text}</b>", format_shape(n.shape)]
     if params:
         lines.append(f'<font point-size="10">{params:,} params</font>')
     return "<" + "<br/>".join(lines) + ">"
@@ -121,7 +122,7 @@ def _block_label(analysis: Analysis, nodes: list[Node], depth: int) -> str:
     params = sum(analysis.counts[n.id].params for n in nodes)
     last = max(nodes, key=lambda n: n.id)
     return (f"<<b>{html.escape(nodes[0].scope[depth])}</b><br/>"
-            f'<font point-size="10">{len(nodes)} layers · {params:,} params</font><br/>{_fmt(last.shape)}>')
+            f'<font point-size="10">{len(nodes)} layers · {params:,} params</font><br/>{format_shape(last.shape)}>')
 
 
 # -- DOT ------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def to_dot(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") ->
 
 def _title(analysis: Analysis) -> str:
     t = analysis.totals
-    return (f"{analysis.graph.name}: input {_fmt(analysis.graph.input.shape)}, "
+    return (f"{analysis.graph.name}: input {format_shape(analysis.graph.input.shape)}, "
             f"{t.params:,} params, {t.macs:,} MACs")
 
 
@@ -259,5 +260,3 @@ def _draw(g: graphviz.Digraph, fmt: str) -> bytes:
         raise RenderError(f"'dot' failed to draw the diagram: {detail}") from None
 
 
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))

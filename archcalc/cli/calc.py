@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from archcalc.cli import cli, format_option
+from archcalc.layers.base import format_shape
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _text(r: dict[str, Any]) -> str:
     from archcalc.layers.base import Formula
 
     formulas = [Formula(**f) for f in r["formulas"]]
-    rows: list[tuple[str, str]] = [("input", _fmt(r["input"])), ("output", _fmt(r["output"]))]
+    rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]
     rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, line(f))
              for f in formulas]
     if r["weights"] or r["macs"]:
@@ -206,5 +207,3 @@ def _text(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(shape: list[int]) -> str:
-    return "×".join(map(str, shape))

@@ -289,6 +289,11 @@ def window_output(
     return max(out, 0), exact
 
 
+def format_shape(shape: Sequence[int]) -> str:
+    """3×224×224: how every message, report and diagram writes a shape."""
+    return "×".join(map(str, shape))
+
+
 def prod(values: Sequence[int]) -> int:
     return math.prod(values)
 

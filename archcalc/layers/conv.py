@@ -16,6 +16,7 @@ from archcalc.layers.base import (
     OtherOps,
     Shape,
     Shaped,
+    format_shape,
     per_axis,
     prod,
     register,
@@ -33,9 +34,6 @@ def spatial_rank(inputs: Sequence[Shape], layer: str) -> int:
         )
     return rank
 
-
-def format_shape(shape: Shape) -> str:
-    return "×".join(map(str, shape))
 
 
 def window_shape(layer: str, a: Args, inputs: Sequence[Shape], channels: int) -> Shaped:

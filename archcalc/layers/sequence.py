@@ -20,12 +20,9 @@ from archcalc.layers.base import (
     LayerType,
     Shape,
     Shaped,
+    format_shape,
     register,
 )
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
 
 
 @register
@@ -49,7 +46,7 @@ class Embedding(LayerType):
         if len(inputs[0]) != 1:
             raise LayerArgError(
                 f"'embedding' reads a sequence of T token ids (an input such as 'input 56'), "
-                f"got {_fmt(inputs[0])}"
+                f"got {format_shape(inputs[0])}"
             )
         return Shaped((inputs[0][0], a["dim"]))
 
@@ -85,7 +82,9 @@ class _Swap(LayerType):
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
-            raise LayerArgError(f"'{self.name}' swaps the two axes of a T×F or F×T tensor, got {_fmt(inputs[0])}")
+            raise LayerArgError(
+                f"'{self.name}' swaps the two axes of a T×F or F×T tensor, got {format_shape(inputs[0])}"
+            )
         first, second = inputs[0]
         return Shaped((second, first))
 
@@ -133,7 +132,7 @@ class Last(LayerType):
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
-            raise LayerArgError(f"'last' takes the last step of a T×F sequence, got {_fmt(inputs[0])}")
+            raise LayerArgError(f"'last' takes the last step of a T×F sequence, got {format_shape(inputs[0])}")
         return Shaped((inputs[0][1],))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:

@@ -15,13 +15,10 @@ from archcalc.layers.base import (
     OtherOps,
     Shape,
     Shaped,
+    format_shape,
     prod,
     register,
 )
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
 
 
 @register
@@ -106,7 +103,7 @@ class Add(LayerType):
             if other != first:
                 raise LayerArgError(
                     "cannot add tensors of different shapes: "
-                    + " + ".join(_fmt(s) for s in inputs)
+                    + " + ".join(format_shape(s) for s in inputs)
                 )
         return Shaped(first)
 
@@ -134,7 +131,7 @@ class Concat(LayerType):
         if len(rest) > 1 or len({len(s) for s in inputs}) > 1:
             raise LayerArgError(
                 "cannot concatenate along channels: the other axes differ ("
-                + ", ".join(_fmt(s) for s in inputs) + ")"
+                + ", ".join(format_shape(s) for s in inputs) + ")"
             )
         return Shaped((sum(s[0] for s in inputs), *inputs[0][1:]))
 
@@ -183,7 +180,9 @@ class Mul(LayerType):
         x, gate = inputs
         ok = len(x) == len(gate) and all(g in (1, s) for g, s in zip(gate, x))
         if not ok:
-            raise LayerArgError(f"cannot multiply {_fmt(x)} by {_fmt(gate)}: the second must broadcast to the first")
+            raise LayerArgError(
+                f"cannot multiply {format_shape(x)} by {format_shape(gate)}: the second must broadcast to the first"
+            )
         return Shaped(x)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.analysis import Analysis
-from archcalc.report.formats import fmt_shape
+from archcalc.layers.base import format_shape
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ def _share(a: Analysis, ids: Sequence[int]) -> str:
 COLUMNS: list[Column] = [
     Column("type", "type", lambda a, ids: a.graph.node(ids[-1]).type if len(ids) == 1 else "block",
            lambda a: "", "left", help="layer type"),
-    Column("shape", "output", lambda a, ids: fmt_shape(a.graph.node(ids[-1]).shape),
-           lambda a: fmt_shape(a.graph.output.shape), "left", help="output shape, channels first"),
+    Column("shape", "output", lambda a, ids: format_shape(a.graph.node(ids[-1]).shape),
+           lambda a: format_shape(a.graph.output.shape), "left", help="output shape, channels first"),
     Column("params", "params", _params, lambda a: f"{a.totals.params:,}", help="learnable parameters"),
     Column("weights", "weights", lambda a, ids: _count(sum(a.counts[i].weights for i in ids)),
            lambda a: f"{a.totals.counts.weights:,}", default=False, help="weights only"),

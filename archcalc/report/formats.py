@@ -205,9 +205,6 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     return "\n".join(lines) + "\n"
 
 
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
-
 
 def human(n: float) -> str:
     """138357544 → '138.36 M' (tables only; JSON and CSV keep exact integers)."""

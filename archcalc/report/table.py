@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from archcalc.analysis import Analysis
+from archcalc.layers.base import format_shape
 from archcalc.report.columns import Column, select
-from archcalc.report.formats import fmt_shape, human, human_bytes
+from archcalc.report.formats import human, human_bytes
 from archcalc.report.rows import Row, rows
 
 LABEL_WIDTH = 60
@@ -22,7 +23,7 @@ def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[
     body = rows(analysis, depth)
     cells = [_cells(analysis, r, cols) for r in body]
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
-    table = Table(title=f"{g.name}  (input {fmt_shape(g.input.shape)})", show_footer=True,
+    table = Table(title=f"{g.name}  (input {format_shape(g.input.shape)})", show_footer=True,
                   header_style="bold", footer_style="bold")
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
     for i, (title, justify) in enumerate(heads):

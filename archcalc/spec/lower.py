@@ -16,7 +16,7 @@ from typing import Any
 from archcalc.errors import Loc, ShapeError, SpecError, UsageError
 from archcalc.graph import Expectation, LayerGraph, Node
 from archcalc.layers import REGISTRY, LayerType, Shape, find
-from archcalc.layers.base import LayerArgError, all_names, parse_size, window_output
+from archcalc.layers.base import LayerArgError, all_names, format_shape, parse_size, window_output
 from archcalc.spec.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
 from archcalc.spec.expr import ExprError, evaluate, substitute
 from archcalc.spec.parser import MAX_REPEAT
@@ -194,7 +194,7 @@ class _Lowering:
         strides = tuple(s for s in found if s is not None)
         if len(src) != len(dst) or len(src) < 2 or len(strides) != len(found):
             raise ShapeError(
-                f"the auto shortcut cannot map {_fmt(src)} to {_fmt(dst)} with a 1×1 convolution",
+                f"the auto shortcut cannot map {format_shape(src)} to {format_shape(dst)} with a 1×1 convolution",
                 loc, hint="write the shortcut yourself: 'shortcut: conv1-256/s2/nobias, bn'",
             )
         args = {"out_channels": dst[0], "kernel": (1,), "stride": strides, "padding": (0,), "bias": not with_bn}
@@ -303,12 +303,12 @@ class _Lowering:
         in_layouts = [self.protos[i].layout for i in inputs]
         if layer.needs_layout and in_layouts[0] != layer.needs_layout:
             raise ShapeError(f"'{text}' needs {_LAYOUT_WORDS[layer.needs_layout]}, but "
-                             f"{_fmt(in_shapes[0])} is {_LAYOUT_WORDS[in_layouts[0]]}", loc)
+                             f"{format_shape(in_shapes[0])} is {_LAYOUT_WORDS[in_layouts[0]]}", loc)
         args = dict(layer.for_layout(args, in_layouts[0])) if in_layouts else args
         try:
             shaped = layer.shape(args, in_shapes)
         except LayerArgError as e:
-            received = " and ".join(_fmt(s) for s in in_shapes)
+            received = " and ".join(format_shape(s) for s in in_shapes)
             raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc) from None
         layout = _layout(layer, in_layouts)
         self.protos.append(_Proto(layer.name, args, list(inputs), in_shapes, shaped.shape, text, loc,
@@ -507,5 +507,3 @@ def _arity(layer: LayerType) -> str:
     return f"{layer.max_inputs} input" + ("" if layer.max_inputs == 1 else "s")
 
 
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
