@@ -11,6 +11,7 @@ from functools import reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
+from archcalc.layers.base import prod
 from archcalc.passes import counting, receptive_field
 from archcalc.passes import memory as memory_pass
 from archcalc.passes.memory import Memory, MemoryOptions
@@ -80,17 +81,10 @@ class Analysis:
                 kind,
                 sum(self.counts[n.id].params for n in nodes),
                 sum(self.macs[n.id] for n in nodes),
-                sum(_elements(n) for n in nodes),
+                sum(prod(n.shape) for n in nodes),
             )
             for kind, nodes in kinds.items()
         ]
-
-
-def _elements(node: Node) -> int:
-    out = 1
-    for s in node.shape:
-        out *= s
-    return out
 
 
 def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> Analysis:
