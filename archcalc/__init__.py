@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import torch
 
-    from archcalc.analysis import Analysis
     from archcalc.graph import LayerGraph
     from archcalc.layers import Shape
+    from archcalc.passes.analysis import Analysis
 
 
 def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
@@ -26,7 +26,7 @@ def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] 
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
     """
-    from archcalc import spec as spec_lang
+    from archcalc import lang as spec_lang
     from archcalc.zoo import read
 
     if "\n" in spec:
@@ -37,7 +37,7 @@ def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] 
 
 def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
     """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
-    from archcalc.analysis import analyze as run
+    from archcalc.passes.analysis import analyze as run
 
     return run(load(spec, input_shape, params))
 
@@ -45,7 +45,7 @@ def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, An
 def build(spec: str, input_shape: Shape | None = None,
           params: Mapping[str, Any] | None = None) -> torch.fx.GraphModule:
     """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
-    from archcalc.torch_build import build as build_graph
+    from archcalc.pytorch.build import build as build_graph
 
     return build_graph(load(spec, input_shape, params))
 

@@ -67,8 +67,8 @@ def torch_free_report() -> bool:
 
 def in_process(name: str, runs: int) -> tuple[int, float]:
     """Nodes of the spec and the median seconds of parse + lower + passes."""
-    from archcalc import spec
-    from archcalc.analysis import analyze
+    from archcalc import lang as spec
+    from archcalc.passes.analysis import analyze
     from archcalc.zoo import read
 
     source = read(name)
@@ -114,8 +114,8 @@ def chain_text(layers: int) -> str:
 
 def chain_phases(layers: int, runs: int) -> dict[str, float]:
     """Median seconds of each phase: parse, lower, passes, JSON."""
-    from archcalc import spec
-    from archcalc.analysis import analyze
+    from archcalc import lang as spec
+    from archcalc.passes.analysis import analyze
     from archcalc.report.formats import to_json
 
     text = chain_text(layers)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archcalc.analysis import Analysis, analyze
-from archcalc.spec import load
+from archcalc.lang import load
+from archcalc.passes.analysis import Analysis, analyze
 
 REFERENCE = Path(__file__).parent / "reference" / "torch_reference.json"
 

@@ -15,12 +15,12 @@ from click.testing import CliRunner  # noqa: E402
 
 import archcalc  # noqa: E402
 from archcalc import zoo  # noqa: E402
-from archcalc.analysis import analyze  # noqa: E402
 from archcalc.cli import cli  # noqa: E402
 from archcalc.errors import BuildError  # noqa: E402
+from archcalc.lang import load  # noqa: E402
 from archcalc.layers import REGISTRY, LayerType  # noqa: E402
-from archcalc.spec import load  # noqa: E402
-from archcalc.torch_build import build, export_source, module_names  # noqa: E402
+from archcalc.passes.analysis import analyze  # noqa: E402
+from archcalc.pytorch.build import build, export_source, module_names  # noqa: E402
 
 DAG = """\
 name tiny-dag
@@ -139,7 +139,7 @@ def test_export_to_stdout_and_needs_torch_flag() -> None:
 
 
 def test_static_path_never_imports_torch() -> None:
-    code = ("import sys, archcalc, archcalc.cli, archcalc.verify, archcalc.torch_build; "
+    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build; "
             "archcalc.analyze('vgg16'); assert 'torch' not in sys.modules, 'torch imported'")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
-from archcalc import explain, zoo
+from archcalc import zoo
 from archcalc.cli import cli
 from archcalc.layers.base import Formula
+from archcalc.report import explain
 from tests.conftest import analyze_text
 
 runner = CliRunner()
@@ -31,7 +32,7 @@ def evaluate(expression: str) -> float:
     return eval(text, {"__builtins__": {}, "floor": math.floor, "ceil": math.ceil})  # noqa: S307
 
 
-def by_what(analysis: archcalc.analysis.Analysis, node_id: int) -> dict[str, str]:
+def by_what(analysis: archcalc.passes.analysis.Analysis, node_id: int) -> dict[str, str]:
     return {f.what: explain.line(f) for f in explain.formulas(analysis, node_id)}
 
 

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from archcalc.errors import ShapeError, SpecError
-from archcalc.spec import load
-from archcalc.spec.lower import MAX_NODES
+from archcalc.lang import load
+from archcalc.lang.lower import MAX_NODES
 
 
 def error_of(text: str) -> SpecError:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from archcalc.analysis import analyze
 from archcalc.cli import cli
 from archcalc.errors import UsageError
+from archcalc.lang import load
+from archcalc.passes.analysis import analyze
 from archcalc.passes.memory import Memory, MemoryOptions
-from archcalc.spec import load
 from tests.conftest import analyze_text
 
 # 0 input 1×8×8 = 64 · 1 conv3-2 2×8×8 = 128 (params 2·9 + 2 = 20) · 2 relu 128 · 3 maxpool 2×4×4 = 32

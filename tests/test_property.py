@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E4
 from hypothesis import strategies as st  # noqa: E402
 
 from archcalc.errors import SpecError  # noqa: E402
-from archcalc.spec import load  # noqa: E402
-from archcalc.verify import verify  # noqa: E402
+from archcalc.lang import load  # noqa: E402
+from archcalc.pytorch.verify import verify  # noqa: E402
 
 ACTIVATIONS = ("relu", "relu6", "leaky-relu(slope=0.2)", "sigmoid", "tanh", "hardswish", "hardsigmoid",
                "silu", "gelu", "softmax")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archcalc.errors import ShapeError, SpecError
+from archcalc.lang import load
 from archcalc.layers import REGISTRY
-from archcalc.spec import load
 
 
 def error_of(text: str) -> str:

@@ -18,12 +18,12 @@ from click.testing import CliRunner  # noqa: E402
 
 import archcalc  # noqa: E402
 from archcalc import zoo  # noqa: E402
-from archcalc.analysis import analyze  # noqa: E402
 from archcalc.cli import cli  # noqa: E402
 from archcalc.errors import SpecError  # noqa: E402
 from archcalc.graph import LayerGraph  # noqa: E402
 from archcalc.layers import REGISTRY, Counts  # noqa: E402
-from archcalc.verify import VerifyReport, find_peak, verify  # noqa: E402
+from archcalc.passes.analysis import analyze  # noqa: E402
+from archcalc.pytorch.verify import VerifyReport, find_peak, verify  # noqa: E402
 
 CHEAP_MACS = 300_000_000  # a spec's own input is used when it costs at most this
 MAX_MACS = 2_000_000_000  # the smallest input that works, up to this
@@ -178,7 +178,7 @@ def test_verify_command_json(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cuda_out_of_memory_is_a_clean_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    import archcalc.verify as verify_module
+    import archcalc.pytorch.verify as verify_module
 
     def oom(*args: object, **kwargs: object) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")

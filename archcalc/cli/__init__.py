@@ -68,7 +68,7 @@ def parse_input(value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     from archcalc.errors import Loc, Source
-    from archcalc.spec import parse_shape
+    from archcalc.lang import parse_shape
 
     try:
         return parse_shape(value, Loc(1, 1, len(value)))

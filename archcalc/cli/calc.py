@@ -168,7 +168,7 @@ def _run(layer: str, input_shape: tuple[int, ...], layer_text: str, fmt: str, sp
 
 
 def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
-    from archcalc import explain
+    from archcalc.report import explain
 
     node = analysis.graph.output
     c = analysis.counts[node.id]
@@ -189,8 +189,8 @@ def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
 
 
 def _text(r: dict[str, Any]) -> str:
-    from archcalc.explain import line
     from archcalc.layers.base import Formula
+    from archcalc.report.explain import line
 
     formulas = [Formula(**f) for f in r["formulas"]]
     rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]

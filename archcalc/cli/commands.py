@@ -75,7 +75,7 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
     from archcalc.report.columns import select
 
     cols = select(columns)
-    from archcalc.analysis import analyze
+    from archcalc.passes.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
 
     graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
@@ -93,7 +93,7 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
 
         show(full_report(analysis, depth, cols))
         if explain:
-            from archcalc.explain import to_text
+            from archcalc.report.explain import to_text
 
             click.echo("\n" + to_text(analysis), nl=False)
 
@@ -102,9 +102,8 @@ def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> 
     """`--explain` in markdown (a section after the table) and JSON (`formulas` per layer)."""
     import json
 
-    from archcalc import explain
     from archcalc.errors import UsageError
-    from archcalc.report import formats
+    from archcalc.report import explain, formats
 
     if fmt == "markdown":
         table = formats.to_markdown(analysis, depth, cols)

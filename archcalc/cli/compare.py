@@ -27,7 +27,7 @@ def compare(specs: tuple[str, ...], input_shape: str | None, fmt: str) -> None:
       archcalc compare resnet18 resnet34 --input 3x160x160 --format json
     """
     import archcalc
-    from archcalc import compare as cmp
+    from archcalc.report import compare as cmp
 
     shape = parse_input(input_shape)
     rows = [cmp.row(archcalc.analyze(spec, shape)) for spec in specs]
@@ -44,7 +44,7 @@ def _table(rows: list[Any]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from archcalc import compare as cmp
+    from archcalc.report import compare as cmp
 
     table = Table(title="compared", header_style="bold")
     for i, title in enumerate(cmp.titles(rows)):

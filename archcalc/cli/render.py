@@ -32,7 +32,7 @@ def render_command(spec: str, output: str, rankdir: str, depth: int | None, inpu
       archcalc render my.arch -o my.dot
     """
     import archcalc
-    from archcalc.render import render
+    from archcalc.report.diagram import render
 
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     path = render(analysis, output, depth, rankdir)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
 
-    from archcalc.verify import Check, Timing, VerifyReport
+    from archcalc.pytorch.verify import Check, Timing, VerifyReport
 
 MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 
@@ -52,7 +52,7 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
     import json
 
     import archcalc
-    from archcalc.verify import verify as run_verify
+    from archcalc.pytorch.verify import verify as run_verify
 
     graph = archcalc.load(spec, parse_input(input_shape))
     report = run_verify(graph, device, batch, dtype, runs=runs, warmup=warmup, peak_tflops=peak_tflops)
@@ -81,7 +81,7 @@ def export(spec: str, input_shape: str | None, as_torch: bool, output: str | Non
       archcalc export my.arch --torch --input 3x32x32
     """
     import archcalc
-    from archcalc.torch_build import export_source
+    from archcalc.pytorch.build import export_source
 
     source = export_source(archcalc.load(spec, parse_input(input_shape)))
     if output is None:

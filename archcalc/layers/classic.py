@@ -141,7 +141,7 @@ class TableConv(LayerType):
         return window_geometry(a, len(inputs[0]) - 1)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import TableConv as TorchTableConv
+        from archcalc.pytorch.modules import TableConv as TorchTableConv
 
         g = self.geometry(a, inputs)
         return TorchTableConv(inputs[0][0], a["table"], g.kernel, g.stride, g.padding, g.dilation, bias=a["bias"])
@@ -207,7 +207,7 @@ class Subsampling(LayerType):
         return window_geometry(self._args(a), len(inputs[0]) - 1)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Subsampling as TorchSubsampling
+        from archcalc.pytorch.modules import Subsampling as TorchSubsampling
 
         g = self.geometry(a, inputs)
         return TorchSubsampling(inputs[0][0], g.kernel, g.stride, bias=a["bias"])
@@ -260,7 +260,7 @@ class RBF(LayerType):
         return [Formula(what, centers, inputs[0][0] * out[0], note), Formula("MACs", "0", 0, "element-wise")]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import RBF as TorchRBF
+        from archcalc.pytorch.modules import RBF as TorchRBF
 
         return TorchRBF(inputs[0][0], out[0], trainable=a["trainable"])
 
@@ -283,6 +283,6 @@ class PositionBias(LayerType):
         return [Formula("biases", "·".join(map(str, inputs[0])), prod(inputs[0]), "one per position")]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import PositionBias as TorchPositionBias
+        from archcalc.pytorch.modules import PositionBias as TorchPositionBias
 
         return TorchPositionBias(tuple(inputs[0]))

@@ -117,7 +117,7 @@ class _Recurrent(LayerType):
         return GLOBAL
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        import archcalc.torch_modules as tm
+        import archcalc.pytorch.modules as tm
 
         cls = getattr(tm, self.torch_name)
         return cls(inputs[0][1], a["hidden"], a["layers"], dropout=a["dropout"], bidirectional=a["bidirectional"],

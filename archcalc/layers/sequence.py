@@ -69,7 +69,7 @@ class Embedding(LayerType):
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        from archcalc.torch_modules import FrozenEmbedding
+        from archcalc.pytorch.modules import FrozenEmbedding
 
         cls: Any = FrozenEmbedding if a["frozen"] else nn.Embedding
         return cls(a["vocab"], a["dim"])
@@ -93,7 +93,7 @@ class _Swap(LayerType):
         return None
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Transpose as TorchTranspose
+        from archcalc.pytorch.modules import Transpose as TorchTranspose
 
         return TorchTranspose()
 
@@ -136,6 +136,6 @@ class Last(LayerType):
         return Shaped((inputs[0][1],))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import LastStep
+        from archcalc.pytorch.modules import LastStep
 
         return LastStep()

@@ -111,7 +111,7 @@ class Add(LayerType):
         return OtherOps(adds=prod(out) * (len(inputs) - 1))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Add as TorchAdd
+        from archcalc.pytorch.modules import Add as TorchAdd
 
         return TorchAdd()
 
@@ -139,7 +139,7 @@ class Concat(LayerType):
         return [Formula("output C", " + ".join(str(s[0]) for s in inputs), out[0])] if len(inputs) > 1 else []
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Concat as TorchConcat
+        from archcalc.pytorch.modules import Concat as TorchConcat
 
         return TorchConcat()
 
@@ -161,7 +161,7 @@ class Slice(LayerType):
         return Shaped((end - a["start"], *inputs[0][1:]))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Slice as TorchSlice
+        from archcalc.pytorch.modules import Slice as TorchSlice
 
         return TorchSlice(a["start"], a["end"])
 
@@ -189,6 +189,6 @@ class Mul(LayerType):
         return OtherOps(multiplies=prod(out))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Mul as TorchMul
+        from archcalc.pytorch.modules import Mul as TorchMul
 
         return TorchMul()

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.analysis import Analysis
 from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 
 
 @dataclass(frozen=True)

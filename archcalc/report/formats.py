@@ -10,8 +10,8 @@ from dataclasses import asdict
 from typing import Any
 
 from archcalc import __version__
-from archcalc.analysis import Analysis
 from archcalc.passes import sharing
+from archcalc.passes.analysis import Analysis
 from archcalc.report.rows import rows
 
 CONVENTIONS = {

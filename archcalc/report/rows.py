@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archcalc.analysis import Analysis
 from archcalc.graph import Node
+from archcalc.passes.analysis import Analysis
 
 
 @dataclass(frozen=True)

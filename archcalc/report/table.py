@@ -8,8 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from archcalc.analysis import Analysis
 from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 from archcalc.report.columns import Column, select
 from archcalc.report.formats import human, human_bytes
 from archcalc.report.rows import Row, rows

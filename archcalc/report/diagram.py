@@ -14,10 +14,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archcalc.analysis import Analysis
 from archcalc.errors import ArchcalcError, UsageError
 from archcalc.graph import Node
 from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 
 if TYPE_CHECKING:
     import graphviz

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from archcalc.analysis import Analysis
 from archcalc.graph import Node
 from archcalc.layers.base import Formula, format_shape
+from archcalc.passes.analysis import Analysis
 
 _SPATIAL = {1: ("F",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from archcalc.analysis import Analysis
 from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 
 FLOAT32_BYTES = 4
 

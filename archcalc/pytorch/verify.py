@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from archcalc.analysis import Analysis, analyze
 from archcalc.errors import ArchcalcError, UsageError
 from archcalc.graph import LayerGraph
-from archcalc.torch_build import build, class_name, module_names, output_order, probe_input, require_torch, where
+from archcalc.passes.analysis import Analysis, analyze
+from archcalc.pytorch.build import build, class_name, module_names, output_order, probe_input, require_torch, where
 
 if TYPE_CHECKING:
     from torch import nn

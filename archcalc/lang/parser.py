@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from archcalc.errors import Loc, Source, SpecError
-from archcalc.spec.ast import (
+from archcalc.lang.ast import (
     BlockDef,
     Branches,
     CallArg,

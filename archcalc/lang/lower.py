@@ -15,11 +15,11 @@ from typing import Any
 
 from archcalc.errors import Loc, ShapeError, SpecError, UsageError
 from archcalc.graph import Expectation, LayerGraph, Node
+from archcalc.lang.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
+from archcalc.lang.expr import ExprError, evaluate, substitute
+from archcalc.lang.parser import MAX_REPEAT
 from archcalc.layers import REGISTRY, LayerType, Shape, find
 from archcalc.layers.base import LayerArgError, all_names, format_shape, parse_size, window_output
-from archcalc.spec.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
-from archcalc.spec.expr import ExprError, evaluate, substitute
-from archcalc.spec.parser import MAX_REPEAT
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_DEPTH = 64

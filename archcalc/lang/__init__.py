@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from archcalc.graph import LayerGraph
+from archcalc.lang.lower import lower, parse_shape
+from archcalc.lang.parser import parse
 from archcalc.layers import Shape
-from archcalc.spec.lower import lower, parse_shape
-from archcalc.spec.parser import parse
 
 
 def load(text: str, filename: str = "<spec>", input_shape: Shape | None = None,

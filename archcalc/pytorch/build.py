@@ -214,7 +214,7 @@ def export_source(graph: LayerGraph) -> str:
 def _helpers_used(modules: Any) -> list[str]:
     import inspect
 
-    from archcalc import torch_modules
+    from archcalc.pytorch import modules as torch_modules
 
     # with their archcalc base classes, in the order torch_modules defines them
     used = {c for m in modules for c in type(m).__mro__ if c.__module__ == torch_modules.__name__}
@@ -301,7 +301,7 @@ def _check_constructor(code: str, module: nn.Module) -> None:
     """Construct `code` again; it must give a module with the same repr and parameter shapes."""
     from torch import nn
 
-    from archcalc import torch_modules
+    from archcalc.pytorch import modules as torch_modules
 
     namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules)}
     again = eval(code, namespace)  # noqa: S307 - code we just generated from a module

@@ -24,10 +24,10 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from archcalc.analysis import Analysis
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph, Node
 from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 
 COUNT_KEYS = ("params", "weights", "biases", "buffers", "macs", "flops")
 KEYS = (*COUNT_KEYS, "rf", "out", "shape")
@@ -211,7 +211,7 @@ def _total(analysis: Analysis, key: str) -> int:
 
 def _why(analysis: Analysis, c: Claim) -> str:
     """The formula that gives the right figure (explain's), or the sum by kind of layer for totals."""
-    from archcalc import explain
+    from archcalc.report import explain
 
     if c.total:
         if c.key not in ("params", "macs", "flops"):
@@ -229,7 +229,7 @@ def _why(analysis: Analysis, c: Claim) -> str:
 
 
 def _check_shape(analysis: Analysis, c: Claim) -> Result:
-    from archcalc import explain
+    from archcalc.report import explain
 
     node = analysis.graph.node(c.node)
     shape, want = node.shape, c.value
