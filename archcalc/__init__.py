@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import torch
 
     from archcalc.graph import LayerGraph
-    from archcalc.layers import Shape
     from archcalc.passes.analysis import Analysis
+    from archcalc.tensor import Shape
 
 
 def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:

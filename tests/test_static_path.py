@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from archcalc.layers.base import window_output
+from archcalc.layers.window import window_output
 from tests.conftest import analyze_text
 
 

@@ -26,8 +26,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph, Node
-from archcalc.layers.base import format_shape
 from archcalc.passes.analysis import Analysis
+from archcalc.tensor import channels_last, format_shape, shape_axis_names
 
 COUNT_KEYS = ("params", "weights", "biases", "buffers", "macs", "flops")
 KEYS = (*COUNT_KEYS, "rf", "out", "shape")
@@ -36,7 +36,6 @@ _SYNTAX = "a shape such as 55x55x96, or params=34944, weights=, biases=, buffers
 _NUMBER = re.compile(r"\d(?:_?\d)*")
 _ROUNDED = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGBT])")
 _SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)*")
-_ORDERS = {1: ("F", "F"), 2: ("C×L", "L×C"), 3: ("C×H×W", "H×W×C"), 4: ("C×D×H×W", "D×H×W×C")}
 
 
 @dataclass(frozen=True)
@@ -234,11 +233,12 @@ def _check_shape(analysis: Analysis, c: Claim) -> Result:
     node = analysis.graph.node(c.node)
     shape, want = node.shape, c.value
     assert isinstance(want, tuple)
-    first, last = _ORDERS.get(len(shape), ("", ""))
-    channels_last = (*shape[1:], shape[0]) if len(shape) > 1 else shape
-    actual = format_shape(shape) + (f" = {format_shape(channels_last)} ({last})" if len(shape) > 1 else "")
-    if want == shape or want == channels_last:
-        if len(shape) == 1 or shape == channels_last:
+    names = shape_axis_names(len(shape))
+    first, last = "×".join(names), "×".join(channels_last(names))
+    rotated = channels_last(shape)
+    actual = format_shape(shape) + (f" = {format_shape(rotated)} ({last})" if len(shape) > 1 else "")
+    if want == shape or want == rotated:
+        if len(shape) == 1 or shape == rotated:
             order = ""
         else:
             order = f"as {first}" if want == shape else f"as {last}"

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from archcalc.cli import cli, format_option
-from archcalc.layers.base import format_shape
+from archcalc.tensor import format_shape
 
 
 @dataclass(frozen=True)

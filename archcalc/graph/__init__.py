@@ -13,7 +13,8 @@ from typing import Any
 import networkx as nx
 
 from archcalc.errors import Loc, Source
-from archcalc.layers import REGISTRY, LayerType, Shape
+from archcalc.layers import REGISTRY, LayerType
+from archcalc.tensor import Shape
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from archcalc.graph import LayerGraph
 from archcalc.lang.lower import lower, parse_shape
 from archcalc.lang.parser import parse
-from archcalc.layers import Shape
+from archcalc.tensor import Shape
 
 
 def load(text: str, filename: str = "<spec>", input_shape: Shape | None = None,

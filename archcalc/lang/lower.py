@@ -18,8 +18,10 @@ from archcalc.graph import Expectation, LayerGraph, Node
 from archcalc.lang.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
-from archcalc.layers import REGISTRY, LayerType, Shape, find
-from archcalc.layers.base import LayerArgError, all_names, format_shape, parse_size, window_output
+from archcalc.layers import REGISTRY, LayerType, find
+from archcalc.layers.base import LayerArgError, all_names, parse_size
+from archcalc.layers.window import window_output
+from archcalc.tensor import Shape, format_shape
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_DEPTH = 64

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, LayerType, OtherOps, Shape, prod, register
+from archcalc.layers.base import Arg, Args, LayerType, OtherOps, register
+from archcalc.tensor import Shape, prod
 
 
 class _Activation(LayerType):

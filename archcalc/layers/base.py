@@ -9,16 +9,18 @@ Every method is a small pure function of the arguments and input shapes.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from archcalc.tensor import Shape, prod
+
 if TYPE_CHECKING:  # torch is imported only by builders, never by the static path
     from torch import nn
 
-Shape = tuple[int, ...]
+    from archcalc.layers.window import Geometry
+
 Args = Mapping[str, Any]
 
 
@@ -62,19 +64,6 @@ class OtherOps:
 
     def __add__(self, other: OtherOps) -> OtherOps:
         return OtherOps(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """How a layer maps input positions to output positions, per spatial axis."""
-
-    kernel: Shape
-    stride: Shape
-    padding: Shape
-    dilation: Shape
-
-
-GLOBAL = "global"  # the geometry of a layer whose every output sees the whole input
 
 
 @dataclass(frozen=True)
@@ -269,33 +258,6 @@ def per_axis(value: tuple[int, ...] | int, rank: int, what: str = "size") -> Sha
     if len(values) != rank:
         raise LayerArgError(f"{what} {'x'.join(map(str, values))} has {len(values)} axes, the input has {rank}")
     return tuple(values)
-
-
-def window_output(
-    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False
-) -> tuple[int, bool]:
-    """PyTorch's output size of a sliding window on one axis, and whether it divided exactly.
-
-    O = floor((I + 2P - D(K-1) - 1)/S) + 1; with ceil_mode the division rounds up but
-    the last window must start inside the input or the left padding.
-    """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    exact = span % stride == 0
-    # floor division as PyTorch's div_rtn: with ceil_mode a window hanging off the end
-    # still counts (span may be negative: a 2-wide ceil pool on a 1-wide input gives 1)
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return max(out, 0), exact
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    """3×224×224: how every message, report and diagram writes a shape."""
-    return "×".join(map(str, shape))
-
-
-def prod(values: Sequence[int]) -> int:
-    return math.prod(values)
 
 
 REGISTRY: dict[str, LayerType] = {}

@@ -18,17 +18,22 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
-    Geometry,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
     Shaped,
     per_axis,
-    prod,
     register,
 )
-from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_formulas, window_geometry, window_shape
+from archcalc.layers.window import (
+    SPATIAL_OPTIONS,
+    Geometry,
+    spatial_rank,
+    window_formulas,
+    window_geometry,
+    window_shape,
+)
+from archcalc.tensor import Shape, prod
 
 Table = tuple[tuple[int, ...], ...]
 

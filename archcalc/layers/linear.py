@@ -10,20 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import (
-    GLOBAL,
-    Arg,
-    Args,
-    Counts,
-    Formula,
-    LayerArgError,
-    LayerType,
-    OtherOps,
-    Shape,
-    Shaped,
-    prod,
-    register,
-)
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.window import GLOBAL
+from archcalc.tensor import Shape, prod
 
 
 @register

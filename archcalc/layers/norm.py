@@ -1,11 +1,13 @@
-"""Batch normalisation: `bn`, `batchnorm`; 1-D/2-D/3-D by the input's rank."""
+"""Normalisation: batch norm (`bn`, 1-D/2-D/3-D by the input's rank) and local response norm (`LRN`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, OtherOps, Shape, prod, register
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, OtherOps, Shaped, register
+from archcalc.layers.window import spatial_rank
+from archcalc.tensor import Shape, prod
 
 
 @register
@@ -40,3 +42,32 @@ class BatchNorm(LayerType):
         rank = max(1, len(out) - 1)
         cls: Any = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
+
+
+@register
+class LRN(LayerType):
+    name = "lrn"
+    aliases = ("local-response-norm",)
+    args = (
+        Arg("size", "int", 5, aliases=("n",), minimum=1),
+        Arg("alpha", "float", 1e-4),
+        Arg("beta", "float", 0.75),
+        Arg("k", "float", 2.0),
+    )
+    kind = "norm"
+    summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
+    example = "LRN, lrn(size=5, k=2)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
+        return Shaped(inputs[0])
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        n = prod(out)
+        # per element: square-sum over `size` neighbours, one power, one division
+        return OtherOps(multiplies=n * (a["size"] + 1), adds=n * a["size"], exponentials=n, divisions=n)
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])

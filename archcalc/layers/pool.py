@@ -1,26 +1,21 @@
-"""Pooling and local normalisation: `maxpool`, `maxpool3/s2/p1/ceil`, `avgpool`, `gap`, `LRN`."""
+"""Pooling: `maxpool`, `maxpool3/s2/p1/ceil`, `avgpool`, `gap`, `gmp`, adaptive pools."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import (
+from archcalc.layers.base import Arg, Args, Formula, LayerArgError, LayerType, OtherOps, Shaped, per_axis, register
+from archcalc.layers.window import (
     GLOBAL,
-    Arg,
-    Args,
-    Formula,
+    SPATIAL_OPTIONS,
     Geometry,
-    LayerArgError,
-    LayerType,
-    OtherOps,
-    Shape,
-    Shaped,
-    per_axis,
-    prod,
-    register,
+    spatial_rank,
+    window_formulas,
+    window_geometry,
+    window_shape,
 )
-from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_formulas, window_geometry, window_shape
+from archcalc.tensor import Shape, prod
 
 POOL_ARGS = (
     Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
@@ -144,35 +139,6 @@ class AdaptiveAvgPool(_AdaptivePool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(inputs, out) - 1), divisions=prod(out))
-
-
-@register
-class LRN(LayerType):
-    name = "lrn"
-    aliases = ("local-response-norm",)
-    args = (
-        Arg("size", "int", 5, aliases=("n",), minimum=1),
-        Arg("alpha", "float", 1e-4),
-        Arg("beta", "float", 0.75),
-        Arg("k", "float", 2.0),
-    )
-    kind = "norm"
-    summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
-    example = "LRN, lrn(size=5, k=2)"
-
-    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
-        return Shaped(inputs[0])
-
-    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
-        n = prod(out)
-        # per element: square-sum over `size` neighbours, one power, one division
-        return OtherOps(multiplies=n * (a["size"] + 1), adds=n * a["size"], exponentials=n, divisions=n)
-
-    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from torch import nn
-
-        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
 
 
 @register

@@ -17,19 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from archcalc.layers.base import (
-    GLOBAL,
-    Arg,
-    Args,
-    Counts,
-    Formula,
-    LayerArgError,
-    LayerType,
-    OtherOps,
-    Shape,
-    Shaped,
-    register,
-)
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.window import GLOBAL
+from archcalc.tensor import Shape
 
 RECURRENT_ARGS = (
     Arg("hidden", "int", required=True, aliases=("hidden_size", "h", "units", "c"), minimum=1),

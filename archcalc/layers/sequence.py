@@ -11,18 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import (
-    Arg,
-    Args,
-    Counts,
-    Formula,
-    LayerArgError,
-    LayerType,
-    Shape,
-    Shaped,
-    format_shape,
-    register,
-)
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, Shaped, register
+from archcalc.tensor import Shape, format_shape
 
 
 @register

@@ -5,20 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import (
-    GLOBAL,
-    Arg,
-    Args,
-    Formula,
-    LayerArgError,
-    LayerType,
-    OtherOps,
-    Shape,
-    Shaped,
-    format_shape,
-    prod,
-    register,
-)
+from archcalc.layers.base import Arg, Args, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.window import GLOBAL
+from archcalc.tensor import Shape, format_shape, prod
 
 
 @register

@@ -11,11 +11,11 @@ from functools import reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
-from archcalc.layers.base import prod
 from archcalc.passes import counting, receptive_field
 from archcalc.passes import memory as memory_pass
 from archcalc.passes.memory import Memory, MemoryOptions
 from archcalc.passes.receptive_field import Field
+from archcalc.tensor import prod
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from fractions import Fraction
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, Geometry
-
-AXIS_NAMES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
+from archcalc.tensor import spatial_axis_names
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,8 @@ Field = RF | str  # an RF, or GLOBAL: every output unit sees the whole input
 
 
 def axis_names(rank: int) -> tuple[str, ...]:
-    return AXIS_NAMES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+    """The RF's axes in lower case, as messages name them: ('h', 'w')."""
+    return tuple(name.lower() for name in spatial_axis_names(rank))
 
 
 def receptive_fields(graph: LayerGraph) -> dict[int, Field]:

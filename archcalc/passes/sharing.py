@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
-from archcalc.layers.base import prod
+from archcalc.tensor import prod
 
 
 @dataclass(frozen=True)

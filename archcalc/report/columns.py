@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.layers.base import format_shape
 from archcalc.passes.analysis import Analysis
+from archcalc.report.numbers import count, percent
+from archcalc.tensor import format_shape
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,13 @@ class Column:
     help: str = ""
 
 
-def _count(value: int) -> str:
-    return f"{value:,}" if value else "–"
-
-
 def _params(a: Analysis, ids: Sequence[int]) -> str:
-    return _count(sum(a.counts[i].params for i in ids))
+    return count(sum(a.counts[i].params for i in ids))
 
 
 def _share(a: Analysis, ids: Sequence[int]) -> str:
     params = sum(a.counts[i].params for i in ids)
-    return f"{100 * params / a.totals.params:.2f}%" if params and a.totals.params else ""
+    return percent(params, a.totals.params) if params else ""
 
 
 COLUMNS: list[Column] = [
@@ -44,17 +41,17 @@ COLUMNS: list[Column] = [
     Column("shape", "output", lambda a, ids: format_shape(a.graph.node(ids[-1]).shape),
            lambda a: format_shape(a.graph.output.shape), "left", help="output shape, channels first"),
     Column("params", "params", _params, lambda a: f"{a.totals.params:,}", help="learnable parameters"),
-    Column("weights", "weights", lambda a, ids: _count(sum(a.counts[i].weights for i in ids)),
+    Column("weights", "weights", lambda a, ids: count(sum(a.counts[i].weights for i in ids)),
            lambda a: f"{a.totals.counts.weights:,}", default=False, help="weights only"),
-    Column("biases", "biases", lambda a, ids: _count(sum(a.counts[i].biases for i in ids)),
+    Column("biases", "biases", lambda a, ids: count(sum(a.counts[i].biases for i in ids)),
            lambda a: f"{a.totals.counts.biases:,}", default=False, help="biases only"),
-    Column("buffers", "buffers", lambda a, ids: _count(sum(a.counts[i].buffers for i in ids)),
+    Column("buffers", "buffers", lambda a, ids: count(sum(a.counts[i].buffers for i in ids)),
            lambda a: f"{a.totals.counts.buffers:,}", default=False, help="non-learnable buffers"),
-    Column("macs", "MACs", lambda a, ids: _count(sum(a.macs[i] for i in ids)),
+    Column("macs", "MACs", lambda a, ids: count(sum(a.macs[i] for i in ids)),
            lambda a: f"{a.totals.macs:,}", help="multiply-accumulates"),
-    Column("flops", "FLOPs", lambda a, ids: _count(sum(a.flops(i) for i in ids)),
+    Column("flops", "FLOPs", lambda a, ids: count(sum(a.flops(i) for i in ids)),
            lambda a: f"{a.totals.flops:,}", default=False, help="2 × MACs"),
-    Column("other", "other ops", lambda a, ids: _count(sum(a.other_ops[i].total for i in ids)),
+    Column("other", "other ops", lambda a, ids: count(sum(a.other_ops[i].total for i in ids)),
            lambda a: f"{a.totals.other_ops.total:,}", default=False,
            help="non-MAC operations (bias adds, activations, pooling, norms, merges)"),
     Column("share", "% params", _share, lambda a: "100.00%", help="share of all parameters"),
@@ -67,13 +64,13 @@ COLUMNS: list[Column] = [
     Column("aligned", "aligned", lambda a, ids: _rf(a, ids, "aligned"), lambda a: "", "left", default=False,
            help="whether merged paths share one center ('no': see the JSON's 'why')"),
     Column("act_bytes", "act. bytes",
-           lambda a, ids: _count(sum(a.memory.nodes[i].activation_bytes for i in ids)),
+           lambda a, ids: count(sum(a.memory.nodes[i].activation_bytes for i in ids)),
            lambda a: f"{a.memory.activation_bytes:,}", default=False,
            help="output bytes (dtype × batch); the total is what training keeps"),
     Column("param_bytes", "param bytes",
-           lambda a, ids: _count(sum(a.memory.nodes[i].param_bytes for i in ids)),
+           lambda a, ids: count(sum(a.memory.nodes[i].param_bytes for i in ids)),
            lambda a: f"{a.memory.param_bytes:,}", default=False, help="parameter bytes for the dtype"),
-    Column("connections", "connections", lambda a, ids: _count(sum(_connections(a, ids))),
+    Column("connections", "connections", lambda a, ids: count(sum(_connections(a, ids))),
            lambda a: f"{sum(_connections(a, [n.id for n in a.graph])):,}", default=False,
            help="each unit's inputs plus its bias, summed (LeCun et al. 1998's count)"),
     Column("fc-equivalent", "FC-equivalent", lambda a, ids: _fc_equivalent(a, ids),

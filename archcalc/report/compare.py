@@ -6,8 +6,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from archcalc.layers.base import format_shape
 from archcalc.passes.analysis import Analysis
+from archcalc.report.numbers import binary_bytes, metric, percent
+from archcalc.tensor import format_shape
 
 FLOAT32_BYTES = 4
 
@@ -60,11 +61,17 @@ _TITLES = ("network", "input", "params", "MACs", "FLOPs", "param memory (float32
 
 
 def _cells(r: Row, rf: bool) -> list[str]:
-    cells = [r.name, format_shape(r.input), f"{r.params:,} ({_short(r.params)})", f"{r.macs:,} ({_short(r.macs)})",
-             f"{r.flops:,}", _mib(r.param_bytes), str(r.depth), format_shape(r.output), f"{100 * r.fc_share:.2f}%"]
+    cells = [r.name, format_shape(r.input), _with_metric(r.params), _with_metric(r.macs), f"{r.flops:,}",
+             binary_bytes(r.param_bytes, "MiB"), str(r.depth), format_shape(r.output),
+             percent(r.fc_params, r.params)]
     if rf:
         cells.append("–" if r.rf is None else r.rf if isinstance(r.rf, str) else format_shape(r.rf))
     return cells
+
+
+def _with_metric(value: int) -> str:
+    """'138,357,544 (138.4M)': exact, then as the paper's tables round it."""
+    return f"{value:,} ({metric(value, 1, '')})"
 
 
 def titles(rows: Sequence[Row]) -> list[str]:
@@ -93,15 +100,3 @@ def to_json(rows: Sequence[Row]) -> str:
                  "rf": list(r.rf) if isinstance(r.rf, tuple) else r.rf}
         data.append(item)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-
-def _short(n: int) -> str:
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from archcalc.errors import ArchcalcError, UsageError
 from archcalc.graph import Node
-from archcalc.layers.base import format_shape
 from archcalc.passes.analysis import Analysis
+from archcalc.tensor import format_shape
 
 if TYPE_CHECKING:
     import graphviz

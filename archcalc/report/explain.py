@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archcalc.graph import Node
-from archcalc.layers.base import Formula, format_shape
+from archcalc.layers.base import Formula
 from archcalc.passes.analysis import Analysis
-
-_SPATIAL = {1: ("F",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}
+from archcalc.tensor import format_shape, shape_axis_names
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def figure(analysis: Analysis, node_id: int, what: str) -> list[int]:
     if what in simple:
         return [simple[what]]
     if what.startswith("output "):
-        axes = _SPATIAL[len(n.shape)]
+        axes = shape_axis_names(len(n.shape))
         return [n.shape[axes.index(name.strip())] for name in what[len("output "):].split(",")]
     raise KeyError(f"no figure is called '{what}'")
 

@@ -12,6 +12,7 @@ from typing import Any
 from archcalc import __version__
 from archcalc.passes import sharing
 from archcalc.passes.analysis import Analysis
+from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
 
 CONVENTIONS = {
@@ -108,17 +109,13 @@ def rf_dict(field: Any) -> dict[str, Any] | str | None:
         "size": list(field.size),
         "jump": list(field.jump),
         "start": list(field.start),
-        "center": [_number(c) for c in field.center],
+        "center": [plain(c) for c in field.center],
         "aligned": field.aligned,
     }
     if not field.aligned:
-        out["centers"] = [[_number(c) for c in axis] for axis in field.axis_centers()]
+        out["centers"] = [[plain(c) for c in axis] for axis in field.axis_centers()]
         out["why"] = field.why
     return out
-
-
-def _number(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
 
 
 def _final_rf(analysis: Analysis) -> dict[str, Any] | None:
@@ -203,20 +200,3 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     ]
     lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
     return "\n".join(lines) + "\n"
-
-
-
-def human(n: float) -> str:
-    """138357544 → '138.36 M' (tables only; JSON and CSV keep exact integers)."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:g}"
-
-
-def human_bytes(n: int) -> str:
-    """553430176 → '527.8 MiB' (binary units, as memory is allocated)."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"

@@ -8,11 +8,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from archcalc.layers.base import format_shape
 from archcalc.passes.analysis import Analysis
 from archcalc.report.columns import Column, select
-from archcalc.report.formats import human, human_bytes
+from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
 from archcalc.report.rows import Row, rows
+from archcalc.tensor import format_shape
 
 LABEL_WIDTH = 60
 
@@ -54,10 +54,10 @@ def summary(analysis: Analysis) -> Text:
     t = analysis.totals
     o = t.other_ops
     text = Text()
-    text.append(f"parameters {t.params:,} ({human(t.params)})", style="bold")
+    text.append(f"parameters {t.params:,} ({metric(t.params)})", style="bold")
     text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}\n")
-    text.append(f"MACs {t.macs:,} ({human(t.macs)})", style="bold")
-    text.append(f"; FLOPs {t.flops:,} ({human(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
+    text.append(f"MACs {t.macs:,} ({metric(t.macs)})", style="bold")
+    text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
                 f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
     text.append(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
@@ -84,23 +84,18 @@ def rf_line(analysis: Analysis) -> str:
 def memory_lines(analysis: Analysis) -> str:
     m = analysis.memory
     o = m.options
-    b = human_bytes
+    b = binary_bytes
     peak = analysis.graph.node(m.peak_at)
     state = {"sgd": "no optimizer state", "momentum": f"momentum {b(m.optimizer_bytes)} (1×)",
              "adam": f"Adam state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
     return (
-        f"\nmemory ({o.dtype}, batch {o.batch}): parameters {_exact(m.param_bytes)}, "
-        f"buffers {b(m.buffer_bytes)}; inference activation peak {_exact(m.inference_peak_bytes)} "
+        f"\nmemory ({o.dtype}, batch {o.batch}): parameters {exact_bytes(m.param_bytes)}, "
+        f"buffers {b(m.buffer_bytes)}; inference activation peak {exact_bytes(m.inference_peak_bytes)} "
         f"at layer {m.peak_at} {peak.text}"
         f"\ntraining ({o.optimizer}, batch {o.batch}): parameters {b(m.param_bytes)} + gradients "
         f"{b(m.gradient_bytes)} + {state} + buffers {b(m.buffer_bytes)} + every output kept "
-        f"{b(m.activation_bytes)} = {_exact(m.training_bytes)}"
+        f"{b(m.activation_bytes)} = {exact_bytes(m.training_bytes)}"
     )
-
-
-def _exact(n: int) -> str:
-    """Exact bytes, and in binary units where that reads better: '553,430,176 B (527.8 MiB)'."""
-    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n:,} B"
 
 
 KIND_ORDER = ("conv", "fc", "norm", "activation", "pool", "merge", "other")
@@ -116,13 +111,9 @@ def kind_table(analysis: Analysis) -> Table:
     for title in ("kind", "params", "% params", "MACs", "% MACs", "activations", "% activations"):
         table.add_column(title, justify="left" if title == "kind" else "right", no_wrap=True)
     for k in kinds:
-        table.add_row(k.kind, f"{k.params:,}", _pct(k.params, t.params), f"{k.macs:,}", _pct(k.macs, t.macs),
-                      f"{k.activations:,}", _pct(k.activations, acts))
+        table.add_row(k.kind, f"{k.params:,}", percent(k.params, t.params), f"{k.macs:,}", percent(k.macs, t.macs),
+                      f"{k.activations:,}", percent(k.activations, acts))
     return table
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else ""
 
 
 def warnings_text(analysis: Analysis) -> Text:
