@@ -160,20 +160,9 @@ def last_spatial(graph: LayerGraph, fields: Mapping[int, Field]) -> int | None:
 
     That is the feature map before global pooling, the figure papers quote.
     """
-    ancestors = _ancestors(graph, graph.output.id)
+    ancestors = graph.ancestors(graph.output.id)
     spatial = [i for i in ancestors if isinstance(fields[i], RF) and fields[i].rank > 0]  # type: ignore[union-attr]
     return max(spatial, default=None)
-
-
-def _ancestors(graph: LayerGraph, node_id: int) -> set[int]:
-    seen = {node_id}
-    todo = [node_id]
-    while todo:
-        for i in graph.node(todo.pop()).inputs:
-            if i not in seen:
-                seen.add(i)
-                todo.append(i)
-    return seen
 
 
 # -- effective receptive field: paths per input position (Luo et al. 2016) ----------------
