@@ -21,18 +21,29 @@ if TYPE_CHECKING:
     from archcalc.tensor import Shape
 
 
+def load_text(text: str, filename: str = "<spec>", input_shape: Shape | None = None,
+              params: Mapping[str, Any] | None = None) -> LayerGraph:
+    """Spec text → LayerGraph: parse, expand blocks and repeats, infer every shape.
+
+    `filename` names the text in error messages; `params` override its `param` values.
+    """
+    from archcalc.lang import expand, parse
+    from archcalc.passes.shapes import infer
+
+    return infer(expand(parse(text, filename), input_shape, params))
+
+
 def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
     """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
     """
-    from archcalc import lang as spec_lang
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return spec_lang.load(spec, "<spec>", input_shape, params)
+        return load_text(spec, "<spec>", input_shape, params)
     source = read(spec)
-    return spec_lang.load(source.text, source.filename, input_shape, params)
+    return load_text(source.text, source.filename, input_shape, params)
 
 
 def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
@@ -50,4 +61,4 @@ def build(spec: str, input_shape: Shape | None = None,
     return build_graph(load(spec, input_shape, params))
 
 
-__all__ = ["__version__", "analyze", "build", "load"]
+__all__ = ["__version__", "analyze", "build", "load", "load_text"]

@@ -3,7 +3,7 @@
 
 Three measurements, printed as tables:
 
-1. every built-in spec in-process: parse, lower (blocks expanded, shapes inferred) and the
+1. every built-in spec in-process: parse, expand (blocks unrolled), shapes and the
    passes (counts, MACs, other ops), the median of several runs;
 2. every built-in spec from a cold shell: `archcalc report NAME --format json` in a fresh
    process (interpreter start, imports, analysis, JSON), wall time, median of a few runs;
@@ -66,15 +66,15 @@ def torch_free_report() -> bool:
 
 
 def in_process(name: str, runs: int) -> tuple[int, float]:
-    """Nodes of the spec and the median seconds of parse + lower + passes."""
-    from archcalc import lang as spec
+    """Nodes of the spec and the median seconds of parse + expand + shapes + passes."""
+    from archcalc import load_text
     from archcalc.passes.analysis import analyze
     from archcalc.zoo import read
 
     source = read(name)
 
     def once() -> Any:
-        return analyze(spec.lower(spec.parse(source.text, source.filename)))
+        return analyze(load_text(source.text, source.filename))
 
     return len(once().graph), median_seconds(once, runs)
 
@@ -113,19 +113,22 @@ def chain_text(layers: int) -> str:
 
 
 def chain_phases(layers: int, runs: int) -> dict[str, float]:
-    """Median seconds of each phase: parse, lower, passes, JSON."""
+    """Median seconds of each phase: parse, expand, shapes, passes, JSON."""
     from archcalc import lang as spec
     from archcalc.passes.analysis import analyze
+    from archcalc.passes.shapes import infer
     from archcalc.report.formats import to_json
 
     text = chain_text(layers)
     tree = spec.parse(text, "chain.arch")
-    graph = spec.lower(tree)
+    drafts = spec.expand(tree)
+    graph = infer(drafts)
     analysis = analyze(graph)
     assert len(graph) == layers + 1  # + the input node
     return {
         "parse": median_seconds(lambda: spec.parse(text, "chain.arch"), runs),
-        "lower": median_seconds(lambda: spec.lower(tree), runs),
+        "expand": median_seconds(lambda: spec.expand(tree), runs),
+        "shapes": median_seconds(lambda: infer(drafts), runs),
         "passes": median_seconds(lambda: analyze(graph), runs),
         "json": median_seconds(lambda: to_json(analysis), runs),
     }
@@ -145,7 +148,7 @@ def chain_table(sizes: list[int], runs: int) -> None:
     # The last column repeats the whole measurement with the cyclic GC off: its full
     # collections walk every live object, so their cost grows with the graph and shows up as
     # a rising µs/layer; with the GC off the time per layer stays flat.
-    phases = ("parse", "lower", "passes", "json")
+    phases = ("parse", "expand", "shapes", "passes", "json")
     head = "".join(f"{p + ' ms':>11}" for p in phases)
     print(f"\n{'layers':>8}{head}{'total ms':>11}{'µs/layer':>10}{'µs/layer, GC off':>18}")
     for layers in sizes:

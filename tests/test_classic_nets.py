@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
+from archcalc import load_text
 from archcalc.cli import cli
 from archcalc.errors import SpecError, UsageError
-from archcalc.lang import load
 from tests.conftest import analyze_text
 
 runner = CliRunner()
@@ -174,7 +174,7 @@ TABLE_ERRORS = [
 @pytest.mark.parametrize("layer, message", TABLE_ERRORS)
 def test_connection_table_errors(layer: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(f"input 6x14x14\n{layer}\n", "t.arch")
+        load_text(f"input 6x14x14\n{layer}\n", "t.arch")
     assert str(info.value).splitlines()[0] == message
     assert str(info.value).splitlines()[2].startswith("   | ^")  # the caret under column 1
 
@@ -309,7 +309,7 @@ PARAM_ERRORS = [
 @pytest.mark.parametrize("text, message", PARAM_ERRORS)
 def test_param_errors(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     assert str(info.value).splitlines()[0] == message
 
 

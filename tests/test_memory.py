@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from archcalc import load_text
 from archcalc.cli import cli
 from archcalc.errors import UsageError
-from archcalc.lang import load
 from archcalc.passes.analysis import analyze
 from archcalc.passes.memory import Memory, MemoryOptions
 from tests.conftest import analyze_text
@@ -22,7 +22,7 @@ TINY = "input 1x8x8\nconv3-2, relu, maxpool, FC-10\n"
 
 
 def tiny(dtype: str = "float32", batch: int = 1, optimizer: str = "adam") -> Memory:
-    return analyze(load(TINY, "tiny.arch"), MemoryOptions(dtype, batch, optimizer)).memory
+    return analyze(load_text(TINY, "tiny.arch"), MemoryOptions(dtype, batch, optimizer)).memory
 
 
 def test_per_node_bytes_by_hand() -> None:

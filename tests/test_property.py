@@ -20,8 +20,8 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from archcalc import load_text  # noqa: E402
 from archcalc.errors import SpecError  # noqa: E402
-from archcalc.lang import load  # noqa: E402
 from archcalc.pytorch.verify import verify  # noqa: E402
 
 ACTIVATIONS = ("relu", "relu6", "leaky-relu(slope=0.2)", "sigmoid", "tanh", "hardswish", "hardsigmoid",
@@ -172,7 +172,7 @@ def specs(draw: st.DrawFn) -> str:
 
 def check(text: str) -> None:
     try:
-        graph = load(text, "random.arch")
+        graph = load_text(text, "random.arch")
     except SpecError:
         assume(False)
         return

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import archcalc
+from archcalc import load_text
 from archcalc.errors import SpecError
-from archcalc.lang import load
 from archcalc.layers import REGISTRY
 from tests.conftest import analyze_text
 
@@ -91,7 +91,7 @@ def test_specs_with_recurrent_layers_agree_with_torch() -> None:
 
     text = ("input 12x20\nrnn(hidden=6, layers=2, nonlinearity=relu, bidirectional=true), gru-5/bi, "
             "lstm(h=4, layers=3, dropout=0.2), last, fc-3\n")
-    report = verify(load(text, "r.arch"), "cpu", batch=2, runs=0)
+    report = verify(load_text(text, "r.arch"), "cpu", batch=2, runs=0)
     assert report.ok, report.failures
     assert {c.what for c in report.checks} >= {"shape", "params", "weights", "biases", "flops"}
 
@@ -195,7 +195,7 @@ ERRORS = [
 @pytest.mark.parametrize("text, message", ERRORS)
 def test_errors_point_at_the_layer(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     assert str(info.value).splitlines()[0] == message
 
 

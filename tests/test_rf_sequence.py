@@ -177,18 +177,18 @@ def test_exported_textcnn_runs_on_token_ids() -> None:
 
 
 def test_a_layout_change_must_match_the_tensors_layout() -> None:
+    from archcalc import load_text
     from archcalc.errors import ShapeError
-    from archcalc.lang import load
 
     with pytest.raises(ShapeError) as info:
-        load("input 8\nembedding(vocab=100, dim=4), to-channels, to-channels\n", "t.arch")
+        load_text("input 8\nembedding(vocab=100, dim=4), to-channels, to-channels\n", "t.arch")
     assert str(info.value) == (
         "t.arch:2:43: error: 'to-channels' needs a sequence (T×F), but 4×8 is channels first (C×…)\n"
         " 2 | embedding(vocab=100, dim=4), to-channels, to-channels\n"
         "   |                                           ^^^^^^^^^^^"
     )
     with pytest.raises(ShapeError, match="'last' needs a sequence"):
-        load("input 8\nembedding(vocab=100, dim=4), to-channels, last\n", "t.arch")
+        load_text("input 8\nembedding(vocab=100, dim=4), to-channels, last\n", "t.arch")
 
 
 def test_softmax_on_a_sequence_normalises_each_steps_features() -> None:

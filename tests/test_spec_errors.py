@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from archcalc import load_text
 from archcalc.errors import ShapeError, SpecError
-from archcalc.lang import load
 from archcalc.layers import REGISTRY
 
 
 def error_of(text: str) -> str:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     return str(info.value)
 
 
@@ -49,7 +49,7 @@ def test_missing_input_line_points_at_the_first_layer() -> None:
 
 def test_kernel_larger_than_its_input() -> None:
     with pytest.raises(ShapeError) as info:
-        load("input 3x8x8\nconv11-64/s4/p0\n", "t.arch")
+        load_text("input 3x8x8\nconv11-64/s4/p0\n", "t.arch")
     assert str(info.value) == (
         "t.arch:2:1: error: cannot apply 'conv11-64/s4/p0' to 3×8×8: kernel 11 does not fit in "
         "input size 8 with padding 0 (output would be 0)\n"

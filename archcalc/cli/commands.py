@@ -162,7 +162,7 @@ def layers(fmt: str) -> None:
 
     from archcalc.layers import REGISTRY
 
-    types = [t for t in REGISTRY.values() if t.name != "input"]
+    types = [t for t in REGISTRY.values() if t.name != "input" and not t.internal]
     if fmt == "json":
         data = [{"name": t.name, "aliases": list(t.aliases), "kind": t.kind, "summary": t.summary,
                  "example": t.example, "args": [a.name for a in t.args],

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.errors import Loc
+from archcalc.errors import Loc, Source
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.tensor import Shape
 
@@ -66,3 +66,13 @@ class Expectation:
     node: int
     text: str
     loc: Loc
+
+
+@dataclass(frozen=True)
+class DraftGraph:
+    """What expansion hands the shapes pass: drafts in creation (topological) order, id 0 the input."""
+
+    drafts: tuple[Draft, ...]
+    name: str
+    source: Source | None = None
+    expectations: tuple[Expectation, ...] = ()

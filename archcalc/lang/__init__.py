@@ -1,20 +1,11 @@
-"""Spec text → syntax tree → layer graph."""
+"""The spec language: text → syntax tree (`parse`) → the layers it describes (`expand`).
 
-from __future__ import annotations
+Shapes are not known here: `archcalc.passes.shapes.infer` turns the drafts into the
+layer graph (`archcalc.load_text` runs the three in a row).
+"""
 
-from collections.abc import Mapping
-from typing import Any
-
-from archcalc.graph import LayerGraph
-from archcalc.lang.lower import lower, parse_shape
+from archcalc.lang.bind import parse_shape
+from archcalc.lang.expand import MAX_NODES, expand
 from archcalc.lang.parser import parse
-from archcalc.tensor import Shape
 
-
-def load(text: str, filename: str = "<spec>", input_shape: Shape | None = None,
-         params: Mapping[str, Any] | None = None) -> LayerGraph:
-    """Parse and lower spec text in one step; `params` override the spec's `param` values."""
-    return lower(parse(text, filename), input_shape, params)
-
-
-__all__ = ["load", "lower", "parse", "parse_shape"]
+__all__ = ["MAX_NODES", "expand", "parse", "parse_shape"]

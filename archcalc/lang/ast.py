@@ -7,6 +7,7 @@ substitutes a block's arguments, so every piece keeps its own location.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from archcalc.errors import Loc, Source
 
@@ -54,10 +55,13 @@ class Branches:
 
 @dataclass(frozen=True)
 class Residual:
-    """`residual:` body, then an optional `shortcut:` (auto, identity, or a sequence)."""
+    """`residual:` body, then an optional `shortcut:`: "auto", "identity", or layers.
+
+    `shortcut` is None where no `shortcut:` line follows; that means auto.
+    """
 
     body: tuple[Statement, ...]
-    shortcut: tuple[Statement, ...] | str
+    shortcut: tuple[Statement, ...] | Literal["auto", "identity"] | None
     loc: Loc
 
 

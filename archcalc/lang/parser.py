@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError
 from archcalc.lang.ast import (
@@ -208,15 +209,17 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:
     last = out[-1].items[-1].unit if out and out[-1].items else None
-    if not isinstance(last, Residual) or last.shortcut != "auto-default":
+    if not isinstance(last, Residual) or last.shortcut is not None:
         raise SpecError("'shortcut:' must come right after a 'residual:' body",
                         line.loc(line.indent, 8))
     rest = line.body.split(":", 1)[1]
     start = line.indent + line.body.index(":") + 1 + (len(rest) - len(rest.lstrip()))
     value = rest.strip()
-    shortcut: tuple[Statement, ...] | str
-    if value in ("auto", "identity") and not line.children:
-        shortcut = value
+    shortcut: tuple[Statement, ...] | Literal["auto", "identity"]
+    if value == "auto" and not line.children:
+        shortcut = "auto"
+    elif value == "identity" and not line.children:
+        shortcut = "identity"
     else:
         lines = ([Line(" " * start + value, line.number, start)] if value else []) + line.children
         if not lines:
@@ -273,7 +276,7 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
         raise SpecError(f"'{kind}:' needs indented lines under it", loc,
                         expected="'| ...' branch lines" if kind != "residual" else "the residual body")
     if kind == "residual":
-        return Residual(_statements(line.children), "auto-default", loc)
+        return Residual(_statements(line.children), None, loc)
     branches = []
     for child in line.children:
         if not child.body.startswith("|"):

@@ -25,7 +25,11 @@ Args = Mapping[str, Any]
 
 
 class LayerArgError(ValueError):
-    """An argument value is wrong; the lowering attaches the spec location."""
+    """An argument value is wrong; expansion or the shapes pass attaches the spec location."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,16 @@ class Formula:
 
 
 @dataclass(frozen=True)
+class Implied:
+    """A layer the shapes pass puts in on a layer type's behalf (a flatten before an FC on a
+    feature map, an auto shortcut's 1×1 projection): its type, typed arguments and label."""
+
+    type: str
+    args: Mapping[str, Any]
+    text: str
+
+
+@dataclass(frozen=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -118,6 +132,7 @@ class LayerType:
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
@@ -144,6 +159,16 @@ class LayerType:
         with_bias = self.counts(a, inputs, out).biases > 0
         return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
 
+    def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
+        """Layers to put in front of this one for the input it gets (an FC on C×H×W: a flatten)."""
+        return ()
+
+    def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...] | None:
+        """What a shape-dependent placeholder becomes once its inputs' shapes are known: the
+        layers that replace it, applied to its first input (none: an identity). None for every
+        real layer type, which stays as it is."""
+        return None
+
     def for_layout(self, a: Args, layout: str) -> Args:
         """The arguments adjusted to the input's layout (softmax: channels or features)."""
         return a
@@ -163,17 +188,10 @@ class LayerType:
 
     # -- argument handling ---------------------------------------------------------
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Map raw spec values (strings or numbers) to typed arguments, with defaults."""
-        by_name = {alias: arg for arg in self.args for alias in (arg.name, *arg.aliases)}
-        out: dict[str, Any] = {}
-        for key, value in raw.items():
-            arg = by_name.get(key)
-            if arg is None:
-                known = ", ".join(a.name for a in self.args) or "none"
-                raise LayerArgError(f"'{self.name}' has no argument '{key}' (its arguments: {known})")
-            if arg.name in out:
-                raise LayerArgError(f"argument '{arg.name}' of '{self.name}' given twice")
-            out[arg.name] = convert(arg, value, self.name)
+        """Typed arguments, with defaults, from raw values (strings or numbers) under their
+        canonical names (binding has resolved every alias)."""
+        by_name = {arg.name: arg for arg in self.args}
+        out = {key: convert(by_name[key], value, self.name) for key, value in raw.items()}
         for arg in self.args:
             if arg.name not in out:
                 if arg.required:
@@ -267,7 +285,9 @@ _NAMES: dict[str, str] = {}
 def register(cls: type[LayerType]) -> type[LayerType]:
     """Add a layer type to the registry; a name or alias used twice is a bug."""
     instance = cls()
-    for key in (cls.name, *cls.aliases):
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"layer type '{cls.name}' registered twice")
+    for key in () if cls.internal else (cls.name, *cls.aliases):
         if key in _NAMES:
             raise RuntimeError(f"layer name '{key}' registered twice ({_NAMES[key]}, {cls.name})")
         _NAMES[key] = cls.name
@@ -286,7 +306,7 @@ def find(head: str) -> tuple[LayerType, dict[str, str]] | None:
     if low in _NAMES:
         return REGISTRY[_NAMES[low]], {}
     for layer in REGISTRY.values():
-        spelled = layer.match_token(low)
+        spelled = None if layer.internal else layer.match_token(low)
         if spelled is not None:
             return layer, spelled
     return None

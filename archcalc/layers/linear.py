@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import (
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    Implied,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shaped,
+    register,
+)
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape, prod
 
@@ -30,6 +41,13 @@ class Linear(LayerType):
     summary = ("fully connected layer; a spatial input is flattened first (an implicit flatten node), "
                "a sequence T×F is mapped per time step")
     example = "FC-4096, fc-10/nobias, linear(out=128)"
+
+    def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
+        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first;
+        a sequence T×F is mapped per time step."""
+        if len(inputs[0]) > 1 and layouts[0] != "sequence":
+            return (Implied("flatten", {}, "flatten"),)
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not inputs[0]:

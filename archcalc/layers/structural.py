@@ -1,12 +1,24 @@
-"""Layers that move or merge tensors: input, flatten, dropout, identity, add, concat."""
+"""Layers that move or merge tensors: input, flatten, dropout, identity, add, concat, slice, mul,
+and the auto shortcut that a residual resolves once its shapes are known."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
-from archcalc.layers.window import GLOBAL
+from archcalc.layers.base import (
+    REGISTRY,
+    Arg,
+    Args,
+    Formula,
+    Implied,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shaped,
+    register,
+)
+from archcalc.layers.window import GLOBAL, stride_between
 from archcalc.tensor import Shape, format_shape, prod
 
 
@@ -181,3 +193,34 @@ class Mul(LayerType):
         from archcalc.pytorch.modules import Mul as TorchMul
 
         return TorchMul()
+
+
+@register
+class AutoShortcut(LayerType):
+    """A residual's `shortcut: auto`: the identity where the body keeps the shape, else a 1×1
+    projection (with a BN after it when the body uses BN), as ResNet's option B."""
+
+    name = "auto-shortcut"
+    internal = True
+    args = (Arg("bn", "bool", False),)
+    min_inputs = 2  # the residual's input, and the body's output (for its shape only)
+    max_inputs = 2
+
+    def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...]:
+        src, dst = inputs
+        if src == dst:
+            return ()
+        found = [stride_between(a, b) for a, b in zip(src[1:], dst[1:])]
+        strides = tuple(s for s in found if s is not None)
+        if len(src) != len(dst) or len(src) < 2 or len(strides) != len(found):
+            raise LayerArgError(
+                f"the auto shortcut cannot map {format_shape(src)} to {format_shape(dst)} with a 1×1 convolution",
+                hint="write the shortcut yourself: 'shortcut: conv1-256/s2/nobias, bn'",
+            )
+        conv = REGISTRY["conv"].normalize(
+            {"out_channels": dst[0], "kernel": (1,), "stride": strides, "padding": (0,), "bias": not a["bn"]})
+        stride = "x".join(map(str, strides)) if len(set(strides)) > 1 else str(strides[0])
+        text = f"conv1-{dst[0]}" + (f"/s{stride}" if max(strides) > 1 else "") + ("/nobias" if a["bn"] else "")
+        projection = Implied("conv", conv, text)
+        return (projection, Implied("bn", REGISTRY["bn"].normalize({}), "bn")) if a["bn"] else (projection,)
+

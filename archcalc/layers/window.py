@@ -54,6 +54,15 @@ def window_output(
     return max(out, 0), exact
 
 
+def stride_between(size: int, target: int) -> int | None:
+    """The smallest stride S with which a 1×1 window without padding maps `size` positions to
+    `target` (⌊(size − 1)/S⌋ + 1 = target), or None when no stride does."""
+    if target == 1:
+        return max(1, size)
+    stride = (size - 1) // target + 1
+    return stride if target > 1 and stride <= (size - 1) // (target - 1) else None
+
+
 def spatial_rank(inputs: Sequence[Shape], layer: str) -> int:
     rank = len(inputs[0]) - 1
     if rank not in (1, 2, 3):
