@@ -700,7 +700,7 @@ def guide_facts(device):
                     # plus `op` extra rows/columns at the bottom/right, unit stride.
                     i_tilde = o + (o - 1) * (s - 1)
                     p_prime = k - p - 1
-                    eq = nn.Conv2d(cin, cout, k, stride=1, padding=p_prime)
+                    eq = nn.Conv2d(cin, cout, k, stride=1, padding=p_prime, groups=groups)
                     e = run_op(eq, (1, cin, i_tilde + op, i_tilde + op), device)
                     assert e["output"][1] == ot, (name, op, e["output"], ot)
                     t["guide_equivalent_conv"] = {
