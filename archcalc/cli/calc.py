@@ -168,6 +168,7 @@ def _run(layer: str, input_shape: tuple[int, ...], layer_text: str, fmt: str, sp
 
 
 def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
+    from archcalc.passes import figures
     from archcalc.report import explain
 
     node = analysis.graph.output
@@ -183,18 +184,17 @@ def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
         "params": c.params,
         "macs": analysis.macs[node.id],
         "flops": analysis.flops(node.id),
-        "formulas": explain.to_dicts(explain.formulas(analysis, node.id)),
+        "formulas": explain.to_dicts(figures.formulas(analysis, node.id)),
         "warnings": list(node.warnings),
     }
 
 
 def _text(r: dict[str, Any]) -> str:
     from archcalc.layers.base import Formula
-    from archcalc.report.explain import line
 
     formulas = [Formula(**f) for f in r["formulas"]]
     rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]
-    rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, line(f))
+    rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, f.line())
              for f in formulas]
     if r["weights"] or r["macs"]:
         if r["biases"]:

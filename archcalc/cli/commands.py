@@ -103,6 +103,7 @@ def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> 
     import json
 
     from archcalc.errors import UsageError
+    from archcalc.passes import figures
     from archcalc.report import explain, formats
 
     if fmt == "markdown":
@@ -111,7 +112,7 @@ def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> 
     elif fmt == "json":
         data = formats.to_dict(analysis)
         for layer in data["layers"]:
-            layer["formulas"] = explain.to_dicts(explain.formulas(analysis, layer["id"]))
+            layer["formulas"] = explain.to_dicts(figures.formulas(analysis, layer["id"]))
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         raise UsageError("--explain works with --format table, markdown or json")
@@ -162,7 +163,7 @@ def layers(fmt: str) -> None:
 
     from archcalc.layers import REGISTRY
 
-    types = [t for t in REGISTRY.values() if t.name != "input" and not t.internal]
+    types = [t for t in REGISTRY.values() if t.name != "input"]
     if fmt == "json":
         data = [{"name": t.name, "aliases": list(t.aliases), "kind": t.kind, "summary": t.summary,
                  "example": t.example, "args": [a.name for a in t.args],

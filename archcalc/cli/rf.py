@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import click
@@ -11,7 +10,7 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
-    from archcalc.passes.receptive_field import Field
+    from archcalc.passes.analysis import Analysis
 
 
 @cli.command()
@@ -41,14 +40,14 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
     import json
 
     import archcalc
-    from archcalc.passes.receptive_field import path_counts, receptive_fields
+    from archcalc.passes.receptive_field import path_counts
     from archcalc.report.formats import rf_dict
     from archcalc.report.rf_plot import profile_dicts, rf_renderable, save_plot
 
-    graph = archcalc.load(spec, parse_input(input_shape))
-    fields = receptive_fields(graph)
-    node_id = pick_layer(graph, fields, layer)
-    field = fields[node_id]
+    analysis = archcalc.analyze(spec, parse_input(input_shape))
+    graph = analysis.graph
+    node_id = pick_layer(analysis, layer)
+    field = analysis.rf[node_id]
     profiles = path_counts(graph, node_id)
     if plot:
         save_plot(plot, f"{graph.name}: layer {node_id} {graph.node(node_id).text}", profiles)
@@ -62,12 +61,12 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
             click.echo(f"wrote {plot}")
 
 
-def pick_layer(graph: LayerGraph, fields: Mapping[int, Field], layer: str | None) -> int:
+def pick_layer(analysis: Analysis, layer: str | None) -> int:
     """The node asked for, checked to have a spatial field; a clean error otherwise."""
     from archcalc.errors import UsageError
-    from archcalc.passes.receptive_field import RF, last_spatial
+    from archcalc.passes.receptive_field import RF
 
-    last = last_spatial(graph, fields)
+    graph, fields, last = analysis.graph, analysis.rf, analysis.final_rf
     if layer is None:
         if last is None:
             raise UsageError(f"'{graph.name}' has no layer with spatial axes: no receptive field to show")

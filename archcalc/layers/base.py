@@ -97,6 +97,11 @@ class Formula:
     value: int
     note: str = ""
 
+    def line(self) -> str:
+        """`⌊(227 − 11 + 2·0)/4⌋ + 1 = 55`, with the note after the value."""
+        note = f"  ({self.note})" if self.note else ""
+        return f"{self.expression} = {self.value:,}{note}"
+
 
 @dataclass(frozen=True)
 class Implied:
@@ -169,6 +174,12 @@ class LayerType:
         real layer type, which stays as it is."""
         return None
 
+    def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int | None:
+        """For a layer that shares its weights across positions (a convolution): the parameters
+        of the fully connected layer that maps the same input to the same output
+        (`dense_params`). None for every other layer."""
+        return None
+
     def for_layout(self, a: Args, layout: str) -> Args:
         """The arguments adjusted to the input's layout (softmax: channels or features)."""
         return a
@@ -209,6 +220,11 @@ class LayerType:
             if m:
                 return {k: v for k, v in m.groupdict().items() if v is not None}
         return None
+
+
+def dense_params(input_shape: Shape, out: Shape) -> int:
+    """in_elements·out_elements + out_elements: an FC from a whole input to a whole output."""
+    return prod(input_shape) * prod(out) + prod(out)
 
 
 def convert(arg: Arg, value: Any, layer: str) -> Any:

@@ -14,6 +14,7 @@ from archcalc.layers.base import (
     LayerType,
     OtherOps,
     Shaped,
+    dense_params,
     per_axis,
     register,
 )
@@ -83,6 +84,9 @@ class Conv(LayerType):
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
         return window_geometry(a, len(inputs[0]) - 1)
+
+    def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        return dense_params(inputs[0], out)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

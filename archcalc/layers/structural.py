@@ -205,6 +205,9 @@ class AutoShortcut(LayerType):
     args = (Arg("bn", "bool", False),)
     min_inputs = 2  # the residual's input, and the body's output (for its shape only)
     max_inputs = 2
+    summary = ("a residual's automatic shortcut: the identity where the body keeps the shape, else a 1×1 "
+               "projection (+ BN when the body has BN); not a layer to write by name")
+    example = "residual: ... then shortcut: auto (the default)"
 
     def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...]:
         src, dst = inputs

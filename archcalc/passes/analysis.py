@@ -1,21 +1,25 @@
 """Run every pass over a graph and keep the results together, read-only.
 
-Renderers read an `Analysis`; they never compute figures themselves.
+Each figure is computed here once, by its pass, and indexed by node id; renderers,
+`check`, `compare`, `explain` and `verify` only read an `Analysis` (by name, through
+`passes.figures`, or by these fields). Nothing downstream recomputes a figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
-from archcalc.passes import counting, receptive_field
+from archcalc.passes import counting, receptive_field, sharing
 from archcalc.passes import memory as memory_pass
+from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.memory import Memory, MemoryOptions
 from archcalc.passes.receptive_field import Field
-from archcalc.tensor import prod
+from archcalc.passes.sharing import Sharing
+from archcalc.tensor import format_shape, prod
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,13 @@ class Warning_:
 
 @dataclass(frozen=True)
 class Totals:
+    """The whole network's figures: sums of every node's."""
+
     counts: Counts
     macs: int
     other_ops: OtherOps
+    connections: int
+    sharing: Sharing  # every weight-sharing layer's parameters beside its FC equivalent
 
     @property
     def params(self) -> int:
@@ -39,7 +47,7 @@ class Totals:
 
     @property
     def flops(self) -> int:
-        return 2 * self.macs
+        return FLOPS_PER_MAC * self.macs
 
 
 @dataclass(frozen=True)
@@ -52,53 +60,74 @@ class KindTotals:
     activations: int  # output elements of layers of this kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Analysis:
+    """Every static figure of a graph, one value per node (indexed by id) and the totals."""
+
     graph: LayerGraph
-    counts: Mapping[int, Counts]
-    macs: Mapping[int, int]
-    other_ops: Mapping[int, OtherOps]
-    totals: Totals
-    warnings: tuple[Warning_, ...]
-    rf: Mapping[int, Field]  # per node: an RF record, or GLOBAL
+    counts: Sequence[Counts]
+    macs: Sequence[int]
+    other_ops: Sequence[OtherOps]
+    connections: Sequence[int]
+    sharing: Sequence[Sharing | None]  # None for layers that do not share weights across positions
+    rf: Sequence[Field]  # an RF record, or GLOBAL
     memory: Memory  # bytes for the dtype, batch and optimizer it was asked for
+    totals: Totals
+    kinds: tuple[KindTotals, ...]
+    warnings: tuple[Warning_, ...]
+    final_rf: int | None  # the last spatial layer before the network goes global (VGG's pool5)
 
     def flops(self, node_id: int) -> int:
-        return 2 * self.macs[node_id]
+        return FLOPS_PER_MAC * self.macs[node_id]
 
     def share(self, node_id: int) -> float:
         """This node's share of all parameters, 0..1."""
         total = self.totals.params
         return self.counts[node_id].params / total if total else 0.0
 
-    def by_kind(self) -> list[KindTotals]:
-        kinds: dict[str, list[Node]] = {}
-        for n in self.graph:
-            if n.type != "input":
-                kinds.setdefault(n.layer.kind, []).append(n)
-        return [
-            KindTotals(
-                kind,
-                sum(self.counts[n.id].params for n in nodes),
-                sum(self.macs[n.id] for n in nodes),
-                sum(prod(n.shape) for n in nodes),
-            )
-            for kind, nodes in kinds.items()
-        ]
+    def by_kind(self) -> tuple[KindTotals, ...]:
+        return self.kinds
+
+    def __repr__(self) -> str:
+        g, t = self.graph, self.totals
+        return (f"<Analysis {g.name}: input {format_shape(g.input.shape)} → {format_shape(g.output.shape)}, "
+                f"{len(g) - 1} layers, {t.params:,} params, {t.macs:,} MACs>")
 
 
 def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> Analysis:
     counts = counting.counts(graph)
     macs = counting.macs(graph)
     other = counting.other_ops(graph)
+    connections = counting.connections(graph)
+    shared = sharing.sharing(graph, counts)
     totals = Totals(
-        reduce(Counts.__add__, counts.values(), Counts()),
-        sum(macs.values()),
-        reduce(OtherOps.__add__, other.values(), OtherOps()),
+        reduce(Counts.__add__, counts, Counts()),
+        sum(macs),
+        reduce(OtherOps.__add__, other, OtherOps()),
+        sum(connections),
+        sharing.total(shared),
     )
     warnings = tuple(
         Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
     )
     rf = receptive_field.receptive_fields(graph)
     mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
-    return Analysis(graph, counts, macs, other, totals, warnings, rf, mem)
+    kinds = _by_kind(graph, counts, macs)
+    return Analysis(graph, counts, macs, other, connections, shared, rf, mem, totals, kinds, warnings,
+                    receptive_field.last_spatial(graph, rf))
+
+
+def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:
+    kinds: dict[str, list[Node]] = {}
+    for n in graph:
+        if n.type != "input":
+            kinds.setdefault(n.layer.kind, []).append(n)
+    return tuple(
+        KindTotals(
+            kind,
+            sum(counts[n.id].params for n in nodes),
+            sum(macs[n.id] for n in nodes),
+            sum(prod(n.shape) for n in nodes),
+        )
+        for kind, nodes in kinds.items()
+    )

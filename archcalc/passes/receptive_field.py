@@ -23,7 +23,7 @@ every step before it (and after it, bidirectional): not a window that slides, so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -65,12 +65,12 @@ def axis_names(rank: int) -> tuple[str, ...]:
     return tuple(name.lower() for name in spatial_axis_names(rank))
 
 
-def receptive_fields(graph: LayerGraph) -> dict[int, Field]:
-    """The field of every node, in topological order."""
-    fields: dict[int, Field] = {0: input_field(graph)}
+def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
+    """The field of every node, by node id (computed in topological order)."""
+    fields: list[Field] = [input_field(graph)]
     for node in list(graph)[1:]:
-        fields[node.id] = node_field(node, [fields[i] for i in node.inputs])
-    return fields
+        fields.append(node_field(node, [fields[i] for i in node.inputs]))
+    return tuple(fields)
 
 
 def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
@@ -155,7 +155,7 @@ def merge(node: Node, inputs: Sequence[RF]) -> RF:
     return RF(tuple(size), tuple(jump), tuple(start), aligned, () if aligned else tuple(centers), why)
 
 
-def last_spatial(graph: LayerGraph, fields: Mapping[int, Field]) -> int | None:
+def last_spatial(graph: LayerGraph, fields: Sequence[Field]) -> int | None:
     """The last node feeding the main output whose field is still spatial (not global).
 
     That is the feature map before global pooling, the figure papers quote.

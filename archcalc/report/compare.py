@@ -6,11 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
 from archcalc.report.numbers import binary_bytes, metric, percent
 from archcalc.tensor import format_shape
-
-FLOAT32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -21,10 +20,10 @@ class Row:
     params: int
     macs: int
     flops: int
-    param_bytes: int  # float32
+    param_bytes: int  # for the analysis's dtype (float32 by default, what `compare` uses)
     depth: int  # weighted layers on the longest path
     fc_params: int
-    rf: tuple[int, ...] | str | None  # of the last spatial layer; None without the RF pass
+    rf: tuple[int, ...] | str | None  # of the last spatial layer; 'global' if none; None without position axes
 
     @property
     def fc_share(self) -> float:
@@ -33,21 +32,19 @@ class Row:
 
 def row(analysis: Analysis) -> Row:
     g, t = analysis.graph, analysis.totals
-    fc = sum(k.params for k in analysis.by_kind() if k.kind == "fc")
-    return Row(g.name, g.input.shape, g.output.shape, t.params, t.macs, t.flops, FLOAT32_BYTES * t.params,
+    fc = sum(k.params for k in analysis.kinds if k.kind == "fc")
+    return Row(g.name, g.input.shape, g.output.shape, t.params, t.macs, t.flops, analysis.memory.param_bytes,
                g.depth(), fc, _last_spatial_rf(analysis))
 
 
 def _last_spatial_rf(analysis: Analysis) -> tuple[int, ...] | str | None:
-    """The RF of the last layer with spatial output before the field turns global (VGG's pool5,
-    ResNet's last ReLU before its global pool); 'global' when every spatial layer sees everything."""
-    from archcalc.check import rf_size
-
-    sizes = [rf_size(analysis, n.id) for n in analysis.graph if len(n.shape) > 1 and n.type != "input"]
-    windows = [s for s in sizes if isinstance(s, tuple)]
-    if windows:
-        return windows[-1]
-    return sizes[-1] if sizes else None
+    """The RF of the last spatial layer before the field turns global (VGG's pool5, ResNet's last
+    ReLU before its global pool); 'global' when every spatial layer sees everything."""
+    if analysis.final_rf is not None:
+        size: tuple[int, ...] = figures.FIGURES["rf"].of(analysis, analysis.final_rf)
+        return size
+    spatial = [n for n in analysis.graph if len(n.shape) > 1 and n.type != "input"]
+    return "global" if spatial else None
 
 
 def has_rf(rows: Sequence[Row]) -> bool:

@@ -10,23 +10,15 @@ from dataclasses import asdict
 from typing import Any
 
 from archcalc import __version__
-from archcalc.passes import sharing
 from archcalc.passes.analysis import Analysis
+from archcalc.passes.figures import FIGURES
+from archcalc.passes.sharing import Sharing
 from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
 
+_CONVENTION_FIGURES = ("params", "buffers", "macs", "flops", "other_ops", "rf", "connections", "sharing")
 CONVENTIONS = {
-    "params": "learnable elements (weights + biases) = sum(p.numel() for p in model.parameters())",
-    "buffers": "non-learnable elements (BatchNorm running mean/var and batch counter)",
-    "macs": "multiply-accumulates of convolution and FC layers; bias adds are not MACs",
-    "flops": "2 × MACs, as torch.utils.flop_counter.FlopCounterMode counts",
-    "other_ops": "non-MAC operations (bias adds, norms, activations, pooling, merges) per output element",
-    "rf": "per spatial axis: size r, jump j, start (first input pixel of unit 0), center = start + (r-1)/2; "
-          "'global' after global pooling, flatten or FC; null without spatial axes",
-    "connections": "each unit's inputs plus one for its bias, summed (LeCun et al. 1998): MACs + bias adds "
-                   "for conv/FC; LeNet's subsampling counts its window + 1, an RBF unit its inputs",
-    "sharing": "per convolution: fc_equivalent_params = in_elements × out_elements + out_elements (an FC "
-               "mapping the same input to the same output); factor = fc_equivalent_params / params",
+    **{key: FIGURES[key].doc for key in _CONVENTION_FIGURES},
     "memory": "bytes = elements × bytes per element of the dtype; activation_bytes × batch; "
               "inference peak = activations alive at once in topological order (weights apart); "
               "training = params + buffers + gradients + optimizer state + every node's output × batch",
@@ -50,12 +42,12 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "macs": t.macs,
             "flops": t.flops,
             "other_ops": asdict(t.other_ops),
-            "connections": sum(sharing.connections(g).values()),
-            "sharing": _sharing_dict(sharing.total(sharing.sharing(g, analysis.counts).values())),
+            "connections": t.connections,
+            "sharing": _sharing_dict(t.sharing),
             "memory": _memory_totals(analysis),
         },
         "receptive_field": _final_rf(analysis),
-        "by_kind": [asdict(k) for k in analysis.by_kind()],
+        "by_kind": [asdict(k) for k in analysis.kinds],
         "layers": [_layer(analysis, n.id) for n in g],
         "warnings": [asdict(w) for w in analysis.warnings],
         "conventions": CONVENTIONS,
@@ -80,8 +72,8 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "macs": analysis.macs[node_id],
         "flops": analysis.flops(node_id),
         "other_ops": asdict(analysis.other_ops[node_id]),
-        "connections": n.layer.connections(n.args, n.in_shapes, n.shape),
-        "sharing": _sharing_dict(shared) if (shared := sharing.sharing_of(n, c)) else None,
+        "connections": analysis.connections[node_id],
+        "sharing": _sharing_dict(shared) if (shared := analysis.sharing[node_id]) else None,
         "share": analysis.share(node_id),
         "rf": rf_dict(analysis.rf[node_id]),
         "memory": asdict(analysis.memory.nodes[node_id]),
@@ -92,7 +84,7 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
     }
 
 
-def _sharing_dict(s: sharing.Sharing) -> dict[str, Any]:
+def _sharing_dict(s: Sharing) -> dict[str, Any]:
     """A conv's (or all convs') parameters, the FC-equivalent parameters and their ratio."""
     return {"params": s.params, "fc_equivalent_params": s.fc_equivalent_params, "factor": s.factor}
 
@@ -120,9 +112,7 @@ def rf_dict(field: Any) -> dict[str, Any] | str | None:
 
 def _final_rf(analysis: Analysis) -> dict[str, Any] | None:
     """The receptive field of the last spatial layer before the network goes global."""
-    from archcalc.passes.receptive_field import last_spatial
-
-    node = last_spatial(analysis.graph, analysis.rf)
+    node = analysis.final_rf
     if node is None:
         return None
     return {"layer": node, "rf": rf_dict(analysis.rf[node])}

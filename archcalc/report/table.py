@@ -67,9 +67,9 @@ def summary(analysis: Analysis) -> Text:
 
 
 def rf_line(analysis: Analysis) -> str:
-    from archcalc.passes.receptive_field import RF, last_spatial
+    from archcalc.passes.receptive_field import RF
 
-    node = last_spatial(analysis.graph, analysis.rf)
+    node = analysis.final_rf
     if node is None:
         return ""
     f = analysis.rf[node]
@@ -103,7 +103,7 @@ KIND_ORDER = ("conv", "fc", "norm", "activation", "pool", "merge", "other")
 
 def kind_table(analysis: Analysis) -> Table:
     """Where the weights, the work and the activations sit, by kind of layer."""
-    kinds = sorted(analysis.by_kind(),
+    kinds = sorted(analysis.kinds,
                    key=lambda k: KIND_ORDER.index(k.kind) if k.kind in KIND_ORDER else len(KIND_ORDER))
     t = analysis.totals
     acts = sum(k.activations for k in kinds)
