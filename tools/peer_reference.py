@@ -42,22 +42,17 @@ import warnings
 from collections import Counter, defaultdict
 from importlib import metadata
 
+import ptflops.aten_engine as pt_aten
+import ptflops.pytorch_engine as pt_engine
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from torch.overrides import TorchFunctionMode
-from torch.utils.flop_counter import FlopCounterMode
-
-import fvcore
-import ptflops
-import ptflops.aten_engine as pt_aten
-import ptflops.pytorch_engine as pt_engine
-import thop
-import torchinfo
 from fvcore.nn import FlopCountAnalysis, parameter_count
 from ptflops import get_model_complexity_info
 from thop import profile as thop_profile
+from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 from torchinfo import summary
 
 COMMAND = ("/work/peersvenv/bin/python tools/peer_reference.py "
@@ -350,7 +345,7 @@ class FactRecorder(TorchFunctionMode):
         self.stack = []          # [(name, module)]
         self.events = []
         self.handles = []
-        for n, m in model.named_modules():
+        for m in model.modules():
             self.handles.append(m.register_forward_pre_hook(self._pre))
             self.handles.append(m.register_forward_hook(self._post))
 
@@ -703,7 +698,7 @@ def ptflops_aten_rule(layer):
         # x W_ih^T + b_ih and one for h W_hh^T + b_hh
         n, steps = (x[0], x[1]) if m.batch_first else (x[1], x[0])
         f = 0
-        for name, p in m.named_parameters():
+        for p in m.parameters():
             f += p.numel()                      # weight_* : in x gates, bias_* : gates
         return f * n * steps
     return 0
@@ -711,7 +706,6 @@ def ptflops_aten_rule(layer):
 
 # ---- thop ------------------------------------------------------------------
 
-THOP_RULES = {}
 
 
 def thop_rule(layer):
@@ -1113,10 +1107,10 @@ def batch_convention():
         with quiet():
             pt, _ = get_model_complexity_info(model, (3, 32, 32), as_strings=False,
                                               print_per_layer_stat=False,
-                                              input_constructor=lambda r: x)
+                                              input_constructor=lambda r, x=x: x)
             pa, _ = get_model_complexity_info(model, (3, 32, 32), as_strings=False,
                                               print_per_layer_stat=False, backend="aten",
-                                              input_constructor=lambda r: x)
+                                              input_constructor=lambda r, x=x: x)
             th, _ = thop_profile(model, inputs=(x,))
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
