@@ -27,9 +27,10 @@ Args = Mapping[str, Any]
 class LayerArgError(ValueError):
     """An argument value is wrong; expansion or the shapes pass attaches the spec location."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+        self.arg = arg  # the argument whose value is wrong, where one alone is
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def convert(arg: Arg, value: Any, layer: str) -> Any:
     except (ValueError, TypeError) as e:
         detail = f" ({e})" if isinstance(e, LayerArgError) else ""
         raise LayerArgError(
-            f"argument '{arg.name}' of '{layer}' must be {_kind_words(arg)}, not '{text}'{detail}"
+            f"argument '{arg.name}' of '{layer}' must be {_kind_words(arg)}, not '{text}'{detail}", arg=arg.name
         ) from None
     return result
 
