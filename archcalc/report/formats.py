@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from archcalc import __version__
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.figures import FIGURES
 from archcalc.passes.sharing import Sharing
 from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
+from archcalc.version import __version__
 
 _CONVENTION_FIGURES = ("params", "buffers", "macs", "flops", "other_ops", "rf", "connections", "sharing")
 CONVENTIONS = {
