@@ -13,6 +13,15 @@ from archcalc.tensor import Shape
 
 
 @dataclass(frozen=True)
+class Tie:
+    """A layer whose weight is another layer's (GPT-2's output projection is its token embedding):
+    `owner` is that layer's id; `transposed` when this layer uses the owner's weight transposed."""
+
+    owner: int
+    transposed: bool = False
+
+
+@dataclass(frozen=True)
 class Draft:
     """One layer as the spec's expansion wrote it: type, bound arguments and inputs, no shapes yet.
 
@@ -30,6 +39,8 @@ class Draft:
     scope: tuple[str, ...] = ()
     name: str | None = None
     implicit: bool = False
+    shares: int | None = None  # the draft whose weights this one applies again (`as NAME`, then NAME)
+    tie: Tie | None = None
 
     @property
     def layer(self) -> LayerType:
@@ -52,7 +63,10 @@ class Node:
     name: str | None = None
     implicit: bool = False
     warnings: tuple[str, ...] = ()
-    layout: str = "channels"  # "sequence" (T×F, features last) or "channels" (C×…): LayerType.layout
+    layout: str = "channels"  # "channels" (C×…), "sequence" (T×F, features last) or "plain": LayerType.layout
+    shares: int | None = None  # the node that owns the weights this one applies again
+    tie: Tie | None = None  # the node whose weight this one uses as its own
+    batched: bool = True  # False for a free tensor (`parameter(…)`), which has no batch axis
 
     @property
     def layer(self) -> LayerType:

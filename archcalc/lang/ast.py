@@ -28,12 +28,17 @@ class CallArg:
 
 @dataclass(frozen=True)
 class Layer:
-    """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`."""
+    """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`.
+
+    `instance` names this layer or block call (`conv3-64 as rec`, `tower as siamese`) so that
+    writing the name again applies the same weights to another input.
+    """
 
     head: Piece
     options: tuple[Piece, ...] = ()
     call: tuple[CallArg, ...] | None = None
     text: str = ""
+    instance: Piece | None = None
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,11 @@ class Item:
 
 @dataclass(frozen=True)
 class Statement:
-    """One line: an optional `name =`, then items applied in order."""
+    """One line: optional names (`a =`, or `q, k, v =` for a split), then items applied in order."""
 
     items: tuple[Item, ...]
     loc: Loc
-    name: str | None = None
+    names: tuple[str, ...] = ()
     expect: Piece | None = None  # `=> 55x55x96, params=34944`: the user's hand calculation
 
 
@@ -95,10 +100,20 @@ class BlockDef:
 
 
 @dataclass(frozen=True)
+class InputDecl:
+    """`input 3x224x224`, `input left 3x105x105` or `input tokens 128 as sequence`."""
+
+    name: str  # 'input' for the unnamed one
+    shape: Piece
+    layout: Piece | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Spec:
     source: Source
     name: str | None = None
-    input: Piece | None = None
+    inputs: tuple[InputDecl, ...] = ()
     hidden_activation: Piece | None = None
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     body: tuple[Statement, ...] = ()

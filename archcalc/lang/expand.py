@@ -10,13 +10,13 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from archcalc.errors import Loc, SpecError
-from archcalc.graph import Draft, DraftGraph, Expectation
-from archcalc.lang.ast import BlockDef, Branches, Item, Layer, Piece, Ref, Residual, Spec, Statement
+from archcalc.errors import Loc, SpecError, UsageError
+from archcalc.graph import Draft, DraftGraph, Expectation, Tie
+from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece, Ref, Residual, Spec, Statement
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
@@ -29,6 +29,27 @@ MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, 
 MAX_DEPTH = 64
 
 
+INPUT_LAYOUTS = ("channels", "sequence", "plain")
+
+
+@dataclass
+class _Instance:
+    """A layer or block call named with `as NAME`: what applying it again repeats."""
+
+    name: str
+    drafts: list[int]  # the drafts its first application made, in order
+    block: BlockDef | None = None  # None: a single layer
+    env: dict[str, Any] | None = None  # the block's bound arguments
+
+
+@dataclass
+class _Replay:
+    """A block instance being applied again: each draft it makes shares the next original's weights."""
+
+    owners: list[int]
+    done: int = 0
+
+
 @dataclass
 class _Ctx:
     """Where expansion stands: block arguments, visible names, block nesting."""
@@ -39,9 +60,13 @@ class _Ctx:
     calls: tuple[str, ...] = ()
 
 
-def expand(spec: Spec, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> DraftGraph:
-    """The drafts of a spec; `input_shape` overrides its `input` line, `params` its `param`
-    values (`{"k": 256}`)."""
+InputShapes = Shape | Mapping[str, Shape]
+
+
+def expand(spec: Spec, input_shape: InputShapes | None = None,
+           params: Mapping[str, Any] | None = None) -> DraftGraph:
+    """The drafts of a spec; `input_shape` overrides its `input` line (a shape, or one per
+    input name: `{"left": (3, 64, 64)}`), `params` its `param` values (`{"k": 256}`)."""
     try:
         return _Expansion(spec, params).run(input_shape)
     except SpecError as e:
@@ -57,30 +82,48 @@ class _Expansion:
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
         self.block_counts: dict[str, int] = {}
         self.expectations: list[tuple[int, Piece]] = []
+        self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
+        self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
 
     # -- entry ------------------------------------------------------------------------
-    def run(self, input_shape: Shape | None) -> DraftGraph:
+    def run(self, input_shape: InputShapes | None) -> DraftGraph:
         spec = self.spec
-        shape, loc = self._input_shape(input_shape)
-        self._add(REGISTRY["input"], {"shape": shape}, [], "input " + "x".join(map(str, shape)), loc, _Ctx())
+        names = self._inputs(input_shape)
         if not spec.body:
-            raise SpecError("the spec has no layers", loc, expected="layer lines such as 'conv3-64, maxpool'")
-        self._statements(spec.body, 0, _Ctx(env=dict(self.params), names={"input": 0}))
+            raise SpecError("the spec has no layers", self.drafts[0].loc,
+                            expected="layer lines such as 'conv3-64, maxpool'")
+        self._statements(spec.body, 0, _Ctx(env=dict(self.params), names=names))
         removed = self._drop_last_hidden_activation()
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
         return DraftGraph(tuple(drafts), name, spec.source, expectations)
 
-    def _input_shape(self, override: Shape | None) -> tuple[Shape, Loc | None]:
-        piece = self.spec.input
-        if override is not None:
-            return tuple(override), piece.loc if piece else None
-        if piece is None:
-            first = self.spec.body[0].loc if self.spec.body else Loc(1, 1)
-            raise SpecError("the spec has no input shape", first,
-                            expected="a line such as 'input 3x224x224' before the layers")
-        return parse_shape(self._subst(piece, _Ctx(env=dict(self.params))), piece.loc), piece.loc
+    def _inputs(self, override: InputShapes | None) -> dict[str, int]:
+        """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
+        decls = self.spec.inputs
+        shapes = _overrides(decls, override)
+        if not decls:
+            if None not in shapes:
+                first = self.spec.body[0].loc if self.spec.body else Loc(1, 1)
+                raise SpecError("the spec has no input shape", first,
+                                expected="a line such as 'input 3x224x224' before the layers")
+            return {"input": self._input_draft("input", shapes[None], None, None)}
+        names: dict[str, int] = {}
+        for d in decls:
+            given = shapes.get(d.name, shapes.get(None) if len(decls) == 1 else None)
+            shape = given or parse_shape(self._subst(d.shape, _Ctx(env=dict(self.params))), d.shape.loc)
+            layout = d.layout.text.lower() if d.layout else None
+            if layout is not None and layout not in INPUT_LAYOUTS:
+                raise SpecError(f"unknown layout '{d.layout.text}'", d.layout.loc,  # type: ignore[union-attr]
+                                expected=", ".join(INPUT_LAYOUTS))
+            names[d.name] = self._input_draft(d.name, shape, layout, d.shape.loc)
+        return names
+
+    def _input_draft(self, name: str, shape: Shape, layout: str | None, loc: Loc | None) -> int:
+        text = ("input " if name == "input" else f"input {name} ") + "x".join(map(str, shape))
+        args = {"shape": shape, "name": name, "layout": layout}
+        return self._add(REGISTRY["input"], args, [], text, loc, _Ctx())
 
     def _hidden_activation(self) -> LayerType | None:
         piece = self.spec.hidden_activation
@@ -109,17 +152,30 @@ class _Expansion:
     # -- statements and items -------------------------------------------------------------
     def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
-            for item in stmt.items:
+            items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
+            for item in items:
                 cur = self._item(item, cur, ctx)
+            outs = self._parts(stmt, cur, ctx) if len(stmt.names) > 1 else [cur]
+            cur = outs[-1]
             if stmt.expect is not None:
                 self.expectations.append((cur, stmt.expect))
-            if stmt.name is not None:
-                if stmt.name in ctx.names:
-                    raise SpecError(f"name '{stmt.name}' is already defined", stmt.loc)
-                ctx.names[stmt.name] = cur
-                if self.drafts[cur].name is None:
-                    self.drafts[cur] = replace(self.drafts[cur], name=stmt.name)
+            for name, out in zip(stmt.names, outs):
+                if name in ctx.names:
+                    raise SpecError(f"name '{name}' is already defined", stmt.loc)
+                ctx.names[name] = out
+                if self.drafts[out].name is None:
+                    self.drafts[out] = replace(self.drafts[out], name=name)
         return cur
+
+    def _parts(self, stmt: Statement, cur: int, ctx: _Ctx) -> list[int]:
+        """`q, k, v = chunk(3, dim=-1)`: one draft per name, each a part of the same input."""
+        item = stmt.items[-1]
+        layer = self._layer_type(item.unit, ctx) if isinstance(item.unit, Layer) else None
+        if layer is None or not layer.splits or item.repeat != 1 or item.repeat_expr is not None:
+            raise SpecError(f"{len(stmt.names)} names need a layer that makes as many tensors", stmt.loc,
+                            expected="'q, k, v = chunk(3, dim=-1)' or 'a, b = split(64, dim=1)'")
+        assert isinstance(item.unit, Layer)
+        return self._layer(item.unit, cur, ctx, len(stmt.names))
 
     def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
         repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
@@ -156,7 +212,7 @@ class _Expansion:
             return self._branches(unit, cur, ctx)
         if isinstance(unit, Residual):
             return self._residual(unit, cur, ctx)
-        return self._layer(unit, cur, ctx)
+        return self._layer(unit, cur, ctx)[-1]
 
     def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
         if name in ctx.names:
@@ -184,38 +240,128 @@ class _Expansion:
         return self._add(REGISTRY["add"], {}, [body, side], "residual add", unit.loc, ctx)
 
     # -- layers and blocks ----------------------------------------------------------------
-    def _layer(self, unit: Layer, cur: int, ctx: _Ctx) -> int:
+    def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:
+        """The registered layer type a unit names (None for a block or an instance)."""
         head = self._subst(unit.head, ctx)
+        if head in self.spec.blocks or head in self.instances:
+            return None
+        found = find(head)
+        return found[0] if found else None
+
+    def _layer(self, unit: Layer, cur: int, ctx: _Ctx, parts: int = 1) -> list[int]:
+        """The drafts of one layer token (several for a split into named parts)."""
+        head = self._subst(unit.head, ctx)
+        if head in self.instances:
+            return [self._again(self.instances[head], unit, cur, ctx)]
         if head in self.spec.blocks:
-            return self._block(self.spec.blocks[head], unit, cur, ctx)
+            return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx))]
         found = find(head)
         if found is None:
             refuse_malformed_token(head, unit.head.loc)
             raise SpecError(
                 f"unknown layer '{head}'", unit.head.loc,
                 expected="a layer such as conv3-64, maxpool, FC-4096 or relu ('archcalc layers' lists them)",
-                hint=did_you_mean(head, all_names() + list(self.spec.blocks)),
+                hint=did_you_mean(head, all_names() + list(self.spec.blocks) + list(self.instances)),
             )
         layer, spelled = found
         options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]
-        inputs, call = [cur], []
-        refs = []
+        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
+        call: list[Value] = []
+        refs: list[int] = []
+        tie = None
         for arg in unit.call or ():
             value = self._subst(arg.value, ctx)
             if arg.key is None and value.startswith("@"):
                 refs.append(self._ref(value[1:], arg.value.loc, ctx))
+            elif arg.key == "tie":
+                tie = self._tie(value, arg.value.loc)
             else:
                 call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
         if refs:
             inputs = refs
         args = bind(layer, spelled, options, call, _whole(unit))
-        node = self._add(layer, args, inputs, self._text(unit, ctx), _whole(unit), ctx)
-        if layer.weighted and self.hidden is not None:
-            act = self._add(self.hidden, self.hidden.normalize({}), [node], self.hidden.name,
-                            _whole(unit), ctx, implicit=True)
-            self.hidden_pairs.append((node, act))
-            return act
-        return node
+        text, loc = self._text(unit, ctx), _whole(unit)
+        if parts > 1:
+            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx)
+                    for i in range(parts)]
+        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie))
+        return [self._hidden_after(layer, node, loc, ctx)]
+
+    def _hidden_after(self, layer: LayerType, node: int, loc: Loc, ctx: _Ctx) -> int:
+        """The spec's hidden activation after a weighted layer (the last one is dropped at the end)."""
+        if not layer.weighted or self.hidden is None:
+            return node
+        act = self._add(self.hidden, self.hidden.normalize({}), [node], self.hidden.name, loc, ctx, implicit=True)
+        self.hidden_pairs.append((node, act))
+        return act
+
+    def _named(self, unit: Layer, ctx: _Ctx, make: Callable[[], int]) -> int:
+        """Run `make`; with `as NAME`, keep the drafts it made as an instance to apply again."""
+        if unit.instance is None or self.replaying:  # a replay's names are the original's
+            return make()
+        name = unit.instance.text
+        if name in self.instances or name in self.spec.blocks or find(name) is not None:
+            what = ("an instance" if name in self.instances else
+                    "a block" if name in self.spec.blocks else "a layer type")
+            raise SpecError(f"'{name}' is already {what}: name this one otherwise", unit.instance.loc)
+        before = len(self.drafts)
+        out = make()
+        head = self._subst(unit.head, ctx)
+        block = self.spec.blocks.get(head)
+        env = self._bind_block(block, unit, ctx) if block else None
+        self.instances[name] = _Instance(name, list(range(before, len(self.drafts))), block, env)
+        return out
+
+    def _again(self, instance: _Instance, unit: Layer, cur: int, ctx: _Ctx) -> int:
+        """`NAME` or `NAME(@x)`: the instance's layers once more, on a new input, with its weights."""
+        refs = []
+        for arg in unit.call or ():
+            value = self._subst(arg.value, ctx)
+            if arg.key is not None or not value.startswith("@"):
+                raise SpecError(f"'{instance.name}' applies an instance as it was made: only inputs "
+                                f"(@name) may be given", arg.value.loc, expected=f"{instance.name}(@x)")
+            refs.append(self._ref(value[1:], arg.value.loc, ctx))
+        if unit.options:
+            raise SpecError(f"'{instance.name}' takes no options: it applies the instance as it was made",
+                            unit.options[0].loc)
+        if instance.block is None:
+            owner = self.drafts[instance.drafts[0]]
+            inputs = refs or ([cur] if owner.layer.max_inputs != 0 else [])
+            node = self._add(owner.layer, dict(owner.args), inputs, instance.name, _whole(unit), ctx,
+                             shares=self._root(owner.id))
+            return self._hidden_after(owner.layer, node, _whole(unit), ctx)
+        if len(refs) > 1:
+            raise SpecError(f"block instance '{instance.name}' takes one input", unit.call[1].value.loc)  # type: ignore[index]
+        start = refs[0] if refs else cur
+        block, env = instance.block, instance.env or {}
+        count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
+        inner = _Ctx({**self.params, **env}, {"in": start}, (*ctx.scope, f"{block.name}#{count}"),
+                     (*ctx.calls, block.name))
+        replay = _Replay(instance.drafts)
+        self.replaying.append(replay)
+        try:
+            out = self._statements(block.body, start, inner)
+        finally:
+            self.replaying.pop()
+        assert replay.done == len(replay.owners), "a replayed block made other drafts than its first call"
+        return out
+
+    def _root(self, draft: int) -> int:
+        """The draft that owns the weights `draft` uses (itself, unless it shares another's)."""
+        while (owner := self.drafts[draft].shares) is not None:
+            draft = owner
+        return draft
+
+    def _tie(self, value: str, loc: Loc) -> Tie:
+        """`tie=wte` (the same weight) or `tie=wte.T` (its transpose): an instance's weight."""
+        name, transposed = (value[:-2], True) if value.endswith(".T") else (value, False)
+        instance = self.instances.get(name)
+        if instance is None or instance.block is not None:
+            raise SpecError(f"'{name}' is not a layer named with 'as'", loc,
+                            expected="tie=NAME, where an earlier layer is written '… as NAME' "
+                                     "(tie=NAME.T for its transpose)",
+                            hint=did_you_mean(name, [n for n, i in self.instances.items() if i.block is None]))
+        return Tie(self._root(instance.drafts[0]), transposed)
 
     def _block(self, block: BlockDef, unit: Layer, cur: int, ctx: _Ctx) -> int:
         if unit.options:
@@ -257,14 +403,22 @@ class _Expansion:
         return env
 
     # -- drafts -------------------------------------------------------------------------------
-    def _add(self, layer: LayerType, args: dict[str, Any], inputs: list[int], text: str,
-             loc: Loc | None, ctx: _Ctx, implicit: bool = False) -> int:
+    def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str,
+             loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
+             tie: Tie | None = None) -> int:
         if len(self.drafts) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
         if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
             raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
+        if self.replaying:  # applying a block instance again: the next original's weights
+            owners = [r.owners[r.done] for r in self.replaying]
+            for r in self.replaying:
+                r.done += 1
+            assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
+            shares = self._root(owners[-1])
+            tie = self.drafts[owners[-1]].tie
         self.drafts.append(Draft(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
-                                 implicit=implicit))
+                                 implicit=implicit, shares=shares, tie=tie))
         return len(self.drafts) - 1
 
     # -- text helpers -----------------------------------------------------------------------
@@ -298,8 +452,26 @@ def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict
             new_id[d.id] = new_id[d.inputs[0]]
             continue
         new_id[d.id] = len(out)
-        out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs)))
+        shares = None if d.shares is None else new_id[d.shares]
+        tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
+        out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))
     return out, new_id
+
+
+def _overrides(decls: Sequence[InputDecl], given: InputShapes | None) -> dict[str | None, Shape]:
+    """The caller's input shapes by input name (None: the one input of a single-input spec)."""
+    if given is None:
+        return {}
+    names = [d.name for d in decls] or ["input"]
+    if not isinstance(given, Mapping):
+        if len(names) > 1:
+            raise UsageError(f"this spec has {len(names)} inputs ({', '.join(names)}): give each its shape, "
+                             f"as in --input {names[0]}=3x64x64")
+        return {None: tuple(given)}
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})")
+    return {name: tuple(shape) for name, shape in given.items()}
 
 
 def _value(text: str, ctx: _Ctx) -> Any:

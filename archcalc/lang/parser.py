@@ -9,7 +9,7 @@ like `conv3-64/s2` is split into its head and options and kept as text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError
@@ -17,6 +17,7 @@ from archcalc.lang.ast import (
     BlockDef,
     Branches,
     CallArg,
+    InputDecl,
     Item,
     Layer,
     Piece,
@@ -26,7 +27,7 @@ from archcalc.lang.ast import (
     Statement,
 )
 
-HEADERS = ("name", "input", "hidden-activation")
+HEADERS = ("name", "hidden-activation")
 COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -86,10 +87,13 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
     )
     body_lines: list[Line] = []
     params: list[tuple[str, Piece]] = []
+    inputs: list[InputDecl] = []
     for line in roots:
         word = line.body.split(None, 1)[0]
         if word == "param" and not line.body[5:].lstrip().startswith("="):  # not a node named 'param'
             _params(line, params)
+        elif word == "input" and not line.body[5:].lstrip().startswith("="):
+            inputs.append(_input(line, inputs))
         elif word in HEADERS:
             _header(line, word, header)
         elif word == "block":
@@ -102,7 +106,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
     return Spec(
         source=source,
         name=header["name"].text if "name" in header else None,
-        input=header.get("input"),
+        inputs=tuple(inputs),
         hidden_activation=header.get("hidden-activation"),
         blocks=blocks,
         body=_statements(body_lines),
@@ -148,9 +152,38 @@ def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
 
 _HEADER_EXAMPLES = {
     "name": "a name, as in 'name vgg16'",
-    "input": "a shape, as in 'input 3x224x224'",
     "hidden-activation": "an activation, as in 'hidden-activation relu'",
 }
+
+_INPUT = re.compile(r"(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?=\S))?(?P<shape>.+?)(?:\s+as\s+(?P<layout>\S+))?")
+_INPUT_EXAMPLE = "a shape, as in 'input 3x224x224', or a name and a shape: 'input left 3x105x105'"
+
+
+def _input(line: Line, earlier: list[InputDecl]) -> InputDecl:
+    """`input [NAME] SHAPE [as LAYOUT]`: one of the network's input tensors."""
+    rest = line.body[len("input"):]
+    start = line.indent + len("input") + (len(rest) - len(rest.lstrip()))
+    value = rest.strip()
+    keyword = line.loc(line.indent, len("input"))
+    if not value:
+        raise SpecError("'input' needs a value", keyword, expected=_INPUT_EXAMPLE)
+    if line.children:
+        raise SpecError("unexpected indented line", line.children[0].loc(line.children[0].indent))
+    m = _INPUT.fullmatch(value)
+    assert m is not None  # the pattern matches any non-empty text
+
+    def piece(group: str) -> Piece | None:
+        text = m.group(group)
+        return None if text is None else Piece(text, line.loc(start + m.start(group), len(text)))
+
+    shape, layout = piece("shape"), piece("layout")
+    assert shape is not None
+    name = m.group("name") or "input"
+    if any(d.name == name for d in earlier):
+        what = "the input" if name == "input" else f"input '{name}'"
+        raise SpecError(f"{what} is declared twice", keyword,
+                        hint="name each input: 'input left 3x105x105' and 'input right 3x105x105'")
+    return InputDecl(name, shape, layout, keyword)
 
 
 # -- blocks and statements ----------------------------------------------------------
@@ -228,22 +261,26 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
         shortcut = _statements(lines)
     residual = Residual(last.body, shortcut, last.loc)
     stmt = out[-1]
-    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.name)
+    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.names)
 
 
-_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*")  # not `==`, not `maxpool => ...`
+# `a = ...` or `q, k, v = ...`; not `==`, not `maxpool => ...`
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=(?![=>])\s*")
 
 
 def _statement(line: Line) -> Statement:
     pos = line.indent
-    name = None
+    names: tuple[str, ...] = ()
     m = _NAMED.match(line.text, pos)
     if m and not line.text[m.end() - 1 :].startswith("=="):
-        name, pos = m.group(1), m.end()
+        names, pos = tuple(n.strip() for n in m.group(1).split(",")), m.end()
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice:
+            raise SpecError(f"name '{twice}' is given twice", line.loc(line.indent, m.end(1) - line.indent))
     compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
     if compound:
         unit = _compound(line, compound.group(1), pos)
-        return Statement((Item(unit),), line.loc(line.indent), name)
+        return Statement((Item(unit),), line.loc(line.indent), names)
     text, expect = _expectation(line, pos)
     items: list[Item] = []
     for piece in _split_top(text, pos, line):
@@ -252,7 +289,7 @@ def _statement(line: Line) -> Statement:
         items.extend(_statement(child).items)
     if not items:
         raise SpecError("expected layers after '='", line.loc(pos), expected="a layer such as conv3-64")
-    return Statement(tuple(items), line.loc(line.indent), name, expect)
+    return Statement(tuple(items), line.loc(line.indent), names, expect)
 
 
 def _expectation(line: Line, pos: int) -> tuple[str, Piece | None]:
@@ -342,7 +379,20 @@ def _item(piece: Piece) -> Item:
                 raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
         text = text[: m.start()]
+    instance = None
+    named = re.search(r"\s+as\s+([A-Za-z_][A-Za-z0-9_]*)$", text)
+    if named:
+        instance = Piece(named.group(1), Loc(loc.line, loc.col + named.start(1), len(named.group(1))))
+        if repeat_loc is not None:
+            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc,
+                            hint=f"apply the same weights again with '{instance.text} x…' after it")
+        text = text[: named.start()]
     unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
+    if instance is not None:
+        if not isinstance(unit, Layer):
+            raise SpecError("'as' names a layer or a block call", instance.loc,
+                            expected="'conv3-64 as c1' or 'tower as siamese'")
+        unit = replace(unit, instance=instance)
     return Item(unit, repeat, repeat_loc, repeat_expr)
 
 

@@ -133,12 +133,16 @@ class LayerType:
     args: ClassVar[tuple[Arg, ...]] = ()
     kind: ClassVar[str] = "other"  # conv, fc, norm, activation, pool, merge, other
     # The output's axis order: "channels" (C×…, what conv and pooling make), "sequence"
-    # (T×F, features last: embeddings and RNNs), "same" (position-wise: the input's) or
-    # "swap" (a transpose). Lowering reads it: an FC on a sequence acts per time step.
+    # (T×F, features last: embeddings and RNNs), "plain" (axes with no meaning: a reshape's),
+    # "same" (position-wise: the input's), "swap" (a transpose) or "given" (the input header's).
+    # The shapes pass reads it: an FC on a sequence acts per time step.
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
     internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
+    splits: ClassVar[bool] = False  # makes several tensors: `q, k, v = chunk(3, dim=-1)`
+    free_inputs: ClassVar[bool] = False  # may read free parameters (no batch axis) alone
+    batched_source: ClassVar[bool] = True  # a layer without inputs: whether its output has a batch axis
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
@@ -184,6 +188,20 @@ class LayerType:
     def for_layout(self, a: Args, layout: str) -> Args:
         """The arguments adjusted to the input's layout (softmax: channels or features)."""
         return a
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        """The arguments adjusted to what the inputs are: their layouts, and which have a batch
+        axis (a free `parameter(…)` has none). By default only the first input's layout counts."""
+        return self.for_layout(a, layouts[0]) if layouts else a
+
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        """The shape of each parameter tensor, as PyTorch's module names them ('weight', 'bias').
+
+        Shared and tied weights are checked against these. The default describes them by their
+        sizes only; layer types whose weights are tied or shared give the real shapes."""
+        c = self.counts(a, inputs, out)
+        shapes = {"weight": (c.weights,), "bias": (c.biases,)}
+        return {k: v for k, v in shapes.items() if v[0]}
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """The formulas behind shape, counts and MACs with the numbers substituted."""

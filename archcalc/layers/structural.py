@@ -25,14 +25,21 @@ from archcalc.tensor import Shape, format_shape, prod
 @register
 class Input(LayerType):
     name = "input"
-    args = (Arg("shape", "size", required=True),)
+    internal = True  # written as a header line, never as a layer
+    layout = "given"
+    args = (Arg("shape", "size", required=True), Arg("name", "str", "input"), Arg("layout", "str", None))
     min_inputs = 0
     max_inputs = 0
-    summary = "the network's input (written as the header line `input 3x224x224`)"
+    summary = "the network's input (written as the header line `input 3x224x224`, or `input left 3x105x105`)"
     example = "input 3x224x224"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        return Shaped(tuple(a["shape"]))
+        shape = tuple(a["shape"])
+        warnings: tuple[str, ...] = ()
+        if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] > 4 and a.get("layout") in (None, "channels"):
+            warnings = (f"{format_shape(shape)} looks channels last; archcalc reads shapes channels first "
+                        f"(C×H×W): did you mean {'x'.join(map(str, (shape[-1], *shape[:-1])))}?",)
+        return Shaped(shape, warnings)
 
 
 @register
