@@ -39,3 +39,46 @@ def shape_axis_names(rank: int) -> tuple[str, ...]:
 def channels_last(shape: tuple[Any, ...]) -> tuple[Any, ...]:
     """C×H×W → H×W×C, the order course notes write shapes in (a flat shape stays as it is)."""
     return (*shape[1:], shape[0]) if len(shape) > 1 else shape
+
+
+def axis_of(dim: int, rank: int) -> int:
+    """A PyTorch dim (the batch is dim 0; negative counts from the end) → the index into a
+    shape without the batch axis, or ValueError naming what is wrong."""
+    full = rank + 1
+    if not -full <= dim < full:
+        raise ValueError(f"dim {dim} is out of range for a tensor of {full} dims (with the batch)")
+    index = dim % full
+    if index == 0:
+        raise ValueError("dim 0 is the batch axis, which every layer keeps")
+    return index - 1
+
+
+BATCH = 0  # stands for the batch axis in a whole shape (a real size is at least 1)
+
+
+def whole(shape: Shape, batched: bool) -> Shape:
+    """The shape with the batch axis in front (as BATCH) where the tensor has one."""
+    return (BATCH, *shape) if batched else tuple(shape)
+
+
+def broadcast_whole(shapes: Sequence[Shape]) -> Shape:
+    """PyTorch's broadcasting of whole shapes (the batch axis written BATCH): right-aligned, sizes
+    equal or 1; a free tensor's size may meet the batch axis only as 1."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(rank):
+        sizes = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        real = sizes - {1, BATCH}
+        if BATCH in sizes and real:
+            raise ValueError("a free tensor's size meets the batch axis (make it 1 there)")
+        if len(real) > 1:
+            raise ValueError(f"sizes {', '.join(map(str, sorted(real)))} do not broadcast")
+        out.append(BATCH if BATCH in sizes else (real.pop() if real else 1))
+    return tuple(out)
+
+
+def broadcast(shapes: Sequence[Shape], batched: Sequence[bool]) -> Shape:
+    """PyTorch's broadcasting of element-wise inputs, each with the batch axis in front where it
+    has one (a free parameter has none): the result's shape without the batch axis."""
+    out = broadcast_whole([whole(s, b) for s, b in zip(shapes, batched)])
+    return out[1:] if any(batched) else out

@@ -64,6 +64,7 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
 def pick_layer(analysis: Analysis, layer: str | None) -> int:
     """The node asked for, checked to have a spatial field; a clean error otherwise."""
     from archcalc.errors import UsageError
+    from archcalc.layers import UNKNOWN
     from archcalc.passes.receptive_field import RF
 
     graph, fields, last = analysis.graph, analysis.rf, analysis.final_rf
@@ -75,6 +76,9 @@ def pick_layer(analysis: Analysis, layer: str | None) -> int:
     field = fields[node_id]
     text = graph.node(node_id).text
     hint = f"; the last spatial layer is {last} ({graph.node(last).text})" if last is not None else ""
+    if field == UNKNOWN:
+        raise UsageError(f"layer {node_id} ({text}) comes after a layer that moves positions (a reshape or "
+                         f"permute): its receptive field is not known{hint}")
     if not isinstance(field, RF):
         raise UsageError(f"layer {node_id} ({text}) sees the whole input (its field is global){hint}")
     if field.rank == 0:

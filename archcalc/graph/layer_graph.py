@@ -49,7 +49,12 @@ class LayerGraph:
 
     @property
     def input(self) -> Node:
+        """The first input (the only one of most networks)."""
         return self._nodes[0]
+
+    def input_nodes(self) -> list[Node]:
+        """Every input, in the order the spec declares them (ids 0, 1, …)."""
+        return [n for n in self._nodes if n.type == "input"]
 
     @property
     def output(self) -> Node:
@@ -59,10 +64,11 @@ class LayerGraph:
         """Nodes nothing consumes: the output, and any side heads (e.g. auxiliary classifiers)."""
         return [n for n in self._nodes if not self._consumers[n.id]]
 
-    def token_vocab(self) -> int | None:
-        """The smallest vocabulary of the embeddings reading the input, whose values are then
+    def token_vocab(self, input_id: int = 0) -> int | None:
+        """The smallest vocabulary of the embeddings reading an input, whose values are then
         token ids below it (each axis a position, none a feature); None for any other input."""
-        vocabs = [self._nodes[i].args["vocab"] for i in self.consumers(0) if self._nodes[i].type == "embedding"]
+        vocabs = [self._nodes[i].args["vocab"] for i in self.consumers(input_id)
+                  if self._nodes[i].type == "embedding"]
         return min(vocabs, default=None)
 
     def consumers(self, node_id: int) -> list[int]:

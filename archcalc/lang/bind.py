@@ -43,7 +43,13 @@ def bind(layer: LayerType, spelled: Mapping[str, str], options: Sequence[Value],
         _set(raw, layer, key, value, option.loc, whole)
     for given in call:
         key = given.key if given.key is not None else _positional(layer, raw, given.loc)
-        _set(raw, layer, key, given.value, given.loc, whole)
+        variadic = next((a for a in layer.args if a.name == key and a.variadic), None)
+        if given.key is None and variadic is not None and key in raw:
+            raw[key].append(given.value)  # reshape(12, 64, -1): one argument, many values
+        elif given.key is None and variadic is not None:
+            raw[key] = [given.value]
+        else:
+            _set(raw, layer, key, given.value, given.loc, whole)
     try:
         return layer.normalize(raw)
     except LayerArgError as e:
@@ -87,6 +93,9 @@ def _set(raw: dict[str, Any], layer: LayerType, key: str, value: Any, loc: Loc, 
 
 def _positional(layer: LayerType, raw: Mapping[str, Any], loc: Loc) -> str:
     """The next argument not yet given: positional values fill them in order."""
+    collecting = [a.name for a in layer.args if a.variadic and isinstance(raw.get(a.name), list)]
+    if collecting:
+        return collecting[0]
     free = [a.name for a in layer.args if a.name not in raw]
     if not free:
         raise SpecError(f"too many arguments for '{layer.name}'", loc,

@@ -222,7 +222,7 @@ class _Expansion:
 
     def _branches(self, unit: Branches, cur: int, ctx: _Ctx) -> int:
         outs = [self._statements(branch, cur, ctx) for branch in unit.branches]
-        return self._add(REGISTRY[unit.kind], {}, outs, unit.kind, unit.loc, ctx)
+        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx)
 
     def _residual(self, unit: Residual, cur: int, ctx: _Ctx) -> int:
         first = len(self.drafts)
@@ -237,7 +237,7 @@ class _Expansion:
                              unit.loc, ctx, implicit=True)
         else:
             side = self._statements(unit.shortcut, cur, ctx)
-        return self._add(REGISTRY["add"], {}, [body, side], "residual add", unit.loc, ctx)
+        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx)
 
     # -- layers and blocks ----------------------------------------------------------------
     def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:

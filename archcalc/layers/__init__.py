@@ -1,8 +1,19 @@
 """Every layer type archcalc knows, registered by importing its module."""
 
-from archcalc.layers import activation, classic, conv, linear, norm, pool, recurrent, sequence, structural  # noqa: F401
+from archcalc.layers import (  # noqa: F401
+    activation,
+    classic,
+    conv,
+    linear,
+    norm,
+    pool,
+    recurrent,
+    sequence,
+    structural,
+    tensors,
+)
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
-from archcalc.layers.window import GLOBAL, Geometry
+from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry
 from archcalc.tensor import Shape
 
-__all__ = ["GLOBAL", "REGISTRY", "Counts", "Geometry", "LayerType", "OtherOps", "Shape", "find"]
+__all__ = ["GLOBAL", "UNKNOWN", "REGISTRY", "Counts", "Geometry", "LayerType", "OtherOps", "Shape", "find"]

@@ -35,21 +35,31 @@ class LayerArgError(ValueError):
 
 @dataclass(frozen=True)
 class Counts:
-    """Learnable elements (weights, biases) and non-learnable buffers of one layer."""
+    """Parameter elements (weights, biases), the frozen share of them, and buffers of one layer.
+
+    `frozen` parameters are parameters still (`sum(p.numel())` counts them) that PyTorch would
+    hold with `requires_grad=False`: no gradient, no optimizer state.
+    """
 
     weights: int = 0
     biases: int = 0
     buffers: int = 0
+    frozen: int = 0
 
     @property
     def params(self) -> int:
         return self.weights + self.biases
+
+    @property
+    def trainable(self) -> int:
+        return self.params - self.frozen
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
             self.weights + other.weights,
             self.biases + other.biases,
             self.buffers + other.buffers,
+            self.frozen + other.frozen,
         )
 
 
@@ -76,12 +86,13 @@ class Arg:
     """One argument of a layer type: its name, how to read it, its default."""
 
     name: str
-    kind: str  # "int", "size" (int or AxB tuple), "float", "bool", "str"
+    kind: str  # "int", "size" (int or AxB tuple), "ints" (whole numbers, negative too), "float", "bool", "str"
     default: Any = None
     required: bool = False
     aliases: tuple[str, ...] = ()
     minimum: int | None = None
     choices: tuple[str, ...] = ()
+    variadic: bool = False  # takes every remaining positional value: reshape(12, 64, -1)
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,11 @@ class LayerType:
         """The arguments adjusted to the input's layout (softmax: channels or features)."""
         return a
 
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """The output's layout where the shapes decide it (a transpose of more than two axes is
+        plain); None: the class's `layout` rule."""
+        return None
+
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         """The arguments adjusted to what the inputs are: their layouts, and which have a batch
         axis (a free `parameter(…)` has none). By default only the first input's layout counts."""
@@ -256,6 +272,10 @@ def convert(arg: Arg, value: Any, layer: str) -> Any:
         elif arg.kind == "size":
             result = value if isinstance(value, tuple) else parse_size(text)
             _check_min(arg, result, layer)
+        elif arg.kind == "ints":
+            parts = value if isinstance(value, (tuple, list)) else (value,)
+            result = tuple(n for part in parts for n in (part if isinstance(part, tuple) else parse_size(str(part))))
+            _check_min(arg, result, layer)
         elif arg.kind == "float":
             result = float(text)
         elif arg.kind == "bool":
@@ -281,6 +301,7 @@ def _kind_words(arg: Arg) -> str:
     return {
         "int": "a whole number",
         "size": "a whole number or sizes like 3x3",
+        "ints": "whole numbers, as in 12, 64, -1",
         "float": "a number",
         "bool": "true or false",
     }.get(arg.kind, "a word")

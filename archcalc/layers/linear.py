@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
+    REGISTRY,
     Arg,
     Args,
     Counts,
@@ -46,7 +47,7 @@ class Linear(LayerType):
         """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first;
         a sequence T×F is mapped per time step."""
         if len(inputs[0]) > 1 and layouts[0] != "sequence":
-            return (Implied("flatten", {}, "flatten"),)
+            return (Implied("flatten", REGISTRY["flatten"].normalize({}), "flatten"),)
         return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, Shaped, register
-from archcalc.tensor import Shape, format_shape
+from archcalc.layers.window import UNKNOWN
+from archcalc.tensor import Shape, axis_of, format_shape
 
 
 @register
@@ -78,7 +79,7 @@ class _Swap(LayerType):
         first, second = inputs[0]
         return Shaped((second, first))
 
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> None:
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         # the time axis only moves (T×F ↔ F×T): every position keeps its field
         return None
 
@@ -91,8 +92,43 @@ class _Swap(LayerType):
 @register
 class Transpose(_Swap):
     name = "transpose"
-    summary = "swaps the two axes, whichever layout the tensor has"
-    example = "transpose"
+    args = (Arg("dim0", "int", None), Arg("dim1", "int", None))
+    summary = ("swaps two axes: with no dims the two of a T×F or F×T tensor; transpose(a, b) any two "
+               "(PyTorch dims), and on more than two axes the result is a plain tensor")
+    example = "transpose, transpose(1, 2), transpose(-2, -1)"
+
+    def _axes(self, a: Args, shape: Shape) -> tuple[int, int]:
+        if a["dim0"] is None or a["dim1"] is None:
+            if a["dim0"] is not a["dim1"]:
+                raise LayerArgError("transpose takes two dims, or none (the two axes of a T×F tensor)")
+            return 0, 1
+        try:
+            return axis_of(a["dim0"], len(shape)), axis_of(a["dim1"], len(shape))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+
+    def _swaps_two(self, a: Args, shape: Shape) -> bool:
+        return a["dim0"] is None or (len(shape) == 2 and set(self._axes(a, shape)) == {0, 1})
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if self._swaps_two(a, inputs[0]):
+            return super().shape(a, inputs)
+        first, second = self._axes(a, inputs[0])
+        out = list(inputs[0])
+        out[first], out[second] = out[second], out[first]
+        return Shaped(tuple(out))
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return None if self._swaps_two(a, inputs[0]) else "plain"
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return None if self._swaps_two(a, inputs[0]) or a["dim0"] == a["dim1"] else UNKNOWN
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.pytorch.modules import Transpose as TorchTranspose
+
+        first, second = self._axes(a, inputs[0])
+        return TorchTranspose(first + 1, second + 1)
 
 
 @register

@@ -18,8 +18,8 @@ from archcalc.layers.base import (
     Shaped,
     register,
 )
-from archcalc.layers.window import GLOBAL, stride_between
-from archcalc.tensor import Shape, format_shape, prod
+from archcalc.layers.window import GLOBAL, UNKNOWN, stride_between
+from archcalc.tensor import Shape, axis_of, broadcast, format_shape, prod
 
 
 @register
@@ -45,22 +45,42 @@ class Input(LayerType):
 @register
 class Flatten(LayerType):
     name = "flatten"
-    summary = "C×H×W → C·H·W (inserted by itself before an FC on a spatial tensor)"
-    example = "flatten"
+    args = (Arg("start", "int", 1, aliases=("start_dim",)), Arg("end", "int", -1, aliases=("end_dim",)))
+    summary = ("axes start..end joined into one, as torch.flatten (PyTorch dims, the batch is 0); by default "
+               "everything after the batch: C×H×W → C·H·W (put in by itself before an FC on a feature map)")
+    example = "flatten, flatten(2), flatten(start=1, end=2)"
+
+    def _span(self, a: Args, shape: Shape) -> tuple[int, int]:
+        try:
+            first, last = axis_of(a["start"], len(shape)), axis_of(a["end"], len(shape))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+        if first > last:
+            raise LayerArgError(f"start dim {a['start']} comes after end dim {a['end']}")
+        return first, last
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        return Shaped((prod(inputs[0]),))
+        first, last = self._span(a, inputs[0])
+        shape = inputs[0]
+        return Shaped((*shape[:first], prod(shape[first:last + 1]), *shape[last + 1:]))
+
+    def _everything(self, a: Args, inputs: Sequence[Shape]) -> bool:
+        return self._span(a, inputs[0]) == (0, len(inputs[0]) - 1)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
-        return [Formula("output F", "·".join(map(str, inputs[0])), out[0])] if len(inputs[0]) > 1 else []
+        if len(inputs[0]) > 1 and self._everything(a, inputs):
+            return [Formula("output F", "·".join(map(str, inputs[0])), out[0])]
+        return []
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
-        return GLOBAL if len(inputs[0]) > 1 else None
+        if self._everything(a, inputs):
+            return GLOBAL if len(inputs[0]) > 1 else None
+        return UNKNOWN
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        return nn.Flatten()
+        return nn.Flatten(a["start"], a["end"])
 
 
 @register
@@ -98,22 +118,23 @@ class Identity(LayerType):
 @register
 class Add(LayerType):
     name = "add"
-    aliases = ("sum",)
     kind = "merge"
     min_inputs = 2
     max_inputs = None
-    summary = "element-wise sum of inputs of one shape (a residual connection)"
-    example = "add(@a, @b)"
+    free_inputs = True
+    summary = "element-wise sum of its inputs (a residual connection), broadcasting as PyTorch does"
+    example = "add(@a, @b), add(@x, @position_table)"
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        first = inputs[0]
-        for other in inputs[1:]:
-            if other != first:
-                raise LayerArgError(
-                    "cannot add tensors of different shapes: "
-                    + " + ".join(format_shape(s) for s in inputs)
-                )
-        return Shaped(first)
+        try:
+            return Shaped(broadcast(inputs, a.get("batched") or (True,) * len(inputs)))
+        except ValueError as e:
+            raise LayerArgError(
+                "cannot add tensors of different shapes: " + " + ".join(format_shape(s) for s in inputs)
+            ) from e
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (len(inputs) - 1))
@@ -128,28 +149,54 @@ class Add(LayerType):
 class Concat(LayerType):
     name = "concat"
     aliases = ("cat", "concatenate")
+    args = (Arg("dim", "int", 1),)
     kind = "merge"
     min_inputs = 1
     max_inputs = None
-    summary = "concatenation along channels; every other axis must agree"
-    example = "concat(@a, @b)"
+    free_inputs = True
+    summary = ("concatenation along a dim (PyTorch's: 1, the channels, by default); every other axis must "
+               "agree; a free parameter whose first size is 1 is expanded over the batch (a class token)")
+    example = "concat(@a, @b), concat(@cls, @tokens, dim=1)"
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
+
+    def _shapes(self, a: Args, inputs: Sequence[Shape]) -> list[Shape]:
+        """Each input without its batch axis; a free tensor 1×… stands for its expansion over the batch."""
+        out = []
+        for shape, batched in zip(inputs, a.get("batched") or (True,) * len(inputs)):
+            if not batched:
+                if not shape or shape[0] != 1:
+                    raise LayerArgError(f"a free tensor {format_shape(shape)} joins a batch only with size 1 "
+                                        f"first (as parameter(1x1x768) is expanded over the batch)")
+                shape = shape[1:]
+            out.append(tuple(shape))
+        return out
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        rest = {s[1:] for s in inputs}
-        if len(rest) > 1 or len({len(s) for s in inputs}) > 1:
+        shapes = self._shapes(a, inputs)
+        try:
+            axis = axis_of(a["dim"], len(shapes[0]))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+        rest = {s[:axis] + s[axis + 1:] for s in shapes}
+        if len(rest) > 1 or len({len(s) for s in shapes}) > 1:
+            where = "channels" if a["dim"] == 1 else f"dim {a['dim']}"
             raise LayerArgError(
-                "cannot concatenate along channels: the other axes differ ("
+                f"cannot concatenate along {where}: the other axes differ ("
                 + ", ".join(format_shape(s) for s in inputs) + ")"
             )
-        return Shaped((sum(s[0] for s in inputs), *inputs[0][1:]))
+        return Shaped((*shapes[0][:axis], sum(s[axis] for s in shapes), *shapes[0][axis + 1:]))
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
-        return [Formula("output C", " + ".join(str(s[0]) for s in inputs), out[0])] if len(inputs) > 1 else []
+        if len(inputs) < 2 or a["dim"] != 1:
+            return []
+        return [Formula("output C", " + ".join(str(s[0]) for s in self._shapes(a, inputs)), out[0])]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import Concat as TorchConcat
 
-        return TorchConcat()
+        return TorchConcat(a["dim"], tuple(a.get("batched") or ()))
 
 
 @register
@@ -181,17 +228,22 @@ class Mul(LayerType):
     kind = "merge"
     min_inputs = 2
     max_inputs = 2
-    summary = "element-wise product; the second input may be a C×1×1 gate (squeeze-and-excitation)"
-    example = "mul(@features, @gate)"
+    free_inputs = True
+    summary = ("element-wise product, broadcasting as PyTorch does (a C×1×1 gate of squeeze-and-excitation, "
+               "a layer scale)")
+    example = "mul(@features, @gate), mul(@x, @gamma)"
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         x, gate = inputs
-        ok = len(x) == len(gate) and all(g in (1, s) for g, s in zip(gate, x))
-        if not ok:
+        try:
+            return Shaped(broadcast(inputs, a.get("batched") or (True, True)))
+        except ValueError:
             raise LayerArgError(
                 f"cannot multiply {format_shape(x)} by {format_shape(gate)}: the second must broadcast to the first"
-            )
-        return Shaped(x)
+            ) from None
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(multiplies=prod(out))

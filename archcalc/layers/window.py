@@ -16,6 +16,7 @@ from archcalc.layers.base import Args, Formula, LayerArgError, Shaped, per_axis
 from archcalc.tensor import Shape, format_shape, spatial_axis_names
 
 GLOBAL = "global"  # the geometry of a layer whose every output sees the whole input
+UNKNOWN = "unknown"  # positions moved (a reshape, a permute): no window describes where a unit looks
 
 # `/s2`, `/p1`, `/d2`: the short options every window layer understands
 SPATIAL_OPTIONS = {"s": "stride", "p": "padding", "d": "dilation"}

@@ -40,10 +40,18 @@ class Totals:
     other_ops: OtherOps
     connections: int
     sharing: Sharing  # every weight-sharing layer's parameters beside its FC equivalent
+    reused: int = 0  # parameter elements a per-call count would add again (shared and tied weights)
 
     @property
     def params(self) -> int:
+        """Unique parameter elements: `sum(p.numel() for p in model.parameters())`."""
         return self.counts.params
+
+    @property
+    def params_if_unshared(self) -> int:
+        """The parameters as tools that count every call of a shared module (or each holder of a
+        tied tensor) report them."""
+        return self.counts.params + self.reused
 
     @property
     def flops(self) -> int:
@@ -69,6 +77,7 @@ class Analysis:
     macs: Sequence[int]
     other_ops: Sequence[OtherOps]
     connections: Sequence[int]
+    uses: Sequence[int]  # how many layers use each node's weights (0 for a layer using another's)
     sharing: Sequence[Sharing | None]  # None for layers that do not share weights across positions
     rf: Sequence[Field]  # an RF record, or GLOBAL
     memory: Memory  # bytes for the dtype, batch and optimizer it was asked for
@@ -106,6 +115,7 @@ def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> A
         reduce(OtherOps.__add__, other, OtherOps()),
         sum(connections),
         sharing.total(shared),
+        counting.reused(graph),
     )
     warnings = tuple(
         Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
@@ -113,8 +123,8 @@ def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> A
     rf = receptive_field.receptive_fields(graph)
     mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
     kinds = _by_kind(graph, counts, macs)
-    return Analysis(graph, counts, macs, other, connections, shared, rf, mem, totals, kinds, warnings,
-                    receptive_field.last_spatial(graph, rf))
+    return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
+                    kinds, warnings, receptive_field.last_spatial(graph, rf))
 
 
 def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:

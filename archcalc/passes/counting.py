@@ -6,20 +6,66 @@
 - FLOPs = FLOPS_PER_MAC × MACs, what torch.utils.flop_counter.FlopCounterMode reports.
 - other ops = everything else (bias adds, norms, activations, pooling, merges), by kind.
 - connections = each unit's inputs plus one for its bias, summed (LeCun et al. 1998).
+- shared and tied weights are counted once, at the layer that owns them: a layer applying
+  another's weights again holds no parameters of its own, a tied layer none of the tied
+  tensor; MACs are counted per call. `frozen` layers' parameters are counted as frozen.
 
 Each pass returns one value per node, indexed by node id.
 """
 
 from __future__ import annotations
 
-from archcalc.graph import LayerGraph
+from dataclasses import replace
+
+from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
+from archcalc.tensor import prod
 
 FLOPS_PER_MAC = 2  # one multiply and one add: FlopCounterMode's convention, written here only
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
-    return tuple(n.layer.counts(n.args, n.in_shapes, n.shape) for n in graph)
+    return tuple(_counts(graph, n) for n in graph)
+
+
+def own_counts(n: Node) -> Counts:
+    """A layer's parameters as if it owned every one of them (its rule, frozen ones marked)."""
+    c = n.layer.counts(n.args, n.in_shapes, n.shape)
+    return replace(c, frozen=c.params) if n.args.get("frozen") and c.params else c
+
+
+def _counts(graph: LayerGraph, n: Node) -> Counts:
+    """What this node adds to `sum(p.numel())`: nothing where it applies another's weights,
+    its own minus the tied tensor where its weight is another's."""
+    if n.shares is not None:
+        return Counts()
+    c = own_counts(n)
+    if n.tie is None:
+        return c
+    tied = prod(n.layer.param_shapes(n.args, n.in_shapes, n.shape)["weight"])
+    frozen = max(0, c.frozen - tied)
+    return replace(c, weights=c.weights - tied, frozen=frozen)
+
+
+def uses(graph: LayerGraph) -> tuple[int, ...]:
+    """Per node: how many layers use its weights (itself and every one sharing them); 0 for a sharer."""
+    count = [0 if n.shares is not None else 1 for n in graph]
+    for n in graph:
+        if n.shares is not None:
+            count[n.shares] += 1
+    return tuple(count)
+
+
+def reused(graph: LayerGraph) -> int:
+    """Parameter elements counted again by every further use of shared or tied weights: what a
+    tool that counts each module call (or each module holding a tied tensor) adds on top."""
+    total = 0
+    for n in graph:
+        if n.shares is not None:
+            total += own_counts(graph.node(n.shares)).params
+        elif n.tie is not None:
+            total += prod(n.layer.param_shapes(n.args, n.in_shapes, n.shape)["weight"])
+    return total
 
 
 def macs(graph: LayerGraph) -> tuple[int, ...]:

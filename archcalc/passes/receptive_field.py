@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from archcalc.graph import LayerGraph, Node
-from archcalc.layers import GLOBAL, Geometry
+from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.tensor import spatial_axis_names
 
 
@@ -57,7 +57,8 @@ class RF:
         return self.centers or tuple((c,) for c in self.center)
 
 
-Field = RF | str  # an RF, or GLOBAL: every output unit sees the whole input
+Field = RF | str  # an RF; GLOBAL (every output unit sees the whole input); UNKNOWN; or NO_INPUT
+NO_INPUT = "none"  # a free parameter's value reads no input at all
 
 
 def axis_names(rank: int) -> tuple[str, ...]:
@@ -67,9 +68,14 @@ def axis_names(rank: int) -> tuple[str, ...]:
 
 def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
-    fields: list[Field] = [input_field(graph)]
-    for node in list(graph)[1:]:
-        fields.append(node_field(node, [fields[i] for i in node.inputs]))
+    fields: list[Field] = []
+    for node in graph:
+        if node.type == "input":
+            fields.append(input_field(graph, node.id))
+        elif not node.inputs:
+            fields.append(NO_INPUT)
+        else:
+            fields.append(node_field(node, [fields[i] for i in node.inputs]))
     return tuple(fields)
 
 
@@ -79,25 +85,34 @@ def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
     return tuple(shape[:-1] if layout == "sequence" else shape[1:])
 
 
-def input_field(graph: LayerGraph) -> RF:
-    """r = 1, j = 1, start = 0 on every position axis of the input; token ids have no feature axis."""
-    node = graph.input
-    rank = len(node.shape) if graph.token_vocab() is not None else len(positions(node.shape, node.layout))
+def input_field(graph: LayerGraph, input_id: int = 0) -> RF:
+    """r = 1, j = 1, start = 0 on every position axis of an input; token ids have no feature axis."""
+    node = graph.node(input_id)
+    if graph.token_vocab(input_id) is not None:
+        rank = len(node.shape)
+    else:
+        rank = len(positions(node.shape, node.layout))
     return RF((1,) * rank, (1,) * rank, (0,) * rank)
 
 
-def node_field(node: Node, inputs: Sequence[Field]) -> Field:
+def node_field(node: Node, fields: Sequence[Field]) -> Field:
+    kept = [(f, s) for f, s in zip(fields, node.in_shapes) if f != NO_INPUT]  # a free parameter adds no field
+    if not kept:
+        return NO_INPUT
+    inputs = [f for f, _ in kept]
     if any(f == GLOBAL for f in inputs):
         return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
+    geometry = node.layer.geometry(node.args, node.in_shapes)
+    if geometry == GLOBAL:
+        return GLOBAL
+    if UNKNOWN in inputs or geometry == UNKNOWN:
+        return UNKNOWN  # positions moved on the way (a reshape, a permute): no honest window
     here = positions(node.shape, node.layout)
-    if len(inputs) > 1 and any(positions(s, node.layout) != here for s in node.in_shapes):
+    if len(inputs) > 1 and any(positions(s, node.layout) != here for _, s in kept):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
     merged = merge(node, [f for f in inputs if isinstance(f, RF)])
-    geometry = node.layer.geometry(node.args, node.in_shapes)
-    if geometry == GLOBAL:
-        return GLOBAL
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
@@ -228,8 +243,9 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
             continue
         n = graph.node(nid)
         geometry = n.layer.geometry(n.args, n.in_shapes)
-        if geometry == GLOBAL:
-            raise ValueError(f"layer {nid} ({n.text}) sees the whole input: there are no per-position paths")
+        if geometry in (GLOBAL, UNKNOWN):
+            why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
+            raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
         back = here if geometry is None else tuple(
             _back(p, geometry.kernel[a], geometry.stride[a], geometry.padding[a], geometry.dilation[a])  # type: ignore[union-attr]
             for a, p in enumerate(here)

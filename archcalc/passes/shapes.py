@@ -94,7 +94,8 @@ class _Inference:
             received = " and ".join(format_shape(s) for s in in_shapes)
             raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
         node = Node(len(self.nodes), layer.name, args, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
-                    name, implicit, shaped.warnings, output_layout(layer, args, layouts), shares, tie,
+                    name, implicit, shaped.warnings,
+                    layer.layout_for(args, in_shapes) or output_layout(layer, args, layouts), shares, tie,
                     any(batched) if inputs else layer.batched_source)
         self.nodes.append(node)
         return node.id

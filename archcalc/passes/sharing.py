@@ -41,6 +41,9 @@ def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None
     """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
     out: list[Sharing | None] = []
     for n in graph:
+        if n.shares is not None:  # a second use of the same weights: shown at their owner
+            out.append(None)
+            continue
         dense = n.layer.dense_equivalent(n.args, n.in_shapes, n.shape)
         out.append(None if dense is None else Sharing(counts[n.id].params, dense))
     return tuple(out)

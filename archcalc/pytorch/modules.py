@@ -17,10 +17,21 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    """Concatenation along channels (dim 1, after the batch)."""
+    """Concatenation along a dim (1, the channels, by default); a free tensor (no batch axis, size 1
+    first) is expanded over the batch first, as a class token is."""
+
+    def __init__(self, dim: int = 1, batched: tuple[bool, ...] = ()) -> None:
+        super().__init__()
+        self.dim, self.batched = dim, tuple(batched)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
+        if self.batched and not all(self.batched):
+            n = next(x for x, b in zip(xs, self.batched) if b).shape[0]
+            xs = tuple(x if b else x.expand(n, *x.shape[1:]) for x, b in zip(xs, self.batched))
+        return torch.cat(xs, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}" + (f", batched={self.batched}" if self.batched else "")
 
 
 class Mul(nn.Module):
@@ -61,10 +72,18 @@ class FrozenEmbedding(nn.Module):
 
 
 class Transpose(nn.Module):
-    """Swaps the two axes after the batch: a sequence N×T×F to N×F×T (what nn.Conv1d reads), or back."""
+    """x.transpose(dim0, dim1); by default the two axes after the batch: a sequence N×T×F to N×F×T
+    (what nn.Conv1d reads), or back."""
+
+    def __init__(self, dim0: int = 1, dim1: int = 2) -> None:
+        super().__init__()
+        self.dim0, self.dim1 = dim0, dim1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(1, 2)
+        return x.transpose(self.dim0, self.dim1)
+
+    def extra_repr(self) -> str:
+        return f"dim0={self.dim0}, dim1={self.dim1}"
 
 
 class LastStep(nn.Module):
@@ -224,3 +243,114 @@ class PositionBias(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
+
+
+# -- general tensor operations (archcalc/layers/tensors.py) -------------------------------------
+
+
+class Reshape(nn.Module):
+    """x.reshape(N, *shape): the batch stays."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Permute(nn.Module):
+    """x.permute(*dims), dims counting the batch (always first)."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class Narrow(nn.Module):
+    """x.narrow(dim, start, length): one part of a chunk or split."""
+
+    def __init__(self, dim: int, start: int, length: int) -> None:
+        super().__init__()
+        self.dim, self.start, self.length = dim, start, length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(self.dim, self.start, self.length)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, start={self.start}, length={self.length}"
+
+
+class Elementwise(nn.Module):
+    """One of torch's element-wise functions (sub, div, abs) over its inputs."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return getattr(torch, self.op)(*xs)
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}"
+
+
+class Reduce(nn.Module):
+    """x.mean(dims) or x.sum(dims), dims counting the batch."""
+
+    def __init__(self, op: str, dims: tuple[int, ...], keepdim: bool = False) -> None:
+        super().__init__()
+        self.op, self.dims, self.keepdim = op, tuple(dims), keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(x, self.op)(dim=self.dims, keepdim=self.keepdim)
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}, dims={self.dims}, keepdim={self.keepdim}"
+
+
+class Matmul(nn.Module):
+    """torch.matmul of two tensors (FlopCounterMode counts it as bmm/mm)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, y)
+
+
+class FreeParameter(nn.Module):
+    """A learnable tensor with no input (a class token, a position table, a layer scale)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.weight = nn.Parameter(torch.randn(self.shape) * 0.02)
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Pad(nn.Module):
+    """F.pad(x, pads, mode, value): pads as F.pad counts them, last axis first."""
+
+    def __init__(self, pads: tuple[int, ...], mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__()
+        self.pads, self.mode, self.value = tuple(pads), mode, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "constant":
+            return torch.nn.functional.pad(x, self.pads, value=self.value)
+        return torch.nn.functional.pad(x, self.pads, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"pads={self.pads}, mode={self.mode!r}, value={self.value}"
