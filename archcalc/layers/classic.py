@@ -70,7 +70,7 @@ class TableConv(LayerType):
     aliases = ("connection-table-conv",)
     patterns = (r"table-conv(?P<kernel>\d+(?:x\d+)*)-(?P<out_channels>\d+)",)
     options = SPATIAL_OPTIONS
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("table", "str", required=True, aliases=("connections",)),
         Arg("out_channels", "int", None, aliases=("c", "out", "filters"), minimum=1),
@@ -79,6 +79,7 @@ class TableConv(LayerType):
         Arg("padding", "size", None, aliases=("p", "pad"), minimum=0),
         Arg("dilation", "size", 1, aliases=("d",), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "conv"
     layout = "channels"
@@ -162,11 +163,12 @@ class Subsampling(LayerType):
     aliases = ("subsample", "sub-sampling")
     patterns = (r"subsampl(?:e|ing)(?P<kernel>\d+(?:x\d+)*)",)
     options = {"s": "stride"}
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
         Arg("stride", "size", None, aliases=("s",), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "pool"
     layout = "channels"
@@ -278,6 +280,8 @@ class RBF(LayerType):
 class PositionBias(LayerType):
     name = "position-bias"
     aliases = ("per-position-bias",)
+    args = (Arg("frozen", "bool", False),)
+    flags = {"frozen": ("frozen", True)}
     summary = "a learnable bias for every element of the input, x + b (AlphaGo's 'different bias for each position')"
     example = "position-bias"
 

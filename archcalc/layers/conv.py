@@ -18,7 +18,14 @@ from archcalc.layers.base import (
     per_axis,
     register,
 )
-from archcalc.layers.window import SPATIAL_OPTIONS, Geometry, window_formulas, window_geometry, window_shape
+from archcalc.layers.window import (
+    SPATIAL_OPTIONS,
+    Geometry,
+    uneven_padding,
+    window_formulas,
+    window_geometry,
+    window_shape,
+)
 from archcalc.tensor import Shape, prod
 
 
@@ -28,7 +35,7 @@ class Conv(LayerType):
     aliases = ("convolution",)
     patterns = (r"conv(?P<kernel>\d+(?:x\d+)*)-(?P<out_channels>\d+)",)
     options = {**SPATIAL_OPTIONS, "g": "groups"}
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True), "same": ("same", True)}
     args = (
         Arg("out_channels", "int", required=True, aliases=("c", "out", "filters"), minimum=1),
         Arg("kernel", "size", required=True, aliases=("k", "kernel_size"), minimum=1),
@@ -37,12 +44,15 @@ class Conv(LayerType):
         Arg("dilation", "size", 1, aliases=("d",), minimum=1),
         Arg("groups", "int", 1, aliases=("g",), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
+        Arg("same", "bool", False),
     )
     kind = "conv"
     layout = "channels"
     weighted = True
-    summary = "convolution; padding defaults to dilation·(kernel−1)//2 ('same' at stride 1)"
-    example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192)"
+    summary = ("convolution; padding defaults to dilation·(kernel−1)//2 ('same' at stride 1); /same is "
+               "TensorFlow's SAME (output ⌈I/S⌉, the odd padding after)")
+    example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192), conv3-64/s2/same"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         cin, cout, groups = inputs[0][0], a["out_channels"], a["groups"]
@@ -83,7 +93,7 @@ class Conv(LayerType):
         ]
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
-        return window_geometry(a, len(inputs[0]) - 1)
+        return window_geometry(a, len(inputs[0]) - 1, inputs[0][1:])
 
     def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         return dense_params(inputs[0], out)
@@ -93,7 +103,9 @@ class Conv(LayerType):
 
         g = self.geometry(a, inputs)
         cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(g.kernel) - 1]
-        return cls(
-            inputs[0][0], a["out_channels"], g.kernel, stride=g.stride, padding=g.padding,
+        uneven = g.padding_after is not None
+        conv = cls(
+            inputs[0][0], a["out_channels"], g.kernel, stride=g.stride, padding=0 if uneven else g.padding,
             dilation=g.dilation, groups=a["groups"], bias=a["bias"],
         )
+        return uneven_padding(g, conv)

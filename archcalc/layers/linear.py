@@ -32,10 +32,11 @@ class Linear(LayerType):
     name = "fc"
     aliases = ("linear", "dense", "fully-connected")
     patterns = (r"(?:fc|linear)-?(?P<out_features>\d+)",)
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("out_features", "int", required=True, aliases=("out", "c", "units"), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "fc"
     weighted = True

@@ -14,7 +14,9 @@ from archcalc.tensor import Shape, prod
 class BatchNorm(LayerType):
     name = "bn"
     aliases = ("batchnorm", "batch-norm")
-    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True))
+    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True),
+            Arg("frozen", "bool", False))
+    flags = {"frozen": ("frozen", True)}
     kind = "norm"
     summary = "batch norm: γ, β learnable; running mean, running var and the batch counter are buffers"
     example = "bn, batchnorm(eps=0.001)"

@@ -11,6 +11,7 @@ from archcalc.layers.window import (
     SPATIAL_OPTIONS,
     Geometry,
     spatial_rank,
+    uneven_padding,
     window_formulas,
     window_geometry,
     window_shape,
@@ -22,24 +23,29 @@ POOL_ARGS = (
     Arg("stride", "size", None, aliases=("s",), minimum=1),
     Arg("padding", "size", (0,), aliases=("p", "pad"), minimum=0),
     Arg("ceil_mode", "bool", False, aliases=("ceil",)),
+    Arg("same", "bool", False),
 )
 
 
 class _Pool(LayerType):
     options = {k: v for k, v in SPATIAL_OPTIONS.items() if k != "d"}  # pools take no dilation here
-    flags = {"ceil": ("ceil_mode", True)}
+    flags = {"ceil": ("ceil_mode", True), "same": ("same", True)}
     args = POOL_ARGS
     kind = "pool"
     layout = "channels"
+
+    def _window(self, a: Args) -> Args:
+        """The window's arguments: no dilation; with /same, the padding is computed, not given."""
+        return {**a, "dilation": 1, **({"padding": None} if a.get("same") else {})}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         g = self.geometry(a, inputs)
         if any(2 * p > k for p, k in zip(g.padding, g.kernel)):
             raise LayerArgError("padding must be at most half the kernel (PyTorch's rule for pooling)")
-        return window_shape(self.name, a, inputs, inputs[0][0])
+        return window_shape(self.name, self._window(a), inputs, inputs[0][0])
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
-        return window_geometry({**a, "dilation": 1}, len(inputs[0]) - 1)
+        return window_geometry(self._window(a), len(inputs[0]) - 1, inputs[0][1:])
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         return window_formulas(a, inputs, out, self.geometry(a, inputs))
@@ -64,7 +70,9 @@ class MaxPool(_Pool):
 
         g = self.geometry(a, inputs)
         cls: Any = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
-        return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
+        uneven = g.padding_after is not None
+        pool = cls(g.kernel, g.stride, 0 if uneven else g.padding, ceil_mode=a["ceil_mode"])
+        return uneven_padding(g, pool, float("-inf"))
 
 
 @register
@@ -76,6 +84,9 @@ class AvgPool(_Pool):
     example = "avgpool, avgpool3/s1/p1"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if a.get("same"):
+            raise LayerArgError("TensorFlow's SAME average pool averages only the real inputs near the "
+                                "border; archcalc has no such pool (write pad(…) and avgpool if zeros are meant)")
         g = self.geometry(a, inputs)
         sizes = inputs[0][1:]
         # PyTorch's avg_pool3d (not 1-D/2-D) checks the unpadded input against the kernel

@@ -26,6 +26,7 @@ RECURRENT_ARGS = (
     Arg("layers", "int", 1, aliases=("num_layers", "l"), minimum=1),
     Arg("bidirectional", "bool", False, aliases=("bi",)),
     Arg("dropout", "float", 0.0),
+    Arg("frozen", "bool", False),
 )
 
 # PyTorch's cells, per time step, layer and direction, on G·H gate pre-activations:
@@ -40,7 +41,7 @@ def _times(ops: OtherOps, n: int) -> OtherOps:
 
 class _Recurrent(LayerType):
     options = {"l": "layers"}
-    flags = {"bi": ("bidirectional", True), "bidirectional": ("bidirectional", True)}
+    flags = {"bi": ("bidirectional", True), "bidirectional": ("bidirectional", True), "frozen": ("frozen", True)}
     args: ClassVar[tuple[Arg, ...]] = RECURRENT_ARGS
     kind = "recurrent"
     layout = "sequence"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from archcalc.layers.base import Args, Formula, LayerArgError, Shaped, per_axis
 from archcalc.tensor import Shape, format_shape, spatial_axis_names
@@ -28,8 +29,13 @@ class Geometry:
 
     kernel: Shape
     stride: Shape
-    padding: Shape
+    padding: Shape  # before each axis (left, top); the receptive field's start moves by it
     dilation: Shape
+    padding_after: Shape | None = None  # where it differs from `padding` (TensorFlow's SAME)
+
+    @property
+    def after(self) -> Shape:
+        return self.padding if self.padding_after is None else self.padding_after
 
     def rf_step(self, axis: int, size: int, jump: int, after: int) -> str:
         """`r = r_in + D·(K − 1)·j_in` with the numbers of one axis put in."""
@@ -38,14 +44,16 @@ class Geometry:
 
 
 def window_output(
-    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False
+    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False,
+    padding_after: int | None = None,
 ) -> tuple[int, bool]:
     """PyTorch's output size of a sliding window on one axis, and whether it divided exactly.
 
     O = floor((I + 2P - D(K-1) - 1)/S) + 1; with ceil_mode the division rounds up but
-    the last window must start inside the input or the left padding.
+    the last window must start inside the input or the left padding. Uneven padding
+    (TensorFlow's SAME) puts P_before + P_after in place of 2P.
     """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    span = size + padding + (padding if padding_after is None else padding_after) - dilation * (kernel - 1) - 1
     exact = span % stride == 0
     # floor division as PyTorch's div_rtn: with ceil_mode a window hanging off the end
     # still counts (span may be negative: a 2-wide ceil pool on a 1-wide input gives 1)
@@ -64,6 +72,19 @@ def stride_between(size: int, target: int) -> int | None:
     return stride if target > 1 and stride <= (size - 1) // (target - 1) else None
 
 
+def uneven_padding(g: Geometry, module: Any, fill: float = 0.0) -> Any:
+    """A torch window module behind the F.pad its uneven (SAME) padding needs; the module itself
+    where the padding is even (it pads by itself)."""
+    if g.padding_after is None:
+        return module
+    from torch import nn
+
+    from archcalc.pytorch.modules import Pad
+
+    pads = tuple(p for before, after in zip(reversed(g.padding), reversed(g.padding_after)) for p in (before, after))
+    return nn.Sequential(Pad(pads, "constant", fill), module)
+
+
 def spatial_rank(inputs: Sequence[Shape], layer: str) -> int:
     rank = len(inputs[0]) - 1
     if rank not in (1, 2, 3):
@@ -73,10 +94,16 @@ def spatial_rank(inputs: Sequence[Shape], layer: str) -> int:
     return rank
 
 
-def window_geometry(a: Args, rank: int) -> Geometry:
+def window_geometry(a: Args, rank: int, sizes: Sequence[int] | None = None) -> Geometry:
     kernel = per_axis(a["kernel"], rank, "kernel")
     dilation = per_axis(a.get("dilation") or 1, rank, "dilation")
     stride = per_axis(a["stride"] if a.get("stride") is not None else kernel, rank, "stride")
+    if a.get("same"):
+        if a.get("padding") is not None:
+            raise LayerArgError("/same computes the padding: give no padding beside it")
+        if sizes is None:
+            raise LayerArgError("/same padding depends on the input size")
+        return same_geometry(kernel, stride, dilation, sizes)
     if a.get("padding") is None:  # "same"-style default: what VGG's conv3-64 means
         padding = tuple(dd * (k - 1) // 2 for k, dd in zip(kernel, dilation))
     else:
@@ -84,14 +111,25 @@ def window_geometry(a: Args, rank: int) -> Geometry:
     return Geometry(kernel, stride, padding, dilation)
 
 
+def same_geometry(kernel: Shape, stride: Shape, dilation: Shape, sizes: Sequence[int]) -> Geometry:
+    """TensorFlow's SAME padding: output ⌈I/S⌉; the padding that takes, split with the odd one
+    after (a 3×3/2 conv pads 0 and 1 on an even input, 1 and 1 on an odd one)."""
+    before, after = [], []
+    for size, k, s, d in zip(sizes, kernel, stride, dilation):
+        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        before.append(total // 2)
+        after.append(total - total // 2)
+    return Geometry(kernel, stride, tuple(before), dilation, None if before == after else tuple(after))
+
+
 def window_shape(layer: str, a: Args, inputs: Sequence[Shape], channels: int) -> Shaped:
     """Output shape of a sliding window (conv or pool); warns when the floor cuts."""
-    g = window_geometry(a, spatial_rank(inputs, layer))
+    g = window_geometry(a, spatial_rank(inputs, layer), inputs[0][1:])
     ceil = bool(a.get("ceil_mode"))
     sizes, warnings = [], []
     for axis, size in enumerate(inputs[0][1:]):
         k, s, p, d = g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis]
-        out, exact = window_output(size, k, s, p, d, ceil)
+        out, exact = window_output(size, k, s, p, d, ceil, g.after[axis])
         if out < 1:
             raise LayerArgError(
                 f"kernel {d * (k - 1) + 1} does not fit in input size {size} "
@@ -119,9 +157,9 @@ def _inexact_warning(size: int, k: int, s: int, p: int, d: int, out: int, ceil: 
 
 def window_formulas(a: Args, inputs: Sequence[Shape], out: Shape, g: Geometry) -> list[Formula]:
     """The output size per spatial axis, worked; axes computed alike share one formula."""
-    alike: dict[tuple[int, int, int, int, int], list[int]] = {}
+    alike: dict[tuple[int, int, int, int, int, int], list[int]] = {}
     for axis, size in enumerate(inputs[0][1:]):
-        key = (size, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis])
+        key = (size, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis], g.after[axis])
         alike.setdefault(key, []).append(axis)
     names = spatial_axis_names(len(g.kernel))
     ceil = bool(a.get("ceil_mode"))
@@ -131,12 +169,14 @@ def window_formulas(a: Args, inputs: Sequence[Shape], out: Shape, g: Geometry) -
     ]
 
 
-def _window_formula(what: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, value: int) -> Formula:
-    """`⌊(I − K + 2·P)/S⌋ + 1`, with the fraction shown when it is not whole."""
+def _window_formula(what: str, size: int, k: int, s: int, p: int, d: int, after: int, ceil: bool,
+                    value: int) -> Formula:
+    """`⌊(I − K + 2·P)/S⌋ + 1` (`+ P_l + P_r` where uneven), with the fraction shown when it is not whole."""
     eff = d * (k - 1) + 1
-    span = size - eff + 2 * p
+    span = size - eff + p + after
     lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
-    text = f"{lo}({size} − {eff} + 2·{p})/{s}{hi} + 1"
+    pads = f"2·{p}" if p == after else f"{p} + {after}"
+    text = f"{lo}({size} − {eff} + {pads})/{s}{hi} + 1"
     notes = []
     if (-(-span // s) if ceil else span // s) + 1 != value:
         text += " − 1"  # PyTorch's ceil_mode rule
