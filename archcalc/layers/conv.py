@@ -52,7 +52,7 @@ class Conv(LayerType):
     weighted = True
     summary = ("convolution; padding defaults to dilation·(kernel−1)//2 ('same' at stride 1); /same is "
                "TensorFlow's SAME (output ⌈I/S⌉, the odd padding after)")
-    example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192), conv3-64/s2/same"
+    example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192)"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         cin, cout, groups = inputs[0][0], a["out_channels"], a["groups"]
