@@ -91,7 +91,7 @@ def test_unknown_option_lists_the_known_ones() -> None:
         "t.arch:2:10: error: unknown option '/q2' for 'conv'\n"
         " 2 | conv3-64/q2\n"
         "   |          ^^\n"
-        "  expected: /sN (stride), /pN (padding), /dN (dilation), /gN (groups), /nobias, /bias, /frozen"
+        "  expected: /sN (stride), /pN (padding), /dN (dilation), /gN (groups), /nobias, /bias, /frozen, /same"
     )
 
 
