@@ -20,9 +20,8 @@ from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece,
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
-from archcalc.lang.suggest import did_you_mean, refuse_malformed_token
+from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
 from archcalc.layers import REGISTRY, LayerType, find
-from archcalc.layers.base import all_names
 from archcalc.tensor import Shape
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
@@ -258,10 +257,11 @@ class _Expansion:
         found = find(head)
         if found is None:
             refuse_malformed_token(head, unit.head.loc)
+            kinds = {**layer_kinds(), **dict.fromkeys([*self.spec.blocks, *self.instances], "block")}
             raise SpecError(
                 f"unknown layer '{head}'", unit.head.loc,
                 expected="a layer such as conv3-64, maxpool, FC-4096 or relu ('archcalc layers' lists them)",
-                hint=did_you_mean(head, all_names() + list(self.spec.blocks) + list(self.instances)),
+                hint=missing_layer(head) or did_you_mean(head, list(kinds), kinds),
             )
         layer, spelled = found
         options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]
