@@ -12,17 +12,13 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from archcalc.errors import ArchcalcError, BuildError
+from archcalc.errors import BuildError, TorchMissingError
 from archcalc.graph import LayerGraph, Node
 
 if TYPE_CHECKING:
     from torch import fx, nn
 
 INSTALL_HINT = "pip install 'archcalc[torch]'"
-
-
-class TorchMissingError(ArchcalcError):
-    """PyTorch is not installed; the static path works without it, building does not."""
 
 
 def require_torch() -> Any:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from archcalc.errors import ArchcalcError, UsageError
+from archcalc.errors import DeviceMemoryError, UsageError, VerifyError
 from archcalc.graph import LayerGraph
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.pytorch.build import build, class_name, module_names, output_order, probe_input, require_torch, where
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 Value = int | tuple[int, ...]
-
-
-class VerifyError(ArchcalcError):
-    """torch could not run a spec archcalc accepted (names the layer and spec line)."""
-
-
-class DeviceMemoryError(ArchcalcError):
-    """The device ran out of memory; the message says at which batch size."""
 
 
 # -- records ----------------------------------------------------------------------------------
