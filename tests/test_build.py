@@ -20,7 +20,8 @@ from archcalc.errors import BuildError  # noqa: E402
 from archcalc.lang import load  # noqa: E402
 from archcalc.layers import REGISTRY, LayerType  # noqa: E402
 from archcalc.passes.analysis import analyze  # noqa: E402
-from archcalc.pytorch.build import build, export_source, module_names  # noqa: E402
+from archcalc.pytorch.build import build, module_names  # noqa: E402
+from archcalc.pytorch.export import export_source  # noqa: E402
 
 DAG = """\
 name tiny-dag
@@ -139,7 +140,8 @@ def test_export_to_stdout_and_needs_torch_flag() -> None:
 
 
 def test_static_path_never_imports_torch() -> None:
-    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build; "
+    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build, "
+            "archcalc.pytorch.export; "
             "archcalc.analyze('vgg16'); assert 'torch' not in sys.modules, 'torch imported'")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

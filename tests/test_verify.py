@@ -23,7 +23,8 @@ from archcalc.errors import SpecError  # noqa: E402
 from archcalc.graph import LayerGraph  # noqa: E402
 from archcalc.layers import REGISTRY, Counts  # noqa: E402
 from archcalc.passes.analysis import analyze  # noqa: E402
-from archcalc.pytorch.verify import VerifyReport, find_peak, verify  # noqa: E402
+from archcalc.pytorch.peaks import find_peak  # noqa: E402
+from archcalc.pytorch.verify import VerifyReport, verify  # noqa: E402
 
 CHEAP_MACS = 300_000_000  # a spec's own input is used when it costs at most this
 MAX_MACS = 2_000_000_000  # the smallest input that works, up to this

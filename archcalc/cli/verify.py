@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
 
-    from archcalc.pytorch.verify import Check, Timing, VerifyReport
+    from archcalc.pytorch.timing import Timing
+    from archcalc.pytorch.verify import Check, VerifyReport
 
 MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 
@@ -81,7 +82,7 @@ def export(spec: str, input_shape: str | None, as_torch: bool, output: str | Non
       archcalc export my.arch --torch --input 3x32x32
     """
     import archcalc
-    from archcalc.pytorch.build import export_source
+    from archcalc.pytorch.export import export_source
 
     source = export_source(archcalc.load(spec, parse_input(input_shape)))
     if output is None:

@@ -1,0 +1,187 @@
+"""The receptive field measured by gradients: which input positions one output unit sees.
+
+In float64 with positive weights (1/fan-in) and no activations, max pools replaced by
+average pools of the same geometry (a max pool's gradient reaches one input only), the
+input positions with a nonzero gradient of the centre unit are exactly its field:
+`start + u·jump … + size − 1`, clipped to the input. Probed at each node where the
+jump grows (every downsampling) and at the last spatial node; skipped where the field
+is global or not aligned (merged paths disagree, so no single window is exact).
+Skipped for token-id inputs: integer ids have no gradient, so nothing downstream of an
+embedding is probed this way (its figures come from the static pass alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from archcalc.graph import LayerGraph
+from archcalc.passes.analysis import Analysis
+from archcalc.passes.receptive_field import RF, Field, last_spatial
+from archcalc.pytorch.build import build, module_names
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Window = tuple[int, ...]  # (first, last) input position per axis; (-1, -1, …): padding only
+
+
+@dataclass(frozen=True)
+class ProbedField:
+    """One node's centre unit: the input window archcalc's field gives, and the one its gradient shows."""
+
+    node: int
+    expected: Window
+    measured: Window
+
+
+def probe_fields(graph: LayerGraph, analysis: Analysis, device: str = "cpu") -> list[ProbedField]:
+    """archcalc's receptive field against the gradient of one output unit w.r.t. the input."""
+    import torch
+
+    rf = analysis.rf
+    if len(graph.input.shape) < 2 or graph.token_vocab() is not None:
+        return []
+    targets = _rf_targets(graph, rf, last_spatial(graph, rf))
+    names = module_names(graph)
+    model = _gradient_model(graph, names)
+    if not targets or model is None:
+        return []
+    model = model.to(device=device, dtype=torch.float64).eval()
+    x = (torch.rand(1, *graph.input.shape, device=device, dtype=torch.float64) + 0.5).requires_grad_()
+    outputs: dict[int, Any] = {}
+    handles = [model.get_submodule(names[t]).register_forward_hook(
+        lambda _m, _a, out, t=t: outputs.__setitem__(t, out)) for t in targets]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    probed = []
+    for t in targets:
+        field = rf[t]
+        assert isinstance(field, RF)
+        out = outputs[t]
+        centre = tuple((o - 1) // 2 for o in out.shape[2:])
+        (grad,) = torch.autograd.grad(out[(0, slice(None), *centre)].sum(), x, retain_graph=True)
+        probed.append(ProbedField(t, _expected_window(graph, t, field, centre), _nonzero_window(grad[0].abs().sum(0))))
+    return probed
+
+
+def _rf_targets(graph: LayerGraph, rf: Mapping[int, Field], last: int | None) -> list[int]:
+    def spatial(i: int) -> bool:
+        f = rf[i]
+        return isinstance(f, RF) and f.rank > 0 and f.aligned
+
+    def jump(i: int) -> tuple[int, ...] | None:
+        f = rf[i]
+        return f.jump if isinstance(f, RF) else None
+
+    grows = [n.id for n in graph if n.type != "input" and spatial(n.id)
+             and all(jump(i) is not None and jump(i) != jump(n.id) for i in n.inputs)]
+    extra = [last] if last and spatial(last) else []  # not the input (id 0)
+    # A channel slice after a concat may keep only the narrower paths: the field archcalc
+    # gives (the largest over merged paths) is then an upper bound, not the exact window.
+    sliced = _downstream(graph, [n.id for n in graph if n.type == "slice"])
+    return sorted(set(grows + extra) - sliced)
+
+
+def _downstream(graph: LayerGraph, starts: list[int]) -> set[int]:
+    seen = set(starts)
+    for n in graph:
+        if any(i in seen for i in n.inputs):
+            seen.add(n.id)
+    return seen
+
+
+def _gradient_model(graph: LayerGraph, names: dict[int, str]) -> nn.Module | None:
+    """The model with positive averaging weights, no activations, max pools as average pools.
+
+    None where an average pool cannot stand in (PyTorch's 3-D one refuses inputs
+    smaller than its kernel, which a max pool with padding accepts).
+    """
+    import torch
+    from torch import nn
+
+    from archcalc.layers import REGISTRY
+    from archcalc.layers.base import LayerArgError
+
+    model = build(graph)
+    swap = {"maxpool": "avgpool", "adaptive-maxpool": "adaptive-avgpool"}
+    for n in graph:
+        if n.type in swap:
+            twin = REGISTRY[swap[n.type]]
+            try:
+                twin.shape(n.args, n.in_shapes)
+            except LayerArgError:
+                return None
+            _replace(model, names[n.id], twin.torch_module(n.args, n.in_shapes, n.shape))
+        elif n.type != "input" and (n.layer.kind == "activation" or n.type == "lrn"):
+            _replace(model, names[n.id], nn.Identity())  # keeps every gradient positive
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            else:
+                p.fill_(1.0 / p[0].numel() if p.dim() > 1 else 1.0)
+    return model
+
+
+def _replace(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, leaf = path.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
+def _expected_window(graph: LayerGraph, target: int, field: RF, centre: tuple[int, ...]) -> Window:
+    """(first, last) input position per axis that unit `centre` of `target` sees.
+
+    Inside the input that is archcalc's window `start + u·jump … + size − 1`. Where the
+    window is clipped by the input's border, padding at any layer on the way may hide
+    positions, so the ends come from walking the layers' geometry back within bounds.
+    """
+    sizes = graph.input.shape[1:]
+    window: list[int] = []
+    for a, u in enumerate(centre):
+        lo = field.start[a] + u * field.jump[a]
+        window += [lo, lo + field.size[a] - 1]
+    if all(0 <= window[2 * a] and window[2 * a + 1] < sizes[a] for a in range(len(sizes))):
+        return tuple(window)
+    reach = _reachable(graph, target, centre)
+    if any(not r for r in reach):
+        return (-1,) * len(window)  # the unit sees only padding: no input at all
+    return tuple(v for r in reach for v in (min(r), max(r)))
+
+
+def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[set[int]]:
+    """Per axis, the input positions some path reaches from one output unit (real positions only)."""
+    from archcalc.layers import Geometry
+
+    pending: dict[int, list[set[int]]] = {target: [{u} for u in centre]}
+    for nid in range(target, 0, -1):
+        here = pending.pop(nid, None)
+        if here is None or any(not axis for axis in here):
+            continue  # nothing real reaches this node from the unit
+        n = graph.node(nid)
+        g = n.layer.geometry(n.args, n.in_shapes)
+        for i, in_shape in zip(n.inputs, n.in_shapes, strict=True):
+            back = here if not isinstance(g, Geometry) else [
+                {q for o in axis for t in range(g.kernel[a])
+                 if 0 <= (q := o * g.stride[a] - g.padding[a] + t * g.dilation[a]) < in_shape[1 + a]}
+                for a, axis in enumerate(here)]
+            if any(not axis for axis in back):
+                continue
+            old = pending.get(i)
+            pending[i] = back if old is None else [x | y for x, y in zip(old, back, strict=True)]
+    return pending.get(0, [set() for _ in centre])
+
+
+def _nonzero_window(grad: Any) -> Window:
+    """(first, last) position per axis where the input gradient is nonzero."""
+    window: list[int] = []
+    for a in range(grad.dim()):
+        others = tuple(d for d in range(grad.dim()) if d != a)
+        line = grad.sum(others) if others else grad
+        hits = line.nonzero().flatten().tolist()
+        window += [hits[0], hits[-1]] if hits else [-1, -1]
+    return tuple(window)
