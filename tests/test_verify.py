@@ -105,6 +105,18 @@ def test_receptive_field_is_checked_by_gradients() -> None:
     assert pool2.archcalc == pool2.torch == (78, 144, 78, 144)
 
 
+def test_each_layer_type_names_its_stand_in_for_the_gradient_probe() -> None:
+    graph = archcalc.load("input 3x8x8\nconv3-4, relu, lrn, maxpool3/s2/p1, adaptive-maxpool(size=2)\n")
+    stand_ins = [n.layer.rf_probe_module(n.args, n.in_shapes, n.shape) for n in list(graph)[1:]]
+    nn = torch.nn
+    assert [type(m) for m in stand_ins] == [nn.Conv2d, nn.Identity, nn.Identity, nn.AvgPool2d, nn.AdaptiveAvgPool2d]
+    pool = stand_ins[3]
+    assert (pool.kernel_size, pool.stride, pool.padding) == ((3, 3), (2, 2), (1, 1))  # the max pool's window
+    # PyTorch's 3-D average pool refuses an axis smaller than its kernel, a padded max pool does not
+    small = archcalc.load("input 1x2x8x8\nmaxpool3/s2/p1\n").output
+    assert small.layer.rf_probe_module(small.args, small.in_shapes, small.shape) is None
+
+
 # -- a wrong rule must fail ------------------------------------------------------------------
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Formula, LayerArgError, LayerType, OtherOps, Shaped, per_axis, register
+from archcalc.layers.base import (
+    REGISTRY,
+    Arg,
+    Args,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shaped,
+    per_axis,
+    register,
+)
 from archcalc.layers.window import (
     GLOBAL,
     SPATIAL_OPTIONS,
@@ -65,6 +76,10 @@ class MaxPool(_Pool):
         g = self.geometry(a, inputs)
         cls: Any = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
         return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The average pool of the same window: a max pool's gradient reaches one input only."""
+        return _average_stand_in(REGISTRY["avgpool"], a, inputs, out)
 
 
 @register
@@ -152,3 +167,18 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(inputs, out) - 1))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The adaptive average pool to the same size: its gradient reaches every input of a window."""
+        return _average_stand_in(REGISTRY["adaptive-avgpool"], a, inputs, out)
+
+
+def _average_stand_in(average: LayerType, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+    """The average pool's torch module for a max pool's arguments, built by its own rules;
+    None where those refuse the input (PyTorch's 3-D average pool wants every axis at least
+    the kernel, which a padded max pool does not)."""
+    try:
+        average.shape(a, inputs)
+    except LayerArgError:
+        return None
+    return average.torch_module(a, inputs, out)

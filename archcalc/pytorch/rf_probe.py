@@ -1,7 +1,8 @@
 """The receptive field measured by gradients: which input positions one output unit sees.
 
-In float64 with positive weights (1/fan-in) and no activations, max pools replaced by
-average pools of the same geometry (a max pool's gradient reaches one input only), the
+In float64, with every layer replaced by the module its type names as its stand-in
+(`LayerType.rf_probe_module`: same geometry, positive gradients everywhere; activations
+and LRN become identities, max pools average pools) and positive weights (1/fan-in), the
 input positions with a nonzero gradient of the centre unit are exactly its field:
 `start + u·jump … + size − 1`, clipped to the input. Probed at each node where the
 jump grows (every downsampling) and at the last spatial node; skipped where the field
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from archcalc.graph import LayerGraph
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import RF, Field, last_spatial
-from archcalc.pytorch.build import build, module_names
+from archcalc.pytorch.build import assemble, module_names
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,12 +45,17 @@ def probe_fields(graph: LayerGraph, analysis: Analysis, device: str = "cpu") -> 
     if len(graph.input.shape) < 2 or graph.token_vocab() is not None:
         return []
     targets = _rf_targets(graph, rf, last_spatial(graph, rf))
-    names = module_names(graph)
-    model = _gradient_model(graph, names)
-    if not targets or model is None:
+    model = _gradient_model(graph) if targets else None
+    if model is None:
         return []
     model = model.to(device=device, dtype=torch.float64).eval()
     x = (torch.rand(1, *graph.input.shape, device=device, dtype=torch.float64) + 0.5).requires_grad_()
+    outputs = _forward(model, module_names(graph), targets, x)
+    return [_probe(graph, t, rf[t], outputs[t], x) for t in targets]
+
+
+def _forward(model: nn.Module, names: dict[int, str], targets: list[int], x: Any) -> dict[int, Any]:
+    """One forward pass, keeping the output of each target node's module."""
     outputs: dict[int, Any] = {}
     handles = [model.get_submodule(names[t]).register_forward_hook(
         lambda _m, _a, out, t=t: outputs.__setitem__(t, out)) for t in targets]
@@ -58,15 +64,17 @@ def probe_fields(graph: LayerGraph, analysis: Analysis, device: str = "cpu") -> 
     finally:
         for h in handles:
             h.remove()
-    probed = []
-    for t in targets:
-        field = rf[t]
-        assert isinstance(field, RF)
-        out = outputs[t]
-        centre = tuple((o - 1) // 2 for o in out.shape[2:])
-        (grad,) = torch.autograd.grad(out[(0, slice(None), *centre)].sum(), x, retain_graph=True)
-        probed.append(ProbedField(t, _expected_window(graph, t, field, centre), _nonzero_window(grad[0].abs().sum(0))))
-    return probed
+    return outputs
+
+
+def _probe(graph: LayerGraph, target: int, field: Field, out: Any, x: Any) -> ProbedField:
+    """The window the centre unit of `target`'s output sees: by archcalc's field, and by its gradient."""
+    import torch
+
+    assert isinstance(field, RF)
+    centre = tuple((o - 1) // 2 for o in out.shape[2:])
+    (grad,) = torch.autograd.grad(out[(0, slice(None), *centre)].sum(), x, retain_graph=True)
+    return ProbedField(target, _expected_window(graph, target, field, centre), _nonzero_window(grad[0].abs().sum(0)))
 
 
 def _rf_targets(graph: LayerGraph, rf: Mapping[int, Field], last: int | None) -> list[int]:
@@ -95,42 +103,33 @@ def _downstream(graph: LayerGraph, starts: list[int]) -> set[int]:
     return seen
 
 
-def _gradient_model(graph: LayerGraph, names: dict[int, str]) -> nn.Module | None:
-    """The model with positive averaging weights, no activations, max pools as average pools.
+def _gradient_model(graph: LayerGraph) -> nn.Module | None:
+    """The model of each layer's stand-in (`LayerType.rf_probe_module`), weights 1/fan-in, biases 0.
 
-    None where an average pool cannot stand in (PyTorch's 3-D one refuses inputs
-    smaller than its kernel, which a max pool with padding accepts).
+    None where some layer has no stand-in (e.g. a max pool no average pool can replace).
     """
-    import torch
-    from torch import nn
-
-    from archcalc.layers import REGISTRY
-    from archcalc.layers.base import LayerArgError
-
-    model = build(graph)
-    swap = {"maxpool": "avgpool", "adaptive-maxpool": "adaptive-avgpool"}
+    modules = {}
     for n in graph:
-        if n.type in swap:
-            twin = REGISTRY[swap[n.type]]
-            try:
-                twin.shape(n.args, n.in_shapes)
-            except LayerArgError:
+        if n.type != "input":
+            module = n.layer.rf_probe_module(n.args, n.in_shapes, n.shape)
+            if module is None:
                 return None
-            _replace(model, names[n.id], twin.torch_module(n.args, n.in_shapes, n.shape))
-        elif n.type != "input" and (n.layer.kind == "activation" or n.type == "lrn"):
-            _replace(model, names[n.id], nn.Identity())  # keeps every gradient positive
+            modules[n.id] = module
+    model = assemble(graph, modules)
+    _positive_weights(model)
+    return model
+
+
+def _positive_weights(model: nn.Module) -> None:
+    """Every weight 1/fan-in (1 for vectors) and every bias 0: each path adds, none cancels."""
+    import torch
+
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
                 p.zero_()
             else:
                 p.fill_(1.0 / p[0].numel() if p.dim() > 1 else 1.0)
-    return model
-
-
-def _replace(model: nn.Module, path: str, module: nn.Module) -> None:
-    parent, _, leaf = path.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, module)
 
 
 def _expected_window(graph: LayerGraph, target: int, field: RF, centre: tuple[int, ...]) -> Window:
