@@ -13,19 +13,23 @@ embedding is probed this way (its figures come from the static pass alone).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from archcalc.graph import LayerGraph
+from archcalc.graph import LayerGraph, Node
+from archcalc.layers import Geometry
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import RF, Field, last_spatial
 from archcalc.pytorch.build import assemble, module_names
+from archcalc.tensor import Shape
 
 if TYPE_CHECKING:
     from torch import nn
 
 Window = tuple[int, ...]  # (first, last) input position per axis; (-1, -1, …): padding only
+T = TypeVar("T")
+Step = Callable[[Node, "Geometry | str | None", Shape, T], "T | None"]
 
 
 @dataclass(frozen=True)
@@ -154,25 +158,49 @@ def _expected_window(graph: LayerGraph, target: int, field: RF, centre: tuple[in
 
 def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[set[int]]:
     """Per axis, the input positions some path reaches from one output unit (real positions only)."""
-    from archcalc.layers import Geometry
 
-    pending: dict[int, list[set[int]]] = {target: [{u} for u in centre]}
+    def step(node: Node, g: Geometry | str | None, in_shape: Shape, here: list[set[int]]) -> list[set[int]] | None:
+        if not isinstance(g, Geometry):
+            return here  # position-preserving
+        back = [{q for o in axis for q in reads(g, a, o) if 0 <= q < in_shape[1 + a]} for a, axis in enumerate(here)]
+        return back if all(back) else None  # None: only padding reaches this input
+
+    def join(x: list[set[int]], y: list[set[int]]) -> list[set[int]]:
+        return [p | q for p, q in zip(x, y, strict=True)]
+
+    reached = walk_back(graph, target, [{u} for u in centre], step, join)
+    return reached if reached is not None else [set() for _ in centre]
+
+
+def reads(g: Geometry, axis: int, o: int) -> range:
+    """The input positions output position `o` of a window layer reads on one axis: o·S − P + t·D, t < K."""
+    first = o * g.stride[axis] - g.padding[axis]
+    return range(first, first + g.dilation[axis] * (g.kernel[axis] - 1) + 1, g.dilation[axis])
+
+
+def walk_back(graph: LayerGraph, target: int, seed: T, step: Step[T], join: Callable[[T, T], T]) -> T | None:
+    """What reaches the input from `seed` at `target`, walking the nodes in reverse topological order.
+
+    `step(node, geometry, in_shape, here)` carries what reaches a node's output to one of
+    its inputs (None: nothing does); where paths meet, `join` merges. None: nothing
+    reaches the input.
+
+    `passes.receptive_field.path_counts` walks the same way with path counts instead of
+    position sets (and reads windows with the same o·S − P + t·D); `walk_back` and
+    `reads` belong beside it in passes/, where both walks would share them.
+    """
+    pending: dict[int, T] = {target: seed}
     for nid in range(target, 0, -1):
         here = pending.pop(nid, None)
-        if here is None or any(not axis for axis in here):
-            continue  # nothing real reaches this node from the unit
+        if here is None:
+            continue
         n = graph.node(nid)
         g = n.layer.geometry(n.args, n.in_shapes)
         for i, in_shape in zip(n.inputs, n.in_shapes, strict=True):
-            back = here if not isinstance(g, Geometry) else [
-                {q for o in axis for t in range(g.kernel[a])
-                 if 0 <= (q := o * g.stride[a] - g.padding[a] + t * g.dilation[a]) < in_shape[1 + a]}
-                for a, axis in enumerate(here)]
-            if any(not axis for axis in back):
-                continue
-            old = pending.get(i)
-            pending[i] = back if old is None else [x | y for x, y in zip(old, back, strict=True)]
-    return pending.get(0, [set() for _ in centre])
+            back = step(n, g, in_shape, here)
+            if back is not None:
+                pending[i] = back if i not in pending else join(pending[i], back)
+    return pending.get(0)
 
 
 def _nonzero_window(grad: Any) -> Window:
