@@ -234,7 +234,7 @@ def _node_checks(graph: LayerGraph, analysis: Analysis, model: nn.Module, names:
             Check("shape", path, n.id, tuple(n.shape), measured, n.text),
             Check("params", path, n.id, counts.params, weights + biases, n.text),
             Check("buffers", path, n.id, counts.buffers, buffers, n.text),
-            Check("flops", path, n.id, 2 * analysis.macs[n.id] * batch, flops.get(path, 0), n.text),
+            Check("flops", path, n.id, analysis.flops(n.id) * batch, flops.get(path, 0), n.text),
         ]
     return checks
 
