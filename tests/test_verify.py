@@ -69,8 +69,6 @@ def test_every_builtin_spec_agrees_with_torch(name: str) -> None:
 
 
 def test_alexnet_at_224_equals_torchvision(torch_reference: dict) -> None:
-    if "alexnet" not in zoo.names():
-        pytest.skip("no built-in alexnet")
     report = verify(archcalc.load("alexnet"), "cpu", runs=0)
     ref = torch_reference["models"]["alexnet"]
     assert report.ok, failures(report)
@@ -84,8 +82,6 @@ def test_alexnet_at_224_equals_torchvision(torch_reference: dict) -> None:
     ("resnet18", (3, 64, 64), 11_689_512),  # global pool: torchvision's figure at any input
 ])
 def test_named_small_inputs(name: str, shape: tuple[int, ...], params: int) -> None:
-    if name not in zoo.names():
-        pytest.skip(f"no built-in {name}")
     report = verify(archcalc.load(name, shape), "cpu", batch=2, runs=0)
     assert report.ok, failures(report)
     assert total(report, "params") == (params, params)
@@ -93,8 +89,6 @@ def test_named_small_inputs(name: str, shape: tuple[int, ...], params: int) -> N
 
 
 def test_receptive_field_is_checked_by_gradients() -> None:
-    if "alexnet" not in zoo.names():
-        pytest.skip("no built-in alexnet")
     report = verify(archcalc.load("alexnet"), "cpu", runs=0)
     rf = {c.text + "@" + c.scope: c for c in report.checks if c.what == "rf"}
     assert rf and all(c.ok for c in rf.values())
