@@ -165,6 +165,16 @@ def test_verify_command_passes_with_table_and_timing() -> None:
     assert "12–17 × 12–17 ✓" in result.output  # the first pool's field, by gradients
 
 
+def test_verify_on_cpu_defaults_to_three_runs_and_says_so() -> None:
+    result = CliRunner().invoke(cli, ["verify", "lenet5", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "median of 3 runs (CPU default; --runs N for more) at batch 1 on" in result.output
+    given = CliRunner().invoke(cli, ["verify", "lenet5", "--device", "cpu", "--runs", "3", "--warmup", "1"])
+    assert "median of 3 at batch 1 on" in given.output and "CPU default" not in given.output
+    timing = verify(archcalc.load("lenet5"), "cpu", rf=False).timing
+    assert timing is not None and timing.runs == 3
+
+
 def test_verify_command_exits_1_on_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
     conv = type(REGISTRY["conv"])
     right = conv.counts

@@ -22,7 +22,7 @@ from archcalc.passes.analysis import Analysis, analyze
 from archcalc.pytorch.build import build, module_names, output_order, probe_input, require_torch, where
 from archcalc.pytorch.peaks import device_name, device_peak
 from archcalc.pytorch.rf_probe import probe_fields
-from archcalc.pytorch.timing import Timing, time_forward
+from archcalc.pytorch.timing import Timing, default_runs, time_forward
 
 if TYPE_CHECKING:
     from torch import nn
@@ -99,19 +99,23 @@ def verify(
     batch: int = 1,
     dtype: str = "float32",
     *,
-    runs: int = 20,
-    warmup: int = 3,
+    runs: int | None = None,
+    warmup: int | None = None,
     peak_tflops: float | None = None,
     rf: bool = True,
 ) -> VerifyReport:
     """Build `graph` on `device`, run it on random input and compare every figure.
 
-    `runs=0` skips the timing, `rf=False` the receptive-field check (a float64 forward
-    and one backward per checked node; never run on token ids, which have no gradient).
-    A CUDA out-of-memory error becomes DeviceMemoryError.
+    `runs` and `warmup` default by device (`timing.default_runs`: 20 after 3 on CUDA, 3
+    after 1 on CPU); `runs=0` skips the timing, `rf=False` the receptive-field check (a
+    float64 forward and one backward per checked node; never run on token ids, which
+    have no gradient). A CUDA out-of-memory error becomes DeviceMemoryError.
     """
     torch = require_torch()
     device = device or default_device()
+    default_count, default_warmup = default_runs(device)
+    runs = default_count if runs is None else runs
+    warmup = default_warmup if warmup is None else warmup
     torch_dtype = _torch_dtype(dtype)
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"CUDA is not available to this torch ({torch.__version__}); use --device cpu")
