@@ -82,7 +82,28 @@ class ShapeError(SpecError):
 
 
 class BuildError(ArchcalcError):
-    """A spec cannot be turned into a torch module."""
+    """A spec cannot be turned into a torch module (a layer type has no torch equivalent,
+    or torch rejects its arguments); raised by `archcalc.pytorch.build`, names the spec line."""
+
+
+class TorchMissingError(ArchcalcError):
+    """PyTorch is not installed; raised by anything that builds or verifies (the static
+    path works without it). The message says how to install it."""
+
+
+class VerifyError(ArchcalcError):
+    """torch could not run a spec archcalc accepted; raised by `archcalc.pytorch.verify`
+    during the forward pass, names the layer and its spec line."""
+
+
+class DeviceMemoryError(ArchcalcError):
+    """The device ran out of memory during `archcalc verify`; the message says at which
+    batch size and suggests a smaller one."""
+
+
+class RenderError(ArchcalcError):
+    """A diagram could not be drawn or written (no Graphviz `dot` program, `dot` failed,
+    or the file cannot be written); raised by `archcalc.report.diagram`."""
 
 
 class UsageError(ArchcalcError):

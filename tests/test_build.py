@@ -14,12 +14,13 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 import archcalc  # noqa: E402
-from archcalc import load_text, zoo  # noqa: E402
+from archcalc import load_text  # noqa: E402
 from archcalc.cli import cli  # noqa: E402
 from archcalc.errors import BuildError  # noqa: E402
 from archcalc.layers import REGISTRY, LayerType  # noqa: E402
 from archcalc.passes.analysis import analyze  # noqa: E402
-from archcalc.pytorch.build import build, export_source, module_names  # noqa: E402
+from archcalc.pytorch.build import build, module_names  # noqa: E402
+from archcalc.pytorch.export import export_source  # noqa: E402
 
 DAG = """\
 name tiny-dag
@@ -101,8 +102,6 @@ def _exec_export(source: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("spec, shape", [("dag", None), ("vgg11_bn", (3, 32, 32)), ("resnet18", (3, 32, 32))])
 def test_export_runs_with_the_same_figures(spec: str, shape: tuple[int, ...] | None) -> None:
-    if spec != "dag" and spec not in zoo.names():
-        pytest.skip(f"no built-in {spec}")
     graph = load_text(DAG, "dag.arch") if spec == "dag" else archcalc.load(spec, shape)
     source = export_source(graph)
     assert "import torch" in source and "archcalc" not in source.split('"""', 2)[2]  # imports only torch
@@ -138,7 +137,8 @@ def test_export_to_stdout_and_needs_torch_flag() -> None:
 
 
 def test_static_path_never_imports_torch() -> None:
-    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build; "
+    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build, "
+            "archcalc.pytorch.export; "
             "archcalc.analyze('vgg16'); assert 'torch' not in sys.modules, 'torch imported'")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

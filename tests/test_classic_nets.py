@@ -147,7 +147,7 @@ def test_subsampling_and_rbf_torch_modules_compute_what_the_paper_says() -> None
 
 def test_lenet5_paper_agrees_with_torch_and_exports() -> None:
     pytest.importorskip("torch")
-    from archcalc.pytorch.build import export_source
+    from archcalc.pytorch.export import export_source
     from archcalc.pytorch.verify import verify
 
     graph = archcalc.load("lenet5-paper")

@@ -166,7 +166,7 @@ def test_embeddings_take_only_token_ids() -> None:
 
 def test_exported_textcnn_runs_on_token_ids() -> None:
     pytest.importorskip("torch")
-    from archcalc.pytorch.build import export_source
+    from archcalc.pytorch.export import export_source
 
     source = export_source(archcalc.load("textcnn", params={"vocab": 30}))
     assert "model(torch.randint(0, 30, (1, *Textcnn.input_shape)))" in source

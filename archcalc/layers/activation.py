@@ -24,6 +24,12 @@ class _Activation(LayerType):
 
         return getattr(nn, self.torch_name)()
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The identity: every gradient passes on unchanged and positive, whatever the activation's slope."""
+        from torch import nn
+
+        return nn.Identity()
+
 
 @register
 class ReLU(_Activation):

@@ -2,7 +2,8 @@
 
 A layer type states, together, its arguments, the paper tokens that name it
 (`conv3-64`, `maxpool3/s2`), its output shape, parameter counts, MACs, the
-other (non-MAC) operations, its receptive-field geometry and its torch module.
+other (non-MAC) operations, its receptive-field geometry, its torch module and
+the module that stands in for it when the receptive field is probed by gradients.
 `@register` fills the registry; a duplicate name or alias raises at import.
 Every method is a small pure function of the arguments and input shapes.
 """
@@ -231,6 +232,15 @@ class LayerType:
         from archcalc.errors import BuildError
 
         raise BuildError(f"layer type '{self.name}' has no torch equivalent")
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module | None:
+        """The module that stands in for this layer in the gradient receptive-field probe
+        (`archcalc.pytorch.rf_probe`): same geometry, positive gradients everywhere.
+
+        The default is the layer's own torch module (the probe sets its weights to 1/fan-in
+        and its biases to 0). None where no module can stand in; the probe is then skipped.
+        """
+        return self.torch_module(a, inputs, out)
 
     # -- argument handling ---------------------------------------------------------
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:

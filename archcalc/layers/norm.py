@@ -73,3 +73,9 @@ class LRN(LayerType):
         from torch import nn
 
         return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The identity: LRN's division by the neighbours' energy can turn a gradient negative."""
+        from torch import nn
+
+        return nn.Identity()

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Formula, LayerArgError, LayerType, OtherOps, Shaped, per_axis, register
+from archcalc.layers.base import (
+    REGISTRY,
+    Arg,
+    Args,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Shaped,
+    per_axis,
+    register,
+)
 from archcalc.layers.window import (
     GLOBAL,
     SPATIAL_OPTIONS,
@@ -73,6 +84,10 @@ class MaxPool(_Pool):
         uneven = g.padding_after is not None
         pool = cls(g.kernel, g.stride, 0 if uneven else g.padding, ceil_mode=a["ceil_mode"])
         return uneven_padding(g, pool, float("-inf"))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The average pool of the same window: a max pool's gradient reaches one input only."""
+        return _average_stand_in(REGISTRY["avgpool"], a, inputs, out)
 
 
 @register
@@ -163,3 +178,18 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(inputs, out) - 1))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The adaptive average pool to the same size: its gradient reaches every input of a window."""
+        return _average_stand_in(REGISTRY["adaptive-avgpool"], a, inputs, out)
+
+
+def _average_stand_in(average: LayerType, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+    """The average pool's torch module for a max pool's arguments, built by its own rules;
+    None where those refuse the input (PyTorch's 3-D average pool wants every axis at least
+    the kernel, which a padded max pool does not)."""
+    try:
+        average.shape(a, inputs)
+    except LayerArgError:
+        return None
+    return average.torch_module(a, inputs, out)

@@ -3,7 +3,8 @@
 Each node's module comes from its layer type's `torch_module` (the registry), so the
 built model is the spec itself, not a re-interpretation of it. Module names are
 readable and follow the spec's blocks: `conv_3`, `bottleneck_2.conv_5`. torch is
-imported here and only here (and in `verify`), never by the static path.
+imported inside the functions of this package only (and lazily in each layer type's
+`torch_module`), never by the static path; `require_torch` says how to install it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from archcalc.errors import ArchcalcError, BuildError
+from archcalc.errors import BuildError, TorchMissingError
 from archcalc.graph import LayerGraph, Node
 
 if TYPE_CHECKING:
     from torch import fx, nn
 
 INSTALL_HINT = "pip install 'archcalc[torch]'"
-
-
-class TorchMissingError(ArchcalcError):
-    """PyTorch is not installed; the static path works without it, building does not."""
 
 
 def require_torch() -> Any:
@@ -142,11 +139,15 @@ def fx_graph(graph: LayerGraph, names: dict[int, str]) -> fx.Graph:
 
 def build(graph: LayerGraph) -> fx.GraphModule:
     """The spec as a torch.fx GraphModule; `print(model.code)` shows its forward."""
+    return assemble(graph, build_modules(graph))
+
+
+def assemble(graph: LayerGraph, modules: dict[int, nn.Module]) -> fx.GraphModule:
+    """The GraphModule of `graph` with `modules` (node id → module) at the nodes' paths."""
     require_torch()
     from torch import fx
 
     names = module_names(graph)
-    modules = build_modules(graph)
     return fx.GraphModule(_root(modules, names), fx_graph(graph, names), class_name=class_name(graph))
 
 
@@ -159,155 +160,3 @@ def probe_input(graph: LayerGraph, batch: int = 1, device: str = "cpu", dtype: A
     if vocab is not None:
         return torch.randint(0, vocab, shape, device=device)
     return torch.randn(shape, device=device, dtype=dtype or torch.float32)
-
-
-def _probe_source(graph: LayerGraph, sizes: str) -> str:
-    """`probe_input` as the exported file writes it; `sizes` is source text: "1, 3, 32, 32"."""
-    vocab = graph.token_vocab()
-    return f"torch.randint(0, {vocab}, ({sizes}))" if vocab is not None else f"torch.randn({sizes})"
-
-
-# -- export: a standalone Python file -----------------------------------------------------------
-
-
-def export_source(graph: LayerGraph) -> str:
-    """Python source of a standalone nn.Module class for the spec; it imports only torch."""
-    from archcalc import __version__
-
-    names = module_names(graph)
-    modules = build_modules(graph)
-    cls = class_name(graph)
-    helpers = _helpers_used(modules.values())
-    lines = [
-        f'"""{graph.name} as a PyTorch module, written by archcalc {__version__} from '
-        f'{graph.source.filename if graph.source else "a spec"}.',
-        "",
-        f"    model = {cls}().eval()",
-        f"    y = model({_probe_source(graph, ', '.join(map(str, (1, *graph.input.shape))))})",
-        '"""',
-        "",
-        "import torch",
-        "from torch import nn",
-        "",
-        *(line for source in helpers for line in ["", source.rstrip(), ""]),
-        "",
-        f"class {cls}(nn.Module):",
-        f"    input_shape = {tuple(graph.input.shape)!r}",
-        "",
-        "    def __init__(self) -> None:",
-        "        super().__init__()",
-        *_init_lines(modules, names),
-        "",
-        *_forward_lines(graph, names),
-        "",
-        "",
-        'if __name__ == "__main__":',
-        f"    model = {cls}().eval()",
-        f"    out = model({_probe_source(graph, f'1, *{cls}.input_shape')})",
-        "    shapes = [tuple(o.shape) for o in (out if isinstance(out, tuple) else (out,))]",
-        '    print(f"params {sum(p.numel() for p in model.parameters()):,}, output {shapes}")',
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _helpers_used(modules: Any) -> list[str]:
-    import inspect
-
-    from archcalc.pytorch import modules as torch_modules
-
-    # with their archcalc base classes, in the order torch_modules defines them
-    used = {c for m in modules for c in type(m).__mro__ if c.__module__ == torch_modules.__name__}
-    return [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
-
-
-def _init_lines(modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
-    lines: list[str] = []
-    containers: set[str] = set()
-    for node_id, module in modules.items():
-        path = names[node_id]
-        parts = path.split(".")
-        for i in range(1, len(parts)):
-            box = ".".join(parts[:i])
-            if box not in containers:
-                containers.add(box)
-                lines.append(f"        self.{box} = nn.Module()")
-        lines.append(f"        self.{path} = {constructor(module)}")
-    return lines
-
-
-def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
-    """`x = self.conv_1(x)` per node, as one writes it by hand.
-
-    A chain reuses its variable (the input's tensor dies at its only consumer, as in
-    `out = self.bn1(out)`); a tensor read by several nodes gets its own name and is
-    deleted after its last use, so the export holds no more memory than the fx model.
-    """
-    kept = {n.id for n in output_order(graph)}
-    last_use = graph.last_use()
-    var: dict[int, str] = {}
-    lines = ["    def forward(self, x: torch.Tensor):"]
-    for n in graph:
-        if n.type == "input":
-            var[n.id] = "x"
-            continue
-        only = n.inputs[0] if len(n.inputs) == 1 else None
-        chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
-        var[n.id] = var[only] if chained and only is not None else names[n.id].replace(".", "_")
-        args = ", ".join(var[i] for i in n.inputs)
-        lines.append(f"        {var[n.id]} = self.{names[n.id]}({args})  # {n.text}")
-        dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
-        if dead:
-            lines.append(f"        del {', '.join(dead)}")
-    outs = [var[n.id] for n in output_order(graph)]
-    lines.append(f"        return {outs[0] if len(outs) == 1 else '(' + ', '.join(outs) + ')'}")
-    return lines
-
-
-def constructor(module: nn.Module) -> str:
-    """Code that constructs the same module: its class and the constructor arguments it keeps.
-
-    Built from the constructor's signature and the attributes the module stores under the
-    same names (torch.nn keeps them all); checked by constructing it again.
-    """
-    import inspect
-
-    cls = type(module)
-    prefix = "nn." if cls.__module__.startswith("torch.nn") else ""
-    args = []
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in ("device", "dtype"):
-            continue
-        value = _constructor_value(module, p.name)
-        if value is _MISSING:
-            continue
-        if p.default is p.empty or value != p.default:
-            args.append(f"{p.name}={value!r}")
-    code = f"{prefix}{cls.__name__}({', '.join(args)})"
-    _check_constructor(code, module)
-    return code
-
-
-_MISSING = object()
-
-
-def _constructor_value(module: nn.Module, name: str) -> Any:
-    if name == "bias" and hasattr(module, "bias"):  # stored as a Parameter or None
-        return module.bias is not None
-    return getattr(module, name, _MISSING)
-
-
-def _check_constructor(code: str, module: nn.Module) -> None:
-    """Construct `code` again; it must give a module with the same repr and parameter shapes."""
-    from torch import nn
-
-    from archcalc.pytorch import modules as torch_modules
-
-    namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules)}
-    again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
-    if repr(again) != repr(module) or _state_shapes(again) != _state_shapes(module):
-        raise BuildError(f"cannot write constructor code for {module!r} (got {code})")
-
-
-def _state_shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
-    return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]

@@ -14,7 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archcalc.errors import ArchcalcError, UsageError
+from archcalc.errors import RenderError, UsageError
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
 from archcalc.tensor import format_shape
@@ -35,10 +35,6 @@ COLOURS = {
 }
 INSTALL_HINT = ("install Graphviz: 'apt-get install graphviz' (Debian/Ubuntu) "
                 "or 'brew install graphviz' (macOS)")
-
-
-class RenderError(ArchcalcError):
-    """A diagram could not be drawn (no `dot` program, or `dot` failed)."""
 
 
 @dataclass(frozen=True)
