@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "pytorch": {"errors", "tensor", "layers", "graph", "passes", "version"},
 }
 ANYTHING = {"cli", "__init__", "__main__"}
-LAYER_TORCH_METHODS = {"torch_module", "rf_probe_module", "uneven_padding"}  # uneven_padding: a torch_module helper
+LAYER_TORCH_METHODS = {"torch_module", "rf_probe_module"}
 
 
 def part(path: Path) -> str:

@@ -21,7 +21,6 @@ from archcalc.layers.base import (
 from archcalc.layers.window import (
     SPATIAL_OPTIONS,
     Geometry,
-    uneven_padding,
     window_formulas,
     window_geometry,
     window_shape,
@@ -108,4 +107,6 @@ class Conv(LayerType):
             inputs[0][0], a["out_channels"], g.kernel, stride=g.stride, padding=0 if uneven else g.padding,
             dilation=g.dilation, groups=a["groups"], bias=a["bias"],
         )
-        return uneven_padding(g, conv)
+        from archcalc.pytorch.modules import padded_evenly
+
+        return padded_evenly(conv, g.padding, g.padding_after)

@@ -22,7 +22,6 @@ from archcalc.layers.window import (
     SPATIAL_OPTIONS,
     Geometry,
     spatial_rank,
-    uneven_padding,
     window_formulas,
     window_geometry,
     window_shape,
@@ -83,7 +82,9 @@ class MaxPool(_Pool):
         cls: Any = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
         uneven = g.padding_after is not None
         pool = cls(g.kernel, g.stride, 0 if uneven else g.padding, ceil_mode=a["ceil_mode"])
-        return uneven_padding(g, pool, float("-inf"))
+        from archcalc.pytorch.modules import padded_evenly
+
+        return padded_evenly(pool, g.padding, g.padding_after, float("-inf"))
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The average pool of the same window: a max pool's gradient reaches one input only."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from archcalc.layers.base import Args, Formula, LayerArgError, Shaped, per_axis
 from archcalc.tensor import Shape, format_shape, spatial_axis_names
@@ -70,19 +69,6 @@ def stride_between(size: int, target: int) -> int | None:
         return max(1, size)
     stride = (size - 1) // target + 1
     return stride if target > 1 and stride <= (size - 1) // (target - 1) else None
-
-
-def uneven_padding(g: Geometry, module: Any, fill: float = 0.0) -> Any:
-    """A torch window module behind the F.pad its uneven (SAME) padding needs; the module itself
-    where the padding is even (it pads by itself)."""
-    if g.padding_after is None:
-        return module
-    from torch import nn
-
-    from archcalc.pytorch.modules import Pad
-
-    pads = tuple(p for before, after in zip(reversed(g.padding), reversed(g.padding_after)) for p in (before, after))
-    return nn.Sequential(Pad(pads, "constant", fill), module)
 
 
 def spatial_rank(inputs: Sequence[Shape], layer: str) -> int:

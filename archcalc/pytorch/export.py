@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def export_source(graph: LayerGraph) -> str:
     """Python source of a standalone nn.Module class for the spec; it imports only torch."""
-    from archcalc import __version__
+    from archcalc.version import __version__
 
     names = module_names(graph)
     modules = build_modules(graph)

@@ -354,3 +354,13 @@ class Pad(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pads={self.pads}, mode={self.mode!r}, value={self.value}"
+
+
+def padded_evenly(module: nn.Module, before: tuple[int, ...], after: tuple[int, ...] | None,
+                  fill: float = 0.0) -> nn.Module:
+    """A window module (conv, max pool) behind the F.pad its uneven padding (TensorFlow's SAME)
+    needs; the module itself where the padding is even (it pads by itself)."""
+    if after is None:
+        return module
+    pads = tuple(p for first, last in zip(reversed(before), reversed(after)) for p in (first, last))
+    return nn.Sequential(Pad(pads, "constant", fill), module)

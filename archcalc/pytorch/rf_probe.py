@@ -13,7 +13,7 @@ embedding is probed this way (its figures come from the static pass alone).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,7 +81,7 @@ def _probe(graph: LayerGraph, target: int, field: Field, out: Any, x: Any) -> Pr
     return ProbedField(target, _expected_window(graph, target, field, centre), _nonzero_window(grad[0].abs().sum(0)))
 
 
-def _rf_targets(graph: LayerGraph, rf: Mapping[int, Field], last: int | None) -> list[int]:
+def _rf_targets(graph: LayerGraph, rf: Sequence[Field], last: int | None) -> list[int]:
     def spatial(i: int) -> bool:
         f = rf[i]
         return isinstance(f, RF) and f.rank > 0 and f.aligned
