@@ -67,6 +67,11 @@ class Conv(LayerType):
         weights = out[0] * (inputs[0][0] // a["groups"]) * prod(kernel)
         return Counts(weights=weights, biases=out[0] if a["bias"] else 0)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        kernel = per_axis(a["kernel"], len(out) - 1)
+        shapes = {"weight": (out[0], inputs[0][0] // a["groups"], *kernel)}
+        return {**shapes, "bias": (out[0],)} if a["bias"] else shapes
+
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Cout·∏O·(Cin/groups)·∏K: one MAC per weight per output position."""
         kernel = per_axis(a["kernel"], len(out) - 1)

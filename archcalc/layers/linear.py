@@ -59,6 +59,10 @@ class Linear(LayerType):
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         return Counts(weights=inputs[0][-1] * out[-1], biases=out[-1] if a["bias"] else 0)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        shapes = {"weight": (out[-1], inputs[0][-1])}  # nn.Linear's: out × in
+        return {**shapes, "bias": (out[-1],)} if a["bias"] else shapes
+
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """in·out per sample, one MAC per weight; times T when applied per time step."""
         return prod(out[:-1]) * inputs[0][-1] * out[-1]

@@ -26,6 +26,10 @@ class BatchNorm(LayerType):
         learnable = c if a["affine"] else 0
         return Counts(weights=learnable, biases=learnable, buffers=2 * c + 1)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        c = inputs[0][0]
+        return {"weight": (c,), "bias": (c,)} if a["affine"] else {}
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """2·C learnable (γ, β) and 2·C + 1 buffers (running mean, running var, batch counter)."""
         c, counts = inputs[0][0], self.counts(a, inputs, out)

@@ -46,6 +46,9 @@ class Embedding(LayerType):
         table = a["vocab"] * a["dim"]
         return Counts(buffers=table) if a["frozen"] else Counts(weights=table)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        return {} if a["frozen"] else {"weight": (a["vocab"], a["dim"])}  # a frozen table is a buffer
+
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """0: a table lookup multiplies nothing (FlopCounterMode counts no FLOPs for it either)."""
         return 0

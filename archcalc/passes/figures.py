@@ -146,10 +146,27 @@ def claimable() -> tuple[str, ...]:
     return tuple(k for k, f in FIGURES.items() if f.claimable)
 
 
+_COUNTED = ("weights", "biases", "params", "buffers")
+
+
 def formulas(analysis: Analysis, node_id: int) -> tuple[Formula, ...]:
-    """The worked formulas of a node: its layer type's own, for its arguments and shapes."""
+    """The worked formulas of a node: its layer type's own, for its arguments and shapes; where it
+    applies another layer's weights or ties one, the counts say whose they are."""
     n = analysis.graph.node(node_id)
-    return tuple(n.layer.explain(n.args, n.in_shapes, n.shape))
+    own = n.layer.explain(n.args, n.in_shapes, n.shape)
+    if n.shares is not None:
+        owner = analysis.graph.node(n.shares)
+        note = f"the weights of layer {owner.id} ({owner.text}), counted there"
+        return tuple([f for f in own if f.what not in _COUNTED] + [Formula("params", "0", 0, note)])
+    if n.tie is not None:
+        owner = analysis.graph.node(n.tie.owner)
+        c = analysis.counts[node_id]
+        tied = n.layer.counts(n.args, n.in_shapes, n.shape).weights - c.weights
+        kept = [f for f in own if f.what not in _COUNTED]
+        note = f"the {tied:,} tied elements are layer {owner.id}'s ({owner.text})"
+        return tuple(kept + [Formula("weights", f"{c.weights + tied} − {tied}", c.weights, note),
+                             Formula("params", f"{c.weights} + {c.biases}", c.params)])
+    return tuple(own)
 
 
 def for_formula(analysis: Analysis, node_id: int, what: str) -> list[int]:

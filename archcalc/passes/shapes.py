@@ -118,11 +118,19 @@ class _Inference:
             wanted = tuple(reversed(owned)) if owned and n.tie.transposed else owned
             if weight is None or wanted != weight:
                 how = "the transpose of " if n.tie.transposed else ""
+                flipped = tuple(reversed(owned)) if owned else None
                 raise ShapeError(
                     f"cannot tie '{n.text}' (weight {_size(weight)}) to {how}the weight of layer {tied.id} "
-                    f"({tied.text}{_line(tied)}, {_size(owned)})", n.loc,
-                    hint=None if n.tie.transposed or not owned or len(owned) != 2
-                    else "tie=NAME.T uses the owner's weight transposed")
+                    f"({tied.text}{_line(tied)}, {_size(owned)})", n.loc, hint=_tie_hint(weight, owned, flipped))
+
+
+def _tie_hint(weight: tuple[int, ...] | None, owned: tuple[int, ...] | None,
+              flipped: tuple[int, ...] | None) -> str | None:
+    if weight is not None and weight == owned:
+        return f"without .T it fits: both weights are {_size(weight)}"
+    if weight is not None and weight == flipped:
+        return f"with .T it fits: the owner's weight transposed is {_size(flipped)}"
+    return None
 
 
 def _line(n: Node) -> str:

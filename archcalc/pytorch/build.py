@@ -45,13 +45,17 @@ def _ident(text: str) -> str:
 def module_names(graph: LayerGraph) -> dict[int, str]:
     """Node id → the dotted module path it gets: block scopes, then `{type}_{id}`.
 
-    Every node but the input gets one. A block instance `bottleneck#2` becomes the
-    container `bottleneck_2`; ids make the leaf names unique.
+    Every node but the inputs gets one. A block instance `bottleneck#2` becomes the
+    container `bottleneck_2`; ids make the leaf names unique. A node that applies another's
+    weights again gets that node's path: the same module is called twice.
     """
     names: dict[int, str] = {}
     leaves: set[str] = set()
     for n in graph:
         if n.type == "input":
+            continue
+        if n.shares is not None:
+            names[n.id] = names[n.shares]
             continue
         leaf = f"{_ident(n.type)}_{n.id}"
         scope = [_ident(part.replace("#", "_")) for part in n.scope]
@@ -93,9 +97,30 @@ def node_module(graph: LayerGraph, node: Node) -> nn.Module:
 
 
 def build_modules(graph: LayerGraph) -> dict[int, nn.Module]:
-    """Node id → its module, for every node but the input."""
+    """Node id → its module, for every node but the inputs and those applying another's weights
+    (they call the owner's module); a tied layer's weight is its owner's Parameter itself."""
     require_torch()
-    return {n.id: node_module(graph, n) for n in graph if n.type != "input"}
+    modules = {n.id: node_module(graph, n) for n in graph if n.type != "input" and n.shares is None}
+    for n in graph:
+        if n.tie is not None:
+            modules[n.id] = tie(graph, n, modules[n.id], modules[n.tie.owner])
+    return modules
+
+
+def tie(graph: LayerGraph, node: Node, module: nn.Module, owner: nn.Module) -> nn.Module:
+    """`module` with `owner`'s weight as its own: the same Parameter (or its transpose, for a Linear)."""
+    from torch import nn
+
+    from archcalc.pytorch.modules import TransposedTie
+
+    if not isinstance(getattr(owner, "weight", None), nn.Parameter):
+        raise BuildError(f"{where(graph, node)}: the layer '{node.text}' is tied to has no weight Parameter")
+    if node.tie is not None and node.tie.transposed:
+        if not isinstance(module, nn.Linear):
+            raise BuildError(f"{where(graph, node)}: a transposed tie is built for fc layers only")
+        return TransposedTie(owner, module.bias)
+    module.weight = owner.weight
+    return module
 
 
 def _root(modules: dict[int, nn.Module], names: dict[int, str]) -> nn.Module:
@@ -128,7 +153,7 @@ def fx_graph(graph: LayerGraph, names: dict[int, str]) -> fx.Graph:
     values: dict[int, fx.Node] = {}
     for n in graph:
         if n.type == "input":
-            values[n.id] = g.placeholder("x")
+            values[n.id] = g.placeholder(input_name(graph, n))
         else:
             values[n.id] = g.call_module(names[n.id], tuple(values[i] for i in n.inputs))
     outs = [values[n.id] for n in output_order(graph)]
@@ -151,12 +176,22 @@ def assemble(graph: LayerGraph, modules: dict[int, nn.Module]) -> fx.GraphModule
     return fx.GraphModule(_root(modules, names), fx_graph(graph, names), class_name=class_name(graph))
 
 
+def input_name(graph: LayerGraph, node: Node) -> str:
+    """The forward argument of an input: `x` for a single unnamed one, else its own name."""
+    name = str(node.args.get("name") or "input")
+    return "x" if name == "input" else _ident(name)
+
+
 def probe_input(graph: LayerGraph, batch: int = 1, device: str = "cpu", dtype: Any = None) -> Any:
-    """A random input batch for the model: token ids below the vocabulary (long) where the
-    input feeds embeddings, else standard normal values of `dtype`."""
+    """A random input batch for the model (a tuple of them for several inputs): token ids below
+    the vocabulary (long) where an input feeds embeddings, else standard normal values of `dtype`."""
     torch = require_torch()
-    shape = (batch, *graph.input.shape)
-    vocab = graph.token_vocab()
-    if vocab is not None:
-        return torch.randint(0, vocab, shape, device=device)
-    return torch.randn(shape, device=device, dtype=dtype or torch.float32)
+    batches = []
+    for node in graph.input_nodes():
+        shape = (batch, *node.shape)
+        vocab = graph.token_vocab(node.id)
+        if vocab is not None:
+            batches.append(torch.randint(0, vocab, shape, device=device))
+        else:
+            batches.append(torch.randn(shape, device=device, dtype=dtype or torch.float32))
+    return batches[0] if len(batches) == 1 else tuple(batches)

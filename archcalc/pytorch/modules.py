@@ -364,3 +364,16 @@ def padded_evenly(module: nn.Module, before: tuple[int, ...], after: tuple[int, 
         return module
     pads = tuple(p for first, last in zip(reversed(before), reversed(after)) for p in (first, last))
     return nn.Sequential(Pad(pads, "constant", fill), module)
+
+
+class TransposedTie(nn.Module):
+    """A linear layer whose weight is another layer's transposed: x·Wᵀ with W = owner.weight.t()
+    (the owner keeps the one Parameter; sum(p.numel()) counts it once)."""
+
+    def __init__(self, owner: nn.Module, bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.owner = [owner]  # a list, so the owner is not registered twice as a submodule
+        self.bias = bias if bias is None else nn.Parameter(bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, self.owner[0].weight.t(), self.bias)  # type: ignore[operator]

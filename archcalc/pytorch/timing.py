@@ -38,12 +38,12 @@ class Timing:
         return self.tflops / self.peak.tflops if self.peak else None
 
 
-def time_forward(model: nn.Module, x: Any, runs: int, warmup: int, flops_per_sample: int,
+def time_forward(model: nn.Module, args: tuple[Any, ...], runs: int, warmup: int, flops_per_sample: int,
                  peak: Peak | None) -> Timing:
-    """Median latency of `runs` forward passes after `warmup` ones (synchronised on CUDA)."""
+    """Median latency of `runs` forward passes on `args` after `warmup` ones (synchronised on CUDA)."""
     import torch
 
-    cuda = x.device.type == "cuda"
+    cuda = args[0].device.type == "cuda"
 
     def sync() -> None:
         if cuda:
@@ -52,14 +52,14 @@ def time_forward(model: nn.Module, x: Any, runs: int, warmup: int, flops_per_sam
     times = []
     with torch.inference_mode():
         for _ in range(warmup):
-            model(x)
+            model(*args)
         sync()
         for _ in range(runs):
             start = time.perf_counter()
-            model(x)
+            model(*args)
             sync()
             times.append(time.perf_counter() - start)
     latency = statistics.median(times)
-    batch = x.shape[0]
+    batch = args[0].shape[0]
     tflops = flops_per_sample * batch / latency / 1e12
     return Timing(latency * 1e3, runs, batch, batch / latency, tflops, peak)

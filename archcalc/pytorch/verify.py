@@ -156,7 +156,7 @@ def _verify(graph: LayerGraph, analysis: Analysis, device: str, batch: int, torc
     timing = None
     if runs > 0:
         peak = device_peak(device, torch_dtype, peak_tflops)
-        timing = time_forward(model, x, runs, warmup, analysis.totals.flops, peak)
+        timing = time_forward(model, as_args(x), runs, warmup, analysis.totals.flops, peak)
     return VerifyReport(graph.name, device, device_name(device), torch.__version__, str(torch_dtype).replace(
         "torch.", ""), batch, tuple(checks), timing)
 
@@ -171,7 +171,7 @@ def _run_once(graph: LayerGraph, model: nn.Module, names: dict[int, str],
     with _hooks(graph, model, names, shapes) as current, FlopCounterMode(display=False) as counter:
         try:
             with torch.no_grad():
-                out = model(x)
+                out = model(*as_args(x))
         except torch.cuda.OutOfMemoryError:
             raise
         except (RuntimeError, ValueError) as e:
@@ -188,17 +188,23 @@ def _run_once(graph: LayerGraph, model: nn.Module, names: dict[int, str],
 @contextmanager
 def _hooks(graph: LayerGraph, model: nn.Module, names: dict[int, str],
            shapes: dict[int, tuple[int, ...]]) -> Iterator[list[int]]:
-    """Record each node's output shape; `current` names the node running (for errors)."""
+    """Record each node's output shape; `current` names the node running (for errors).
+
+    A module that several nodes share is called once per node, in node order: its k-th call
+    is its k-th node's.
+    """
     current: list[int] = []
     handles = []
-    for node_id, path in names.items():
+    for path, nodes in _by_path(names).items():
         module = model.get_submodule(path)
+        calls = [0]
 
-        def pre(_m: Any, _a: Any, node_id: int = node_id) -> None:
-            current.append(node_id)
+        def pre(_m: Any, _a: Any, nodes: list[int] = nodes, calls: list[int] = calls) -> None:
+            current.append(nodes[min(calls[0], len(nodes) - 1)])
 
-        def post(_m: Any, _a: Any, out: Any, node_id: int = node_id) -> None:
-            shapes[node_id] = tuple(out.shape)
+        def post(_m: Any, _a: Any, out: Any, nodes: list[int] = nodes, calls: list[int] = calls) -> None:
+            shapes[nodes[min(calls[0], len(nodes) - 1)]] = tuple(out.shape)
+            calls[0] += 1
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     try:
@@ -213,10 +219,28 @@ def _per_sample(shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
     return shape[1:] if shape and shape[0] == batch else shape
 
 
-def _tensor_counts(module: nn.Module) -> tuple[int, int, int]:
-    """Weights, biases (parameters named 'bias', or 'bias_…' as nn.LSTM's) and buffer elements of a module."""
+def _by_path(names: dict[int, str]) -> dict[str, list[int]]:
+    """Module path → the nodes that call it, in node order (several where weights are shared)."""
+    paths: dict[str, list[int]] = {}
+    for node_id, path in sorted(names.items()):
+        paths.setdefault(path, []).append(node_id)
+    return paths
+
+
+def as_args(x: Any) -> tuple[Any, ...]:
+    """The model's forward arguments: one input batch, or a tuple of them for several inputs."""
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _tensor_counts(module: nn.Module, seen: set[int] | None = None) -> tuple[int, int, int]:
+    """Weights, biases (parameters named 'bias', or 'bias_…' as nn.LSTM's) and buffer elements of a
+    module; a Parameter in `seen` (another module's, tied) is not counted again."""
     weights = biases = 0
     for name, p in module.named_parameters():
+        if seen is not None:
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
         if name.rsplit(".", 1)[-1].split("_")[0] == "bias":
             biases += p.numel()
         else:
@@ -226,19 +250,23 @@ def _tensor_counts(module: nn.Module) -> tuple[int, int, int]:
 
 def _node_checks(graph: LayerGraph, analysis: Analysis, model: nn.Module, names: dict[int, str],
                  shapes: dict[int, tuple[int, ...]], flops: dict[str, int], batch: int) -> list[Check]:
+    """Per node: its output shape; per module (a shared one once, for all its nodes): parameters,
+    buffers and FLOPs, each Parameter counted at the first module that holds it."""
     checks = []
-    for n in graph:
-        if n.id not in names:
-            continue
-        path = names[n.id]
-        weights, biases, buffers = _tensor_counts(model.get_submodule(path))
-        counts = analysis.counts[n.id]
-        measured = _per_sample(shapes[n.id], batch) if n.id in shapes else ()
+    seen: set[int] = set()
+    for path, nodes in _by_path(names).items():
+        owner = graph.node(nodes[0])
+        for node_id in nodes:
+            n = graph.node(node_id)
+            measured = _per_sample(shapes[node_id], batch) if node_id in shapes else ()
+            checks.append(Check("shape", path, node_id, tuple(n.shape), measured, n.text))
+        weights, biases, buffers = _tensor_counts(model.get_submodule(path), seen)
+        counts = analysis.counts[owner.id]
+        ours = sum(analysis.flops(i) for i in nodes) * batch
         checks += [
-            Check("shape", path, n.id, tuple(n.shape), measured, n.text),
-            Check("params", path, n.id, counts.params, weights + biases, n.text),
-            Check("buffers", path, n.id, counts.buffers, buffers, n.text),
-            Check("flops", path, n.id, analysis.flops(n.id) * batch, flops.get(path, 0), n.text),
+            Check("params", path, owner.id, counts.params, weights + biases, owner.text),
+            Check("buffers", path, owner.id, counts.buffers, buffers, owner.text),
+            Check("flops", path, owner.id, ours, flops.get(path, 0), owner.text),
         ]
     return checks
 

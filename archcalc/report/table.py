@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +24,7 @@ def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[
     body = rows(analysis, depth)
     cells = [_cells(analysis, r, cols) for r in body]
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
-    table = Table(title=f"{g.name}  (input {format_shape(g.input.shape)})", show_footer=True,
+    table = Table(title=f"{g.name}  ({inputs_text(analysis)})", show_footer=True,
                   header_style="bold", footer_style="bold")
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
     for i, (title, justify) in enumerate(heads):
@@ -42,12 +43,20 @@ def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[
     return table
 
 
+def inputs_text(analysis: Analysis) -> str:
+    """'input 3×224×224', or 'inputs left 1×105×105, right 1×105×105'."""
+    nodes = analysis.graph.input_nodes()
+    if len(nodes) == 1:
+        return f"input {format_shape(nodes[0].shape)}"
+    return "inputs " + ", ".join(f"{n.args['name']} {format_shape(n.shape)}" for n in nodes)
+
+
 def _cells(analysis: Analysis, r: Row, cols: Sequence[Column]) -> list[str]:
     indent = "  " * r.level
     if r.heading:
         return ["", f"{indent}▸ {r.label}", *("" for _ in cols)]
     label = f"{indent}({r.label})" if r.implicit else f"{indent}{r.label}"
-    return [r.index, label, *(c.cell(analysis, r.ids) for c in cols)]
+    return [r.index, escape(label), *(c.cell(analysis, r.ids) for c in cols)]
 
 
 def summary(analysis: Analysis) -> Text:
@@ -55,7 +64,13 @@ def summary(analysis: Analysis) -> Text:
     o = t.other_ops
     text = Text()
     text.append(f"parameters {t.params:,} ({metric(t.params)})", style="bold")
-    text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}\n")
+    text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}")
+    if t.reused:
+        text.append(f"; shared and tied weights counted once ({t.params_if_unshared:,} if every use counted "
+                    f"its own, as per-call tools report)")
+    if t.counts.frozen:
+        text.append(f"; trainable {t.counts.trainable:,}, frozen {t.counts.frozen:,}")
+    text.append("\n")
     text.append(f"MACs {t.macs:,} ({metric(t.macs)})", style="bold")
     text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
