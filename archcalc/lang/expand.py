@@ -464,10 +464,10 @@ def _overrides(decls: Sequence[InputDecl], given: InputShapes | None) -> dict[st
         return {}
     names = [d.name for d in decls] or ["input"]
     if not isinstance(given, Mapping):
-        if len(names) > 1:
-            raise UsageError(f"this spec has {len(names)} inputs ({', '.join(names)}): give each its shape, "
-                             f"as in --input {names[0]}=3x64x64")
-        return {None: tuple(given)}
+        if len({d.shape.text for d in decls}) > 1:  # one shape serves inputs declared alike (a Siamese pair)
+            raise UsageError(f"this spec has {len(names)} inputs of different shapes ({', '.join(names)}): "
+                             f"give each its shape, as in --input {names[0]}=3x64x64")
+        return {None: tuple(given)} if len(names) == 1 else {name: tuple(given) for name in names}
     unknown = [k for k in given if k not in names]
     if unknown:
         raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})")

@@ -69,7 +69,7 @@ class Conv(LayerType):
 
     def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
         kernel = per_axis(a["kernel"], len(out) - 1)
-        shapes = {"weight": (out[0], inputs[0][0] // a["groups"], *kernel)}
+        shapes: dict[str, Shape] = {"weight": (out[0], inputs[0][0] // a["groups"], *kernel)}
         return {**shapes, "bias": (out[0],)} if a["bias"] else shapes
 
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:

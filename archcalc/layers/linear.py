@@ -60,7 +60,7 @@ class Linear(LayerType):
         return Counts(weights=inputs[0][-1] * out[-1], biases=out[-1] if a["bias"] else 0)
 
     def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
-        shapes = {"weight": (out[-1], inputs[0][-1])}  # nn.Linear's: out × in
+        shapes: dict[str, Shape] = {"weight": (out[-1], inputs[0][-1])}  # nn.Linear's: out × in
         return {**shapes, "bias": (out[-1],)} if a["bias"] else shapes
 
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
