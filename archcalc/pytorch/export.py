@@ -8,11 +8,12 @@ again (`constructor`, checked by running it). The names and the forward follow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import BuildError
-from archcalc.graph import LayerGraph
-from archcalc.pytorch.build import build_modules, class_name, module_names, output_order
+from archcalc.graph import LayerGraph, Node
+from archcalc.pytorch.build import build_modules, class_name, input_name, module_names, output_order
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,7 +32,7 @@ def export_source(graph: LayerGraph) -> str:
         f'{graph.source.filename if graph.source else "a spec"}.',
         "",
         f"    model = {cls}().eval()",
-        f"    y = model({_probe_source(graph, ', '.join(map(str, (1, *graph.input.shape))))})",
+        f"    y = model({_probe_args(graph, lambda n: ', '.join(map(str, (1, *n.shape))))})",
         '"""',
         "",
         "import torch",
@@ -40,18 +41,18 @@ def export_source(graph: LayerGraph) -> str:
         *(line for source in helpers for line in ["", source.rstrip(), ""]),
         "",
         f"class {cls}(nn.Module):",
-        f"    input_shape = {tuple(graph.input.shape)!r}",
+        *_shape_lines(graph),
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
-        *_init_lines(modules, names),
+        *_init_lines(graph, modules, names),
         "",
         *_forward_lines(graph, names),
         "",
         "",
         'if __name__ == "__main__":',
         f"    model = {cls}().eval()",
-        f"    out = model({_probe_source(graph, f'1, *{cls}.input_shape')})",
+        f"    out = model({_probe_args(graph, lambda n: _shape_ref(graph, cls, n))})",
         "    shapes = [tuple(o.shape) for o in (out if isinstance(out, tuple) else (out,))]",
         '    print(f"params {sum(p.numel() for p in model.parameters()):,}, output {shapes}")',
         "",
@@ -69,7 +70,7 @@ def _helpers_used(modules: Any) -> list[str]:
     return [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
 
 
-def _init_lines(modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
+def _init_lines(graph: LayerGraph, modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
     lines: list[str] = []
     containers: set[str] = set()
     for node_id, module in modules.items():
@@ -80,8 +81,22 @@ def _init_lines(modules: dict[int, nn.Module], names: dict[int, str]) -> list[st
             if box not in containers:
                 containers.add(box)
                 lines.append(f"        self.{box} = nn.Module()")
-        lines.append(f"        self.{path} = {constructor(module)}")
+        lines += _module_lines(graph, node_id, module, names)
     return lines
+
+
+def _module_lines(graph: LayerGraph, node_id: int, module: nn.Module, names: dict[int, str]) -> list[str]:
+    """`self.path = Constructor(...)`, and for a tied layer the line that makes its weight the owner's."""
+    path, tie = names[node_id], graph.node(node_id).tie
+    if tie is None:
+        return [f"        self.{path} = {constructor(module)}"]
+    owner = names[tie.owner]
+    if tie.transposed:  # x·Wᵀ with the owner's weight transposed: the owner keeps the one Parameter
+        bias = getattr(module, "bias", None)
+        args = f"self.{owner}" + (f", torch.zeros({bias.numel()})" if bias is not None else "")
+        return [f"        self.{path} = TransposedTie({args})  # weight: self.{owner}.weight, transposed"]
+    return [f"        self.{path} = {constructor(module)}",
+            f"        self.{path}.weight = self.{owner}.weight  # tied: one Parameter"]
 
 
 def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
@@ -93,15 +108,17 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
     """
     kept = {n.id for n in output_order(graph)}
     last_use = graph.last_use()
-    var: dict[int, str] = {}
-    lines = ["    def forward(self, x: torch.Tensor):"]
+    var: dict[int, str] = {n.id: input_name(graph, n) for n in graph.input_nodes()}
+    arguments = ", ".join(f"{var[n.id]}: torch.Tensor" for n in graph.input_nodes())
+    lines = [f"    def forward(self, {arguments}):"]
     for n in graph:
         if n.type == "input":
-            var[n.id] = "x"
             continue
         only = n.inputs[0] if len(n.inputs) == 1 else None
         chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
-        var[n.id] = var[only] if chained and only is not None else names[n.id].replace(".", "_")
+        # a second call of a shared module gets a name of its own
+        own = names[n.id].replace(".", "_") + ("" if n.shares is None else f"_{n.id}")
+        var[n.id] = var[only] if chained and only is not None else own
         args = ", ".join(var[i] for i in n.inputs)
         lines.append(f"        {var[n.id]} = self.{names[n.id]}({args})  # {n.text}")
         dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
@@ -161,8 +178,26 @@ def _state_shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
 
 
-def _probe_source(graph: LayerGraph, sizes: str) -> str:
-    """`build.probe_input` as the exported file writes it; `sizes` is source text: "1, 3, 32, 32"."""
-    vocab = graph.token_vocab()
-    return f"torch.randint(0, {vocab}, ({sizes}))" if vocab is not None else f"torch.randn({sizes})"
+def _shape_lines(graph: LayerGraph) -> list[str]:
+    """`input_shape = (3, 224, 224)`, or `input_shapes = {...}` for several inputs."""
+    nodes = graph.input_nodes()
+    if len(nodes) == 1:
+        return [f"    input_shape = {tuple(nodes[0].shape)!r}"]
+    return [f"    input_shapes = {{{', '.join(f'{input_name(graph, n)!r}: {tuple(n.shape)!r}' for n in nodes)}}}"]
+
+
+def _shape_ref(graph: LayerGraph, cls: str, node: Node) -> str:
+    if len(graph.input_nodes()) == 1:
+        return f"1, *{cls}.input_shape"
+    return f"1, *{cls}.input_shapes[{input_name(graph, node)!r}]"
+
+
+def _probe_args(graph: LayerGraph, sizes: Callable[[Node], str]) -> str:
+    """`build.probe_input` as the exported file writes it, one argument per input; `sizes` gives the
+    source text of an input's sizes ("1, 3, 32, 32")."""
+    args = []
+    for n in graph.input_nodes():
+        vocab = graph.token_vocab(n.id)
+        args.append(f"torch.randint(0, {vocab}, ({sizes(n)}))" if vocab is not None else f"torch.randn({sizes(n)})")
+    return ", ".join(args)
 
