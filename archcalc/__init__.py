@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     import torch
 
     from archcalc.graph import LayerGraph
+    from archcalc.lang.expand import InputShapes
     from archcalc.passes.analysis import Analysis
     from archcalc.tensor import Shape
 
 
-def load_text(text: str, filename: str = "<spec>", input_shape: Shape | None = None,
+def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | None = None,
               params: Mapping[str, Any] | None = None) -> LayerGraph:
     """Spec text → LayerGraph: parse, expand blocks and repeats, infer every shape.
 
@@ -33,7 +34,7 @@ def load_text(text: str, filename: str = "<spec>", input_shape: Shape | None = N
     return infer(expand(parse(text, filename), input_shape, params))
 
 
-def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
+def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
     """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
@@ -46,14 +47,14 @@ def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] 
     return load_text(source.text, source.filename, input_shape, params)
 
 
-def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
+def analyze(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
     """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
     from archcalc.passes.analysis import analyze as run
 
     return run(load(spec, input_shape, params))
 
 
-def build(spec: str, input_shape: Shape | None = None,
+def build(spec: str, input_shape: InputShapes | None = None,
           params: Mapping[str, Any] | None = None) -> torch.fx.GraphModule:
     """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
     from archcalc.pytorch.build import build as build_graph

@@ -14,7 +14,7 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show, sp
 @spec_argument
 @input_option
 @format_option("table", "json")
-def check(spec: str, input_shape: str | None, fmt: str) -> None:
+def check(spec: str, input_shape: tuple[str, ...], fmt: str) -> None:
     """Check the hand calculations written after `=>` in SPEC.
 
     Each `=>` item is a shape (55x55x96 as H×W×C or 96x55x55 as C×H×W), an exact figure

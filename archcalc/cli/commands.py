@@ -50,7 +50,7 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
               show_default=True,
               help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
 @set_option
-def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
+def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, columns: str | None,
            explain: bool, dtype: str, batch: int, optimizer: str, settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 

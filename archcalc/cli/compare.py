@@ -13,7 +13,7 @@ from archcalc.cli import cli, format_option, input_option, parse_input, show
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @input_option
 @format_option("table", "markdown", "json")
-def compare(specs: tuple[str, ...], input_shape: str | None, fmt: str) -> None:
+def compare(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str) -> None:
     """Compare networks: params, MACs, FLOPs, parameter memory, depth, output, FC share.
 
     One row per SPEC, as the VGG paper's Table 2 compares its configurations A–E. The FC share

@@ -16,7 +16,7 @@ from archcalc.cli import cli, input_option, parse_input, spec_argument
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse blocks nested deeper than N into one box each (0: every top-level block).")
 @input_option
-def render_command(spec: str, output: str, rankdir: str, depth: int | None, input_shape: str | None) -> None:
+def render_command(spec: str, output: str, rankdir: str, depth: int | None, input_shape: tuple[str, ...]) -> None:
     """Draw SPEC as a diagram: layers, shapes, parameters, blocks as clusters.
 
     Boxes show each layer as written, its output shape and parameters, coloured by kind

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @click.option("-o", "--output", "plot", metavar="FILE", default=None,
               help="Also draw the profile to FILE: .svg (needs nothing) or .png (needs matplotlib).")
 @format_option("table", "json")
-def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, fmt: str) -> None:
+def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | None, fmt: str) -> None:
     """Receptive field of one layer of SPEC, and how many paths reach it from each input pixel.
 
     Per spatial axis: size, jump (input pixels between neighbouring units), start (first

@@ -35,7 +35,7 @@ MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 @click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The device's peak TFLOP/s for the '% of peak' figure (overrides the built-in table).")
 @click.option("--layers", "all_layers", is_flag=True, help="List every layer's checks, not only mismatches.")
-def verify(spec: str, device: str | None, batch: int, input_shape: str | None, dtype: str, fmt: str,
+def verify(spec: str, device: str | None, batch: int, input_shape: tuple[str, ...], dtype: str, fmt: str,
            runs: int | None, warmup: int | None, peak_tflops: float | None, all_layers: bool) -> None:
     """Build SPEC in PyTorch and check archcalc's figures against it.
 
@@ -74,7 +74,7 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
               help="Write a standalone PyTorch nn.Module (the only format so far).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to FILE instead of standard output.")
-def export(spec: str, input_shape: str | None, as_torch: bool, output: str | None) -> None:
+def export(spec: str, input_shape: tuple[str, ...], as_torch: bool, output: str | None) -> None:
     """Write SPEC as a standalone Python file defining an nn.Module (imports only torch).
 
     \b

@@ -470,7 +470,9 @@ def _overrides(decls: Sequence[InputDecl], given: InputShapes | None) -> dict[st
         return {None: tuple(given)} if len(names) == 1 else {name: tuple(given) for name in names}
     unknown = [k for k in given if k not in names]
     if unknown:
-        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})")
+        hint = did_you_mean(unknown[0], names)
+        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})"
+                         + (f"; {hint}" if hint else ""))
     return {name: tuple(shape) for name, shape in given.items()}
 
 

@@ -45,9 +45,9 @@ class Linear(LayerType):
     example = "FC-4096, fc-10/nobias, linear(out=128)"
 
     def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
-        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first;
-        a sequence T×F is mapped per time step."""
-        if len(inputs[0]) > 1 and layouts[0] != "sequence":
+        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first; a
+        sequence T×F is mapped per time step, a plain tensor along its last axis (nn.Linear)."""
+        if len(inputs[0]) > 1 and layouts[0] == "channels":
             return (Implied("flatten", REGISTRY["flatten"].normalize({}), "flatten"),)
         return ()
 

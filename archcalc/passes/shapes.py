@@ -20,7 +20,7 @@ from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
-from archcalc.tensor import format_shape
+from archcalc.tensor import format_shape, prod
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -59,13 +59,25 @@ class _Inference:
             return self._chain(resolved, inputs[0], d)
         before = layer.implicit_before(d.args, [self.nodes[i].shape for i in inputs],
                                        [self.nodes[i].layout for i in inputs])
+        source = self.nodes[inputs[0]] if inputs else None
         if before:
             inputs = [self._chain(before, inputs[0], d)]
         shares = None if d.shares is None else self.new_id[d.shares]
         tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie)
         self._check_weights(self.nodes[node])
+        if before and source is not None and source.type == "input" and source.args.get("layout") is None:
+            self._warn_flattened_input(node, source)
         return node
+
+    def _warn_flattened_input(self, node: int, source: Node) -> None:
+        """An FC straight on a multi-axis input flattens it, as after a convolution; PyTorch's
+        nn.Linear would map the last axis instead. Say which was done, and how to get the other."""
+        n, shape = self.nodes[node], source.shape
+        note = (f"it reads the {format_shape(shape)} input flattened to {prod(shape):,} features, as after a "
+                f"convolution; nn.Linear on (N, {', '.join(map(str, shape))}) would map the last axis "
+                f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
+        self.nodes[node] = replace(n, warnings=(*n.warnings, note))
 
     def _chain(self, steps: Sequence[Implied], start: int, d: Draft) -> int:
         cur = start
