@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
     from archcalc.lang.expand import InputShapes
     from archcalc.passes.analysis import Analysis
-    from archcalc.tensor import Shape
 
 
 def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | None = None,
