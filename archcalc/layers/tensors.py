@@ -243,6 +243,12 @@ class _Elementwise(LayerType):
 
         return Elementwise(self.torch_op)
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """A sum: the same inputs reach the output, with gradients that cannot cancel."""
+        from archcalc.pytorch.modules import Add
+
+        return Add()
+
 
 @register
 class Sub(_Elementwise):
@@ -277,6 +283,11 @@ class Abs(LayerType):
         from archcalc.pytorch.modules import Elementwise
 
         return Elementwise("abs")
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Identity()  # |x| flips signs, which could cancel gradients
 
 
 class _Reduce(LayerType):

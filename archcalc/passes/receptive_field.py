@@ -70,8 +70,8 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
     fields: list[Field] = []
     for node in graph:
-        if node.type == "input":
-            fields.append(input_field(graph, node.id))
+        if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
+            fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
@@ -105,8 +105,8 @@ def node_field(node: Node, fields: Sequence[Field]) -> Field:
     geometry = node.layer.geometry(node.args, node.in_shapes)
     if geometry == GLOBAL:
         return GLOBAL
-    if UNKNOWN in inputs or geometry == UNKNOWN:
-        return UNKNOWN  # positions moved on the way (a reshape, a permute): no honest window
+    if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
+        return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
     here = positions(node.shape, node.layout)
     if len(inputs) > 1 and any(positions(s, node.layout) != here for _, s in kept):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra

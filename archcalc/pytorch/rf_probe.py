@@ -47,8 +47,9 @@ def probe_fields(graph: LayerGraph, analysis: Analysis, device: str = "cpu") -> 
 
     rf = analysis.rf
     single = len(graph.input_nodes()) == 1 and not any(n.shares is not None or not n.batched for n in graph)
-    if not single or len(graph.input.shape) < 2 or graph.token_vocab() is not None:
-        return []  # one image-like input, no shared weights or free tensors: what the probe handles
+    image = graph.input.layout == "channels" and len(graph.input.shape) >= 2 and graph.token_vocab() is None
+    if not single or not image:
+        return []  # one channels-first input, no shared weights or free tensors: what the probe handles
     targets = _rf_targets(graph, rf, last_spatial(graph, rf))
     model = _gradient_model(graph) if targets else None
     if model is None:

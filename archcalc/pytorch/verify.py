@@ -258,7 +258,8 @@ def _node_checks(graph: LayerGraph, analysis: Analysis, model: nn.Module, names:
         owner = graph.node(nodes[0])
         for node_id in nodes:
             n = graph.node(node_id)
-            measured = _per_sample(shapes[node_id], batch) if node_id in shapes else ()
+            shape = shapes.get(node_id, ())
+            measured = _per_sample(shape, batch) if n.batched else shape  # a free tensor has no batch axis
             checks.append(Check("shape", path, node_id, tuple(n.shape), measured, n.text))
         weights, biases, buffers = _tensor_counts(model.get_submodule(path), seen)
         counts = analysis.counts[owner.id]
