@@ -464,10 +464,16 @@ class Pad(LayerType):
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         out = list(inputs[0])
-        for k, (before, after) in enumerate(self._pairs(a, inputs[0])):
+        pairs = self._pairs(a, inputs[0])
+        if a["mode"] != "zeros" and len(pairs) != len(out) - 1:
+            # PyTorch's rule: reflect, replicate and circular pad every axis after the channels
+            raise LayerArgError(f"{a['mode']} padding takes two numbers for each of the {len(out) - 1} axes after "
+                                f"the channels ({2 * (len(out) - 1)} numbers), as F.pad does; got {len(a['pads'])}")
+        for k, (before, after) in enumerate(pairs):
             axis = len(out) - 1 - k
-            if a["mode"] == "reflect" and max(before, after) >= inputs[0][axis]:
-                raise LayerArgError(f"reflect padding {max(before, after)} needs an axis longer than that, "
+            limit = inputs[0][axis] - (1 if a["mode"] == "reflect" else 0)
+            if a["mode"] in ("reflect", "circular") and max(before, after) > limit:
+                raise LayerArgError(f"{a['mode']} padding {max(before, after)} needs an axis longer than that, "
                                     f"not {inputs[0][axis]}")
             out[axis] += before + after
         return Shaped(tuple(out))
