@@ -11,6 +11,7 @@ from archcalc.layers import (  # noqa: F401
     sequence,
     structural,
     tensors,
+    unknown,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, OtherOps, Shaped, register
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state, number_text
 from archcalc.layers.window import spatial_rank
 from archcalc.tensor import Shape, prod
 
@@ -20,6 +21,8 @@ class BatchNorm(LayerType):
     kind = "norm"
     summary = "batch norm: γ, β learnable; running mean, running var and the batch counter are buffers"
     example = "bn, batchnorm(eps=0.001)"
+    torch_modules = ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d")
+    onnx_ops = ("BatchNormalization",)
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         c = inputs[0][0]
@@ -42,6 +45,27 @@ class BatchNorm(LayerType):
         # at inference BN is a per-channel affine map x·a + b
         return OtherOps(multiplies=prod(out), adds=prod(out))
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if not m.track_running_stats:
+            raise Unsupported("track_running_stats=False: archcalc's bn holds running statistics")
+        given = {"eps": m.eps, "momentum": m.momentum}  # momentum None (a cumulative mean) counts alike
+        options = [f"{k}={number_text(v)}" for k, v in given.items()
+                   if v is not None and v != {"eps": 1e-5, "momentum": 0.1}[k]]
+        if not m.affine:
+            options.append("affine=false")
+        text = "bn" + ("/frozen" if frozen_state(m) else "")
+        return Emit(text + (f"({', '.join(options)})" if options else ""))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """BatchNormalization in inference form: scale and bias are parameters, mean and variance
+        buffers (plus the batch counter PyTorch's BatchNorm holds, as archcalc's bn counts)."""
+        if any(i not in call.weights for i in (1, 2, 3, 4)):
+            raise Unsupported("its scale, bias, mean or variance is computed, not an initializer")
+        eps = float(call.attrs.get("epsilon", 1e-5))
+        options = [] if abs(eps - 1e-5) < 1e-12 else [f"eps={number_text(eps)}"]
+        return Emit("bn" + (f"({', '.join(options)})" if options else ""), owns=(1, 2, 3, 4))
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -63,6 +87,17 @@ class LRN(LayerType):
     kind = "norm"
     summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
     example = "LRN, lrn(size=5, k=2)"
+    torch_modules = ("torch.nn.LocalResponseNorm",)
+    onnx_ops = ("LRN",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        return Emit(_lrn_text(m.size, m.alpha, m.beta, m.k))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        a = call.attrs
+        return Emit(_lrn_text(int(a["size"]), float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)),
+                              float(a.get("bias", 1.0))))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
@@ -83,3 +118,10 @@ class LRN(LayerType):
         from torch import nn
 
         return nn.Identity()
+
+
+def _lrn_text(size: int, alpha: float, beta: float, k: float) -> str:
+    given = {"size": size, "alpha": alpha, "beta": beta, "k": k}
+    defaults = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    options = [f"{key}={number_text(v)}" for key, v in given.items() if v != defaults[key]]
+    return "lrn" + (f"({', '.join(options)})" if options else "")

@@ -50,6 +50,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "connections": t.connections,
             "sharing": _sharing_dict(t.sharing),
             "memory": _memory_totals(analysis),
+            "unknown_ops": len(analysis.unknown_ops),  # work (macs, flops, other ops) excludes these nodes
         },
         "receptive_field": _final_rf(analysis),
         "by_kind": [asdict(k) for k in analysis.kinds],
@@ -195,7 +196,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     lines += [
         "",
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
-        f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
+        f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs){analysis.excluding()}.",
     ]
     lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
     return "\n".join(lines) + "\n"
