@@ -37,7 +37,7 @@ class Imported:
     notes: tuple[str, ...]
     seconds: float
     blocks: int
-
+    modules: tuple[tuple[str, int], ...] = ()  # (module path, node id) of each module call, in order
 
 def import_module(module: Any, input_shape: InputShapes, *, name: str | None = None, origin: str = "",
                   allow_unknown: bool = False, notes: Sequence[str] = ()) -> Imported:
@@ -71,7 +71,7 @@ def import_target(target: str, input_shape: InputShapes | None = None, args: Seq
     result = import_module(model, input_shape, name=label, origin=parsed.text, allow_unknown=allow_unknown,
                            notes=[note] if note else [])
     return Imported(result.spec, result.graph, result.checked, result.notes, time.perf_counter() - start,
-                    result.blocks)
+                    result.blocks, result.modules)
 
 
 def import_onnx(path: str, input_shape: InputShapes | None = None, *, allow_unknown: bool = False,
@@ -98,7 +98,12 @@ def _finish(ir: ModelIR, start: float) -> Imported:
         raise ModelImportError("the spec archcalc wrote does not read back (a bug in archcalc; please report it "
                                "with the model):\n" + e.format()) from None
     checked = check(ir, written, analyze(graph))
-    return Imported(written.text, graph, checked, tuple(ir.notes), time.perf_counter() - start, written.blocks)
+    nodes = [n for n in graph if n.type != "input" and not n.implicit]
+    modules = tuple((ir.op(ref).path, node.id) for node, ref in zip(nodes, written.order)
+                    if ref.part == 0 and ir.op(ref).path and ir.op(ref).type != "parameter"
+                    and not ir.op(ref).source.startswith(("Tensor.", "torch.", "operator.", "parameter")))
+    return Imported(written.text, graph, checked, tuple(ir.notes), time.perf_counter() - start, written.blocks,
+                    modules)
 
 
 __all__ = ["Imported", "import_module", "import_onnx", "import_target", "is_target"]

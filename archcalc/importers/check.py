@@ -46,6 +46,12 @@ def check(ir: ModelIR, written: Written, analysis: Analysis) -> Checked:
         if ref.part:
             continue
         counts = analysis.counts[node.id]
+        if op.elements is not None:  # ONNX: initializer elements, parameters and statistics alike
+            ours = counts.params + counts.buffers - (1 if node.type == "bn" else 0)  # PyTorch's batch counter
+            if ours != op.elements:
+                problems.append(f"{where}: {ours:,} parameter and statistics elements, the file's initializers "
+                                f"{op.elements:,}")
+            continue
         if counts.params != op.params:
             problems.append(f"{where}: {counts.params:,} parameters, PyTorch's module holds {op.params:,}")
         if counts.buffers != op.buffers:
@@ -60,7 +66,12 @@ def check(ir: ModelIR, written: Written, analysis: Analysis) -> Checked:
     dropped = sum(int(op.flops) for op in ir.ops if op.id not in emitted and op.type != "input")
     totals = analysis.totals
     expected_buffers = sum(op.buffers for op in ir.ops if op.id in emitted)
-    if not problems:
+    if not problems and ir.framework == "onnx":
+        batch_counters = sum(1 for n in graph if n.type == "bn")
+        ours = totals.params + totals.counts.buffers - batch_counters
+        if ours != ir.params:
+            problems.append(f"{ours:,} parameter and statistics elements in all, the file's initializers {ir.params:,}")
+    elif not problems:
         if totals.params != ir.params:
             problems.append(f"{totals.params:,} parameters in all, sum(p.numel()) is {ir.params:,}")
         if totals.counts.buffers != expected_buffers:

@@ -56,6 +56,7 @@ class Op:
     tie_transposed: bool = False
     name: str = ""  # for an input: its name (the forward's argument)
     unknown: bool = False  # kept as an opaque node (--allow-unknown)
+    elements: int | None = None  # ONNX: the initializer elements it reads (parameters and statistics alike)
 
     @property
     def shape(self) -> Shape:

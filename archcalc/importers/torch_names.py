@@ -82,6 +82,8 @@ def function_label(target: Any) -> str:
     qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
     module = {"_operator": "operator", "torch._C._nn": "torch.nn.functional",
               "torch._C._VariableFunctions": "torch"}.get(module, module)
+    if str(qualname).startswith("_VariableFunctionsClass."):
+        return "torch." + str(qualname).split(".", 1)[1]
     return f"{module}.{qualname}" if module else str(qualname)
 
 

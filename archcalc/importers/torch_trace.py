@@ -611,8 +611,9 @@ class _Builder:
             shape = _per(t, batched)
             measured = self.flops.get(node, 0)
             flops = (_per_sample(measured) if batched else measured) if i == 0 else 0
-            text = unknown_text(label, shape, weights, biases, buffers, flops)
-            op = Op(len(self.ops), "unknown", Emit(text), inputs, (shape,), batched, _frames(node),
+            text = unknown_text(label, shape, weights, biases, buffers, flops, free=not inputs)
+            op = Op(len(self.ops), "unknown" if inputs else "unknown-tensor", Emit(text), inputs, (shape,), batched,
+                    _frames(node),
                     str(node.target) if module is not None else "", label, where, weights + biases, buffers,
                     flops, unknown=True)
             self._add(op)
@@ -776,14 +777,16 @@ def _listed(names: list[str], most: int = 6) -> str:
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-def unknown_text(label: str, shape: Shape, weights: int, biases: int, buffers: int, flops: Any) -> str:
-    """`unknown(op=torch.nn.LayerNorm, shape=197x768, weights=768, biases=768)`."""
+def unknown_text(label: str, shape: Shape, weights: int, biases: int, buffers: int, flops: Any,
+                 free: bool = False) -> str:
+    """`unknown(op=torch.nn.LayerNorm, shape=197x768, weights=768, biases=768)`; `unknown-tensor(…)`
+    for a tensor read with no input."""
     op = label if re.fullmatch(r"[\w.\-]+", label) else '"' + label.replace('"', "'") + '"'
     parts = [f"op={op}", f"shape={'x'.join(map(str, shape)) or '1'}"]
     parts += [f"{k}={v}" for k, v in (("weights", weights), ("biases", biases), ("buffers", buffers)) if v]
     if flops:
         parts.append(f"flops={int(flops)}")
-    return f"unknown({', '.join(parts)})"
+    return f"{'unknown-tensor' if free else 'unknown'}({', '.join(parts)})"
 
 
 def _input_layouts(ir: ModelIR) -> dict[int, str]:

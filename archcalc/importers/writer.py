@@ -520,7 +520,7 @@ def _single_input(op: Op) -> bool:
     """Whether the layer reads the previous item (one tensor in): not a merge, not a split source."""
     layer = find(op.type)
     if op.type == "unknown":
-        return False
+        return len(op.inputs) == 1
     if layer is None:
         from archcalc.layers import REGISTRY
 

@@ -58,6 +58,13 @@ class ReLU(_Activation):
     onnx_ops: ClassVar[tuple[str, ...]] = ("Relu",)
 
 
+def _clip_bounds(call: OnnxCall) -> tuple[float, float]:
+    """Clip's min and max: inputs 1 and 2 (opset 11 on), or attributes before."""
+    low = call.constants.get(1, call.attrs.get("min", float("-inf")))
+    high = call.constants.get(2, call.attrs.get("max", float("inf")))
+    return float(low), float(high)
+
+
 @register
 class ReLU6(_Activation):
     name = "relu6"
@@ -67,7 +74,10 @@ class ReLU6(_Activation):
     example = "relu6"
     torch_modules = ("torch.nn.ReLU6",)
     torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.relu6",)
-    onnx_ops: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Clip",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("relu6") if _clip_bounds(call) == (0.0, 6.0) else None
 
 
 @register
@@ -85,6 +95,10 @@ class LeakyReLU(_Activation):
     def _torch_options(self, call: TorchCall) -> list[str]:
         slope = call.module.negative_slope if call.module is not None else call.arg(1, "negative_slope", 0.01)
         return [] if slope == 0.01 else [f"slope={number_text(slope)}"]
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        slope = float(call.attrs.get("alpha", 0.01))
+        return Emit("leaky-relu" if abs(slope - 0.01) < 1e-9 else f"leaky-relu(slope={number_text(slope)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -142,7 +156,14 @@ class Hardsigmoid(_Activation):
     example = "hardsigmoid"
     torch_modules = ("torch.nn.Hardsigmoid",)
     torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.hardsigmoid",)
-    onnx_ops: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ("HardSigmoid",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """PyTorch's hardsigmoid is ONNX's HardSigmoid with alpha 1/6, beta 1/2 (ONNX's default alpha is 0.2)."""
+        alpha, beta = float(call.attrs.get("alpha", 0.2)), float(call.attrs.get("beta", 0.5))
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise Unsupported(f"alpha={alpha:g}, beta={beta:g}: archcalc's hardsigmoid is relu6(x + 3)/6")
+        return Emit("hardsigmoid")
 
 
 @register
@@ -159,6 +180,10 @@ class ELU(_Activation):
     def _torch_options(self, call: TorchCall) -> list[str]:
         alpha = call.module.alpha if call.module is not None else call.arg(1, "alpha", 1.0)
         return [] if alpha == 1.0 else [f"alpha={number_text(alpha)}"]
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        alpha = float(call.attrs.get("alpha", 1.0))
+        return Emit("elu" if alpha == 1.0 else f"elu(alpha={number_text(alpha)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -204,6 +229,9 @@ class GELU(_Activation):
         how = call.module.approximate if call.module is not None else call.arg(1, "approximate", "none")
         return Emit("gelu/tanh" if how == "tanh" else "gelu")
 
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("gelu/tanh" if call.attrs.get("approximate", "none") == "tanh" else "gelu")
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -219,7 +247,14 @@ class Hardtanh(_Activation):
     example = "hardtanh, hardtanh(min=0, max=20)"
     torch_modules = ("torch.nn.Hardtanh",)
     torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.hardtanh", "torch.nn.functional.hardtanh_")
-    onnx_ops: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Clip",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        low, high = _clip_bounds(call)
+        if low == float("-inf") or high == float("inf"):
+            return None
+        options = [f"{k}={number_text(v)}" for k, v, d in (("min", low, -1.0), ("max", high, 1.0)) if v != d]
+        return Emit("hardtanh" + (f"({', '.join(options)})" if options else ""))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if a["min"] >= a["max"]:
@@ -274,6 +309,13 @@ class PReLU(_Activation):
             raise Unsupported(f"{m.num_parameters} slopes for {channels} channels")
         text = "prelu/c" if m.num_parameters > 1 else "prelu"
         return Emit(text + ("/frozen" if frozen_state(m) else ""))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        slope = call.weights.get(1)
+        if slope is None:
+            raise Unsupported("its slope is computed, not an initializer")
+        per_channel = len(call.inputs[0]) > 0 and slope[:1] == call.inputs[0][:1] and call.inputs[0][0] > 1
+        return Emit("prelu/c" if per_channel else "prelu", owns=(1,))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

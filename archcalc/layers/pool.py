@@ -217,7 +217,7 @@ class _AdaptivePool(LayerType):
         return Emit(self._text(call.output[1:]))
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        return Emit(self._text(call.output[1:]))  # GlobalAveragePool / GlobalMaxPool: 1 per axis
+        return Emit(self.aliases[0])  # GlobalAveragePool / GlobalMaxPool: 1 per axis
 
     def _text(self, size: Shape) -> str:
         """`gap` / `gmp` for a 1×… output, else `adaptive-avgpool7`; the output's sizes (an

@@ -289,6 +289,18 @@ class Slice(LayerType):
             return None
         return Emit(f"slice({start})" if end == channels else f"slice({start}, {end})")
 
+    onnx_ops = ("Slice",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """Slice of the channels (axis 1) with constant bounds and step 1: `slice(a, b)`."""
+        starts, ends = call.constants.get(1), call.constants.get(2)
+        axes, steps = call.constants.get(3, [0] if starts is None else list(range(len(starts)))), call.constants.get(4)
+        if starts is None or ends is None or len(starts) != 1 or list(axes) != [1] or (steps and list(steps) != [1]):
+            raise Unsupported("a slice other than of the channels with constant bounds")
+        channels = call.inputs[0][0]
+        start, end, _ = slice(int(starts[0]), min(int(ends[0]), channels)).indices(channels)
+        return Emit(f"slice({start})" if end == channels else f"slice({start}, {end})")
+
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = inputs[0][0]
         end = c if a["end"] is None else a["end"]

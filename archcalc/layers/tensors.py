@@ -84,7 +84,10 @@ class Reshape(_Moves):
         return Emit(_reshape_text(call.inputs[0], call.output))
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        return Emit(_reshape_text(call.inputs[0], call.output))
+        target = call.constants.get(1)
+        if target is None:
+            raise Unsupported("its target shape is computed from data, not a constant")
+        return Emit(_reshape_text(call.inputs[0], _onnx_reshape(call.inputs[0], target, call.attrs)))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         target, total = list(a["shape"]), prod(inputs[0])
@@ -160,7 +163,7 @@ class Squeeze(_Moves):
         return Emit(f"squeeze({dim})")
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        return Emit(_reshape_text(call.inputs[0], call.output))
+        return Emit(_reshape_text(call.inputs[0], _onnx_squeeze(call, squeeze=True)))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         axis = _axis(a["dim"], inputs[0])
@@ -187,7 +190,7 @@ class Unsqueeze(_Moves):
         return Emit(f"unsqueeze({call.arg(1, 'dim')})")
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        return Emit(_reshape_text(call.inputs[0], call.output))
+        return Emit(_reshape_text(call.inputs[0], _onnx_squeeze(call, squeeze=False)))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         rank = len(inputs[0]) + 1  # the result's rank without the batch
@@ -272,8 +275,14 @@ class Split(_Split):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         axis = int(call.attrs.get("axis", 0))
-        sizes = [shape[axis - 1 if axis > 0 else axis] for shape in call.output]
-        return Emit(f"split({'x'.join(map(str, sizes))}, dim={axis})", parts=len(call.output))
+        sizes = call.constants.get(1, call.attrs.get("split"))
+        if sizes is None:
+            parts = int(call.attrs.get("num_outputs", 0)) or len(call.output or ())
+            if not parts:
+                raise Unsupported("split sizes neither given nor stated")
+            return Emit(f"chunk({parts}, dim={axis})", parts=parts)
+        sizes = [int(v) for v in sizes]
+        return Emit(f"split({'x'.join(map(str, sizes))}, dim={axis})", parts=len(sizes))
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         given = list(a["size"])
@@ -650,3 +659,41 @@ def _reshape_text(shape: Shape, out: Shape) -> str:
     if len(out) == 1 and len(shape) > 1:
         return "flatten"
     return f"reshape({', '.join(map(str, out))})"
+
+
+def _onnx_reshape(shape: Shape, target: Any, attrs: Any) -> Shape:
+    """ONNX Reshape's output (the batch axis first, its size 1 as exported): 0 copies the input's size
+    (unless allowzero), -1 takes what is left."""
+    full = (1, *shape)
+    out = [int(v) for v in target]
+    if not attrs.get("allowzero", 0):
+        out = [full[i] if v == 0 and i < len(full) else v for i, v in enumerate(out)]
+    if -1 in out:
+        known = prod([v for v in out if v != -1])
+        out[out.index(-1)] = prod(full) // known if known else 0
+    if not out or out[0] != 1:
+        raise Unsupported(f"a reshape to {out}, which moves the batch axis")
+    return tuple(out[1:])
+
+
+def _onnx_squeeze(call: OnnxCall, squeeze: bool) -> Shape:
+    axes = call.constants.get(1, call.attrs.get("axes"))
+    full = [1, *call.inputs[0]]
+    if axes is None:
+        if not squeeze:
+            raise Unsupported("unsqueeze without axes")
+        out = [full[0]] + [s for s in full[1:] if s != 1]
+    else:
+        axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+        if squeeze:
+            rank = len(full)
+            drop = {a % rank for a in axes}
+            out = [s for i, s in enumerate(full) if i not in drop]
+        else:
+            rank = len(full) + len(axes)
+            out = list(full)
+            for a in sorted(a % rank for a in axes):
+                out.insert(a, 1)
+    if 0 in {a % len(full) for a in (axes or [])} and squeeze:
+        raise Unsupported("a squeeze of the batch axis")
+    return tuple(out[1:])

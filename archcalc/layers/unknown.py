@@ -29,7 +29,7 @@ class Unknown(LayerType):
         Arg("flops", "int", None, minimum=0),
     )
     kind = "unknown"
-    layout = "plain"
+    layout = "same"  # most are position-wise (a norm, a power): the input's axes keep their meaning
     min_inputs = 0
     max_inputs = None
     free_inputs = True
@@ -66,3 +66,19 @@ class Unknown(LayerType):
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         return None  # nothing is known of where its outputs look
+
+
+@register
+class UnknownTensor(Unknown):
+    """A tensor the forward reads itself that archcalc has no type for (a buffer, a constant): an
+    unknown operation with no input, held whole (no batch axis)."""
+
+    name = "unknown-tensor"
+    aliases = ()
+    min_inputs = 0
+    max_inputs = 0
+    batched_source = False
+    layout = "plain"
+    summary = ("a tensor the forward reads itself that archcalc has no type for (a buffer, a constant), kept by "
+               "`archcalc import --allow-unknown`: its measured shape (no batch axis) and elements")
+    example = "unknown-tensor(op=\"buffer pe\", shape=1x512x64, buffers=32768)"

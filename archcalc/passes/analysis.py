@@ -101,7 +101,7 @@ class Analysis:
     def unknown_ops(self) -> tuple[int, ...]:
         """Nodes of operations archcalc has no rule for (kept by an import with --allow-unknown):
         their parameters are counted as measured, their work in no total."""
-        return tuple(n.id for n in self.graph if n.type == "unknown")
+        return tuple(n.id for n in self.graph if n.layer.kind == "unknown")
 
     def excluding(self) -> str:
         """'' or ' (excluding 3 unknown ops)': what every total of work must say."""

@@ -107,7 +107,8 @@ class _Inference:
             raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
         node = Node(len(self.nodes), layer.name, args, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
                     name, implicit, shaped.warnings,
-                    layer.layout_for(args, in_shapes) or output_layout(layer, args, layouts), shares, tie,
+                    layer.layout_for(args, in_shapes) or output_layout(layer, args, _voting(layouts, batched)),
+                    shares, tie,
                     any(batched) if inputs else layer.batched_source)
         self.nodes.append(node)
         return node.id
@@ -157,11 +158,23 @@ def _describe(shapes: Mapping[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{k} {format_shape(v)}" for k, v in shapes.items()) or "no weights"
 
 
+def _voting(layouts: Sequence[str], batched: Sequence[bool]) -> list[str]:
+    """The layouts that decide a position-wise op's: its batched inputs' (a free parameter broadcast
+    against a sequence leaves it a sequence), or all where none is batched."""
+    chosen = [x for x, b in zip(layouts, batched) if b]
+    return chosen or list(layouts)
+
+
 def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[str]) -> str:
-    """The output's layout from the layer's rule and its inputs' layouts."""
+    """The output's layout from the layer's rule and its inputs' layouts: a position-wise op keeps a
+    sequence a sequence and channels channels; a sequence beside a plain tensor is plain (neither is
+    flattened before an FC: both map the last axis, as nn.Linear)."""
     if layer.layout == "same":
-        return "sequence" if inputs and all(x == "sequence" for x in inputs) else (
-            "plain" if inputs and all(x == "plain" for x in inputs) else "channels")
+        if not inputs:
+            return "channels"
+        if all(x == "sequence" for x in inputs):
+            return "sequence"
+        return "channels" if any(x == "channels" for x in inputs) else "plain"
     if layer.layout == "swap":
         return {"sequence": "channels", "channels": "sequence"}.get(inputs[0], "plain") if inputs else "plain"
     if layer.layout == "given":  # the input's own, as its header line says
