@@ -100,8 +100,7 @@ def _finish(ir: ModelIR, start: float) -> Imported:
     checked = check(ir, written, analyze(graph))
     nodes = [n for n in graph if n.type != "input" and not n.implicit]
     modules = tuple((ir.op(ref).path, node.id) for node, ref in zip(nodes, written.order)
-                    if ref.part == 0 and ir.op(ref).path and ir.op(ref).type != "parameter"
-                    and not ir.op(ref).source.startswith(("Tensor.", "torch.", "operator.", "parameter")))
+                    if ref.part == 0 and ir.op(ref).path and ir.op(ref).type not in ("parameter", "unknown-tensor"))
     return Imported(written.text, graph, checked, tuple(ir.notes), time.perf_counter() - start, written.blocks,
                     modules)
 

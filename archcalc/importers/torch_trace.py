@@ -266,9 +266,13 @@ def _run(gm: Any, shapes: Mapping[str, Shape], concrete: Mapping[str, Any],
                 value = super().run_node(n)
             except Exception as e:  # the user's op failed on meta: say which (fx rewrites the exception)
                 where = node_where(n)
-                failed.append(f"{where + ': ' if where else ''}running '{_node_label(gm, n)}' on the meta device "
-                              f"failed: {type(e).__name__}: {_first_line(e)}. Check the input shapes (--input) fit "
-                              f"the model")
+                args, kwargs = self.fetch_args_kwargs_from_env(n)
+                got = [x for x in [*args, *kwargs.values()] if isinstance(x, torch.Tensor)]
+                shapes = " and ".join("×".join(map(str, t.shape[1:])) or "a scalar" for t in got)
+                module = f" = {gm.get_submodule(n.target)!r}" if n.op == "call_module" else ""
+                failed.append(f"{where + ': ' if where else ''}running '{_node_label(gm, n)}'{module} on "
+                              f"{shapes or 'its inputs'} (per sample) failed: {type(e).__name__}: {_first_line(e)}. "
+                              f"Check the input shapes (--input) fit the model")
                 raise
             flops[n] = counter.get_total_flops() - before
             values[n] = value
