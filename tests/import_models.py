@@ -104,7 +104,8 @@ class Siamese(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tower = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 32))
+        self.tower = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                   nn.Linear(8 * 7 * 7, 32))
         self.head = nn.Linear(32, 1)
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:

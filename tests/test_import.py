@@ -143,7 +143,8 @@ def test_unknown_operations_stop_the_import_with_a_list() -> None:
 
 def test_allow_unknown_keeps_opaque_nodes_flagged_everywhere() -> None:
     imported = import_module(M.WithLayerNorm(), (3, 8), allow_unknown=True)
-    assert "fc-8, unknown(op=torch.nn.LayerNorm, shape=3x8, weights=8, biases=8)\nunknown = unknown(op=Tensor.pow" in imported.spec
+    assert ("fc-8, unknown(op=torch.nn.LayerNorm, shape=3x8, weights=8, biases=8)\n"
+            "unknown = unknown(op=Tensor.pow") in imported.spec
     a = analyze(imported.graph)
     assert a.totals.params == sum(p.numel() for p in M.WithLayerNorm().parameters()) == 88
     assert len(a.unknown_ops) == 2 and a.excluding() == " (excluding 2 unknown ops)"
@@ -157,23 +158,31 @@ def test_allow_unknown_keeps_opaque_nodes_flagged_everywhere() -> None:
 # -- bad input: one clear message each ------------------------------------------------------------
 
 
+def line_of(text: str) -> int:
+    """The line of tests/import_models.py that holds `text` (messages name the user's source line)."""
+    lines = open("tests/import_models.py", encoding="utf-8").read().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
 @pytest.mark.parametrize(("target", "shape", "message"), [
     ("tests/import_models.py:DataDependent", (4,),
-     "tests/import_models.py:177: the forward of tests/import_models.py:DataDependent decides what to compute from a "
-     "tensor's values, which tracing cannot follow"),
+     f"tests/import_models.py:{line_of('if x.sum() > 0')}: the forward of tests/import_models.py:DataDependent "
+     "decides what to compute from a tensor's values, which tracing cannot follow"),
     ("tests/import_models.py:TwoInputs", (4,),
      "tests/import_models.py:TwoInputs.forward(x, mask) needs 2 inputs, given 1 (x): give a shape for each, as in "
      "--input x=SHAPE, --input mask=SHAPE"),
     ("tests/import_models.py:broken_factory", (4,),
-     "tests/import_models.py:192: calling broken_factory() raised RuntimeError: the config file is missing"),
+     f"tests/import_models.py:{line_of('config file is missing')}: calling broken_factory() raised RuntimeError: "
+     "the config file is missing"),
     ("tests/import_models.py:Nope", (4,), "tests/import_models.py has no 'Nope'"),
-    ("tests/no_such_file.py:Net", (4,), "tests/no_such_file.py: no such file (the target is tests/no_such_file.py:Net)"),
+    ("tests/no_such_file.py:Net", (4,),
+     "tests/no_such_file.py: no such file (the target is tests/no_such_file.py:Net)"),
     ("no_such_package.models:net", (4,),
      "no module named 'no_such_package' (the target is no_such_package.models:net): is it installed in this Python"),
     ("tests/import_models.py:ResNetLike", (4, 32, 32),
-     "tests/import_models.py:52: running 'stem.0 (torch.nn.Conv2d)' = Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), "
-     "padding=(1, 1), bias=False) on 4×32×32 (per sample) failed: RuntimeError: Invalid channel dimensions. Check the "
-     "input shapes (--input) fit the model"),
+     f"tests/import_models.py:{line_of('self.fc(torch.flatten(self.pool')}: running 'stem.0 (torch.nn.Conv2d)' = "
+     "Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False) on 4×32×32 (per sample) "
+     "failed: RuntimeError: Invalid channel dimensions. Check the input shapes (--input) fit the model"),
 ])
 def test_bad_targets_get_one_clear_message(target: str, shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ModelImportError) as e:
@@ -237,7 +246,8 @@ with torch.device("meta"):
 imported = import_module(model, (128,), allow_unknown=True, name="llama-70b")
 from archcalc.passes.analysis import analyze
 a = analyze(imported.graph)
-print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak,
                   "params": a.totals.params, "model": sum(p.numel() for p in model.parameters()),
                   "flops": a.totals.flops, "unknown": len(a.unknown_ops), "blocks": imported.blocks}))
 """

@@ -47,7 +47,8 @@ def check(ir: ModelIR, written: Written, analysis: Analysis) -> Checked:
             continue
         counts = analysis.counts[node.id]
         if op.elements is not None:  # ONNX: initializer elements, parameters and statistics alike
-            ours = counts.params + counts.buffers - (1 if node.type == "bn" else 0)  # PyTorch's batch counter
+            ours = counts.params + counts.buffers - (1 if node.type == "bn" and counts.buffers else 0)  # PyTorch's
+            # batch counter, which ONNX files do not carry
             if ours != op.elements:
                 problems.append(f"{where}: {ours:,} parameter and statistics elements, the file's initializers "
                                 f"{op.elements:,}")
@@ -67,7 +68,7 @@ def check(ir: ModelIR, written: Written, analysis: Analysis) -> Checked:
     totals = analysis.totals
     expected_buffers = sum(op.buffers for op in ir.ops if op.id in emitted)
     if not problems and ir.framework == "onnx":
-        batch_counters = sum(1 for n in graph if n.type == "bn")
+        batch_counters = sum(1 for n in graph if n.type == "bn" and n.shares is None)
         ours = totals.params + totals.counts.buffers - batch_counters
         if ours != ir.params:
             problems.append(f"{ours:,} parameter and statistics elements in all, the file's initializers {ir.params:,}")

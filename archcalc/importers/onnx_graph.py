@@ -23,6 +23,7 @@ from archcalc.layers.imported import Emit, OnnxCall, Unsupported
 from archcalc.tensor import Shape
 
 INSTALL = "pip install 'archcalc[onnx]'"
+FREE_OPERANDS = ("Add", "Mul", "Sub", "Div", "MatMul", "Concat")  # an initializer operand: a free parameter
 FOLDABLE = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
             "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape")
 
@@ -71,6 +72,8 @@ class _Reader:
         self.known: dict[str, Shape] = {}  # value_info shapes, batch axis included
         self.unknown: list[tuple[str, str, str]] = []
         self.missing: set[str] = set()  # outputs of unknown nodes not kept: what reads them is not listed again
+        self.shared: set[str] = set()  # initializers several nodes read
+        self.layer_of: dict[tuple[str, tuple[str, ...], str], int] = {}  # a layer's initializers → its op
         self.owner: dict[str, int] = {}  # initializer → the op whose parameters it is
         self.layers: dict[str, list[LayerType]] = {}
         for layer in REGISTRY.values():
@@ -91,9 +94,12 @@ class _Reader:
         if not outputs:
             raise ModelImportError(f"{self.path}: no graph output comes from the graph's nodes")
         used = {name for name in self.owner}
-        elements = sum(math.prod(self.inits[n].dims) for n in used)
+        elements = sum(op.elements or 0 for op in self.ops)
         unused = [n for n in self.inits if n not in used and n not in self.alias.values()]
         notes = []
+        if self.shared:
+            notes.append(f"{len(self.shared)} initializers are read by several nodes (torch.onnx stores identical "
+                         f"tensors once): each node counts them, as the model exported held them apart")
         if unused:
             notes.append(f"{sum(math.prod(self.inits[n].dims) for n in unused):,} initializer elements no node "
                          f"reads as weights ({', '.join(unused[:6])}{' …' if len(unused) > 6 else ''}) are not in "
@@ -158,6 +164,8 @@ class _Reader:
         if any(n in self.missing for n in names):
             self.missing.update(node.output)  # downstream of an op already listed
             return
+        if node.op_type in FREE_OPERANDS and any(n in self.inits for n in names) and any(n in self.refs for n in names):
+            names = [self._free(n) if n in self.inits else n for n in names]  # x·γ with γ an initializer
         acts = [(k, n) for k, n in enumerate(names) if n and n in self.refs]
         weights = {k: tuple(self.inits[n].dims) for k, n in enumerate(names) if n in self.inits}
         constants = {k: self.consts[n] for k, n in enumerate(names) if n in self.consts}
@@ -186,7 +194,7 @@ class _Reader:
                 self.refs[node.output[0]] = refs[0]
                 return
             try:
-                inferred = _infer(emit, shapes)
+                inferred = _infer(emit, shapes, [self.ops[r.op].batched for r in refs])
             except SpecError as e:
                 reason = f"archcalc cannot apply '{emit.text}' to it: {e.message}"
                 break
@@ -197,10 +205,21 @@ class _Reader:
                         f"says {tuple(theirs)} (a bug in archcalc's mapping of {node.op_type}; please report it)")
             owned = [names[k] for k in emit.owns if k < len(names) and names[k] in self.inits]
             frames, path = _scope(node.name)
-            op = Op(len(self.ops), _type_of(emit.text, layer.name), emit, tuple(refs), tuple(inferred), True,
+            # A node reading exactly an earlier node's initializers, with its attributes, applies that layer
+            # again (a Siamese tower). Otherwise each node counts every initializer it reads: torch.onnx stores
+            # identical tensors once (a fresh model's BatchNorm ones and zeros), which the model held apart.
+            key = (node.op_type, tuple(owned), repr(sorted(attrs.items())))
+            again = self.layer_of.get(key) if owned else None
+            batched = any(self.ops[r.op].batched for r in refs) or not refs
+            op = Op(len(self.ops), _type_of(emit.text, layer.name), emit, tuple(refs), tuple(inferred), batched,
                     frames, path=path or node.name, source=f"ONNX {node.op_type}",
-                    elements=sum(math.prod(self.inits[n].dims) for n in owned if n not in self.owner))
+                    elements=0 if again is not None else sum(math.prod(self.inits[n].dims) for n in owned),
+                    shares=again)
+            if owned and again is None:
+                self.layer_of[key] = op.id
             for n in owned:
+                if n in self.owner and again is None:
+                    self.shared.add(n)
                 self.owner.setdefault(n, op.id)
             self.ops.append(op)
             for k, out in enumerate(node.output[:len(inferred)]):
@@ -223,8 +242,7 @@ class _Reader:
                     f"{self.path}: node {label} ({node.op_type}) is an op archcalc has no rule for, and the file "
                     f"states no shape for its output '{out}'; add shapes to the file first "
                     f"(onnx.shape_inference.infer_shapes) so it can be kept as an opaque node")
-            weights = sum(math.prod(self.inits[n].dims) for n in names if n in self.inits and n not in self.owner) \
-                if k == 0 else 0
+            weights = sum(math.prod(self.inits[n].dims) for n in names if n in self.inits) if k == 0 else 0
             text = unknown_text(f"ONNX.{node.op_type}", shape[1:], weights, 0, 0, 0, free=not refs)
             frames, path = _scope(node.name)
             op = Op(len(self.ops), "unknown" if refs else "unknown-tensor", Emit(text), tuple(refs), (shape[1:],),
@@ -237,6 +255,19 @@ class _Reader:
             self.ops.append(op)
             self.refs[out] = Ref(op.id)
 
+    def _free(self, name: str) -> str:
+        """An initializer used as an operand (a layer scale, a bias added by itself): a free parameter."""
+        key = "\x00param " + name
+        if key not in self.refs:
+            shape = tuple(self.inits[name].dims)
+            op = Op(len(self.ops), "parameter", Emit(f"parameter({'x'.join(map(str, shape)) or '1'})"), (),
+                    (shape,), False, path=name.replace("/", "."), source=f"initializer {name}",
+                    elements=math.prod(shape) if name not in self.owner else 0)
+            self.owner.setdefault(name, op.id)
+            self.ops.append(op)
+            self.refs[key] = Ref(op.id)
+        return key
+
     def _full(self, ref: Ref) -> tuple[int, ...]:
         return (1, *self.ops[ref.op].shapes[ref.part])
 
@@ -245,9 +276,10 @@ class _Reader:
         import numpy as np
 
         attrs = {a.name: _attr(a) for a in node.attribute}
-        vals = [self.consts[n] if n in self.consts else
-                self.numpy_helper.to_array(self.inits[n]) if n in self.inits else None for n in names]
+        vals: list[Any] = [self.consts[n] if n in self.consts else
+                           self.numpy_helper.to_array(self.inits[n]) if n in self.inits else None for n in names]
         op = node.op_type
+        out: Any
         try:
             if op == "Constant":
                 t = next(a for a in node.attribute if a.name in ("value", "value_ints", "value_int", "value_float",
@@ -256,12 +288,12 @@ class _Reader:
             elif op == "Gather":
                 out = np.take(vals[0], vals[1], axis=attrs.get("axis", 0))
             elif op == "Unsqueeze":
-                axes = attrs.get("axes", vals[1] if len(vals) > 1 else None)
+                axes: Any = attrs.get("axes", vals[1] if len(vals) > 1 else None)
                 out = vals[0]
                 for a in sorted(int(x) for x in np.atleast_1d(axes)):
                     out = np.expand_dims(out, a)
             elif op == "Squeeze":
-                axes = attrs.get("axes", vals[1] if len(vals) > 1 else None)
+                axes = attrs.get("axes", vals[1] if len(vals) > 1 else None)  # noqa: F841 - read below
                 out = np.squeeze(vals[0], axis=tuple(int(x) for x in np.atleast_1d(axes)) if axes is not None else None)
             elif op == "Concat":
                 out = np.concatenate([np.atleast_1d(v) for v in vals], axis=attrs.get("axis", 0))
@@ -289,20 +321,23 @@ class _Reader:
         return True
 
 
-def _infer(emit: Emit, shapes: tuple[Shape, ...]) -> list[Shape]:
+def _infer(emit: Emit, shapes: tuple[Shape, ...], batched: list[bool]) -> list[Shape]:
     """The output shape(s) archcalc gives the item on inputs of these shapes (its own shape rules, through
-    the spec language, exactly as the written spec will apply it)."""
+    the spec language, exactly as the written spec will apply it); a free tensor is a `parameter`."""
     from archcalc.importers.writer import _with_refs
     from archcalc.lang import expand, parse
     from archcalc.passes.shapes import infer
 
-    lines = [f"input i{k} 1 as plain" for k in range(len(shapes))]
+    given = [k for k, b in enumerate(batched) if b] or [-1]
+    lines = [f"input i{k} 1 as plain" for k in given]
+    lines += [f"i{k} = parameter({'x'.join(map(str, s))})" for k, s in enumerate(shapes) if not batched[k]]
     refs = [f"@i{k}" for k in range(len(shapes))]
-    item = emit.text if len(shapes) <= 1 else _with_refs(emit.text, refs)
+    item = emit.text if len(shapes) == 1 and batched[0] else _with_refs(emit.text, refs) if shapes else emit.text
     if emit.parts > 1:
         item = ", ".join(f"p{k}" for k in range(emit.parts)) + " = " + item
-    drafts = expand(parse("\n".join([*lines, item]) + "\n", "<onnx node>"),
-                    {f"i{k}": s for k, s in enumerate(shapes)} if shapes else None)
+    overrides = {f"i{k}": shapes[k] for k in given if k >= 0} or {"i-1": (1,)}
+    drafts = expand(parse("\n".join([*lines, item]).replace("i-1", "i_none") + "\n", "<onnx node>"),
+                    {k.replace("i-1", "i_none"): v for k, v in overrides.items()})
     graph = infer(drafts)
     made = [n for n in graph if n.type != "input" and not n.implicit]
     return [tuple(n.shape) for n in made[-emit.parts:]]

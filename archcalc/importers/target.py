@@ -96,7 +96,9 @@ def _import(target: Target) -> Any:
         path = os.path.abspath(target.where)
         if not os.path.exists(path):
             raise ModelImportError(f"{target.where}: no such file (the target is {target.text})")
-        name = "_archcalc_model_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+        stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+        # named after the file where the name is free, so class names in the spec read `model.Block`
+        name = stem if stem.isidentifier() and stem not in sys.modules else "_archcalc_model_" + stem
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ModelImportError(f"{target.where} cannot be loaded as a Python module")

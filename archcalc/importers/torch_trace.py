@@ -204,9 +204,13 @@ def _trace_error(e: Exception, module: Any, origin: str, inner: str) -> ModelImp
             f"{place}the forward of {_label(module, origin)}{inside} decides what to compute from a tensor's "
             f"values, which tracing cannot follow ({text}). Make the decision from Python values (a flag set in "
             f"__init__, a shape), or import with --allow-unknown to keep that module as an opaque node")
+    hint = ""
+    if type(module).__module__.startswith("transformers."):
+        hint = (" Hugging Face models (transformers 5) do not trace with torch.fx: their forwards take **kwargs "
+                "through decorators; archcalc has no torch.export path yet.")
     return ModelImportError(
         f"{place}tracing {_label(module, origin)}{inside} failed: {type(e).__name__}: {text}. archcalc traces "
-        f"with torch.fx; a forward it cannot follow can be kept as an opaque node with --allow-unknown")
+        f"with torch.fx; a forward it cannot follow can be kept as an opaque node with --allow-unknown.{hint}")
 
 
 def user_frame(frames: Any) -> str:
@@ -492,7 +496,7 @@ class _Builder:
             if emit is not None:
                 self._place(node, layer.name, emit, call, inputs, value, module, label)
                 return
-            reason = f"{declared[0]} in this form (a number operand, or arguments {layer.name} does not take)"
+            reason = f"{label} in this form (a number operand, or arguments {layer.name} does not take)"
         self._unknown_op(node, label, reason, inputs, value, module=module)
 
     def _declared(self, node: Any, module: Any) -> tuple[tuple[str, list[Any]] | None, str]:
@@ -524,7 +528,8 @@ class _Builder:
         if emit.parts > 1:
             self.refs[node] = _Tuple(tuple(Ref(op.id, i) for i in range(emit.parts)))
         elif emit.element is not None:
-            items = [_Missing(f"what {label} returns besides its output (element {i})") for i in range(len(value))]
+            items: list[Any] = [_Missing(f"what {label} returns besides its output (element {i})")
+                                for i in range(len(value))]
             items[emit.element] = Ref(op.id)
             self.refs[node] = _Tuple(tuple(items))
         else:

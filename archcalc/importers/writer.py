@@ -364,7 +364,7 @@ class _Writer:
                 line.append(ref_text(u.inputs[0]))
                 if u.call is not None:
                     line.append(text)
-                    name = names.want(u.out, _call_label(u.call)) if u.out in need else None  # type: ignore[arg-type]
+                    name = names.want(u.out, _call_label(u.call)) if u.out is not None and u.out in need else None
                     flush(name, u.comment)
                     order += u.order
                     continue
@@ -377,7 +377,7 @@ class _Writer:
             elif u.call is not None:
                 flush()
                 line.append(text)
-                name = names.want(u.out, _call_label(u.call)) if u.out in need else None  # type: ignore[arg-type]
+                name = names.want(u.out, _call_label(u.call)) if u.out is not None and u.out in need else None
                 flush(name, u.comment)
             else:
                 if line and sum(len(t) + 2 for t in line) + len(text) > LINE and id(u) in chained:
@@ -402,7 +402,8 @@ class _Writer:
                 units.append(_Unit.of_call(item, _relative(item.path, within)))
             else:
                 if len(item.ops) > 1:
-                    units.append(f"# {_relative(item.path, within)}: {_short_cls(item.cls)}")
+                    cls = f": {_short_cls(item.cls)}" if item.cls else ""
+                    units.append(f"# {_relative(item.path, within)}{cls}")
                 units += self._units(item.items, root, within)
         return units
 
@@ -445,9 +446,13 @@ class _Writer:
     # -- text -------------------------------------------------------------------------------------
     def _text(self, body: list[str]) -> str:
         ir = self.ir
-        lines = [f"# Imported from {ir.origin or ir.name} by archcalc ({ir.versions or ir.framework}).",
-                 f"# The model: {ir.params:,} parameters, {ir.buffers:,} buffer elements, "
-                 f"{ir.flops:,} FLOPs per sample (FlopCounterMode).".replace(".0 FLOPs", " FLOPs")]
+        lines = [f"# Imported from {ir.origin or ir.name} by archcalc ({ir.versions or ir.framework})."]
+        if ir.framework == "onnx":
+            lines.append(f"# The file: {ir.params:,} initializer elements read by its nodes (parameters, and "
+                         f"BatchNorm statistics as buffers).")
+        else:
+            lines.append(f"# The model: {ir.params:,} parameters, {ir.buffers:,} buffer elements, "
+                         f"{int(ir.flops):,} FLOPs per sample (FlopCounterMode).")
         lines += [f"# note: {note}" for note in ir.notes]
         lines += [f"name {ir.name}"]
         inputs = [op for op in self.ops if op.type == "input"]
@@ -457,7 +462,7 @@ class _Writer:
             lines.append(f"input {label}{'x'.join(map(str, op.shape))}" + (f" as {layout}" if layout else ""))
         for block in self.blocks:
             paths = [m.path for m in block.members]
-            lines += ["", f"# {_short_cls(block.cls)}: {_paths(paths)}",
+            lines += ["", f"# {_short_cls(block.cls) + ': ' if block.cls else ''}{_paths(paths)}",
                       f"block {block.name}" + (f"({', '.join(block.params)})" if block.params else "") + ":"]
             lines += block.lines
         lines += [""] + body

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
-from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state, number_text
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.tensor import Shape, axis_of, prod
 
 
@@ -62,7 +62,7 @@ def _clip_bounds(call: OnnxCall) -> tuple[float, float]:
     """Clip's min and max: inputs 1 and 2 (opset 11 on), or attributes before."""
     low = call.constants.get(1, call.attrs.get("min", float("-inf")))
     high = call.constants.get(2, call.attrs.get("max", float("inf")))
-    return float(low), float(high)
+    return f32(low), f32(high)
 
 
 @register
@@ -97,7 +97,7 @@ class LeakyReLU(_Activation):
         return [] if slope == 0.01 else [f"slope={number_text(slope)}"]
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        slope = float(call.attrs.get("alpha", 0.01))
+        slope = f32(call.attrs.get("alpha", 0.01))
         return Emit("leaky-relu" if abs(slope - 0.01) < 1e-9 else f"leaky-relu(slope={number_text(slope)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
@@ -160,7 +160,7 @@ class Hardsigmoid(_Activation):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         """PyTorch's hardsigmoid is ONNX's HardSigmoid with alpha 1/6, beta 1/2 (ONNX's default alpha is 0.2)."""
-        alpha, beta = float(call.attrs.get("alpha", 0.2)), float(call.attrs.get("beta", 0.5))
+        alpha, beta = f32(call.attrs.get("alpha", 0.2)), f32(call.attrs.get("beta", 0.5))
         if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
             raise Unsupported(f"alpha={alpha:g}, beta={beta:g}: archcalc's hardsigmoid is relu6(x + 3)/6")
         return Emit("hardsigmoid")
@@ -182,7 +182,7 @@ class ELU(_Activation):
         return [] if alpha == 1.0 else [f"alpha={number_text(alpha)}"]
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
-        alpha = float(call.attrs.get("alpha", 1.0))
+        alpha = f32(call.attrs.get("alpha", 1.0))
         return Emit("elu" if alpha == 1.0 else f"elu(alpha={number_text(alpha)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:

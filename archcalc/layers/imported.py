@@ -128,6 +128,11 @@ def number_text(value: float) -> str:
     return repr(float(value))
 
 
+def f32(value: Any) -> float:
+    """A float32 attribute as the number it was written as: 0.20000000298023224 → 0.2."""
+    return float(f"{float(value):.7g}")
+
+
 def dims_text(dims: Any) -> str:
     """(2, 3) → '2, 3'; 1 → '1'."""
     if isinstance(dims, int):

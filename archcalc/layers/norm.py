@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, OtherOps, Shaped, register
-from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state, number_text
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.layers.window import spatial_rank
 from archcalc.tensor import Shape, prod
 
@@ -62,7 +62,7 @@ class BatchNorm(LayerType):
         buffers (plus the batch counter PyTorch's BatchNorm holds, as archcalc's bn counts)."""
         if any(i not in call.weights for i in (1, 2, 3, 4)):
             raise Unsupported("its scale, bias, mean or variance is computed, not an initializer")
-        eps = float(call.attrs.get("epsilon", 1e-5))
+        eps = f32(call.attrs.get("epsilon", 1e-5))
         options = [] if abs(eps - 1e-5) < 1e-12 else [f"eps={number_text(eps)}"]
         return Emit("bn" + (f"({', '.join(options)})" if options else ""), owns=(1, 2, 3, 4))
 
@@ -96,8 +96,8 @@ class LRN(LayerType):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         a = call.attrs
-        return Emit(_lrn_text(int(a["size"]), float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)),
-                              float(a.get("bias", 1.0))))
+        return Emit(_lrn_text(int(a["size"]), f32(a.get("alpha", 1e-4)), f32(a.get("beta", 0.75)),
+                              f32(a.get("bias", 1.0))))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W

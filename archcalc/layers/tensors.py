@@ -555,9 +555,9 @@ class Parameter(LayerType):
     torch_functions = ("parameter", "Tensor.expand")
 
     def from_torch(self, call: TorchCall) -> Emit | None:
-        if call.name == "Tensor.expand":
+        if call.name == "Tensor.expand":  # a free 1×… tensor over the batch: archcalc's ops broadcast it anyway
             free = call.inputs and not call.batched[0] and call.inputs[0][:1] == (1,)
-            return ALIAS if free and call.output == call.inputs[0][1:] else None
+            return ALIAS if free and tuple(call.output)[1:] == call.inputs[0][1:] else None
         shape = "x".join(map(str, call.output))
         frozen = not call.args[0].requires_grad
         return Emit(f"parameter({shape})" + ("/frozen" if frozen else ""))

@@ -9,7 +9,7 @@ on its own, only by an import that was told to keep going.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerType, Shaped, register
 from archcalc.layers.window import UNKNOWN
@@ -19,7 +19,7 @@ from archcalc.tensor import Shape, format_shape
 @register
 class Unknown(LayerType):
     name = "unknown"
-    aliases = ("opaque",)
+    aliases: ClassVar[tuple[str, ...]] = ("opaque",)
     args = (
         Arg("shape", "ints", required=True, minimum=1),
         Arg("op", "str", "?"),
@@ -31,7 +31,7 @@ class Unknown(LayerType):
     kind = "unknown"
     layout = "same"  # most are position-wise (a norm, a power): the input's axes keep their meaning
     min_inputs = 0
-    max_inputs = None
+    max_inputs: ClassVar[int | None] = None
     free_inputs = True
     summary = ("an operation archcalc has no rule for (kept by `archcalc import --allow-unknown`): its measured "
                "output shape and parameters; its MACs and other ops are not counted, and reports say so")
