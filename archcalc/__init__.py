@@ -29,8 +29,10 @@ def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | No
     """
     from archcalc.lang import expand, parse
     from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
 
-    return infer(expand(parse(text, filename), input_shape, params))
+    with paused():
+        return infer(expand(parse(text, filename), input_shape, params))
 
 
 def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:

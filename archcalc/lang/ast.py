@@ -12,7 +12,7 @@ from typing import Literal
 from archcalc.errors import Loc, Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Piece:
     """A piece of raw text and where it stands."""
 
@@ -20,13 +20,13 @@ class Piece:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallArg:
     key: str | None
     value: Piece
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`.
 
@@ -41,7 +41,7 @@ class Layer:
     instance: Piece | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """`@name`: continue from a named node."""
 
@@ -73,7 +73,7 @@ class Residual:
 Unit = Layer | Ref | Branches | Residual
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     unit: Unit
     repeat: int = 1
@@ -81,7 +81,7 @@ class Item:
     repeat_expr: Piece | None = None  # `x{n-1}` in a block body: counted when the block is called
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One line: optional names (`a =`, or `q, k, v =` for a split), then items applied in order."""
 

@@ -78,10 +78,12 @@ class _Expansion:
         self.params = spec_params(spec, overrides or {})
         self.drafts: list[Draft] = []
         self.hidden = self._hidden_activation()
+        self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
         self.block_counts: dict[str, int] = {}
         self.expectations: list[tuple[int, Piece]] = []
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
+        self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
 
     # -- entry ------------------------------------------------------------------------
@@ -279,7 +281,7 @@ class _Expansion:
                 call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
         if refs:
             inputs = refs
-        args = bind(layer, spelled, options, call, _whole(unit))
+        args = self._bind(layer, spelled, options, call, _whole(unit))
         text, loc = self._text(unit, ctx), _whole(unit)
         if parts > 1:
             return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx)
@@ -287,11 +289,26 @@ class _Expansion:
         node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie))
         return [self._hidden_after(layer, node, loc, ctx)]
 
+    def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
+              whole: Loc) -> dict[str, Any]:
+        """`bind`, once per distinct spelling: the drafts of identical layers share one arguments dict
+        (nobody changes a draft's arguments)."""
+        try:
+            key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
+                        tuple((v.key, v.value) for v in call))
+            hash(key)
+        except TypeError:  # an unhashable value: bind it afresh
+            return bind(layer, spelled, options, call, whole)
+        args = self.bound.get(key)
+        if args is None:
+            args = self.bound[key] = bind(layer, spelled, options, call, whole)
+        return args
+
     def _hidden_after(self, layer: LayerType, node: int, loc: Loc, ctx: _Ctx) -> int:
         """The spec's hidden activation after a weighted layer (the last one is dropped at the end)."""
         if not layer.weighted or self.hidden is None:
             return node
-        act = self._add(self.hidden, self.hidden.normalize({}), [node], self.hidden.name, loc, ctx, implicit=True)
+        act = self._add(self.hidden, self._hidden_args, [node], self.hidden.name, loc, ctx, implicit=True)
         self.hidden_pairs.append((node, act))
         return act
 
@@ -447,11 +464,15 @@ def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict
     draft maps to its input's)."""
     new_id: dict[int, int] = {}
     out: list[Draft] = []
+    first_removed = min(removed, default=len(drafts))
     for d in drafts:
         if d.id in removed:
             new_id[d.id] = new_id[d.inputs[0]]
             continue
         new_id[d.id] = len(out)
+        if d.id < first_removed:  # nothing before it was removed: it stays as it is
+            out.append(d)
+            continue
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from archcalc.errors import Loc, Source, SpecError
 from archcalc.lang.ast import (
@@ -231,13 +231,44 @@ def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece |
 
 def _statements(lines: list[Line]) -> tuple[Statement, ...]:
     out: list[Statement] = []
+    seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
     for line in lines:
         body = line.body
         if body.startswith("shortcut:") or body.startswith("shortcut :"):
             _attach_shortcut(out, line)
             continue
-        out.append(_statement(line))
+        if line.children:
+            out.append(_statement(line))
+            continue
+        known = seen.get(line.text)
+        if known is None:
+            known = seen[line.text] = _statement(line)
+        out.append(_on_line(known, line.number))
     return tuple(out)
+
+
+def _on_line(stmt: Statement, number: int) -> Statement:
+    """The same statement written on another line: every position moved to that line."""
+    if stmt.loc.line == number:
+        return stmt
+
+    def at(loc: Loc) -> Loc:
+        return Loc(number, loc.col, loc.width)
+
+    def piece(p: Piece) -> Piece:
+        return Piece(p.text, at(p.loc))
+
+    def unit(u: Any) -> Any:
+        if isinstance(u, Ref):
+            return Ref(u.name, at(u.loc))
+        assert isinstance(u, Layer), "a one-line statement holds layers and references only"
+        call = None if u.call is None else tuple(CallArg(a.key, piece(a.value)) for a in u.call)
+        instance = None if u.instance is None else piece(u.instance)
+        return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
+
+    items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
+                       None if i.repeat_expr is None else piece(i.repeat_expr)) for i in stmt.items)
+    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect))
 
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:

@@ -10,6 +10,7 @@ Every method is a small pure function of the arguments and input shapes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -34,7 +35,7 @@ class LayerArgError(ValueError):
         self.arg = arg  # the argument whose value is wrong, where one alone is
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Parameter elements (weights, biases), the frozen share of them, and buffers of one layer.
 
@@ -64,7 +65,7 @@ class Counts:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OtherOps:
     """Operations that are not multiply-accumulates, per element as Netscope counts them."""
 
@@ -79,7 +80,8 @@ class OtherOps:
         return sum(getattr(self, f.name) for f in fields(self))
 
     def __add__(self, other: OtherOps) -> OtherOps:
-        return OtherOps(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return OtherOps(self.adds + other.adds, self.multiplies + other.multiplies, self.divisions + other.divisions,
+                        self.comparisons + other.comparisons, self.exponentials + other.exponentials)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Formula:
         return f"{self.expression} = {self.value:,}{note}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Implied:
     """A layer the shapes pass puts in on a layer type's behalf (a flatten before an FC on a
     feature map, an auto shortcut's 1×1 projection): its type, typed arguments and label."""
@@ -126,7 +128,7 @@ class Implied:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -358,6 +360,7 @@ def register(cls: type[LayerType]) -> type[LayerType]:
             raise RuntimeError(f"layer name '{key}' registered twice ({_NAMES[key]}, {cls.name})")
         _NAMES[key] = cls.name
     REGISTRY[cls.name] = instance
+    _find.cache_clear()
     return cls
 
 
@@ -367,14 +370,21 @@ def all_names() -> list[str]:
 
 
 def find(head: str) -> tuple[LayerType, dict[str, str]] | None:
-    """The layer type a token head names, with the arguments it spells."""
-    low = head.lower()
+    """The layer type a token head names, with the arguments it spells (a fresh dict each call)."""
+    found = _find(head.lower())
+    return None if found is None else (found[0], dict(found[1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _find(low: str) -> tuple[LayerType, tuple[tuple[str, str], ...]] | None:
+    """Memoised per distinct token: a generated 100,000-layer spec has a handful of them, and
+    matching one tries every layer type's patterns."""
     if low in _NAMES:
-        return REGISTRY[_NAMES[low]], {}
+        return REGISTRY[_NAMES[low]], ()
     for layer in REGISTRY.values():
         spelled = None if layer.internal else layer.match_token(low)
         if spelled is not None:
-            return layer, spelled
+            return layer, tuple(spelled.items())
     return None
 
 

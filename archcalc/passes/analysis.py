@@ -19,6 +19,7 @@ from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.memory import Memory, MemoryOptions
 from archcalc.passes.receptive_field import Field
 from archcalc.passes.sharing import Sharing
+from archcalc.quiet_gc import paused
 from archcalc.tensor import format_shape, prod
 
 
@@ -104,6 +105,11 @@ class Analysis:
 
 
 def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> Analysis:
+    with paused():
+        return _analyze(graph, memory_options)
+
+
+def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None) -> Analysis:
     counts = counting.counts(graph)
     macs = counting.macs(graph)
     other = counting.other_ops(graph)

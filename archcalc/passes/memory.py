@@ -48,7 +48,7 @@ class MemoryOptions:
         return DTYPE_BYTES[self.dtype]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeMemory:
     activation_bytes: int  # the node's output, × batch
     param_bytes: int

@@ -41,6 +41,9 @@ class _Inference:
         self.drafts = drafts
         self.nodes: list[Node] = []
         self.new_id: dict[int, int] = {}
+        # a rule's answer for one arguments dict on one set of inputs, asked once: drafts of identical
+        # layers share their arguments dict, so a generated 100,000-layer chain asks a handful of times
+        self.rules: dict[Any, tuple[Mapping[str, Any], Any, str]] = {}
 
     def run(self) -> LayerGraph:
         for d in self.drafts.drafts:
@@ -65,7 +68,8 @@ class _Inference:
         shares = None if d.shares is None else self.new_id[d.shares]
         tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie)
-        self._check_weights(self.nodes[node])
+        if shares is not None or tie is not None:
+            self._check_weights(self.nodes[node])
         if before and source is not None and source.type == "input" and source.args.get("layout") is None:
             self._warn_flattened_input(node, source)
         return node
@@ -99,15 +103,20 @@ class _Inference:
         if inputs and not any(batched) and not layer.free_inputs:
             raise ShapeError(f"'{text}' needs a tensor with a batch axis; {format_shape(in_shapes[0])} is a "
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
-        args = layer.for_inputs(args, layouts, batched)
-        try:
-            shaped = layer.shape(args, in_shapes)
-        except LayerArgError as e:
-            received = " and ".join(format_shape(s) for s in in_shapes)
-            raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
-        node = Node(len(self.nodes), layer.name, args, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
-                    name, implicit, shaped.warnings,
-                    layer.layout_for(args, in_shapes) or output_layout(layer, args, layouts), shares, tie,
+        key = (layer.name, id(args), in_shapes, tuple(layouts), tuple(batched))
+        known = self.rules.get(key)
+        if known is None or known[0] is not args:
+            adjusted = layer.for_inputs(args, layouts, batched)
+            try:
+                shaped = layer.shape(adjusted, in_shapes)
+            except LayerArgError as e:
+                received = " and ".join(format_shape(s) for s in in_shapes)
+                raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
+            layout = layer.layout_for(adjusted, in_shapes) or output_layout(layer, adjusted, layouts)
+            known = self.rules[key] = (args, (adjusted, shaped), layout)
+        adjusted, shaped = known[1]
+        node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
+                    name, implicit, shaped.warnings, known[2], shares, tie,
                     any(batched) if inputs else layer.batched_source)
         self.nodes.append(node)
         return node.id

@@ -80,7 +80,7 @@ class Transpose(nn.Module):
         self.dim0, self.dim1 = dim0, dim1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(self.dim0, self.dim1)
+        return x.transpose(self.dim0, self.dim1).contiguous()
 
     def extra_repr(self) -> str:
         return f"dim0={self.dim0}, dim1={self.dim1}"
@@ -270,7 +270,8 @@ class Permute(nn.Module):
         self.dims = tuple(dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(*self.dims)
+        # contiguous, as code writes it: some modules (LocalResponseNorm) `view` their input
+        return x.permute(*self.dims).contiguous()
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}"
