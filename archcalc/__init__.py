@@ -43,7 +43,7 @@ def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str,
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return load_text(spec, "<spec>", input_shape, params)
+        return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
     source = read(spec)
     return load_text(source.text, source.filename, input_shape, params)
 

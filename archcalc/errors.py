@@ -111,7 +111,8 @@ class UsageError(ArchcalcError):
 
 
 def _excerpt(source: Source, loc: Loc) -> list[str]:
-    text = source.line(loc.line)
+    # columns count a tab as 4, as the parser reads it: show the line the same way
+    text = source.line(loc.line).expandtabs(4)
     gutter = str(loc.line)
     pad = " " * len(gutter)
     caret = " " * (loc.col - 1) + "^" * max(1, loc.width)

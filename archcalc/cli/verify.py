@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -84,15 +84,20 @@ def export(spec: str, input_shape: tuple[str, ...], as_torch: bool, output: str 
       archcalc export my.arch --torch --input 3x32x32
     """
     import archcalc
+    from archcalc.errors import UsageError
     from archcalc.pytorch.export import export_source
 
+    check_output(output)
     source = export_source(archcalc.load(spec, parse_input(input_shape)))
     if output is None:
         click.echo(source, nl=False)
-    else:
+        return
+    try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(source)
-        click.echo(f"wrote {output}", err=True)
+    except OSError as e:
+        raise UsageError(f"cannot write '{output}': {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
 
 
 # -- rendering (returns rich objects; the command prints) ----------------------------------------

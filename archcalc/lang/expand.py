@@ -10,7 +10,8 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +26,8 @@ from archcalc.layers import REGISTRY, LayerType, find
 from archcalc.tensor import Shape
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # block calls inside block calls
+MAX_NESTING = 120  # branches, residuals and block calls inside each other, together: Python's stack is finite
 
 
 INPUT_LAYOUTS = ("channels", "sequence", "plain")
@@ -85,6 +87,7 @@ class _Expansion:
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
         self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
+        self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
 
     # -- entry ------------------------------------------------------------------------
     def run(self, input_shape: InputShapes | None) -> DraftGraph:
@@ -209,11 +212,24 @@ class _Expansion:
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx) -> int:
         if isinstance(unit, Ref):
             return self._ref(unit.name, unit.loc, ctx)
-        if isinstance(unit, Branches):
-            return self._branches(unit, cur, ctx)
-        if isinstance(unit, Residual):
-            return self._residual(unit, cur, ctx)
-        return self._layer(unit, cur, ctx)[-1]
+        with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
+            if isinstance(unit, Branches):
+                return self._branches(unit, cur, ctx)
+            if isinstance(unit, Residual):
+                return self._residual(unit, cur, ctx)
+            return self._layer(unit, cur, ctx)[-1]
+
+    @contextmanager
+    def _deeper(self, loc: Loc) -> Iterator[None]:
+        """One level deeper into branches, residuals or blocks: bounded, never a RecursionError."""
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
+                                f"levels deep", loc, expected="a flatter structure")
+            yield
+        finally:
+            self.nesting -= 1
 
     def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
         if name in ctx.names:

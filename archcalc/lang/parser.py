@@ -30,6 +30,7 @@ from archcalc.lang.ast import (
 HEADERS = ("name", "hidden-activation")
 COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
+MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
 
@@ -76,6 +77,9 @@ def _line_tree(text: str) -> list[Line]:
             stack.pop()
         (stack[-1].children if stack else roots).append(line)
         stack.append(line)
+        if len(stack) > MAX_NESTING:
+            raise SpecError(f"lines nest deeper than {MAX_NESTING} levels of indentation", line.loc(indent),
+                            expected="a flatter spec: put deep structure into blocks")
     return roots
 
 
@@ -361,10 +365,14 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
 # -- items --------------------------------------------------------------------------
 
 
+_SPECIAL = re.compile(r"[,()\[\]{}\"']")
+
+
 def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     """Split at commas outside brackets; each piece stripped, with its location."""
     pieces, depth, start, quote = [], 0, 0, ""
-    for i, ch in enumerate(text + ","):
+    for m in _SPECIAL.finditer(text + ","):  # only the characters that matter: C speed on long lines
+        i, ch = m.start(), m.group()
         if quote:  # commas inside "..." belong to the value (a connection table)
             quote = "" if ch == quote else quote
         elif ch in "\"'":
@@ -395,29 +403,31 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
 def _item(piece: Piece) -> Item:
     text, loc = piece.text, piece.loc
     repeat, repeat_loc, repeat_expr = 1, None, None
-    m = re.search(r"\s+[x×*]\s*(\{[^{}]*\}|\S+)$", text)
-    if m:
-        count = m.group(1)
-        repeat_loc = Loc(loc.line, loc.col + m.start(1), len(count))
+    suffix = _repeat_suffix(text)
+    if suffix:
+        head_end, count_start = suffix
+        count = text[count_start:]
+        repeat_loc = Loc(loc.line, loc.col + count_start, len(count))
         if count.startswith("{"):  # `x{n-1}`: a block argument decides, so lowering counts it
             repeat_expr = Piece(count, repeat_loc)
-        elif not count.isdigit():
-            raise SpecError(f"repeat count '{count}' is not a whole number", repeat_loc,
+        elif not (count.isascii() and count.isdigit()):  # '²' and '٣' are digits to str.isdigit
+            raise SpecError(f"repeat count '{_shown(count)}' is not a whole number", repeat_loc,
                             expected="a count such as x3")
         else:
-            repeat = int(count)
-            if not 1 <= repeat <= MAX_REPEAT:
-                raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
+            if len(count) > 6 or not 1 <= int(count) <= MAX_REPEAT:
+                raise SpecError(f"repeat count {_shown(count)} is out of range", repeat_loc,
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
-        text = text[: m.start()]
+            repeat = int(count)
+        text = text[:head_end]
     instance = None
-    named = re.search(r"\s+as\s+([A-Za-z_][A-Za-z0-9_]*)$", text)
+    named = _instance_suffix(text)
     if named:
-        instance = Piece(named.group(1), Loc(loc.line, loc.col + named.start(1), len(named.group(1))))
+        head_end, name_start = named
+        instance = Piece(text[name_start:], Loc(loc.line, loc.col + name_start, len(text) - name_start))
         if repeat_loc is not None:
             raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc,
                             hint=f"apply the same weights again with '{instance.text} x…' after it")
-        text = text[: named.start()]
+        text = text[:head_end]
     unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
     if instance is not None:
         if not isinstance(unit, Layer):
@@ -425,6 +435,44 @@ def _item(piece: Piece) -> Item:
                             expected="'conv3-64 as c1' or 'tower as siamese'")
         unit = replace(unit, instance=instance)
     return Item(unit, repeat, repeat_loc, repeat_expr)
+
+
+def _repeat_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the count) of a trailing repeat — `x3`, `× 3`, `* 2`, `x{n-1}`,
+    after whitespace — or None. Scanned from the end in one pass (a regex here backtracked
+    quadratically on long runs of spaces)."""
+    if text.endswith("}"):
+        count = text.rfind("{")
+        if count < 0:
+            return None
+        mark = len(text[:count].rstrip()) - 1
+    else:
+        parts = text.rsplit(None, 1)
+        if len(parts) < 2:
+            return None
+        count = len(text) - len(parts[1])
+        if len(parts[1]) > 1 and parts[1][0] in "x×*":  # the mark glued to the count: x3
+            mark, count = count, count + 1
+        else:
+            mark = len(parts[0]) - 1
+    if mark < 1 or text[mark] not in "x×*" or not text[mark - 1].isspace() or count >= len(text):
+        return None
+    return len(text[:mark].rstrip()), count
+
+
+def _instance_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the name) of a trailing `as NAME`, or None."""
+    parts = text.rsplit(None, 2)
+    if len(parts) < 3 or parts[1] != "as" or not _IDENT.fullmatch(parts[2]):
+        return None
+    name = len(text) - len(parts[2])
+    keyword = text.rindex("as", 0, name)
+    return len(text[:keyword].rstrip()), name
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A user's text as a message quotes it: at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _unit(piece: Piece) -> Layer | Ref:

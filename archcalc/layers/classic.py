@@ -54,7 +54,7 @@ def parse_table(value: Any) -> Table:
         words = [w for w in re.split(r"[,\s]+", entry.strip()) if w]
         if not words:
             raise LayerArgError(f"connection table: output map {number} reads no input map")
-        bad = next((w for w in words if not w.isdigit()), None)
+        bad = next((w for w in words if not (w.isascii() and w.isdigit())), None)
         if bad is not None:
             raise LayerArgError(f"connection table: output map {number}: '{bad}' is not a map number")
         maps = tuple(int(w) for w in words)
