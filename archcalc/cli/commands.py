@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.table import Table
 
 from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
 
@@ -139,6 +138,8 @@ def list_specs(fmt: str) -> None:
                  "input": list(a.graph.input.shape)} for n, s, a in items]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table  # here: JSON output needs no rich
+
     table = Table(title="built-in specs", header_style="bold")
     for col, justify in (("name", "left"), ("source", "left"), ("input", "left"), ("params", "right"),
                          ("MACs", "right")):
@@ -171,6 +172,8 @@ def layers(fmt: str) -> None:
                 for t in types]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table(title="layer types", header_style="bold")
     for col in ("name", "also", "example", "what it is"):
         table.add_column(col)
