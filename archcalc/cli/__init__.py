@@ -112,14 +112,19 @@ def check_output(path: str | None) -> None:
 
 
 def show(renderable: Any) -> None:
-    """Print a rich renderable; when piped, as wide as it needs so no number is cut."""
+    """Print a rich renderable, or a list of them and plain strings (a huge table drawn as text,
+    printed as it is); when piped, as wide as it needs so no number is cut."""
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
-        needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
-        console = Console(width=max(80, needed))
-    console.print(renderable)
+    for part in renderable if isinstance(renderable, list) else [renderable]:
+        if isinstance(part, str):
+            click.echo(part)
+            continue
+        console = Console()
+        if not console.is_terminal:
+            needed = console.measure(part, options=console.options.update(width=10_000)).maximum
+            console = Console(width=max(80, needed))
+        console.print(part)
 
 
 def main() -> None:

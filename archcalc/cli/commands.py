@@ -88,13 +88,22 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     elif fmt == "markdown":
         click.echo(formats.to_markdown(analysis, depth, cols), nl=False)
     else:
+        from archcalc.report.rows import readable_depth
         from archcalc.report.table import full_report
 
-        show(full_report(analysis, depth, cols))
+        chosen = readable_depth(analysis) if depth is None else depth
+        show(full_report(analysis, chosen, cols))
+        if chosen != depth:
+            click.echo(f"({len(analysis.graph) - 1:,} layers: blocks nested deeper than {chosen} are shown as one "
+                       f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
         if explain:
             from archcalc.report.explain import to_text
 
             click.echo("\n" + to_text(analysis), nl=False)
+
+
+def _deepest(analysis: Any) -> int:
+    return max((len(n.scope) for n in analysis.graph), default=0)
 
 
 def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> None:

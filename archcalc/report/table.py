@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -12,21 +12,26 @@ from rich.text import Text
 from archcalc.passes.analysis import Analysis
 from archcalc.report.columns import Column, select
 from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
+from archcalc.report.plain_table import PLAIN_ROWS, draw
 from archcalc.report.rows import Row, rows
 from archcalc.tensor import format_shape
 
 LABEL_WIDTH = 60
 
 
-def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Table:
+def layer_table(analysis: Analysis, depth: int | None = None,
+                columns: Sequence[Column] | None = None) -> Table | str:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
     body = rows(analysis, depth)
-    cells = [_cells(analysis, r, cols) for r in body]
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
-    table = Table(title=f"{g.name}  ({inputs_text(analysis)})", show_footer=True,
-                  header_style="bold", footer_style="bold")
+    title = f"{g.name}  ({inputs_text(analysis)})"
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
+    if len(body) > PLAIN_ROWS:  # rich lays out every row itself: too slow for a huge network
+        plain = [_cells(analysis, r, cols, markup=False) for r in body]
+        return draw(title, heads, plain, footer, 1, LABEL_WIDTH)
+    cells = [_cells(analysis, r, cols) for r in body]
+    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for i, (title, justify) in enumerate(heads):
         # every column but the label keeps its full width: numbers are never cut;
         # a long label (a connection table) folds onto more lines instead
@@ -51,12 +56,13 @@ def inputs_text(analysis: Analysis) -> str:
     return "inputs " + ", ".join(f"{n.args['name']} {format_shape(n.shape)}" for n in nodes)
 
 
-def _cells(analysis: Analysis, r: Row, cols: Sequence[Column]) -> list[str]:
+def _cells(analysis: Analysis, r: Row, cols: Sequence[Column], markup: bool = True) -> list[str]:
+    """One row's cells; the label escaped for rich's markup unless drawn as plain text."""
     indent = "  " * r.level
     if r.heading:
         return ["", f"{indent}▸ {r.label}", *("" for _ in cols)]
     label = f"{indent}({r.label})" if r.implicit else f"{indent}{r.label}"
-    return [r.index, escape(label), *(c.cell(analysis, r.ids) for c in cols)]
+    return [r.index, escape(label) if markup else label, *(c.cell(analysis, r.ids) for c in cols)]
 
 
 def summary(analysis: Analysis) -> Text:
@@ -139,6 +145,8 @@ def warnings_text(analysis: Analysis) -> Text:
     return text
 
 
-def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Group:
-    return Group(layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
-                 warnings_text(analysis))
+def full_report(analysis: Analysis, depth: int | None = None,
+                columns: Sequence[Column] | None = None) -> list[RenderableType | str]:
+    """The table (plain text when huge), the summary, the totals by kind and the warnings, in order."""
+    return [layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
+            warnings_text(analysis)]
