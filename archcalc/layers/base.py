@@ -127,6 +127,15 @@ class Implied:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A module PyTorch's layout of a layer calls inside it (an attention's q, k and v
+    projections, an MLP's first linear layer): its name and its output shape (no batch)."""
+
+    name: str
+    shape: Shape
+
+
+@dataclass(frozen=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -172,6 +181,27 @@ class LayerType:
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
+
+    def quadratic_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """The part of `macs` that grows with the square of the sequence (attention's Q·Kᵀ and
+        A·V); 0 for every layer whose work grows linearly with the positions."""
+        return 0
+
+    def causal_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """`macs` without what a causal mask hides (the upper triangle of Q·Kᵀ and A·V): a
+        figure of its own, never what FlopCounterMode reports; `macs` for every unmasked layer."""
+        return self.macs(a, inputs, out)
+
+    def kv_cache(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """Elements per sample a decoder keeps for this layer between generation steps (its
+        keys and values); 0 for every layer that keeps nothing."""
+        return 0
+
+    def parts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> tuple[Part, ...]:
+        """The modules PyTorch's layout of this layer calls inside it, in call order, with their
+        output shapes (an attention's projections, an MLP's linear layers and activation);
+        () where the layer is one module that calls no other."""
+        return ()
 
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Connections as LeCun et al. 1998 count them: each output unit's inputs, plus 1 for its bias.

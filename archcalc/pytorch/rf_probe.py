@@ -83,9 +83,9 @@ def _probe(graph: LayerGraph, target: int, field: Field, out: Any, x: Any) -> Pr
 
 
 def _rf_targets(graph: LayerGraph, rf: Sequence[Field], last: int | None) -> list[int]:
-    def spatial(i: int) -> bool:
+    def spatial(i: int) -> bool:  # the probe reads a channels-first output N×C×…
         f = rf[i]
-        return isinstance(f, RF) and f.rank > 0 and f.aligned
+        return isinstance(f, RF) and f.rank > 0 and f.aligned and graph.node(i).layout == "channels"
 
     def jump(i: int) -> tuple[int, ...] | None:
         f = rf[i]
