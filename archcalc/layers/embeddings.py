@@ -54,8 +54,9 @@ class PositionEmbedding(_Added):
                                 f"tokens: they must be as many, as torchvision's ViT needs", arg="max")
         if t > a["max"]:
             raise LayerArgError(f"a sequence of {t:,} tokens is longer than the position table ({a['max']:,} "
-                                f"positions): the model cannot take it (a longer table needs max={t} or more)",
-                                arg="max")
+                                f"positions): the model cannot take it", arg="max",
+                                hint=f"a longer table needs max={t} or more (where a spec parameter sets max, "
+                                     f"--set it too)")
         return Shaped(inputs[0])
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
