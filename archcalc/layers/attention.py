@@ -155,8 +155,10 @@ def _window(a: Args, query: Shape, memory: Shape | None, rope: Shape | None) -> 
             raise LayerArgError("rel_pos=true is Swin's relative position bias table within a window: it needs "
                                 "window=N")
         return None, (0, 0)
-    if len(query) != 3:
-        raise LayerArgError(f"windowed attention reads a channels-last map H×W×C, got {format_shape(query)}")
+    if len(query) != 3 or a.get("query_layout") == "channels":
+        raise LayerArgError(f"windowed attention reads a channels-last map H×W×C (features last, as after "
+                            f"permute(0, 2, 3, 1)), got {format_shape(query)}"
+                            + (" channels first" if a.get("query_layout") == "channels" else ""))
     if memory is not None or rope is not None or a["causal"]:
         raise LayerArgError("windowed attention (Swin's) is self-attention without a causal mask or rotary table")
     window = per_axis(a["window"], 2, "window")
@@ -230,8 +232,11 @@ class Attention(LayerType):
     summary = ("multi-head attention: q, k, v projections (kv_heads for grouped/multi-query), Q·Kᵀ and A·V over "
                "the full T×T, the output projection; layout separate|fused|mha|conv1d, /causal, /nobias, "
                "window/shift/relpos (Swin), a memory input (cross-attention), /rope with a rotary table")
-    example = ("attention(heads=12), attention(heads=8, kv_heads=2)/causal/nobias, attention(@x, @memory, heads=8), "
-               "attention(heads=3, window=7, shift=3)/fused/relpos")
+    example = ("attention(heads=12), attention/causal/nobias(heads=8, kv_heads=2), attention(@x, @memory, heads=8), "
+               "attention/fused/relpos(heads=3, window=7, shift=3)")
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "query_layout": layouts[0]}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         s = sizes(a, inputs)

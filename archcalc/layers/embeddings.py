@@ -45,7 +45,7 @@ class PositionEmbedding(_Added):
     summary = ("learned absolute positions: x + rows 0..T−1 of a max×F table (GPT-2's wpe, BERT's "
                "position_embeddings; T at most max); /whole: a 1×max×F parameter added whole, T = max "
                "(torchvision's ViT); /ids: the max position ids kept as a buffer (BERT's)")
-    example = "position-embedding(max=1024), position-embedding(max=197)/whole, position-embedding(max=512)/ids"
+    example = "position-embedding(max=1024), position-embedding/whole(max=197), position-embedding/ids(max=512)"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         t, _ = _sequence(inputs[0], self.name)

@@ -27,6 +27,8 @@ from archcalc.layers.base import (
 from archcalc.layers.window import Geometry
 from archcalc.tensor import Shape, format_shape, prod
 
+CHANNELS_LAST = "channels-last map H×W×C (features last, as after permute(0, 2, 3, 1))"
+
 # the activations an MLP takes: the registered layer type (and its arguments) that counts its work
 MLP_ACTIVATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "gelu": ("gelu", {}), "gelu-tanh": ("gelu", {"approximate": "tanh"}), "relu": ("relu", {}),
@@ -53,7 +55,7 @@ class MLP(LayerType):
     summary = ("the position-wise MLP on the last axis: fc1 (F → hidden), act, [dropout], fc2 (hidden → F); "
                "/gated: down(act(gate(x))·up(x)) (SwiGLU with act=silu, GeGLU with gelu); /nobias; "
                "/conv1d: GPT-2's Conv1D weights (in×out)")
-    example = "mlp(hidden=3072), mlp(hidden=3072, act=gelu-tanh)/conv1d, mlp(hidden=11008, act=silu)/gated/nobias"
+    example = "mlp(hidden=3072), mlp/conv1d(hidden=3072, act=gelu-tanh), mlp/gated/nobias(hidden=11008, act=silu)"
 
     def _sizes(self, a: Args, inputs: Sequence[Shape]) -> tuple[int, int, int, int]:
         """(positions, F, hidden, out)."""
@@ -129,6 +131,14 @@ class MLP(LayerType):
         return TorchMLP(f, h, o, a["act"], gated=a["gated"], bias=a["bias"], dropout=a["dropout"],
                         conv1d=a["conv1d"])
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The MLP with an identity for its activation: every gradient stays positive."""
+        from torch import nn
+
+        module = self.torch_module(a, inputs, out)
+        module.act = nn.Identity()
+        return module
+
 
 @register
 class LayerScale(LayerType):
@@ -182,10 +192,14 @@ class PatchMerging(LayerType):
                "with layernorm and fc-{2C}/nobias")
     example = "patch-merging, layernorm, fc-192/nobias"
 
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "layout": layouts[0]}
+
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape = inputs[0]
-        if len(shape) != 3:
-            raise LayerArgError(f"'patch-merging' reads a channels-last map H×W×C, got {format_shape(shape)}")
+        if len(shape) != 3 or a.get("layout") == "channels":
+            raise LayerArgError(f"'patch-merging' reads a {CHANNELS_LAST}, got {format_shape(shape)}"
+                                + (" channels first" if a.get("layout") == "channels" else ""))
         h, w, c = shape
         return Shaped((-(-h // 2), -(-w // 2), 4 * c))
 

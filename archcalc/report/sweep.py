@@ -44,8 +44,8 @@ def lines(analyses: Sequence[Analysis]) -> list[Line]:
     out = [
         Line("params", "parameters", each(lambda a: a.totals.params)),
         Line("macs", "MACs", macs),
-        Line("linear_macs", "  growing with T (everything but Q·Kᵀ, A·V)", tuple(m - q for m, q in zip(macs, quadratic)),
-             macs),
+        Line("linear_macs", "  growing with T (everything but Q·Kᵀ, A·V)",
+             tuple(m - q for m, q in zip(macs, quadratic)), macs),
         Line("quadratic_macs", "  growing with T² (Q·Kᵀ and A·V)", quadratic, macs),
     ]
     causal = each(lambda a: a.attention.total_causal_macs)
