@@ -125,11 +125,15 @@ def spec_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
             env[name] = _override(name, overrides[name], env)
             continue
         env[name] = evaluate_piece(piece, env)
-    if BATCH not in env:
-        env[BATCH] = _override(BATCH, overrides[BATCH], env) if BATCH in overrides else 1
-    if not isinstance(env[BATCH], int) or env[BATCH] < 1:
-        raise UsageError(f"batch must be a whole number of at least 1, not {env[BATCH]}")
     return env
+
+
+def spec_batch(env: Mapping[str, Any], overrides: Mapping[str, Any]) -> int:
+    """The samples per batch: the spec's `param batch`, else the caller's `batch`, else 1."""
+    batch = env.get(BATCH, _override(BATCH, overrides[BATCH], env) if BATCH in overrides else 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch must be a whole number of at least 1, not {batch}")
+    return batch
 
 
 def evaluate_piece(piece: Piece, env: Mapping[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece, Ref, Residual, Spec, Statement
-from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_params
+from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
@@ -89,6 +89,7 @@ class _Expansion:
     def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.params = spec_params(spec, overrides or {})
+        self.batch = spec_batch(self.params, overrides or {})
         self.drafts: list[Draft] = []
         self.hidden = self._hidden_activation()
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
@@ -109,7 +110,7 @@ class _Expansion:
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
-        return DraftGraph(tuple(drafts), name, spec.source, expectations, dict(self.params))
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
 
     def _inputs(self, override: InputShapes | None) -> dict[str, int]:
         """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
