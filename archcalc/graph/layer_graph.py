@@ -101,9 +101,10 @@ class LayerGraph:
         return seen
 
     def depth(self) -> int:
-        """Weighted layers on the longest path (how papers count depth)."""
+        """Weighted layers on the longest path (how papers count depth); an attention layer or an MLP
+        counts the two linear layers in a row inside it."""
         best: list[int] = []
         for n in self._nodes:
-            here = 1 if n.layer.weighted else 0
+            here = n.layer.path_depth if n.layer.path_depth is not None else int(n.layer.weighted)
             best.append(here + max((best[i] for i in n.inputs), default=0))
         return max(best, default=0)

@@ -226,6 +226,7 @@ class Attention(LayerType):
         Arg("cache", "bool", None, aliases=("kv_cache",)),
     )
     kind = "attention"
+    path_depth = 2  # two linear layers in a row (q/k/v then out; fc1 then fc2)
     layout = "sequence"
     min_inputs = 1
     max_inputs = 3
@@ -370,7 +371,8 @@ class Attention(LayerType):
                     "projections + Q·Kᵀ and A·V" + (" per window" if s.window else " on the full T×T")),
         ]
         if c.buffers:
-            formulas.append(Formula("buffers", f"{prod(s.window or ())}²", c.buffers, "relative_position_index"))
+            n = prod(s.window or ())
+            formulas.append(Formula("buffers", f"{n}·{n}", c.buffers, "relative_position_index"))
         return formulas
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str:

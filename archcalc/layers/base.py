@@ -160,6 +160,7 @@ class LayerType:
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    path_depth: ClassVar[int | None] = None  # weighted layers in a row inside it (attention: 2); None: weighted
     internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
     splits: ClassVar[bool] = False  # makes several tensors: `q, k, v = chunk(3, dim=-1)`
     free_inputs: ClassVar[bool] = False  # may read free parameters (no batch axis) alone

@@ -52,6 +52,7 @@ class MLP(LayerType):
         Arg("out", "int", None, aliases=("out_features",), minimum=1),
     )
     kind = "mlp"
+    path_depth = 2  # two linear layers in a row (q/k/v then out; fc1 then fc2)
     summary = ("the position-wise MLP on the last axis: fc1 (F → hidden), act, [dropout], fc2 (hidden → F); "
                "/gated: down(act(gate(x))·up(x)) (SwiGLU with act=silu, GeGLU with gelu); /nobias; "
                "/conv1d: GPT-2's Conv1D weights (in×out)")
