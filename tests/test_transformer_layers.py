@@ -271,3 +271,26 @@ def test_every_new_layer_type_is_listed() -> None:
              "patch-merging", "stochastic-depth"}
     assert names <= set(REGISTRY)
     assert all(REGISTRY[n].summary and REGISTRY[n].example for n in names)
+
+
+# -- export ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("llama", {"seq": 8}), ("gpt2", {"seq": 8, "vocab": 100, "dim": 24}), ("swin_t", {"dim": 32}),
+])
+def test_a_transformer_exports_as_a_standalone_module(name: str, settings: dict[str, int]) -> None:
+    from archcalc.pytorch.build import class_name, probe_input
+    from archcalc.pytorch.export import export_source
+
+    graph = archcalc.load(name, params=settings)
+    source = export_source(graph)
+    assert "archcalc" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+    namespace: dict[str, object] = {}
+    exec(compile(source, f"{name}.py", "exec"), namespace)  # noqa: S102 - the file archcalc just wrote
+    model = namespace[class_name(graph)]().eval()  # type: ignore[operator]
+    t = analyze(graph).totals
+    assert sum(p.numel() for p in model.parameters()) == t.params  # GPT-2's tie holds: one tensor
+    assert sum(b.numel() for b in model.buffers()) == t.counts.buffers
+    with torch.no_grad():
+        assert tuple(model(probe_input(graph)).shape[1:]) == graph.output.shape

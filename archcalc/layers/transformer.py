@@ -129,7 +129,7 @@ class MLP(LayerType):
         from archcalc.pytorch.transformer import MLP as TorchMLP
 
         _, f, h, o = self._sizes(a, inputs)
-        return TorchMLP(f, h, o, a["act"], gated=a["gated"], bias=a["bias"], dropout=a["dropout"],
+        return TorchMLP(f, h, o, a["act"], gated=a["gated"], biased=a["bias"], inner_dropout=a["dropout"],
                         conv1d=a["conv1d"])
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:

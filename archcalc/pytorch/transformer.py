@@ -60,6 +60,8 @@ class Attention(nn.Module):
                  shift: tuple[int, int] = (0, 0), rel_pos: bool = False) -> None:
         super().__init__()
         self.layout, self.heads, self.kv_heads, self.head_dim = layout, heads, kv_heads, head_dim
+        self.features, self.memory_features, self.width = features, memory_features, width
+        self.qkv_bias, self.out_bias, self.rel_pos = qkv_bias, out_bias, rel_pos
         self.causal, self.cross, self.rotary = causal, cross, rotary
         self.window, self.shift = window, tuple(shift)
         q, kv = heads * head_dim, kv_heads * head_dim
@@ -211,10 +213,12 @@ class MLP(nn.Module):
     """The position-wise feed-forward block: fc1, activation, [dropout], fc2; or gated (SwiGLU, GeGLU):
     down(act(gate(x)) · up(x)), called in that order (Hugging Face's LLaMA MLP)."""
 
-    def __init__(self, features: int, hidden: int, out: int, act: str, gated: bool = False, bias: bool = True,
-                 dropout: float | None = None, conv1d: bool = False) -> None:
+    def __init__(self, features: int, hidden: int, out: int, activation: str, gated: bool = False,
+                 biased: bool = True, inner_dropout: float | None = None, conv1d: bool = False) -> None:
         super().__init__()
-        self.gated = gated
+        self.features, self.hidden, self.out, self.activation = features, hidden, out, activation
+        self.gated, self.biased, self.inner_dropout, self.conv1d = gated, biased, inner_dropout, conv1d
+        act, bias, dropout = activation, biased, inner_dropout
         if gated:
             self.gate = _linear(features, hidden, bias, conv1d)
             self.act = ACTIVATIONS[act]()
@@ -225,6 +229,9 @@ class MLP(nn.Module):
             self.act = ACTIVATIONS[act]()
             self.dropout = nn.Dropout(dropout) if dropout is not None else None
             self.fc2 = _linear(hidden, out, bias, conv1d)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}, gated={self.gated}, biased={self.biased}, conv1d={self.conv1d}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
@@ -249,7 +256,7 @@ class Rotary(nn.Module):
 
     def __init__(self, dim: int, base: float = 10000.0, copy: bool = True) -> None:
         super().__init__()
-        self.dim = dim
+        self.dim, self.base, self.copy = dim, base, copy
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         if copy:
@@ -263,7 +270,7 @@ class Rotary(nn.Module):
         return angles.expand(x.shape[0], -1, -1).to(x.dtype if x.is_floating_point() else torch.float32)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return f"dim={self.dim}, base={self.base}, copy={self.copy}"
 
 
 class PositionEmbedding(nn.Module):
@@ -272,7 +279,7 @@ class PositionEmbedding(nn.Module):
 
     def __init__(self, positions: int, features: int, whole: bool = False, ids: bool = False) -> None:
         super().__init__()
-        self.whole = whole
+        self.positions, self.features, self.whole, self.ids = positions, features, whole, ids
         if whole:
             self.pos_embedding = nn.Parameter(torch.empty(1, positions, features).normal_(std=0.02))
         else:
@@ -292,6 +299,7 @@ class TokenTypeEmbedding(nn.Module):
 
     def __init__(self, types: int, features: int, default_ids: int | None = None) -> None:
         super().__init__()
+        self.types, self.features, self.default_ids = types, features, default_ids
         self.weight = nn.Parameter(torch.randn(types, features))
         if default_ids:
             self.register_buffer("token_type_ids", torch.zeros((1, default_ids), dtype=torch.long), persistent=False)
@@ -323,6 +331,7 @@ class ClassToken(nn.Module):
 
     def __init__(self, features: int) -> None:
         super().__init__()
+        self.features = features
         self.class_token = nn.Parameter(torch.zeros(1, 1, features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -348,6 +357,7 @@ class LayerScale(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], init: float) -> None:
         super().__init__()
+        self.shape, self.init = tuple(shape), init
         self.layer_scale = nn.Parameter(torch.full(shape, init))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
