@@ -105,10 +105,10 @@ def check_output(path: str | None) -> None:
 
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"cannot write '{path}': it is a directory")
+        raise UsageError(f"cannot write {path}: it is a directory")
     folder = target.parent
     if not folder.is_dir():
-        raise UsageError(f"cannot write '{path}': the folder '{folder}' does not exist")
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
 
 
 def show(renderable: Any) -> None:

@@ -29,6 +29,18 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
     return out or None
 
 
+def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, str] | None:
+    """`--batch N` is `--set batch=N`; the two may not disagree."""
+    from archcalc.errors import UsageError
+
+    if batch is None:
+        return settings
+    given = (settings or {}).get("batch")
+    if given is not None and given != str(batch):
+        raise UsageError(f"--batch {batch} and --set batch={given} disagree: give the batch once")
+    return {**(settings or {}), "batch": str(batch)}
+
+
 @cli.command()
 @spec_argument
 @input_option
@@ -38,19 +50,21 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
-                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing).")
+                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing, "
+                   "t2_macs, causal_macs, kv_cache, kv_bytes).")
 @click.option("--explain", is_flag=True,
               help="Show each layer's formulas with the numbers put in (table, markdown, json).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default="float32",
               show_default=True, help="Element type for the memory figures.")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size for activation memory (inference peak and training estimate).")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Batch size for the per-batch figures and memory (the same as --set batch=N) [default: 1, "
+                   "or the spec's 'param batch'].")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
               show_default=True,
               help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
 @set_option
 def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, columns: str | None,
-           explain: bool, dtype: str, batch: int, optimizer: str, settings: tuple[str, ...]) -> None:
+           explain: bool, dtype: str, batch: int | None, optimizer: str, settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -67,6 +81,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
       archcalc report alexnet-paper --explain   # worked formulas under the table
       archcalc report resnet50 --dtype float16 --batch 32 --optimizer momentum
       archcalc report alphago-policy --set k=256   # a spec parameter ('param k=192')
+      archcalc report gpt2 --set seq=128 --set batch=8   # a sequence length and a batch
       archcalc report lenet5-paper --columns shape,params,connections,fc-equivalent,sharing
     """
     import archcalc
@@ -77,8 +92,8 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     from archcalc.passes.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
 
-    graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
-    analysis = analyze(graph, MemoryOptions(dtype, batch, optimizer))
+    graph = archcalc.load(spec, parse_input(input_shape), with_batch(parse_settings(settings), batch))
+    analysis = analyze(graph, MemoryOptions(dtype, graph.params["batch"], optimizer))
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":

@@ -4,7 +4,7 @@ everything the passes need (`Node`), and a figure the user claimed (`Expectation
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.errors import Loc, Source
@@ -90,3 +90,4 @@ class DraftGraph:
     name: str
     source: Source | None = None
     expectations: tuple[Expectation, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)  # the spec's `param` values (and `batch`)

@@ -106,11 +106,15 @@ def _positional(layer: LayerType, raw: Mapping[str, Any], loc: Loc) -> str:
 # -- the spec's own parameters and its input shape ------------------------------------------
 
 
+BATCH = "batch"  # every spec takes `--set batch=N` (the samples per batch), declared or not
+
+
 def spec_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The values of the spec's `param` lines, in order (a value may use earlier ones);
-    `overrides` replace defaults and must name parameters the spec has."""
+    `overrides` replace defaults and must name parameters the spec has, or `batch`, which every
+    spec has (1 unless a `param batch=N` line or the caller says otherwise)."""
     names = [name for name, _ in spec.params]
-    unknown = [key for key in overrides if key not in names]
+    unknown = [key for key in overrides if key not in names and key != BATCH]
     if unknown:
         listed = ", ".join(f"{n}={p.text}" for n, p in spec.params) or "none"
         label = spec.name or spec.source.filename
@@ -122,6 +126,14 @@ def spec_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
             continue
         env[name] = evaluate_piece(piece, env)
     return env
+
+
+def spec_batch(env: Mapping[str, Any], overrides: Mapping[str, Any]) -> int:
+    """The samples per batch: the spec's `param batch`, else the caller's `batch`, else 1."""
+    batch = env.get(BATCH, _override(BATCH, overrides[BATCH], env) if BATCH in overrides else 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch must be a whole number of at least 1, not {batch}")
+    return batch
 
 
 def evaluate_piece(piece: Piece, env: Mapping[str, Any]) -> Any:

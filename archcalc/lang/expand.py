@@ -18,7 +18,7 @@ from typing import Any
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece, Ref, Residual, Spec, Statement
-from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_params
+from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
@@ -31,6 +31,19 @@ MAX_NESTING = 120  # branches, residuals and block calls inside each other, toge
 
 
 INPUT_LAYOUTS = ("channels", "sequence", "plain")
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """A block argument given as `@name`: the node the block body reads as `@param`."""
+
+    node: int
+
+
+def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """A block call's numbers (for `{expr}`) and its visible names: `@in` and its tensor arguments."""
+    numbers = {k: v for k, v in env.items() if not isinstance(v, _Tensor)}
+    return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
 
 @dataclass
@@ -78,6 +91,7 @@ class _Expansion:
     def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.params = spec_params(spec, overrides or {})
+        self.batch = spec_batch(self.params, overrides or {})
         self.drafts: list[Draft] = []
         self.hidden = self._hidden_activation()
         self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
@@ -101,7 +115,7 @@ class _Expansion:
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
-        return DraftGraph(tuple(drafts), name, spec.source, expectations)
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
 
     def _inputs(self, override: InputShapes | None) -> dict[str, int]:
         """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
@@ -368,7 +382,8 @@ class _Expansion:
         start = refs[0] if refs else cur
         block, env = instance.block, instance.env or {}
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        inner = _Ctx({**self.params, **env}, {"in": start}, (*ctx.scope, f"{block.name}#{count}"),
+        numbers, names = _scope(env, start)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
                      (*ctx.calls, block.name))
         replay = _Replay(instance.drafts)
         self.replaying.append(replay)
@@ -407,7 +422,8 @@ class _Expansion:
             raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
         env = self._bind_block(block, unit, ctx)
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        inner = _Ctx({**self.params, **env}, {"in": cur}, (*ctx.scope, f"{block.name}#{count}"),
+        numbers, names = _scope(env, cur)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
                      (*ctx.calls, block.name))
         return self._statements(block.body, cur, inner)
 
@@ -426,6 +442,10 @@ class _Expansion:
                                 expected=signature, hint=did_you_mean(key, params))
             if key in env:
                 raise SpecError(f"parameter '{key}' is given twice", arg.value.loc, expected=signature)
+            text = self._subst(arg.value, ctx)
+            if text.startswith("@"):  # a tensor: the body reads it as @key
+                env[key] = _Tensor(self._ref(text[1:], arg.value.loc, ctx))
+                continue
             env[key] = evaluate_piece(arg.value, ctx.env)
         for name, default in block.params:
             if name not in env:

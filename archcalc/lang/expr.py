@@ -23,7 +23,8 @@ class ExprError(ValueError):
 
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
-    """Evaluate integer arithmetic over the names in `env`; '/' must divide exactly."""
+    """Evaluate integer arithmetic over the names in `env`; '/' must divide exactly (where a float takes
+    part it is plain division: `0.2*k/11`)."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
@@ -45,6 +46,10 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.BinOp):
         left, right = _eval(node.left, env, text), _eval(node.right, env, text)
         if isinstance(node.op, ast.Div):
+            if isinstance(left, float) or isinstance(right, float):  # a rate such as 0.2*k/11
+                if right == 0:
+                    raise ExprError(f"division by zero in '{text}'")
+                return left / right
             if right == 0 or left % right:
                 raise ExprError(f"'{text}' does not divide exactly (use // to floor)")
             return left // right

@@ -129,6 +129,15 @@ class Implied:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """A module PyTorch's layout of a layer calls inside it (an attention's q, k and v
+    projections, an MLP's first linear layer): its name and its output shape (no batch)."""
+
+    name: str
+    shape: Shape
+
+
+@dataclass(frozen=True, slots=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -153,6 +162,7 @@ class LayerType:
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    path_depth: ClassVar[int | None] = None  # weighted layers in a row inside it (attention: 2); None: weighted
     internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
     splits: ClassVar[bool] = False  # makes several tensors: `q, k, v = chunk(3, dim=-1)`
     free_inputs: ClassVar[bool] = False  # may read free parameters (no batch axis) alone
@@ -174,6 +184,27 @@ class LayerType:
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
+
+    def quadratic_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """The part of `macs` that grows with the square of the sequence (attention's Q·Kᵀ and
+        A·V); 0 for every layer whose work grows linearly with the positions."""
+        return 0
+
+    def causal_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """`macs` without what a causal mask hides (the upper triangle of Q·Kᵀ and A·V): a
+        figure of its own, never what FlopCounterMode reports; `macs` for every unmasked layer."""
+        return self.macs(a, inputs, out)
+
+    def kv_cache(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """Elements per sample a decoder keeps for this layer between generation steps (its
+        keys and values); 0 for every layer that keeps nothing."""
+        return 0
+
+    def parts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> tuple[Part, ...]:
+        """The modules PyTorch's layout of this layer calls inside it, in call order, with their
+        output shapes (an attention's projections, an MLP's linear layers and activation);
+        () where the layer is one module that calls no other."""
+        return ()
 
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Connections as LeCun et al. 1998 count them: each output unit's inputs, plus 1 for its bias.

@@ -101,6 +101,28 @@ class Permute(_Moves):
                                 f"got {', '.join(map(str, dims))}")
         return Shaped(tuple(shape[d - 1] for d in order[1:]))
 
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "layout": layouts[0]}
+
+    def _moves_features(self, a: Args, shape: Shape) -> str | None:
+        """The layout a permute keeps the positions of: channels first to features last
+        (`permute(0, 2, 3, 1)`, as Swin and ConvNeXt do) gives a sequence-like H×W×C, and back
+        (`permute(0, 3, 1, 2)`) channels first; None for any other order."""
+        full = len(shape) + 1
+        dims = tuple(d % full for d in a["dims"])
+        if a.get("layout") == "channels" and dims == (0, *range(2, full), 1):
+            return "sequence"
+        if a.get("layout") == "sequence" and dims == (0, full - 1, *range(1, full - 1)):
+            return "channels"
+        return None
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return self._moves_features(a, inputs[0]) or "plain"
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """Positions stay where the features only move to the other end; unknown otherwise."""
+        return None if self._moves_features(a, inputs[0]) else UNKNOWN
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import Permute as TorchPermute
 

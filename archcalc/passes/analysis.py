@@ -15,6 +15,7 @@ from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
 from archcalc.passes import counting, receptive_field, sharing
 from archcalc.passes import memory as memory_pass
+from archcalc.passes.attention import AttentionFigures, attention_figures
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.memory import Memory, MemoryOptions
 from archcalc.passes.receptive_field import Field
@@ -86,6 +87,12 @@ class Analysis:
     kinds: tuple[KindTotals, ...]
     warnings: tuple[Warning_, ...]
     final_rf: int | None  # the last spatial layer before the network goes global (VGG's pool5)
+    attention: AttentionFigures  # T² MACs, causal-aware MACs, KV cache (passes/attention.py)
+
+    @property
+    def batch(self) -> int:
+        """The samples per batch the per-batch figures (and every byte count) are for."""
+        return self.memory.options.batch
 
     def flops(self, node_id: int) -> int:
         return FLOPS_PER_MAC * self.macs[node_id]
@@ -127,10 +134,11 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None) -> Analysi
         Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
     )
     rf = receptive_field.receptive_fields(graph)
-    mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
+    options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))
+    mem = memory_pass.memory(graph, counts, options)
     kinds = _by_kind(graph, counts, macs)
     return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
-                    kinds, warnings, receptive_field.last_spatial(graph, rf))
+                    kinds, warnings, receptive_field.last_spatial(graph, rf), attention_figures(graph, options))
 
 
 def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:

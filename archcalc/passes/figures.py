@@ -125,6 +125,18 @@ _figure("act_bytes", "output bytes (dtype × batch); the total is what training 
 _figure("param_bytes", "parameter bytes for the dtype",
         _summed(lambda a, i: a.memory.nodes[i].param_bytes), lambda a: a.memory.param_bytes)
 
+_figure("quadratic_macs", "the MACs of attention's Q·Kᵀ and A·V (2·heads·T·T'·head_dim), which grow with T²; "
+        "the rest of a sequence model's MACs grows with T", _summed(lambda a, i: a.attention.quadratic_macs[i]),
+        lambda a: a.attention.total_quadratic_macs)
+_figure("causal_macs", "MACs with a causal mask's hidden upper triangle of Q·Kᵀ and A·V left out (T·(T+1)/2 "
+        "query-key pairs per head): a figure of its own; FlopCounterMode never discounts masks",
+        _summed(lambda a, i: a.attention.causal_macs[i]), lambda a: a.attention.total_causal_macs)
+_figure("kv_cache", "elements per sample a decoder keeps between generation steps: 2·kv_heads·head_dim·T per "
+        "caching attention layer", _summed(lambda a, i: a.attention.kv_cache[i]),
+        lambda a: a.attention.total_kv_cache)
+_figure("kv_cache_bytes", "KV-cache bytes: kv_cache elements × batch × bytes per element of the dtype",
+        _summed(lambda a, i: a.attention.kv_cache_bytes[i]), lambda a: a.attention.total_kv_cache_bytes)
+
 # the figure each worked formula (`Formula.what`) must equal; "output H, W" names shape axes
 FORMULA_FIGURES = {"weights": "weights", "biases": "biases", "params": "params", "buffers": "buffers",
                    "MACs": "macs"}

@@ -277,7 +277,8 @@ def as_args(x: Any) -> tuple[Any, ...]:
 
 
 def _tensor_counts(module: nn.Module, seen: set[int] | None = None) -> tuple[int, int, int]:
-    """Weights, biases (parameters named 'bias', or 'bias_…' as nn.LSTM's) and buffer elements of a
+    """Weights, biases (parameters named 'bias', 'bias_…' as nn.LSTM's or '…_bias' as nn.MultiheadAttention's
+    in_proj_bias) and buffer elements of a
     module; a Parameter in `seen` (another module's, tied) is not counted again."""
     weights = biases = 0
     for name, p in module.named_parameters():
@@ -285,7 +286,8 @@ def _tensor_counts(module: nn.Module, seen: set[int] | None = None) -> tuple[int
             if id(p) in seen:
                 continue
             seen.add(id(p))
-        if name.rsplit(".", 1)[-1].split("_")[0] == "bias":
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf.split("_")[0] == "bias" or leaf.endswith("_bias"):  # bias, bias_ih_l0, in_proj_bias
             biases += p.numel()
         else:
             weights += p.numel()

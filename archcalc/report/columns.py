@@ -95,6 +95,10 @@ COLUMNS: list[Column] = [
     Column("connections", "connections", "connections", count, default=False, foot=_exact),
     Column("fc-equivalent", "FC-equivalent", "fc_equivalent", _count, default=False, foot=_count),
     Column("sharing", "sharing", "sharing", _factor, default=False, foot=_factor),
+    Column("t2_macs", "T² MACs", "quadratic_macs", count, default=False, foot=_exact),
+    Column("causal_macs", "causal MACs", "causal_macs", count, default=False, foot=_exact),
+    Column("kv_cache", "KV cache", "kv_cache", count, default=False, foot=_exact),
+    Column("kv_bytes", "KV bytes", "kv_cache_bytes", count, default=False, foot=_exact),
 ]
 
 

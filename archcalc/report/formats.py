@@ -11,16 +11,21 @@ from typing import Any
 
 from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
+from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.figures import FIGURES
 from archcalc.passes.memory import NodeMemory
 from archcalc.passes.sharing import Sharing
 from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
+from archcalc.tensor import prod
 from archcalc.version import __version__
 
 _CONVENTION_FIGURES = ("params", "buffers", "macs", "flops", "other_ops", "rf", "connections", "sharing")
 CONVENTIONS = {
     **{key: FIGURES[key].doc for key in _CONVENTION_FIGURES},
+    **{key: FIGURES[key].doc for key in ("quadratic_macs", "causal_macs", "kv_cache")},
+    "per_sample": "every figure of a layer, and the totals' macs, flops, quadratic_macs and causal_macs, are per "
+                  "sample; per_batch multiplies them by the batch (totals.batch); bytes are for the whole batch",
     "memory": "bytes = elements × bytes per element of the dtype; activation_bytes × batch; "
               "inference peak = activations alive at once in topological order (weights apart); "
               "training = params + buffers + gradients + optimizer state + every node's output × batch",
@@ -52,6 +57,12 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "connections": t.connections,
             "sharing": _sharing_dict(t.sharing),
             "memory": _memory_totals(analysis),
+            "quadratic_macs": analysis.attention.total_quadratic_macs,
+            "causal_macs": analysis.attention.total_causal_macs,
+            "batch": analysis.batch,
+            "per_sample": _per(analysis, 1),
+            "per_batch": _per(analysis, analysis.batch),
+            "kv_cache": _kv_cache(analysis),
         },
         "receptive_field": _final_rf(analysis),
         "by_kind": [asdict(k) for k in analysis.kinds],
@@ -78,6 +89,9 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "buffers": c.buffers,
         "macs": analysis.macs[node_id],
         "flops": analysis.flops(node_id),
+        "quadratic_macs": analysis.attention.quadratic_macs[node_id],
+        "causal_macs": analysis.attention.causal_macs[node_id],
+        "kv_cache_elements": analysis.attention.kv_cache[node_id],
         "other_ops": _ops_dict(analysis.other_ops[node_id]),
         "connections": analysis.connections[node_id],
         "sharing": _sharing_dict(shared) if (shared := analysis.sharing[node_id]) else None,
@@ -158,6 +172,36 @@ def _memory_totals(analysis: Analysis) -> dict[str, Any]:
             "activation_bytes": m.activation_bytes,
             "total_bytes": m.training_bytes,
         },
+    }
+
+
+def _per(analysis: Analysis, batch: int) -> dict[str, int]:
+    """The work of `batch` samples (1: per sample), every figure labelled: the JSON's totals
+    `macs`/`flops` are per sample, as every per-layer figure is."""
+    t, a = analysis.totals, analysis.attention
+    return {
+        "samples": batch,
+        "macs": t.macs * batch,
+        "flops": t.flops * batch,
+        "quadratic_macs": a.total_quadratic_macs * batch,
+        "linear_macs": (t.macs - a.total_quadratic_macs) * batch,
+        "causal_macs": a.total_causal_macs * batch,
+        "causal_flops": FLOPS_PER_MAC * a.total_causal_macs * batch,
+        "kv_cache_elements": a.total_kv_cache * batch,
+        "activation_elements": sum(prod(n.shape) for n in analysis.graph) * batch,
+    }
+
+
+def _kv_cache(analysis: Analysis) -> dict[str, Any]:
+    """The KV cache per caching attention layer and in total, at the analysis's batch and dtype."""
+    a, o = analysis.attention, analysis.memory.options
+    return {
+        "dtype": o.dtype,
+        "batch": o.batch,
+        "elements_per_sample": a.total_kv_cache,
+        "bytes": a.total_kv_cache_bytes,
+        "layers": [{"layer": i, "spec": analysis.graph.node(i).text, "elements_per_sample": a.kv_cache[i],
+                    "bytes": a.kv_cache_bytes[i]} for i in a.cached()],
     }
 
 

@@ -81,10 +81,43 @@ def summary(analysis: Analysis) -> Text:
     text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
                 f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
+    if analysis.batch > 1:
+        text.append(f"per batch of {analysis.batch} (the figures above are per sample): MACs "
+                    f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}\n")
+    text.append(attention_lines(analysis))
     text.append(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
     text.append(rf_line(analysis))
     text.append(memory_lines(analysis))
+    text.append(kv_cache_line(analysis))
     return text
+
+
+def attention_lines(analysis: Analysis) -> str:
+    """The T² part of the MACs and the causal-aware figure, where the network has attention."""
+    a, macs = analysis.attention, analysis.totals.macs
+    quadratic, causal = a.total_quadratic_macs, a.total_causal_macs
+    if not quadratic:
+        return ""
+    lines = (f"attention: Q·Kᵀ and A·V {quadratic:,} MACs ({percent(quadratic, macs)}), which grow with T²; "
+             f"the other {macs - quadratic:,} grow with T\n")
+    if causal != macs:
+        lines += (f"causal-aware MACs {causal:,} ({metric(causal)}): only the lower triangle of the masked Q·Kᵀ "
+                  f"and A·V, T·(T + 1)/2 pairs per head; the MACs and FLOPs above count the full T×T, as "
+                  f"FlopCounterMode does\n")
+    return lines
+
+
+def kv_cache_line(analysis: Analysis) -> str:
+    """A decoder's KV cache at the batch, length and dtype of the analysis."""
+    a, o = analysis.attention, analysis.memory.options
+    cached = a.cached()
+    if not cached:
+        return ""
+    sizes = {a.kv_cache[i] for i in cached}
+    each = (f"{len(cached)} layers × {sizes.pop():,} elements" if len(sizes) == 1 else
+            " + ".join(f"{a.kv_cache[i]:,}" for i in cached) + " elements")
+    return (f"\nKV cache ({o.dtype}, batch {o.batch}): {each} per sample = {a.total_kv_cache:,} elements, "
+            f"{exact_bytes(a.total_kv_cache_bytes)}")
 
 
 def rf_line(analysis: Analysis) -> str:
@@ -119,7 +152,7 @@ def memory_lines(analysis: Analysis) -> str:
     )
 
 
-KIND_ORDER = ("conv", "fc", "norm", "activation", "pool", "merge", "other")
+KIND_ORDER = ("conv", "fc", "attention", "mlp", "embedding", "norm", "activation", "pool", "merge", "other")
 
 
 def kind_table(analysis: Analysis) -> Table:
