@@ -81,11 +81,11 @@ def adaptive(draw: st.DrawFn, t: Tensor) -> str:
 
 def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
     """One layer that keeps the tensor's rank."""
-    choices = ["bn", "act", "dropout", "identity", "lrn"]
+    choices = ["bn", "act", "dropout", "identity", "lrn", "stochastic-depth"]
     if t.rank == 0:
         choices += ["fc"]
     else:
-        choices += ["conv", "conv", "pool", "pool", "pool", "slice"] + ([] if keep_size else ["adaptive"])
+        choices += ["conv", "conv", "pool", "pool", "pool", "slice", "shuffle"] + ([] if keep_size else ["adaptive"])
     pick = draw(st.sampled_from(choices))
     if pick == "bn":
         return draw(st.sampled_from(["bn", "bn(affine=false)", "batchnorm(eps=0.001)"]))
@@ -95,6 +95,11 @@ def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
         return draw(st.sampled_from(["dropout", "dropout(p=0.2)"]))
     if pick == "lrn":
         return f"lrn(size={draw(st.integers(1, 5))})"
+    if pick == "stochastic-depth":
+        return draw(st.sampled_from(["stochastic-depth(p=0.2)", "stochastic-depth(p=0.5, mode=batch)"]))
+    if pick == "shuffle":
+        groups = draw(st.sampled_from([g for g in range(1, t.channels + 1) if t.channels % g == 0]))
+        return f"channel-shuffle(groups={groups})"
     if pick == "fc":
         t.channels = draw(st.integers(1, 12))
         return f"fc-{t.channels}" + draw(st.sampled_from(["", "/nobias"]))

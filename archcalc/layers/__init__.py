@@ -9,6 +9,8 @@ from archcalc.layers import (  # noqa: F401
     pool,
     recurrent,
     sequence,
+    shuffle,
+    stochastic,
     structural,
     tensors,
 )
