@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from click.testing import CliRunner
 
 import archcalc
 from archcalc import load_text
+from archcalc.cli import cli
 from archcalc.errors import SpecError, UsageError
 from archcalc.lang.expr import MAX_BITS, ExprError, define, evaluate, substitute
+
+runner = CliRunner()
 
 
 def error_of(text: str) -> str:
@@ -203,3 +207,58 @@ def test_loop_errors(text: str, message: str) -> None:
 def test_a_loop_is_bounded_by_the_layer_limit() -> None:
     text = "input 3x8x8\nblock b(n): relu x{n}\nb(10000) for j in range(30)\n"
     assert "the spec expands to more than 250,000 layers" in error_of(text)
+
+
+# -- families and their members ------------------------------------------------------------------
+
+def test_a_member_is_its_family_with_its_own_values() -> None:
+    b1 = archcalc.analyze("efficientnet_b1")
+    assert (b1.graph.name, b1.graph.input.shape) == ("efficientnet_b1", (3, 240, 240))
+    family = archcalc.analyze("efficientnet_b0", (3, 240, 240), params={"depth": 1.1})
+    assert (family.totals.params, family.totals.macs) == (b1.totals.params, b1.totals.macs) == (
+        7_794_184, 686_802_832)
+    # the caller's values win over the member's, and its input over the member's input line
+    b2 = archcalc.analyze("efficientnet_b1", (3, 260, 260), params={"width": 1.1, "depth": 1.2})
+    assert b2.graph.input.shape == (3, 260, 260)
+    assert b2.totals.params == archcalc.analyze("efficientnet_b0", params={"width": 1.1, "depth": 1.2}).totals.params
+
+
+def test_a_member_from_the_command_line() -> None:
+    result = runner.invoke(cli, ["report", "mobilenet_v3_small", "--set", "width=0.75", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    with pytest.raises(UsageError) as info:
+        archcalc.load("shufflenet_v2_x1_0", params={"c6": 1})
+    assert str(info.value) == ("shufflenet_v2_x1_0 has no parameter 'c6' (its parameters: c2=116, c3=232, "
+                               "c4=464, c5=1024)")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("use efficientnt\n", "t.arch:1:5: error: no family spec named 'efficientnt'"),
+    ("use efficientnet\nparam dept=1.1\n",
+     "t.arch:2:12: error: family 'efficientnet' has no parameter 'dept' (its parameters: width=1.0, depth=1.0, "
+     "dropout=0.2, stochastic_depth=0.2, bn_eps=1e-5, bn_momentum=0.1, n1=layers(1), n2=layers(2), "
+     "n3=layers(2), n4=layers(3), n5=layers(3), n6=layers(4), n7=layers(1), blocks=n1 + n2 + n3 + n4 + n5 + "
+     "n6 + n7)"),
+    ("use efficientnet\nconv3-8\n",
+     "t.arch:2:1: error: a spec with 'use efficientnet' is the family with other values: it holds only name, "
+     "input and param lines"),
+    ("use efficientnet\nparam f(v) = v\n",
+     "t.arch:2:14: error: a spec with 'use efficientnet' sets the family's parameters; it defines no functions"),
+    ("use efficientnet\ninput a 3x8x8\n",
+     "t.arch:2:1: error: a spec with 'use efficientnet' gives one input shape, as in 'input 3x240x240'"),
+    ("use regnet\nuse regnet\n", "t.arch:2:1: error: 'use' is given twice"),
+])
+def test_member_errors_point_into_the_member(text: str, message: str) -> None:
+    assert error_of(text).splitlines()[0] == message
+
+
+def test_an_unknown_family_lists_the_families() -> None:
+    message = error_of("use efficientnt\n")
+    assert "expected: one of efficientnet, mobilenet_v3, regnet, shufflenet_v2" in message
+    assert message.splitlines()[-1] == "  did you mean 'efficientnet'?"
+
+
+def test_family_errors_point_into_the_family() -> None:
+    # width 0.01 leaves 8 channels everywhere: fine; a width that rounds to no channels is the family's error
+    message = error_of("use shufflenet_v2\nparam c2=3\n")
+    assert message.startswith("families/shufflenet_v2.arch:")
