@@ -6,7 +6,9 @@ parameters, weights, biases, buffers (BatchNorm counters included), FlopCounterM
 input and output shapes, and — leaf module by leaf module, in forward order — the layer type,
 its output shape and its FLOPs. With torch installed, each leaf's torch module as archcalc
 builds it prints as torchvision's does (kernel, stride, padding, groups, bias, BN eps and
-momentum). Families (EfficientNet, MobileNetV3, ShuffleNetV2, RegNet, MNASNet) are one spec each.
+momentum). Families (EfficientNet, MobileNetV3, ShuffleNetV2, RegNet, MNASNet) are one spec
+each; tests/reference/zoo14_families.json holds members beyond the named ones, measured by
+tools/zoo14_families.py, so every rounding rule is checked where it changes a width.
 """
 
 from __future__ import annotations
@@ -157,6 +159,23 @@ def test_torchvisions_documented_figures() -> None:
         a = analysis(key)
         assert a.totals.params == documented["num_params"], key
         assert round(a.totals.macs / 1e9, 3) == documented["_ops"], key
+
+
+# -- the families' other members: each a --set away ----------------------------------------------
+
+FAMILIES = json.loads((HERE / "zoo14_families.json").read_text())["models"]
+
+
+@pytest.mark.parametrize("key", list(FAMILIES))
+def test_family_members_equal_torchvision(key: str) -> None:
+    ref = FAMILIES[key]
+    a = archcalc.analyze(ref["spec"], tuple(ref["input"]), params=ref["params_set"])
+    c = a.totals.counts
+    ours = {"params": c.params, "weights": c.weights, "biases": c.biases, "buffers": c.buffers,
+            "flops": 2 * a.totals.macs}
+    assert ours == {k: ref[k] for k in ours}
+    assert a.graph.output.shape == tuple(ref["output"])
+    assert [n.shape for n in a.graph if n.type == "conv"] == [tuple(s) for s in ref["conv_shapes"]]
 
 
 def test_channel_shuffle_is_torchvisions_view_transpose() -> None:
