@@ -32,7 +32,18 @@ def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | No
     from archcalc.quiet_gc import paused
 
     with paused():
-        return infer(expand(parse(text, filename), input_shape, params))
+        spec = parse(text, filename)
+        if spec.uses is not None:  # `use efficientnet`: the family spec with this spec's values
+            from archcalc.errors import SpecError
+            from archcalc.lang.family import derive
+            from archcalc.zoo import family
+
+            try:
+                source = family(spec.uses.text, spec.uses.loc)
+                spec, input_shape, params = derive(spec, parse(source.text, source.filename), input_shape, params)
+            except SpecError as e:
+                raise e.with_source(spec.source) from None
+        return infer(expand(spec, input_shape, params))
 
 
 def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from archcalc.errors import Source, UsageError
+from archcalc.errors import Loc, Source, SpecError, UsageError
 
 _PACKAGED = Path(__file__).parent / "specs"  # where a wheel puts them
 _CHECKOUT = Path(__file__).parent.parent / "specs"  # an editable install or a checkout
@@ -102,3 +102,20 @@ def _decode(data: bytes, where: str) -> str:
         raise UsageError(f"{where} holds a NUL byte on line {text[: text.index(chr(0))].count(chr(10)) + 1}: "
                          f"not a text file")
     return text.removeprefix("\ufeff")
+
+
+def families() -> list[str]:
+    """The family specs under `specs/families/`: what a spec's `use NAME` line may name."""
+    return sorted(p.stem for p in (specs_dir() / "families").glob("*.arch"))
+
+
+def family(name: str, loc: Loc | None = None) -> Source:
+    """The family spec `use NAME` names; an error at `loc` with the families there are."""
+    path = specs_dir() / "families" / f"{name}.arch"
+    if re.fullmatch(r"[A-Za-z0-9_\-]+", name) and path.is_file():
+        return Source(_decode(_file_bytes(path), str(path)), f"families/{name}.arch")
+    import difflib
+
+    close = difflib.get_close_matches(name, families(), n=1)
+    raise SpecError(f"no family spec named '{name}'", loc, expected="one of " + (", ".join(families()) or "none"),
+                    hint=f"did you mean '{close[0]}'?" if close else None)

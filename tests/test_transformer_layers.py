@@ -248,7 +248,7 @@ def test_a_tie_of_mismatched_shapes() -> None:
     (SEQ + "mlp/gated(hidden=8, dropout=0.1)\n", "a gated MLP (LLaMA's) has no dropout between its layers"),
     (SEQ + "mlp(hidden=8, act=swish)\n", "argument 'act' of 'mlp' must be a word, not 'swish' (one of gelu, "
                                           "gelu-tanh, relu, silu, tanh, sigmoid)"),
-    (SEQ + "stochastic-depth(p=1.5)\n", "drop probability p=1.5 is not between 0 and 1"),
+    (SEQ + "stochastic-depth(p=1.5)\n", "stochastic-depth probability p=1.5 is not between 0 and 1"),
     ("input 3x8x8\npatch-merging\n", "'patch-merging' reads a channels-last map H×W×C (features last, as after "
                                      "permute(0, 2, 3, 1)), got 3×8×8 channels first"),
     ("input 3x8x8\nattention(heads=1, window=2)\n", "windowed attention reads a channels-last map H×W×C "

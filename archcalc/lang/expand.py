@@ -17,7 +17,7 @@ from typing import Any
 
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
-from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece, Ref, Residual, Spec, Statement
+from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, Piece, Ref, Residual, Spec, Statement
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
@@ -196,6 +196,8 @@ class _Expansion:
         return self._layer(item.unit, cur, ctx, len(stmt.names))
 
     def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
+        if item.loop is not None:
+            return self._loop(item, item.loop, cur, ctx)
         repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
         if repeat != 1 and isinstance(item.unit, Ref):
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
@@ -214,6 +216,30 @@ class _Expansion:
         if left and len(self.drafts) + added * left > MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
                             hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
+
+    def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:
+        """`item for j in range(start, stop)`: the item once per j, which its arguments may use.
+
+        Each pass may differ in size (j can drive a repeat inside), so only MAX_NODES bounds it."""
+        bounds = []
+        for piece in loop.bounds:
+            value = evaluate_piece(piece, ctx.env)
+            if isinstance(value, float) or not isinstance(value, int):
+                shown = piece.text if piece.text == repr(value) else f"{piece.text} = {value!r}"
+                raise SpecError(f"range's value {shown} is not a whole number", piece.loc,
+                                hint="convert it with int(…), round(…), floor(…) or ceil(…)")
+            bounds.append(value)
+        start, stop = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+        if stop - start > MAX_REPEAT:
+            raise SpecError(f"the loop runs {stop - start:,} times", loop.loc,
+                            expected=f"at most {MAX_REPEAT:,} passes")
+        name = loop.var.text
+        if name in ctx.env:
+            raise SpecError(f"'{name}' is already a parameter here: name the loop's counter otherwise",
+                            loop.var.loc)
+        for j in range(start, stop):
+            cur = self._unit(item.unit, cur, replace(ctx, env={**ctx.env, name: j}))
+        return cur
 
     def _repeat(self, piece: Piece, ctx: _Ctx) -> int:
         """`x{n-1}`: may be 0, so a stage of n blocks can be written `first, rest x{n-1}`."""
@@ -302,7 +328,7 @@ class _Expansion:
         refs: list[int] = []
         tie = None
         for arg in unit.call or ():
-            value = self._subst(arg.value, ctx)
+            value = self._subst(arg.value, ctx, whole=False)
             if arg.key is None and value.startswith("@"):
                 refs.append(self._ref(value[1:], arg.value.loc, ctx))
             elif arg.key == "tie":
@@ -363,7 +389,7 @@ class _Expansion:
         """`NAME` or `NAME(@x)`: the instance's layers once more, on a new input, with its weights."""
         refs = []
         for arg in unit.call or ():
-            value = self._subst(arg.value, ctx)
+            value = self._subst(arg.value, ctx, whole=False)
             if arg.key is not None or not value.startswith("@"):
                 raise SpecError(f"'{instance.name}' applies an instance as it was made: only inputs "
                                 f"(@name) may be given", arg.value.loc, expected=f"{instance.name}(@x)")
@@ -475,11 +501,13 @@ class _Expansion:
         return len(self.drafts) - 1
 
     # -- text helpers -----------------------------------------------------------------------
-    def _subst(self, piece: Piece, ctx: _Ctx) -> str:
+    def _subst(self, piece: Piece, ctx: _Ctx, whole: bool = True) -> str:
+        """`{expr}` in a piece put in: a head, an option or an input shape spells sizes (whole
+        numbers); a call value (`whole=False`) may be a float (`dropout(p={0.1*k})`)."""
         if "{" not in piece.text:
             return piece.text
         try:
-            return substitute(piece.text, ctx.env)
+            return substitute(piece.text, ctx.env, whole)
         except ExprError as e:
             raise SpecError(str(e), piece.loc) from None
 
@@ -489,7 +517,7 @@ class _Expansion:
             return unit.text
         text = self._subst(unit.head, ctx) + "".join("/" + self._subst(o, ctx) for o in unit.options)
         if unit.call is not None:
-            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx), ctx))
+            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx, whole=False), ctx))
                     for a in unit.call]
             text += "(" + ", ".join(args) + ")"
         return text

@@ -17,9 +17,11 @@ from archcalc.lang.ast import (
     BlockDef,
     Branches,
     CallArg,
+    FunctionDef,
     InputDecl,
     Item,
     Layer,
+    Loop,
     Piece,
     Ref,
     Residual,
@@ -32,6 +34,7 @@ COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
 _WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
 
 
@@ -90,7 +93,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
     )
     body_lines: list[Line] = []
-    params: list[tuple[str, Piece]] = []
+    params: list[tuple[str, Piece | FunctionDef]] = []
     inputs: list[InputDecl] = []
     for line in roots:
         word = line.body.split(None, 1)[0]
@@ -98,7 +101,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
             _params(line, params)
         elif word == "input" and not line.body[5:].lstrip().startswith("="):
             inputs.append(_input(line, inputs))
-        elif word in HEADERS:
+        elif word in HEADERS or (word == "use" and not line.body[3:].lstrip().startswith("=")):
             _header(line, word, header)
         elif word == "block":
             block = _block(line)
@@ -116,11 +119,13 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         body=_statements(body_lines),
         comments=comments,
         params=tuple(params),
+        uses=header.get("use"),
     )
 
 
-def _params(line: Line, params: list[tuple[str, Piece]]) -> None:
-    """`param k=192` or `param vocab=20000, length=56`: names and default values."""
+def _params(line: Line, params: list[tuple[str, Piece | FunctionDef]]) -> None:
+    """`param k=192` or `param vocab=20000, length=56`: names and default values; `param
+    half(v) = v // 2`: a function the spec's arithmetic may call."""
     start = line.indent + len("param")
     pieces = _split_top(line.text[start:], start, line)
     if not pieces or line.children:
@@ -130,14 +135,24 @@ def _params(line: Line, params: list[tuple[str, Piece]]) -> None:
     for piece in pieces:
         key, eq, value = piece.text.partition("=")
         key, value = key.strip(), value.strip()
-        if not eq or not _IDENT.fullmatch(key) or not value:
+        function = _FUNCTION.fullmatch(key)
+        if not eq or not (_IDENT.fullmatch(key) or function) or not value:
             raise SpecError(f"'{piece.text}' is not a parameter with a value", piece.loc,
-                            expected="name=value, as in 'param k=192'")
-        if any(k == key for k, _ in params):
-            raise SpecError(f"parameter '{key}' is defined twice", piece.loc)
+                            expected="name=value, as in 'param k=192', or a function: 'param half(v) = v // 2'")
+        name = function.group(1) if function else key
+        if any(k == name for k, _ in params):
+            raise SpecError(f"parameter '{name}' is defined twice", piece.loc)
         raw = piece.text[piece.text.index("=") + 1 :]
         col = piece.loc.col + piece.text.index("=") + 1 + len(raw) - len(raw.lstrip())
-        params.append((key, Piece(value, Loc(piece.loc.line, col, len(value)))))
+        body = Piece(value, Loc(piece.loc.line, col, len(value)))
+        if function is None:
+            params.append((name, body))
+            continue
+        args = tuple(a.strip() for a in function.group(2).split(",")) if function.group(2).strip() else ()
+        if not args or not all(_IDENT.fullmatch(a) for a in args) or len(set(args)) < len(args):
+            raise SpecError(f"'{key}' is not a function header", piece.loc,
+                            expected="a name and distinct argument names, as in 'param make_divisible(v, d) = …'")
+        params.append((name, FunctionDef(args, body)))
 
 
 def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
@@ -157,6 +172,7 @@ def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
 _HEADER_EXAMPLES = {
     "name": "a name, as in 'name vgg16'",
     "hidden-activation": "an activation, as in 'hidden-activation relu'",
+    "use": "a family spec, as in 'use efficientnet'",
 }
 
 _INPUT = re.compile(r"(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?=\S))?(?P<shape>.+?)(?:\s+as\s+(?P<layout>\S+))?")
@@ -400,8 +416,27 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     return pieces
 
 
+_LOOP = re.compile(r"\s+for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+
+
+def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
+    """`conv3-{c} for j in range(1, n)`: the item's text before the loop, and the loop."""
+    m = _LOOP.search(text)
+    if m is None:
+        return text, None
+    var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
+    inside = Line(m.group("bounds"), loc.line, 0)
+    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
+    where = Loc(loc.line, loc.col + m.start(), len(text) - m.start())
+    if not 1 <= len(bounds) <= 2:
+        raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
+                        expected="range(n) (0 to n − 1) or range(start, stop)")
+    return text[: m.start()], Loop(var, bounds, where)
+
+
 def _item(piece: Piece) -> Item:
     text, loc = piece.text, piece.loc
+    text, loop = _loop(text, loc)
     repeat, repeat_loc, repeat_expr = 1, None, None
     suffix = _repeat_suffix(text)
     if suffix:
@@ -419,13 +454,20 @@ def _item(piece: Piece) -> Item:
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
             repeat = int(count)
         text = text[:head_end]
+        if loop is not None or _LOOP.search(text):
+            raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
+                            hint="repeat it with 'for j in range(…)' alone")
+    bad = re.search(r"\s+(for\s+\S.*)$", text)
+    if loop is None and bad and not re.search(r"[\"'\[]", bad.group(1)):
+        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad.start(1), len(bad.group(1))),
+                        expected="'… for j in range(n)' or '… for j in range(start, stop)'")
     instance = None
     named = _instance_suffix(text)
     if named:
         head_end, name_start = named
         instance = Piece(text[name_start:], Loc(loc.line, loc.col + name_start, len(text) - name_start))
-        if repeat_loc is not None:
-            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc,
+        if repeat_loc is not None or loop is not None:
+            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc or loop.loc,  # type: ignore[union-attr]
                             hint=f"apply the same weights again with '{instance.text} x…' after it")
         text = text[:head_end]
     unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
@@ -434,7 +476,9 @@ def _item(piece: Piece) -> Item:
             raise SpecError("'as' names a layer or a block call", instance.loc,
                             expected="'conv3-64 as c1' or 'tower as siamese'")
         unit = replace(unit, instance=instance)
-    return Item(unit, repeat, repeat_loc, repeat_expr)
+    if loop is not None and isinstance(unit, Ref):
+        raise SpecError("a node reference cannot be repeated", loop.loc)
+    return Item(unit, repeat, repeat_loc, repeat_expr, loop)
 
 
 def _repeat_suffix(text: str) -> tuple[int, int] | None:
@@ -457,6 +501,8 @@ def _repeat_suffix(text: str) -> tuple[int, int] | None:
             mark = len(parts[0]) - 1
     if mark < 1 or text[mark] not in "x×*" or not text[mark - 1].isspace() or count >= len(text):
         return None
+    if text[:mark].count("{") > text[:mark].count("}"):
+        return None  # `conv1-{4 * c}`: a product inside an expression, not a repeat
     return len(text[:mark].rstrip()), count
 
 

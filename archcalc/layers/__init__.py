@@ -12,6 +12,7 @@ from archcalc.layers import (  # noqa: F401
     pool,
     recurrent,
     sequence,
+    shuffle,
     stochastic,
     structural,
     tensors,

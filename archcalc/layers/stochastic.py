@@ -1,9 +1,8 @@
-"""Stochastic depth (Huang et al. 2016), as torchvision's `StochasticDepth(p, mode)`: a residual
-branch dropped at random in training — whole rows (samples, mode=row) or the whole batch
-(mode=batch) — and an identity at inference, so it counts nothing.
-
-(Issue 14 adds the same layer type in `layers/shuffle.py`; whichever lands second drops its copy.)
-"""
+"""Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth"): in training a
+residual branch is dropped with probability p — per sample ("row") or for the whole batch
+("batch") — and the survivors scaled by 1/(1 − p); at inference it is the identity, so it has
+no parameters, no operations and keeps every receptive field. torchvision's
+`ops.StochasticDepth` (EfficientNet, ConvNeXt, Swin) and timm's `DropPath` (row mode)."""
 
 from __future__ import annotations
 
@@ -20,16 +19,16 @@ class StochasticDepth(LayerType):
     aliases = ("drop-path", "droppath")
     args = (Arg("p", "float", required=True, aliases=("prob", "drop_prob")),
             Arg("mode", "str", "row", choices=("row", "batch")))
-    summary = ("stochastic depth (drop path) on a residual branch, as torchvision's StochasticDepth: mode row "
-               "(per sample) or batch; an identity at inference")
-    example = "stochastic-depth(p=0.1), stochastic-depth(p=0.2, mode=batch)"
+    summary = ("stochastic depth: a residual branch dropped with probability p in training (mode row: per "
+               "sample, batch: all at once), the identity at inference")
+    example = "stochastic-depth(p=0.2), stochastic-depth(p=0.1, mode=batch), drop-path(p=0.1)"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
-            raise LayerArgError(f"drop probability p={a['p']:g} is not between 0 and 1")
+            raise LayerArgError(f"stochastic-depth probability p={a['p']:g} is not between 0 and 1", arg="p")
         return Shaped(inputs[0])
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.pytorch.transformer import StochasticDepth as TorchStochasticDepth
+        from archcalc.pytorch.modules import StochasticDepth as TorchStochasticDepth
 
         return TorchStochasticDepth(a["p"], a["mode"])

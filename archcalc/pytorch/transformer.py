@@ -373,22 +373,3 @@ class PatchMerging(nn.Module):
         x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
         parts = [x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]]
         return torch.cat(parts, -1)
-
-
-class StochasticDepth(nn.Module):
-    """torchvision's StochasticDepth: an identity at inference; in training it drops whole rows (samples)
-    or the whole batch with probability p and rescales what it keeps by 1/(1 − p)."""
-
-    def __init__(self, p: float, mode: str = "row") -> None:
-        super().__init__()
-        self.p, self.mode = p, mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        shape = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
-        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
-        return x * keep / (1.0 - self.p) if self.p < 1.0 else x * keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, mode={self.mode}"
