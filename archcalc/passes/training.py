@@ -209,8 +209,9 @@ class Training:
 
     @property
     def flop_counter_step(self) -> int:
-        """What FlopCounterMode reports for forward + backward (its grouped-conv over-count included)."""
-        return self.forward + self.flop_counter_backward
+        """What FlopCounterMode reports for forward + backward (its grouped-conv over-count included;
+        with checkpointing, the recomputed forward too)."""
+        return self.forward + self.flop_counter_backward + self.recompute
 
     @property
     def flop_counter_excess(self) -> int:
