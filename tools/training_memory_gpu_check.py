@@ -151,9 +151,7 @@ def measure(spec: str, batch: int, optimizer: str, precision: str, checkpoint: i
     record["cuda"] = torch.cuda.max_memory_allocated()
     record["static"] = step.total_bytes
     record["kept"] = step.kept_bytes
-    del model, opt, masters, trained, xs, x
-    torch.cuda.empty_cache()
-    return record
+    return record  # the model, optimizer and batch go with this frame
 
 
 def main() -> None:
@@ -174,6 +172,7 @@ def main() -> None:
           f"{'fwd/kept':>9}")
     for name in args.specs:
         r = measure(name, args.batch, args.optimizer, args.precision, checkpoint, args.warmup)
+        torch.cuda.empty_cache()
         print(f"{name:<22} {r['static']:>15,} {r['cuda']:>15,} {r['cuda'] / r['static']:>11.3f} "
               f"{r['kept']:>15,} {r['fwd']:>15,} {r['fwd'] / r['kept']:>9.3f}")
 
