@@ -144,7 +144,7 @@ def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None, conv
     mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
     kinds = _by_kind(graph, counts, macs)
     conventions_pass.get(convention)
-    counted = conventions_pass.count_all(graph, macs)
+    counted = conventions_pass.count_all(graph, macs, counts)
     step = training_pass.training(graph, counts, macs, training_options or _training_options(memory_options))
     return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
                     kinds, warnings, receptive_field.last_spatial(graph, rf), counted, convention, step)

@@ -194,9 +194,18 @@ def get(name: str) -> Convention:
 # -- the pass ----------------------------------------------------------------------------------
 
 
-def count(graph: LayerGraph, macs: Sequence[int], name: str) -> Counted:
-    """Every node's figure under the convention `name`, with its caveats grouped by layer type."""
+def facts(graph: LayerGraph, macs: Sequence[int]) -> list[Facts]:
+    """Each node's facts, once for every convention."""
+    return [Facts(n, macs[n.id], own_counts(graph.node(n.shares)) if n.shares is not None else own_counts(n))
+            for n in graph]
+
+
+def count(graph: LayerGraph, macs: Sequence[int], name: str, known: Sequence[Facts] | None = None,
+          unique: Sequence[Counts] | None = None) -> Counted:
+    """Every node's figure under the convention `name`, with its caveats grouped by layer type
+    (`known` facts and `unique` counts, where the caller has them already)."""
     convention = get(name)
+    known = known if known is not None else facts(graph, macs)
     values, rules = [], []
     caveats: dict[tuple[str, str], list[int]] = {}
     for n in graph:
@@ -204,23 +213,26 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str) -> Counted:
             values.append(0)
             rules.append("")
             continue
-        facts = Facts(n, macs[n.id], own_counts(graph.node(n.shares)) if n.shares is not None else own_counts(n))
-        term = convention.count(facts)
+        facts_ = known[n.id]
+        term = convention.count(facts_)
         if term is None:
-            term = Term(facts.macs, "MACs (no rule)",
+            term = Term(facts_.macs, "MACs (no rule)",
                         f"{name} has no rule for '{n.type}' (not measured): counted as its MACs")
         values.append(term.value)
         rules.append(term.rule)
         if term.caveat:
             caveats.setdefault((n.type, term.caveat), []).append(n.id)
     found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
-    unique = counting.counts(graph)
+    unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique)
     return Counted(convention, tuple(values), tuple(rules), found, params)
 
 
-def count_all(graph: LayerGraph, macs: Sequence[int]) -> dict[str, Counted]:
-    return {name: count(graph, macs, name) for name in CONVENTIONS}
+def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] | None = None) -> dict[str, Counted]:
+    """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
+    known = facts(graph, macs)
+    unique = unique if unique is not None else counting.counts(graph)
+    return {name: count(graph, macs, name, known, unique) for name in CONVENTIONS}
 
 
 @dataclass(frozen=True)
