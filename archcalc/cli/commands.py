@@ -94,7 +94,8 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
-                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing).")
+                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing, "
+                   "counted, fwd, grad-in, grad-w, train, fcm-bwd, kept, state).")
 @click.option("--explain", is_flag=True,
               help="Show each layer's formulas with the numbers put in (table, markdown, json).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default="float32",

@@ -139,6 +139,11 @@ _figure("train_step", "training step: forward + backward FLOPs (checkpointing's 
 _figure("flop_counter_backward", "what FlopCounterMode counts for the backward (a grouped conv's weight "
         "gradient groups times)", _summed(lambda a, i: a.step.layers[i].flop_counter_backward),
         lambda a: a.step.flop_counter_backward)
+_figure("train_state_bytes", "training: bytes of a layer's weights, fp32 master copies, gradients and optimizer "
+        "state (each term apart in JSON)",
+        _summed(lambda a, i: (lambda s: s.weight_bytes + s.master_bytes + s.gradient_bytes + s.optimizer_bytes)(
+            a.step.layers[i])),
+        lambda a: a.step.weight_bytes + a.step.master_bytes + a.step.gradient_bytes + a.step.optimizer_bytes)
 _figure("kept_bytes", "bytes of the tensors the backward pass keeps that this layer is the first to keep "
         "(batch, training precision; each storage once)",
         _summed(lambda a, i: a.step.layers[i].saved_bytes), lambda a: a.step.saved_bytes)

@@ -102,6 +102,7 @@ COLUMNS: list[Column] = [
     Column("train", "step FLOPs", "train_step", count, default=False, foot=_exact),
     Column("fcm-bwd", "FlopCounterMode ∂", "flop_counter_backward", count, default=False, foot=_exact),
     Column("kept", "kept bytes", "kept_bytes", count, default=False, foot=_exact),
+    Column("state", "weights+∂+state bytes", "train_state_bytes", count, default=False, foot=_exact),
 ]
 
 

@@ -11,7 +11,7 @@ from archcalc.passes.analysis import Analysis
 from archcalc.passes.training import Training
 from archcalc.report.numbers import binary_bytes, exact_bytes
 
-COLUMN_KEYS = ("shape", "fwd", "grad-in", "grad-w", "train", "fcm-bwd", "kept")
+COLUMN_KEYS = ("shape", "fwd", "grad-in", "grad-w", "train", "fcm-bwd", "kept", "state")
 
 _STATES = {"sgd": "no optimizer state (SGD)", "momentum": "momentum buffer (1×)", "adam": "Adam moments (2×)",
            "adamw": "AdamW moments (2×)"}
