@@ -85,6 +85,60 @@ class OtherOps:
 
 
 @dataclass(frozen=True)
+class Gradients:
+    """MACs of one layer's backward pass, from its own rule, in FlopCounterMode's convention
+    (products only: a bias gradient is a sum and counts 0).
+
+    `input`: the gradients with respect to the inputs that need one (and to the layer's internal
+    state: an RNN's hidden state through time); `weight`: the gradient of its weights, when they
+    are trained. `flop_counter` is what FlopCounterMode counts for the same backward where that
+    differs (its `convolution_backward` counts a grouped convolution's weight gradient `groups`
+    times), with `why`.
+    """
+
+    input: int = 0
+    weight: int = 0
+    flop_counter: int | None = None
+    why: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.input + self.weight
+
+    @property
+    def counted(self) -> int:
+        """What FlopCounterMode counts: `flop_counter` where it differs, else the same."""
+        return self.total if self.flop_counter is None else self.flop_counter
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One activation tensor a layer's backward keeps between the forward and the backward pass
+    (what `torch.autograd.graph.saved_tensors_hooks` sees packed), parameters aside.
+
+    `tensor` is "input" (the layer's input number `index`), "output" (its own output) or "own" (a
+    tensor only this layer holds: BatchNorm's batch mean and inverse std, max-pool indices, a
+    dropout mask, a padded copy), of `elements` per sample (own tensors only; an input's or
+    output's size is the graph's). `dtype` is "activation" (the training dtype), "mask" (the
+    dropout mask: activation dtype on CPU, 1 byte on CUDA), "float32" or "int64";
+    `per_sample` is False for a tensor whose size does not grow with the batch.
+    """
+
+    tensor: str
+    index: int = 0
+    elements: int = 0
+    dtype: str = "activation"
+    per_sample: bool = True
+
+
+def saved_input(index: int = 0) -> Saved:
+    return Saved("input", index)
+
+
+SAVED_OUTPUT = Saved("output")
+
+
+@dataclass(frozen=True)
 class Arg:
     """One argument of a layer type: its name, how to read it, its default."""
 
@@ -96,6 +150,13 @@ class Arg:
     minimum: int | None = None
     choices: tuple[str, ...] = ()
     variadic: bool = False  # takes every remaining positional value: reshape(12, 64, -1)
+
+
+# `/functional` on an activation or a pool: the PyTorch code calls the function (`F.relu(x)`,
+# `F.adaptive_avg_pool2d(x, 1)`) instead of a module. The figures are the same; the counting tools
+# that hook modules (ptflops, thop) count the two differently (passes/conventions.py).
+FUNCTIONAL = Arg("functional", "bool", False)
+FUNCTIONAL_FLAG = {"functional": ("functional", True)}
 
 
 @dataclass(frozen=True)
@@ -171,6 +232,11 @@ class LayerType:
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
+    # how the output's storage relates to the input's (the saved-tensor pass reads it): None, a
+    # new tensor; "view", the input's storage, laid out as it was; "strided", the input's storage,
+    # no longer contiguous (a transpose, a slice); "reshape", a view of a contiguous input and a
+    # copy of a strided one (torch.reshape, flatten)
+    view: ClassVar[str | None] = None
 
     # -- the rules ---------------------------------------------------------------
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -213,6 +279,19 @@ class LayerType:
         """
         with_bias = self.counts(a, inputs, out).biases > 0
         return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients | None:
+        """MACs of this layer's backward pass when the inputs marked in `input_grad` need a gradient
+        and its weights are trained (`weight_grad`). The default: nothing for a layer without MACs
+        (its backward is element-wise), None (unknown, and named as such) for one with MACs."""
+        return Gradients() if self.macs(a, inputs, out) == 0 else None
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...] | None:
+        """The activation tensors this layer's backward keeps (see `Saved`), when its inputs and
+        weights need gradients as marked; None where the layer type has no rule (named as such)."""
+        return None
 
     def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
         """Layers to put in front of this one for the input it gets (an FC on C×H×W: a flatten)."""

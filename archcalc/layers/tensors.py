@@ -17,11 +17,14 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry
 from archcalc.tensor import BATCH, Shape, axis_of, broadcast, broadcast_whole, format_shape, prod, whole
@@ -53,9 +56,14 @@ class _Moves(LayerType):
     """A layer that only moves elements: no parameters, no operations, a view or a copy."""
 
     layout = "plain"
+    view = "view"
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         return UNKNOWN  # positions move: no (r, j, start) describes where a unit looks
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
 
 @register
@@ -65,6 +73,7 @@ class Reshape(_Moves):
     args = (Arg("shape", "ints", required=True, variadic=True),)
     summary = "the same elements in another shape (one size may be -1: inferred); the batch stays"
     example = "reshape(12, 64, -1), view(196, 768), reshape(shape=3x256)"
+    view = "reshape"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         target, total = list(a["shape"]), prod(inputs[0])
@@ -91,6 +100,7 @@ class Permute(_Moves):
     args = (Arg("dims", "ints", required=True, variadic=True),)
     summary = "reorders the axes (PyTorch dims: the batch, dim 0, stays first)"
     example = "permute(0, 2, 3, 1), permute(0, 2, 1)"
+    view = "strided"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape, dims = inputs[0], a["dims"]
@@ -175,6 +185,7 @@ class _Split(_Moves):
 
     splits = True
     layout = "same"
+    view = "strided"
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         raise NotImplementedError
@@ -281,6 +292,10 @@ class Sub(_Elementwise):
     summary = "element-wise difference a − b (broadcasting as PyTorch)"
     example = "sub(@left, @right)"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
 
 @register
 class Div(_Elementwise):
@@ -291,12 +306,23 @@ class Div(_Elementwise):
     summary = "element-wise quotient a / b (broadcasting as PyTorch)"
     example = "div(@x, @norm)"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The divisor for the dividend's gradient; both for the divisor's."""
+        kept = {1} if input_grad[0] else set()
+        kept |= {0, 1} if input_grad[1] else set()
+        return tuple(saved_input(i) for i in sorted(kept))
+
 
 @register
 class Abs(LayerType):
     name = "abs"
     summary = "element-wise |x|"
     example = "abs"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (saved_input(0),)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out))
@@ -330,6 +356,10 @@ class _Reduce(LayerType):
     def reduced(self, inputs: Sequence[Shape], out: Shape) -> int:
         """Inputs per output element."""
         return prod(inputs[0]) // max(1, prod(out))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
@@ -412,6 +442,18 @@ class Matmul(LayerType):
         """One MAC per output element per contracted element: ∏out · K."""
         return prod(out) * inputs[0][-1]
 
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """One product per operand that needs a gradient (grad_a = grad·bᵀ, grad_b = aᵀ·grad), each
+        the forward's MACs: attention's q·kᵀ and p·v give 4 of them in a trained network."""
+        f = self.macs(a, inputs, out)
+        return Gradients(f * sum(1 for needs in input_grad if needs))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each operand, for the other's gradient."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """∏out · K MACs."""
         return [Formula("MACs", f"{'·'.join(map(str, out))}·{inputs[0][-1]}", self.macs(a, inputs, out),
@@ -441,6 +483,10 @@ class Parameter(LayerType):
     summary = ("a free learnable tensor of the given shape, with no batch axis (a class token 1x1x768, a "
                "position table 1x197x768, a layer scale 768x1x1); element-wise ops broadcast it")
     example = "cls = parameter(1x1x768), gamma = parameter(768, 1, 1)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         return Shaped(tuple(a["shape"]))
@@ -475,6 +521,10 @@ class Pad(LayerType):
     summary = ("padding as F.pad writes it: (left, right) of the last axis, then (top, bottom) of the one "
                "before, …; mode zeros, reflect, replicate or circular")
     example = "pad(0, 1, 0, 1), pad(1, 1, mode=reflect)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def _pairs(self, a: Args, shape: Shape) -> list[tuple[int, int]]:
         """(before, after) per axis of the shape, last axis first as F.pad counts."""

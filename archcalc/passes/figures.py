@@ -136,6 +136,28 @@ _figure("kv_cache", "elements per sample a decoder keeps between generation step
         lambda a: a.attention.total_kv_cache)
 _figure("kv_cache_bytes", "KV-cache bytes: kv_cache elements × batch × bytes per element of the dtype",
         _summed(lambda a, i: a.attention.kv_cache_bytes[i]), lambda a: a.attention.total_kv_cache_bytes)
+_figure("counted", "the figure under the chosen --convention (passes/conventions.py): a tool's count, in its "
+        "unit (MACs; FLOPs for tf-profiler)",
+        _summed(lambda a, i: a.counted.values[i]), lambda a: a.counted.total)
+_figure("train_forward", "training step: forward FLOPs for the batch (FlopCounterMode's convention)",
+        _summed(lambda a, i: a.step.layers[i].forward), lambda a: a.step.forward)
+_figure("train_grad_input", "training step: FLOPs of the gradients w.r.t. the inputs that need one (an RNN's "
+        "hidden state too)", _summed(lambda a, i: a.step.layers[i].grad_input), lambda a: a.step.grad_input)
+_figure("train_grad_weight", "training step: FLOPs of the weight gradient (none where frozen)",
+        _summed(lambda a, i: a.step.layers[i].grad_weight), lambda a: a.step.grad_weight)
+_figure("train_step", "training step: forward + backward FLOPs (checkpointing's recomputation apart)",
+        _summed(lambda a, i: a.step.layers[i].step), lambda a: a.step.forward + a.step.backward)
+_figure("flop_counter_backward", "what FlopCounterMode counts for the backward (a grouped conv's weight "
+        "gradient groups times)", _summed(lambda a, i: a.step.layers[i].flop_counter_backward),
+        lambda a: a.step.flop_counter_backward)
+_figure("train_state_bytes", "training: bytes of a layer's weights, fp32 master copies, gradients and optimizer "
+        "state (each term apart in JSON)",
+        _summed(lambda a, i: (lambda s: s.weight_bytes + s.master_bytes + s.gradient_bytes + s.optimizer_bytes)(
+            a.step.layers[i])),
+        lambda a: a.step.weight_bytes + a.step.master_bytes + a.step.gradient_bytes + a.step.optimizer_bytes)
+_figure("kept_bytes", "bytes of the tensors the backward pass keeps that this layer is the first to keep "
+        "(batch, training precision; each storage once)",
+        _summed(lambda a, i: a.step.layers[i].saved_bytes), lambda a: a.step.saved_bytes)
 
 # the figure each worked formula (`Formula.what`) must equal; "output H, W" names shape axes
 FORMULA_FIGURES = {"weights": "weights", "biases": "biases", "params": "params", "buffers": "buffers",

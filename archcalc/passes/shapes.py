@@ -113,7 +113,8 @@ class _Inference:
             except LayerArgError as e:
                 received = " and ".join(format_shape(s) for s in in_shapes)
                 raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
-            layout = layer.layout_for(adjusted, in_shapes) or output_layout(layer, adjusted, layouts)
+            layout = (layer.layout_for(adjusted, in_shapes)
+                      or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
             known = self.rules[key] = (args, (adjusted, shaped), layout)
         adjusted, shaped = known[1]
         node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
@@ -167,11 +168,19 @@ def _describe(shapes: Mapping[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{k} {format_shape(v)}" for k, v in shapes.items()) or "no weights"
 
 
+def _batched_layouts(layouts: Sequence[str], batched: Sequence[bool]) -> list[str]:
+    """The layouts of the inputs with a batch axis: a free parameter broadcast onto a sequence (a
+    LayerNorm's γ) keeps it a sequence. All of them where none has one."""
+    return [x for x, b in zip(layouts, batched) if b] or list(layouts)
+
+
 def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[str]) -> str:
     """The output's layout from the layer's rule and its inputs' layouts."""
     if layer.layout == "same":
-        return "sequence" if inputs and all(x == "sequence" for x in inputs) else (
-            "plain" if inputs and all(x == "plain" for x in inputs) else "channels")
+        # a plain tensor (axes without meaning: a reshape's) joined with a sequence leaves a sequence
+        if inputs and "sequence" in inputs and all(x in ("sequence", "plain") for x in inputs):
+            return "sequence"
+        return "plain" if inputs and all(x == "plain" for x in inputs) else "channels"
     if layer.layout == "swap":
         return {"sequence": "channels", "channels": "sequence"}.get(inputs[0], "plain") if inputs else "plain"
     if layer.layout == "given":  # the input's own, as its header line says

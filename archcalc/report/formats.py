@@ -15,6 +15,8 @@ from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.figures import FIGURES
 from archcalc.passes.memory import NodeMemory
 from archcalc.passes.sharing import Sharing
+from archcalc.report import conventions as counting_views
+from archcalc.report import training as training_views
 from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
 from archcalc.tensor import prod
@@ -69,6 +71,12 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "layers": [_layer(analysis, n.id) for n in g],
         "warnings": [asdict(w) for w in analysis.warnings],
         "conventions": CONVENTIONS,
+        # which convention each figure is under: macs/flops are always FlopCounterMode's; `counted`
+        # (per layer and in `convention`) is the one --convention chose; `training` per layer and in total
+        "figures_under": {"macs": "pytorch", "flops": "pytorch", "counted": analysis.convention,
+                          "training": "pytorch"},
+        "convention": counting_views.to_dict(analysis),
+        "training": {k: v for k, v in training_views.to_dict(analysis).items() if k != "layers"},
     }
 
 
@@ -106,6 +114,9 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "scope": list(n.scope),
         "name": n.name,
         "warnings": list(n.warnings),
+        "counted": analysis.counted.values[node_id],
+        "counted_rule": analysis.counted.rules[node_id],
+        "training": training_views.layer_dict(analysis, node_id),
     }
 
 
@@ -231,7 +242,8 @@ CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", 
 def to_csv(analysis: Analysis) -> str:
     """One row per layer, integers exact; lists joined with spaces / x."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    fields = CSV_FIELDS + (("counted",) if analysis.convention != "pytorch" else ())
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for n in analysis.graph:
         row = _layer(analysis, n.id)
@@ -239,7 +251,7 @@ def to_csv(analysis: Analysis) -> str:
         row["output_shape"] = "x".join(map(str, row["output_shape"]))
         row["scope"] = "/".join(row["scope"])
         row["share"] = f"{row['share']:.6f}"
-        writer.writerow({k: row[k] for k in CSV_FIELDS})
+        writer.writerow({k: row[k] for k in fields})
     return buf.getvalue()
 
 
@@ -268,5 +280,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
         f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
     ]
+    lines += ["", *(f"> {line}" for line in counting_views.summary_lines(analysis))] \
+        if analysis.convention != "pytorch" else []
     lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
     return "\n".join(lines) + "\n"

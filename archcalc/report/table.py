@@ -89,6 +89,10 @@ def summary(analysis: Analysis) -> Text:
     text.append(rf_line(analysis))
     text.append(memory_lines(analysis))
     text.append(kv_cache_line(analysis))
+    from archcalc.report.conventions import summary_lines as counted_lines
+
+    for line in counted_lines(analysis):  # under --convention: the tool's figure and what it cannot see
+        text.append("\n" + line, style="cyan" if not line.startswith("  ") else "yellow")
     return text
 
 
@@ -141,7 +145,8 @@ def memory_lines(analysis: Analysis) -> str:
     b = binary_bytes
     peak = analysis.graph.node(m.peak_at)
     state = {"sgd": "no optimizer state", "momentum": f"momentum {b(m.optimizer_bytes)} (1×)",
-             "adam": f"Adam state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
+             "adam": f"Adam state {b(m.optimizer_bytes)} (2×)",
+             "adamw": f"AdamW state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
     return (
         f"\nmemory ({o.dtype}, batch {o.batch}): parameters {exact_bytes(m.param_bytes)}, "
         f"buffers {b(m.buffer_bytes)}; inference activation peak {exact_bytes(m.inference_peak_bytes)} "
