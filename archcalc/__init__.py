@@ -29,8 +29,21 @@ def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | No
     """
     from archcalc.lang import expand, parse
     from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
 
-    return infer(expand(parse(text, filename), input_shape, params))
+    with paused():
+        spec = parse(text, filename)
+        if spec.uses is not None:  # `use efficientnet`: the family spec with this spec's values
+            from archcalc.errors import SpecError
+            from archcalc.lang.family import derive
+            from archcalc.zoo import family
+
+            try:
+                source = family(spec.uses.text, spec.uses.loc)
+                spec, input_shape, params = derive(spec, parse(source.text, source.filename), input_shape, params)
+            except SpecError as e:
+                raise e.with_source(spec.source) from None
+        return infer(expand(spec, input_shape, params))
 
 
 def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
@@ -43,7 +56,7 @@ def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str,
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return load_text(spec, "<spec>", input_shape, params)
+        return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
     from archcalc.importers.target import is_target
 
     if is_target(spec) and not _is_spec_file(spec):

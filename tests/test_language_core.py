@@ -66,7 +66,8 @@ def test_siamese_counts_the_shared_tower_once_and_its_work_twice() -> None:
 class Recursive(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.stem, self.rec, self.fc = nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1), nn.Linear(32, 10)
+        self.stem, self.rec = nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1)
+        self.fc = nn.Linear(32, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.stem(x))
@@ -134,7 +135,8 @@ OPERATIONS = [
     "input 3x8x8\nconv3-4, prelu/c, conv3-4, prelu, hardtanh(min=0, max=6)\n",
     "input 4x7x7\nconv3-8/s2/same, maxpool3/s2/same\n",
     "input 4x8x8\nconv3-8/s2/same, pad(0, 1, 0, 1), pad(1, 1, 1, 1, mode=reflect), conv3-8/p0\n",
-    "input 197x16 as sequence\ncls = parameter(1x1x16)\nx = concat(@cls, @input, dim=1)\npos = parameter(1x198x16)\nadd(@x, @pos)\n",
+    "input 197x16 as sequence\ncls = parameter(1x1x16)\nx = concat(@cls, @input, dim=1)\n"
+    "pos = parameter(1x198x16)\nadd(@x, @pos)\n",
     "input 8x4x4\nscale = parameter(8x1x1)\nmul(@input, @scale), sum(1), div(@input, @input)\n",
     "input 6x5\nc = conv3-6\nsub(@input, @c), abs\n",
     "input 3x8x8\nconv3-4/frozen, bn/frozen, fc-3\n",
@@ -260,7 +262,8 @@ def error_of(text: str) -> str:
     ("input a 3x8x8\ninput b 3x8x8 as rows\nrelu\n", "t.arch:2:18: error: unknown layout 'rows'"),
     ("input 12x5 as plain\nq, k, v = chunk(2, dim=1)\n", "chunk cuts 12 into 2 parts (6, 6), but 3 names take them"),
     ("input 12x5\nq, k = relu\n", "t.arch:2:1: error: 2 names need a layer that makes as many tensors"),
-    ("input 3x8x8\np = parameter(8)\n@p, conv3-8\n", "'conv3-8' needs a tensor with a batch axis; 8 is a free parameter"),
+    ("input 3x8x8\np = parameter(8)\n@p, conv3-8\n",
+     "'conv3-8' needs a tensor with a batch axis; 8 is a free parameter"),
     ("input 3x8x8\nx = parameter(2x3)\nconcat(@input, @x)\n", "a free tensor 2×3 joins a batch only with size 1 first"),
     ("input 3x8x8\npad(1, 2, 3)\n", "pad takes two numbers per axis"),
     ("input 3x8x8\nconv3-4/same/p1\n", "/same computes the padding: give no padding beside it"),

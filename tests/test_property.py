@@ -111,11 +111,12 @@ def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
     """One layer that keeps the tensor's rank."""
     if t.channels < 0:  # the channels moved away: only layers that read any size
         return draw(st.sampled_from(["identity", "relu", "dropout", "sigmoid"]))
-    choices = ["bn", "act", "dropout", "identity", "lrn"]
+    choices = ["bn", "act", "dropout", "identity", "lrn", "stochastic-depth"]
     if t.rank == 0:
         choices += ["fc"]
     else:
-        choices += ["conv", "conv", "pool", "pool", "pool", "slice"] + ([] if keep_size else ["adaptive", "same"])
+        choices += ["conv", "conv", "pool", "pool", "pool", "slice", "shuffle"]
+        choices += [] if keep_size else ["adaptive", "same"]
     pick = draw(st.sampled_from(choices))
     if pick == "same":
         return same(draw, t)
@@ -127,6 +128,11 @@ def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
         return draw(st.sampled_from(["dropout", "dropout(p=0.2)"]))
     if pick == "lrn":
         return f"lrn(size={draw(st.integers(1, 5))})"
+    if pick == "stochastic-depth":
+        return draw(st.sampled_from(["stochastic-depth(p=0.2)", "stochastic-depth(p=0.5, mode=batch)"]))
+    if pick == "shuffle":
+        groups = draw(st.sampled_from([g for g in range(1, t.channels + 1) if t.channels % g == 0]))
+        return f"channel-shuffle(groups={groups})"
     if pick == "fc":
         t.channels = draw(st.integers(1, 12))
         return f"fc-{t.channels}" + draw(st.sampled_from(["", "/nobias"]))

@@ -94,15 +94,37 @@ def _shape(value: str, where: str) -> tuple[int, ...]:
         raise e.with_source(Source(value, where)) from None
 
 
+def check_output(path: str | None) -> None:
+    """Refuse an output path that cannot be written before any work is done (a missing folder,
+    a directory), with a message that says which."""
+    if path is None:
+        return
+    from pathlib import Path
+
+    from archcalc.errors import UsageError
+
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+
+
 def show(renderable: Any) -> None:
-    """Print a rich renderable; when piped, as wide as it needs so no number is cut."""
+    """Print a rich renderable, or a list of them and plain strings (a huge table drawn as text,
+    printed as it is); when piped, as wide as it needs so no number is cut."""
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
-        needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
-        console = Console(width=max(80, needed))
-    console.print(renderable)
+    for part in renderable if isinstance(renderable, list) else [renderable]:
+        if isinstance(part, str):
+            click.echo(part)
+            continue
+        console = Console()
+        if not console.is_terminal:
+            needed = console.measure(part, options=console.options.update(width=10_000)).maximum
+            console = Console(width=max(80, needed))
+        console.print(part)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cli import cli, input_option, parse_input, spec_argument
+from archcalc.cli import check_output, cli, input_option, parse_input, spec_argument
 
 
 @cli.command("render")
@@ -34,6 +34,7 @@ def render_command(spec: str, output: str, rankdir: str, depth: int | None, inpu
     import archcalc
     from archcalc.report.diagram import render
 
+    check_output(output)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     path = render(analysis, output, depth, rankdir)
     click.echo(f"wrote {path}")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
@@ -44,6 +44,7 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     from archcalc.report.formats import rf_dict
     from archcalc.report.rf_plot import profile_dicts, rf_renderable, save_plot
 
+    check_output(plot)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     graph = analysis.graph
     node_id = pick_layer(analysis, layer)

@@ -15,8 +15,10 @@ from archcalc.layers.base import (
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.imported import ALIAS, Emit, OnnxCall, TensorArg, TorchCall, Unsupported, all_tensors, number_text
 from archcalc.layers.window import GLOBAL, UNKNOWN, stride_between
@@ -33,6 +35,10 @@ class Input(LayerType):
     max_inputs = 0
     summary = "the network's input (written as the header line `input 3x224x224`, or `input left 3x105x105`)"
     example = "input 3x224x224"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape = tuple(a["shape"])
@@ -65,6 +71,11 @@ class Flatten(LayerType):
         if int(call.attrs.get("axis", 1)) != 1:
             raise Unsupported(f"axis={call.attrs['axis']}: archcalc flattens after the batch axis")
         return Emit("flatten")
+    view = "reshape"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def _span(self, a: Args, shape: Shape) -> tuple[int, int]:
         try:
@@ -118,6 +129,12 @@ class Dropout(LayerType):
         ratio = call.constants.get(1, call.attrs.get("ratio", 0.5))
         return Emit("dropout" if ratio == 0.5 else f"dropout(p={number_text(float(ratio))})")
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training, the mask it multiplied by (on CPU the scaled noise, of the activation dtype;
+        CUDA's fused kernel keeps one byte per element)."""
+        return (Saved("own", elements=prod(out), dtype="mask"),) if a["p"] else ()
+
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
             raise LayerArgError(f"dropout probability p={a['p']:g} is not between 0 and 1")
@@ -148,6 +165,11 @@ class Identity(LayerType):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         return ALIAS
+    view = "view"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -176,6 +198,10 @@ class Add(LayerType):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         return Emit("add") if len(call.inputs) >= 2 and len(call.inputs) == call.input_count else None
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -224,6 +250,10 @@ class Concat(LayerType):
             return None
         axis = int(call.attrs.get("axis", 1))
         return Emit("concat" if axis == 1 else f"concat(dim={axis})")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -300,6 +330,11 @@ class Slice(LayerType):
         channels = call.inputs[0][0]
         start, end, _ = slice(int(starts[0]), min(int(ends[0]), channels)).indices(channels)
         return Emit(f"slice({start})" if end == channels else f"slice({start}, {end})")
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = inputs[0][0]
@@ -333,6 +368,11 @@ class Mul(LayerType):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         return Emit("mul") if len(call.inputs) == 2 == call.input_count else None
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each factor, for the other's gradient: b if a needs one, a if b does."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -368,6 +408,10 @@ class AutoShortcut(LayerType):
     summary = ("a residual's automatic shortcut: the identity where the body keeps the shape, else a 1×1 "
                "projection (+ BN when the body has BN); not a layer to write by name")
     example = "residual: ... then shortcut: auto (the default)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...]:
         src, dst = inputs

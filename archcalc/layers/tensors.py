@@ -17,11 +17,14 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.imported import (
     ALIAS,
@@ -64,9 +67,14 @@ class _Moves(LayerType):
     """A layer that only moves elements: no parameters, no operations, a view or a copy."""
 
     layout = "plain"
+    view = "view"
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         return UNKNOWN  # positions move: no (r, j, start) describes where a unit looks
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
 
 @register
@@ -88,6 +96,7 @@ class Reshape(_Moves):
         if target is None:
             raise Unsupported("its target shape is computed from data, not a constant")
         return Emit(_reshape_text(call.inputs[0], _onnx_reshape(call.inputs[0], target, call.attrs)))
+    view = "reshape"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         target, total = list(a["shape"]), prod(inputs[0])
@@ -128,6 +137,7 @@ class Permute(_Moves):
         if perm is None or perm[0] != 0:
             raise Unsupported("a transpose that moves the batch axis (or reverses every axis)")
         return Emit(f"permute({dims_text(perm)})")
+    view = "strided"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape, dims = inputs[0], a["dims"]
@@ -137,6 +147,28 @@ class Permute(_Moves):
             raise LayerArgError(f"permute needs each of the {full} dims once, the batch (0) first; "
                                 f"got {', '.join(map(str, dims))}")
         return Shaped(tuple(shape[d - 1] for d in order[1:]))
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "layout": layouts[0]}
+
+    def _moves_features(self, a: Args, shape: Shape) -> str | None:
+        """The layout a permute keeps the positions of: channels first to features last
+        (`permute(0, 2, 3, 1)`, as Swin and ConvNeXt do) gives a sequence-like H×W×C, and back
+        (`permute(0, 3, 1, 2)`) channels first; None for any other order."""
+        full = len(shape) + 1
+        dims = tuple(d % full for d in a["dims"])
+        if a.get("layout") == "channels" and dims == (0, *range(2, full), 1):
+            return "sequence"
+        if a.get("layout") == "sequence" and dims == (0, full - 1, *range(1, full - 1)):
+            return "channels"
+        return None
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return self._moves_features(a, inputs[0]) or "plain"
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """Positions stay where the features only move to the other end; unknown otherwise."""
+        return None if self._moves_features(a, inputs[0]) else UNKNOWN
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import Permute as TorchPermute
@@ -211,6 +243,7 @@ class _Split(_Moves):
 
     splits = True
     layout = "same"
+    view = "strided"
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         raise NotImplementedError
@@ -352,6 +385,10 @@ class Sub(_Elementwise):
     summary = "element-wise difference a − b (broadcasting as PyTorch)"
     example = "sub(@left, @right)"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
 
 @register
 class Div(_Elementwise):
@@ -363,6 +400,13 @@ class Div(_Elementwise):
     onnx_ops = ("Div",)
     summary = "element-wise quotient a / b (broadcasting as PyTorch)"
     example = "div(@x, @norm)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The divisor for the dividend's gradient; both for the divisor's."""
+        kept = {1} if input_grad[0] else set()
+        kept |= {0, 1} if input_grad[1] else set()
+        return tuple(saved_input(i) for i in sorted(kept))
 
 
 @register
@@ -378,6 +422,10 @@ class Abs(LayerType):
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         return Emit("abs")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (saved_input(0),)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out))
@@ -411,6 +459,10 @@ class _Reduce(LayerType):
     def reduced(self, inputs: Sequence[Shape], out: Shape) -> int:
         """Inputs per output element."""
         return prod(inputs[0]) // max(1, prod(out))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
@@ -521,6 +573,18 @@ class Matmul(LayerType):
         """One MAC per output element per contracted element: ∏out · K."""
         return prod(out) * inputs[0][-1]
 
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """One product per operand that needs a gradient (grad_a = grad·bᵀ, grad_b = aᵀ·grad), each
+        the forward's MACs: attention's q·kᵀ and p·v give 4 of them in a trained network."""
+        f = self.macs(a, inputs, out)
+        return Gradients(f * sum(1 for needs in input_grad if needs))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each operand, for the other's gradient."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """∏out · K MACs."""
         return [Formula("MACs", f"{'·'.join(map(str, out))}·{inputs[0][-1]}", self.macs(a, inputs, out),
@@ -561,6 +625,10 @@ class Parameter(LayerType):
         shape = "x".join(map(str, call.output))
         frozen = not call.args[0].requires_grad
         return Emit(f"parameter({shape})" + ("/frozen" if frozen else ""))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         return Shaped(tuple(a["shape"]))
@@ -605,6 +673,10 @@ class Pad(LayerType):
         if mode == "constant" and value:
             options.append(f"value={number_text(value)}")
         return Emit(f"pad({', '.join([dims_text(pads), *options])})")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def _pairs(self, a: Args, shape: Shape) -> list[tuple[int, int]]:
         """(before, after) per axis of the shape, last axis first as F.pad counts."""

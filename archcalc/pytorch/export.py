@@ -64,10 +64,25 @@ def _helpers_used(modules: Any) -> list[str]:
     import inspect
 
     from archcalc.pytorch import modules as torch_modules
+    from archcalc.pytorch import transformer
 
     # with their archcalc base classes, in the order torch_modules defines them
-    used = {c for m in modules for c in type(m).__mro__ if c.__module__ == torch_modules.__name__}
-    return [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
+    mro = [c for m in modules for c in type(m).__mro__]
+    used = {c for c in mro if c.__module__ == torch_modules.__name__}
+    helpers = [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
+    if any(c.__module__ == transformer.__name__ for c in mro):  # its classes share functions: all of it
+        helpers.append(_module_body(inspect.getsource(transformer)))
+    return helpers
+
+
+def _module_body(source: str) -> str:
+    """A module's code without its docstring and `from __future__` line: its other imports stay."""
+    import ast
+
+    tree = ast.parse(source)
+    first = next(node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(
+        node.value, ast.Constant)) and not (isinstance(node, ast.ImportFrom) and node.module == "__future__"))
+    return "\n".join(source.splitlines()[first.lineno - 1:])
 
 
 def _init_lines(graph: LayerGraph, modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
@@ -167,9 +182,13 @@ def _check_constructor(code: str, module: nn.Module) -> None:
     from torch import nn
 
     from archcalc.pytorch import modules as torch_modules
+    from archcalc.pytorch import transformer
 
-    namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules)}
-    again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
+    namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules), **vars(transformer)}
+    try:
+        again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
+    except Exception as e:  # a module whose constructor arguments it does not keep
+        raise BuildError(f"cannot write constructor code for {module!r} (got {code}: {e})") from None
     if repr(again) != repr(module) or _state_shapes(again) != _state_shapes(module):
         raise BuildError(f"cannot write constructor code for {module!r} (got {code})")
 
