@@ -155,13 +155,13 @@ class LSTMClassifier(nn.Module):
         return self.fc(out[:, -1])
 
 
-class WithLayerNorm(nn.Module):
-    """An operation archcalc has no rule for (nn.LayerNorm, x.pow), for --allow-unknown."""
+class WithInstanceNorm(nn.Module):
+    """Operations archcalc has no rule for (nn.InstanceNorm1d, x.pow), for --allow-unknown."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fc = nn.Linear(8, 8)
-        self.norm = nn.LayerNorm(8)
+        self.norm = nn.InstanceNorm1d(3, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.fc(x)).pow(2) + x
@@ -251,3 +251,69 @@ class LlamaBlock(nn.Module):
         x = x + self.o((scores @ v).transpose(1, 2).reshape(n, t, d))
         h = self.ffn_norm(x)
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Encoder(nn.Module):
+    """A pre-norm transformer encoder as people write one with torch.nn: a class token and learned
+    positions, LayerNorm, nn.MultiheadAttention (batch first) on a residual, an MLP, an RMS-normed
+    head; a cross-attention reading the input tokens as its memory."""
+
+    def __init__(self, dim: int = 32, heads: int = 4, tokens: int = 10) -> None:
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.zeros(1, tokens + 1, dim))
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.cross = nn.MultiheadAttention(dim, heads, batch_first=True, bias=False)
+        self.norm3 = nn.RMSNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        memory = x
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        y = self.norm1(x)
+        x = x + self.attn(y, y, y, need_weights=False)[0]
+        x = x + self.mlp(self.norm2(x))
+        x = x + self.cross(x, memory, memory, need_weights=False)[0]
+        return self.head(self.norm3(x)[:, 0])
+
+
+class NormsAndShuffle(nn.Module):
+    """Group norm and a channel shuffle (torch.nn's modules) in a small CNN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 16)
+        self.shuffle = nn.ChannelShuffle(4)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+        self.gn2 = nn.GroupNorm(2, 16, affine=False, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.gn2(self.conv2(self.shuffle(F.relu(self.gn(self.conv1(x)))))))
+
+
+class MaskedAttention(nn.Module):
+    """nn.MultiheadAttention with an attention mask: a form archcalc does not write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.register_buffer("mask", torch.zeros(6, 6, dtype=torch.bool))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+
+
+class LayerNormMLP(nn.Module):
+    """Linear, LayerNorm, GELU, Linear on a sequence (for the ONNX LayerNormalization node)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 8),
+                                 nn.LayerNorm(8, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

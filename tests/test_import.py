@@ -9,6 +9,8 @@ sum(p.numel()), buffers, FlopCounterMode's FLOPs and the output shape of every l
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -40,6 +42,8 @@ CASES: dict[str, tuple[Any, Any]] = {
     "recursive": (M.Recursive, (3, 8, 8)),
     "tied-lm": (M.TiedLM, (12,)),
     "lstm": (M.LSTMClassifier, (7,)),
+    "encoder": (M.Encoder, (10, 32)),
+    "norms-shuffle": (M.NormsAndShuffle, (3, 8, 8)),
 }
 
 
@@ -62,13 +66,18 @@ def measure(model: Any, shapes: Any) -> dict[str, Any]:
     calls: list[tuple[str, tuple[int, ...]]] = []
     hooks = []
     for path, module in model.named_modules():
-        if path and not list(module.children()):
+        # leaves, and nn.MultiheadAttention, whose out_proj is never called as a module
+        if path and (not list(module.children()) or isinstance(module, torch.nn.MultiheadAttention)):
             def hook(_m: Any, _a: Any, out: Any, path: str = path) -> None:
                 tensor = out[0] if isinstance(out, tuple) else out
                 calls.append((path, tuple(tensor.shape[1:])))
             hooks.append(module.register_forward_hook(hook))
     model.eval()
-    with torch.no_grad(), _unfused_rnn(), FlopCounterMode(display=False) as counter:
+    # grad on and the math SDPA kernel: with grad off nn.MultiheadAttention takes its fused fast path, and
+    # the CPU flash kernel has no FLOP formula; both hide products from FlopCounterMode (conventions.md)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH), _unfused_rnn(), FlopCounterMode(display=False) as counter:
         model(*inputs)
     for h in hooks:
         h.remove()
@@ -120,6 +129,29 @@ def test_the_spec_reads_like_a_hand_written_one() -> None:
     assert "conv3-8 as conv_, relu, conv_, relu, conv_, relu" in import_module(M.Recursive(), (3, 8, 8)).spec
 
 
+def test_transformer_and_norm_modules_are_written_as_their_layer_types() -> None:
+    spec = import_module(M.Encoder(), (10, 32)).spec
+    for item in ("input 10x32 as sequence", "class_token = parameter(1x1x32)", "norm1 = @add_2, layernorm\n",
+                 "attn = attention/mha(@norm1, heads=4)", "layernorm(eps=1e-06)",
+                 "cross = attention/mha/nobias(@add_4, @input, heads=4)", "rmsnorm, token(0), fc-5"):
+        assert item in spec, item
+    spec = import_module(M.NormsAndShuffle(), (3, 8, 8)).spec
+    assert "conv3-16, groupnorm(4), relu, channel-shuffle(groups=4), conv3-16/g4" in spec
+    assert "groupnorm(2, eps=1e-06, affine=false), relu" in spec
+
+
+def test_what_a_layer_type_cannot_write_exactly_is_listed_with_the_reason() -> None:
+    """nn.RMSNorm's default eps (None: the dtype's epsilon) and a masked attention are listed, not guessed."""
+    with pytest.raises(UnknownOpsError) as e:
+        import_module(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.RMSNorm(8)), (3, 8))
+    assert "torch.nn.RMSNorm ×1: eps=None (the dtype's machine epsilon): archcalc's rmsnorm takes a number" in str(
+        e.value)
+    with pytest.raises(UnknownOpsError) as e:
+        import_module(M.MaskedAttention(), (6, 16))
+    assert ("torch.nn.MultiheadAttention ×1: a mask: archcalc's attention attends to every position (or "
+            "/causal, written so)") in str(e.value)
+
+
 def test_functional_calls_are_seen() -> None:
     spec = import_module(M.Functional(), (3, 32, 32)).spec
     for item in ("mul(@sigmoid, @relu)", "concat(@relu, @mul)", "leaky-relu(slope=0.2)", "scale = parameter(1x16x1x1)",
@@ -132,23 +164,24 @@ def test_functional_calls_are_seen() -> None:
 
 def test_unknown_operations_stop_the_import_with_a_list() -> None:
     with pytest.raises(UnknownOpsError) as e:
-        import_module(M.WithLayerNorm(), (3, 8), name="ln")
+        import_module(M.WithInstanceNorm(), (3, 8), name="ln")
     text = str(e.value)
     assert text.startswith("ln uses 2 operations archcalc has no rule for; nothing was counted:")
-    assert "  torch.nn.LayerNorm ×1: archcalc has no layer type for it\n      norm at tests/import_models.py:" in text
+    assert ("  torch.nn.InstanceNorm1d ×1: archcalc has no layer type for it\n"
+            "      norm at tests/import_models.py:") in text
     assert "  Tensor.pow ×1: archcalc has no layer type for it\n      (forward) at tests/import_models.py:" in text
     assert "--allow-unknown" in text
-    assert e.value.unknown[0][:2] == ("torch.nn.LayerNorm", 1)
+    assert e.value.unknown[0][:2] == ("torch.nn.InstanceNorm1d", 1)
 
 
 def test_allow_unknown_keeps_opaque_nodes_flagged_everywhere() -> None:
-    imported = import_module(M.WithLayerNorm(), (3, 8), allow_unknown=True)
-    assert ("fc-8, unknown(op=torch.nn.LayerNorm, shape=3x8, weights=8, biases=8)\n"
+    imported = import_module(M.WithInstanceNorm(), (3, 8), allow_unknown=True)
+    assert ("fc-8, unknown(op=torch.nn.InstanceNorm1d, shape=3x8, weights=3, biases=3)\n"
             "unknown = unknown(op=Tensor.pow") in imported.spec
     a = analyze(imported.graph)
-    assert a.totals.params == sum(p.numel() for p in M.WithLayerNorm().parameters()) == 88
+    assert a.totals.params == sum(p.numel() for p in M.WithInstanceNorm().parameters()) == 78
     assert len(a.unknown_ops) == 2 and a.excluding() == " (excluding 2 unknown ops)"
-    assert any("unknown operation 'torch.nn.LayerNorm'" in w.message for w in a.warnings)
+    assert any("unknown operation 'torch.nn.InstanceNorm1d'" in w.message for w in a.warnings)
     from archcalc.report import formats
 
     assert json.loads(formats.to_json(a))["totals"]["unknown_ops"] == 2
@@ -217,9 +250,9 @@ def test_cli_import_writes_a_spec_every_command_reads(tmp_path: Any) -> None:
 
 
 def test_cli_errors_are_one_message_and_status_2() -> None:
-    r = CliRunner().invoke(cli, ["import", "tests/import_models.py:WithLayerNorm", "--input", "3x8"])
+    r = CliRunner().invoke(cli, ["import", "tests/import_models.py:WithInstanceNorm", "--input", "3x8"])
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert r.output.startswith("error: tests/import_models.py:WithLayerNorm uses 2 operations archcalc has no rule")
+    assert r.output.startswith("error: tests/import_models.py:WithInstanceNorm uses 2 operations archcalc has no rule")
     r = CliRunner().invoke(cli, ["import", "tests/import_models.py:VGGLike"])
     assert r.exit_code == 2 and "needs the input shape without the batch axis: --input 3x224x224" in r.output
     r = CliRunner().invoke(cli, ["import", "tests/import_models.py:make_resnet", "--input", "3x8x8", "--arg", "4"])
@@ -274,6 +307,10 @@ def test_every_declared_torch_name_resolves() -> None:
         for name in (*layer.torch_modules, *layer.torch_functions):
             if name == PARAMETER or name.startswith(("Tensor.", "transformers.")):
                 continue
+            if name.startswith("torchvision.") and importlib.util.find_spec("torchvision") is None:
+                continue  # torchvision's names resolve where it is installed (tools/import_reference.py)
+            if name.startswith("torchvision."):
+                importlib.import_module("torchvision")
             if resolve(name) is None:
                 missing.append(f"{layer.name}: {name}")
         for name in layer.torch_functions:

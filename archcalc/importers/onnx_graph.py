@@ -165,7 +165,8 @@ class _Reader:
             self.missing.update(node.output)  # downstream of an op already listed
             return
         if node.op_type in FREE_OPERANDS and any(n in self.inits for n in names) and any(n in self.refs for n in names):
-            names = [self._free(n) if n in self.inits else n for n in names]  # x·γ with γ an initializer
+            frames = _scope(node.name)[0]  # placed with the node that reads it, before it
+            names = [self._free(n, frames) if n in self.inits else n for n in names]  # x·γ with γ an initializer
         acts = [(k, n) for k, n in enumerate(names) if n and n in self.refs]
         weights = {k: tuple(self.inits[n].dims) for k, n in enumerate(names) if n in self.inits}
         constants = {k: self.consts[n] for k, n in enumerate(names) if n in self.consts}
@@ -255,13 +256,13 @@ class _Reader:
             self.ops.append(op)
             self.refs[out] = Ref(op.id)
 
-    def _free(self, name: str) -> str:
+    def _free(self, name: str, frames: tuple[Frame, ...] = ()) -> str:
         """An initializer used as an operand (a layer scale, a bias added by itself): a free parameter."""
         key = "\x00param " + name
         if key not in self.refs:
             shape = tuple(self.inits[name].dims)
             op = Op(len(self.ops), "parameter", Emit(f"parameter({'x'.join(map(str, shape)) or '1'})"), (),
-                    (shape,), False, path=name.replace("/", "."), source=f"initializer {name}",
+                    (shape,), False, frames, path=name.replace("/", "."), source=f"initializer {name}",
                     elements=math.prod(shape) if name not in self.owner else 0)
             self.owner.setdefault(name, op.id)
             self.ops.append(op)

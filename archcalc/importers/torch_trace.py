@@ -478,7 +478,8 @@ class _Builder:
         in_shapes = tuple(self._shape(r) for r in inputs)
         out_shape = _out_shapes(value, batched, self.torch)
         call = TorchCall(declared[0] if declared else label, module, args, kwargs, in_shapes,
-                         tuple(self._batched(r) for r in inputs), out_shape)
+                         tuple(self._batched(r) for r in inputs), out_shape,
+                         tuple(inputs.index(r) for r in inputs))
         reason = "archcalc has no layer type for it"
         for layer in declared[1] if declared else []:
             try:

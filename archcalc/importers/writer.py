@@ -380,8 +380,8 @@ class _Writer:
                 name = names.want(u.out, _call_label(u.call)) if u.out is not None and u.out in need else None
                 flush(name, u.comment)
             else:
-                if line and sum(len(t) + 2 for t in line) + len(text) > LINE and id(u) in chained:
-                    flush()
+                if line and (not u.inputs or sum(len(t) + 2 for t in line) + len(text) > LINE and id(u) in chained):
+                    flush()  # a free tensor (no input) starts a statement of its own
                 line.append(text)
                 if u.out is not None and u.out in need:
                     flush(names.want(u.out, self._label(u.out)))

@@ -42,7 +42,8 @@ class TorchCall:
     or `parameter` (a Parameter the forward reads itself). Tensor arguments appear in `args` /
     `kwargs` as `TensorArg`s; `inputs` holds their shapes without the batch axis, `batched`
     which have one. `output` is the output's shape (no batch axis), or a tuple of shapes where
-    the call returns several tensors.
+    the call returns several tensors. `same[i]` is the first input that is the same tensor as
+    input i (i itself where none is).
     """
 
     name: str
@@ -52,6 +53,7 @@ class TorchCall:
     inputs: tuple[Shape, ...] = ()
     batched: tuple[bool, ...] = ()
     output: Any = ()
+    same: tuple[int, ...] = ()  # per input, the first input that is the same tensor (x passed as q, k and v)
 
     def arg(self, position: int, name: str, default: Any = None) -> Any:
         """A positional-or-keyword argument, as Python binds it."""

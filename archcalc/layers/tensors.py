@@ -123,13 +123,14 @@ class Permute(_Moves):
     args = (Arg("dims", "ints", required=True, variadic=True),)
     summary = "reorders the axes (PyTorch dims: the batch, dim 0, stays first)"
     example = "permute(0, 2, 3, 1), permute(0, 2, 1)"
+    torch_modules = ("torchvision.ops.misc.Permute",)  # ConvNeXt's and Swin's channels-last moves
     torch_functions = ("Tensor.permute", "torch.permute")
     onnx_ops = ("Transpose",)
 
     def from_torch(self, call: TorchCall) -> Emit | None:
         rest = call.args[1:]
         dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
-        dims = call.kwargs.get("dims", dims)
+        dims = call.module.dims if call.module is not None else call.kwargs.get("dims", dims)
         return Emit(f"permute({dims_text(dims)})")
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
