@@ -25,7 +25,7 @@ from archcalc.tensor import Shape
 INSTALL = "pip install 'archcalc[onnx]'"
 FREE_OPERANDS = ("Add", "Mul", "Sub", "Div", "MatMul", "Concat")  # an initializer operand: a free parameter
 FOLDABLE = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
-            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape")
+            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod")
 
 
 def require_onnx() -> Any:
@@ -314,6 +314,16 @@ class _Reader:
                 out = np.reshape(vals[0], vals[1])
             elif op in ("Floor", "Neg"):
                 out = np.floor(vals[0]) if op == "Floor" else -vals[0]
+            elif op == "Mod":
+                out = (np.fmod if attrs.get("fmod", 0) else np.mod)(vals[0], vals[1])
+            elif op == "Identity":
+                out = vals[0]
+            elif op == "ConstantOfShape":
+                value = next((a.t for a in node.attribute if a.name == "value"), None)
+                fill = self.numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
+                out = np.full(tuple(int(d) for d in np.atleast_1d(vals[0])), fill.reshape(-1)[0], dtype=fill.dtype)
+            elif op == "Range":
+                out = np.arange(vals[0], vals[1], vals[2])
             else:
                 return False
         except Exception:  # noqa: BLE001 - not foldable: the node is read as a layer instead
