@@ -8,6 +8,8 @@ again (`constructor`, checked by running it). The names and the forward follow
 
 from __future__ import annotations
 
+import keyword
+import re
 from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import BuildError
@@ -70,22 +72,73 @@ def _helpers_used(modules: Any) -> list[str]:
 
 
 def _init_lines(modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
+    """`self.features = nn.Sequential()`, then each module where its path says.
+
+    A container whose children are numbered 0, 1, … is an `nn.Sequential` (as in torchvision:
+    `self.features[0]`); any other is an `nn.Module` with its children as attributes.
+    """
+    paths = [names[i] for i in modules]
+    seq = _sequential(paths)
     lines: list[str] = []
-    containers: set[str] = set()
+    made: set[str] = set()
     for node_id, module in modules.items():
-        path = names[node_id]
-        parts = path.split(".")
+        parts = names[node_id].split(".")
         for i in range(1, len(parts)):
             box = ".".join(parts[:i])
-            if box not in containers:
-                containers.add(box)
-                lines.append(f"        self.{box} = nn.Module()")
-        lines.append(f"        self.{path} = {constructor(module)}")
+            if box not in made:
+                made.add(box)
+                lines.append(f"        {_attach(box, 'nn.Sequential()' if box in seq else 'nn.Module()', seq)}")
+        lines.append(f"        {_attach(names[node_id], constructor(module), seq)}")
     return lines
 
 
+def _sequential(paths: list[str]) -> set[str]:
+    """The containers whose children are exactly 0, 1, …, n−1 in order."""
+    children: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            kids = children.setdefault(".".join(parts[:i]), [])
+            if parts[i] not in kids:
+                kids.append(parts[i])
+    return {box for box, kids in children.items() if kids == [str(i) for i in range(len(kids))]}
+
+
+def _access(path: str, seq: set[str]) -> str:
+    """Python that reaches a module: `self.layer1[0].conv1`, `getattr(self, "0")` at the top."""
+    expr, here = "self", ""
+    for part in path.split(".") if path else ():
+        if here in seq:
+            expr += f"[{part}]"
+        elif part.isidentifier() and not keyword.iskeyword(part):
+            expr += f".{part}"
+        else:
+            expr = f"getattr({expr}, {part!r})"
+        here = f"{here}.{part}" if here else part
+    return expr
+
+
+def _attach(path: str, code: str, seq: set[str]) -> str:
+    parent, _, part = path.rpartition(".")
+    if parent in seq:
+        return f"{_access(parent, seq)}.append({code})"
+    if part.isidentifier() and not keyword.iskeyword(part):
+        return f"{_access(parent, seq)}.{part} = {code}"
+    return f"{_access(parent, seq)}.add_module({part!r}, {code})"
+
+
+def _variable(path: str, taken: set[str]) -> str:
+    """A local name for a module's output: `features_0`, `x_0` for a top-level `0`."""
+    name = re.sub(r"\W", "_", path)
+    name = f"x_{name}" if name[0].isdigit() or keyword.iskeyword(name) else name
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
 def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
-    """`x = self.conv_1(x)` per node, as one writes it by hand.
+    """`x = self.features[0](x)` per node, as one writes it by hand.
 
     A chain reuses its variable (the input's tensor dies at its only consumer, as in
     `out = self.bn1(out)`); a tensor read by several nodes gets its own name and is
@@ -93,7 +146,9 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
     """
     kept = {n.id for n in output_order(graph)}
     last_use = graph.last_use()
+    seq = _sequential([names[n.id] for n in graph if n.type != "input" and n.shares is None])
     var: dict[int, str] = {}
+    taken = {"x", "self", "torch", "nn"}
     lines = ["    def forward(self, x: torch.Tensor):"]
     for n in graph:
         if n.type == "input":
@@ -101,9 +156,9 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
             continue
         only = n.inputs[0] if len(n.inputs) == 1 else None
         chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
-        var[n.id] = var[only] if chained and only is not None else names[n.id].replace(".", "_")
+        var[n.id] = var[only] if chained and only is not None else _variable(names[n.id], taken)
         args = ", ".join(var[i] for i in n.inputs)
-        lines.append(f"        {var[n.id]} = self.{names[n.id]}({args})  # {n.text}")
+        lines.append(f"        {var[n.id]} = {_access(names[n.id], seq)}({args})  # {n.text}")
         dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
         if dead:
             lines.append(f"        del {', '.join(dead)}")
