@@ -110,6 +110,11 @@ class UsageError(ArchcalcError):
     """A command-line value is wrong (not a spec problem)."""
 
 
+class MissingExtraError(ArchcalcError, ImportError):
+    """An optional package is not installed (pandas for `Analysis.to_pandas`); the message says
+    which extra installs it."""
+
+
 def _excerpt(source: Source, loc: Loc) -> list[str]:
     text = source.line(loc.line)
     gutter = str(loc.line)

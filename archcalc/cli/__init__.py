@@ -76,14 +76,15 @@ def parse_input(value: str | None) -> tuple[int, ...] | None:
         raise e.with_source(Source(value, "--input")) from None
 
 
-def show(renderable: Any) -> None:
-    """Print a rich renderable; when piped, as wide as it needs so no number is cut."""
+def show(renderable: Any, file: Any = None) -> None:
+    """Print a rich renderable (to stdout, or `file`); when not a terminal, as wide as it needs so
+    no number is cut."""
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
+    console = Console(file=file)
+    if not console.is_terminal and not console.is_jupyter:
         needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
-        console = Console(width=max(80, needed))
+        console = Console(file=file, width=max(80, needed))
     console.print(renderable)
 
 

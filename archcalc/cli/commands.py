@@ -33,9 +33,16 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
 @cli.command()
 @spec_argument
 @input_option
-@format_option("table", "json", "csv", "markdown")
+@format_option("table", "json", "csv", "markdown", "latex", "html")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse blocks nested deeper than N into one row each.")
+@click.option("--only", "only", metavar="WHICH", default=None,
+              help="List only some rows (table, markdown, latex, csv, html): weighted (conv and FC, as a paper's "
+                   "table), params (every layer with parameters), or kinds: conv,fc,norm,pool,activation,merge,other. "
+                   "Totals stay the whole network's.")
+@click.option("--quiet", "-q", is_flag=True, help="Leave the warnings out (JSON keeps them: they are data).")
+@click.option("-o", "--output", "output", metavar="FILE", default=None,
+              help="Write the report to FILE instead of standard output (html: one self-contained page).")
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
@@ -50,8 +57,9 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
               show_default=True,
               help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
 @set_option
-def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
-           explain: bool, dtype: str, batch: int, optimizer: str, settings: tuple[str, ...]) -> None:
+def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, only: str | None, quiet: bool,
+           output: str | None, columns: str | None, explain: bool, dtype: str, batch: int, optimizer: str,
+           settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -69,6 +77,10 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
       archcalc report resnet50 --dtype float16 --batch 32 --optimizer momentum
       archcalc report alphago-policy --set k=256   # a spec parameter ('param k=192')
       archcalc report lenet5-paper --columns shape,params,connections,fc-equivalent,sharing
+      archcalc report vgg16 --format latex --only weighted   # a paper's table (booktabs)
+      archcalc report resnet50 --format csv --depth 1 --columns shape,params,macs,rf
+      archcalc report vgg16 --format html -o vgg16.html      # one page: table, diagram, RF, spec
+      archcalc report resnet50 --quiet                       # no warnings
     """
     import archcalc
     from archcalc.report import formats
@@ -80,22 +92,81 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
 
     graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
     analysis = analyze(graph, MemoryOptions(dtype, batch, optimizer))
+    if only is not None:
+        from archcalc.report.rows import matcher
+
+        matcher(analysis, only)  # a wrong word is an error before anything is written
+    given = cols if columns is not None else None
+    text: str | None = None
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":
-        click.echo(formats.to_json(analysis), nl=False)
+        text = formats.to_json(analysis)
     elif fmt == "csv":
-        click.echo(formats.to_csv(analysis), nl=False)
+        text = formats.to_csv(analysis, depth, given, only)
     elif fmt == "markdown":
-        click.echo(formats.to_markdown(analysis, depth, cols), nl=False)
+        text = formats.to_markdown(analysis, depth, cols, only, quiet)
+    elif fmt == "latex":
+        from archcalc.report.latex import to_latex
+
+        text = to_latex(analysis, depth, cols, only)
+    elif fmt == "html":
+        text = _html(analysis, depth, cols, only, quiet)
+    elif output is not None:
+        from rich.console import Console
+
+        from archcalc.report.table import full_report
+
+        with open(output, "w", encoding="utf-8") as f:
+            Console(file=f, width=200).print(full_report(analysis, depth, cols, quiet, only))
     else:
         from archcalc.report.table import full_report
 
-        show(full_report(analysis, depth, cols))
+        show(full_report(analysis, depth, cols, quiet, only))
         if explain:
             from archcalc.report.explain import to_text
 
             click.echo("\n" + to_text(analysis), nl=False)
+    if text is not None:
+        _write(text, output)
+
+
+def _write(text: str, output: str | None) -> None:
+    from archcalc.errors import UsageError
+
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool) -> str:
+    """The one-page report: the diagram drawn at the depth that fits a page (when Graphviz is
+    installed), the receptive-field profile of the last spatial layer, and the spec."""
+    from archcalc.passes.receptive_field import path_counts
+    from archcalc.report import diagram
+    from archcalc.report.html import Extras, to_html
+    from archcalc.report.rf_plot import svg as rf_svg
+
+    chosen = diagram.choose_depth(analysis)
+    drawing = diagram.svg_text(analysis, chosen)
+    note = (f"drawn with {diagram.depth_note(analysis, chosen, chosen=True)}"
+            .replace("--depth all", "'archcalc render SPEC -o FILE --depth all'") if drawing else
+            f"no diagram: Graphviz's dot program is not installed ({diagram.INSTALL_HINT})")
+    g = analysis.graph
+    profile, rf_note = None, ""
+    if analysis.final_rf is not None:
+        node = g.node(analysis.final_rf)
+        profile = rf_svg(f"{g.name}: paths from each input position to layer {node.id} ({node.text})",
+                         path_counts(g, node.id))
+        rf_note = "how many paths lead from each input position to the centre unit (archcalc rf)"
+    extras = Extras(g.source.text if g.source else None, drawing, note, profile, rf_note)
+    return to_html(analysis, depth, cols, only, quiet, extras)
 
 
 def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from archcalc.errors import RenderError, UsageError
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
+from archcalc.report.rows import own_name
 from archcalc.tensor import format_shape
 
 if TYPE_CHECKING:
@@ -202,19 +203,11 @@ def _layer_label(analysis: Analysis, n: Node) -> str:
         shown = f"{text} → {format_shape(n.shape)}" if changed else text
         return f'<<font point-size="9">{shown}</font>>'
     params = analysis.counts[n.id].params
-    title = f"{html.escape(n.name or '')} = {text}" if _own_name(n) else text
+    title = f"{html.escape(n.name or '')} = {text}" if own_name(n) else text
     lines = [f"<b>{title}</b>", format_shape(n.shape)]
     if params:
         lines.append(f'<font point-size="10">{params:,} params</font>')
     return "<" + "<br/>".join(lines) + ">"
-
-
-def _own_name(n: Node) -> bool:
-    """Whether the node's statement name names this layer's own module (`conv1 = conv7-64`), not a
-    block or group it ends (`layer1 = stage(64, 3)` ends on a ReLU: the cluster shows that)."""
-    if not n.name or n.type == "input" or n.name == n.text:
-        return False
-    return n.module is None or n.module == n.name or n.module.endswith("." + n.name)
 
 
 def _block_label(analysis: Analysis, blocks: list[list[Node]], depth: int,

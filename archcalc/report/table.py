@@ -13,15 +13,17 @@ from archcalc.passes.analysis import Analysis
 from archcalc.report.columns import Column, select
 from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
 from archcalc.report.rows import Row, rows
+from archcalc.report.rows import only as filter_rows
 from archcalc.tensor import format_shape
 
 LABEL_WIDTH = 60
 
 
-def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Table:
+def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
+                only: str | None = None) -> Table:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
-    body = rows(analysis, depth)
+    body = filter_rows(analysis, rows(analysis, depth), only)
     cells = [_cells(analysis, r, cols) for r in body]
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
     table = Table(title=f"{g.name}  ({inputs_text(analysis)})", show_footer=True,
@@ -132,13 +134,17 @@ def kind_table(analysis: Analysis) -> Table:
 
 
 def warnings_text(analysis: Analysis) -> Text:
+    """One line per kind of warning (report/notes.py): eight floored divisions are one line (×8)."""
+    from archcalc.report.notes import lines
+
     text = Text()
-    for w in analysis.warnings:
-        where = f"line {w.line}, " if w.line else ""
-        text.append(f"\nwarning: {where}layer {w.layer}: {w.message}", style="yellow")
+    for line in lines(analysis):
+        text.append(f"\nwarning: {line}", style="yellow")
     return text
 
 
-def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Group:
-    return Group(layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
-                 warnings_text(analysis))
+def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
+                quiet: bool = False, only: str | None = None) -> Group:
+    """The table, the totals, the kinds of layer and (unless `quiet`) the warnings."""
+    parts: list[Table | Text] = [layer_table(analysis, depth, columns, only), summary(analysis), kind_table(analysis)]
+    return Group(*parts) if quiet else Group(*parts, warnings_text(analysis))
