@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph
@@ -58,8 +58,10 @@ class Rounded:
         return Decimal(1).scaleb(exponent + zeros)
 
     def matches(self, actual: int) -> bool:
-        return (Decimal(actual) / self.unit / self.step).quantize(Decimal(1), ROUND_HALF_UP) * self.step == \
-            self.number
+        with localcontext() as ctx:  # exact for a figure of any size
+            ctx.prec = len(str(abs(actual))) + 30
+            return (Decimal(actual) / self.unit / self.step).quantize(Decimal(1), ROUND_HALF_UP) * self.step == \
+                self.number
 
     @property
     def value(self) -> int | float:
@@ -68,8 +70,10 @@ class Rounded:
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest whole figures that round to it."""
-        half = self.step * self.unit / 2
-        low, high = self.number * self.unit - half, self.number * self.unit + half
+        with localcontext() as ctx:  # exact for a figure of any size
+            ctx.prec = len(str(self.number)) + len(str(self.unit)) + 30
+            half = self.step * self.unit / 2
+            low, high = self.number * self.unit - half, self.number * self.unit + half
         first = int(low) if low == int(low) else int(low) + (low > 0)
         last = int(high) - 1 if high == int(high) else int(high)
         return max(first, 0), last

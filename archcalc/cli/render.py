@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from archcalc.cli import cli, input_option, parse_input, spec_argument
+from archcalc.cli import check_output, cli, input_option, parse_input, spec_argument
 
 
 def parse_depth(value: str) -> int | None | str:
@@ -45,7 +45,7 @@ def resolve_depth(analysis: Any, value: str) -> tuple[int | None, str]:
               help="Collapse blocks nested deeper than N into one box each (0: every top-level block); "
                    "auto: the deepest that keeps the picture to about 60 boxes; all: every layer.")
 @input_option
-def render_command(spec: str, output: str, rankdir: str, depth: str, input_shape: str | None) -> None:
+def render_command(spec: str, output: str, rankdir: str, depth: str, input_shape: tuple[str, ...]) -> None:
     """Draw SPEC as a diagram: layers, shapes, parameters, blocks as clusters.
 
     Boxes show each layer as written, its output shape and parameters, coloured by kind
@@ -67,6 +67,7 @@ def render_command(spec: str, output: str, rankdir: str, depth: str, input_shape
     import archcalc
     from archcalc.report.diagram import render
 
+    check_output(output)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     chosen, note = resolve_depth(analysis, depth)
     path = render(analysis, output, chosen, rankdir)

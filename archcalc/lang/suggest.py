@@ -26,9 +26,7 @@ ELSEWHERE = {
     "convtranspose": "a transposed convolution", "deconv": "a transposed convolution",
     "conv-transpose": "a transposed convolution", "upsample": "upsampling", "interpolate": "interpolation",
     "pixelshuffle": "pixel shuffle", "pixel-shuffle": "pixel shuffle", "channel-shuffle": "channel shuffle",
-    "layernorm": "layer normalisation", "layer-norm": "layer normalisation", "groupnorm": "group normalisation",
-    "instancenorm": "instance normalisation", "rmsnorm": "RMS normalisation", "attention": "attention",
-    "multiheadattention": "multi-head attention", "self-attention": "attention", "maxunpool": "max unpooling",
+    "instancenorm": "instance normalisation", "maxunpool": "max unpooling",
 }
 
 

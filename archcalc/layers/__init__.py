@@ -2,15 +2,21 @@
 
 from archcalc.layers import (  # noqa: F401
     activation,
+    attention,
     classic,
     conv,
+    embeddings,
     linear,
     norm,
+    norms,
     pool,
     recurrent,
     sequence,
+    shuffle,
+    stochastic,
     structural,
     tensors,
+    transformer,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry

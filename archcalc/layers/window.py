@@ -22,7 +22,7 @@ UNKNOWN = "unknown"  # positions moved (a reshape, a permute): no window describ
 SPATIAL_OPTIONS = {"s": "stride", "p": "padding", "d": "dilation"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Geometry:
     """How a layer maps input positions to output positions, per spatial axis."""
 

@@ -105,9 +105,13 @@ def node_module(graph: LayerGraph, node: Node) -> nn.Module:
 
 def build_modules(graph: LayerGraph) -> dict[int, nn.Module]:
     """Node id → its module, for every node but the inputs and those applying another's weights
-    (they call the owner's module); a tied layer's weight is its owner's Parameter itself."""
+    (they call the owner's module); a tied layer's weight is its owner's Parameter itself; a
+    /frozen layer's parameters do not require grad."""
     require_torch()
     modules = {n.id: node_module(graph, n) for n in graph if n.type != "input" and n.shares is None}
+    for n in graph:
+        if n.args.get("frozen") and n.id in modules and n.tie is None:
+            modules[n.id].requires_grad_(False)  # /frozen: parameters still, without gradients
     for n in graph:
         if n.tie is not None:
             modules[n.id] = tie(graph, n, modules[n.id], modules[n.tie.owner])
