@@ -2,6 +2,7 @@
 
     /work/refvenv/bin/python tools/torchvision_state_dict.py      # tests/reference/torchvision_state_dict.json
     PYTHONPATH=. /work/refvenv/bin/python tools/torchvision_state_dict.py --load   # the strict loads
+    PYTHONPATH=. /work/refvenv/bin/python tools/torchvision_state_dict.py --load r3d_18 swin_t   # some, merged
 
 The first mode imports only torch and torchvision: for every model below it builds the
 torchvision model with random weights (weights=None; on the meta device where it can be,
@@ -88,13 +89,15 @@ def _one_key_a_line(data: dict) -> str:
     return "\n".join(lines)
 
 
-def load() -> None:
+def load(only: list[str]) -> None:
+    """The strict loads; with names, only those models, merged into the recorded file."""
     import archcalc
     from archcalc import zoo
     from archcalc.pytorch.export import export_source
 
-    results = {}
-    for name in sorted(set(MODELS) & set(zoo.names())):
+    path = REFERENCE / "torchvision_load.json"
+    results = json.loads(path.read_text())["models"] if only and path.exists() else {}
+    for name in sorted(set(MODELS) & set(zoo.names()) & (set(only) if only else set(MODELS))):
         torch.manual_seed(0)
         theirs = make(name).eval()
         graph = archcalc.load(name)
@@ -120,9 +123,10 @@ def load() -> None:
         results[name] = {"strict_load": True, "keys": len(theirs.state_dict()), "max_abs_diff": diff}
         print(f"{name}: strict load ok, {len(theirs.state_dict())} keys, outputs differ by at most {diff:.3g}")
     out = {"meta": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                    "made_by": "tools/torchvision_state_dict.py --load"}, "models": results}
-    (REFERENCE / "torchvision_load.json").write_text(json.dumps(out, indent=1) + "\n")
+                    "made_by": "tools/torchvision_state_dict.py --load"}, "models": dict(sorted(results.items()))}
+    path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    load() if "--load" in sys.argv[1:] else record()
+    args = sys.argv[1:]
+    load([a for a in args if a != "--load"]) if "--load" in args else record()
