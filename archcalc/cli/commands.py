@@ -104,7 +104,8 @@ def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, 
               help="Collapse blocks nested deeper than N into one row each.")
 @click.option("--only", "only", metavar="WHICH", default=None,
               help="List only some rows (table, markdown, latex, csv, html): weighted (conv and FC, as a paper's "
-                   "table), params (every layer with parameters), or kinds: conv,fc,norm,pool,activation,merge,other. "
+                   "table; attention, MLP and embeddings too), params (every layer with parameters), or kinds: "
+                   "conv,fc,attention,mlp,embedding,recurrent,norm,pool,activation,merge,matmul,other. "
                    "Totals stay the whole network's.")
 @click.option("--quiet", "-q", is_flag=True, help="Leave the warnings out (JSON keeps them: they are data).")
 @click.option("-o", "--output", "output", metavar="FILE", default=None,
@@ -178,7 +179,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
         matcher(analysis, only)  # a wrong word is an error before anything is written
     given = cols if columns is not None else None
     cols = with_convention_column(analysis, cols, columns)
-    if show_training and fmt in ("table", "markdown"):
+    if show_training and fmt in ("table", "markdown", "latex", "html"):
         cols = cols + training_columns(cols)
     text: str | None = None
     if explain and fmt != "table":
@@ -198,7 +199,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
 
         text = to_latex(analysis, depth, cols, only)
     elif fmt == "html":
-        text = _html(analysis, depth, cols, only, quiet)
+        text = _html(analysis, depth, cols, only, quiet, show_training)
     else:
         from archcalc.report.rows import readable_depth
 
@@ -251,7 +252,7 @@ def _write(text: str, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool) -> str:
+def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool, training: bool) -> str:
     """The one-page report: the diagram drawn at the depth that fits a page (when Graphviz is
     installed), the receptive-field profile of the last spatial layer, and the spec."""
     from archcalc.passes.receptive_field import path_counts
@@ -272,7 +273,7 @@ def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: 
                          path_counts(g, node.id))
         rf_note = "how many paths lead from each input position to the centre unit (archcalc rf)"
     extras = Extras(g.source.text if g.source else None, drawing, note, profile, rf_note)
-    return to_html(analysis, depth, cols, only, quiet, extras)
+    return to_html(analysis, depth, cols, only, quiet, extras, training)
 
 
 def _deepest(analysis: Any) -> int:

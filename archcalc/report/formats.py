@@ -336,6 +336,14 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
         f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
     ]
+    from archcalc.report.table import attention_lines, kv_cache_line
+
+    if analysis.batch > 1:
+        lines.append(f"Per batch of {analysis.batch} (the figures above are per sample): MACs "
+                     f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}.")
+    lines += [f"\n{markdown_text(line)}" for line in attention_lines(analysis).splitlines()]
+    if kv := kv_cache_line(analysis).strip():
+        lines.append(f"\n{markdown_text(kv)}")
     lines += ["", *(f"> {line}" for line in counting_views.summary_lines(analysis))] \
         if analysis.convention != "pytorch" else []
     if not quiet:

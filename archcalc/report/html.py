@@ -38,8 +38,8 @@ class Extras:
 
 
 def to_html(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
-            only: str | None = None, quiet: bool = False, extras: Extras = Extras()) -> str:
-    """The whole report as one HTML page."""
+            only: str | None = None, quiet: bool = False, extras: Extras = Extras(), training: bool = False) -> str:
+    """The whole report as one HTML page (with `training`, the training step's lines too)."""
     from archcalc.report.formats import CONVENTIONS
     from archcalc.report.notes import lines
 
@@ -54,6 +54,13 @@ def to_html(analysis: Analysis, depth: int | None = None, columns: Sequence[Colu
            '<button type="button" id="fold-all">fold all</button> '
            '<button type="button" id="unfold-all">unfold all</button></p>'),
         ("totals", "Totals", _totals(analysis) + _kinds(analysis)),
+    ]
+    if training:
+        from archcalc.report.training import summary_lines
+
+        sections.append(("training", "Training step", '<ul class="training">' + "".join(
+            f"<li>{escape(line)}</li>" for line in summary_lines(analysis)) + "</ul>"))
+    sections += [
         ("diagram", "Diagram", _figure(extras.diagram_svg, extras.diagram_note)),
         ("rf", "Receptive field", f"<p>{escape(_rf_line(analysis))}</p>" + _figure(extras.rf_svg, extras.rf_note)),
     ]
@@ -97,7 +104,9 @@ def notebook_html(analysis: Analysis) -> str:
     return (f'<div class="archcalc"><style>{_NOTEBOOK_CSS}</style>'
             f"<p><b>{escape(analysis.graph.name)}</b>: {escape(_headline(analysis))}</p>"
             f'<div style="max-height:32em;overflow:auto">{table}</div>'
-            f"<p>{escape(_totals_line(analysis))}</p></div>")
+            f"<p>{escape(_totals_line(analysis))}</p>"
+            + "".join(f"<p><b>{escape(key)}</b>: {escape(line)}</p>" for key, line in summary_extras(analysis))
+            + "</div>")
 
 
 # -- pieces --------------------------------------------------------------------------------------
@@ -180,7 +189,25 @@ def _totals(analysis: Analysis) -> str:
     ]
     if t.reused:
         items.insert(1, ("if every use counted its own", f"{t.params_if_unshared:,}"))
+    items += summary_extras(analysis)
     return '<dl class="totals">' + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items) + "</dl>"
+
+
+def summary_extras(analysis: Analysis) -> list[tuple[str, str]]:
+    """The summary lines only some networks have, as the table report words them: the batch, the
+    attention's T² part and causal-aware MACs, the KV cache, and the --convention's figure."""
+    from archcalc.report.conventions import summary_lines as counted_lines
+    from archcalc.report.table import attention_lines, kv_cache_line
+
+    t, items = analysis.totals, []
+    if analysis.batch > 1:
+        items.append((f"per batch of {analysis.batch}", f"MACs {t.macs * analysis.batch:,}, "
+                                                        f"FLOPs {t.flops * analysis.batch:,}"))
+    items += [("attention", line.removeprefix("attention: ")) for line in attention_lines(analysis).splitlines()]
+    if kv := kv_cache_line(analysis).strip():
+        items.append(("KV cache", kv.removeprefix("KV cache ")))
+    items += [("--convention", line.strip()) for line in counted_lines(analysis)]
+    return items
 
 
 def _kinds(analysis: Analysis) -> str:

@@ -48,8 +48,13 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     return out
 
 
-ONLY_HELP = ("weighted (conv and FC layers: a paper's table), params (every layer with parameters, BN "
-             "included), or kinds of layer joined by commas: conv, fc, norm, pool, activation, merge, other")
+ONLY_HELP = ("weighted (conv and FC layers, and attention, MLP, embedding and recurrent layers: a paper's "
+             "table), params (every layer with parameters, BN included), or kinds of layer joined by commas: "
+             "conv, fc, attention, mlp, embedding, recurrent, norm, pool, activation, merge, matmul, other")
+# the kinds whose layers are a network's weight layers though no hidden activation follows them
+WEIGHT_KINDS = frozenset({"attention", "mlp", "embedding", "recurrent"})
+KINDS = frozenset({"conv", "fc", "attention", "mlp", "embedding", "recurrent", "norm", "pool", "activation",
+                   "merge", "matmul", "other"})
 
 
 def only(analysis: Analysis, body: list[Row], which: str | None) -> list[Row]:
@@ -65,6 +70,8 @@ def only(analysis: Analysis, body: list[Row], which: str | None) -> list[Row]:
                 out.pop()
             out.append(r)
         elif any(keep(i) for i in r.ids):
+            while out and out[-1].heading and out[-1].level >= r.level:  # a heading of a block left behind
+                out.pop()
             out.append(r)
     while out and out[-1].heading:
         out.pop()
@@ -75,8 +82,7 @@ def matcher(analysis: Analysis, which: str) -> Callable[[int], bool]:
     from archcalc.errors import UsageError
 
     words = {w.strip() for w in which.split(",") if w.strip()}
-    kinds = {"conv", "fc", "norm", "pool", "activation", "merge", "other"}
-    unknown = words - kinds - {"weighted", "params"}
+    unknown = words - KINDS - {"weighted", "params"}
     if unknown or not words:
         raise UsageError(f"--only takes {ONLY_HELP}; not '{which}'")
     g = analysis.graph
@@ -86,7 +92,7 @@ def matcher(analysis: Analysis, which: str) -> Callable[[int], bool]:
         if n.type == "input":
             return False
         owner = node_id if n.shares is None else n.shares
-        return (("weighted" in words and n.layer.weighted)
+        return (("weighted" in words and (n.layer.weighted or n.layer.kind in WEIGHT_KINDS))
                 or ("params" in words and analysis.counts[owner].params > 0)
                 or n.layer.kind in words)
     return keep
