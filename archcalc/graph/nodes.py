@@ -93,3 +93,4 @@ class DraftGraph:
     source: Source | None = None
     expectations: tuple[Expectation, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)  # the spec's `param` values (and `batch`)
+    block_modules: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # block scope → its module path

@@ -120,7 +120,8 @@ class _Expansion:
         self.drafts = [replace(d, module=paths.get(d.id)) for d in self.drafts]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
-        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch},
+                          self.modules.block_paths)
 
     def _inputs(self, override: InputShapes | None) -> dict[str, int]:
         """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
@@ -478,10 +479,10 @@ class _Expansion:
             raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
         env = self._bind_block(block, unit, ctx)
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        box = ctx.box if self.replaying else self.modules.box(ctx.box, module)
+        scope = (*ctx.scope, f"{block.name}#{count}")
+        box = ctx.box if self.replaying else self.modules.box(ctx.box, module, scope)
         numbers, names = _scope(env, cur)
-        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
-                     (*ctx.calls, block.name), box)
+        inner = _Ctx({**self.params, **numbers}, names, scope, (*ctx.calls, block.name), box)
         return self._statements(block.body, cur, inner)
 
     def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:

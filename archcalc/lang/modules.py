@@ -37,15 +37,16 @@ class _Box:
     parent: int | None
     name: str | None
     children: list[tuple[bool, int, str | None]] = field(default_factory=list)  # (is a box, key, name)
+    scope: tuple[str, ...] | None = None  # the block instance it is, if it is one ('stage#1', …)
 
 
 class ModuleTree:
     def __init__(self) -> None:
         self.boxes = [_Box(None, None)]
 
-    def box(self, parent: int, name: str | None) -> int:
-        """A new container inside `parent`; its key."""
-        self.boxes.append(_Box(parent, name))
+    def box(self, parent: int, name: str | None, scope: tuple[str, ...] | None = None) -> int:
+        """A new container inside `parent` (for a block instance, with its scope); its key."""
+        self.boxes.append(_Box(parent, name, scope=scope))
         key = len(self.boxes) - 1
         self.boxes[parent].children.append((True, key, name))
         return key
@@ -54,9 +55,11 @@ class ModuleTree:
         self.boxes[parent].children.append((False, draft, name))
 
     def paths(self, dropped: Iterable[int] = ()) -> dict[int, str]:
-        """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number."""
+        """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number.
+        `block_paths` then holds each block instance's own path (its scope → `features.3`)."""
         gone = set(dropped)
         out: dict[int, str] = {}
+        self.block_paths: dict[tuple[str, ...], str] = {}
         self._walk(ROOT, "", gone, out)
         return out
 
@@ -74,6 +77,9 @@ class ModuleTree:
                 part += "_"
             used.add(part)
             if is_box:
+                scope = self.boxes[child].scope
+                if scope is not None:
+                    self.block_paths[scope] = prefix + part
                 self._walk(child, f"{prefix}{part}.", gone, out)
             else:
                 out[child] = prefix + part

@@ -50,7 +50,7 @@ class _Inference:
             self.new_id[d.id] = self._place(d)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
         return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
-                          self.drafts.params)
+                          self.drafts.params, self.drafts.block_modules)
 
     def _place(self, d: Draft) -> int:
         inputs = [self.new_id[i] for i in d.inputs]

@@ -27,6 +27,10 @@ FORMATS = ("svg", "png", "pdf", "dot")
 COLOURS = {
     "conv": "#9ecae1",
     "fc": "#fdae6b",
+    "attention": "#fc9272",
+    "mlp": "#fdd0a2",
+    "embedding": "#bcbddc",
+    "recurrent": "#c6dbef",
     "pool": "#a1d99b",
     "norm": "#fff2a8",
     "activation": "#f4cae4",
@@ -166,7 +170,7 @@ def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, 
 
 def choose_depth(analysis: Analysis, limit: int = MAX_BOXES) -> int | None:
     """The deepest block nesting whose drawing has at most `limit` boxes, a small one (a hidden ReLU)
-    counting half (None: every layer)."""
+    counting half and each block drawn around boxes one (None: every layer)."""
     deepest = max((len(n.scope) for n in analysis.graph), default=0)
     if deepest == 0 or _weight(boxes(analysis, None)) <= limit:
         return None
@@ -177,7 +181,10 @@ def choose_depth(analysis: Analysis, limit: int = MAX_BOXES) -> int | None:
 
 
 def _weight(drawn: list[Box]) -> float:
-    return sum(0.5 if b.small else 1 for b in drawn)
+    """A box counts 1 (a small one half), and so does each block drawn as a cluster around boxes:
+    its title and margins take a box's height (a chain of nested blocks grows tall)."""
+    clusters = {b.cluster[:i] for b in drawn for i in range(1, len(b.cluster) + 1)}
+    return sum(0.5 if b.small else 1 for b in drawn) + len(clusters)
 
 
 def depth_note(analysis: Analysis, depth: int | None, chosen: bool) -> str:
@@ -231,27 +238,50 @@ MAX_INSIDE = 72
 
 def inside(analysis: Analysis, nodes: list[Node]) -> str:
     """What a collapsed block holds, as a reader sketches it: its convolutions' kernels (and pools,
-    FCs) in order, `|` between concatenated branches, `+` between added ones, `id` for a path that
-    passes its input on: '1×1 | 1×1→3×3 | 1×1→5×5 | pool→1×1', '1×1→3×3→1×1 + 1×1'."""
+    FCs, attention, MLPs) in order, `|` between concatenated branches, `+` between added ones (`·`
+    multiplied: a gate), `id`
+    for a path that passes its input on: '1×1 | 1×1→3×3 | 1×1→5×5 | pool→1×1', '1×1→3×3→1×1 + 1×1',
+    a transformer block '(attn + id)→(mlp + id)'."""
     ids = {n.id for n in nodes}
-    memo: dict[int, str] = {}
+    memo: dict[tuple[int, int | None], str] = {}
+    seen: dict[int, set[int]] = {}
     g = analysis.graph
 
-    def chain(node_id: int) -> str:
-        if node_id in memo:
-            return memo[node_id]
+    def ancestors(node_id: int) -> set[int]:  # inside the block
+        if node_id not in seen:
+            seen[node_id] = set()  # a cycle cannot happen; this only stops a deep re-walk
+            out: set[int] = set()
+            for i in g.node(node_id).inputs:
+                if i in ids:
+                    out |= {i} | ancestors(i)
+            seen[node_id] = out
+        return seen[node_id]
+
+    def chain(node_id: int, stop: int | None = None) -> str:
+        """The tokens from the block's input (or from `stop`, left out) up to `node_id`."""
+        if node_id == stop:
+            return ""
+        key = (node_id, stop)
+        if key in memo:
+            return memo[key]
         n = g.node(node_id)
         if n.layer.kind == "merge" and len(n.inputs) > 1:
-            joiner = " | " if n.type == "concat" else " + "
-            parts = [chain(i) if i in ids else "" for i in n.inputs]
+            joiner = {"concat": " | ", "mul": " · "}.get(n.type, " + ")
+            inner = [i for i in n.inputs if i in ids]
+            # a residual: one input leads to all the others (x + f(x)), so it is 'id' after it
+            base = next((i for i in inner if all(i == j or i in ancestors(j) for j in inner)
+                         and len(inner) == len(n.inputs)), None)
+            parts = [chain(i, base) if i in ids else "" for i in n.inputs]
             before = "(" + joiner.join(p or "id" for p in parts) + ")"
+            if base is not None and (start := chain(base, stop)):
+                before = f"{start}→{before}"
         else:
-            before = next((chain(i) for i in n.inputs if i in ids), "")
+            before = next((chain(i, stop) for i in n.inputs if i in ids), "")
         word = _token(n)
-        memo[node_id] = f"{before}→{word}" if before and word else before or word
-        if len(memo[node_id]) > 4 * MAX_INSIDE:
-            memo[node_id] = memo[node_id][: 4 * MAX_INSIDE]
-        return memo[node_id]
+        memo[key] = f"{before}→{word}" if before and word else before or word
+        if len(memo[key]) > 4 * MAX_INSIDE:
+            memo[key] = memo[key][: 4 * MAX_INSIDE]
+        return memo[key]
 
     text = chain(nodes[-1].id) or "no convolution"
     if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
@@ -280,6 +310,12 @@ def _token(n: Node) -> str:
         return "fc"
     if kind == "pool":
         return "pool"
+    if kind == "attention":
+        return "attn"
+    if kind in ("mlp", "recurrent"):
+        return n.type
+    if kind == "embedding":
+        return "emb"
     return ""
 
 
@@ -402,7 +438,8 @@ def _tree(drawn: list[Box]) -> _Cluster:
 
 def _cluster_titles(analysis: Analysis) -> dict[tuple[str, ...], str]:
     """Each block instance's title: its module path and the block, `layer1 = stage#1`
-    (`features.3 = inverted#2` where the instance is numbered)."""
+    (`features.3 = inverted#2` where the instance is numbered); for a graph made without module
+    paths, the path its layers share."""
     prefixes: dict[tuple[str, ...], list[str]] = {}
     for n in analysis.graph:
         if not n.module or n.shares is not None:
@@ -418,7 +455,9 @@ def _cluster_titles(analysis: Analysis) -> dict[tuple[str, ...], str]:
                 while k < min(len(known), len(parts)) and known[k] == parts[k]:
                     k += 1
                 prefixes[key] = known[:k]
-    return {key: (f"{'.'.join(p)} = {key[-1]}" if p else key[-1]) for key, p in prefixes.items()}
+    own = analysis.graph.block_modules  # the instance's own path, where expansion recorded it
+    return {key: (f"{own[key]} = {key[-1]}" if own.get(key) else f"{'.'.join(p)} = {key[-1]}" if p else key[-1])
+            for key, p in prefixes.items()}
 
 
 def _emit(g: graphviz.Digraph, cluster: _Cluster, counter: list[int], reverse: bool,
