@@ -123,6 +123,9 @@ class UnknownOpsError(ModelImportError):
     def __init__(self, message: str, unknown: tuple[tuple[str, int, str], ...] = ()) -> None:
         super().__init__(message)
         self.unknown = unknown  # (operation, count, where)
+class MissingExtraError(ArchcalcError, ImportError):
+    """An optional package is not installed (pandas for `Analysis.to_pandas`); the message says
+    which extra installs it."""
 
 
 def _excerpt(source: Source, loc: Loc) -> list[str]:
