@@ -46,6 +46,7 @@ from archcalc.layers.base import (
     per_axis,
     register,
 )
+from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import GLOBAL, UNKNOWN
 from archcalc.tensor import Shape, format_shape, prod
 
@@ -238,6 +239,29 @@ class Attention(LayerType):
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "query_layout": layouts[0]}
+
+    torch_modules = ("torch.nn.MultiheadAttention",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """nn.MultiheadAttention(E, H, batch_first=True) called as (x, x, x) or (x, memory, memory),
+        without a mask: `attention/mha(heads=H)`; its output is element 0 of what it returns."""
+        m = call.module
+        if not m.batch_first:
+            raise Unsupported("batch_first=False: the batch is not the first axis (archcalc keeps it first)")
+        if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise Unsupported("kdim/vdim other than embed_dim, add_bias_kv or add_zero_attn")
+        masks = [call.arg(i, k) for i, k in ((3, "key_padding_mask"), (5, "attn_mask"))]
+        if any(x is not None for x in masks) or call.kwargs.get("is_causal"):
+            raise Unsupported("a mask: archcalc's attention attends to every position (or /causal, written so)")
+        if len(call.same) != 3 or call.same[1] != call.same[2]:
+            raise Unsupported("keys and values from different tensors")
+        cross = call.same[1] != call.same[0]
+        bias = m.in_proj_bias is not None
+        out_bias = m.out_proj.bias is not None
+        if bias != out_bias:
+            raise Unsupported("a bias on the in-projection but not on out_proj (or the reverse)")
+        text = "attention/mha" + ("" if bias else "/nobias") + ("/frozen" if frozen_state(m) else "")
+        return Emit(f"{text}(heads={m.num_heads})", inputs=(0, 1) if cross else (0,), element=0)
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         s = sizes(a, inputs)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.imported import Emit, TorchCall
 from archcalc.tensor import Shape, format_shape, prod
 
 
@@ -217,6 +218,18 @@ class Token(LayerType):
     layout = "channels"
     summary = "one position of a sequence, x[:, index]: T×F → F (ViT's class token for its head, BERT's pooler)"
     example = "token(0), token(-1)"
+    torch_functions = ("operator.getitem",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """`x[:, i]` (or `x[:, i, :]`) of a batch of T×F sequences, i a number."""
+        index = call.args[1] if len(call.args) > 1 else None
+        if not isinstance(index, tuple) or len(index) < 2 or len(call.inputs[0]) != 2 or not call.batched[0]:
+            return None
+        if index[0] != slice(None) or type(index[1]) is not int:
+            return None
+        if not all(i == slice(None) or i is Ellipsis for i in index[2:]):
+            return None
+        return Emit(f"token({index[1]})")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         t, f = _sequence(inputs[0], self.name)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.imported import Emit, TorchCall, number_text
 from archcalc.tensor import Shape
 
 
@@ -22,6 +23,18 @@ class StochasticDepth(LayerType):
     summary = ("stochastic depth: a residual branch dropped with probability p in training (mode row: per "
                "sample, batch: all at once), the identity at inference")
     example = "stochastic-depth(p=0.2), stochastic-depth(p=0.1, mode=batch), drop-path(p=0.1)"
+    torch_modules = ("torchvision.ops.StochasticDepth",)
+    torch_functions = ("torchvision.ops.stochastic_depth",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """The module (p, mode) or torchvision.ops.stochastic_depth(input, p, mode, training)."""
+        if call.module is not None:
+            p, mode = call.module.p, call.module.mode
+        else:
+            p, mode = call.arg(1, "p"), call.arg(2, "mode")
+        if not isinstance(p, (int, float)) or mode not in ("row", "batch"):
+            return None
+        return Emit(f"stochastic-depth(p={number_text(p)}" + (", mode=batch)" if mode == "batch" else ")"))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
