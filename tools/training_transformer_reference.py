@@ -61,7 +61,8 @@ CASES: dict[str, str] = {
     "attention_conv1d_causal": SEQ + GRAD + "attention/conv1d/causal(heads=4)\n",
     "attention_gqa_causal": SEQ + GRAD + "attention/causal/nobias(heads=4, kv_heads=2)\n",
     "attention_mqa_width": SEQ + GRAD + "attention(heads=4, kv_heads=1, head_dim=8, dim=24)\n",
-    "attention_rotary": SEQ + GRAD + "x = identity\nrope = rotary(@x, dim=4)\nattention/causal/nobias/rope(@x, @rope, heads=4, kv_heads=2)\n",
+    "attention_rotary": (SEQ + GRAD + "x = identity\nrope = rotary(@x, dim=4)\n"
+                         "attention/causal/nobias/rope(@x, @rope, heads=4, kv_heads=2)\n"),
     "attention_rotary_partial": (SEQ + GRAD + "x = identity\nrope = rotary(@x, dim=2)\n"
                                  "attention/rope(@x, @rope, heads=2)\n"),
     "attention_cross": ("input q 6x16 as sequence\ninput m 5x12 as sequence\nx = position-bias(@q)\n"
