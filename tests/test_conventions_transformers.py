@@ -22,6 +22,9 @@ TOOL_KEYS = {"torchinfo": "torchinfo", "fvcore": "fvcore", "ptflops": "ptflops",
 MODELS = {
     "vit_small": ("vit_b_16", {"image": 32, "patch": 8, "dim": 64, "depth": 2, "heads": 4, "mlp": 128, "classes": 10}),
     "gpt2_small": ("gpt2", {"seq": 16, "positions": 16, "vocab": 100, "dim": 32, "depth": 2, "heads": 4}),
+    "bert_small": ("bert-base", {"seq": 16, "vocab": 100, "dim": 32, "depth": 2, "heads": 4, "positions": 16}),
+    "llama_small": ("llama", {"seq": 16, "vocab": 100, "dim": 32, "depth": 2, "heads": 4, "kv_heads": 2,
+                              "hidden": 64}),
 }
 _CACHE: dict[str, archcalc.Analysis] = {}
 
@@ -45,7 +48,7 @@ def test_each_tool_total_on_transformers(model: str, convention: str) -> None:
 @pytest.mark.parametrize("model", list(MODELS))
 def test_each_tool_parameters_on_transformers(model: str, convention: str) -> None:
     """thop leaves out what it hooks nothing for (nn.MultiheadAttention, Conv1D, nn.Embedding, bare
-    parameters); torchinfo counts GPT-2's tied table twice (wte and lm_head rows)."""
+    parameters, LlamaRMSNorm); torchinfo counts GPT-2's tied table twice (wte and lm_head rows)."""
     assert analysis(model).conventions[convention].params == REF[model]["params_by_tool"][TOOL_KEYS[convention]]
 
 
@@ -73,9 +76,9 @@ def test_sdpa_and_missing_hooks_are_named() -> None:
 
 
 def test_unmeasured_transformer_variants_are_named() -> None:
-    """BERT's separate projections, LLaMA's gated MLP and RMS norm: no tool was measured on them, so
-    each hooking tool names them rather than guessing."""
-    for spec in ("bert-base", "llama"):
-        counted = archcalc.analyze(spec).conventions["thop"]
-        named = {c.layer_type for c in counted.caveats if "no rule" in c.text}
-        assert "attention" in named
+    """Swin's windowed (fused) attention and cross-attention: no tool was measured on them, so each
+    hooking tool names them rather than guessing."""
+    swin = archcalc.analyze("swin_t", None, {"image": 64, "dim": 32, "window": 2, "classes": 10})
+    for tool in ("torchinfo", "fvcore", "ptflops", "ptflops-aten", "thop"):
+        named = {c.layer_type for c in swin.conventions[tool].caveats if "no rule" in c.text}
+        assert "attention" in named, tool

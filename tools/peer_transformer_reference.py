@@ -54,6 +54,29 @@ class GPT2Logits(nn.Module):
         return self.model(input_ids=ids).logits
 
 
+class BertPooler(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=128, max_position_embeddings=16, attn_implementation="eager")
+        self.model = transformers.BertModel(cfg)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids).pooler_output
+
+
+class LlamaLogits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = transformers.LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
+                                       rms_norm_eps=1e-6, attn_implementation="eager")
+        self.model = transformers.LlamaForCausalLM(cfg)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids).logits
+
+
 class ProbeAttention(nn.Module):
     """Embedding(50, 32) → LayerNorm → MultiheadAttention(32, 4, batch_first, need_weights=False) + x →
     Linear(32, 96) split in q, k, v → F.scaled_dot_product_attention over 4 heads → GELU → Linear(32, 5)."""
@@ -79,6 +102,8 @@ MODELS = {
     "vit_small": (lambda: VisionTransformer(32, 8, 2, 4, 64, 128, num_classes=10),
                   lambda: torch.randn(1, 3, 32, 32), (3, 32, 32)),
     "gpt2_small": (GPT2Logits, lambda: torch.randint(0, 100, (1, 16)), (16,)),
+    "bert_small": (BertPooler, lambda: torch.randint(0, 100, (1, 16)), (16,)),
+    "llama_small": (LlamaLogits, lambda: torch.randint(0, 100, (1, 16)), (16,)),
     "probe_attention": (ProbeAttention, lambda: torch.randint(0, 50, (1, 8)), (8,)),
 }
 NOTES = {
@@ -88,6 +113,13 @@ NOTES = {
     "gpt2_small": "GPT2LMHeadModel(GPT2Config(vocab_size=100, n_positions=16, n_embd=32, n_layer=2, n_head=4), "
                   "attn_implementation='eager').logits on 16 ids; archcalc: gpt2 with seq=16, positions=16, "
                   "vocab=100, dim=32, depth=2, heads=4",
+    "bert_small": "BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, "
+                  "intermediate_size=128, max_position_embeddings=16), attn_implementation='eager').pooler_output on "
+                  "16 ids; archcalc: bert-base with seq=16, vocab=100, dim=32, depth=2, heads=4, positions=16",
+    "llama_small": "LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, "
+                   "num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16, "
+                   "rms_norm_eps=1e-6), attn_implementation='eager').logits on 16 ids; archcalc: llama with seq=16, "
+                   "vocab=100, dim=32, depth=2, heads=4, kv_heads=2, hidden=64",
     "probe_attention": ProbeAttention.__doc__,
 }
 

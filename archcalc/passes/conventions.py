@@ -538,7 +538,8 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
     are nn.MultiheadAttention's, Conv1D's and bare parameters (a class token, ViT's position table);
     a layer tied to another's weight holds it as its own (GPT-2's lm_head: the table counted there)."""
     def has_rule(n: Node) -> bool:
-        return n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
+        return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
+                or (n.type == "attention" and n.args["layout"] == "separate"))
 
     return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
                for n in graph if has_rule(n) and n.shares is None)
@@ -653,7 +654,7 @@ def tf_profiler(f: Facts) -> Term | None:
 # a gated MLP, RMS norm, …) is named "not measured" by the caller (None).
 
 TRANSFORMER = frozenset({"attention", "mlp", "layernorm", "rmsnorm", "layernorm2d", "groupnorm", "layer-scale",
-                         "position-embedding", "token-type-embedding", "class-token", "token"})
+                         "position-embedding", "token-type-embedding", "class-token", "token", "rotary"})
 
 _SDPA = {
     "fvcore": "torchvision's nn.MultiheadAttention(need_weights=False) runs F.scaled_dot_product_attention, "
@@ -691,14 +692,27 @@ def _mlp_parts(f: Facts) -> tuple[int, int, int, bool]:
 def _transformer(tool: str, f: Facts) -> Term | None:
     layout = f.arg.get("layout")
     if f.type == "attention":
-        if layout not in ("mha", "conv1d") or f.arg.get("window") is not None or len(f.inputs) > 1:
-            return None
+        memory = len(f.inputs) > (2 if f.arg["rotary"] else 1)
+        if layout == "fused" or f.arg.get("window") is not None or memory:
+            return None  # Swin's windows, cross-attention: not measured
         projections, products, scores, qkv_b, out_b = _attention_parts(f)
         return _attention(tool, f, str(layout), projections, products, scores, qkv_b, out_b)
     if f.type == "mlp":
         if f.arg["gated"]:
-            return None
+            return _gated(tool, f)
         return _mlp(tool, f)
+    if f.type == "rmsnorm":  # Hugging Face's LlamaRMSNorm: pow, mean, rsqrt and two multiplies
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params")
+        if tool == "thop":
+            return Term(0, "0 (LlamaRMSNorm)", _THOP_NONE.format(what="Hugging Face's LlamaRMSNorm"))
+        return Term(0, "0 (LlamaRMSNorm: elementwise ops)", _RMS.get(tool))
+    if f.type == "token-type-embedding":  # BERT's token_type_embeddings: nn.Embedding, added with +
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params (nn.Embedding)")
+        if tool == "thop":
+            return Term(0, "0 (nn.Embedding)", _THOP_NONE.format(what="nn.Embedding"))
+        return Term(0, "0 (a lookup, added with +)")
     if f.type == "layernorm":
         affine = bool(f.arg["affine"])
         return {"torchinfo": Term(f.counts.params, "params"),
@@ -718,6 +732,8 @@ def _transformer(tool: str, f: Facts) -> Term | None:
         return Term(0, "0 (a lookup, added with +)")
     if f.type == "token":
         return Term(0, "0 (x[:, i])")
+    if f.type == "rotary":  # Hugging Face's LlamaRotaryEmbedding: buffers, cos and sin of t·inv_freq
+        return Term(0, "0 (the cos/sin table)")
     if f.type == "class-token":  # torchvision's ViT: a bare (1, 1, F) parameter, concatenated
         if tool == "thop":
             return Term(0, "0 (a bare parameter)", _THOP_NONE.format(what="a bare nn.Parameter"))
@@ -747,6 +763,19 @@ def _attention(tool: str, f: Facts, layout: str, projections: int, products: int
         value = t * e + (projections - t * e * e) + (3 * t * e if qkv_b else 0) + products + scores + t * e * (e + 1)
         return Term(value, "T·E + 3·T·E² + 3·T·E (biases) + heads·T·T'·(2·hd + 1) + T·E·(E + 1) "
                            "(multihead_attention_counter_hook)")
+    if layout == "separate":  # Hugging Face's BERT and LLaMA: nn.Linear q, k, v, out; eager torch.matmul
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params of q, k, v and out (T ignored); matmuls 0",
+                        "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
+                        "the batch)")
+        if tool == "fvcore":
+            return Term(projections + products, "MACs (aten::linear and matmul)")
+        if tool == "ptflops":
+            return Term(projections + qkv_b + out_b + products + scores,
+                        "MACs + bias adds (nn.Linear) + torch.matmul's prod(A)·B[-1] + softmax elements")
+        if tool == "ptflops-aten":
+            return Term(projections + products + qkv_b + out_b, "MACs + bias adds")
+        return Term(projections, "projection MACs (nn.Linear); torch.matmul 0", _THOP_MATMUL)
     # conv1d: Hugging Face's GPT-2, Conv1D projections (torch.addmm) and eager torch.matmul
     fused = sz.q_width + 2 * sz.kv_width
     if tool == "torchinfo":  # Conv1D has "Conv" in its class name: params × output features
@@ -764,6 +793,11 @@ def _attention(tool: str, f: Facts, layout: str, projections: int, products: int
     return Term(0, "0 (Conv1D: no rule)", _THOP_NONE.format(what="Hugging Face's Conv1D"))
 
 
+_THOP_MATMUL = ("thop hooks modules only: attention's Q·Kᵀ and A·V (torch.matmul in the attention's forward) "
+                "count 0; its q, k, v and out nn.Linear layers their MACs")
+_RMS = {"fvcore": "fvcore does not support the elementwise ops of Hugging Face's LlamaRMSNorm (aten::pow, mean, "
+                  "rsqrt, mul): 0",
+        "ptflops": None, "ptflops-aten": None}
 _PT_MLP_ACT = {"gelu": 2, "gelu-tanh": 2, "relu": 2, "silu": 1, "tanh": 0, "sigmoid": 0}  # ptflops, per element
 
 
@@ -785,7 +819,8 @@ def _mlp(tool: str, f: Facts) -> Term | None:
         if tool == "ptflops-aten":
             return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds")
         return Term(0, "0 (Conv1D: no rule)", _THOP_NONE.format(what="Hugging Face's Conv1D"))
-    # torchvision's MLP: nn.Linear, the activation module, dropout, nn.Linear
+    # torchvision's MLP (nn.Linear, the activation module, dropout, nn.Linear; written with `dropout=`) or
+    # Hugging Face's BERT (intermediate.dense, ACT2FN's GELUActivation, output.dense)
     if tool == "torchinfo":
         return Term(f.counts.params, "params of fc1 and fc2 (T ignored)",
                     "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
@@ -793,8 +828,36 @@ def _mlp(tool: str, f: Facts) -> Term | None:
     if tool == "fvcore":
         return Term(f.macs, "MACs (aten::linear); the activation unsupported")
     if tool == "ptflops":
+        if f.arg["dropout"] is None:  # Hugging Face's activation holds F.gelu from before ptflops patches it
+            if act != "gelu":
+                return None
+            return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds (nn.Linear); GELUActivation 0",
+                        _PT_HF_ACT)
         return Term(f.macs + (t * (h + o) if bias else 0) + _PT_MLP_ACT[act] * t * h,
                     "MACs + bias adds (nn.Linear) + the activation module's count")
     if tool == "ptflops-aten":
         return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds (aten.addmm)")
     return Term(f.macs, "MACs (nn.Linear); the activation no rule, 0")
+
+
+_PT_HF_ACT = ("an MLP written without dropout= is taken as Hugging Face's (BERT's intermediate and output): its "
+              "GELUActivation calls the F.gelu it bound before ptflops patched it, counted 0; torchvision's MLP "
+              "(written with dropout=…) has an nn.GELU module, counted 2 per element")
+
+
+def _gated(tool: str, f: Facts) -> Term | None:
+    """Hugging Face's LLaMA MLP: gate_proj, up_proj, down_proj (nn.Linear), act_fn (SiLU), a product."""
+    t, _, h, bias = _mlp_parts(f)
+    o = int(f.out[-1])
+    if tool == "torchinfo":
+        return Term(f.counts.params, "params of gate, up and down (T ignored)",
+                    "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
+                    "the batch)")
+    if tool in ("fvcore", "thop"):
+        return Term(f.macs, "MACs (nn.Linear); the activation and the product 0")
+    biases = t * (2 * h + o) if bias else 0
+    if tool == "ptflops-aten":
+        return Term(f.macs + biases, "MACs + bias adds" if biases else "MACs")
+    if f.arg["act"] != "silu":
+        return None
+    return Term(f.macs + biases + t * h, "MACs (+ bias adds) + T·hidden (F.silu); the product a Python operator, 0")
