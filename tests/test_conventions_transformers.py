@@ -82,3 +82,21 @@ def test_unmeasured_transformer_variants_are_named() -> None:
     for tool in ("torchinfo", "fvcore", "ptflops", "ptflops-aten", "thop"):
         named = {c.layer_type for c in swin.conventions[tool].caveats if "no rule" in c.text}
         assert "attention" in named, tool
+
+
+def test_sdpa_probe_by_hand() -> None:
+    """The probe (Embedding(50, 32) on 8 ids → LayerNorm → nn.MultiheadAttention(32, 4,
+    need_weights=False) → Linear(32, 96) → F.scaled_dot_product_attention (4 heads of 8) → GELU →
+    Linear(32, 5)): what each tool prints, by hand. F.scaled_dot_product_attention counts 0 under
+    every tool; nn.MultiheadAttention only under ptflops (its own hook) and as projections under
+    fvcore and ptflops-aten; FlopCounterMode in eval under no_grad sees neither (fast path, CPU SDPA)."""
+    t, e, heads, hd = 8, 32, 4, 8
+    in_proj, out_proj, qkv, head = t * e * 3 * e, t * e * e, t * e * 3 * e, t * e * 5
+    totals = REF["probe_attention"]["totals"]
+    assert totals["flop_counter_macs"] == qkv + head
+    assert totals["fvcore"] == 5 * t * e + in_proj + out_proj + qkv + head
+    mha_hook = t * e + 3 * t * e * e + 3 * t * e + heads * t * t * (2 * hd + 1) + t * e * (e + 1)
+    assert totals["ptflops"] == t * e + mha_hook + (qkv + t * 3 * e) + 2 * t * e + (head + t * 5)
+    assert totals["ptflops_aten"] == (in_proj + t * 3 * e) + (out_proj + t * e) + (qkv + t * 3 * e) + (head + t * 5)
+    assert totals["thop"] == 4 * t * e + qkv + head
+    assert totals["torchinfo"] == 50 * e + 2 * e + (e * 3 * e + 3 * e) + (e * 5 + 5)

@@ -139,3 +139,21 @@ def test_frozen_block_first_has_only_the_head_in_backward() -> None:
     t = step(archcalc.load(REF["cases"]["frozen_block_first"]["spec"]))
     assert [s.in_backward for s in t.layers] == [False, False, False, False, True]
     assert t.backward == REF["cases"]["frozen_block_first"]["flops"]["backward"]
+
+
+def test_rotary_table_needs_no_gradient() -> None:
+    """The angle table depends on positions only: it is not in the backward pass, and attention's
+    input gradient for it is never asked for (FlopCounterMode and the saved tensors agree: cases
+    attention_rotary*)."""
+    g = archcalc.load(REF["cases"]["attention_rotary"]["spec"])
+    t = step(g)
+    rope = next(n.id for n in g if n.type == "rotary")
+    attention = next(n.id for n in g if n.type == "attention")
+    assert not t.layers[rope].in_backward
+    assert t.layers[attention].input_grad == (True, False)
+
+
+def test_swin_says_why_there_is_no_six_nt() -> None:
+    t = step(archcalc.load("swin_t", None, REF["zoo"]["swin_t"]["params"]))
+    assert t.six_nt is None
+    assert any(n.startswith("no 6·N·T: the attention layers see 256, 64, 16, 4 tokens") for n in t.notes)

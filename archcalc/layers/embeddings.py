@@ -158,6 +158,7 @@ class Rotary(LayerType):
             Arg("copy", "bool", True, aliases=("original",)))
     kind = "embedding"
     layout = "sequence"
+    shape_only = True  # the angles t·inv_freq: positions only, no gradient
     summary = ("the rotary table of RoFormer/LLaMA, computed once for every layer: T×F → the angles T×dim that "
                "attention(…, rotary=true) turns queries and keys by; no parameters; buffers inv_freq (dim/2) and "
                "its copy original_inv_freq (Hugging Face's; /nocopy: inv_freq only)")

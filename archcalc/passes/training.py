@@ -268,7 +268,8 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     trained = tuple(_trained(graph, n) for n in graph)
     needs: list[bool] = []
     for n in graph:
-        needs.append(n.type != "input" and (trained[n.id] or any(needs[i] for i in n.inputs)))
+        needs.append(n.type != "input" and not n.layer.shape_only
+                     and (trained[n.id] or any(needs[i] for i in n.inputs)))
     return trained, tuple(needs)
 
 
@@ -402,6 +403,10 @@ def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
 def _notes(graph: LayerGraph) -> tuple[str, ...]:
     types = {n.type for n in graph}
     notes = []
+    attention = {prod(n.in_shapes[0][:-1]) for n in graph if n.type == "attention"}
+    if len(attention) > 1:
+        seen = ", ".join(f"{t:,}" for t in sorted(attention, reverse=True))
+        notes.append(f"no 6·N·T: the attention layers see {seen} tokens per sample (no single T)")
     if "lstm" in types:
         notes.append("FlopCounterMode counts a stock nn.LSTM as 0 on CPU (oneDNN) and CUDA (cuDNN), forward and "
                      "backward; these are the products of PyTorch's native cell (oneDNN disabled), which it counts")
