@@ -38,13 +38,16 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
     Part,
+    Saved,
     Shaped,
     per_axis,
     register,
+    saved_input,
 )
 from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import GLOBAL, UNKNOWN
@@ -209,7 +212,7 @@ class Attention(LayerType):
     flags = {
         "nobias": ("bias", False), "bias": ("bias", True), "causal": ("causal", True), "relpos": ("rel_pos", True),
         "rope": ("rotary", True), "rotary": ("rotary", True), "cache": ("cache", True), "nocache": ("cache", False),
-        **{layout: ("layout", layout) for layout in LAYOUTS},
+        **{layout: ("layout", layout) for layout in LAYOUTS}, "frozen": ("frozen", True),
     }
     args = (
         Arg("heads", "int", required=True, aliases=("num_heads", "n_head", "h"), minimum=1),
@@ -225,6 +228,7 @@ class Attention(LayerType):
         Arg("rel_pos", "bool", False, aliases=("relative_position_bias",)),
         Arg("rotary", "bool", False, aliases=("rope",)),
         Arg("cache", "bool", None, aliases=("kv_cache",)),
+        Arg("frozen", "bool", False),
     )
     kind = "attention"
     path_depth = 2  # two linear layers in a row (q/k/v then out; fc1 then fc2)
@@ -346,6 +350,50 @@ class Attention(LayerType):
             return 0
         s = sizes(a, inputs)
         return 2 * s.kv_width * s.memory_tokens
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """Each projection as a linear layer (grad-input where its input needs one, grad-weight where
+        the layer is trained); Q·Kᵀ and A·V one product per operand that needs a gradient: the query
+        side (q) does where the query input or the weights do, the key/value side (k, v) where the
+        memory input or the weights do, the attention weights always. The causal mask hides nothing
+        from the count (FlopCounterMode's `bmm` runs over the full T×T)."""
+        s = sizes(a, inputs)
+        q_in = bool(input_grad[0])
+        kv_in = bool(input_grad[1]) if s.memory is not None else q_in
+        q_needs, kv_needs = q_in or weight_grad, kv_in or weight_grad
+        product = s.scores * s.head_dim  # one of Q·Kᵀ and A·V
+        q_proj, kv_proj = s.tokens * s.features * s.q_width, 2 * s.memory_tokens * s.memory_features * s.kv_width
+        out_proj = s.tokens * s.q_width * s.width
+        grad_input = (q_proj if q_in else 0) + (kv_proj if kv_in else 0) + out_proj \
+            + product * (int(q_needs) + int(kv_needs)) + product * (1 + int(kv_needs))
+        return Gradients(grad_input, self._projections(s) if weight_grad else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Measured (tests/reference/training_transformer_reference.json): where trained, the input(s)
+        the projections read (Swin: the input cut into windows, a copy, unless one window covers the
+        map) and the output projection's input T·q_width; always q (T·heads·hd), k and v
+        (T'·kv_heads·hd each; heads·hd each once repeated for grouped-query attention), the attention
+        weights (the softmax's output, which A·V keeps too: heads·T·T'), and with a rotary table the
+        cos and sin each rotation computes (4·T·d)."""
+        s = sizes(a, inputs)
+        kept: list[Saved] = []
+        if weight_grad:
+            if s.window and prod(s.query[:2]) != prod(s.window):
+                kept.append(Saved("own", elements=prod(s.query)))
+            else:
+                kept.append(saved_input(0))
+            if s.memory is not None:
+                kept.append(saved_input(1))
+        kv = s.q_width if s.kv_heads != s.heads else s.kv_width
+        kept += [Saved("own", elements=s.tokens * s.q_width), Saved("own", elements=s.memory_tokens * kv),
+                 Saved("own", elements=s.memory_tokens * kv), Saved("own", elements=s.scores)]
+        if s.rope:
+            kept += [Saved("own", elements=s.rope[0] * s.rope[1])] * 4
+        if weight_grad:
+            kept.append(Saved("own", elements=s.tokens * s.q_width))
+        return tuple(kept)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         """Per score: the scaling (1 multiply), the softmax (1 exponential, 1 add, 1 division), a mask (causal

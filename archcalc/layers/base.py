@@ -245,6 +245,9 @@ class LayerType:
     # no longer contiguous (a transpose, a slice); "reshape", a view of a contiguous input and a
     # copy of a strided one (torch.reshape, flatten)
     view: ClassVar[str | None] = None
+    # its output depends on its inputs' shapes only, never their values (the rotary angle table): it
+    # passes no gradient back, and its output needs none (the training pass reads it)
+    shape_only: ClassVar[bool] = False
 
     # -- the rules ---------------------------------------------------------------
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:

@@ -12,7 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import (
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
 from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape, format_shape, prod
@@ -70,8 +82,18 @@ def _norm_text(name: str, axes: int, eps: float, default_eps: float, affine: boo
     return name + flags + (f"({', '.join(options)})" if options else "")
 
 
+def _statistics_kept(groups: int, dtype: str = "float32") -> tuple[Saved, ...]:
+    """A normalisation's mean and inverse standard deviation, one each per group of each sample."""
+    stat = Saved("own", elements=groups, dtype=dtype)
+    return (stat, stat)
+
+
 class _LastAxes(LayerType):
     kind = "norm"
+
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        """Rows normalised apart: the positions before the normalised axes."""
+        return prod(inputs[0]) // prod(_normalized(a, inputs[0], self.name))
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
@@ -102,8 +124,9 @@ class LayerNorm(_LastAxes):
     name = "layernorm"
     aliases = ("layer-norm", "ln")
     args = (Arg("eps", "float", 1e-5), Arg("axes", "int", 1, minimum=1, aliases=("last",)),
-            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("bias", "bool", True))
-    flags = {"nobias": ("bias", False), "noaffine": ("affine", False)}
+            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("bias", "bool", True),
+            Arg("frozen", "bool", False))
+    flags = {"nobias": ("bias", False), "noaffine": ("affine", False), "frozen": ("frozen", True)}
     summary = ("layer norm over the last axis (or the last N: axes=N), as nn.LayerNorm: weight and bias of "
                "the normalised shape (/nobias: weight only, /noaffine: neither); eps 1e-5")
     example = "layernorm, layernorm(eps=1e-6), layernorm(axes=2), layernorm/nobias"
@@ -134,6 +157,12 @@ class LayerNorm(_LastAxes):
         n = prod(_normalized(a, inputs[0], self.name)) if a["affine"] else 0
         return Counts(weights=n, biases=n if a["bias"] else 0)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """`native_layer_norm`'s backward keeps its input and the mean and inverse std of each row
+        (float32), trained or frozen, affine or not (measured)."""
+        return (saved_input(0), *_statistics_kept(self._groups(a, inputs)))
+
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
         groups = n // prod(_normalized(a, inputs[0], self.name))
@@ -161,8 +190,8 @@ class RMSNorm(_LastAxes):
     name = "rmsnorm"
     aliases = ("rms-norm",)
     args = (Arg("eps", "float", 1e-6), Arg("axes", "int", 1, minimum=1, aliases=("last",)),
-            Arg("affine", "bool", True, aliases=("elementwise_affine",)))
-    flags = {"noaffine": ("affine", False)}
+            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("frozen", "bool", False))
+    flags = {"noaffine": ("affine", False), "frozen": ("frozen", True)}
     summary = ("RMS norm over the last axis (or the last N), as nn.RMSNorm and LLaMA's RMSNorm: x/√(mean x² + eps)·γ, "
                "one weight per feature, no bias, no mean subtracted; eps 1e-6")
     example = "rmsnorm, rmsnorm(eps=1e-5)"
@@ -177,6 +206,18 @@ class RMSNorm(_LastAxes):
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         return Counts(weights=prod(_normalized(a, inputs[0], self.name)) if a["affine"] else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Measured (nn.RMSNorm, torch 2.14's composite form on CPU): for the input gradient its input
+        and each row's inverse rms; for the weight gradient the normalised input x/rms (a tensor of its
+        own), in the activation dtype."""
+        kept: tuple[Saved, ...] = ()
+        if input_grad[0]:
+            kept = (saved_input(0), Saved("own", elements=self._groups(a, inputs)))
+        if weight_grad:
+            kept += (Saved("own", elements=prod(inputs[0])),)
+        return kept
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
@@ -217,6 +258,14 @@ class _PerChannel(LayerType):
         c = self._channels(inputs)
         return {"weight": (c,), "bias": (c,)} if a["affine"] else {}
 
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        raise NotImplementedError
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input and the mean and inverse std of each group of each sample (float32; measured)."""
+        return (saved_input(0), *_statistics_kept(self._groups(a, inputs)))
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """2·C: γ and β per channel."""
         c = self._channels(inputs)
@@ -253,6 +302,10 @@ class LayerNorm2d(_PerChannel):
         n = prod(out)
         return _statistics(n, n // out[0], centred=True) + _affine(n, a["affine"], a["affine"])
 
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        """One row per position: the channels are normalised at each."""
+        return prod(inputs[0][1:])
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.transformer import LayerNorm2d as TorchLayerNorm2d
 
@@ -285,6 +338,9 @@ class GroupNorm(_PerChannel):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
         return _statistics(n, a["groups"], centred=True) + _affine(n, a["affine"], a["affine"])
+
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        return int(a["groups"])
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         """Global where there are positions: each group's statistics come from all of them."""

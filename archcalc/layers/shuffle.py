@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Saved, Shaped, register
 from archcalc.layers.imported import Emit, TorchCall
 from archcalc.tensor import Shape
 
@@ -38,6 +38,11 @@ class ChannelShuffle(LayerType):
         if shape[0] % a["groups"]:
             raise LayerArgError(f"groups={a['groups']} must divide the input channels ({shape[0]})")
         return Shaped(shape)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: a permutation of the channels (measured)."""
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Saved, Shaped, register
 from archcalc.layers.imported import Emit, TorchCall, number_text
 from archcalc.tensor import Shape
 
@@ -40,6 +40,14 @@ class StochasticDepth(LayerType):
         if not 0 <= a["p"] <= 1:
             raise LayerArgError(f"stochastic-depth probability p={a['p']:g} is not between 0 and 1", arg="p")
         return Shaped(inputs[0])
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training (p > 0), the scaled noise x was multiplied by: one value per sample (row) or one
+        for the batch, in the activation dtype (measured)."""
+        if not a["p"]:
+            return ()
+        return (Saved("own", elements=1, per_sample=a["mode"] == "row"),)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import StochasticDepth as TorchStochasticDepth
