@@ -89,6 +89,9 @@ class _Inference:
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
         args = layer.for_inputs(args, layouts, batched)
         try:
+            if layer.index_input is not None and layer.index_input < len(inputs):  # max unpooling: its pool
+                source = self.nodes[inputs[layer.index_input]]
+                args = layer.for_indices(args, source.layer, source.args, source.in_shapes)
             shaped = layer.shape(args, in_shapes)
         except LayerArgError as e:
             received = " and ".join(format_shape(s) for s in in_shapes)

@@ -82,7 +82,7 @@ def summary(analysis: Analysis) -> Text:
 
 
 def rf_line(analysis: Analysis) -> str:
-    from archcalc.passes.receptive_field import RF
+    from archcalc.passes.receptive_field import RF, coordinate
 
     node = analysis.final_rf
     if node is None:
@@ -91,7 +91,7 @@ def rf_line(analysis: Analysis) -> str:
     assert isinstance(f, RF)
     n = analysis.graph.node(node)
     aligned = "" if f.aligned else f"; not aligned: {f.why}"
-    return (f"\nreceptive field {'×'.join(map(str, f.size))} (jump {'×'.join(map(str, f.jump))}, "
+    return (f"\nreceptive field {'×'.join(map(str, f.size))} (jump {'×'.join(map(coordinate, f.jump))}, "
             f"start {','.join(map(str, f.start))}) at layer {node} {n.text}, "
             f"the last before it goes global{aligned}")
 
