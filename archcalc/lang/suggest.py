@@ -23,12 +23,10 @@ FAMILY_STEMS = (("conv", "conv"), ("pool", "pool"), ("norm", "norm"), ("lstm", "
 
 # operations people name that archcalc has no layer type for (yet): word → what it is
 ELSEWHERE = {
-    "convtranspose": "a transposed convolution", "deconv": "a transposed convolution",
-    "conv-transpose": "a transposed convolution", "upsample": "upsampling", "interpolate": "interpolation",
-    "pixelshuffle": "pixel shuffle", "pixel-shuffle": "pixel shuffle", "channel-shuffle": "channel shuffle",
+    "channel-shuffle": "channel shuffle",
     "layernorm": "layer normalisation", "layer-norm": "layer normalisation", "groupnorm": "group normalisation",
-    "instancenorm": "instance normalisation", "rmsnorm": "RMS normalisation", "attention": "attention",
-    "multiheadattention": "multi-head attention", "self-attention": "attention", "maxunpool": "max unpooling",
+    "rmsnorm": "RMS normalisation", "attention": "attention",
+    "multiheadattention": "multi-head attention", "self-attention": "attention",
 }
 
 

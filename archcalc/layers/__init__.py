@@ -8,9 +8,11 @@ from archcalc.layers import (  # noqa: F401
     norm,
     pool,
     recurrent,
+    resample,
     sequence,
     structural,
     tensors,
+    transposed,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry

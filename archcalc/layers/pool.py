@@ -71,6 +71,7 @@ class MaxPool(_Pool):
     patterns = (r"max-?pool(?P<kernel>\d+(?:x\d+)*)",)
     summary = "max pooling; 2×2 stride 2 by default, stride = kernel unless /sN"
     example = "maxpool, maxpool3/s2, maxpool3/s2/p1, maxpool3/s2/ceil"
+    index_source = True  # maxunpool(@x, @pool) reads where its maxima were
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
@@ -85,6 +86,12 @@ class MaxPool(_Pool):
         from archcalc.pytorch.modules import padded_evenly
 
         return padded_evenly(pool, g.padding, g.padding_after, float("-inf"))
+
+    def indices_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The pool returning (values, indices) too (return_indices=True), for a max unpool that reads them."""
+        pool = self.torch_module(a, inputs, out)
+        pool.return_indices = True
+        return pool
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The average pool of the same window: a max pool's gradient reaches one input only."""

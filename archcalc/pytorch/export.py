@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import BuildError
 from archcalc.graph import LayerGraph
-from archcalc.pytorch.build import build_modules, class_name, module_names, output_order
+from archcalc.pytorch.build import build_modules, class_name, index_sources, module_names, output_order
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,6 +93,7 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
     """
     kept = {n.id for n in output_order(graph)}
     last_use = graph.last_use()
+    sources = index_sources(graph)  # max pools an unpool reads: they return (values, indices)
     var: dict[int, str] = {}
     lines = ["    def forward(self, x: torch.Tensor):"]
     for n in graph:
@@ -100,11 +101,13 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
             var[n.id] = "x"
             continue
         only = n.inputs[0] if len(n.inputs) == 1 else None
-        chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
+        chained = only is not None and graph.consumers(only) == [n.id] and only not in kept and n.id not in sources
         var[n.id] = var[only] if chained and only is not None else names[n.id].replace(".", "_")
-        args = ", ".join(var[i] for i in n.inputs)
-        lines.append(f"        {var[n.id]} = self.{names[n.id]}({args})  # {n.text}")
-        dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
+        args = ", ".join(f"{var[i]}_indices" if k == n.layer.index_input else var[i] for k, i in enumerate(n.inputs))
+        target = f"{var[n.id]}, {var[n.id]}_indices" if n.id in sources else var[n.id]
+        lines.append(f"        {target} = self.{names[n.id]}({args})  # {n.text}")
+        ended = [i for i in n.inputs if last_use[i] == n.id and i not in kept]
+        dead = sorted({var[i] for i in ended} - {var[n.id]} | {f"{var[i]}_indices" for i in ended if i in sources})
         if dead:
             lines.append(f"        del {', '.join(dead)}")
     outs = [var[n.id] for n in output_order(graph)]
