@@ -85,7 +85,7 @@ class Upsample(LayerType):
         if wanted is not None and wanted != rank:
             better = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]
             raise LayerArgError(f"mode {mode} interpolates a {_INPUT_OF_RANK[wanted]} input, this one has "
-                                f"{rank} spatial axis{'es' if rank > 1 else ''}: mode={better}", arg="mode")
+                                f"{rank} spatial {'axes' if rank > 1 else 'axis'}: mode={better}", arg="mode")
         if a["align_corners"] and mode in ("nearest", "nearest-exact"):
             raise LayerArgError("align_corners goes with the interpolating modes (linear, bilinear, bicubic, "
                                 "trilinear), not with nearest, as PyTorch says", arg="align_corners")

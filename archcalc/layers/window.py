@@ -42,7 +42,7 @@ class Window:
     resolution reads the same input for several outputs, and its period is longer.
     """
 
-    def reads(self, axis: int, o: int) -> list[int]:
+    def reads(self, axis: int, o: int) -> Sequence[int]:
         raise NotImplementedError
 
     def period(self, axis: int) -> tuple[int, int]:
@@ -65,13 +65,13 @@ class Geometry(Window):
     def after(self) -> Shape:
         return self.padding if self.padding_after is None else self.padding_after
 
-    def reads(self, axis: int, o: int) -> list[int]:
+    def reads(self, axis: int, o: int) -> Sequence[int]:
         """A window reads o·S − P + t·D, t < K. A transposed one is the direct convolution over
         its input with S − 1 zeros between the pixels, padded by D·(K − 1) − P: input i reaches
         outputs i·S − P + t·D, so o reads every i = (o + P − t·D)/S that is whole."""
         k, s, p, d = self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
         if not self.transposed:
-            return list(range(o * s - p, o * s - p + d * (k - 1) + 1, d))
+            return range(o * s - p, o * s - p + d * (k - 1) + 1, d)
         return sorted({(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0})
 
     def period(self, axis: int) -> tuple[int, int]:
@@ -95,7 +95,7 @@ class Resampling(Window):
     origin: tuple[Fraction, ...]
     step: tuple[Fraction, ...]
 
-    def reads(self, axis: int, o: int) -> list[int]:
+    def reads(self, axis: int, o: int) -> Sequence[int]:
         x = self.origin[axis] + o * self.step[axis]
         low = math.floor(x)
         if self.mode == "nearest" or x == low:

@@ -82,7 +82,7 @@ class RF:
         """Center of unit 0's field: start + (r − 1)/2 (of the largest path where not aligned)."""
         if not self.phases:
             return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size, strict=True))
-        return tuple(_mid(_axis(self, a).at(0)) for a in range(self.rank))
+        return tuple(_mid(_first_seen(_axis(self, a))) for a in range(self.rank))
 
     def axis_centers(self) -> tuple[tuple[float, ...], ...]:
         return self.centers or tuple((c,) for c in self.center)
@@ -97,8 +97,14 @@ class RF:
         return _axis(self, axis).at(unit)
 
 
-def _mid(span: Span | None) -> float:
-    return (span[0] + span[1]) / 2 if span else float("nan")
+def _mid(span: Span) -> float:
+    return (span[0] + span[1]) / 2
+
+
+def _first_seen(axis: _Axis) -> Span:
+    """Unit 0's span, or that of the first unit that sees a pixel (some see none past dilated
+    transposed convolutions; a field whose units all see none is NO_INPUT, never an RF)."""
+    return next(s for s in axis.spans if s is not None)
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,12 @@ class _Axis:
     def size(self) -> int:
         return max((hi - lo + 1 for lo, hi in filter(None, self.spans)), default=0)
 
-    def repeated(self, period: int) -> _Axis:
-        """The same field written with a longer period (a multiple of this one)."""
-        k = period // self.period
-        return _Axis(period, self.shift * k, tuple(self.at(u) for u in range(period)))
+    def ordered(self) -> bool:
+        """Whether every unit sees a pixel and both ends of the fields never move left from one unit
+        to the next (true of every window network; a dilated transposed convolution can break it)."""
+        spans = [self.at(u) for u in range(self.period + 1)]
+        return all(s is not None for s in spans) and all(
+            x[0] <= y[0] and x[1] <= y[1] for x, y in zip(spans, spans[1:]))  # type: ignore[index]
 
     def reduced(self) -> _Axis:
         """The shortest period that describes the same field."""
@@ -164,18 +172,15 @@ def _field(axes: Sequence[_Axis], aligned: bool = True, centers: tuple[tuple[flo
 
 
 def coordinate(value: Num | float) -> str:
-    """A field's number as text: 5, 15.5, 0.25 (a fraction that ends in decimals), 1/3 (one that
-    does not)."""
+    """A field's number as text: 5, 15.5, 0.25, 0.125 (a fraction with at most three decimals),
+    else the exact fraction: 1/3, 187/320."""
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, int) or value.denominator == 1:
         return str(int(value))
-    d = value.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    return f"{float(value):g}" if d == 1 and len(f"{float(value):g}") <= 12 else str(value)
+    if 1000 % value.denominator == 0:
+        return f"{float(value):g}"
+    return str(value)
 
 
 Field = RF | str  # an RF; GLOBAL (every output unit sees the whole input); UNKNOWN; or NO_INPUT
@@ -268,9 +273,15 @@ def through(rf: RF, g: Window) -> RF | str:
         if period > MAX_PERIOD:
             return UNKNOWN
         shift = before.shift * (k * p_in // before.period)
-        spans = []
+        ordered = before.ordered()
+        spans: list[Span | None] = []
         for u in range(period):
-            seen = [s for s in (before.at(i) for i in g.reads(a, u)) if s is not None]
+            reads = g.reads(a, u)  # in ascending order
+            if ordered and reads:  # fields move right as units do: the first and the last read bound them
+                first, last = before.at(reads[0]), before.at(reads[-1])
+                spans.append((first[0], last[1]) if first and last else None)
+                continue
+            seen = [s for s in (before.at(i) for i in reads) if s is not None]
             spans.append((min(s[0] for s in seen), max(s[1] for s in seen)) if seen else None)
         if not any(spans):
             return NO_INPUT  # every output reads only zeros put between or around the pixels: no input at all
@@ -317,7 +328,7 @@ def _phase_centers(inputs: Sequence[RF], a: int, name: str) -> list[str]:
     """Where unit 0's centers agree, the other units of a period must agree too."""
     period = math.lcm(*(f.period(a) for f in inputs))
     for u in range(1, period):
-        found = sorted({_mid(f.window(a, u)) for f in inputs})
+        found = sorted({_mid(w) for w in (f.window(a, u) for f in inputs) if w is not None})
         if len(found) > 1:
             return [f"centers differ on axis {name} at unit {u} ({', '.join(map(coordinate, found))})"]
     return []
