@@ -346,3 +346,32 @@ def test_names_people_use_are_layer_types_now() -> None:
                      "interpolate(size=9)\npixelshuffle2\ninstance-norm\np = maxpool\nmax-unpool(@p, @p)\n")
     assert [n.type for n in a.graph][1:] == ["convtranspose"] * 3 + ["upsample", "pixel-shuffle", "instancenorm",
                                                                       "maxpool", "maxunpool"]
+
+
+# -- how fractional fields read ---------------------------------------------------------------------
+
+UP = "input 1x32x32\nconv3-4/s2/p1\nconvtranspose2-4/s2, conv3-4\nconvtranspose3-4/s3\n"
+
+
+def test_fields_past_upsampling_in_the_json() -> None:
+    result = runner.invoke(cli, ["report", "-", "--format", "json"], input=UP)
+    layers = json.loads(result.output)["layers"]
+    # after the 2×2 up-convolution and a 3×3 conv: units 2q and 2q + 1 see −3…1 and −1…3, moved
+    # by 2 pixels per 2 units (jump 1)
+    assert layers[3]["rf"] == {"size": [5, 5], "jump": [1, 1], "start": [-3, -3], "center": [-1, -1],
+                               "aligned": True, "period": [2, 2], "units": [[[-3, 1], [-1, 3]]] * 2}
+    # a stride-3 transposed conv of kernel 3: three units read each input unit; jump 1/3, exactly
+    rf = layers[4]["rf"]
+    assert (rf["jump"], rf["jump_exact"], rf["period"]) == ([1 / 3, 1 / 3], ["1/3", "1/3"], [6, 6])
+    assert rf["units"][0] == [[-3, 1]] * 3 + [[-1, 3]] * 3
+
+
+def test_fields_past_upsampling_in_the_table_and_archcalc_rf() -> None:
+    table = runner.invoke(cli, ["report", "-", "--columns", "shape,rf,jump,start"], input=UP).output
+    assert "│ 4 │ convtranspose3-4/s3 │ 4×96×96 │ 5×5 │ 1/3×1/3 │    -3,-3 │" in table
+    assert "receptive field 5×5 (jump 1/3×1/3, start -3,-3) at layer 4" in table
+    rf = runner.invoke(cli, ["rf", "-", "--layer", "3"], input=UP).output
+    assert "  h: RF 5, jump 1, start -3, center -1\n" in rf
+    assert "     units differ; the pattern repeats every 2 units, 2 pixels on: 0: -3…1; 1: -1…3\n" in rf
+    half = runner.invoke(cli, ["report", "-", "--columns", "jump"], input="input 1x8\nupsample2\n").output
+    assert "0.5" in half
