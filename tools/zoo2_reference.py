@@ -61,9 +61,7 @@ Per model (all shapes exclude the batch dimension):
 
 import argparse
 import collections
-import copy
 import json
-import math
 import sys
 import warnings
 
@@ -169,7 +167,9 @@ class UNet(nn.Module):
 def unet_params_by_formula():
     """Independent count: 3x3 conv = 9*cin*cout + cout, 2x2 up-conv =
     4*cin*cout + cout, 1x1 conv = cin*cout + cout."""
-    conv3 = lambda i, o: 9 * i * o + o
+    def conv3(i, o):
+        return 9 * i * o + o
+
     n = 0
     chans = [1, 64, 128, 256, 512, 1024]
     for i, o in zip(chans[:-1], chans[1:]):

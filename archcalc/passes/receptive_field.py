@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from archcalc.graph import LayerGraph, Node
-from archcalc.layers import GLOBAL, UNKNOWN
+from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.layers.window import Num, Window, exact
 from archcalc.tensor import spatial_axis_names
 
@@ -264,6 +264,8 @@ def through(rf: RF, g: Window) -> RF | str:
     """One layer's forward recursion, per axis: each output unit sees the union of what the input
     units it reads see. For a window (period 1) that is j·S, r + D·(K − 1)·j, start − P·j; a
     layer going up in resolution lengthens the period (a transposed convolution by S)."""
+    if not rf.phases and isinstance(g, Geometry) and not g.transposed:
+        return _window(rf, g)
     axes = []
     for a in range(rf.rank):
         before = _axis(rf, a)
@@ -289,6 +291,17 @@ def through(rf: RF, g: Window) -> RF | str:
     # every other center of a field that is not aligned moves as unit 0's does: over the units it reads
     centers = tuple(tuple(c + rf.jump[a] * _mean_read(g, a) for c in cs) for a, cs in enumerate(rf.centers))
     return _field(axes, rf.aligned, centers, rf.why)
+
+
+def _window(rf: RF, g: Geometry) -> RF:
+    """The recursion through a window, for a field of period 1 (what `through` gives, in closed form)."""
+    axes = range(rf.rank)
+    size = tuple(rf.size[a] + g.dilation[a] * (g.kernel[a] - 1) * rf.jump[a] for a in axes)
+    jump = tuple(rf.jump[a] * g.stride[a] for a in axes)
+    start = tuple(rf.start[a] - g.padding[a] * rf.jump[a] for a in axes)
+    shift = tuple(rf.jump[a] * (g.dilation[a] * (g.kernel[a] - 1) / 2 - g.padding[a]) for a in axes)
+    centers = tuple(tuple(c + shift[a] for c in cs) for a, cs in enumerate(rf.centers))
+    return RF(size, jump, start, rf.aligned, centers, rf.why)  # type: ignore[arg-type]
 
 
 def _mean_read(g: Window, axis: int) -> float:
