@@ -17,11 +17,11 @@ if TYPE_CHECKING:
     import torch
 
     from archcalc.graph import LayerGraph
+    from archcalc.lang.expand import InputShapes
     from archcalc.passes.analysis import Analysis
-    from archcalc.tensor import Shape
 
 
-def load_text(text: str, filename: str = "<spec>", input_shape: Shape | None = None,
+def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | None = None,
               params: Mapping[str, Any] | None = None) -> LayerGraph:
     """Spec text → LayerGraph: parse, expand blocks and repeats, infer every shape.
 
@@ -29,11 +29,24 @@ def load_text(text: str, filename: str = "<spec>", input_shape: Shape | None = N
     """
     from archcalc.lang import expand, parse
     from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
 
-    return infer(expand(parse(text, filename), input_shape, params))
+    with paused():
+        spec = parse(text, filename)
+        if spec.uses is not None:  # `use efficientnet`: the family spec with this spec's values
+            from archcalc.errors import SpecError
+            from archcalc.lang.family import derive
+            from archcalc.zoo import family
+
+            try:
+                source = family(spec.uses.text, spec.uses.loc)
+                spec, input_shape, params = derive(spec, parse(source.text, source.filename), input_shape, params)
+            except SpecError as e:
+                raise e.with_source(spec.source) from None
+        return infer(expand(spec, input_shape, params))
 
 
-def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
+def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
     """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
@@ -41,19 +54,19 @@ def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] 
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return load_text(spec, "<spec>", input_shape, params)
+        return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
     source = read(spec)
     return load_text(source.text, source.filename, input_shape, params)
 
 
-def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
+def analyze(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
     """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
     from archcalc.passes.analysis import analyze as run
 
     return run(load(spec, input_shape, params))
 
 
-def build(spec: str, input_shape: Shape | None = None,
+def build(spec: str, input_shape: InputShapes | None = None,
           params: Mapping[str, Any] | None = None) -> torch.fx.GraphModule:
     """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
     from archcalc.pytorch.build import build as build_graph

@@ -22,7 +22,7 @@ class Source:
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loc:
     """A 1-based line and column in a spec, with the width of what is pointed at."""
 
@@ -111,7 +111,8 @@ class UsageError(ArchcalcError):
 
 
 def _excerpt(source: Source, loc: Loc) -> list[str]:
-    text = source.line(loc.line)
+    # columns count a tab as 4, as the parser reads it: show the line the same way
+    text = source.line(loc.line).expandtabs(4)
     gutter = str(loc.line)
     pad = " " * len(gutter)
     caret = " " * (loc.col - 1) + "^" * max(1, loc.width)

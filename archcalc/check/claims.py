@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph
@@ -47,7 +47,9 @@ class Rounded:
 
     def matches(self, actual: int) -> bool:
         places = Decimal(1).scaleb(self.number.as_tuple().exponent)  # type: ignore[arg-type]
-        return (Decimal(actual) / self.unit).quantize(places, ROUND_HALF_UP) == self.number
+        with localcontext() as ctx:  # exact for a figure of any size
+            ctx.prec = len(str(abs(actual))) + 30
+            return (Decimal(actual) / self.unit).quantize(places, ROUND_HALF_UP) == self.number
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Geometry
 from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
+from archcalc.passes.conventions import DEFAULT, FLOPS, MACS, KindDiff
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
 from archcalc.tensor import channels_last, format_shape, shape_axis_names
@@ -44,6 +45,8 @@ def _check(analysis: Analysis, c: Claim) -> Result:
         return _check_shape(analysis, c)
     if c.key == "rf":
         return _check_rf(analysis, c)
+    if c.key in ("macs", "flops") and analysis.convention != DEFAULT:
+        return _check_counted(analysis, c)
     if c.total:
         actual = figures.total(analysis, c.key)
     else:
@@ -51,6 +54,31 @@ def _check(analysis: Analysis, c: Claim) -> Result:
     ok = c.value.matches(actual) if isinstance(c.value, Rounded) else c.value == actual
     how = "" if ok else _why(analysis, c)
     return Result(c, "ok" if ok else "wrong", f"{actual:,}", how)
+
+
+def _check_counted(analysis: Analysis, c: Claim) -> Result:
+    """`macs=` / `flops=` under `check --convention NAME`: the tool's figure (a MAC-unit one doubled
+    for flops=; a FLOPs-unit one is never halved into MACs)."""
+    counted = analysis.counted
+    node = None if c.total else subject(analysis.graph, c.node).id
+    value = counted.total if node is None else counted.values[node]
+    if counted.unit == FLOPS and c.key == "macs":
+        return Result(c, "unavailable", "n/a", f"{counted.name} counts FLOPs: claim flops= instead")
+    actual = 2 * value if c.key == "flops" and counted.unit == MACS else value
+    ok = c.value.matches(actual) if isinstance(c.value, Rounded) else c.value == actual
+    if ok:
+        return Result(c, "ok", f"{actual:,}", f"under {counted.name}")
+    rule = (counted.rules[node] if node is not None else
+            " + ".join(f"{r.layer_type} {r.b:,}" for r in _by_type(analysis) if r.b))
+    doubled = "2 × " if c.key == "flops" and counted.unit == MACS else ""
+    return Result(c, "wrong", f"{actual:,}", f"under {counted.name}: {doubled}{rule}")
+
+
+def _by_type(analysis: Analysis) -> tuple[KindDiff, ...]:
+    from archcalc.passes.conventions import diff
+
+    d = diff(analysis.graph, analysis.conventions[DEFAULT], analysis.counted)
+    return d.rows + d.same
 
 
 def _why(analysis: Analysis, c: Claim) -> str:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @click.option("-o", "--output", "plot", metavar="FILE", default=None,
               help="Also draw the profile to FILE: .svg (needs nothing) or .png (needs matplotlib).")
 @format_option("table", "json")
-def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, fmt: str) -> None:
+def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | None, fmt: str) -> None:
     """Receptive field of one layer of SPEC, and how many paths reach it from each input pixel.
 
     Per spatial axis: size, jump (input pixels between neighbouring units), start (first
@@ -44,6 +44,7 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
     from archcalc.report.formats import rf_dict
     from archcalc.report.rf_plot import profile_dicts, rf_renderable, save_plot
 
+    check_output(plot)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     graph = analysis.graph
     node_id = pick_layer(analysis, layer)

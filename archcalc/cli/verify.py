@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli.commands import parse_settings, set_option
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -35,8 +36,10 @@ MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 @click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The device's peak TFLOP/s for the '% of peak' figure (overrides the built-in table).")
 @click.option("--layers", "all_layers", is_flag=True, help="List every layer's checks, not only mismatches.")
-def verify(spec: str, device: str | None, batch: int, input_shape: str | None, dtype: str, fmt: str,
-           runs: int | None, warmup: int | None, peak_tflops: float | None, all_layers: bool) -> None:
+@set_option
+def verify(spec: str, device: str | None, batch: int, input_shape: tuple[str, ...], dtype: str, fmt: str,
+           runs: int | None, warmup: int | None, peak_tflops: float | None, all_layers: bool,
+           settings: tuple[str, ...]) -> None:
     """Build SPEC in PyTorch and check archcalc's figures against it.
 
     Runs one forward pass on random input and compares, per layer and in total, the
@@ -51,13 +54,14 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
       archcalc verify alexnet --device cpu --runs 5
       archcalc verify my.arch --input 3x32x32 --layers
       archcalc verify vgg16 --format json
+      archcalc verify gpt2 --set seq=32 --device cpu   # a spec parameter ('param seq=1024')
     """
     import json
 
     import archcalc
     from archcalc.pytorch.verify import verify as run_verify
 
-    graph = archcalc.load(spec, parse_input(input_shape))
+    graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
     report = run_verify(graph, device, batch, dtype, runs=runs, warmup=warmup, peak_tflops=peak_tflops)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -74,7 +78,7 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
               help="Write a standalone PyTorch nn.Module (the only format so far).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to FILE instead of standard output.")
-def export(spec: str, input_shape: str | None, as_torch: bool, output: str | None) -> None:
+def export(spec: str, input_shape: tuple[str, ...], as_torch: bool, output: str | None) -> None:
     """Write SPEC as a standalone Python file defining an nn.Module (imports only torch).
 
     \b
@@ -84,15 +88,20 @@ def export(spec: str, input_shape: str | None, as_torch: bool, output: str | Non
       archcalc export my.arch --torch --input 3x32x32
     """
     import archcalc
+    from archcalc.errors import UsageError
     from archcalc.pytorch.export import export_source
 
+    check_output(output)
     source = export_source(archcalc.load(spec, parse_input(input_shape)))
     if output is None:
         click.echo(source, nl=False)
-    else:
+        return
+    try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(source)
-        click.echo(f"wrote {output}", err=True)
+    except OSError as e:
+        raise UsageError(f"cannot write '{output}': {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
 
 
 # -- rendering (returns rich objects; the command prints) ----------------------------------------

@@ -8,7 +8,8 @@ the verbs below cost what they read and no graph library is imported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from archcalc.errors import Source
 from archcalc.graph.nodes import Expectation, Node
@@ -18,10 +19,11 @@ class LayerGraph:
     """A DAG of `Node`s with the verbs passes and renderers use."""
 
     def __init__(self, nodes: Sequence[Node], name: str, source: Source | None = None,
-                 expectations: tuple[Expectation, ...] = ()) -> None:
+                 expectations: tuple[Expectation, ...] = (), params: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.source = source
         self.expectations = expectations
+        self.params = dict(params or {})  # the spec's `param` values it was expanded with (and `batch`)
         self._nodes = tuple(nodes)
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
         self._check()
@@ -99,9 +101,10 @@ class LayerGraph:
         return seen
 
     def depth(self) -> int:
-        """Weighted layers on the longest path (how papers count depth)."""
+        """Weighted layers on the longest path (how papers count depth); an attention layer or an MLP
+        counts the two linear layers in a row inside it."""
         best: list[int] = []
         for n in self._nodes:
-            here = 1 if n.layer.weighted else 0
+            here = n.layer.path_depth if n.layer.path_depth is not None else int(n.layer.weighted)
             best.append(here + max((best[i] for i in n.inputs), default=0))
         return max(best, default=0)

@@ -4,7 +4,7 @@ everything the passes need (`Node`), and a figure the user claimed (`Expectation
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.errors import Loc, Source
@@ -12,7 +12,7 @@ from archcalc.layers import REGISTRY, LayerType
 from archcalc.tensor import Shape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tie:
     """A layer whose weight is another layer's (GPT-2's output projection is its token embedding):
     `owner` is that layer's id; `transposed` when this layer uses the owner's weight transposed."""
@@ -21,7 +21,7 @@ class Tie:
     transposed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Draft:
     """One layer as the spec's expansion wrote it: type, bound arguments and inputs, no shapes yet.
 
@@ -47,7 +47,7 @@ class Draft:
         return REGISTRY[self.type]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One layer instance with everything the passes need to know about it."""
 
@@ -73,7 +73,7 @@ class Node:
         return REGISTRY[self.type]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expectation:
     """A figure the user wrote after `=>` for the node a statement ends on."""
 
@@ -82,7 +82,7 @@ class Expectation:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DraftGraph:
     """What expansion hands the shapes pass: drafts in creation (topological) order, id 0 the input."""
 
@@ -90,3 +90,4 @@ class DraftGraph:
     name: str
     source: Source | None = None
     expectations: tuple[Expectation, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)  # the spec's `param` values (and `batch`)

@@ -12,7 +12,7 @@ from typing import Literal
 from archcalc.errors import Loc, Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Piece:
     """A piece of raw text and where it stands."""
 
@@ -20,13 +20,29 @@ class Piece:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    """`param make_divisible(v, d) = …`: a function of the spec, for its own arithmetic."""
+
+    args: tuple[str, ...]
+    body: Piece
+
+    @property
+    def text(self) -> str:
+        return f"({', '.join(self.args)}) = {self.body.text}"
+
+    @property
+    def loc(self) -> Loc:
+        return self.body.loc
+
+
+@dataclass(frozen=True, slots=True)
 class CallArg:
     key: str | None
     value: Piece
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`.
 
@@ -41,7 +57,7 @@ class Layer:
     instance: Piece | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """`@name`: continue from a named node."""
 
@@ -73,15 +89,26 @@ class Residual:
 Unit = Layer | Ref | Branches | Residual
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """`… for j in range(1, n)`: the item once per value of the counter `var`, which its
+    arguments may use; `bounds` are range's one or two values (stop, or start and stop)."""
+
+    var: Piece
+    bounds: tuple[Piece, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     unit: Unit
     repeat: int = 1
     repeat_loc: Loc | None = None
     repeat_expr: Piece | None = None  # `x{n-1}` in a block body: counted when the block is called
+    loop: Loop | None = None  # `for j in range(n)`: repeated with a counter
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One line: optional names (`a =`, or `q, k, v =` for a split), then items applied in order."""
 
@@ -118,4 +145,6 @@ class Spec:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     body: tuple[Statement, ...] = ()
     comments: tuple[str, ...] = ()
-    params: tuple[tuple[str, Piece], ...] = ()  # `param k=192`: name and default, in order
+    # `param k=192`: name and default, in order; `param f(v, d) = …` defines a function
+    params: tuple[tuple[str, Piece | FunctionDef], ...] = ()
+    uses: Piece | None = None  # `use efficientnet`: this spec is that family with its own params

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import Loc, SpecError, UsageError
-from archcalc.lang.ast import Piece, Spec
-from archcalc.lang.expr import ExprError, evaluate
+from archcalc.lang.ast import FunctionDef, Piece, Spec
+from archcalc.lang.expr import ExprError, define, evaluate
 from archcalc.layers import LayerType
 from archcalc.layers.base import LayerArgError, parse_size
 from archcalc.tensor import Shape
@@ -53,7 +53,22 @@ def bind(layer: LayerType, spelled: Mapping[str, str], options: Sequence[Value],
     try:
         return layer.normalize(raw)
     except LayerArgError as e:
-        raise SpecError(str(e), whole) from None
+        hint = ("a float where a whole number is needed: convert it with int(…), round(…), floor(…) or ceil(…)"
+                if e.arg and _is_float(raw.get(e.arg)) else None)
+        raise SpecError(str(e), whole, hint=hint) from None
+
+
+def _is_float(value: Any) -> bool:
+    """A value written or computed as a float (`32.0`, `4*0.5`'s 2.0), which a whole-number argument refuses."""
+    if isinstance(value, float):
+        return True
+    if not isinstance(value, str) or value.lstrip("-").isdigit():
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def canonical(layer: LayerType, key: str) -> str | None:
@@ -106,22 +121,46 @@ def _positional(layer: LayerType, raw: Mapping[str, Any], loc: Loc) -> str:
 # -- the spec's own parameters and its input shape ------------------------------------------
 
 
+BATCH = "batch"  # every spec takes `--set batch=N` (the samples per batch), declared or not
+
+
 def spec_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The values of the spec's `param` lines, in order (a value may use earlier ones);
-    `overrides` replace defaults and must name parameters the spec has."""
-    names = [name for name, _ in spec.params]
-    unknown = [key for key in overrides if key not in names]
+    `overrides` replace defaults and must name parameters the spec has, or `batch`, which every
+    spec has (1 unless a `param batch=N` line or the caller says otherwise). A function line
+    (`param make_divisible(v, d) = …`) defines a function the later arithmetic may call."""
+    names = [name for name, p in spec.params if isinstance(p, Piece)]
+    unknown = [key for key in overrides if key not in names and key != BATCH]
     if unknown:
-        listed = ", ".join(f"{n}={p.text}" for n, p in spec.params) or "none"
         label = spec.name or spec.source.filename
-        raise UsageError(f"{label} has no parameter '{unknown[0]}' (its parameters: {listed})")
+        if any(name == unknown[0] for name, _ in spec.params):
+            raise UsageError(f"'{unknown[0]}' is a function of {label}, not a parameter to set")
+        raise UsageError(f"{label} has no parameter '{unknown[0]}' (its parameters: {listed_params(spec)})")
     env: dict[str, Any] = {}
     for name, piece in spec.params:
-        if name in overrides:
+        if isinstance(piece, FunctionDef):
+            try:
+                env[name] = define(name, piece.args, piece.body.text, env)
+            except ExprError as e:
+                raise SpecError(str(e), piece.body.loc) from None
+        elif name in overrides:
             env[name] = _override(name, overrides[name], env)
-            continue
-        env[name] = evaluate_piece(piece, env)
+        else:
+            env[name] = evaluate_piece(piece, env)
     return env
+
+
+def spec_batch(env: Mapping[str, Any], overrides: Mapping[str, Any]) -> int:
+    """The samples per batch: the spec's `param batch`, else the caller's `batch`, else 1."""
+    batch = env.get(BATCH, _override(BATCH, overrides[BATCH], env) if BATCH in overrides else 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch must be a whole number of at least 1, not {batch}")
+    return batch
+
+
+def listed_params(spec: Spec) -> str:
+    """`width=1.0, depth=1.0`: the parameters a caller may set, with their defaults."""
+    return ", ".join(f"{n}={p.text}" for n, p in spec.params if isinstance(p, Piece)) or "none"
 
 
 def evaluate_piece(piece: Piece, env: Mapping[str, Any]) -> Any:

@@ -10,14 +10,15 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
-from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Piece, Ref, Residual, Spec, Statement
-from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_params
+from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, Piece, Ref, Residual, Spec, Statement
+from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
@@ -25,10 +26,24 @@ from archcalc.layers import REGISTRY, LayerType, find
 from archcalc.tensor import Shape
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # block calls inside block calls
+MAX_NESTING = 120  # branches, residuals and block calls inside each other, together: Python's stack is finite
 
 
 INPUT_LAYOUTS = ("channels", "sequence", "plain")
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """A block argument given as `@name`: the node the block body reads as `@param`."""
+
+    node: int
+
+
+def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """A block call's numbers (for `{expr}`) and its visible names: `@in` and its tensor arguments."""
+    numbers = {k: v for k, v in env.items() if not isinstance(v, _Tensor)}
+    return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
 
 @dataclass
@@ -76,13 +91,17 @@ class _Expansion:
     def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.params = spec_params(spec, overrides or {})
+        self.batch = spec_batch(self.params, overrides or {})
         self.drafts: list[Draft] = []
         self.hidden = self._hidden_activation()
+        self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
         self.block_counts: dict[str, int] = {}
         self.expectations: list[tuple[int, Piece]] = []
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
+        self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
+        self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
 
     # -- entry ------------------------------------------------------------------------
     def run(self, input_shape: InputShapes | None) -> DraftGraph:
@@ -96,7 +115,7 @@ class _Expansion:
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
-        return DraftGraph(tuple(drafts), name, spec.source, expectations)
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
 
     def _inputs(self, override: InputShapes | None) -> dict[str, int]:
         """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
@@ -177,6 +196,8 @@ class _Expansion:
         return self._layer(item.unit, cur, ctx, len(stmt.names))
 
     def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
+        if item.loop is not None:
+            return self._loop(item, item.loop, cur, ctx)
         repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
         if repeat != 1 and isinstance(item.unit, Ref):
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
@@ -196,6 +217,30 @@ class _Expansion:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
                             hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
 
+    def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:
+        """`item for j in range(start, stop)`: the item once per j, which its arguments may use.
+
+        Each pass may differ in size (j can drive a repeat inside), so only MAX_NODES bounds it."""
+        bounds = []
+        for piece in loop.bounds:
+            value = evaluate_piece(piece, ctx.env)
+            if isinstance(value, float) or not isinstance(value, int):
+                shown = piece.text if piece.text == repr(value) else f"{piece.text} = {value!r}"
+                raise SpecError(f"range's value {shown} is not a whole number", piece.loc,
+                                hint="convert it with int(…), round(…), floor(…) or ceil(…)")
+            bounds.append(value)
+        start, stop = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+        if stop - start > MAX_REPEAT:
+            raise SpecError(f"the loop runs {stop - start:,} times", loop.loc,
+                            expected=f"at most {MAX_REPEAT:,} passes")
+        name = loop.var.text
+        if name in ctx.env:
+            raise SpecError(f"'{name}' is already a parameter here: name the loop's counter otherwise",
+                            loop.var.loc)
+        for j in range(start, stop):
+            cur = self._unit(item.unit, cur, replace(ctx, env={**ctx.env, name: j}))
+        return cur
+
     def _repeat(self, piece: Piece, ctx: _Ctx) -> int:
         """`x{n-1}`: may be 0, so a stage of n blocks can be written `first, rest x{n-1}`."""
         count = evaluate_piece(piece, ctx.env)
@@ -207,11 +252,24 @@ class _Expansion:
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx) -> int:
         if isinstance(unit, Ref):
             return self._ref(unit.name, unit.loc, ctx)
-        if isinstance(unit, Branches):
-            return self._branches(unit, cur, ctx)
-        if isinstance(unit, Residual):
-            return self._residual(unit, cur, ctx)
-        return self._layer(unit, cur, ctx)[-1]
+        with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
+            if isinstance(unit, Branches):
+                return self._branches(unit, cur, ctx)
+            if isinstance(unit, Residual):
+                return self._residual(unit, cur, ctx)
+            return self._layer(unit, cur, ctx)[-1]
+
+    @contextmanager
+    def _deeper(self, loc: Loc) -> Iterator[None]:
+        """One level deeper into branches, residuals or blocks: bounded, never a RecursionError."""
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
+                                f"levels deep", loc, expected="a flatter structure")
+            yield
+        finally:
+            self.nesting -= 1
 
     def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
         if name in ctx.names:
@@ -270,7 +328,7 @@ class _Expansion:
         refs: list[int] = []
         tie = None
         for arg in unit.call or ():
-            value = self._subst(arg.value, ctx)
+            value = self._subst(arg.value, ctx, whole=False)
             if arg.key is None and value.startswith("@"):
                 refs.append(self._ref(value[1:], arg.value.loc, ctx))
             elif arg.key == "tie":
@@ -279,7 +337,7 @@ class _Expansion:
                 call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
         if refs:
             inputs = refs
-        args = bind(layer, spelled, options, call, _whole(unit))
+        args = self._bind(layer, spelled, options, call, _whole(unit))
         text, loc = self._text(unit, ctx), _whole(unit)
         if parts > 1:
             return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx)
@@ -287,11 +345,26 @@ class _Expansion:
         node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie))
         return [self._hidden_after(layer, node, loc, ctx)]
 
+    def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
+              whole: Loc) -> dict[str, Any]:
+        """`bind`, once per distinct spelling: the drafts of identical layers share one arguments dict
+        (nobody changes a draft's arguments)."""
+        try:
+            key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
+                        tuple((v.key, v.value) for v in call))
+            hash(key)
+        except TypeError:  # an unhashable value: bind it afresh
+            return bind(layer, spelled, options, call, whole)
+        args = self.bound.get(key)
+        if args is None:
+            args = self.bound[key] = bind(layer, spelled, options, call, whole)
+        return args
+
     def _hidden_after(self, layer: LayerType, node: int, loc: Loc, ctx: _Ctx) -> int:
         """The spec's hidden activation after a weighted layer (the last one is dropped at the end)."""
         if not layer.weighted or self.hidden is None:
             return node
-        act = self._add(self.hidden, self.hidden.normalize({}), [node], self.hidden.name, loc, ctx, implicit=True)
+        act = self._add(self.hidden, self._hidden_args, [node], self.hidden.name, loc, ctx, implicit=True)
         self.hidden_pairs.append((node, act))
         return act
 
@@ -316,7 +389,7 @@ class _Expansion:
         """`NAME` or `NAME(@x)`: the instance's layers once more, on a new input, with its weights."""
         refs = []
         for arg in unit.call or ():
-            value = self._subst(arg.value, ctx)
+            value = self._subst(arg.value, ctx, whole=False)
             if arg.key is not None or not value.startswith("@"):
                 raise SpecError(f"'{instance.name}' applies an instance as it was made: only inputs "
                                 f"(@name) may be given", arg.value.loc, expected=f"{instance.name}(@x)")
@@ -335,7 +408,8 @@ class _Expansion:
         start = refs[0] if refs else cur
         block, env = instance.block, instance.env or {}
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        inner = _Ctx({**self.params, **env}, {"in": start}, (*ctx.scope, f"{block.name}#{count}"),
+        numbers, names = _scope(env, start)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
                      (*ctx.calls, block.name))
         replay = _Replay(instance.drafts)
         self.replaying.append(replay)
@@ -374,7 +448,8 @@ class _Expansion:
             raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
         env = self._bind_block(block, unit, ctx)
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
-        inner = _Ctx({**self.params, **env}, {"in": cur}, (*ctx.scope, f"{block.name}#{count}"),
+        numbers, names = _scope(env, cur)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
                      (*ctx.calls, block.name))
         return self._statements(block.body, cur, inner)
 
@@ -393,6 +468,10 @@ class _Expansion:
                                 expected=signature, hint=did_you_mean(key, params))
             if key in env:
                 raise SpecError(f"parameter '{key}' is given twice", arg.value.loc, expected=signature)
+            text = self._subst(arg.value, ctx)
+            if text.startswith("@"):  # a tensor: the body reads it as @key
+                env[key] = _Tensor(self._ref(text[1:], arg.value.loc, ctx))
+                continue
             env[key] = evaluate_piece(arg.value, ctx.env)
         for name, default in block.params:
             if name not in env:
@@ -422,11 +501,13 @@ class _Expansion:
         return len(self.drafts) - 1
 
     # -- text helpers -----------------------------------------------------------------------
-    def _subst(self, piece: Piece, ctx: _Ctx) -> str:
+    def _subst(self, piece: Piece, ctx: _Ctx, whole: bool = True) -> str:
+        """`{expr}` in a piece put in: a head, an option or an input shape spells sizes (whole
+        numbers); a call value (`whole=False`) may be a float (`dropout(p={0.1*k})`)."""
         if "{" not in piece.text:
             return piece.text
         try:
-            return substitute(piece.text, ctx.env)
+            return substitute(piece.text, ctx.env, whole)
         except ExprError as e:
             raise SpecError(str(e), piece.loc) from None
 
@@ -436,7 +517,7 @@ class _Expansion:
             return unit.text
         text = self._subst(unit.head, ctx) + "".join("/" + self._subst(o, ctx) for o in unit.options)
         if unit.call is not None:
-            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx), ctx))
+            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx, whole=False), ctx))
                     for a in unit.call]
             text += "(" + ", ".join(args) + ")"
         return text
@@ -447,11 +528,15 @@ def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict
     draft maps to its input's)."""
     new_id: dict[int, int] = {}
     out: list[Draft] = []
+    first_removed = min(removed, default=len(drafts))
     for d in drafts:
         if d.id in removed:
             new_id[d.id] = new_id[d.inputs[0]]
             continue
         new_id[d.id] = len(out)
+        if d.id < first_removed:  # nothing before it was removed: it stays as it is
+            out.append(d)
+            continue
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))
@@ -470,7 +555,9 @@ def _overrides(decls: Sequence[InputDecl], given: InputShapes | None) -> dict[st
         return {None: tuple(given)} if len(names) == 1 else {name: tuple(given) for name in names}
     unknown = [k for k in given if k not in names]
     if unknown:
-        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})")
+        hint = did_you_mean(unknown[0], names)
+        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})"
+                         + (f"; {hint}" if hint else ""))
     return {name: tuple(shape) for name, shape in given.items()}
 
 

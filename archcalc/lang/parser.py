@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from archcalc.errors import Loc, Source, SpecError
 from archcalc.lang.ast import (
     BlockDef,
     Branches,
     CallArg,
+    FunctionDef,
     InputDecl,
     Item,
     Layer,
+    Loop,
     Piece,
     Ref,
     Residual,
@@ -30,7 +32,9 @@ from archcalc.lang.ast import (
 HEADERS = ("name", "hidden-activation")
 COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
+MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
 _WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
 
 
@@ -76,6 +80,9 @@ def _line_tree(text: str) -> list[Line]:
             stack.pop()
         (stack[-1].children if stack else roots).append(line)
         stack.append(line)
+        if len(stack) > MAX_NESTING:
+            raise SpecError(f"lines nest deeper than {MAX_NESTING} levels of indentation", line.loc(indent),
+                            expected="a flatter spec: put deep structure into blocks")
     return roots
 
 
@@ -86,7 +93,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
     )
     body_lines: list[Line] = []
-    params: list[tuple[str, Piece]] = []
+    params: list[tuple[str, Piece | FunctionDef]] = []
     inputs: list[InputDecl] = []
     for line in roots:
         word = line.body.split(None, 1)[0]
@@ -94,7 +101,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
             _params(line, params)
         elif word == "input" and not line.body[5:].lstrip().startswith("="):
             inputs.append(_input(line, inputs))
-        elif word in HEADERS:
+        elif word in HEADERS or (word == "use" and not line.body[3:].lstrip().startswith("=")):
             _header(line, word, header)
         elif word == "block":
             block = _block(line)
@@ -112,11 +119,13 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
         body=_statements(body_lines),
         comments=comments,
         params=tuple(params),
+        uses=header.get("use"),
     )
 
 
-def _params(line: Line, params: list[tuple[str, Piece]]) -> None:
-    """`param k=192` or `param vocab=20000, length=56`: names and default values."""
+def _params(line: Line, params: list[tuple[str, Piece | FunctionDef]]) -> None:
+    """`param k=192` or `param vocab=20000, length=56`: names and default values; `param
+    half(v) = v // 2`: a function the spec's arithmetic may call."""
     start = line.indent + len("param")
     pieces = _split_top(line.text[start:], start, line)
     if not pieces or line.children:
@@ -126,14 +135,24 @@ def _params(line: Line, params: list[tuple[str, Piece]]) -> None:
     for piece in pieces:
         key, eq, value = piece.text.partition("=")
         key, value = key.strip(), value.strip()
-        if not eq or not _IDENT.fullmatch(key) or not value:
+        function = _FUNCTION.fullmatch(key)
+        if not eq or not (_IDENT.fullmatch(key) or function) or not value:
             raise SpecError(f"'{piece.text}' is not a parameter with a value", piece.loc,
-                            expected="name=value, as in 'param k=192'")
-        if any(k == key for k, _ in params):
-            raise SpecError(f"parameter '{key}' is defined twice", piece.loc)
+                            expected="name=value, as in 'param k=192', or a function: 'param half(v) = v // 2'")
+        name = function.group(1) if function else key
+        if any(k == name for k, _ in params):
+            raise SpecError(f"parameter '{name}' is defined twice", piece.loc)
         raw = piece.text[piece.text.index("=") + 1 :]
         col = piece.loc.col + piece.text.index("=") + 1 + len(raw) - len(raw.lstrip())
-        params.append((key, Piece(value, Loc(piece.loc.line, col, len(value)))))
+        body = Piece(value, Loc(piece.loc.line, col, len(value)))
+        if function is None:
+            params.append((name, body))
+            continue
+        args = tuple(a.strip() for a in function.group(2).split(",")) if function.group(2).strip() else ()
+        if not args or not all(_IDENT.fullmatch(a) for a in args) or len(set(args)) < len(args):
+            raise SpecError(f"'{key}' is not a function header", piece.loc,
+                            expected="a name and distinct argument names, as in 'param make_divisible(v, d) = …'")
+        params.append((name, FunctionDef(args, body)))
 
 
 def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
@@ -153,6 +172,7 @@ def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
 _HEADER_EXAMPLES = {
     "name": "a name, as in 'name vgg16'",
     "hidden-activation": "an activation, as in 'hidden-activation relu'",
+    "use": "a family spec, as in 'use efficientnet'",
 }
 
 _INPUT = re.compile(r"(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?=\S))?(?P<shape>.+?)(?:\s+as\s+(?P<layout>\S+))?")
@@ -231,13 +251,44 @@ def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece |
 
 def _statements(lines: list[Line]) -> tuple[Statement, ...]:
     out: list[Statement] = []
+    seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
     for line in lines:
         body = line.body
         if body.startswith("shortcut:") or body.startswith("shortcut :"):
             _attach_shortcut(out, line)
             continue
-        out.append(_statement(line))
+        if line.children:
+            out.append(_statement(line))
+            continue
+        known = seen.get(line.text)
+        if known is None:
+            known = seen[line.text] = _statement(line)
+        out.append(_on_line(known, line.number))
     return tuple(out)
+
+
+def _on_line(stmt: Statement, number: int) -> Statement:
+    """The same statement written on another line: every position moved to that line."""
+    if stmt.loc.line == number:
+        return stmt
+
+    def at(loc: Loc) -> Loc:
+        return Loc(number, loc.col, loc.width)
+
+    def piece(p: Piece) -> Piece:
+        return Piece(p.text, at(p.loc))
+
+    def unit(u: Any) -> Any:
+        if isinstance(u, Ref):
+            return Ref(u.name, at(u.loc))
+        assert isinstance(u, Layer), "a one-line statement holds layers and references only"
+        call = None if u.call is None else tuple(CallArg(a.key, piece(a.value)) for a in u.call)
+        instance = None if u.instance is None else piece(u.instance)
+        return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
+
+    items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
+                       None if i.repeat_expr is None else piece(i.repeat_expr)) for i in stmt.items)
+    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect))
 
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:
@@ -330,10 +381,14 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
 # -- items --------------------------------------------------------------------------
 
 
+_SPECIAL = re.compile(r"[,()\[\]{}\"']")
+
+
 def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     """Split at commas outside brackets; each piece stripped, with its location."""
     pieces, depth, start, quote = [], 0, 0, ""
-    for i, ch in enumerate(text + ","):
+    for m in _SPECIAL.finditer(text + ","):  # only the characters that matter: C speed on long lines
+        i, ch = m.start(), m.group()
         if quote:  # commas inside "..." belong to the value (a connection table)
             quote = "" if ch == quote else quote
         elif ch in "\"'":
@@ -361,39 +416,109 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     return pieces
 
 
+_LOOP = re.compile(r"\s+for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+
+
+def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
+    """`conv3-{c} for j in range(1, n)`: the item's text before the loop, and the loop."""
+    m = _LOOP.search(text)
+    if m is None:
+        return text, None
+    var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
+    inside = Line(m.group("bounds"), loc.line, 0)
+    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
+    where = Loc(loc.line, loc.col + m.start(), len(text) - m.start())
+    if not 1 <= len(bounds) <= 2:
+        raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
+                        expected="range(n) (0 to n − 1) or range(start, stop)")
+    return text[: m.start()], Loop(var, bounds, where)
+
+
 def _item(piece: Piece) -> Item:
     text, loc = piece.text, piece.loc
+    text, loop = _loop(text, loc)
     repeat, repeat_loc, repeat_expr = 1, None, None
-    m = re.search(r"\s+[x×*]\s*(\{[^{}]*\}|\S+)$", text)
-    if m:
-        count = m.group(1)
-        repeat_loc = Loc(loc.line, loc.col + m.start(1), len(count))
+    suffix = _repeat_suffix(text)
+    if suffix:
+        head_end, count_start = suffix
+        count = text[count_start:]
+        repeat_loc = Loc(loc.line, loc.col + count_start, len(count))
         if count.startswith("{"):  # `x{n-1}`: a block argument decides, so lowering counts it
             repeat_expr = Piece(count, repeat_loc)
-        elif not count.isdigit():
-            raise SpecError(f"repeat count '{count}' is not a whole number", repeat_loc,
+        elif not (count.isascii() and count.isdigit()):  # '²' and '٣' are digits to str.isdigit
+            raise SpecError(f"repeat count '{_shown(count)}' is not a whole number", repeat_loc,
                             expected="a count such as x3")
         else:
-            repeat = int(count)
-            if not 1 <= repeat <= MAX_REPEAT:
-                raise SpecError(f"repeat count {repeat} is out of range", repeat_loc,
+            if len(count) > 6 or not 1 <= int(count) <= MAX_REPEAT:
+                raise SpecError(f"repeat count {_shown(count)} is out of range", repeat_loc,
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
-        text = text[: m.start()]
+            repeat = int(count)
+        text = text[:head_end]
+        if loop is not None or _LOOP.search(text):
+            raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
+                            hint="repeat it with 'for j in range(…)' alone")
+    bad = re.search(r"\s+(for\s+\S.*)$", text)
+    if loop is None and bad and not re.search(r"[\"'\[]", bad.group(1)):
+        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad.start(1), len(bad.group(1))),
+                        expected="'… for j in range(n)' or '… for j in range(start, stop)'")
     instance = None
-    named = re.search(r"\s+as\s+([A-Za-z_][A-Za-z0-9_]*)$", text)
+    named = _instance_suffix(text)
     if named:
-        instance = Piece(named.group(1), Loc(loc.line, loc.col + named.start(1), len(named.group(1))))
-        if repeat_loc is not None:
-            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc,
+        head_end, name_start = named
+        instance = Piece(text[name_start:], Loc(loc.line, loc.col + name_start, len(text) - name_start))
+        if repeat_loc is not None or loop is not None:
+            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc or loop.loc,  # type: ignore[union-attr]
                             hint=f"apply the same weights again with '{instance.text} x…' after it")
-        text = text[: named.start()]
+        text = text[:head_end]
     unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
     if instance is not None:
         if not isinstance(unit, Layer):
             raise SpecError("'as' names a layer or a block call", instance.loc,
                             expected="'conv3-64 as c1' or 'tower as siamese'")
         unit = replace(unit, instance=instance)
-    return Item(unit, repeat, repeat_loc, repeat_expr)
+    if loop is not None and isinstance(unit, Ref):
+        raise SpecError("a node reference cannot be repeated", loop.loc)
+    return Item(unit, repeat, repeat_loc, repeat_expr, loop)
+
+
+def _repeat_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the count) of a trailing repeat — `x3`, `× 3`, `* 2`, `x{n-1}`,
+    after whitespace — or None. Scanned from the end in one pass (a regex here backtracked
+    quadratically on long runs of spaces)."""
+    if text.endswith("}"):
+        count = text.rfind("{")
+        if count < 0:
+            return None
+        mark = len(text[:count].rstrip()) - 1
+    else:
+        parts = text.rsplit(None, 1)
+        if len(parts) < 2:
+            return None
+        count = len(text) - len(parts[1])
+        if len(parts[1]) > 1 and parts[1][0] in "x×*":  # the mark glued to the count: x3
+            mark, count = count, count + 1
+        else:
+            mark = len(parts[0]) - 1
+    if mark < 1 or text[mark] not in "x×*" or not text[mark - 1].isspace() or count >= len(text):
+        return None
+    if text[:mark].count("{") > text[:mark].count("}"):
+        return None  # `conv1-{4 * c}`: a product inside an expression, not a repeat
+    return len(text[:mark].rstrip()), count
+
+
+def _instance_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the name) of a trailing `as NAME`, or None."""
+    parts = text.rsplit(None, 2)
+    if len(parts) < 3 or parts[1] != "as" or not _IDENT.fullmatch(parts[2]):
+        return None
+    name = len(text) - len(parts[2])
+    keyword = text.rindex("as", 0, name)
+    return len(text[:keyword].rstrip()), name
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A user's text as a message quotes it: at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _unit(piece: Piece) -> Layer | Ref:

@@ -23,10 +23,7 @@ FAMILY_STEMS = (("conv", "conv"), ("pool", "pool"), ("norm", "norm"), ("lstm", "
 
 # operations people name that archcalc has no layer type for (yet): word → what it is
 ELSEWHERE = {
-    "channel-shuffle": "channel shuffle",
-    "layernorm": "layer normalisation", "layer-norm": "layer normalisation", "groupnorm": "group normalisation",
-    "rmsnorm": "RMS normalisation", "attention": "attention",
-    "multiheadattention": "multi-head attention", "self-attention": "attention",
+    "groupnorm": "group normalisation",
 }
 
 

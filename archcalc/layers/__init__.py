@@ -2,16 +2,22 @@
 
 from archcalc.layers import (  # noqa: F401
     activation,
+    attention,
     classic,
     conv,
+    embeddings,
     linear,
     norm,
+    norms,
     pool,
     recurrent,
     resample,
     sequence,
+    shuffle,
+    stochastic,
     structural,
     tensors,
+    transformer,
     transposed,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import (
+    FUNCTIONAL,
+    FUNCTIONAL_FLAG,
+    SAVED_OUTPUT,
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
 from archcalc.tensor import Shape, axis_of, prod
 
 
 class _Activation(LayerType):
     kind = "activation"
+    args: ClassVar[tuple[Arg, ...]] = (FUNCTIONAL,)
+    flags: ClassVar[Mapping[str, tuple[str, Any]]] = FUNCTIONAL_FLAG
     torch_name: str = ""
     per_element = OtherOps()
+    # what its backward keeps, as PyTorch's derivative formulas say (measured:
+    # tests/reference/saved_tensors_reference.json): its input, or its output (relu, sigmoid, tanh,
+    # softmax: the gradient is a function of the result)
+    keeps: ClassVar[str] = "input"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (SAVED_OUTPUT,) if self.keeps == "output" else (saved_input(0),)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
@@ -33,6 +58,7 @@ class _Activation(LayerType):
 
 @register
 class ReLU(_Activation):
+    keeps = "output"
     name = "relu"
     torch_name = "ReLU"
     per_element = OtherOps(comparisons=1)
@@ -53,7 +79,7 @@ class ReLU6(_Activation):
 class LeakyReLU(_Activation):
     name = "leaky-relu"
     aliases = ("leakyrelu", "lrelu")
-    args = (Arg("slope", "float", 0.01, aliases=("negative_slope",)),)
+    args = (Arg("slope", "float", 0.01, aliases=("negative_slope",)), FUNCTIONAL)
     per_element = OtherOps(comparisons=1, multiplies=1)
     summary = "x if x > 0 else slope·x"
     example = "leaky-relu, leaky-relu(slope=0.2)"
@@ -66,6 +92,7 @@ class LeakyReLU(_Activation):
 
 @register
 class Sigmoid(_Activation):
+    keeps = "output"
     name = "sigmoid"
     aliases = ("logistic",)
     torch_name = "Sigmoid"
@@ -76,6 +103,7 @@ class Sigmoid(_Activation):
 
 @register
 class Tanh(_Activation):
+    keeps = "output"
     name = "tanh"
     torch_name = "Tanh"
     per_element = OtherOps(exponentials=1, adds=2, divisions=1)
@@ -106,7 +134,7 @@ class Hardsigmoid(_Activation):
 @register
 class ELU(_Activation):
     name = "elu"
-    args = (Arg("alpha", "float", 1.0),)
+    args = (Arg("alpha", "float", 1.0), FUNCTIONAL)
     per_element = OtherOps(comparisons=1, exponentials=1, adds=1, multiplies=1)
     summary = "x if x > 0 else alpha·(e^x − 1) (DPN's last BN-activation)"
     example = "elu, elu(alpha=0.5)"
@@ -130,8 +158,8 @@ class SiLU(_Activation):
 @register
 class GELU(_Activation):
     name = "gelu"
-    args = (Arg("approximate", "str", "none", choices=("none", "tanh")),)
-    flags = {"tanh": ("approximate", "tanh")}
+    args = (Arg("approximate", "str", "none", choices=("none", "tanh")), FUNCTIONAL)
+    flags = {"tanh": ("approximate", "tanh"), **FUNCTIONAL_FLAG}
     torch_name = "GELU"
     per_element = OtherOps(exponentials=1, adds=1, multiplies=2)
     summary = "x·Φ(x); gelu/tanh the tanh approximation (GPT-2's gelu_new)"
@@ -152,7 +180,8 @@ class GELU(_Activation):
 @register
 class Hardtanh(_Activation):
     name = "hardtanh"
-    args = (Arg("min", "float", -1.0, aliases=("min_val",)), Arg("max", "float", 1.0, aliases=("max_val",)))
+    args = (Arg("min", "float", -1.0, aliases=("min_val",)), Arg("max", "float", 1.0, aliases=("max_val",)),
+            FUNCTIONAL)
     per_element = OtherOps(comparisons=2)
     summary = "min(max(x, min), max): −1 and 1 by default"
     example = "hardtanh, hardtanh(min=0, max=20)"
@@ -172,8 +201,9 @@ class Hardtanh(_Activation):
 class PReLU(_Activation):
     name = "prelu"
     args = (Arg("per_channel", "bool", False, aliases=("channels",)), Arg("init", "float", 0.25),
-            Arg("frozen", "bool", False))
-    flags = {"c": ("per_channel", True), "channels": ("per_channel", True), "frozen": ("frozen", True)}
+            Arg("frozen", "bool", False), FUNCTIONAL)
+    flags = {"c": ("per_channel", True), "channels": ("per_channel", True), "frozen": ("frozen", True),
+             **FUNCTIONAL_FLAG}
     per_element = OtherOps(comparisons=1, multiplies=1)
     summary = "x if x > 0 else a·x with a learnable slope a: one for all (default) or one per channel (/c)"
     example = "prelu, prelu/c, prelu(per_channel=true)"
@@ -200,9 +230,10 @@ class PReLU(_Activation):
 
 @register
 class Softmax(_Activation):
+    keeps = "output"
     name = "softmax"
     aliases: ClassVar[tuple[str, ...]] = ("soft-max",)
-    args = (Arg("dim", "int", None),)
+    args = (Arg("dim", "int", None), FUNCTIONAL)
     per_element = OtherOps(exponentials=1, adds=1, divisions=1)
     torch_class = "Softmax"
     summary = ("softmax over a dim (PyTorch's); by default the channels, the features of each step of a "

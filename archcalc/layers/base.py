@@ -10,6 +10,7 @@ Every method is a small pure function of the arguments and input shapes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -34,7 +35,7 @@ class LayerArgError(ValueError):
         self.arg = arg  # the argument whose value is wrong, where one alone is
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Parameter elements (weights, biases), the frozen share of them, and buffers of one layer.
 
@@ -64,7 +65,7 @@ class Counts:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OtherOps:
     """Operations that are not multiply-accumulates, per element as Netscope counts them."""
 
@@ -79,7 +80,62 @@ class OtherOps:
         return sum(getattr(self, f.name) for f in fields(self))
 
     def __add__(self, other: OtherOps) -> OtherOps:
-        return OtherOps(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return OtherOps(self.adds + other.adds, self.multiplies + other.multiplies, self.divisions + other.divisions,
+                        self.comparisons + other.comparisons, self.exponentials + other.exponentials)
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """MACs of one layer's backward pass, from its own rule, in FlopCounterMode's convention
+    (products only: a bias gradient is a sum and counts 0).
+
+    `input`: the gradients with respect to the inputs that need one (and to the layer's internal
+    state: an RNN's hidden state through time); `weight`: the gradient of its weights, when they
+    are trained. `flop_counter` is what FlopCounterMode counts for the same backward where that
+    differs (its `convolution_backward` counts a grouped convolution's weight gradient `groups`
+    times), with `why`.
+    """
+
+    input: int = 0
+    weight: int = 0
+    flop_counter: int | None = None
+    why: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.input + self.weight
+
+    @property
+    def counted(self) -> int:
+        """What FlopCounterMode counts: `flop_counter` where it differs, else the same."""
+        return self.total if self.flop_counter is None else self.flop_counter
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One activation tensor a layer's backward keeps between the forward and the backward pass
+    (what `torch.autograd.graph.saved_tensors_hooks` sees packed), parameters aside.
+
+    `tensor` is "input" (the layer's input number `index`), "output" (its own output) or "own" (a
+    tensor only this layer holds: BatchNorm's batch mean and inverse std, max-pool indices, a
+    dropout mask, a padded copy), of `elements` per sample (own tensors only; an input's or
+    output's size is the graph's). `dtype` is "activation" (the training dtype), "mask" (the
+    dropout mask: activation dtype on CPU, 1 byte on CUDA), "float32" or "int64";
+    `per_sample` is False for a tensor whose size does not grow with the batch.
+    """
+
+    tensor: str
+    index: int = 0
+    elements: int = 0
+    dtype: str = "activation"
+    per_sample: bool = True
+
+
+def saved_input(index: int = 0) -> Saved:
+    return Saved("input", index)
+
+
+SAVED_OUTPUT = Saved("output")
 
 
 @dataclass(frozen=True)
@@ -94,6 +150,13 @@ class Arg:
     minimum: int | None = None
     choices: tuple[str, ...] = ()
     variadic: bool = False  # takes every remaining positional value: reshape(12, 64, -1)
+
+
+# `/functional` on an activation or a pool: the PyTorch code calls the function (`F.relu(x)`,
+# `F.adaptive_avg_pool2d(x, 1)`) instead of a module. The figures are the same; the counting tools
+# that hook modules (ptflops, thop) count the two differently (passes/conventions.py).
+FUNCTIONAL = Arg("functional", "bool", False)
+FUNCTIONAL_FLAG = {"functional": ("functional", True)}
 
 
 @dataclass(frozen=True)
@@ -116,7 +179,7 @@ class Formula:
         return f"{self.expression} = {self.value:,}{note}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Implied:
     """A layer the shapes pass puts in on a layer type's behalf (a flatten before an FC on a
     feature map, an auto shortcut's 1×1 projection): its type, typed arguments and label."""
@@ -126,7 +189,16 @@ class Implied:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A module PyTorch's layout of a layer calls inside it (an attention's q, k and v
+    projections, an MLP's first linear layer): its name and its output shape (no batch)."""
+
+    name: str
+    shape: Shape
+
+
+@dataclass(frozen=True, slots=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -151,6 +223,7 @@ class LayerType:
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    path_depth: ClassVar[int | None] = None  # weighted layers in a row inside it (attention: 2); None: weighted
     internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
     splits: ClassVar[bool] = False  # makes several tensors: `q, k, v = chunk(3, dim=-1)`
     free_inputs: ClassVar[bool] = False  # may read free parameters (no batch axis) alone
@@ -162,6 +235,11 @@ class LayerType:
     index_source: ClassVar[bool] = False  # a max pool: its module can return the indices of its maxima too
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
+    # how the output's storage relates to the input's (the saved-tensor pass reads it): None, a
+    # new tensor; "view", the input's storage, laid out as it was; "strided", the input's storage,
+    # no longer contiguous (a transpose, a slice); "reshape", a view of a contiguous input and a
+    # copy of a strided one (torch.reshape, flatten)
+    view: ClassVar[str | None] = None
 
     # -- the rules ---------------------------------------------------------------
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -176,6 +254,27 @@ class LayerType:
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
 
+    def quadratic_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """The part of `macs` that grows with the square of the sequence (attention's Q·Kᵀ and
+        A·V); 0 for every layer whose work grows linearly with the positions."""
+        return 0
+
+    def causal_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """`macs` without what a causal mask hides (the upper triangle of Q·Kᵀ and A·V): a
+        figure of its own, never what FlopCounterMode reports; `macs` for every unmasked layer."""
+        return self.macs(a, inputs, out)
+
+    def kv_cache(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """Elements per sample a decoder keeps for this layer between generation steps (its
+        keys and values); 0 for every layer that keeps nothing."""
+        return 0
+
+    def parts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> tuple[Part, ...]:
+        """The modules PyTorch's layout of this layer calls inside it, in call order, with their
+        output shapes (an attention's projections, an MLP's linear layers and activation);
+        () where the layer is one module that calls no other."""
+        return ()
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Connections as LeCun et al. 1998 count them: each output unit's inputs, plus 1 for its bias.
 
@@ -183,6 +282,19 @@ class LayerType:
         """
         with_bias = self.counts(a, inputs, out).biases > 0
         return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients | None:
+        """MACs of this layer's backward pass when the inputs marked in `input_grad` need a gradient
+        and its weights are trained (`weight_grad`). The default: nothing for a layer without MACs
+        (its backward is element-wise), None (unknown, and named as such) for one with MACs."""
+        return Gradients() if self.macs(a, inputs, out) == 0 else None
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...] | None:
+        """The activation tensors this layer's backward keeps (see `Saved`), when its inputs and
+        weights need gradients as marked; None where the layer type has no rule (named as such)."""
+        return None
 
     def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
         """Layers to put in front of this one for the input it gets (an FC on C×H×W: a flatten)."""
@@ -375,6 +487,7 @@ def register(cls: type[LayerType]) -> type[LayerType]:
             raise RuntimeError(f"layer name '{key}' registered twice ({_NAMES[key]}, {cls.name})")
         _NAMES[key] = cls.name
     REGISTRY[cls.name] = instance
+    _find.cache_clear()
     return cls
 
 
@@ -384,14 +497,21 @@ def all_names() -> list[str]:
 
 
 def find(head: str) -> tuple[LayerType, dict[str, str]] | None:
-    """The layer type a token head names, with the arguments it spells."""
-    low = head.lower()
+    """The layer type a token head names, with the arguments it spells (a fresh dict each call)."""
+    found = _find(head.lower())
+    return None if found is None else (found[0], dict(found[1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _find(low: str) -> tuple[LayerType, tuple[tuple[str, str], ...]] | None:
+    """Memoised per distinct token: a generated 100,000-layer spec has a handful of them, and
+    matching one tries every layer type's patterns."""
     if low in _NAMES:
-        return REGISTRY[_NAMES[low]], {}
+        return REGISTRY[_NAMES[low]], ()
     for layer in REGISTRY.values():
         spelled = None if layer.internal else layer.match_token(low)
         if spelled is not None:
-            return layer, spelled
+            return layer, tuple(spelled.items())
     return None
 
 

@@ -18,13 +18,16 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     dense_params,
     per_axis,
     register,
+    saved_input,
 )
 from archcalc.layers.window import (
     SPATIAL_OPTIONS,
@@ -54,7 +57,7 @@ def parse_table(value: Any) -> Table:
         words = [w for w in re.split(r"[,\s]+", entry.strip()) if w]
         if not words:
             raise LayerArgError(f"connection table: output map {number} reads no input map")
-        bad = next((w for w in words if not w.isdigit()), None)
+        bad = next((w for w in words if not (w.isascii() and w.isdigit())), None)
         if bad is not None:
             raise LayerArgError(f"connection table: output map {number}: '{bad}' is not a map number")
         maps = tuple(int(w) for w in words)
@@ -125,6 +128,38 @@ class TableConv(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def _fan_in_groups(self, a: Args) -> dict[int, int]:
+        """Input maps read → how many output maps read that many: each such set runs as one grouped
+        convolution in the torch module (`archcalc.pytorch.modules.TableConv`)."""
+        sizes: dict[int, int] = {}
+        for entry in a["table"]:
+            sizes[len(entry)] = sizes.get(len(entry), 0) + 1
+        return sizes
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """As a convolution's: the forward's MACs for the input gradient and for the weight
+        gradient. The torch module runs one grouped convolution per fan-in, whose weight gradient
+        FlopCounterMode counts once per group (`Conv.gradients`)."""
+        f = self.macs(a, inputs, out)
+        grad_in, grad_w = (f if input_grad[0] else 0), (f if weight_grad else 0)
+        per_map = prod(out[1:]) * prod(per_axis(a["kernel"], len(out) - 1))
+        counted = sum(maps * maps * n * per_map for n, maps in self._fan_in_groups(a).items())
+        if not grad_w or counted == grad_w:
+            return Gradients(grad_in, grad_w)
+        return Gradients(grad_in, grad_w, grad_in + counted,
+                         "FlopCounterMode counts each grouped convolution's weight gradient once per group")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """What the torch module's pieces keep: the gathered input maps of each fan-in group
+        (Σ_j |table_j| maps), and the int64 indices of the gathers, of the biases it picks and of
+        the final reordering (not per sample)."""
+        positions = prod(inputs[0][1:])
+        gathered = Saved("own", elements=self._fan_in(a) * positions)
+        indices = self._fan_in(a) + out[0] + (out[0] if a["bias"] else 0)
+        return (gathered, Saved("own", elements=indices, dtype="int64", per_sample=False))
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """K·K·Σ(maps read) weights: output maps grouped by how many input maps they read."""
@@ -198,6 +233,17 @@ class Subsampling(LayerType):
         n = prod(out)
         return OtherOps(adds=n * (self._window(a, out) - 1) + (n if a["bias"] else 0), multiplies=n)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The torch module's pieces: the pool keeps its input, the product its two factors (the
+        window sums, for the coefficient's gradient; the scaled coefficient, per channel)."""
+        kept: list[Saved] = []
+        if input_grad[0]:
+            kept += [saved_input(0), Saved("own", elements=inputs[0][0], per_sample=False)]
+        if weight_grad:
+            kept.append(Saved("own", elements=prod(out)))
+        return tuple(kept)
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Each unit reads its window and its bias: C·H·W·(K·K + 1), 5,880 for LeNet-5's S2."""
         return prod(out) * (self._window(a, out) + (1 if a["bias"] else 0))
@@ -259,6 +305,11 @@ class RBF(LayerType):
         # per unit: k differences, k squares, k − 1 adds
         return OtherOps(adds=n * k + n * (k - 1), multiplies=n * k)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The differences x_j − w_ij (in·out per sample), for the square's gradient."""
+        return (Saved("own", elements=inputs[0][0] * out[0]),)
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Every unit reads every input: in·out."""
         return inputs[0][0] * out[0]
@@ -290,6 +341,10 @@ class PositionBias(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """One bias per element: C·H·W."""

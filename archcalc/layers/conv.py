@@ -10,13 +10,16 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     dense_params,
     per_axis,
     register,
+    saved_input,
 )
 from archcalc.layers.window import (
     SPATIAL_OPTIONS,
@@ -79,6 +82,31 @@ class Conv(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """The input gradient is a transposed convolution and the weight gradient a convolution of
+        the input with the output gradient: each the forward's MACs, groups included.
+        FlopCounterMode's `convolution_backward` formula (torch/utils/flop_counter.py,
+        `conv_backward_flop`, grad-weight branch) takes the input's channels whole: it counts the
+        weight gradient of a grouped convolution `groups` times."""
+        f = self.macs(a, inputs, out)
+        grad_in, grad_w = (f if input_grad[0] else 0), (f if weight_grad else 0)
+        groups = a["groups"]
+        if groups == 1 or not grad_w:
+            return Gradients(grad_in, grad_w)
+        return Gradients(grad_in, grad_w, grad_in + groups * grad_w,
+                         f"FlopCounterMode counts the grouped weight gradient {groups}× (groups={groups})")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input, whether or not anything needs its gradient (the padded copy with /same, whose
+        F.pad runs first)."""
+        g = self.geometry(a, inputs)
+        if g.padding_after is None:
+            return (saved_input(0),)
+        sizes = [i + p + q for i, p, q in zip(inputs[0][1:], g.padding, g.padding_after)]
+        return (Saved("own", elements=inputs[0][0] * prod(sizes)),)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """K·K·Cin·Cout (+ Cout) parameters; Cout·H·W · Cin·K·K MACs; Cin becomes (Cin/groups)."""

@@ -16,12 +16,15 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     Implied,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape, prod
@@ -45,9 +48,9 @@ class Linear(LayerType):
     example = "FC-4096, fc-10/nobias, linear(out=128)"
 
     def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
-        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first;
-        a sequence T×F is mapped per time step."""
-        if len(inputs[0]) > 1 and layouts[0] != "sequence":
+        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first; a
+        sequence T×F is mapped per time step, a plain tensor along its last axis (nn.Linear)."""
+        if len(inputs[0]) > 1 and layouts[0] == "channels":
             return (Implied("flatten", REGISTRY["flatten"].normalize({}), "flatten"),)
         return ()
 
@@ -69,6 +72,18 @@ class Linear(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """grad_x = grad_y·W and grad_W = grad_yᵀ·x: one `mm` each, the forward's MACs, each only
+        where needed (the bias gradient is a sum: 0)."""
+        f = self.macs(a, inputs, out)
+        return Gradients(f if input_grad[0] else 0, f if weight_grad else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input, for the weight gradient: only when the weight is trained."""
+        return (saved_input(0),) if weight_grad else ()
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """in·out weights (+ out biases); in·out MACs (T·in·out per sequence)."""

@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import (
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
 from archcalc.layers.window import GLOBAL, spatial_rank
 from archcalc.tensor import Shape, prod
 
@@ -41,6 +53,14 @@ class BatchNorm(LayerType):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         # at inference BN is a per-channel affine map x·a + b
         return OtherOps(multiplies=prod(out), adds=prod(out))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training: its input, and the batch's mean and inverse standard deviation per channel
+        (float32, whatever the batch), frozen or not."""
+        c = inputs[0][0]
+        stat = Saved("own", elements=c, dtype="float32", per_sample=False)
+        return (saved_input(0), stat, stat)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -140,6 +160,15 @@ class LRN(LayerType):
         n = prod(out)
         # per element: square-sum over `size` neighbours, one power, one division
         return OtherOps(multiplies=n * (a["size"] + 1), adds=n * a["size"], exponentials=n, divisions=n)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """F.local_response_norm's pieces: its input, the squares padded by size − 1 channels, and two
+        tensors of the input's size (the pooled sum and its power)."""
+        c, positions = inputs[0][0], prod(inputs[0][1:])
+        padded = Saved("own", elements=(c + a["size"] - 1) * positions)
+        same = Saved("own", elements=prod(inputs[0]))
+        return (saved_input(0), padded, same, same)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
+    FUNCTIONAL,
+    FUNCTIONAL_FLAG,
     REGISTRY,
     Arg,
     Args,
@@ -13,9 +15,11 @@ from archcalc.layers.base import (
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     per_axis,
     register,
+    saved_input,
 )
 from archcalc.layers.window import (
     GLOBAL,
@@ -34,12 +38,13 @@ POOL_ARGS = (
     Arg("padding", "size", (0,), aliases=("p", "pad"), minimum=0),
     Arg("ceil_mode", "bool", False, aliases=("ceil",)),
     Arg("same", "bool", False),
+    FUNCTIONAL,
 )
 
 
 class _Pool(LayerType):
     options = {k: v for k, v in SPATIAL_OPTIONS.items() if k != "d"}  # pools take no dilation here
-    flags = {"ceil": ("ceil_mode", True), "same": ("same", True)}
+    flags = {"ceil": ("ceil_mode", True), "same": ("same", True), **FUNCTIONAL_FLAG}
     args = POOL_ARGS
     kind = "pool"
     layout = "channels"
@@ -63,6 +68,14 @@ class _Pool(LayerType):
     def window(self, a: Args, out: Shape) -> int:
         return prod(per_axis(a["kernel"], len(out) - 1))
 
+    def padded_input(self, a: Args, inputs: Sequence[Shape]) -> Saved | None:
+        """TensorFlow's SAME padding pads first (F.pad), and the pool keeps the padded copy."""
+        g = self.geometry(a, inputs)
+        if g.padding_after is None:
+            return None
+        sizes = [i + p + q for i, p, q in zip(inputs[0][1:], g.padding, g.padding_after)]
+        return Saved("own", elements=inputs[0][0] * prod(sizes))
+
 
 @register
 class MaxPool(_Pool):
@@ -75,6 +88,11 @@ class MaxPool(_Pool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input (or the padded copy, with /same) and the index of each maximum (int64)."""
+        return (self.padded_input(a, inputs) or saved_input(0), Saved("own", elements=prod(out), dtype="int64"))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -123,6 +141,10 @@ class AvgPool(_Pool):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(a, out) - 1), divisions=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (saved_input(0),)
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -134,7 +156,8 @@ class AvgPool(_Pool):
 class _AdaptivePool(LayerType):
     """Pooling to a fixed output size, whatever the input size (PyTorch's Adaptive*Pool)."""
 
-    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
+    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1), FUNCTIONAL)
+    flags = FUNCTIONAL_FLAG
     kind = "pool"
     layout = "channels"
     torch_names: tuple[str, str, str] = ("", "", "")
@@ -174,6 +197,12 @@ class AdaptiveAvgPool(_AdaptivePool):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(inputs, out) - 1), divisions=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input; nothing for a 1×1 output, which PyTorch computes as a mean (its gradient
+        needs only the sizes)."""
+        return () if all(s == 1 for s in out[1:]) else (saved_input(0),)
+
 
 @register
 class AdaptiveMaxPool(_AdaptivePool):
@@ -186,6 +215,11 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(inputs, out) - 1))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input and the index of each maximum (int64)."""
+        return (saved_input(0), Saved("own", elements=prod(out), dtype="int64"))
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The adaptive average pool to the same size: its gradient reaches every input of a window."""

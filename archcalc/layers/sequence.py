@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.base import (
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
 from archcalc.layers.window import UNKNOWN
 from archcalc.tensor import Shape, axis_of, format_shape
 
@@ -53,6 +64,11 @@ class Embedding(LayerType):
         """0: a table lookup multiplies nothing (FlopCounterMode counts no FLOPs for it either)."""
         return 0
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The token ids (int64), for the table's gradient."""
+        return (saved_input(0),)
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """vocab·dim table elements, as weights or (frozen) buffers."""
         table = f"{a['vocab']}·{a['dim']}"
@@ -73,6 +89,11 @@ class _Swap(LayerType):
     """T×F ↔ F×T: what PyTorch code does with `x.transpose(1, 2)` around a Conv1d."""
 
     layout = "swap"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
@@ -158,6 +179,11 @@ class Last(LayerType):
     needs_layout = "sequence"
     summary = "the last time step of a sequence: T×H → H (for a classifier after an RNN)"
     example = "last"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:

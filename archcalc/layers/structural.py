@@ -15,8 +15,10 @@ from archcalc.layers.base import (
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.window import GLOBAL, UNKNOWN, stride_between
 from archcalc.tensor import Shape, axis_of, broadcast, format_shape, prod
@@ -32,6 +34,10 @@ class Input(LayerType):
     max_inputs = 0
     summary = "the network's input (written as the header line `input 3x224x224`, or `input left 3x105x105`)"
     example = "input 3x224x224"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape = tuple(a["shape"])
@@ -49,6 +55,11 @@ class Flatten(LayerType):
     summary = ("axes start..end joined into one, as torch.flatten (PyTorch dims, the batch is 0); by default "
                "everything after the batch: C×H×W → C·H·W (put in by itself before an FC on a feature map)")
     example = "flatten, flatten(2), flatten(start=1, end=2)"
+    view = "reshape"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def _span(self, a: Args, shape: Shape) -> tuple[int, int]:
         try:
@@ -91,6 +102,12 @@ class Dropout(LayerType):
     summary = "dropout (an identity at inference); p = 0.5 by default"
     example = "dropout, dropout(p=0.2), dropout0.2"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training, the mask it multiplied by (on CPU the scaled noise, of the activation dtype;
+        CUDA's fused kernel keeps one byte per element)."""
+        return (Saved("own", elements=prod(out), dtype="mask"),) if a["p"] else ()
+
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
             raise LayerArgError(f"dropout probability p={a['p']:g} is not between 0 and 1")
@@ -108,6 +125,11 @@ class Identity(LayerType):
     aliases = ("id",)
     summary = "passes its input through (an empty branch)"
     example = "identity"
+    view = "view"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -124,6 +146,10 @@ class Add(LayerType):
     free_inputs = True
     summary = "element-wise sum of its inputs (a residual connection), broadcasting as PyTorch does"
     example = "add(@a, @b), add(@x, @position_table)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -157,6 +183,10 @@ class Concat(LayerType):
     summary = ("concatenation along a dim (PyTorch's: 1, the channels, by default); every other axis must "
                "agree; a free parameter whose first size is 1 is expanded over the batch (a class token)")
     example = "concat(@a, @b), concat(@cls, @tokens, dim=1)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -207,6 +237,11 @@ class Slice(LayerType):
     args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", None, minimum=1))
     summary = "channels [start, end) of the input, or from start on (DPN's split of a dual path)"
     example = "slice(0, 256), slice(start=256, end=320), slice(256)"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = inputs[0][0]
@@ -232,6 +267,11 @@ class Mul(LayerType):
     summary = ("element-wise product, broadcasting as PyTorch does (a C×1×1 gate of squeeze-and-excitation, "
                "a layer scale)")
     example = "mul(@features, @gate), mul(@x, @gamma)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each factor, for the other's gradient: b if a needs one, a if b does."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -267,6 +307,10 @@ class AutoShortcut(LayerType):
     summary = ("a residual's automatic shortcut: the identity where the body keeps the shape, else a 1×1 "
                "projection (+ BN when the body has BN); not a layer to write by name")
     example = "residual: ... then shortcut: auto (the default)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...]:
         src, dst = inputs

@@ -17,11 +17,14 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry
 from archcalc.tensor import BATCH, Shape, axis_of, broadcast, broadcast_whole, format_shape, prod, whole
@@ -53,9 +56,14 @@ class _Moves(LayerType):
     """A layer that only moves elements: no parameters, no operations, a view or a copy."""
 
     layout = "plain"
+    view = "view"
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         return UNKNOWN  # positions move: no (r, j, start) describes where a unit looks
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
 
 @register
@@ -65,6 +73,7 @@ class Reshape(_Moves):
     args = (Arg("shape", "ints", required=True, variadic=True),)
     summary = "the same elements in another shape (one size may be -1: inferred); the batch stays"
     example = "reshape(12, 64, -1), view(196, 768), reshape(shape=3x256)"
+    view = "reshape"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         target, total = list(a["shape"]), prod(inputs[0])
@@ -91,6 +100,7 @@ class Permute(_Moves):
     args = (Arg("dims", "ints", required=True, variadic=True),)
     summary = "reorders the axes (PyTorch dims: the batch, dim 0, stays first)"
     example = "permute(0, 2, 3, 1), permute(0, 2, 1)"
+    view = "strided"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape, dims = inputs[0], a["dims"]
@@ -100,6 +110,28 @@ class Permute(_Moves):
             raise LayerArgError(f"permute needs each of the {full} dims once, the batch (0) first; "
                                 f"got {', '.join(map(str, dims))}")
         return Shaped(tuple(shape[d - 1] for d in order[1:]))
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "layout": layouts[0]}
+
+    def _moves_features(self, a: Args, shape: Shape) -> str | None:
+        """The layout a permute keeps the positions of: channels first to features last
+        (`permute(0, 2, 3, 1)`, as Swin and ConvNeXt do) gives a sequence-like H×W×C, and back
+        (`permute(0, 3, 1, 2)`) channels first; None for any other order."""
+        full = len(shape) + 1
+        dims = tuple(d % full for d in a["dims"])
+        if a.get("layout") == "channels" and dims == (0, *range(2, full), 1):
+            return "sequence"
+        if a.get("layout") == "sequence" and dims == (0, full - 1, *range(1, full - 1)):
+            return "channels"
+        return None
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return self._moves_features(a, inputs[0]) or "plain"
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """Positions stay where the features only move to the other end; unknown otherwise."""
+        return None if self._moves_features(a, inputs[0]) else UNKNOWN
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import Permute as TorchPermute
@@ -153,6 +185,7 @@ class _Split(_Moves):
 
     splits = True
     layout = "same"
+    view = "strided"
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         raise NotImplementedError
@@ -243,6 +276,12 @@ class _Elementwise(LayerType):
 
         return Elementwise(self.torch_op)
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """A sum: the same inputs reach the output, with gradients that cannot cancel."""
+        from archcalc.pytorch.modules import Add
+
+        return Add()
+
 
 @register
 class Sub(_Elementwise):
@@ -252,6 +291,10 @@ class Sub(_Elementwise):
     torch_op = "sub"
     summary = "element-wise difference a − b (broadcasting as PyTorch)"
     example = "sub(@left, @right)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
 
 @register
@@ -263,12 +306,23 @@ class Div(_Elementwise):
     summary = "element-wise quotient a / b (broadcasting as PyTorch)"
     example = "div(@x, @norm)"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The divisor for the dividend's gradient; both for the divisor's."""
+        kept = {1} if input_grad[0] else set()
+        kept |= {0, 1} if input_grad[1] else set()
+        return tuple(saved_input(i) for i in sorted(kept))
+
 
 @register
 class Abs(LayerType):
     name = "abs"
     summary = "element-wise |x|"
     example = "abs"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (saved_input(0),)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out))
@@ -277,6 +331,11 @@ class Abs(LayerType):
         from archcalc.pytorch.modules import Elementwise
 
         return Elementwise("abs")
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Identity()  # |x| flips signs, which could cancel gradients
 
 
 class _Reduce(LayerType):
@@ -297,6 +356,10 @@ class _Reduce(LayerType):
     def reduced(self, inputs: Sequence[Shape], out: Shape) -> int:
         """Inputs per output element."""
         return prod(inputs[0]) // max(1, prod(out))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
@@ -379,6 +442,18 @@ class Matmul(LayerType):
         """One MAC per output element per contracted element: ∏out · K."""
         return prod(out) * inputs[0][-1]
 
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """One product per operand that needs a gradient (grad_a = grad·bᵀ, grad_b = aᵀ·grad), each
+        the forward's MACs: attention's q·kᵀ and p·v give 4 of them in a trained network."""
+        f = self.macs(a, inputs, out)
+        return Gradients(f * sum(1 for needs in input_grad if needs))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each operand, for the other's gradient."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """∏out · K MACs."""
         return [Formula("MACs", f"{'·'.join(map(str, out))}·{inputs[0][-1]}", self.macs(a, inputs, out),
@@ -408,6 +483,10 @@ class Parameter(LayerType):
     summary = ("a free learnable tensor of the given shape, with no batch axis (a class token 1x1x768, a "
                "position table 1x197x768, a layer scale 768x1x1); element-wise ops broadcast it")
     example = "cls = parameter(1x1x768), gamma = parameter(768, 1, 1)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         return Shaped(tuple(a["shape"]))
@@ -443,6 +522,10 @@ class Pad(LayerType):
                "before, …; mode zeros, reflect, replicate or circular")
     example = "pad(0, 1, 0, 1), pad(1, 1, mode=reflect)"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
     def _pairs(self, a: Args, shape: Shape) -> list[tuple[int, int]]:
         """(before, after) per axis of the shape, last axis first as F.pad counts."""
         pads = list(a["pads"])
@@ -453,10 +536,16 @@ class Pad(LayerType):
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         out = list(inputs[0])
-        for k, (before, after) in enumerate(self._pairs(a, inputs[0])):
+        pairs = self._pairs(a, inputs[0])
+        if a["mode"] != "zeros" and len(pairs) != len(out) - 1:
+            # PyTorch's rule: reflect, replicate and circular pad every axis after the channels
+            raise LayerArgError(f"{a['mode']} padding takes two numbers for each of the {len(out) - 1} axes after "
+                                f"the channels ({2 * (len(out) - 1)} numbers), as F.pad does; got {len(a['pads'])}")
+        for k, (before, after) in enumerate(pairs):
             axis = len(out) - 1 - k
-            if a["mode"] == "reflect" and max(before, after) >= inputs[0][axis]:
-                raise LayerArgError(f"reflect padding {max(before, after)} needs an axis longer than that, "
+            limit = inputs[0][axis] - (1 if a["mode"] == "reflect" else 0)
+            if a["mode"] in ("reflect", "circular") and max(before, after) > limit:
+                raise LayerArgError(f"{a['mode']} padding {max(before, after)} needs an axis longer than that, "
                                     f"not {inputs[0][axis]}")
             out[axis] += before + after
         return Shaped(tuple(out))

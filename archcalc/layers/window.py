@@ -42,6 +42,8 @@ class Window:
     resolution reads the same input for several outputs, and its period is longer.
     """
 
+    __slots__ = ()
+
     def reads(self, axis: int, o: int) -> Sequence[int]:
         raise NotImplementedError
 
@@ -49,7 +51,7 @@ class Window:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Geometry(Window):
     """A sliding window per spatial axis: convolution and pooling, or (`transposed`) the window of
     a transposed convolution with its own kernel, stride, padding and dilation."""

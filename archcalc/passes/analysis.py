@@ -7,18 +7,24 @@ Each figure is computed here once, by its pass, and indexed by node id; renderer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
+from archcalc.passes import conventions as conventions_pass
 from archcalc.passes import counting, receptive_field, sharing
 from archcalc.passes import memory as memory_pass
+from archcalc.passes import training as training_pass
+from archcalc.passes.attention import AttentionFigures, attention_figures
+from archcalc.passes.conventions import Counted
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.memory import Memory, MemoryOptions
 from archcalc.passes.receptive_field import Field
 from archcalc.passes.sharing import Sharing
+from archcalc.passes.training import Training, TrainingOptions
+from archcalc.quiet_gc import paused
 from archcalc.tensor import format_shape, prod
 
 
@@ -85,6 +91,28 @@ class Analysis:
     kinds: tuple[KindTotals, ...]
     warnings: tuple[Warning_, ...]
     final_rf: int | None  # the last spatial layer before the network goes global (VGG's pool5)
+    attention: AttentionFigures  # T² MACs, causal-aware MACs, KV cache (passes/attention.py)
+
+    @property
+    def batch(self) -> int:
+        """The samples per batch the per-batch figures (and every byte count) are for."""
+        return self.memory.options.batch
+
+    # every counting convention's figures (passes/conventions.py), and the one asked for
+    conventions: Mapping[str, Counted] = field(default_factory=dict)
+    convention: str = conventions_pass.DEFAULT
+    training: Training | None = None  # one training step (passes/training.py)
+
+    @property
+    def counted(self) -> Counted:
+        """The network counted under the chosen convention (`--convention`)."""
+        return self.conventions[self.convention]
+
+    @property
+    def step(self) -> Training:
+        """The training step (always computed by `analyze`)."""
+        assert self.training is not None
+        return self.training
 
     def flops(self, node_id: int) -> int:
         return FLOPS_PER_MAC * self.macs[node_id]
@@ -103,7 +131,14 @@ class Analysis:
                 f"{len(g) - 1} layers, {t.params:,} params, {t.macs:,} MACs>")
 
 
-def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> Analysis:
+def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None, convention: str = "pytorch",
+            training_options: TrainingOptions | None = None) -> Analysis:
+    with paused():
+        return _analyze(graph, memory_options, convention, training_options)
+
+
+def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention: str,
+             training_options: TrainingOptions | None) -> Analysis:
     counts = counting.counts(graph)
     macs = counting.macs(graph)
     other = counting.other_ops(graph)
@@ -121,10 +156,21 @@ def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None) -> A
         Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
     )
     rf = receptive_field.receptive_fields(graph)
-    mem = memory_pass.memory(graph, counts, memory_options or MemoryOptions())
+    options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))
+    mem = memory_pass.memory(graph, counts, options)
     kinds = _by_kind(graph, counts, macs)
+    conventions_pass.get(convention)
+    counted = conventions_pass.count_all(graph, macs, counts)
+    step = training_pass.training(graph, counts, macs, training_options or _training_options(options))
     return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
-                    kinds, warnings, receptive_field.last_spatial(graph, rf))
+                    kinds, warnings, receptive_field.last_spatial(graph, rf), attention_figures(graph, options),
+                    counted, convention, step)
+
+
+def _training_options(memory: MemoryOptions) -> TrainingOptions:
+    """The training step for the memory options' batch and optimizer, in fp32 (or half precision)."""
+    precision = {"float16": "fp16", "bfloat16": "bf16"}.get(memory.dtype, "fp32")
+    return TrainingOptions(memory.optimizer, precision, batch=memory.batch)
 
 
 def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:

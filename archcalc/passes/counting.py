@@ -15,17 +15,35 @@ Each pass returns one value per node, indexed by node id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
 from archcalc.tensor import prod
 
+T = TypeVar("T")
+
 FLOPS_PER_MAC = 2  # one multiply and one add: FlopCounterMode's convention, written here only
 
 
+def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
+    """`rule` for every node, asked once per distinct layer: identical layers (one arguments dict,
+    the same shapes) give the same answer, and generated specs repeat a few layers many times."""
+    memo: dict[tuple[Any, ...], T] = {}
+    out = []
+    for n in graph:
+        key = (n.type, id(n.args), n.in_shapes, n.shape)  # args live as long as the graph: ids stay unique
+        if key not in memo:
+            memo[key] = rule(n)
+        out.append(memo[key])
+    return tuple(out)
+
+
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
-    return tuple(_counts(graph, n) for n in graph)
+    own = per_node(graph, own_counts)
+    return tuple(c if n.shares is None and n.tie is None else _counts(graph, n) for n, c in zip(graph, own))
 
 
 def own_counts(n: Node) -> Counts:
@@ -69,13 +87,13 @@ def reused(graph: LayerGraph) -> int:
 
 
 def macs(graph: LayerGraph) -> tuple[int, ...]:
-    return tuple(n.layer.macs(n.args, n.in_shapes, n.shape) for n in graph)
+    return per_node(graph, lambda n: n.layer.macs(n.args, n.in_shapes, n.shape))
 
 
 def other_ops(graph: LayerGraph) -> tuple[OtherOps, ...]:
-    return tuple(n.layer.other_ops(n.args, n.in_shapes, n.shape) for n in graph)
+    return per_node(graph, lambda n: n.layer.other_ops(n.args, n.in_shapes, n.shape))
 
 
 def connections(graph: LayerGraph) -> tuple[int, ...]:
     """Per node: every input a unit reads plus one for its bias, summed over units."""
-    return tuple(n.layer.connections(n.args, n.in_shapes, n.shape) for n in graph)
+    return per_node(graph, lambda n: n.layer.connections(n.args, n.in_shapes, n.shape))

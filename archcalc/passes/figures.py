@@ -125,6 +125,40 @@ _figure("act_bytes", "output bytes (dtype × batch); the total is what training 
 _figure("param_bytes", "parameter bytes for the dtype",
         _summed(lambda a, i: a.memory.nodes[i].param_bytes), lambda a: a.memory.param_bytes)
 
+_figure("quadratic_macs", "the MACs of attention's Q·Kᵀ and A·V (2·heads·T·T'·head_dim), which grow with T²; "
+        "the rest of a sequence model's MACs grows with T", _summed(lambda a, i: a.attention.quadratic_macs[i]),
+        lambda a: a.attention.total_quadratic_macs)
+_figure("causal_macs", "MACs with a causal mask's hidden upper triangle of Q·Kᵀ and A·V left out (T·(T+1)/2 "
+        "query-key pairs per head): a figure of its own; FlopCounterMode never discounts masks",
+        _summed(lambda a, i: a.attention.causal_macs[i]), lambda a: a.attention.total_causal_macs)
+_figure("kv_cache", "elements per sample a decoder keeps between generation steps: 2·kv_heads·head_dim·T per "
+        "caching attention layer", _summed(lambda a, i: a.attention.kv_cache[i]),
+        lambda a: a.attention.total_kv_cache)
+_figure("kv_cache_bytes", "KV-cache bytes: kv_cache elements × batch × bytes per element of the dtype",
+        _summed(lambda a, i: a.attention.kv_cache_bytes[i]), lambda a: a.attention.total_kv_cache_bytes)
+_figure("counted", "the figure under the chosen --convention (passes/conventions.py): a tool's count, in its "
+        "unit (MACs; FLOPs for tf-profiler)",
+        _summed(lambda a, i: a.counted.values[i]), lambda a: a.counted.total)
+_figure("train_forward", "training step: forward FLOPs for the batch (FlopCounterMode's convention)",
+        _summed(lambda a, i: a.step.layers[i].forward), lambda a: a.step.forward)
+_figure("train_grad_input", "training step: FLOPs of the gradients w.r.t. the inputs that need one (an RNN's "
+        "hidden state too)", _summed(lambda a, i: a.step.layers[i].grad_input), lambda a: a.step.grad_input)
+_figure("train_grad_weight", "training step: FLOPs of the weight gradient (none where frozen)",
+        _summed(lambda a, i: a.step.layers[i].grad_weight), lambda a: a.step.grad_weight)
+_figure("train_step", "training step: forward + backward FLOPs (checkpointing's recomputation apart)",
+        _summed(lambda a, i: a.step.layers[i].step), lambda a: a.step.forward + a.step.backward)
+_figure("flop_counter_backward", "what FlopCounterMode counts for the backward (a grouped conv's weight "
+        "gradient groups times)", _summed(lambda a, i: a.step.layers[i].flop_counter_backward),
+        lambda a: a.step.flop_counter_backward)
+_figure("train_state_bytes", "training: bytes of a layer's weights, fp32 master copies, gradients and optimizer "
+        "state (each term apart in JSON)",
+        _summed(lambda a, i: (lambda s: s.weight_bytes + s.master_bytes + s.gradient_bytes + s.optimizer_bytes)(
+            a.step.layers[i])),
+        lambda a: a.step.weight_bytes + a.step.master_bytes + a.step.gradient_bytes + a.step.optimizer_bytes)
+_figure("kept_bytes", "bytes of the tensors the backward pass keeps that this layer is the first to keep "
+        "(batch, training precision; each storage once)",
+        _summed(lambda a, i: a.step.layers[i].saved_bytes), lambda a: a.step.saved_bytes)
+
 # the figure each worked formula (`Formula.what`) must equal; "output H, W" names shape axes
 FORMULA_FIGURES = {"weights": "weights", "biases": "biases", "params": "params", "buffers": "buffers",
                    "MACs": "macs"}

@@ -26,7 +26,7 @@ from archcalc.layers import Counts
 from archcalc.tensor import prod
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # state tensors per parameter
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class MemoryOptions:
         return DTYPE_BYTES[self.dtype]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeMemory:
     activation_bytes: int  # the node's output, × batch
     param_bytes: int

@@ -42,17 +42,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.layers.window import Num, Window, exact
+from archcalc.passes.counting import per_node
 from archcalc.tensor import spatial_axis_names
 
 Span = tuple[int, int]  # the first and the last input position one unit sees
 MAX_PERIOD = 65_536  # units per period past which a field is given up as unknown (no real network comes near)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RF:
     """The receptive field of one node's output units, one entry per spatial axis.
 
@@ -194,14 +196,15 @@ def axis_names(rank: int) -> tuple[str, ...]:
 
 def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
+    geometries = per_node(graph, lambda n: n.layer.geometry(n.args, n.in_shapes))
     fields: list[Field] = []
     for node in graph:
-        if node.type == "input":
-            fields.append(input_field(graph, node.id))
+        if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
+            fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
-            fields.append(node_field(node, [fields[i] for i in node.inputs]))
+            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id]))
     return tuple(fields)
 
 
@@ -221,7 +224,11 @@ def input_field(graph: LayerGraph, input_id: int = 0) -> RF:
     return RF((1,) * rank, (1,) * rank, (0,) * rank)
 
 
-def node_field(node: Node, fields: Sequence[Field]) -> Field:
+_ASK = object()  # node_field asks the layer for its geometry
+
+
+def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Field:
+    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given)."""
     shape_only = set(node.layer.shape_inputs)  # a crop's or a resize's size reference: no field of its own
     kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
             if f != NO_INPUT and k not in shape_only]  # a free parameter adds no field either
@@ -230,11 +237,12 @@ def node_field(node: Node, fields: Sequence[Field]) -> Field:
     inputs = [f for f, _ in kept]
     if any(f == GLOBAL for f in inputs):
         return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
-    geometry = node.layer.geometry(node.args, node.in_shapes)
+    if geometry is _ASK:
+        geometry = node.layer.geometry(node.args, node.in_shapes)
     if geometry == GLOBAL:
         return GLOBAL
-    if UNKNOWN in inputs or geometry == UNKNOWN:
-        return UNKNOWN  # positions moved on the way (a reshape, a permute): no honest window
+    if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
+        return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
     here = positions(node.shape, node.layout)
     if len(inputs) > 1 and any(positions(s, node.layout) != positions(kept[0][1], node.layout) for _, s in kept):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
@@ -438,6 +446,8 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
 def _back(p: Profile, g: Window, axis: int) -> Profile:
     """Spread each output position's count over the input positions it reads (a window reads
     o·S − P + t·D, t = 0..K−1; a transposed window every whole (o + P − t·D)/S)."""
+    if isinstance(g, Geometry) and not g.transposed:
+        return _back_window(p, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis])
     spread: dict[int, int] = {}
     for k, c in enumerate(p.counts):
         if c:
@@ -447,6 +457,28 @@ def _back(p: Profile, g: Window, axis: int) -> Profile:
         return Profile(p.start, ())
     first, last = min(spread), max(spread)
     return Profile(first, tuple(spread.get(q, 0) for q in range(first, last + 1)))
+
+
+def _back_window(p: Profile, kernel: int, stride: int, padding: int, dilation: int) -> Profile:
+    """Output unit o reads inputs o·S − P + t·D, t = 0..K−1: spread each count over its window.
+
+    As a box filter with running sums along each residue class mod D: linear in the
+    profile's length whatever the kernel (a 10,000-wide kernel on a 10,000-wide profile
+    would otherwise cost 10⁸ steps)."""
+    if not p.counts:
+        return p
+    length = (p.size - 1) * stride + dilation * (kernel - 1) + 1
+    placed = [0] * length
+    for k, c in enumerate(p.counts):
+        placed[k * stride] = c
+    counts = [0] * length
+    span = dilation * kernel
+    for x in range(length):  # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D]
+        counts[x] = placed[x] + (counts[x - dilation] if x >= dilation else 0)
+    window = list(counts)
+    for x in range(span, length):
+        window[x] = counts[x] - counts[x - span]
+    return Profile(p.start * stride - padding, tuple(window))
 
 
 def _add(a: tuple[Profile, ...], b: tuple[Profile, ...]) -> tuple[Profile, ...]:

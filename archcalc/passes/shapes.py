@@ -20,7 +20,7 @@ from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
-from archcalc.tensor import format_shape
+from archcalc.tensor import format_shape, prod
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -41,12 +41,16 @@ class _Inference:
         self.drafts = drafts
         self.nodes: list[Node] = []
         self.new_id: dict[int, int] = {}
+        # a rule's answer for one arguments dict on one set of inputs, asked once: drafts of identical
+        # layers share their arguments dict, so a generated 100,000-layer chain asks a handful of times
+        self.rules: dict[Any, tuple[Mapping[str, Any], Any, str]] = {}
 
     def run(self) -> LayerGraph:
         for d in self.drafts.drafts:
             self.new_id[d.id] = self._place(d)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
-        return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations)
+        return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
+                          self.drafts.params)
 
     def _place(self, d: Draft) -> int:
         inputs = [self.new_id[i] for i in d.inputs]
@@ -59,13 +63,26 @@ class _Inference:
             return self._chain(resolved, inputs[0], d)
         before = layer.implicit_before(d.args, [self.nodes[i].shape for i in inputs],
                                        [self.nodes[i].layout for i in inputs])
+        source = self.nodes[inputs[0]] if inputs else None
         if before:
             inputs = [self._chain(before, inputs[0], d)]
         shares = None if d.shares is None else self.new_id[d.shares]
         tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie)
-        self._check_weights(self.nodes[node])
+        if shares is not None or tie is not None:
+            self._check_weights(self.nodes[node])
+        if before and source is not None and source.type == "input" and source.args.get("layout") is None:
+            self._warn_flattened_input(node, source)
         return node
+
+    def _warn_flattened_input(self, node: int, source: Node) -> None:
+        """An FC straight on a multi-axis input flattens it, as after a convolution; PyTorch's
+        nn.Linear would map the last axis instead. Say which was done, and how to get the other."""
+        n, shape = self.nodes[node], source.shape
+        note = (f"it reads the {format_shape(shape)} input flattened to {prod(shape):,} features, as after a "
+                f"convolution; nn.Linear on (N, {', '.join(map(str, shape))}) would map the last axis "
+                f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
+        self.nodes[node] = replace(n, warnings=(*n.warnings, note))
 
     def _chain(self, steps: Sequence[Implied], start: int, d: Draft) -> int:
         cur = start
@@ -87,18 +104,28 @@ class _Inference:
         if inputs and not any(batched) and not layer.free_inputs:
             raise ShapeError(f"'{text}' needs a tensor with a batch axis; {format_shape(in_shapes[0])} is a "
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
-        args = layer.for_inputs(args, layouts, batched)
-        try:
-            if layer.index_input is not None and layer.index_input < len(inputs):  # max unpooling: its pool
-                source = self.nodes[inputs[layer.index_input]]
-                args = layer.for_indices(args, source.layer, source.args, source.in_shapes)
-            shaped = layer.shape(args, in_shapes)
-        except LayerArgError as e:
-            received = " and ".join(format_shape(s) for s in in_shapes)
-            raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
-        node = Node(len(self.nodes), layer.name, args, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
-                    name, implicit, shaped.warnings,
-                    layer.layout_for(args, in_shapes) or output_layout(layer, args, layouts), shares, tie,
+        key = (layer.name, id(args), in_shapes, tuple(layouts), tuple(batched))
+        known = self.rules.get(key)
+        # max unpooling: its arguments come from its pool, which the key does not hold
+        indexed = layer.index_input is not None and layer.index_input < len(inputs)
+        if indexed or known is None or known[0] is not args:
+            adjusted = layer.for_inputs(args, layouts, batched)
+            try:
+                if indexed:
+                    source = self.nodes[inputs[layer.index_input]]  # type: ignore[index]
+                    adjusted = layer.for_indices(adjusted, source.layer, source.args, source.in_shapes)
+                shaped = layer.shape(adjusted, in_shapes)
+            except LayerArgError as e:
+                received = " and ".join(format_shape(s) for s in in_shapes)
+                raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
+            layout = (layer.layout_for(adjusted, in_shapes)
+                      or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
+            known = (args, (adjusted, shaped), layout)
+            if not indexed:
+                self.rules[key] = known
+        adjusted, shaped = known[1]
+        node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
+                    name, implicit, shaped.warnings, known[2], shares, tie,
                     any(batched) if inputs else layer.batched_source)
         self.nodes.append(node)
         return node.id
@@ -148,11 +175,19 @@ def _describe(shapes: Mapping[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{k} {format_shape(v)}" for k, v in shapes.items()) or "no weights"
 
 
+def _batched_layouts(layouts: Sequence[str], batched: Sequence[bool]) -> list[str]:
+    """The layouts of the inputs with a batch axis: a free parameter broadcast onto a sequence (a
+    LayerNorm's γ) keeps it a sequence. All of them where none has one."""
+    return [x for x, b in zip(layouts, batched) if b] or list(layouts)
+
+
 def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[str]) -> str:
     """The output's layout from the layer's rule and its inputs' layouts."""
     if layer.layout == "same":
-        return "sequence" if inputs and all(x == "sequence" for x in inputs) else (
-            "plain" if inputs and all(x == "plain" for x in inputs) else "channels")
+        # a plain tensor (axes without meaning: a reshape's) joined with a sequence leaves a sequence
+        if inputs and "sequence" in inputs and all(x in ("sequence", "plain") for x in inputs):
+            return "sequence"
+        return "plain" if inputs and all(x == "plain" for x in inputs) else "channels"
     if layer.layout == "swap":
         return {"sequence": "channels", "channels": "sequence"}.get(inputs[0], "plain") if inputs else "plain"
     if layer.layout == "given":  # the input's own, as its header line says

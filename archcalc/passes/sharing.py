@@ -20,9 +20,10 @@ from fractions import Fraction
 
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
+from archcalc.passes.counting import per_node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sharing:
     """A convolution's parameters beside those of the FC that maps the same input to the same output."""
 
@@ -39,14 +40,10 @@ class Sharing:
 
 def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None, ...]:
     """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
-    out: list[Sharing | None] = []
-    for n in graph:
-        if n.shares is not None:  # a second use of the same weights: shown at their owner
-            out.append(None)
-            continue
-        dense = n.layer.dense_equivalent(n.args, n.in_shapes, n.shape)
-        out.append(None if dense is None else Sharing(counts[n.id].params, dense))
-    return tuple(out)
+    dense = per_node(graph, lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
+    # a second use of the same weights is shown at their owner
+    return tuple(None if d is None or n.shares is not None else Sharing(counts[n.id].params, d)
+                 for n, d in zip(graph, dense))
 
 
 def total(items: Iterable[Sharing | None]) -> Sharing:

@@ -106,11 +106,15 @@ def index_sources(graph: LayerGraph) -> frozenset[int]:
 
 def build_modules(graph: LayerGraph) -> dict[int, nn.Module]:
     """Node id → its module, for every node but the inputs and those applying another's weights
-    (they call the owner's module); a tied layer's weight is its owner's Parameter itself; a max
-    pool whose indices an unpool reads returns them too."""
+    (they call the owner's module); a tied layer's weight is its owner's Parameter itself; a
+    /frozen layer's parameters do not require grad; a max pool whose indices an unpool reads
+    returns them too."""
     require_torch()
     sources = index_sources(graph)
     modules = {n.id: node_module(graph, n, n.id in sources) for n in graph if n.type != "input" and n.shares is None}
+    for n in graph:
+        if n.args.get("frozen") and n.id in modules and n.tie is None:
+            modules[n.id].requires_grad_(False)  # /frozen: parameters still, without gradients
     for n in graph:
         if n.tie is not None:
             modules[n.id] = tie(graph, n, modules[n.id], modules[n.tie.owner])

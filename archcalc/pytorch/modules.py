@@ -80,7 +80,7 @@ class Transpose(nn.Module):
         self.dim0, self.dim1 = dim0, dim1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(self.dim0, self.dim1)
+        return x.transpose(self.dim0, self.dim1).contiguous()
 
     def extra_repr(self) -> str:
         return f"dim0={self.dim0}, dim1={self.dim1}"
@@ -270,7 +270,8 @@ class Permute(nn.Module):
         self.dims = tuple(dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(*self.dims)
+        # contiguous, as code writes it: some modules (LocalResponseNorm) `view` their input
+        return x.permute(*self.dims).contiguous()
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}"
@@ -451,3 +452,28 @@ class TransposedTie(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.owner[0].weight.t(), self.bias)  # type: ignore[operator]
+
+
+# -- regularisers (archcalc/layers/stochastic.py) -------------------------------------------------
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, x · bernoulli(1 − p) / (1 − p), one draw per
+    sample (mode "row") or one for the batch ("batch"); the identity in eval or at p = 0."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"

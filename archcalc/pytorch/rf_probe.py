@@ -48,8 +48,9 @@ def probe_fields(graph: LayerGraph, analysis: Analysis, device: str = "cpu") -> 
 
     rf = analysis.rf
     single = len(graph.input_nodes()) == 1 and not any(n.shares is not None or not n.batched for n in graph)
-    if not single or len(graph.input.shape) < 2 or graph.token_vocab() is not None:
-        return []  # one image-like input, no shared weights or free tensors: what the probe handles
+    image = graph.input.layout == "channels" and len(graph.input.shape) >= 2 and graph.token_vocab() is None
+    if not single or not image:
+        return []  # one channels-first input, no shared weights or free tensors: what the probe handles
     targets = _rf_targets(graph, rf, last_spatial(graph, rf))
     model = _gradient_model(graph) if targets else None
     if model is None:
@@ -85,8 +86,9 @@ def _probe(graph: LayerGraph, target: int, field: Field, out: Any, x: Any) -> Pr
 
 def _rf_targets(graph: LayerGraph, rf: Sequence[Field], last: int | None) -> list[int]:
     def spatial(i: int) -> bool:
+        # the probe reads a unit channels first (N, C, positions…): other layouts are not probed
         f = rf[i]
-        return isinstance(f, RF) and f.rank > 0 and f.aligned
+        return isinstance(f, RF) and f.rank > 0 and f.aligned and graph.node(i).layout == "channels"
 
     def jump(i: int) -> tuple[Num, ...] | None:
         f = rf[i]
@@ -97,16 +99,8 @@ def _rf_targets(graph: LayerGraph, rf: Sequence[Field], last: int | None) -> lis
     extra = [last] if last and spatial(last) else []  # not the input (id 0)
     # A channel slice after a concat may keep only the narrower paths: the field archcalc
     # gives (the largest over merged paths) is then an upper bound, not the exact window.
-    sliced = _downstream(graph, [n.id for n in graph if n.type == "slice"])
+    sliced = graph.downstream([n.id for n in graph if n.type == "slice"])
     return sorted(set(grows + extra) - sliced)
-
-
-def _downstream(graph: LayerGraph, starts: list[int]) -> set[int]:
-    seen = set(starts)
-    for n in graph:
-        if any(i in seen for i in n.inputs):
-            seen.add(n.id)
-    return seen
 
 
 def _gradient_model(graph: LayerGraph) -> nn.Module | None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import DeviceMemoryError, UsageError, VerifyError
 from archcalc.graph import LayerGraph
 from archcalc.passes.analysis import Analysis, analyze
+from archcalc.passes.memory import DTYPE_BYTES, MemoryOptions
 from archcalc.pytorch.build import build, module_names, output_order, probe_input, require_torch, where
 from archcalc.pytorch.peaks import device_name, device_peak
 from archcalc.pytorch.rf_probe import probe_fields
@@ -121,7 +123,8 @@ def verify(
         raise UsageError(f"CUDA is not available to this torch ({torch.__version__}); use --device cpu")
     if batch < 1:
         raise UsageError(f"the batch size must be at least 1, not {batch}")
-    analysis = analyze(graph)
+    analysis = analyze(graph, MemoryOptions(_memory_dtype(dtype), batch))
+    _refuse_what_cannot_fit(graph, analysis, device, batch, 2 if dtype == "float64" else 1)
     try:
         return _verify(graph, analysis, device, batch, torch_dtype, runs, warmup, peak_tflops, rf)
     except torch.cuda.OutOfMemoryError:
@@ -129,6 +132,47 @@ def verify(
             f"CUDA ran out of memory verifying '{graph.name}' at batch size {batch}; "
             f"try a smaller batch (--batch {max(1, batch // 2)}) or a smaller --input"
         ) from None
+
+
+def _memory_dtype(name: str) -> str:
+    return name if name in DTYPE_BYTES else "float32"  # float64: counted as float32, then doubled below
+
+
+def _refuse_what_cannot_fit(graph: LayerGraph, analysis: Analysis, device: str, batch: int, wide: int) -> None:
+    """Before anything is allocated: the static memory figure against what the device has free.
+
+    A forward pass holds the weights and the activation peak (the static figures); a margin of
+    2× covers the gradient probe's float64 copy and the allocator's rounding. A spec asking for
+    more is refused with the figure, instead of trying to allocate terabytes."""
+    m = analysis.memory  # `wide`: 2 for float64, which the static figures count as float32
+    needed = 2 * wide * (m.param_bytes + m.buffer_bytes + m.inference_peak_bytes)
+    free = _free_bytes(device)
+    if free is not None and needed > free:
+        raise DeviceMemoryError(
+            f"verifying '{graph.name}' at batch {batch} needs about {_gib(needed)} "
+            f"(weights {_gib(m.param_bytes + m.buffer_bytes)}, activation peak "
+            f"{_gib(m.inference_peak_bytes)}, with margin), but the {device} has {_gib(free)} "
+            f"free: use a smaller --input or --batch")
+
+
+def _gib(n: int) -> str:
+    return f"{Decimal(n) / 2**30:,.1f} GiB"
+
+
+def _free_bytes(device: str) -> int | None:
+    """Free memory of the device: CUDA's own figure, or the machine's available memory."""
+    import torch
+
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _torch_dtype(name: str) -> Any:
@@ -234,7 +278,8 @@ def as_args(x: Any) -> tuple[Any, ...]:
 
 
 def _tensor_counts(module: nn.Module, seen: set[int] | None = None) -> tuple[int, int, int]:
-    """Weights, biases (parameters named 'bias', or 'bias_…' as nn.LSTM's) and buffer elements of a
+    """Weights, biases (parameters named 'bias', 'bias_…' as nn.LSTM's or '…_bias' as nn.MultiheadAttention's
+    in_proj_bias) and buffer elements of a
     module; a Parameter in `seen` (another module's, tied) is not counted again."""
     weights = biases = 0
     for name, p in module.named_parameters():
@@ -242,7 +287,8 @@ def _tensor_counts(module: nn.Module, seen: set[int] | None = None) -> tuple[int
             if id(p) in seen:
                 continue
             seen.add(id(p))
-        if name.rsplit(".", 1)[-1].split("_")[0] == "bias":
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf.split("_")[0] == "bias" or leaf.endswith("_bias"):  # bias, bias_ih_l0, in_proj_bias
             biases += p.numel()
         else:
             weights += p.numel()
@@ -259,7 +305,8 @@ def _node_checks(graph: LayerGraph, analysis: Analysis, model: nn.Module, names:
         owner = graph.node(nodes[0])
         for node_id in nodes:
             n = graph.node(node_id)
-            measured = _per_sample(shapes[node_id], batch) if node_id in shapes else ()
+            shape = shapes.get(node_id, ())
+            measured = _per_sample(shape, batch) if n.batched else shape  # a free tensor has no batch axis
             checks.append(Check("shape", path, node_id, tuple(n.shape), measured, n.text))
         weights, biases, buffers = _tensor_counts(model.get_submodule(path), seen)
         counts = analysis.counts[owner.id]

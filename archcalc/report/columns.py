@@ -96,6 +96,18 @@ COLUMNS: list[Column] = [
     Column("connections", "connections", "connections", count, default=False, foot=_exact),
     Column("fc-equivalent", "FC-equivalent", "fc_equivalent", _count, default=False, foot=_count),
     Column("sharing", "sharing", "sharing", _factor, default=False, foot=_factor),
+    Column("t2_macs", "T² MACs", "quadratic_macs", count, default=False, foot=_exact),
+    Column("causal_macs", "causal MACs", "causal_macs", count, default=False, foot=_exact),
+    Column("kv_cache", "KV cache", "kv_cache", count, default=False, foot=_exact),
+    Column("kv_bytes", "KV bytes", "kv_cache_bytes", count, default=False, foot=_exact),
+    Column("counted", "counted", "counted", count, default=False, foot=_exact),
+    Column("fwd", "forward FLOPs", "train_forward", count, default=False, foot=_exact),
+    Column("grad-in", "∂input FLOPs", "train_grad_input", count, default=False, foot=_exact),
+    Column("grad-w", "∂weight FLOPs", "train_grad_weight", count, default=False, foot=_exact),
+    Column("train", "step FLOPs", "train_step", count, default=False, foot=_exact),
+    Column("fcm-bwd", "FlopCounterMode ∂", "flop_counter_backward", count, default=False, foot=_exact),
+    Column("kept", "kept bytes", "kept_bytes", count, default=False, foot=_exact),
+    Column("state", "weights+∂+state bytes", "train_state_bytes", count, default=False, foot=_exact),
 ]
 
 

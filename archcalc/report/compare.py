@@ -24,17 +24,20 @@ class Row:
     depth: int  # weighted layers on the longest path
     fc_params: int
     rf: tuple[int, ...] | str | None  # of the last spatial layer; 'global' if none; None without position axes
+    counted: tuple[tuple[str, int, str], ...] = ()  # (convention, total, unit) for each --convention asked
 
     @property
     def fc_share(self) -> float:
         return self.fc_params / self.params if self.params else 0.0
 
 
-def row(analysis: Analysis) -> Row:
+def row(analysis: Analysis, conventions: Sequence[str] = ()) -> Row:
+    """One network's row; `conventions` adds each one's total (passes/conventions.py)."""
     g, t = analysis.graph, analysis.totals
     fc = sum(k.params for k in analysis.kinds if k.kind == "fc")
+    counted = tuple((name, analysis.conventions[name].total, analysis.conventions[name].unit) for name in conventions)
     return Row(g.name, g.input.shape, g.output.shape, t.params, t.macs, t.flops, analysis.memory.param_bytes,
-               g.depth(), fc, _last_spatial_rf(analysis))
+               g.depth(), fc, _last_spatial_rf(analysis), counted)
 
 
 def _last_spatial_rf(analysis: Analysis) -> tuple[int, ...] | str | None:
@@ -63,6 +66,7 @@ def _cells(r: Row, rf: bool) -> list[str]:
              percent(r.fc_params, r.params)]
     if rf:
         cells.append("–" if r.rf is None else r.rf if isinstance(r.rf, str) else format_shape(r.rf))
+    cells += [_with_metric(total) for _, total, _ in r.counted]
     return cells
 
 
@@ -72,7 +76,8 @@ def _with_metric(value: int) -> str:
 
 
 def titles(rows: Sequence[Row]) -> list[str]:
-    return [*_TITLES, *(["RF (last spatial layer)"] if has_rf(rows) else [])]
+    counted = [f"{unit} ({name})" for name, _, unit in rows[0].counted] if rows else []
+    return [*_TITLES, *(["RF (last spatial layer)"] if has_rf(rows) else []), *counted]
 
 
 def table_rows(rows: Sequence[Row]) -> list[list[str]]:
@@ -94,6 +99,8 @@ def to_json(rows: Sequence[Row]) -> str:
     for r in rows:
         item = asdict(r)
         item |= {"input": list(r.input), "output": list(r.output), "fc_share": r.fc_share,
-                 "rf": list(r.rf) if isinstance(r.rf, tuple) else r.rf}
+                 "rf": list(r.rf) if isinstance(r.rf, tuple) else r.rf,
+                 "macs_convention": "pytorch", "flops_convention": "pytorch",
+                 "counted": {name: {"total": total, "unit": unit} for name, total, unit in r.counted}}
         data.append(item)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -109,7 +109,10 @@ def save_plot(path: str, title: str, profiles: Sequence[Profile]) -> None:
         if suffix == ".png":
             raise UsageError("a PNG plot needs matplotlib (pip install 'archcalc[plot]'); "
                              "an .svg needs nothing: use -o plot.svg") from None
-        Path(path).write_text(svg(title, profiles), encoding="utf-8")
+        try:
+            Path(path).write_text(svg(title, profiles), encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write '{path}': {e.strerror}") from None
         return
     _matplotlib_plot(path, title, profiles)
 

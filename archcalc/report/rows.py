@@ -61,6 +61,22 @@ def label(analysis: Analysis, node: Node) -> str:
     return text
 
 
+HUGE = 5_000  # more layers than a reader scrolls through: the table collapses blocks by itself
+READABLE = 2_000
+
+
+def readable_depth(analysis: Analysis) -> int | None:
+    """None (every layer) for an ordinary network; for a huge one the deepest block level whose
+    table has at most READABLE rows (0 when even that is more)."""
+    if len(analysis.graph) <= HUGE:
+        return None
+    deepest = max((len(n.scope) for n in analysis.graph), default=0)
+    for depth in range(deepest, -1, -1):
+        if len(rows(analysis, depth)) <= READABLE:
+            return depth
+    return 0
+
+
 def _collapsed(group: list[Node], title: str, level: int) -> Row:
     ids = tuple(n.id for n in group)
     return Row(f"{ids[0]}–{ids[-1]}", f"{title} ({len(ids)} layers)", level, ids, "block")
