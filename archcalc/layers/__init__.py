@@ -14,6 +14,7 @@ from archcalc.layers import (  # noqa: F401
     resample,
     sequence,
     shuffle,
+    squeeze,
     stochastic,
     structural,
     tensors,

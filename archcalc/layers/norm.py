@@ -131,6 +131,17 @@ class InstanceNorm(LayerType):
         return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
                    track_running_stats=a["track_running_stats"])
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """PyTorch runs it as a batch norm of the 1 × N·C × … reshaped input: it keeps that input and,
+        per sample and channel, the mean and the inverse std, the weight repeated N times (affine)
+        and the running mean and var repeated (track_running_stats), measured with saved_tensors_hooks;
+        nothing where neither the input nor the weight needs a gradient."""
+        if not (input_grad[0] or (a["affine"] and weight_grad)):
+            return ()
+        per_channel = 2 + (1 if a["affine"] else 0) + (2 if a["track_running_stats"] else 0)
+        return (saved_input(0), Saved("own", elements=per_channel * inputs[0][0], dtype="float32"))
+
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The identity (probed only with running statistics, where it is a per-channel affine map)."""
         from torch import nn

@@ -27,6 +27,7 @@ from archcalc.layers.base import (
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     per_axis,
     register,
@@ -161,6 +162,11 @@ class Upsample(LayerType):
         kind = "nearest" if mode.startswith("nearest") else "cubic" if mode == "bicubic" else "linear"
         return Resampling(kind, tuple(origins), tuple(steps))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only the sizes (measured with saved_tensors_hooks)."""
+        return ()
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -204,6 +210,11 @@ class PixelShuffle(LayerType):
         r = (a["factor"],) * 2
         return Geometry(r, r, (0, 0), (1, 1), transposed=True)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only the sizes (measured with saved_tensors_hooks)."""
+        return ()
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -236,6 +247,11 @@ class PixelUnshuffle(LayerType):
         """Output position o reads o·r … o·r + r − 1: an r×r window at stride r."""
         r = (a["factor"],) * 2
         return Geometry(r, r, (0, 0), (1, 1))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only the sizes (measured with saved_tensors_hooks)."""
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -285,6 +301,14 @@ class MaxUnpool(LayerType):
         rank = len(a["kernel"])
         return Geometry(a["kernel"], a["stride"], a["padding"], (1,) * rank, transposed=True)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its backward gathers the output gradient at the pool's indices: it keeps them, which the pool
+        keeps already wherever its input needs a gradient (then nothing new); else the int64 indices."""
+        if input_grad[0] and not input_grad[1]:
+            return (Saved("own", elements=prod(inputs[1]), dtype="int64"),)
+        return ()
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import MaxUnpool as TorchMaxUnpool
 
@@ -307,6 +331,7 @@ class Crop(LayerType):
     min_inputs = 1
     max_inputs = 2
     shape_inputs = (1,)  # crop(@skip, @up): the skip to the up-convolution's size (U-Net)
+    view = "strided"  # x[..., a:b, c:d]: a view of its input
     summary = ("centre crop of the spatial axes to a size or to a second input's size, offset ⌊(I − O)/2⌋ "
                "(U-Net's crop before concatenating a skip)")
     example = "crop(@enc4, @up4), crop(size=56x56)"
@@ -342,6 +367,11 @@ class Crop(LayerType):
         rank = len(inputs[0]) - 1
         ones = (1,) * rank
         return Geometry(ones, ones, tuple(-off for off in self.offsets(a, inputs)), ones)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only the sizes (measured with saved_tensors_hooks)."""
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import CenterCrop

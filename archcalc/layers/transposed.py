@@ -23,13 +23,16 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
+    Saved,
     Shaped,
     dense_params,
     per_axis,
     register,
+    saved_input,
 )
 from archcalc.layers.window import SPATIAL_OPTIONS, Geometry, spatial_rank
 from archcalc.tensor import Shape, prod, spatial_axis_names
@@ -144,6 +147,25 @@ class ConvTranspose(LayerType):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """The input gradient is a direct convolution of the output gradient and the weight gradient
+        a convolution of the output gradient with the input: each the forward's MACs (measured:
+        tests/reference/zoo14_training_reference.json). FlopCounterMode's convolution_backward
+        counts a grouped transposed convolution's weight gradient `groups` times, as a conv's."""
+        f = self.macs(a, inputs, out)
+        grad_in, grad_w = (f if input_grad[0] else 0), (f if weight_grad else 0)
+        groups = a["groups"]
+        if groups == 1 or not grad_w:
+            return Gradients(grad_in, grad_w)
+        return Gradients(grad_in, grad_w, grad_in + groups * grad_w,
+                         f"FlopCounterMode counts the grouped weight gradient {groups}× (groups={groups})")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input, whether or not anything needs its gradient (as a convolution)."""
+        return (saved_input(0),)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """The output size twice — PyTorch's formula and the zero-insertion view — then weights,
