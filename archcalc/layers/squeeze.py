@@ -56,7 +56,7 @@ class SqueezeExcitation(LayerType):
     path_depth = 2  # fc1 then fc2
     summary = ("squeeze-and-excitation, torchvision's SqueezeExcitation: x · gate(fc2(act(fc1(gap(x))))), fc1 and "
                "fc2 1×1 convs with biases (C → squeeze → C); act relu (/silu), gate sigmoid (/hardsigmoid)")
-    example = "se-16, squeeze-excitation(squeeze=240)/hardsigmoid, se-8/silu"
+    example = "se-16, squeeze-excitation/hardsigmoid(squeeze=240), se-8/silu"
 
     def _channels(self, a: Args, inputs: Sequence[Shape]) -> tuple[int, int]:
         return inputs[0][0], a["squeeze"]
