@@ -23,7 +23,8 @@ FAMILY_STEMS = (("conv", "conv"), ("pool", "pool"), ("norm", "norm"), ("lstm", "
 
 # operations people name that archcalc has no layer type for (yet): word → what it is
 ELSEWHERE = {
-    "groupnorm": "group normalisation",
+    "deformable-conv": "a deformable convolution", "deform-conv": "a deformable convolution",
+    "deformconv": "a deformable convolution",
 }
 
 
