@@ -158,7 +158,7 @@ def chain(draw: st.DrawFn, t: Tensor, keep_size: bool, max_len: int = 3) -> str:
 
 def layer(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
     """Mostly `simple`; now and then a layer that goes up in resolution (or an instance norm)."""
-    if t.rank > 0 and draw(st.integers(0, 4)) == 0:
+    if t.rank > 0 and t.channels > 0 and draw(st.integers(0, 4)) == 0:  # not after the channels moved
         return up(draw, t, keep_size)
     return simple(draw, t, keep_size)
 
