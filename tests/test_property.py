@@ -37,6 +37,7 @@ class Tensor:
 
     channels: int
     rank: int
+    grown: int = 0  # layers that went up in resolution (bounded, so no spec grows without end)
 
 
 def _size(draw: st.DrawFn, rank: int, lo: int, hi: int) -> str:
@@ -152,7 +153,54 @@ def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
 
 
 def chain(draw: st.DrawFn, t: Tensor, keep_size: bool, max_len: int = 3) -> str:
-    return ", ".join(simple(draw, t, keep_size) for _ in range(draw(st.integers(1, max_len))))
+    return ", ".join(layer(draw, t, keep_size) for _ in range(draw(st.integers(1, max_len))))
+
+
+def layer(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
+    """Mostly `simple`; now and then a layer that goes up in resolution (or an instance norm)."""
+    if t.rank > 0 and t.channels > 0 and draw(st.integers(0, 4)) == 0:  # not after the channels moved
+        return up(draw, t, keep_size)
+    return simple(draw, t, keep_size)
+
+
+def up(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
+    """A transposed convolution, an interpolation, a pixel shuffle or an instance norm."""
+    kinds = ["convtranspose", "instancenorm"] + ([] if keep_size else ["upsample"]) + (
+        ["pixel"] if t.rank == 2 and not keep_size else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "instancenorm":
+        return draw(st.sampled_from(["instancenorm", "instancenorm/affine", "instancenorm/track",
+                                     "instance-norm(affine=true, track_running_stats=true)"]))
+    if kind == "convtranspose":
+        groups = draw(st.sampled_from([g for g in range(1, t.channels + 1) if t.channels % g == 0]))
+        out = groups * draw(st.integers(1, 3))
+        args = [f"c={out}", f"g={groups}"]
+        if keep_size:  # stride 1, padding D·(K − 1)/2: the size stays
+            k, d = draw(st.sampled_from([1, 3])), draw(st.integers(1, 2))
+            args += [f"k={k}", f"d={d}", f"p={d * (k - 1) // 2}"]
+        else:
+            grow = t.rank < 3 and t.grown < 2
+            s, d = draw(st.integers(1, 2 if grow else 1)), draw(st.integers(1, 2))
+            args += [f"k={_size(draw, t.rank, 1, 3)}", f"s={s}", f"d={d}", f"p={draw(st.integers(0, 2))}",
+                     f"op={draw(st.integers(0, max(s, d) - 1))}"]
+            t.grown += s > 1
+        if draw(st.booleans()):
+            args.append("bias=false")
+        t.channels = out
+        return f"convtranspose({', '.join(args)})"
+    if kind == "pixel":
+        if t.channels % 4 == 0 and draw(st.booleans()):
+            t.channels //= 4
+            return "pixel-shuffle(2)"
+        t.channels *= 4
+        return "pixel-unshuffle(2)"  # H and W may be odd: archcalc refuses it, as PyTorch does
+    modes = {1: ["nearest", "nearest-exact", "linear"], 2: ["nearest", "bilinear", "bicubic"],
+             3: ["nearest", "trilinear"]}[t.rank]
+    mode = draw(st.sampled_from(modes))
+    align = ", align_corners=true" if mode not in ("nearest", "nearest-exact") and draw(st.booleans()) else ""
+    if draw(st.booleans()):
+        return f"upsample(size={_size(draw, t.rank, 1, 9 if t.rank < 3 else 5)}, mode={mode}{align})"
+    return f"upsample(scale={draw(st.sampled_from(['0.5', '1', '1.5', '2']))}, mode={mode}{align})"
 
 
 def step(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
@@ -258,6 +306,8 @@ SLOW_OR_FILTERED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthChe
 @example("input 3x7x7\navgpool3/s2/p1/ceil, maxpool2/s2/p1/ceil\n")
 @example("input 4\nlrn(size=3)\n")  # torch's LRN needs a spatial axis: archcalc must reject it
 @example("input 2x3x3\nconv(c=4, groups=2, k=2, stride=2, d=1, pad=1), slice(1, 3)\n")
+@example("input 2x5x4\nconvtranspose(c=4, g=2, k=3, s=2, p=1, op=1), upsample(size=3x7, mode=bicubic)\n")
+@example("input 3x4x6\nx = maxpool\nconv3-3\ny = identity\nmaxunpool(@y, @x), pixel-unshuffle(2), instancenorm\n")
 def test_random_specs_agree_with_torch(text: str) -> None:
     check(text)
 

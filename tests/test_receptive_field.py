@@ -344,3 +344,35 @@ def test_cli_errors_are_clean(args: tuple[str, ...], message: str) -> None:
     result = run("rf", "vgg16", *args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_the_closed_form_through_a_window_is_the_general_recursion() -> None:
+    """`through` takes a closed form for a window over a field of period 1 (every window network):
+    it must give exactly what the per-unit union of the general recursion gives, centers included."""
+    import random
+
+    from archcalc.layers import Geometry
+    from archcalc.layers.window import Window
+    from archcalc.passes.receptive_field import through
+
+    class Opaque(Window):  # the same window, not recognised as a Geometry: the general path
+        def __init__(self, g: Geometry) -> None:
+            self.g = g
+
+        def reads(self, axis: int, o: int) -> range | list[int]:
+            return self.g.reads(axis, o)  # type: ignore[return-value]
+
+        def period(self, axis: int) -> tuple[int, int]:
+            return self.g.period(axis)
+
+    rng = random.Random(14)
+    for _ in range(2000):
+        rank = rng.choice([1, 2, 3])
+        def draw(lo: int, hi: int, rank: int = rank) -> tuple[int, ...]:
+            return tuple(rng.randint(lo, hi) for _ in range(rank))
+
+        rf = RF(draw(1, 40), draw(1, 8), draw(-20, 5))
+        if rng.random() < 0.3:
+            rf = RF(rf.size, rf.jump, rf.start, False, tuple((rng.randint(-9, 9) / 2,) for _ in range(rank)), "why")
+        g = Geometry(draw(1, 7), draw(1, 4), draw(0, 3), draw(1, 3))
+        assert through(rf, g) == through(rf, Opaque(g)), (rf, g)

@@ -149,10 +149,10 @@ def rf_size(analysis: Analysis, node_id: int) -> tuple[int, ...] | str | None:
 def _rf_formula(analysis: Analysis, node: Node) -> str:
     """`r = r_in + D·(K − 1)·j_in`, the forward recursion, for a one-input window layer."""
     geometry = node.layer.geometry(node.args, node.in_shapes)
-    if len(node.inputs) != 1 or not isinstance(geometry, Geometry):
+    if len(node.inputs) != 1 or not isinstance(geometry, Geometry) or geometry.transposed:
         return ""
     before, after = analysis.rf[node.inputs[0]], analysis.rf[node.id]
-    if not isinstance(before, RF) or not isinstance(after, RF):
+    if not isinstance(before, RF) or not isinstance(after, RF) or before.phases or after.phases:
         return ""
     return geometry.rf_step(0, before.size[0], before.jump[0], after.size[0])
 

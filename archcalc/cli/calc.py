@@ -1,4 +1,4 @@
-"""`archcalc calc conv|pool|fc`: one layer worked by hand, every figure with its formula.
+"""`archcalc calc conv|convtranspose|pool|fc`: one layer worked by hand, every figure with its formula.
 
 Each command hands its values straight to the layer type's own rules (nothing is
 written as spec text and parsed again), builds the one-layer graph and runs the normal
@@ -35,12 +35,13 @@ class _Input:
 
 @cli.group()
 def calc() -> None:
-    """Work out one conv, pool or FC layer: output size, parameters, MACs, with formulas.
+    """Work out one conv, transposed conv, pool or FC layer: output size, parameters, MACs, with formulas.
 
     \b
     Examples:
       archcalc calc conv --input 227 --kernel 11 --stride 4 --in-channels 3 --out-channels 96
       archcalc calc conv --input 3x224x224 --kernel 11 --stride 4 --padding 2 --out-channels 64
+      archcalc calc convtranspose --input 32x7x7 --kernel 3 --stride 2 --padding 1 --out-channels 16 --target 14
       archcalc calc pool --input 55 --kernel 3 --stride 2
       archcalc calc fc --in 9216 --out 4096
     """
@@ -99,6 +100,122 @@ def conv(input_size: str, kernel: str, stride: str, padding: str | None, dilatio
     if spatial_only:
         notes.append("parameters and MACs need the channels: --in-channels (or --input CxHxW) and --out-channels")
     _run("conv", (channels, *given.spatial), values, label, fmt, spatial_only=spatial_only, notes=notes)
+
+
+@calc.command("convtranspose")
+@click.option("--input", "input_size", required=True, metavar="SIZE",
+              help="Input size: 7 (square), 7x7 (H×W) or 32x7x7 (C×H×W).")
+@_size_option("--kernel", None, "Kernel size: 3 or 3x3.")
+@_size_option("--stride", "1", "Stride (S − 1 zeros go between neighbouring inputs).")
+@_size_option("--padding", "0", "Padding: taken off each side of the full output.")
+@_size_option("--output-padding", "0", "Rows/columns added at the end (smaller than the stride or the dilation).")
+@_size_option("--dilation", "1", "Dilation.")
+@click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups.")
+@click.option("--in-channels", type=click.IntRange(min=1), default=None, help="Input channels C.")
+@click.option("--out-channels", type=click.IntRange(min=1), required=True, help="Output channels.")
+@click.option("--no-bias", is_flag=True, help="The layer has no bias.")
+@click.option("--target", default=None, metavar="N[xN]",
+              help="The output size wanted: archcalc picks the output padding that gives it.")
+@format_option("text", "json")
+def convtranspose(input_size: str, kernel: str, stride: str, padding: str, output_padding: str, dilation: str,
+                  groups: int, in_channels: int | None, out_channels: int, no_bias: bool, target: str | None,
+                  fmt: str) -> None:
+    """One transposed convolution: output size (PyTorch's formula and the zero-insertion view),
+    weights, parameters, MACs, FLOPs, and which output padding gives which size.
+
+    O = (I − 1)·S − 2P + D·(K − 1) + output_padding + 1. Under a strided convolution with the
+    same kernel, stride and padding, S output sizes shrink back to I; --target says which one
+    you want and archcalc finds the output padding.
+
+    \b
+    Examples:
+      archcalc calc convtranspose --input 2 --kernel 3 --stride 2 --in-channels 2 --out-channels 3
+      archcalc calc convtranspose --input 32x7x7 --kernel 3 --stride 2 --padding 1 --out-channels 16 --target 14
+      archcalc calc convtranspose --input 1024x28x28 --kernel 2 --stride 2 --out-channels 512
+      archcalc calc convtranspose --input 3 --kernel 3 --dilation 2 --in-channels 2 --out-channels 3 --format json
+    """
+    given = _parse_input(input_size)
+    channels = _channels(given, in_channels)
+    if target is not None:
+        if output_padding != "0":
+            from archcalc.errors import UsageError
+
+            raise UsageError("--target chooses the output padding: give --target or --output-padding, not both")
+        output_padding = _output_padding_for(target, given.spatial, kernel, stride, padding, dilation)
+    values = [_Given("--out-channels", "out_channels", out_channels), _Given("--kernel", "kernel", kernel),
+              _Given("--stride", "stride", stride), _Given("--padding", "padding", padding),
+              _Given("--output-padding", "output_padding", output_padding), _Given("--dilation", "dilation", dilation),
+              _Given("--groups", "groups", groups), _Given("--no-bias", "bias", not no_bias)]
+    label = (f"convtranspose(c={out_channels}, k={kernel}, s={stride}, p={padding}, op={output_padding}, "
+             f"d={dilation}, g={groups}, bias={'false' if no_bias else 'true'})")
+    analysis = _analysis("convtranspose", (channels, *given.spatial), values, label)
+    result = _result(analysis, spatial_only=False)
+    result["output_padding_choices"] = _choices(analysis)
+    if any(len(c["sizes"]) > 1 for c in result["output_padding_choices"]):
+        result["warnings"] = [w for w in result["warnings"] if w not in _ambiguity_warnings(analysis)]
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(_text(result))
+
+
+def _axes_of(text: str, rank: int, option: str) -> tuple[int, ...]:
+    from archcalc.errors import UsageError
+    from archcalc.layers.base import LayerArgError, parse_size, per_axis
+
+    try:
+        return per_axis(parse_size(text), rank, option)
+    except (ValueError, LayerArgError) as e:
+        raise UsageError(f"{option} must be a size like 14 or 14x14 for the input's {rank} axes, not '{text}'"
+                         + (f" ({e})" if isinstance(e, LayerArgError) else "")) from None
+
+
+def _output_padding_for(target: str, spatial: tuple[int, ...], kernel: str, stride: str, padding: str,
+                        dilation: str) -> str:
+    """The --output-padding that gives --target on every axis, or a clean error naming what is reachable."""
+    from archcalc.errors import UsageError
+    from archcalc.layers.base import LayerArgError
+    from archcalc.layers.transposed import output_padding_for
+
+    rank = len(spatial)
+    wanted, k, s, p, d = (_axes_of(v, rank, o) for v, o in ((target, "--target"), (kernel, "--kernel"),
+                                                              (stride, "--stride"), (padding, "--padding"),
+                                                              (dilation, "--dilation")))
+    try:
+        pads = [output_padding_for(*axis) for axis in zip(wanted, spatial, k, s, p, d)]
+    except LayerArgError as e:
+        raise UsageError(f"--target {target}: {e}") from None
+    return "x".join(map(str, pads)) if len(set(pads)) > 1 else str(pads[0])
+
+
+def _ambiguity_warnings(analysis: Any) -> set[str]:
+    """The node's warnings that say which output padding gives which size (the choices rows say it)."""
+    from archcalc.layers.base import per_axis
+    from archcalc.layers.transposed import ambiguity
+
+    node = analysis.graph.output
+    a, sizes = node.args, node.in_shapes[0][1:]
+    rank = len(sizes)
+    k, s, p, d = (per_axis(a[key], rank) for key in ("kernel", "stride", "padding", "dilation"))
+    return {ambiguity(sizes[i], k[i], s[i], p[i], d[i], node.shape[1 + i]) for i in range(rank)}
+
+
+def _choices(analysis: Any) -> list[dict[str, Any]]:
+    """Per spatial axis, the output sizes that the matching convolution maps back to the input's, each
+    with the output padding that gives it."""
+    from archcalc.layers.base import per_axis
+    from archcalc.layers.transposed import output_padding_choices
+    from archcalc.tensor import spatial_axis_names
+
+    node = analysis.graph.output
+    a, sizes = node.args, node.in_shapes[0][1:]
+    rank = len(sizes)
+    k, s, p, d = (per_axis(a[key], rank) for key in ("kernel", "stride", "padding", "dilation"))
+    names = spatial_axis_names(rank)
+    return [{"axis": names[i], "input": sizes[i],
+             "sizes": [{"output_padding": op, "output": o} for op, o in output_padding_choices(sizes[i], k[i], s[i],
+                                                                                             p[i], d[i])]}
+            for i in range(rank)]
 
 
 @calc.command("pool")
@@ -243,6 +360,19 @@ def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
     }
 
 
+def _choice_rows(choices: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """A transposed convolution's sizes to choose from, one row for the axes that agree."""
+    alike: dict[str, list[str]] = {}
+    for choice in choices:
+        sizes = choice["sizes"]
+        if len(sizes) > 1:
+            listed = " or ".join(f"output_padding {c['output_padding']} → {c['output']}" for c in sizes)
+            text = (f"{listed}: the matching strided conv maps each back to {choice['input']} "
+                    f"(--target N picks one)")
+            alike.setdefault(text, []).append(choice["axis"])
+    return [(f"  {', '.join(axes)}", text) for text, axes in alike.items()]
+
+
 def _text(r: dict[str, Any]) -> str:
     from archcalc.layers.base import Formula
 
@@ -250,6 +380,7 @@ def _text(r: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]
     rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, f.line())
              for f in formulas]
+    rows[2 + sum(f.what.startswith("output ") for f in formulas):2] = _choice_rows(r.get("output_padding_choices", []))
     if r.get("weights") or r.get("macs"):
         if r["biases"]:
             before_params = next(i for i, (k, _) in enumerate(rows) if k == "params")

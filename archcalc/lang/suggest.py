@@ -23,10 +23,8 @@ FAMILY_STEMS = (("conv", "conv"), ("pool", "pool"), ("norm", "norm"), ("lstm", "
 
 # operations people name that archcalc has no layer type for (yet): word → what it is
 ELSEWHERE = {
-    "convtranspose": "a transposed convolution", "deconv": "a transposed convolution",
-    "conv-transpose": "a transposed convolution", "upsample": "upsampling", "interpolate": "interpolation",
-    "pixelshuffle": "pixel shuffle", "pixel-shuffle": "pixel shuffle", "channel-shuffle": "channel shuffle",
-    "instancenorm": "instance normalisation", "maxunpool": "max unpooling",
+    "deformable-conv": "a deformable convolution", "deform-conv": "a deformable convolution",
+    "deformconv": "a deformable convolution",
 }
 
 

@@ -11,12 +11,15 @@ from archcalc.layers import (  # noqa: F401
     norms,
     pool,
     recurrent,
+    resample,
     sequence,
     shuffle,
+    squeeze,
     stochastic,
     structural,
     tensors,
     transformer,
+    transposed,
     unknown,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find

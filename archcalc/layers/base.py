@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # torch is imported only by builders, never by the static pat
     from torch import nn
 
     from archcalc.layers.imported import Emit, OnnxCall, TorchCall
-    from archcalc.layers.window import Geometry
+    from archcalc.layers.window import Window
 
 Args = Mapping[str, Any]
 
@@ -231,6 +231,9 @@ class LayerType:
     batched_source: ClassVar[bool] = True  # a layer without inputs: whether its output has a batch axis
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    shape_inputs: ClassVar[tuple[int, ...]] = ()  # inputs read for their size only (a crop's reference): no field
+    index_input: ClassVar[int | None] = None  # the input whose max-pool indices it reads (max unpooling)
+    index_source: ClassVar[bool] = False  # a max pool: its module can return the indices of its maxima too
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
     # What this type reads in someone else's model (archcalc/importers/): PyTorch module classes
@@ -347,14 +350,28 @@ class LayerType:
         """The formulas behind shape, counts and MACs with the numbers substituted."""
         return []
 
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry | str | None:
-        """None: position-preserving (activations, norms); GLOBAL: sees everything."""
+    def for_indices(self, a: Args, source: LayerType, source_args: Args, source_inputs: Sequence[Shape]) -> Args:
+        """For a layer reading pooling indices (`index_input`): its arguments completed from the
+        layer that makes them (its window, its input's size); LayerArgError where that layer
+        makes none."""
+        return a
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> Window | str | None:
+        """None: position-preserving (activations, norms); GLOBAL: sees everything; else the
+        `Window` that says which input positions each output position reads (a `Geometry` for
+        convolution and pooling)."""
         return None
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module:
         from archcalc.errors import BuildError
 
         raise BuildError(f"layer type '{self.name}' has no torch equivalent")
+
+    def indices_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module:
+        """For an `index_source`: the module returning (output, indices), for a layer that reads them."""
+        from archcalc.errors import BuildError
+
+        raise BuildError(f"layer type '{self.name}' gives no indices")
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module | None:
         """The module that stands in for this layer in the gradient receptive-field probe

@@ -1,4 +1,4 @@
-"""Normalisation: batch norm (`bn`, 1-D/2-D/3-D by the input's rank) and local response norm (`LRN`)."""
+"""Normalisation: batch norm (`bn`, 1-D/2-D/3-D by the input's rank), instance norm and local response norm (`LRN`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    LayerArgError,
     LayerType,
     OtherOps,
     Saved,
@@ -18,7 +19,7 @@ from archcalc.layers.base import (
     saved_input,
 )
 from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
-from archcalc.layers.window import spatial_rank
+from archcalc.layers.window import GLOBAL, spatial_rank
 from archcalc.tensor import Shape, prod
 
 
@@ -90,6 +91,85 @@ class BatchNorm(LayerType):
         rank = max(1, len(out) - 1)
         cls: Any = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
+
+
+@register
+class InstanceNorm(LayerType):
+    """Each sample's channel normalised over its own positions, as nn.InstanceNorm1d/2d/3d: no
+    affine parameters and no running statistics by default (PyTorch's defaults)."""
+
+    name = "instancenorm"
+    aliases = ("instance-norm",)
+    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", False),
+            Arg("track_running_stats", "bool", False, aliases=("track", "running_stats")),
+            Arg("frozen", "bool", False))
+    flags = {"affine": ("affine", True), "track": ("track_running_stats", True), "frozen": ("frozen", True)}
+    kind = "norm"
+    summary = ("instance norm over each sample's positions; /affine: γ, β learnable; /track: running mean and "
+               "var (and the batch counter) as buffers, used at inference")
+    example = "instancenorm, instancenorm/affine, instance-norm(affine=true, track_running_stats=true)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        spatial_rank(inputs, self.name)
+        if prod(inputs[0][1:]) == 1 and not a["track_running_stats"]:
+            raise LayerArgError(f"instance norm over one position ({'×'.join(map(str, inputs[0]))}) has no "
+                                "statistics: PyTorch expects more than 1 spatial element")
+        return Shaped(inputs[0])
+
+    def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
+        c = inputs[0][0]
+        learnable = c if a["affine"] else 0
+        return Counts(weights=learnable, biases=learnable, buffers=2 * c + 1 if a["track_running_stats"] else 0)
+
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        c = inputs[0][0]
+        return {"weight": (c,), "bias": (c,)} if a["affine"] else {}
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """2·C learnable with /affine; 2·C + 1 buffers with /track."""
+        c, counts = inputs[0][0], self.counts(a, inputs, out)
+        formulas = [Formula("params", f"2·{c}", counts.params, "γ and β") if a["affine"]
+                    else Formula("params", "0", 0, "affine=False")]
+        if a["track_running_stats"]:
+            formulas.append(Formula("buffers", f"2·{c} + 1", counts.buffers, "running mean and var, batch counter"))
+        return formulas
+
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        """At inference with running statistics a per-channel affine map (1 multiply, 1 add); else per
+        element Σx and Σx² (2 adds, 1 multiply), − mean (1 add) and ÷ std (1 division), then γ, β."""
+        n = prod(out)
+        if a["track_running_stats"]:
+            return OtherOps(multiplies=n, adds=n)
+        affine = n if a["affine"] else 0
+        return OtherOps(adds=3 * n + affine, multiplies=n + affine, divisions=n)
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """Statistics over every position make each output see the whole input; running ones do not."""
+        return None if a["track_running_stats"] else GLOBAL
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        cls: Any = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[len(out) - 2]
+        return cls(out[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
+                   track_running_stats=a["track_running_stats"])
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """PyTorch runs it as a batch norm of the 1 × N·C × … reshaped input: it keeps that input and,
+        per sample and channel, the mean and the inverse std, the weight repeated N times (affine)
+        and the running mean and var repeated (track_running_stats), measured with saved_tensors_hooks;
+        nothing where neither the input nor the weight needs a gradient."""
+        if not (input_grad[0] or (a["affine"] and weight_grad)):
+            return ()
+        per_channel = 2 + (1 if a["affine"] else 0) + (2 if a["track_running_stats"] else 0)
+        return (saved_input(0), Saved("own", elements=per_channel * inputs[0][0], dtype="float32"))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The identity (probed only with running statistics, where it is a per-channel affine map)."""
+        from torch import nn
+
+        return nn.Identity()
 
 
 @register

@@ -134,6 +134,7 @@ class MaxPool(_Pool):
     torch_functions = ("torch.nn.functional.max_pool1d", "torch.nn.functional.max_pool2d",
                        "torch.nn.functional.max_pool3d", "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d")
     onnx_ops = ("MaxPool",)
+    index_source = True  # maxunpool(@x, @pool) reads where its maxima were
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
@@ -153,6 +154,12 @@ class MaxPool(_Pool):
         from archcalc.pytorch.modules import padded_evenly
 
         return padded_evenly(pool, g.padding, g.padding_after, float("-inf"))
+
+    def indices_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The pool returning (values, indices) too (return_indices=True), for a max unpool that reads them."""
+        pool = self.torch_module(a, inputs, out)
+        pool.return_indices = True
+        return pool
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The average pool of the same window: a max pool's gradient reaches one input only."""

@@ -8,9 +8,11 @@ arguments their windows take.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from archcalc.layers.base import Args, Formula, LayerArgError, Shaped, per_axis
 from archcalc.tensor import Shape, format_shape, spatial_axis_names
@@ -22,24 +24,89 @@ UNKNOWN = "unknown"  # positions moved (a reshape, a permute): no window describ
 SPATIAL_OPTIONS = {"s": "stride", "p": "padding", "d": "dilation"}
 
 
+Num = int | Fraction  # a receptive-field jump: whole, or a fraction of an input pixel
+
+
+def exact(value: Num) -> Num:
+    """A whole Fraction as the int it is; anything else as it is (so integers stay integers)."""
+    return value.numerator if isinstance(value, Fraction) and value.denominator == 1 else value
+
+
+class Window:
+    """Which input positions each output position reads, per spatial axis (the receptive-field pass,
+    the path counts and the gradient probe all walk it).
+
+    `reads(axis, o)` lists the input positions output position o reads, in order, padding positions
+    included (as if the input went on); `period(axis)` = (p_out, p_in) says the pattern repeats:
+    output o + p_out reads what o reads, moved by p_in. A window has (1, S); a layer going up in
+    resolution reads the same input for several outputs, and its period is longer.
+    """
+
+    __slots__ = ()
+
+    def reads(self, axis: int, o: int) -> Sequence[int]:
+        raise NotImplementedError
+
+    def period(self, axis: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
-class Geometry:
-    """How a layer maps input positions to output positions, per spatial axis."""
+class Geometry(Window):
+    """A sliding window per spatial axis: convolution and pooling, or (`transposed`) the window of
+    a transposed convolution with its own kernel, stride, padding and dilation."""
 
     kernel: Shape
     stride: Shape
     padding: Shape  # before each axis (left, top); the receptive field's start moves by it
     dilation: Shape
     padding_after: Shape | None = None  # where it differs from `padding` (TensorFlow's SAME)
+    transposed: bool = False
 
     @property
     def after(self) -> Shape:
         return self.padding if self.padding_after is None else self.padding_after
 
-    def rf_step(self, axis: int, size: int, jump: int, after: int) -> str:
+    def reads(self, axis: int, o: int) -> Sequence[int]:
+        """A window reads o·S − P + t·D, t < K. A transposed one is the direct convolution over
+        its input with S − 1 zeros between the pixels, padded by D·(K − 1) − P: input i reaches
+        outputs i·S − P + t·D, so o reads every i = (o + P − t·D)/S that is whole."""
+        k, s, p, d = self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
+        if not self.transposed:
+            return range(o * s - p, o * s - p + d * (k - 1) + 1, d)
+        return sorted({(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0})
+
+    def period(self, axis: int) -> tuple[int, int]:
+        return (self.stride[axis], 1) if self.transposed else (1, self.stride[axis])
+
+    def rf_step(self, axis: int, size: Num, jump: Num, after: Num) -> str:
         """`r = r_in + D·(K − 1)·j_in` with the numbers of one axis put in."""
         k, d = self.kernel[axis], self.dilation[axis]
         return f"r = r_in + D·(K − 1)·j_in = {size} + {d}·({k} − 1)·{jump} = {after}"
+
+
+@dataclass(frozen=True)
+class Resampling(Window):
+    """Interpolation per spatial axis, as PyTorch's upsample kernels index: output o's source
+    coordinate is x = origin + o·step (in input pixels); `nearest` reads ⌊x⌋, `linear` ⌊x⌋ and
+    ⌊x⌋ + 1 (⌊x⌋ alone where x is whole: the other weight is 0), `cubic` ⌊x⌋ − 1 … ⌊x⌋ + 2 (x alone
+    where it is whole). Positions past the border are listed as they are (PyTorch clamps them to
+    the border pixel, which is read anyway)."""
+
+    mode: str  # nearest, linear or cubic
+    origin: tuple[Fraction, ...]
+    step: tuple[Fraction, ...]
+
+    def reads(self, axis: int, o: int) -> Sequence[int]:
+        x = self.origin[axis] + o * self.step[axis]
+        low = math.floor(x)
+        if self.mode == "nearest" or x == low:
+            return [low]
+        return [low, low + 1] if self.mode == "linear" else [low - 1, low, low + 1, low + 2]
+
+    def period(self, axis: int) -> tuple[int, int]:
+        step = self.step[axis]
+        return step.denominator, step.numerator
 
 
 def window_output(

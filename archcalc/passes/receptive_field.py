@@ -5,7 +5,22 @@ node's `Geometry` (kernel K, stride S, padding P, dilation D per axis):
 
     j_out = j_in·S      r_out = r_in + D·(K − 1)·j_in      start_out = start_in − P·j_in
 
-from r = 1, j = 1, start = 0 at the input. Where paths merge (add, concat, mul) the
+from r = 1, j = 1, start = 0 at the input. Each output unit sees the union of what the input
+units it reads see (`Window.reads`: o·S − P + t·D for a window), which for a window is that
+recursion exactly.
+
+Going up in resolution (a transposed convolution, upsampling, pixel shuffle, max unpooling)
+neighbouring units read the same input unit: a stride-2 transposed conv's units 2q and 2q + 1
+both read unit q, so their fields are not one field moved by a jump. The field is then kept
+exactly, per phase: the first and last input position each unit of one period sees, the
+period (S for a transposed convolution, longer after several) and the pixels the pattern moves
+by from one period to the next; the jump is that move per unit, an exact Fraction below 1
+(1/S). Sizes and starts stay whole numbers; `RF.size` is the largest field a unit has, `start`
+unit 0's first pixel, `RF.window(axis, u)` any unit's. A transposed convolution is the direct
+convolution over its input with S − 1 zeros put between the pixels, padded by D·(K − 1) − P, at
+stride 1: output o reads every input i = (o + P − t·D)/S that is whole (none, for some o, where
+gcd(S, D) > 1: only inserted zeros). Every network without such a layer has period 1 and the
+integer record of the recursion above. Where paths merge (add, concat, mul) the
 largest field wins, per axis; differing jumps or centers mark the node *not aligned*
 and keep every center. Global pooling, flatten of a spatial tensor, an FC on it or a
 gate computed from a global value make the field GLOBAL, and so is everything after;
@@ -23,6 +38,7 @@ every step before it (and after it, bidirectional): not a window that slides, so
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,21 +46,34 @@ from typing import Any
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, UNKNOWN, Geometry
+from archcalc.layers.window import Num, Window, exact
 from archcalc.passes.counting import per_node
 from archcalc.tensor import spatial_axis_names
+
+Span = tuple[int, int]  # the first and the last input position one unit sees
+MAX_PERIOD = 65_536  # units per period past which a field is given up as unknown (no real network comes near)
 
 
 @dataclass(frozen=True, slots=True)
 class RF:
-    """The receptive field of one node's output units, one entry per spatial axis."""
+    """The receptive field of one node's output units, one entry per spatial axis.
+
+    `size` is the most input positions one unit sees, `jump` the input positions between
+    neighbouring units (an exact Fraction below 1 after a layer that goes up in resolution),
+    `start` the first position unit 0 sees. Where neighbouring units see differently placed
+    fields (after a transposed convolution or an upsampling, units u and u + 1 may read the same
+    input pixel), `phases` gives per axis the exact span of each unit of one period; unit
+    φ + m·q (q = the period) sees that of φ moved by m·q·jump, a whole number of pixels.
+    """
 
     size: tuple[int, ...]
-    jump: tuple[int, ...]
+    jump: tuple[Num, ...]
     start: tuple[int, ...]
     aligned: bool = True
     # only where not aligned: per axis, every distinct center the merged paths have
     centers: tuple[tuple[float, ...], ...] = ()
     why: str = ""  # why not aligned, naming the node where it happened
+    phases: tuple[tuple[Span | None, ...], ...] = ()  # only where units differ; None: sees no pixel
 
     @property
     def rank(self) -> int:
@@ -53,14 +82,111 @@ class RF:
     @property
     def center(self) -> tuple[float, ...]:
         """Center of unit 0's field: start + (r − 1)/2 (of the largest path where not aligned)."""
-        return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size, strict=True))
+        if not self.phases:
+            return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size, strict=True))
+        return tuple(_mid(_first_seen(_axis(self, a))) for a in range(self.rank))
 
     def axis_centers(self) -> tuple[tuple[float, ...], ...]:
         return self.centers or tuple((c,) for c in self.center)
 
+    def period(self, axis: int) -> int:
+        """Units after which the fields repeat, moved by period·jump pixels (1 for every window net)."""
+        return len(self.phases[axis]) if self.phases else 1
+
+    def window(self, axis: int, unit: int = 0) -> Span | None:
+        """The first and last input position unit `unit` sees on one axis; None where it sees none
+        (it falls between the pixels of an input stretched by a transposed convolution)."""
+        return _axis(self, axis).at(unit)
+
+
+def _mid(span: Span) -> float:
+    return (span[0] + span[1]) / 2
+
+
+def _first_seen(axis: _Axis) -> Span:
+    """Unit 0's span, or that of the first unit that sees a pixel (some see none past dilated
+    transposed convolutions; a field whose units all see none is NO_INPUT, never an RF)."""
+    return next(s for s in axis.spans if s is not None)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One axis of a field as the recursion carries it: the spans of the units of one period, and
+    the pixels the fields move by from one period to the next."""
+
+    period: int
+    shift: int
+    spans: tuple[Span | None, ...]
+
+    def at(self, unit: int) -> Span | None:
+        m, phase = divmod(unit, self.period)
+        span = self.spans[phase]
+        return None if span is None else (span[0] + m * self.shift, span[1] + m * self.shift)
+
+    @property
+    def jump(self) -> Num:
+        return exact(Fraction(self.shift, self.period))
+
+    @property
+    def size(self) -> int:
+        return max((hi - lo + 1 for lo, hi in filter(None, self.spans)), default=0)
+
+    def ordered(self) -> bool:
+        """Whether every unit sees a pixel and both ends of the fields never move left from one unit
+        to the next (true of every window network; a dilated transposed convolution can break it)."""
+        spans = [self.at(u) for u in range(self.period + 1)]
+        return all(s is not None for s in spans) and all(
+            x[0] <= y[0] and x[1] <= y[1] for x, y in zip(spans, spans[1:]))  # type: ignore[index]
+
+    def reduced(self) -> _Axis:
+        """The shortest period that describes the same field."""
+        for q in range(1, self.period):
+            if self.period % q or (self.shift * q) % self.period:
+                continue
+            moved = self.shift * q // self.period
+            if all(_moved(self.spans[u], moved) == self.spans[u + q] for u in range(self.period - q)):
+                return _Axis(q, moved, self.spans[:q])
+        return self
+
+
+def _moved(span: Span | None, by: int) -> Span | None:
+    return None if span is None else (span[0] + by, span[1] + by)
+
+
+def _axis(rf: RF, a: int) -> _Axis:
+    if rf.phases:
+        q = len(rf.phases[a])
+        return _Axis(q, int(rf.jump[a] * q), rf.phases[a])
+    return _Axis(1, int(rf.jump[a]), ((rf.start[a], rf.start[a] + rf.size[a] - 1),))
+
+
+def _field(axes: Sequence[_Axis], aligned: bool = True, centers: tuple[tuple[float, ...], ...] = (),
+           why: str = "") -> RF:
+    """The RF record of per-axis fields (phases kept only where some axis needs them)."""
+    starts = []
+    for ax in axes:
+        first = next((s for s in ax.spans if s is not None), None)
+        starts.append(ax.spans[0][0] if ax.spans[0] else first[0] if first else 0)
+    uneven = any(ax.period > 1 or None in ax.spans for ax in axes)
+    phases = tuple(ax.spans for ax in axes) if uneven else ()
+    return RF(tuple(ax.size for ax in axes), tuple(ax.jump for ax in axes), tuple(starts), aligned, centers, why,
+              phases)
+
+
+def coordinate(value: Num | float) -> str:
+    """A field's number as text: 5, 15.5, 0.25, 0.125 (a fraction with at most three decimals),
+    else the exact fraction: 1/3, 187/320."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) or value.denominator == 1:
+        return str(int(value))
+    if 1000 % value.denominator == 0:
+        return f"{float(value):g}"
+    return str(value)
+
 
 Field = RF | str  # an RF; GLOBAL (every output unit sees the whole input); UNKNOWN; or NO_INPUT
-NO_INPUT = "none"  # a free parameter's value reads no input at all
+NO_INPUT = "none"  # a free parameter's value reads no input at all (nor one that reads only inserted zeros)
 
 
 def axis_names(rank: int) -> tuple[str, ...]:
@@ -103,7 +229,9 @@ _ASK = object()  # node_field asks the layer for its geometry
 
 def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Field:
     """The field of one node from its inputs' fields and its layer's geometry (asked here unless given)."""
-    kept = [(f, s) for f, s in zip(fields, node.in_shapes) if f != NO_INPUT]  # a free parameter adds no field
+    shape_only = set(node.layer.shape_inputs)  # a crop's or a resize's size reference: no field of its own
+    kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
+            if f != NO_INPUT and k not in shape_only]  # a free parameter adds no field either
     if not kept:
         return NO_INPUT
     inputs = [f for f, _ in kept]
@@ -116,7 +244,7 @@ def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Fie
     if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
         return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
     here = positions(node.shape, node.layout)
-    if len(inputs) > 1 and any(positions(s, node.layout) != here for _, s in kept):
+    if len(inputs) > 1 and any(positions(s, node.layout) != positions(kept[0][1], node.layout) for _, s in kept):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
@@ -125,30 +253,69 @@ def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Fie
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
         return merged if merged.rank == len(here) else GLOBAL
-    assert isinstance(geometry, Geometry)
+    assert isinstance(geometry, Window)
     if covers_everything(geometry, node.in_shapes[0][1:], node.shape[1:]):
         return GLOBAL  # a 7×7 average pool on a 7×7 map is a global pool by another name
     return through(merged, geometry)
 
 
-def covers_everything(g: Geometry, sizes: Sequence[int], out: Sequence[int]) -> bool:
+def covers_everything(g: Window, sizes: Sequence[int], out: Sequence[int]) -> bool:
     """Whether there is one output unit per axis, whose window spans the whole input."""
-    return bool(sizes) and all(
-        o == 1 and g.padding[a] >= 0 and size - 1 <= g.dilation[a] * (g.kernel[a] - 1) - g.padding[a]
-        for a, (size, o) in enumerate(zip(sizes, out, strict=True))
-    )
+    def spans(a: int, size: int) -> bool:
+        reads = g.reads(a, 0)
+        return bool(reads) and reads[0] <= 0 and size - 1 <= reads[-1]
+
+    return bool(sizes) and all(o == 1 and spans(a, size) for a, (size, o) in enumerate(zip(sizes, out, strict=True)))
 
 
-def through(rf: RF, g: Geometry) -> RF:
-    """One window layer's forward recursion, per axis."""
+def through(rf: RF, g: Window) -> RF | str:
+    """One layer's forward recursion, per axis: each output unit sees the union of what the input
+    units it reads see. For a window (period 1) that is j·S, r + D·(K − 1)·j, start − P·j; a
+    layer going up in resolution lengthens the period (a transposed convolution by S)."""
+    if not rf.phases and isinstance(g, Geometry) and not g.transposed:
+        return _window(rf, g)
+    axes = []
+    for a in range(rf.rank):
+        before = _axis(rf, a)
+        p_out, p_in = g.period(a)
+        k = before.period // math.gcd(before.period, p_in)  # output periods until the input's phases repeat
+        period = p_out * k
+        if period > MAX_PERIOD:
+            return UNKNOWN
+        shift = before.shift * (k * p_in // before.period)
+        ordered = before.ordered()
+        spans: list[Span | None] = []
+        for u in range(period):
+            reads = g.reads(a, u)  # in ascending order
+            if ordered and reads:  # fields move right as units do: the first and the last read bound them
+                first, last = before.at(reads[0]), before.at(reads[-1])
+                spans.append((first[0], last[1]) if first and last else None)
+                continue
+            seen = [s for s in (before.at(i) for i in reads) if s is not None]
+            spans.append((min(s[0] for s in seen), max(s[1] for s in seen)) if seen else None)
+        if not any(spans):
+            return NO_INPUT  # every output reads only zeros put between or around the pixels: no input at all
+        axes.append(_Axis(period, shift, tuple(spans)).reduced())
+    # every other center of a field that is not aligned moves as unit 0's does: over the units it reads
+    centers = tuple(tuple(c + rf.jump[a] * _mean_read(g, a) for c in cs) for a, cs in enumerate(rf.centers))
+    return _field(axes, rf.aligned, centers, rf.why)
+
+
+def _window(rf: RF, g: Geometry) -> RF:
+    """The recursion through a window, for a field of period 1 (what `through` gives, in closed form)."""
     axes = range(rf.rank)
     size = tuple(rf.size[a] + g.dilation[a] * (g.kernel[a] - 1) * rf.jump[a] for a in axes)
     jump = tuple(rf.jump[a] * g.stride[a] for a in axes)
     start = tuple(rf.start[a] - g.padding[a] * rf.jump[a] for a in axes)
-    # every center moves as start + (r − 1)/2 does
     shift = tuple(rf.jump[a] * (g.dilation[a] * (g.kernel[a] - 1) / 2 - g.padding[a]) for a in axes)
     centers = tuple(tuple(c + shift[a] for c in cs) for a, cs in enumerate(rf.centers))
-    return RF(size, jump, start, rf.aligned, centers, rf.why)
+    return RF(size, jump, start, rf.aligned, centers, rf.why)  # type: ignore[arg-type]
+
+
+def _mean_read(g: Window, axis: int) -> float:
+    """The middle of the input units unit 0 reads (the move of a center through the layer)."""
+    reads = g.reads(axis, 0)
+    return (reads[0] + reads[-1]) / 2 if reads else 0.0
 
 
 def merge(node: Node, inputs: Sequence[RF]) -> RF:
@@ -158,24 +325,34 @@ def merge(node: Node, inputs: Sequence[RF]) -> RF:
     if len({f.rank for f in inputs}) > 1:
         raise ValueError(f"layer {node.id} ({node.text}) merges inputs of different spatial rank")
     names = axis_names(inputs[0].rank)
-    size, jump, start, centers, problems = [], [], [], [], []
+    axes, centers, problems = [], [], []
     for a in range(inputs[0].rank):
         widest = max(inputs, key=lambda f: f.size[a])  # the first of the largest on ties
-        size.append(widest.size[a])
-        jump.append(widest.jump[a])
-        start.append(widest.start[a])
+        axes.append(_axis(widest, a))
         axis_centers = sorted({c for f in inputs for c in f.axis_centers()[a]})
         centers.append(tuple(axis_centers))
         jumps = sorted({f.jump[a] for f in inputs})
         if len(jumps) > 1:
-            problems.append(f"jumps differ on axis {names[a]} ({', '.join(map(str, jumps))})")
+            problems.append(f"jumps differ on axis {names[a]} ({', '.join(map(coordinate, jumps))})")
         if len(axis_centers) > 1:
-            listed = ", ".join(f"{c:g}" for c in axis_centers)
+            listed = ", ".join(coordinate(c) for c in axis_centers)
             problems.append(f"centers differ on axis {names[a]} ({listed})")
+        elif len(jumps) == 1 and any(f.phases for f in inputs):
+            problems += _phase_centers(inputs, a, names[a])
     inherited = [f.why for f in inputs if not f.aligned]
     aligned = not problems and not inherited
     why = f"layer {node.id} ({node.text}): {'; '.join(problems)}" if problems else (inherited or [""])[0]
-    return RF(tuple(size), tuple(jump), tuple(start), aligned, () if aligned else tuple(centers), why)
+    return _field(axes, aligned, () if aligned else tuple(centers), why)
+
+
+def _phase_centers(inputs: Sequence[RF], a: int, name: str) -> list[str]:
+    """Where unit 0's centers agree, the other units of a period must agree too."""
+    period = math.lcm(*(f.period(a) for f in inputs))
+    for u in range(1, period):
+        found = sorted({_mid(w) for w in (f.window(a, u) for f in inputs) if w is not None})
+        if len(found) > 1:
+            return [f"centers differ on axis {name} at unit {u} ({', '.join(map(coordinate, found))})"]
+    return []
 
 
 def last_spatial(graph: LayerGraph, fields: Sequence[Field]) -> int | None:
@@ -254,21 +431,42 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
         if geometry in (GLOBAL, UNKNOWN):
             why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
             raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
-        back = here if geometry is None else tuple(
-            _back(p, geometry.kernel[a], geometry.stride[a], geometry.padding[a], geometry.dilation[a])  # type: ignore[union-attr]
-            for a, p in enumerate(here)
-        )
-        for i in n.inputs:
-            pending[i] = _add(pending[i], back) if i in pending else back
-    return pending[0]
+        back = here if geometry is None else tuple(_back(p, geometry, a) for a, p in enumerate(here))  # type: ignore[arg-type]
+        shape_only = set(n.layer.shape_inputs)
+        for k, i in enumerate(n.inputs):
+            if k not in shape_only:
+                pending[i] = _add(pending[i], back) if i in pending else back
+    found = pending[0]
+    if any(not p.counts for p in found):
+        raise ValueError(f"unit 0 of layer {target} ({node.text}) sees no input position (it falls between the "
+                         f"pixels of a stretched input)")
+    return found
 
 
-def _back(p: Profile, kernel: int, stride: int, padding: int, dilation: int) -> Profile:
+def _back(p: Profile, g: Window, axis: int) -> Profile:
+    """Spread each output position's count over the input positions it reads (a window reads
+    o·S − P + t·D, t = 0..K−1; a transposed window every whole (o + P − t·D)/S)."""
+    if isinstance(g, Geometry) and not g.transposed:
+        return _back_window(p, g.kernel[axis], g.stride[axis], g.padding[axis], g.dilation[axis])
+    spread: dict[int, int] = {}
+    for k, c in enumerate(p.counts):
+        if c:
+            for q in g.reads(axis, p.start + k):
+                spread[q] = spread.get(q, 0) + c
+    if not spread:
+        return Profile(p.start, ())
+    first, last = min(spread), max(spread)
+    return Profile(first, tuple(spread.get(q, 0) for q in range(first, last + 1)))
+
+
+def _back_window(p: Profile, kernel: int, stride: int, padding: int, dilation: int) -> Profile:
     """Output unit o reads inputs o·S − P + t·D, t = 0..K−1: spread each count over its window.
 
     As a box filter with running sums along each residue class mod D: linear in the
     profile's length whatever the kernel (a 10,000-wide kernel on a 10,000-wide profile
     would otherwise cost 10⁸ steps)."""
+    if not p.counts:
+        return p
     length = (p.size - 1) * stride + dilation * (kernel - 1) + 1
     placed = [0] * length
     for k, c in enumerate(p.counts):
@@ -288,6 +486,8 @@ def _add(a: tuple[Profile, ...], b: tuple[Profile, ...]) -> tuple[Profile, ...]:
 
 
 def _add_one(x: Profile, y: Profile) -> Profile:
+    if not x.counts or not y.counts:
+        return y if not x.counts else x
     start = min(x.start, y.start)
     end = max(x.start + x.size, y.start + y.size)
     counts = [0] * (end - start)

@@ -112,16 +112,23 @@ class _Inference:
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
         key = (layer.name, id(args), in_shapes, tuple(layouts), tuple(batched))
         known = self.rules.get(key)
-        if known is None or known[0] is not args:
+        # max unpooling: its arguments come from its pool, which the key does not hold
+        indexed = layer.index_input is not None and layer.index_input < len(inputs)
+        if indexed or known is None or known[0] is not args:
             adjusted = layer.for_inputs(args, layouts, batched)
             try:
+                if indexed:
+                    source = self.nodes[inputs[layer.index_input]]  # type: ignore[index]
+                    adjusted = layer.for_indices(adjusted, source.layer, source.args, source.in_shapes)
                 shaped = layer.shape(adjusted, in_shapes)
             except LayerArgError as e:
                 received = " and ".join(format_shape(s) for s in in_shapes)
                 raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
             layout = (layer.layout_for(adjusted, in_shapes)
                       or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
-            known = self.rules[key] = (args, (adjusted, shaped), layout)
+            known = (args, (adjusted, shaped), layout)
+            if not indexed:
+                self.rules[key] = known
         adjusted, shaped = known[1]
         node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
                     name, implicit, shaped.warnings, known[2], shares, tie,

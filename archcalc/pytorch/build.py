@@ -91,9 +91,12 @@ def where(graph: LayerGraph, node: Node) -> str:
 # -- modules ------------------------------------------------------------------------------
 
 
-def node_module(graph: LayerGraph, node: Node) -> nn.Module:
-    """The torch module of one node, from its layer type; errors name the type and spec line."""
+def node_module(graph: LayerGraph, node: Node, with_indices: bool = False) -> nn.Module:
+    """The torch module of one node, from its layer type (`with_indices`: the one returning its
+    max pool's indices too); errors name the type and spec line."""
     try:
+        if with_indices:
+            return node.layer.indices_module(node.args, node.in_shapes, node.shape)
         return node.layer.torch_module(node.args, node.in_shapes, node.shape)
     except BuildError as e:
         raise BuildError(f"{where(graph, node)}: cannot build '{node.text}': {e}") from None
@@ -103,12 +106,19 @@ def node_module(graph: LayerGraph, node: Node) -> nn.Module:
         ) from e
 
 
+def index_sources(graph: LayerGraph) -> frozenset[int]:
+    """The max pools whose indices a max unpool reads: their modules return (values, indices)."""
+    return frozenset(n.inputs[n.layer.index_input] for n in graph if n.layer.index_input is not None)
+
+
 def build_modules(graph: LayerGraph) -> dict[int, nn.Module]:
     """Node id → its module, for every node but the inputs and those applying another's weights
     (they call the owner's module); a tied layer's weight is its owner's Parameter itself; a
-    /frozen layer's parameters do not require grad."""
+    /frozen layer's parameters do not require grad; a max pool whose indices an unpool reads
+    returns them too."""
     require_torch()
-    modules = {n.id: node_module(graph, n) for n in graph if n.type != "input" and n.shares is None}
+    sources = index_sources(graph)
+    modules = {n.id: node_module(graph, n, n.id in sources) for n in graph if n.type != "input" and n.shares is None}
     for n in graph:
         if n.args.get("frozen") and n.id in modules and n.tie is None:
             modules[n.id].requires_grad_(False)  # /frozen: parameters still, without gradients
@@ -156,17 +166,29 @@ def output_order(graph: LayerGraph) -> list[Node]:
     return [main, *(n for n in graph.outputs() if n.id != main.id)]
 
 
-def fx_graph(graph: LayerGraph, names: dict[int, str]) -> fx.Graph:
-    """One placeholder for the input, one call_module per node, the output(s) last."""
+def fx_graph(graph: LayerGraph, names: dict[int, str], indices: frozenset[int] = frozenset()) -> fx.Graph:
+    """One placeholder for the input, one call_module per node, the output(s) last. A node in
+    `indices` (a max pool an unpool reads) returns (values, indices): its consumers get the values,
+    the unpool the indices."""
+    import operator
+
     from torch import fx
 
     g = fx.Graph()
     values: dict[int, fx.Node] = {}
+    found: dict[int, fx.Node] = {}
     for n in graph:
         if n.type == "input":
             values[n.id] = g.placeholder(input_name(graph, n))
+            continue
+        args = tuple(found[i] if k == n.layer.index_input and i in found else values[i]
+                     for k, i in enumerate(n.inputs))
+        out = g.call_module(names[n.id], args)
+        if n.id in indices:
+            values[n.id] = g.call_function(operator.getitem, (out, 0))
+            found[n.id] = g.call_function(operator.getitem, (out, 1))
         else:
-            values[n.id] = g.call_module(names[n.id], tuple(values[i] for i in n.inputs))
+            values[n.id] = out
     outs = [values[n.id] for n in output_order(graph)]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     g.lint()
@@ -175,16 +197,17 @@ def fx_graph(graph: LayerGraph, names: dict[int, str]) -> fx.Graph:
 
 def build(graph: LayerGraph) -> fx.GraphModule:
     """The spec as a torch.fx GraphModule; `print(model.code)` shows its forward."""
-    return assemble(graph, build_modules(graph))
+    return assemble(graph, build_modules(graph), index_sources(graph))
 
 
-def assemble(graph: LayerGraph, modules: dict[int, nn.Module]) -> fx.GraphModule:
-    """The GraphModule of `graph` with `modules` (node id → module) at the nodes' paths."""
+def assemble(graph: LayerGraph, modules: dict[int, nn.Module], indices: frozenset[int] = frozenset()) -> fx.GraphModule:
+    """The GraphModule of `graph` with `modules` (node id → module) at the nodes' paths; the nodes
+    in `indices` return (values, indices) (`fx_graph`)."""
     require_torch()
     from torch import fx
 
     names = module_names(graph)
-    return fx.GraphModule(_root(modules, names), fx_graph(graph, names), class_name=class_name(graph))
+    return fx.GraphModule(_root(modules, names), fx_graph(graph, names, indices), class_name=class_name(graph))
 
 
 def input_name(graph: LayerGraph, node: Node) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import BuildError
 from archcalc.graph import LayerGraph, Node
-from archcalc.pytorch.build import build_modules, class_name, input_name, module_names, output_order
+from archcalc.pytorch.build import build_modules, class_name, index_sources, input_name, module_names, output_order
 
 if TYPE_CHECKING:
     from torch import nn
@@ -177,6 +177,7 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
     """
     kept = {n.id for n in output_order(graph)}
     last_use = graph.last_use()
+    sources = index_sources(graph)  # max pools an unpool reads: they return (values, indices)
     seq = _sequential([names[n.id] for n in graph if n.type != "input" and n.shares is None])
     var: dict[int, str] = {n.id: input_name(graph, n) for n in graph.input_nodes()}
     taken = {"x", "self", "torch", "nn", *var.values()}
@@ -186,13 +187,15 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
         if n.type == "input":
             continue
         only = n.inputs[0] if len(n.inputs) == 1 else None
-        chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
+        chained = only is not None and graph.consumers(only) == [n.id] and only not in kept and n.id not in sources
         # a second call of a shared module gets a name of its own
         own = names[n.id] + ("" if n.shares is None else f"_{n.id}")
         var[n.id] = var[only] if chained and only is not None else _variable(own, taken)
-        args = ", ".join(var[i] for i in n.inputs)
-        lines.append(f"        {var[n.id]} = {_access(names[n.id], seq)}({args})  # {n.text}")
-        dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
+        args = ", ".join(f"{var[i]}_indices" if k == n.layer.index_input else var[i] for k, i in enumerate(n.inputs))
+        target = f"{var[n.id]}, {var[n.id]}_indices" if n.id in sources else var[n.id]
+        lines.append(f"        {target} = {_access(names[n.id], seq)}({args})  # {n.text}")
+        ended = [i for i in n.inputs if last_use[i] == n.id and i not in kept]
+        dead = sorted({var[i] for i in ended} - {var[n.id]} | {f"{var[i]}_indices" for i in ended if i in sources})
         if dead:
             lines.append(f"        del {', '.join(dead)}")
     outs = [var[n.id] for n in output_order(graph)]

@@ -367,6 +367,80 @@ def padded_evenly(module: nn.Module, before: tuple[int, ...], after: tuple[int, 
     return nn.Sequential(Pad(pads, "constant", fill), module)
 
 
+# -- resolution and extent (archcalc/layers/resample.py) -------------------------------------------
+
+
+class ResizeLike(nn.Module):
+    """F.interpolate(x, size=ref's spatial size): torchvision's segmentation heads resize to the input."""
+
+    def __init__(self, mode: str = "nearest", align_corners: bool | None = None) -> None:
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        size = tuple(ref.shape[2:])
+        return torch.nn.functional.interpolate(x, size=size, mode=self.mode, align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, align_corners={self.align_corners}"
+
+
+class MaxUnpool(nn.Module):
+    """F.max_unpool1d/2d/3d(x, indices) back to the pool's input size (output_size)."""
+
+    def __init__(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+                 output_size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
+        self.padding, self.output_size = tuple(padding), tuple(output_size)
+
+    def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        f = torch.nn.functional
+        unpool = (f.max_unpool1d, f.max_unpool2d, f.max_unpool3d)[len(self.kernel_size) - 1]
+        return unpool(x, indices, self.kernel_size, self.stride, self.padding, self.output_size)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"output_size={self.output_size}")
+
+
+class UnpoolStandIn(nn.Module):
+    """For the receptive-field probe: a depthwise transposed convolution of a max unpool's window
+    (each pooled unit reaches every position of its window), cut or filled to the unpool's size;
+    the second input (the stand-in pool's output) is not read."""
+
+    def __init__(self, channels: int, kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                 padding: tuple[int, ...], output_size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.stride, self.padding, self.output_size = tuple(stride), tuple(padding), tuple(output_size)
+        self.weight = nn.Parameter(torch.ones(channels, 1, *kernel_size))
+
+    def forward(self, x: torch.Tensor, _pooled: torch.Tensor) -> torch.Tensor:
+        f = torch.nn.functional
+        conv = (f.conv_transpose1d, f.conv_transpose2d, f.conv_transpose3d)[len(self.stride) - 1]
+        y = conv(x, self.weight, None, self.stride, self.padding, groups=x.shape[1])
+        pads = [p for have, want in zip(reversed(y.shape[2:]), reversed(self.output_size)) for p in (0, want - have)]
+        return f.pad(y, pads)  # a negative pad cuts
+
+
+class CenterCrop(nn.Module):
+    """The centre of the spatial axes, offset ⌊(I − O)/2⌋ (U-Net's crop of a skip); a second input,
+    where given, is the tensor whose size it takes."""
+
+    def __init__(self, size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        size = tuple(ref.shape[2:]) if ref is not None else self.size
+        for axis, want in enumerate(size, start=x.dim() - len(size)):
+            x = x.narrow(axis, (x.shape[axis] - want) // 2, want)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
 class TransposedTie(nn.Module):
     """A linear layer whose weight is another layer's transposed: x·Wᵀ with W = owner.weight.t()
     (the owner keeps the one Parameter; sum(p.numel()) counts it once)."""

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.graph import LayerGraph, Node
-from archcalc.layers import Geometry
+from archcalc.layers.window import Num
+from archcalc.layers.window import Window as WindowRule
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import RF, Field, last_spatial
 from archcalc.pytorch.build import assemble, module_names
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 Window = tuple[int, ...]  # (first, last) input position per axis; (-1, -1, …): padding only
 T = TypeVar("T")
-Step = Callable[[Node, "Geometry | str | None", Shape, T], "T | None"]
+Step = Callable[[Node, "WindowRule | str | None", Shape, T], "T | None"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _rf_targets(graph: LayerGraph, rf: Sequence[Field], last: int | None) -> lis
         f = rf[i]
         return isinstance(f, RF) and f.rank > 0 and f.aligned and graph.node(i).layout == "channels"
 
-    def jump(i: int) -> tuple[int, ...] | None:
+    def jump(i: int) -> tuple[Num, ...] | None:
         f = rf[i]
         return f.jump if isinstance(f, RF) else None
 
@@ -134,43 +135,43 @@ def _positive_weights(model: nn.Module) -> None:
 def _expected_window(graph: LayerGraph, target: int, field: RF, centre: tuple[int, ...]) -> Window:
     """(first, last) input position per axis that unit `centre` of `target` sees.
 
-    Inside the input that is archcalc's window `start + u·jump … + size − 1`. Where the
-    window is clipped by the input's border, padding at any layer on the way may hide
-    positions, so the ends come from walking the layers' geometry back within bounds.
+    Where no path from the unit passes a padding position (or one past a layer's border), that is
+    archcalc's field, `RF.window` (`start + u·jump … + size − 1` for a window network). Near the
+    border padding may hide positions, so the ends come from walking the layers' windows back
+    within bounds.
     """
-    sizes = graph.input.shape[1:]
-    window: list[int] = []
-    for a, u in enumerate(centre):
-        lo = field.start[a] + u * field.jump[a]
-        window += [lo, lo + field.size[a] - 1]
-    if all(0 <= window[2 * a] and window[2 * a + 1] < sizes[a] for a in range(len(sizes))):
-        return tuple(window)
-    reach = _reachable(graph, target, centre)
+    reach, clipped = _reachable(graph, target, centre)
+    if not clipped:
+        spans = [field.window(a, u) for a, u in enumerate(centre)]
+        if any(s is None for s in spans):
+            return (-1,) * (2 * len(centre))
+        return tuple(v for s in spans for v in s)  # type: ignore[union-attr]
     if any(not r for r in reach):
-        return (-1,) * len(window)  # the unit sees only padding: no input at all
+        return (-1,) * (2 * len(centre))  # the unit sees only padding: no input at all
     return tuple(v for r in reach for v in (min(r), max(r)))
 
 
-def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[set[int]]:
-    """Per axis, the input positions some path reaches from one output unit (real positions only)."""
+def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> tuple[list[set[int]], bool]:
+    """Per axis, the input positions some path reaches from one output unit (real positions only),
+    and whether some path passed a padding position on the way."""
+    clipped = [False]
 
-    def step(node: Node, g: Geometry | str | None, in_shape: Shape, here: list[set[int]]) -> list[set[int]] | None:
-        if not isinstance(g, Geometry):
+    def step(node: Node, g: WindowRule | str | None, in_shape: Shape, here: list[set[int]]) -> list[set[int]] | None:
+        if not isinstance(g, WindowRule):
             return here  # position-preserving
-        back = [{q for o in axis for q in reads(g, a, o) if 0 <= q < in_shape[1 + a]} for a, axis in enumerate(here)]
+        back = []
+        for a, axis in enumerate(here):
+            every = {q for o in axis for q in g.reads(a, o)}
+            inside = {q for q in every if 0 <= q < in_shape[1 + a]}
+            clipped[0] |= inside != every
+            back.append(inside)
         return back if all(back) else None  # None: only padding reaches this input
 
     def join(x: list[set[int]], y: list[set[int]]) -> list[set[int]]:
         return [p | q for p, q in zip(x, y, strict=True)]
 
     reached = walk_back(graph, target, [{u} for u in centre], step, join)
-    return reached if reached is not None else [set() for _ in centre]
-
-
-def reads(g: Geometry, axis: int, o: int) -> range:
-    """The input positions output position `o` of a window layer reads on one axis: o·S − P + t·D, t < K."""
-    first = o * g.stride[axis] - g.padding[axis]
-    return range(first, first + g.dilation[axis] * (g.kernel[axis] - 1) + 1, g.dilation[axis])
+    return (reached if reached is not None else [set() for _ in centre]), clipped[0]
 
 
 def walk_back(graph: LayerGraph, target: int, seed: T, step: Step[T], join: Callable[[T, T], T]) -> T | None:
@@ -181,8 +182,8 @@ def walk_back(graph: LayerGraph, target: int, seed: T, step: Step[T], join: Call
     reaches the input.
 
     `passes.receptive_field.path_counts` walks the same way with path counts instead of
-    position sets (and reads windows with the same o·S − P + t·D); `walk_back` and
-    `reads` belong beside it in passes/, where both walks would share them.
+    position sets (both read each layer's `Window.reads`); `walk_back` belongs beside it in
+    passes/, where both walks would share it.
     """
     pending: dict[int, T] = {target: seed}
     for nid in range(target, 0, -1):
@@ -191,7 +192,10 @@ def walk_back(graph: LayerGraph, target: int, seed: T, step: Step[T], join: Call
             continue
         n = graph.node(nid)
         g = n.layer.geometry(n.args, n.in_shapes)
-        for i, in_shape in zip(n.inputs, n.in_shapes, strict=True):
+        shape_only = set(n.layer.shape_inputs)  # a crop's size reference: no path runs through it
+        for k, (i, in_shape) in enumerate(zip(n.inputs, n.in_shapes, strict=True)):
+            if k in shape_only:
+                continue
             back = step(n, g, in_shape, here)
             if back is not None:
                 pending[i] = back if i not in pending else join(pending[i], back)

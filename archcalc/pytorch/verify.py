@@ -247,7 +247,8 @@ def _hooks(graph: LayerGraph, model: nn.Module, names: dict[int, str],
             current.append(nodes[min(calls[0], len(nodes) - 1)])
 
         def post(_m: Any, _a: Any, out: Any, nodes: list[int] = nodes, calls: list[int] = calls) -> None:
-            shapes[nodes[min(calls[0], len(nodes) - 1)]] = tuple(out.shape)
+            value = out[0] if isinstance(out, tuple) else out  # a max pool's (values, indices) for an unpool
+            shapes[nodes[min(calls[0], len(nodes) - 1)]] = tuple(value.shape)
             calls[0] += 1
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]

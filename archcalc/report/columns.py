@@ -14,6 +14,7 @@ from typing import Any
 
 from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
+from archcalc.passes.receptive_field import coordinate
 from archcalc.report.numbers import count, percent
 from archcalc.tensor import format_shape
 
@@ -67,7 +68,7 @@ def _axes(joiner: str) -> Callable[[Any], str]:
             return value
         if value is None:
             return ""
-        return joiner.join(map(str, value)) if value else "–"
+        return joiner.join(map(coordinate, value)) if value else "–"
     return text
 
 

@@ -148,11 +148,16 @@ def rf_dict(field: Any) -> dict[str, Any] | str | None:
         return None
     out: dict[str, Any] = {
         "size": list(field.size),
-        "jump": list(field.jump),
+        "jump": [j if isinstance(j, int) else float(j) for j in field.jump],
         "start": list(field.start),
         "center": [plain(c) for c in field.center],
         "aligned": field.aligned,
     }
+    if not all(isinstance(j, int) for j in field.jump):  # below 1 after going up in resolution
+        out["jump_exact"] = [str(j) for j in field.jump]
+    if field.phases:  # neighbouring units see differently placed fields: each unit of one period
+        out["period"] = [field.period(a) for a in range(field.rank)]
+        out["units"] = [[list(s) if s else None for s in axis] for axis in field.phases]
     if not field.aligned:
         out["centers"] = [[plain(c) for c in axis] for axis in field.axis_centers()]
         out["why"] = field.why

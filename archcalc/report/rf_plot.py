@@ -18,7 +18,7 @@ from rich.text import Text
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
-from archcalc.passes.receptive_field import RF, Profile, axis_names
+from archcalc.passes.receptive_field import RF, Profile, axis_names, coordinate
 from archcalc.report.numbers import large, percent
 
 MAX_ROWS = 40
@@ -55,7 +55,14 @@ def rf_summary(graph: LayerGraph, node_id: int, rf: RF) -> Text:
     text.append(f"  (output {'×'.join(map(str, n.shape))})\n")
     for a, name in enumerate(axis_names(rf.rank)):
         centers = ", ".join(f"{c:g}" for c in rf.axis_centers()[a])
-        text.append(f"  {name}: RF {rf.size[a]}, jump {rf.jump[a]}, start {rf.start[a]}, center {centers}\n")
+        jump = coordinate(rf.jump[a])
+        text.append(f"  {name}: RF {rf.size[a]}, jump {jump}, start {rf.start[a]}, center {centers}\n")
+        period = rf.period(a)
+        if period > 1:
+            units = "; ".join(f"{u}: {w[0]}…{w[1]}" if w else f"{u}: none" for u, w in
+                              ((u, rf.window(a, u)) for u in range(period)))
+            moved = coordinate(rf.jump[a] * period)
+            text.append(f"     units differ; the pattern repeats every {period} units, {moved} pixels on: {units}\n")
     text.append("  aligned: " + ("yes" if rf.aligned else f"no — {rf.why}"))
     return text
 

@@ -126,7 +126,7 @@ def kv_cache_line(analysis: Analysis) -> str:
 
 
 def rf_line(analysis: Analysis) -> str:
-    from archcalc.passes.receptive_field import RF
+    from archcalc.passes.receptive_field import RF, coordinate
 
     node = analysis.final_rf
     if node is None:
@@ -135,7 +135,7 @@ def rf_line(analysis: Analysis) -> str:
     assert isinstance(f, RF)
     n = analysis.graph.node(node)
     aligned = "" if f.aligned else f"; not aligned: {f.why}"
-    return (f"\nreceptive field {'×'.join(map(str, f.size))} (jump {'×'.join(map(str, f.jump))}, "
+    return (f"\nreceptive field {'×'.join(map(str, f.size))} (jump {'×'.join(map(coordinate, f.jump))}, "
             f"start {','.join(map(str, f.start))}) at layer {node} {n.text}, "
             f"the last before it goes global{aligned}")
 
