@@ -21,11 +21,11 @@ from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, 
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.parser import MAX_REPEAT
+from archcalc.lang.size import MAX_NODES  # bounds every expansion: an error in well under a second
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
 from archcalc.layers import REGISTRY, LayerType, find
 from archcalc.tensor import Shape
 
-MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_DEPTH = 64  # block calls inside block calls
 MAX_NESTING = 120  # branches, residuals and block calls inside each other, together: Python's stack is finite
 
@@ -214,7 +214,9 @@ class _Expansion:
         drafts as the first: the total is known after one.
         """
         if left and len(self.drafts) + added * left > MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
+            count = len(self.drafts) + added * left
+            raise SpecError(f"the spec expands to at least {count:,} layers, more than the limit of {MAX_NODES:,}",
+                            item.repeat_loc,
                             hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
 
     def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:

@@ -28,6 +28,7 @@ from archcalc.lang.ast import (
     Spec,
     Statement,
 )
+from archcalc.lang.size import refuse_oversize
 
 HEADERS = ("name", "hidden-activation")
 COMPOUNDS = ("concat", "add", "residual")
@@ -59,7 +60,9 @@ def parse(text: str, filename: str = "<spec>") -> Spec:
     """Parse spec text; raises SpecError pointing into it."""
     source = Source(text, filename)
     try:
-        return _parse_tree(_line_tree(text), source)
+        spec = _parse_tree(_line_tree(text), source)
+        refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
+        return spec
     except SpecError as e:
         raise e.with_source(source) from None
 
