@@ -84,3 +84,11 @@ def test_a_spec_at_the_limit_parses() -> None:
 ])
 def test_what_may_be_empty_counts_nothing(text: str) -> None:
     assert len(load_text(text, "t.arch")) == 1
+
+
+def test_a_loop_written_on_two_lines_runs_on_both() -> None:
+    # the parser parses a repeated line once and moves it: its loop must move with it
+    text = "input 3x8x8\nconv3-4 for j in range(2)\nconv3-4 for j in range(2)\n"
+    assert len(load_text(text, "t.arch")) == 1 + 2 + 2
+    bad = "input 3x8x8\nconv3-4 for j in range(2)\nconv3-4 for j in range(2.5)\nconv3-4 for j in range(2.5)\n"
+    assert error_of(bad).splitlines()[0] == "t.arch:3:24: error: range's value 2.5 is not a whole number"

@@ -217,7 +217,8 @@ class _Expansion:
             count = len(self.drafts) + added * left
             raise SpecError(f"the spec expands to at least {count:,} layers, more than the limit of {MAX_NODES:,}",
                             item.repeat_loc,
-                            hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
+                            hint=f"each of the {left:,} repetitions still to go adds {added:,} "
+                                 + ("layer" if added == 1 else "layers"))
 
     def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:
         """`item for j in range(start, stop)`: the item once per j, which its arguments may use.
@@ -488,7 +489,7 @@ class _Expansion:
              loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
              tie: Tie | None = None) -> int:
         if len(self.drafts) >= MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
+            raise SpecError(f"the spec expands to more than the limit of {MAX_NODES:,} layers", loc)
         if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
             raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
         if self.replaying:  # applying a block instance again: the next original's weights
