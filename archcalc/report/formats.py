@@ -76,7 +76,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "figures_under": {"macs": "pytorch", "flops": "pytorch", "counted": analysis.convention,
                           "training": "pytorch"},
         "convention": counting_views.to_dict(analysis),
-        "training": {k: v for k, v in training_views.to_dict(analysis).items() if k != "layers"},
+        "training": training_views.to_dict(analysis, layers=False),
     }
 
 
