@@ -78,3 +78,8 @@ def test_one_spec_behaves_as_before(tmp_path: Path) -> None:
 def test_no_spec_is_a_usage_error() -> None:
     code, _, err = run()
     assert code == 2 and "Missing argument 'SPEC...'" in err
+
+
+def test_a_bad_input_shape_is_the_commands_error(tmp_path: Path) -> None:
+    code, out, err = run(*write(tmp_path, good=GOOD, wrong=WRONG), "--input", "3x0x2")
+    assert code == 2 and out == "" and "--input" in err

@@ -43,19 +43,21 @@ def check(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str, conven
       echo 'input 3x224x224
       conv3-64, bn => macs=12_845_056, total macs=99_549_184' | archcalc check - --convention thop
     """
+    shape = parse_input(input_shape)  # a bad --input is the command's error, whatever the specs
     if len(specs) == 1:  # one spec: its error is the command's error (exit status 2)
-        worst = _check_one(specs[0], input_shape, fmt, convention)
+        worst, _ = _check_one(specs[0], shape, fmt, convention)
         if worst:
             click.get_current_context().exit(worst)
         return
     from archcalc.errors import ArchcalcError, SpecError
 
-    statuses, blocks = [], []
+    statuses: list[int] = []
+    blocks: list[dict[str, Any]] = []
     for i, spec in enumerate(specs):
         if fmt != "json" and i:
             click.echo()
         try:
-            result = _check_one(spec, input_shape, fmt, convention, several=True)
+            code, block = _check_one(spec, shape, fmt, convention, several=True)
         except ArchcalcError as e:  # this spec cannot be checked: say so, go on with the others
             message = e.format() if isinstance(e, SpecError) else f"error: {e}"
             if fmt == "json":
@@ -65,7 +67,6 @@ def check(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str, conven
                 click.echo(message, err=True)
             statuses.append(2)
             continue
-        code, block = result if isinstance(result, tuple) else (result, None)
         if block is not None:
             blocks.append(block)
         statuses.append(code)
@@ -78,15 +79,15 @@ def check(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str, conven
         click.get_current_context().exit(max(statuses))
 
 
-def _check_one(spec: str, input_shape: tuple[str, ...], fmt: str, convention: str,
-               several: bool = False) -> Any:
-    """Check one spec and show its verdict block: 0 when every figure holds, 1 when one is wrong.
-    With `several` and JSON, (status, the block) so the caller prints them all as one list."""
+def _check_one(spec: str, shape: Any, fmt: str, convention: str,
+               several: bool = False) -> tuple[int, dict[str, Any] | None]:
+    """Check one spec and show its verdict block: (0 when every figure holds, 1 when one is wrong;
+    with `several` and JSON the block, which the caller prints with the others as one list)."""
     import archcalc
     from archcalc.check import check as run
     from archcalc.passes.analysis import analyze
 
-    analysis = analyze(archcalc.load(spec, parse_input(input_shape)), convention=convention)
+    analysis = analyze(archcalc.load(spec, shape), convention=convention)
     results = run(analysis)
     code = 1 if any(r.status == "wrong" for r in results) else 0
     if fmt == "json":
@@ -94,13 +95,14 @@ def _check_one(spec: str, input_shape: tuple[str, ...], fmt: str, convention: st
         if several:
             return code, {"spec": spec, **data}
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    elif not results:
+        return code, None
+    if several:
+        click.echo(f"{spec}:")
+    if not results:
         click.echo(f"{analysis.graph.name}: no '=> ...' figures to check")
     else:
-        if several:
-            click.echo(f"{spec}:")
         show(_table(analysis, results))
-    return code
+    return code, None
 
 
 def _layer(analysis: Any, r: Any) -> tuple[str, str]:
