@@ -46,7 +46,8 @@ class _Count:
         self.spec = spec
         self.blocks: dict[str, int] = {}
         self.open: set[str] = set()  # blocks being counted: a block that calls itself counts 0 (expansion refuses it)
-        self.block_instances = {u.instance.text for u in _layers(spec) if u.instance and u.head.text in spec.blocks}
+        self.block_instances = {u.instance.text for u in _layers(spec)  # instances that may be of blocks
+                                if u.instance and (u.head.text in spec.blocks or "{" in u.head.text)}
 
     def statements(self, stmts: tuple[Statement, ...]) -> int:
         return sum(self.item(i) for stmt in stmts for i in stmt.items)
