@@ -110,6 +110,11 @@ class UsageError(ArchcalcError):
     """A command-line value is wrong (not a spec problem)."""
 
 
+class MissingExtraError(ArchcalcError, ImportError):
+    """An optional package is not installed (pandas for `Analysis.to_pandas`); the message says
+    which extra installs it."""
+
+
 def _excerpt(source: Source, loc: Loc) -> list[str]:
     # columns count a tab as 4, as the parser reads it: show the line the same way
     text = source.line(loc.line).expandtabs(4)
