@@ -7,6 +7,8 @@ In-process: the tool's own analysis of an already built model (construction left
 favours the peers); cold: a fresh process that imports torch, builds the model and runs the
 tool — what a user waits for. FlopCounterMode runs on the meta device (nothing allocated).
 Tools that are not installed are left out. Not part of archcalc; only the bench runs it.
+Times are CPU seconds (user + system, every thread's), as archcalc's are in bench.py: the
+machine is shared, and CPU time is what another job's load does not stretch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,11 +41,27 @@ MODULES = {"torchinfo": "torchinfo", "fvcore": "fvcore", "ptflops": "ptflops", "
 
 
 def median(fn: Any, runs: int) -> float:
+    """Median CPU seconds of `fn` in this process."""
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cold_median(command: list[str], runs: int) -> float:
+    """Median CPU seconds of `command` in a fresh process."""
+    times = []
+    for _ in range(runs):
+        start = children_cpu()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(children_cpu() - start)
     return statistics.median(times)
 
 
@@ -68,7 +87,7 @@ def main() -> None:
             exec(prelude(model), namespace)  # noqa: S102 - the bench's own fixed code
             in_process = median(lambda c=code, n=namespace: exec(c, dict(n)), args.runs)  # noqa: S102
             command = [sys.executable, "-W", "ignore", "-c", prelude(model) + code]
-            cold = median(lambda c=command: subprocess.run(c, check=True, capture_output=True), max(1, args.runs // 2))
+            cold = cold_median(command, max(1, args.runs // 2))
             results[tool][model] = {"in_process": in_process, "cold": cold}
     json.dump(results, sys.stdout)
 

@@ -190,17 +190,17 @@ def test_repeat_count_from_a_block_argument_out_of_range(count: str, shown: str)
 
 
 def test_nested_repeats_beyond_the_node_bound_fail_at_once() -> None:
-    # 10,000 × 10,000 layers: the bound is known to be exceeded after the first repetition of
-    # `wide`, which keeps its input's shape, so only 10,001 nodes are ever built.
+    # 10,000 × 10,000 layers: the parser counts them (`wide` once) and refuses the spec before
+    # a single layer is built (tests/test_expansion_limit.py counts that).
     text = "input 3x8x8\nblock wide:\n    relu x10000\n\nwide x10000\n"
     start = time.perf_counter()
     message = str(error_of(text))
     assert time.perf_counter() - start < 5
     assert message == (
-        f"t.arch:5:7: error: the spec expands to more than {MAX_NODES:,} layers\n"
+        f"t.arch:5:7: error: the spec expands to at least 100,000,001 layers, more than the limit of {MAX_NODES:,}\n"
         " 5 | wide x10000\n"
         "   |       ^^^^^\n"
-        "  each of the 9,999 repetitions still to go adds 10,000 layers"
+        "  here 10,000 layers are repeated 10,000 times"
     )
 
 

@@ -206,7 +206,7 @@ def test_loop_errors(text: str, message: str) -> None:
 
 def test_a_loop_is_bounded_by_the_layer_limit() -> None:
     text = "input 3x8x8\nblock b(n): relu x{n}\nb(10000) for j in range(30)\n"
-    assert "the spec expands to more than 250,000 layers" in error_of(text)
+    assert "more than the limit of 250,000" in error_of(text)
 
 
 # -- families and their members ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import cli, format_option, input_option, parse_input, show
 
 
 def _names() -> list[str]:
@@ -17,13 +17,13 @@ def _names() -> list[str]:
 
 
 @cli.command()
-@spec_argument
+@click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
 @input_option
 @format_option("table", "json")
 @click.option("--convention", type=click.Choice(_names()), default="pytorch", show_default=True,
               help="Check macs= and flops= claims against this tool's count (`archcalc conventions`).")
-def check(spec: str, input_shape: tuple[str, ...], fmt: str, convention: str) -> None:
-    """Check the hand calculations written after `=>` in SPEC.
+def check(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str, convention: str) -> None:
+    """Check the hand calculations written after `=>` in each SPEC.
 
     Each `=>` item is a shape (55x55x96 as H×W×C or 96x55x55 as C×H×W), an exact figure
     (params=34944, weights=, biases=, buffers=, macs=, flops=; digits may be grouped with _),
@@ -31,31 +31,81 @@ def check(spec: str, input_shape: tuple[str, ...], fmt: str, convention: str) ->
     writes it, and the output says so), rf=11, or `total params≈138M` for the whole network.
     Where a wrong shape comes from a default (conv5-6 pads 'same'; the textbook formula does
     not), the output says so and shows the /p0 fix. Exit status 1 when any is wrong, 0 when all hold.
+    Several specs get one verdict block each (with --format json, a list of one object each),
+    and the exit status is the worst of them: 2 when a spec could not be read, else 1 when a
+    figure is wrong.
 
     \b
     Examples:
       archcalc check specs/examples/alexnet-hand.arch
       archcalc check examples/vgg16-hand
+      archcalc check examples/alexnet-hand examples/vgg16-hand
       archcalc check my.arch --format json
       echo 'input 3x227x227
       conv11-96/s4/p0 => 55x55x96, params=34944' | archcalc check -
       echo 'input 3x224x224
       conv3-64, bn => macs=12_845_056, total macs=99_549_184' | archcalc check - --convention thop
     """
+    shape = parse_input(input_shape)  # a bad --input is the command's error, whatever the specs
+    if len(specs) == 1:  # one spec: its error is the command's error (exit status 2)
+        worst, _ = _check_one(specs[0], shape, fmt, convention)
+        if worst:
+            click.get_current_context().exit(worst)
+        return
+    from archcalc.errors import ArchcalcError, SpecError
+
+    statuses: list[int] = []
+    blocks: list[dict[str, Any]] = []
+    for i, spec in enumerate(specs):
+        if fmt != "json" and i:
+            click.echo()
+        try:
+            code, block = _check_one(spec, shape, fmt, convention, several=True)
+        except ArchcalcError as e:  # this spec cannot be checked: say so, go on with the others
+            message = e.format() if isinstance(e, SpecError) else f"error: {e}"
+            if fmt == "json":
+                blocks.append({"spec": spec, "ok": False, "error": message})
+            else:
+                click.echo(f"{spec}: cannot be checked")
+                click.echo(message, err=True)
+            statuses.append(2)
+            continue
+        if block is not None:
+            blocks.append(block)
+        statuses.append(code)
+    if fmt == "json":
+        click.echo(json.dumps(blocks, indent=2, ensure_ascii=False))
+    else:
+        counts = [("hold", statuses.count(0)), ("wrong", statuses.count(1)), ("cannot be checked", statuses.count(2))]
+        click.echo("\n" + f"{len(specs)} specs: " + ", ".join(f"{n} {what}" for what, n in counts if n))
+    if max(statuses):
+        click.get_current_context().exit(max(statuses))
+
+
+def _check_one(spec: str, shape: Any, fmt: str, convention: str,
+               several: bool = False) -> tuple[int, dict[str, Any] | None]:
+    """Check one spec and show its verdict block: (0 when every figure holds, 1 when one is wrong;
+    with `several` and JSON the block, which the caller prints with the others as one list)."""
     import archcalc
     from archcalc.check import check as run
     from archcalc.passes.analysis import analyze
 
-    analysis = analyze(archcalc.load(spec, parse_input(input_shape)), convention=convention)
+    analysis = analyze(archcalc.load(spec, shape), convention=convention)
     results = run(analysis)
+    code = 1 if any(r.status == "wrong" for r in results) else 0
     if fmt == "json":
-        click.echo(json.dumps(_json(analysis, results), indent=2, ensure_ascii=False))
-    elif not results:
+        data = _json(analysis, results)
+        if several:
+            return code, {"spec": spec, **data}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return code, None
+    if several:
+        click.echo(f"{spec}:")
+    if not results:
         click.echo(f"{analysis.graph.name}: no '=> ...' figures to check")
     else:
         show(_table(analysis, results))
-    if any(r.status == "wrong" for r in results):
-        click.get_current_context().exit(1)
+    return code, None
 
 
 def _layer(analysis: Any, r: Any) -> tuple[str, str]:

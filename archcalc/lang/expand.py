@@ -22,11 +22,11 @@ from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_ba
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.modules import ROOT, SHORTCUT, ModuleTree, counted
 from archcalc.lang.parser import MAX_REPEAT
+from archcalc.lang.size import MAX_NODES  # bounds every expansion: an error in well under a second
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
 from archcalc.layers import REGISTRY, LayerType, find
 from archcalc.tensor import Shape
 
-MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_DEPTH = 64  # block calls inside block calls
 MAX_NESTING = 120  # branches, residuals and block calls inside each other, together: Python's stack is finite
 
@@ -234,8 +234,11 @@ class _Expansion:
         drafts as the first: the total is known after one.
         """
         if left and len(self.drafts) + added * left > MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
-                            hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
+            count = len(self.drafts) + added * left
+            raise SpecError(f"the spec expands to at least {count:,} layers, more than the limit of {MAX_NODES:,}",
+                            item.repeat_loc,
+                            hint=f"each of the {left:,} repetitions still to go adds {added:,} "
+                                 + ("layer" if added == 1 else "layers"))
 
     def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         """`item for j in range(start, stop)`: the item once per j, which its arguments may use;
@@ -518,7 +521,7 @@ class _Expansion:
              loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
              tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.drafts) >= MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
+            raise SpecError(f"the spec expands to more than the limit of {MAX_NODES:,} layers", loc)
         if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
             raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
         if self.replaying:  # applying a block instance again: the next original's weights

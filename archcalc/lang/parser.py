@@ -28,6 +28,7 @@ from archcalc.lang.ast import (
     Spec,
     Statement,
 )
+from archcalc.lang.size import refuse_oversize
 
 HEADERS = ("name", "hidden-activation")
 COMPOUNDS = ("concat", "add", "residual")
@@ -59,7 +60,9 @@ def parse(text: str, filename: str = "<spec>") -> Spec:
     """Parse spec text; raises SpecError pointing into it."""
     source = Source(text, filename)
     try:
-        return _parse_tree(_line_tree(text), source)
+        spec = _parse_tree(_line_tree(text), source)
+        refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
+        return spec
     except SpecError as e:
         raise e.with_source(source) from None
 
@@ -286,8 +289,11 @@ def _on_line(stmt: Statement, number: int) -> Statement:
         instance = None if u.instance is None else piece(u.instance)
         return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
 
+    def loop(lp: Loop | None) -> Loop | None:
+        return None if lp is None else Loop(piece(lp.var), tuple(piece(b) for b in lp.bounds), at(lp.loc))
+
     items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
-                       None if i.repeat_expr is None else piece(i.repeat_expr)) for i in stmt.items)
+                       None if i.repeat_expr is None else piece(i.repeat_expr), loop(i.loop)) for i in stmt.items)
     return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect))
 
 

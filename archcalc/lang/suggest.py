@@ -10,7 +10,6 @@ tools have and archcalc has not are named as missing, honestly.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 
@@ -33,6 +32,8 @@ def did_you_mean(word: str, candidates: list[str], kinds: Mapping[str, str] | No
 
     With `kinds` (candidate → its layer kind), only a candidate of the word's family is offered.
     """
+    import difflib  # only an error needs it: no spec that reads well pays for its import
+
     low = word.lower()
     allowed = [c for c in candidates if _same_operation(low, c, kinds)]
     close = difflib.get_close_matches(low, allowed, n=1, cutoff=0.6)

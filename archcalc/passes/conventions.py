@@ -200,21 +200,35 @@ def facts(graph: LayerGraph, macs: Sequence[int]) -> list[Facts]:
             for n in graph]
 
 
+def alike(graph: LayerGraph, known: Sequence[Facts]) -> list[int]:
+    """For each node, the first node with the same facts (type, arguments, shapes, MACs, counts):
+    a convention's rule reads nothing else, so a repeated layer is counted once."""
+    first: dict[tuple[object, ...], int] = {}
+    return [first.setdefault((n.type, id(n.args), n.in_shapes, n.shape, f.macs, f.counts), n.id)
+            for n, f in zip(graph, known)]
+
+
 def count(graph: LayerGraph, macs: Sequence[int], name: str, known: Sequence[Facts] | None = None,
-          unique: Sequence[Counts] | None = None) -> Counted:
+          unique: Sequence[Counts] | None = None, same: Sequence[int] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`known` facts and `unique` counts, where the caller has them already)."""
+    (`known` facts, `unique` counts and `same` (`alike`), where the caller has them already)."""
     convention = get(name)
     known = known if known is not None else facts(graph, macs)
+    same = same if same is not None else alike(graph, known)
     values, rules = [], []
     caveats: dict[tuple[str, str], list[int]] = {}
+    terms: dict[int, Term | None] = {}  # by the first node with the same facts
     for n in graph:
         if n.type == "input":
             values.append(0)
             rules.append("")
             continue
         facts_ = known[n.id]
-        term = convention.count(facts_)
+        first = same[n.id]
+        if first in terms:
+            term = terms[first]
+        else:
+            term = terms[first] = convention.count(facts_)
         if term is None:
             term = Term(facts_.macs, "MACs (no rule)",
                         f"{name} has no rule for '{n.type}' (not measured): counted as its MACs")
@@ -232,7 +246,8 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
     known = facts(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    return {name: count(graph, macs, name, known, unique) for name in CONVENTIONS}
+    same = alike(graph, known)
+    return {name: count(graph, macs, name, known, unique, same) for name in CONVENTIONS}
 
 
 @dataclass(frozen=True)

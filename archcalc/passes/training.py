@@ -297,6 +297,7 @@ class _Storages:
             else:
                 self.base.append(n.id)
                 self.contiguous.append(True)
+        self.token_input = {n.id for n in graph.input_nodes() if graph.token_vocab(n.id) is not None}
 
     def is_parameter(self, node_id: int) -> bool:
         return self.graph.node(self.base[node_id]).type == "parameter"
@@ -304,8 +305,7 @@ class _Storages:
     def bytes(self, node_id: int) -> int:
         """The bytes of the storage node `node_id`'s output lives in (token ids: int64)."""
         base = self.graph.node(self.base[node_id])
-        per = 8 if base.type == "input" and self.graph.token_vocab(base.id) is not None \
-            else self.options.activation_bytes
+        per = 8 if base.id in self.token_input else self.options.activation_bytes
         return prod(base.shape) * per * (self.options.batch if base.batched else 1)
 
     def tensor_bytes(self, node_id: int) -> int:
@@ -362,14 +362,20 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     steps: list[LayerStep] = []
     flops = FLOPS_PER_MAC * options.batch
     in_flight = 0
+    known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None]] = {}
     for n in graph:
         in_backward = n.type != "input" and needs[n.id] and n.id in loss
         input_grad = tuple(needs[i] for i in n.inputs)
         g: Gradients | None = Gradients()
         kept: tuple[Kept, ...] = ()
         if in_backward:
-            g = n.layer.gradients(n.args, n.in_shapes, n.shape, input_grad, trained[n.id])
-            saved = n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained[n.id])
+            # a layer type's rules are pure functions of these: a repeated layer asks them once
+            key = (n.type, id(n.args), n.in_shapes, n.shape, input_grad, trained[n.id])
+            rules = known.get(key)
+            if rules is None:
+                rules = known[key] = (n.layer.gradients(n.args, n.in_shapes, n.shape, input_grad, trained[n.id]),
+                                      n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained[n.id]))
+            g, saved = rules
             if g is None:
                 unknown.setdefault((n.type, "gradient"), []).append(n.id)
             if saved is None:

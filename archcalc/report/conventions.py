@@ -4,15 +4,14 @@ formats them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from archcalc.passes import conventions
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.conventions import FLOPS, MACS, Counted, Diff
+
+if TYPE_CHECKING:  # rich is imported by the table that draws it: JSON and Markdown never load it
+    from rich.console import Group
 
 _WORDS = {MACS: "MACs", FLOPS: "FLOPs"}
 
@@ -99,6 +98,10 @@ def headline(d: Diff) -> str:
 
 
 def diff_table(analysis: Analysis, d: Diff) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     unit = _WORDS[d.unit]
     table = Table(title=f"{analysis.graph.name}: {d.b.name} against {d.a.name} ({unit})", header_style="bold")
     for col, justify in (("layer type", "left"), ("layers", "right"), (d.a.name, "right"), (d.b.name, "right"),

@@ -35,8 +35,9 @@ CONVENTIONS = {
 }
 
 
-def to_dict(analysis: Analysis) -> dict[str, Any]:
-    """The JSON document: every node with its inputs; integers stay integers."""
+def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
+    """The JSON document: every node with its inputs; integers stay integers. `layers`, if given,
+    stands where the list of layers goes (to_json writes them one at a time)."""
     g, t = analysis.graph, analysis.totals
     return {
         "archcalc": __version__,
@@ -70,7 +71,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         },
         "receptive_field": _final_rf(analysis),
         "by_kind": [asdict(k) for k in analysis.kinds],
-        "layers": [_layer(analysis, n.id) for n in g],
+        "layers": [_layer(analysis, n.id) for n in g] if layers is None else layers,
         "warnings": [asdict(w) for w in analysis.warnings],
         "conventions": CONVENTIONS,
         # which convention each figure is under: macs/flops are always FlopCounterMode's; `counted`
@@ -78,7 +79,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "figures_under": {"macs": "pytorch", "flops": "pytorch", "counted": analysis.convention,
                           "training": "pytorch"},
         "convention": counting_views.to_dict(analysis),
-        "training": {k: v for k, v in training_views.to_dict(analysis).items() if k != "layers"},
+        "training": training_views.to_dict(analysis, layers=False),
     }
 
 
@@ -234,13 +235,11 @@ def to_json(analysis: Analysis) -> str:
     the document — are encoded compactly by its C encoder, one per line, which reads as
     well and is several times faster on big graphs. Integers of any size stay exact.
     """
-    data = to_dict(analysis)
-    layers = data["layers"]
-    data["layers"] = _LAYERS
-    head = json.dumps(data, indent=2, ensure_ascii=False)
+    head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    body = ",\n".join("    " + encode(layer) for layer in layers)
-    return head.replace(json.dumps(_LAYERS), "[\n" + body + "\n  ]" if layers else "[]", 1) + "\n"
+    # each layer's dict is made, encoded and dropped in turn: only the text is held, never every dict at once
+    body = ",\n".join(["    " + encode(_layer(analysis, n.id)) for n in analysis.graph])
+    return head.replace(json.dumps(_LAYERS), "[\n" + body + "\n  ]" if len(analysis.graph) else "[]", 1) + "\n"
 
 
 CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", "weights", "biases",

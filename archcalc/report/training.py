@@ -68,8 +68,9 @@ def _layer(t: Training, node_id: int) -> dict[str, Any]:
     }
 
 
-def to_dict(analysis: Analysis) -> dict[str, Any]:
-    """The training step for the JSON document: options, FLOPs, memory terms, and per layer."""
+def to_dict(analysis: Analysis, layers: bool = True) -> dict[str, Any]:
+    """The training step for the JSON document: options, FLOPs, memory terms, and per layer (unless
+    `layers` is False: the report's JSON puts each layer's beside its other figures)."""
     t = analysis.step
     o = t.options
     return {
@@ -91,7 +92,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
                       "saved_bytes": s.saved_bytes, "recompute_flops": s.forward} for s in t.segments],
         "unknown": [{"layer_type": u.layer_type, "what": u.what, "layers": list(u.layers)} for u in t.unknown],
         "notes": list(t.notes),
-        "layers": [{"id": n.id, **_layer(t, n.id)} for n in analysis.graph],
+        **({"layers": [{"id": n.id, **_layer(t, n.id)} for n in analysis.graph]} if layers else {}),
     }
 
 

@@ -1,0 +1,112 @@
+"""How many layers a parsed spec expands to, at least, known without expanding it.
+
+A spec of a million layers is a few short lines (`block wide: relu x1000`, `wide x1000`);
+building its drafts only to refuse them costs seconds and hundreds of megabytes. The
+parser asks this module instead: every layer token makes at least one layer, a branch or
+residual one more for its join, a repeat multiplies, a block call counts its body — each
+block counted once, however often it is called. What depends on values only expansion
+knows (`x{n-1}`, `for j in range(n)`, a block's arguments) counts as zero, so the figure is
+a lower bound: a spec it refuses is one expansion would refuse too, only later.
+"""
+
+from __future__ import annotations
+
+from archcalc.errors import Loc, SpecError
+from archcalc.lang.ast import Branches, Item, Layer, Ref, Residual, Spec, Statement
+
+MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
+MAX_BLOCK_DEPTH = 64  # as expansion's: blocks deeper than this count 0 here, and expansion refuses them
+
+
+def refuse_oversize(spec: Spec) -> None:
+    """Raise at the first top-level item past `MAX_NODES`, naming the limit and the count."""
+    count = _Count(spec)
+    total = max(1, len(spec.inputs))
+    crossing: tuple[Item, int] | None = None
+    for stmt in spec.body:
+        for item in stmt.items:
+            added = count.item(item)
+            total += added
+            if crossing is None and total > MAX_NODES:
+                crossing = (item, added)
+    if crossing is None:
+        return
+    item, added = crossing
+    loc = item.repeat_loc if item.repeat_loc is not None else _loc(item)
+    hint = (f"here {added // item.repeat:,} layers are repeated {item.repeat:,} times" if item.repeat > 1
+            else None)
+    raise SpecError(f"the spec expands to at least {total:,} layers, more than the limit of {MAX_NODES:,}",
+                    loc, hint=hint)
+
+
+class _Count:
+    """Lower bounds per unit; a block's body is counted once (blocks call blocks a million times)."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.blocks: dict[str, int] = {}
+        self.open: set[str] = set()  # blocks being counted: a block that calls itself counts 0 (expansion refuses it)
+        self.block_instances = {u.instance.text for u in _layers(spec)  # instances that may be of blocks
+                                if u.instance and (u.head.text in spec.blocks or "{" in u.head.text)}
+
+    def statements(self, stmts: tuple[Statement, ...]) -> int:
+        return sum(self.item(i) for stmt in stmts for i in stmt.items)
+
+    def item(self, item: Item) -> int:
+        if item.loop is not None or item.repeat_expr is not None:  # counted when expanded
+            return 0
+        return self.unit(item.unit) * item.repeat
+
+    def unit(self, unit: object) -> int:
+        if isinstance(unit, Ref):
+            return 0
+        if isinstance(unit, Branches):
+            return 1 + sum(self.statements(b) for b in unit.branches)
+        if isinstance(unit, Residual):
+            shortcut = self.statements(unit.shortcut) if isinstance(unit.shortcut, tuple) else 0
+            return 1 + self.statements(unit.body) + shortcut
+        assert isinstance(unit, Layer)
+        head = unit.head.text
+        if head in self.spec.blocks:
+            return self.block(head)
+        if "{" in head or head in self.block_instances:  # may name a block, whose body may be empty
+            return 0
+        return 1
+
+    def block(self, name: str) -> int:
+        if name not in self.blocks:
+            if name in self.open or len(self.open) >= MAX_BLOCK_DEPTH:
+                return 0
+            self.open.add(name)
+            self.blocks[name] = self.statements(self.spec.blocks[name].body)
+            self.open.discard(name)
+        return self.blocks[name]
+
+
+def _layers(spec: Spec) -> list[Layer]:
+    """Every layer token written in the spec, once per place it is written."""
+    out: list[Layer] = []
+
+    def walk(stmts: tuple[Statement, ...]) -> None:
+        for stmt in stmts:
+            for item in stmt.items:
+                unit = item.unit
+                if isinstance(unit, Layer):
+                    out.append(unit)
+                elif isinstance(unit, Branches):
+                    for branch in unit.branches:
+                        walk(branch)
+                elif isinstance(unit, Residual):
+                    walk(unit.body)
+                    if isinstance(unit.shortcut, tuple):
+                        walk(unit.shortcut)
+
+    walk(spec.body)
+    for block in spec.blocks.values():
+        walk(block.body)
+    return out
+
+
+def _loc(item: Item) -> Loc:
+    unit = item.unit
+    return unit.head.loc if isinstance(unit, Layer) else unit.loc

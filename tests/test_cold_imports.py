@@ -1,0 +1,38 @@
+"""A cold `archcalc report --format json` imports only what it uses (issue 18's cold start):
+no torch, no graph library, no rich (the table's), no difflib (error messages')."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NOT_ON_THE_JSON_PATH = ("torch", "networkx", "rich", "difflib", "graphviz")
+
+
+@pytest.mark.parametrize("spec", ["resnet152", "gpt2"])
+def test_a_json_report_imports_nothing_it_does_not_use(spec: str) -> None:
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from archcalc.cli import main\n"
+        f"sys.argv = ['archcalc', 'report', {spec!r}, '--format', 'json']\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+        "assert json.loads(out.getvalue())['totals']['params'] > 0\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(NOT_ON_THE_JSON_PATH)!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_table_does_import_rich() -> None:  # the check above can fail: rich is found when it is there
+    code = ("import contextlib, io, sys\nfrom archcalc.cli import main\nsys.argv = ['archcalc', 'report', 'lenet5']\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
+            "    except SystemExit:\n        pass\nprint('rich' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
