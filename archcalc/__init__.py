@@ -11,43 +11,67 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from archcalc.version import __version__
 
 if TYPE_CHECKING:
     import torch
 
-    from archcalc.analysis import Analysis
     from archcalc.graph import LayerGraph
-    from archcalc.layers import Shape
+    from archcalc.lang.expand import InputShapes
+    from archcalc.passes.analysis import Analysis
 
 
-def load(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
+def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | None = None,
+              params: Mapping[str, Any] | None = None) -> LayerGraph:
+    """Spec text → LayerGraph: parse, expand blocks and repeats, infer every shape.
+
+    `filename` names the text in error messages; `params` override its `param` values.
+    """
+    from archcalc.lang import expand, parse
+    from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
+
+    with paused():
+        spec = parse(text, filename)
+        if spec.uses is not None:  # `use efficientnet`: the family spec with this spec's values
+            from archcalc.errors import SpecError
+            from archcalc.lang.family import derive
+            from archcalc.zoo import family
+
+            try:
+                source = family(spec.uses.text, spec.uses.loc)
+                spec, input_shape, params = derive(spec, parse(source.text, source.filename), input_shape, params)
+            except SpecError as e:
+                raise e.with_source(spec.source) from None
+        return infer(expand(spec, input_shape, params))
+
+
+def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
     """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
     """
-    from archcalc import spec as spec_lang
     from archcalc.zoo import read
 
     if "\n" in spec:
-        return spec_lang.load(spec, "<spec>", input_shape, params)
+        return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
     source = read(spec)
-    return spec_lang.load(source.text, source.filename, input_shape, params)
+    return load_text(source.text, source.filename, input_shape, params)
 
 
-def analyze(spec: str, input_shape: Shape | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
+def analyze(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
     """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
-    from archcalc.analysis import analyze as run
+    from archcalc.passes.analysis import analyze as run
 
     return run(load(spec, input_shape, params))
 
 
-def build(spec: str, input_shape: Shape | None = None,
+def build(spec: str, input_shape: InputShapes | None = None,
           params: Mapping[str, Any] | None = None) -> torch.fx.GraphModule:
     """The spec as a runnable torch module (needs PyTorch); `print(model.code)` shows it."""
-    from archcalc.torch_build import build as build_graph
+    from archcalc.pytorch.build import build as build_graph
 
     return build_graph(load(spec, input_shape, params))
 
 
-__all__ = ["__version__", "analyze", "build", "load"]
+__all__ = ["__version__", "analyze", "build", "load", "load_text"]

@@ -22,7 +22,7 @@ class Source:
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loc:
     """A 1-based line and column in a spec, with the width of what is pointed at."""
 
@@ -82,7 +82,28 @@ class ShapeError(SpecError):
 
 
 class BuildError(ArchcalcError):
-    """A spec cannot be turned into a torch module."""
+    """A spec cannot be turned into a torch module (a layer type has no torch equivalent,
+    or torch rejects its arguments); raised by `archcalc.pytorch.build`, names the spec line."""
+
+
+class TorchMissingError(ArchcalcError):
+    """PyTorch is not installed; raised by anything that builds or verifies (the static
+    path works without it). The message says how to install it."""
+
+
+class VerifyError(ArchcalcError):
+    """torch could not run a spec archcalc accepted; raised by `archcalc.pytorch.verify`
+    during the forward pass, names the layer and its spec line."""
+
+
+class DeviceMemoryError(ArchcalcError):
+    """The device ran out of memory during `archcalc verify`; the message says at which
+    batch size and suggests a smaller one."""
+
+
+class RenderError(ArchcalcError):
+    """A diagram could not be drawn or written (no Graphviz `dot` program, `dot` failed,
+    or the file cannot be written); raised by `archcalc.report.diagram`."""
 
 
 class UsageError(ArchcalcError):
@@ -90,7 +111,8 @@ class UsageError(ArchcalcError):
 
 
 def _excerpt(source: Source, loc: Loc) -> list[str]:
-    text = source.line(loc.line)
+    # columns count a tab as 4, as the parser reads it: show the line the same way
+    text = source.line(loc.line).expandtabs(4)
     gutter = str(loc.line)
     pad = " " * len(gutter)
     caret = " " * (loc.col - 1) + "^" * max(1, loc.width)

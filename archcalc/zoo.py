@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from archcalc.errors import Source, UsageError
+from archcalc.errors import Loc, Source, SpecError, UsageError
 
 _PACKAGED = Path(__file__).parent / "specs"  # where a wheel puts them
 _CHECKOUT = Path(__file__).parent.parent / "specs"  # an editable install or a checkout
@@ -44,18 +44,78 @@ def names() -> list[str]:
     return [e.name for e in entries()]
 
 
+MAX_SPEC_BYTES = 16 * 2**20  # a spec of 250,000 layers is a few MB; more is not a spec
+
+
 def read(spec: str) -> Source:
     """A spec given as a built-in name, a path, or '-' for standard input."""
     if spec == "-":
-        return Source(sys.stdin.read(), "<stdin>")
+        return Source(_decode(_stdin_bytes(), "<stdin>"), "<stdin>")
     path = Path(spec)
+    if path.is_dir():
+        raise UsageError(f"'{spec}' is a directory, not a spec file")
     if path.is_file():
-        return Source(path.read_text(encoding="utf-8"), str(path))
+        return Source(_decode(_file_bytes(path), str(path)), str(path))
     builtin = specs_dir() / f"{spec}.arch"
     if builtin.is_file():
-        return Source(builtin.read_text(encoding="utf-8"), f"{spec}.arch")
+        return Source(_decode(_file_bytes(builtin), spec), f"{spec}.arch")
     import difflib
 
     close = difflib.get_close_matches(spec, names(), n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UsageError(f"no built-in spec or file named '{spec}'.{hint} ('archcalc list' shows the built-in ones)")
+
+
+def _stdin_bytes() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        data = stream.read(MAX_SPEC_BYTES + 1) if stream is not None else sys.stdin.read(MAX_SPEC_BYTES + 1).encode()
+    except (ValueError, OSError, AttributeError):  # closed, or no standard input at all
+        raise UsageError("cannot read the spec from standard input: it is closed") from None
+    return _bounded(data, "standard input")
+
+
+def _file_bytes(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return _bounded(f.read(MAX_SPEC_BYTES + 1), str(path))
+    except OSError as e:
+        raise UsageError(f"cannot read '{path}': {e.strerror}") from None
+
+
+def _bounded(data: bytes, where: str) -> bytes:
+    if len(data) > MAX_SPEC_BYTES:
+        raise UsageError(f"{where} holds more than {MAX_SPEC_BYTES // 2**20} MiB: too large for a spec "
+                         f"(archcalc reads at most {MAX_SPEC_BYTES:,} bytes)")
+    return data
+
+
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text, a leading byte-order mark dropped; any other encoding is refused by position."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UsageError(f"{where} is not UTF-8 text: byte 0x{data[e.start]:02x} on line {line} "
+                         f"(save the spec as UTF-8)") from None
+    if "\x00" in text:
+        raise UsageError(f"{where} holds a NUL byte on line {text[: text.index(chr(0))].count(chr(10)) + 1}: "
+                         f"not a text file")
+    return text.removeprefix("\ufeff")
+
+
+def families() -> list[str]:
+    """The family specs under `specs/families/`: what a spec's `use NAME` line may name."""
+    return sorted(p.stem for p in (specs_dir() / "families").glob("*.arch"))
+
+
+def family(name: str, loc: Loc | None = None) -> Source:
+    """The family spec `use NAME` names; an error at `loc` with the families there are."""
+    path = specs_dir() / "families" / f"{name}.arch"
+    if re.fullmatch(r"[A-Za-z0-9_\-]+", name) and path.is_file():
+        return Source(_decode(_file_bytes(path), str(path)), f"families/{name}.arch")
+    import difflib
+
+    close = difflib.get_close_matches(name, families(), n=1)
+    raise SpecError(f"no family spec named '{name}'", loc, expected="one of " + (", ".join(families()) or "none"),
+                    hint=f"did you mean '{close[0]}'?" if close else None)

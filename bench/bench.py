@@ -1,36 +1,44 @@
 #!/usr/bin/env python3
-"""How fast archcalc's static path is, and that it grows linearly with the network.
+"""How fast archcalc's static path is, how it grows, and how it compares with its peers.
 
-Three measurements, printed as tables:
+The targets live here, as ratios and per-layer figures measured in one run, not in timed
+tests (a shared machine's absolute times vary too much for a test to assert them):
 
-1. every built-in spec in-process: parse, lower (blocks expanded, shapes inferred) and the
-   passes (counts, MACs, other ops), the median of several runs;
-2. every built-in spec from a cold shell: `archcalc report NAME --format json` in a fresh
-   process (interpreter start, imports, analysis, JSON), wall time, median of a few runs;
-3. generated chains of 1,000 / 10,000 / 100,000 layers (conv3-16 and relu alternating, one
-   pair per line) timed per phase, with the time per layer: flat if the growth is linear;
-   once more with Python's cyclic garbage collector off, which is what makes it rise.
+1. every built-in spec in-process (parse, expand, shapes, passes), and from a cold shell
+   (`archcalc report NAME --format json`: interpreter start, imports, analysis, JSON);
+2. generated graphs of 10,000 and 100,000 layers — a chain, residual blocks and a dense DAG
+   (every node reads the two before it) — with `--format json`, per phase: µs per layer
+   (target ≈ 20), the growth from 10,000 to 100,000 (target ≤ 1.2×) and the peak memory per
+   node (target ≤ 2 KB, traced with tracemalloc);
+3. the cold start of `archcalc report resnet152 --format json` as a ratio to
+   `python -c 'import torch'` (target ≤ 0.10) when torch is installed;
+4. the rich table's time per row for a 10,000-layer report (target ≤ 50 µs);
+5. with `--peers PYTHON` (an interpreter with torchvision and any of torchinfo, fvcore, ptflops,
+   thop installed), the same models timed by each peer in that interpreter, side by side.
 
 It also checks that `import archcalc.cli` and a report never import torch.
 
-    .venv/bin/python bench/bench.py             # everything, about two minutes on 2 cores
-    .venv/bin/python bench/bench.py --quick     # fewer runs, chains up to 10,000 layers
+    .venv/bin/python bench/bench.py                 # everything, a few minutes on 2 cores
+    .venv/bin/python bench/bench.py --quick         # fewer runs, graphs up to 10,000 layers
+    .venv/bin/python bench/bench.py --peers /path/to/venv/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import gc
+import io
+import json
 import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PEER_MODELS = ("vgg16", "resnet50", "resnet152", "densenet201")
 
 
 def median_seconds(fn: Callable[[], Any], runs: int) -> float:
@@ -44,6 +52,16 @@ def median_seconds(fn: Callable[[], Any], runs: int) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:9.1f}"
+
+
+def cold(command: list[str], runs: int) -> float:
+    """Median wall seconds of a command in a fresh process."""
+    return median_seconds(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.DEVNULL, cwd=ROOT), runs)
+
+
+def archcalc_exe() -> str:
+    return str(Path(sys.executable).parent / "archcalc")
 
 
 # -- torch stays out ----------------------------------------------------------------------------
@@ -65,111 +83,183 @@ def torch_free_report() -> bool:
 # -- built-in specs -----------------------------------------------------------------------------
 
 
-def in_process(name: str, runs: int) -> tuple[int, float]:
-    """Nodes of the spec and the median seconds of parse + lower + passes."""
-    from archcalc import spec
-    from archcalc.analysis import analyze
-    from archcalc.zoo import read
-
-    source = read(name)
-
-    def once() -> Any:
-        return analyze(spec.lower(spec.parse(source.text, source.filename)))
-
-    return len(once().graph), median_seconds(once, runs)
-
-
-def cold_shell(name: str, runs: int) -> float:
-    """Median wall seconds of `archcalc report NAME --format json` in a fresh process."""
-    exe = Path(sys.executable).parent / "archcalc"
-    command = [str(exe), "report", name, "--format", "json"]
-
-    def once() -> None:
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-
-    return median_seconds(once, runs)
-
-
 def zoo_table(runs: int, shell_runs: int) -> None:
-    from archcalc.zoo import names
+    from archcalc import load_text
+    from archcalc.passes.analysis import analyze
+    from archcalc.zoo import names, read
 
-    print(f"\n{'spec':<17}{'nodes':>7}  {'in-process ms':>13}  {'µs/node':>8}  {'cold shell ms':>13}")
+    print(f"\n{'spec':<28}{'nodes':>7}  {'in-process ms':>13}  {'µs/node':>8}  {'cold shell ms':>13}")
     total_in, total_cold = 0.0, 0.0
     for name in names():
-        nodes, seconds = in_process(name, runs)
-        cold = cold_shell(name, shell_runs)
-        total_in, total_cold = total_in + seconds, total_cold + cold
-        print(f"{name:<17}{nodes:>7}  {ms(seconds):>13}  {seconds / nodes * 1e6:8.1f}  {ms(cold):>13}")
-    print(f"{'all ' + str(len(names())):<17}{'':>7}  {ms(total_in):>13}  {'':>8}  {ms(total_cold):>13}")
+        source = read(name)
+        nodes = len(load_text(source.text, source.filename))
+        seconds = median_seconds(lambda s=source: analyze(load_text(s.text, s.filename)), runs)
+        shell = cold([archcalc_exe(), "report", name, "--format", "json"], shell_runs)
+        total_in, total_cold = total_in + seconds, total_cold + shell
+        print(f"{name:<28}{nodes:>7}  {ms(seconds):>13}  {seconds / nodes * 1e6:8.1f}  {ms(shell):>13}")
+    print(f"{'all ' + str(len(names())):<28}{'':>7}  {ms(total_in):>13}  {'':>8}  {ms(total_cold):>13}")
 
 
-# -- chains ---------------------------------------------------------------------------------------
+# -- generated graphs -----------------------------------------------------------------------------
 
 
 def chain_text(layers: int) -> str:
-    """`layers` layers: conv3-16 and relu alternating, one pair per line, on a 16×8×8 input."""
-    lines = ["name chain", "input 16x8x8"] + ["conv3-16, relu"] * (layers // 2)
+    """conv3-16 and relu alternating, one pair per line, on a 16×8×8 input."""
+    return "name chain\ninput 16x8x8\n" + "conv3-16, relu\n" * (layers // 2)
+
+
+def residual_text(layers: int) -> str:
+    """Residual blocks of conv3-16, relu, conv3-16 (+ the add): 4 layers per block."""
+    block = "block unit:\n    residual:\n        conv3-16, relu, conv3-16\n    shortcut: identity\n"
+    return "name residual\ninput 16x8x8\n" + block + "unit x1000\n" * (layers // 4000) + "unit\n" * (
+        (layers % 4000) // 4)
+
+
+def dense_text(layers: int) -> str:
+    """A dense DAG: every node adds the two before it (fan-in 2 everywhere)."""
+    lines = ["name dense", "input 16x8x8", "n0 = conv3-16", "n1 = relu"]
+    lines += [f"n{i} = add(@n{i - 1}, @n{i - 2})" for i in range(2, layers)]
     return "\n".join(lines) + "\n"
 
 
-def chain_phases(layers: int, runs: int) -> dict[str, float]:
-    """Median seconds of each phase: parse, lower, passes, JSON."""
-    from archcalc import spec
-    from archcalc.analysis import analyze
+GRAPHS = {"chain": chain_text, "residual": residual_text, "dense DAG": dense_text}
+
+
+def phases(text: str, runs: int) -> tuple[dict[str, float], int, int]:
+    """Median seconds per phase (parse, expand, shapes, passes, JSON), the node count and the
+    peak traced memory of the whole pipeline."""
+    from archcalc import lang
+    from archcalc.passes.analysis import analyze
+    from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
     from archcalc.report.formats import to_json
 
-    text = chain_text(layers)
-    tree = spec.parse(text, "chain.arch")
-    graph = spec.lower(tree)
-    analysis = analyze(graph)
-    assert len(graph) == layers + 1  # + the input node
-    return {
-        "parse": median_seconds(lambda: spec.parse(text, "chain.arch"), runs),
-        "lower": median_seconds(lambda: spec.lower(tree), runs),
-        "passes": median_seconds(lambda: analyze(graph), runs),
-        "json": median_seconds(lambda: to_json(analysis), runs),
-    }
+    with paused():
+        tree = lang.parse(text, "bench.arch")
+        drafts = lang.expand(tree)
+        graph = infer(drafts)
+        analysis = analyze(graph)
+        times = {
+            "parse": median_seconds(lambda: lang.parse(text, "bench.arch"), runs),
+            "expand": median_seconds(lambda: lang.expand(tree), runs),
+            "shapes": median_seconds(lambda: infer(drafts), runs),
+            "passes": median_seconds(lambda: analyze(graph), runs),
+            "json": median_seconds(lambda: to_json(analysis), runs),
+        }
+    return times, len(graph), peak_memory(text)
 
 
-def without_gc(fn: Callable[[], Any]) -> Any:
-    """Run with Python's cyclic garbage collector off (the graph has no cycles to collect)."""
-    gc.collect()
-    gc.disable()
+def peak_memory(text: str) -> int:
+    """Bytes traced at the peak of parse → JSON, nothing kept from before."""
+    from archcalc import lang
+    from archcalc.passes.analysis import analyze
+    from archcalc.passes.shapes import infer
+    from archcalc.quiet_gc import paused
+    from archcalc.report.formats import to_json
+
+    tracemalloc.start()
+    with paused():
+        to_json(analyze(infer(lang.expand(lang.parse(text, "bench.arch")))))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def graph_table(sizes: list[int], runs: int) -> None:
+    names = ("parse", "expand", "shapes", "passes", "json")
+    head = "".join(f"{p + ' ms':>11}" for p in names)
+    print(f"\n{'graph':<10}{'layers':>8}{head}{'total ms':>11}{'µs/layer':>10}{'bytes/node':>12}")
+    for kind, make in GRAPHS.items():
+        per_layer = []
+        for size in sizes:
+            times, nodes, peak = phases(make(size), runs if size < 100_000 else max(1, runs // 2))
+            total = sum(times.values())
+            per_layer.append(total / nodes)
+            cells = "".join(f"{ms(times[p]):>11}" for p in names)
+            print(f"{kind:<10}{nodes:>8}{cells}{ms(total):>11}{total / nodes * 1e6:10.1f}{peak / nodes:12,.0f}")
+        if len(per_layer) > 1:
+            print(f"{'':<10}{'growth':>8}  µs/layer at {sizes[-1]:,} / at {sizes[0]:,}: "
+                  f"{per_layer[-1] / per_layer[0]:.2f}× (target ≤ 1.2×)")
+
+
+# -- cold start and the table ------------------------------------------------------------------------
+
+
+def cold_start(runs: int) -> None:
+    ours = cold([archcalc_exe(), "report", "resnet152", "--format", "json"], runs)
+    line = f"\ncold `archcalc report resnet152 --format json`: {ms(ours).strip()} ms"
     try:
-        return fn()
-    finally:
-        gc.enable()
+        torch = cold([sys.executable, "-c", "import torch"], runs)
+    except subprocess.CalledProcessError:
+        print(line + "; torch is not installed here, so no ratio")
+        return
+    print(f"{line}; `python -c 'import torch'`: {ms(torch).strip()} ms; ratio {ours / torch:.3f} "
+          f"(target ≤ 0.10)")
 
 
-def chain_table(sizes: list[int], runs: int) -> None:
-    # The last column repeats the whole measurement with the cyclic GC off: its full
-    # collections walk every live object, so their cost grows with the graph and shows up as
-    # a rising µs/layer; with the GC off the time per layer stays flat.
-    phases = ("parse", "lower", "passes", "json")
-    head = "".join(f"{p + ' ms':>11}" for p in phases)
-    print(f"\n{'layers':>8}{head}{'total ms':>11}{'µs/layer':>10}{'µs/layer, GC off':>18}")
-    for layers in sizes:
-        n = runs if layers < 100_000 else max(1, runs // 2)
-        t = chain_phases(layers, n)
-        total = sum(t.values())
-        quiet = sum(without_gc(functools.partial(chain_phases, layers, n)).values())
-        cells = "".join(f"{ms(t[p]):>11}" for p in phases)
-        print(f"{layers:>8}{cells}{ms(total):>11}{total / layers * 1e6:10.1f}{quiet / layers * 1e6:18.1f}")
+def table_per_row(layers: int) -> None:
+    from rich.console import Console
+
+    import archcalc
+    from archcalc.report.table import full_report
+
+    analysis = archcalc.analyze(chain_text(layers))
+    rows = len(analysis.graph)
+
+    def draw() -> None:
+        Console(file=io.StringIO(), width=200).print(full_report(analysis))
+
+    seconds = median_seconds(draw, 1)
+    print(f"\nrich table of {rows:,} rows: {ms(seconds).strip()} ms, {seconds / rows * 1e6:.1f} µs/row "
+          f"(target ≤ 50)")
+
+
+# -- peers ------------------------------------------------------------------------------------------
+
+
+def peer_table(python: str, runs: int) -> None:
+    """Each peer's time on the same models in its own interpreter (bench/peers.py), beside
+    archcalc's, cold and in-process."""
+    out = subprocess.run([python, str(ROOT / "bench" / "peers.py"), *PEER_MODELS, "--runs", str(runs)],
+                         capture_output=True, text=True, check=True)
+    peers: dict[str, dict[str, dict[str, float]]] = json.loads(out.stdout)
+    import archcalc
+
+    ours_in = {m: median_seconds(lambda m=m: archcalc.analyze(m), runs) for m in PEER_MODELS}
+    ours_cold = {m: cold([archcalc_exe(), "report", m, "--format", "json"], max(1, runs // 2))
+                 for m in PEER_MODELS}
+    print(f"\n{'tool':<22}" + "".join(f"{m + ' in-proc':>18}{m + ' cold':>16}" for m in PEER_MODELS))
+    print(f"{'archcalc':<22}" + "".join(f"{ms(ours_in[m]):>18}{ms(ours_cold[m]):>16}" for m in PEER_MODELS))
+    for tool, figures in peers.items():
+        cells = "".join(f"{_cell(figures, m, 'in_process', ours_in[m]):>18}"
+                        f"{_cell(figures, m, 'cold', ours_cold[m]):>16}" for m in PEER_MODELS)
+        print(f"{tool:<22}{cells}")
+    print("(ms; in brackets how many times archcalc's time)")
+
+
+def _cell(figures: dict[str, dict[str, float]], model: str, key: str, ours: float) -> str:
+    seconds = figures.get(model, {}).get(key)
+    return "–" if seconds is None else f"{seconds * 1e3:.0f} ({seconds / ours:.0f}×)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs; chains up to 10,000 layers")
+    parser.add_argument("--quick", action="store_true", help="fewer runs; graphs up to 10,000 layers")
+    parser.add_argument("--peers", metavar="PYTHON", help="an interpreter with the peer tools and torchvision")
     args = parser.parse_args()
-    runs, shell_runs = (3, 1) if args.quick else (7, 3)
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    runs, shell_runs = (3, 1) if args.quick else (5, 3)
+    sizes = [10_000] if args.quick else [10_000, 100_000]
 
-    print(f"archcalc benchmark — Python {sys.version.split()[0]}, "
-          f"median of {runs} runs in-process, {shell_runs} from a cold shell")
+    print(f"archcalc benchmark — Python {sys.version.split()[0]}, median of {runs} runs in-process, "
+          f"{shell_runs} from a cold shell")
     print(f"torch imported by `import archcalc.cli` + `archcalc report`: "
           f"{'no' if torch_free_report() else 'YES (a bug: the static path must not import torch)'}")
     zoo_table(runs, shell_runs)
-    chain_table(sizes, runs)
+    graph_table(sizes, runs)
+    cold_start(shell_runs)
+    table_per_row(10_000 if not args.quick else 2_000)
+    if args.peers:
+        peer_table(args.peers, shell_runs)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from archcalc.analysis import Analysis, analyze
-from archcalc.spec import load
+from archcalc import load_text
+from archcalc.passes.analysis import Analysis, analyze
 
 REFERENCE = Path(__file__).parent / "reference" / "torch_reference.json"
 
 
 def analyze_text(text: str, filename: str = "t.arch") -> Analysis:
-    return analyze(load(text, filename))
+    return analyze(load_text(text, filename))
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,13 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 import archcalc  # noqa: E402
-from archcalc import zoo  # noqa: E402
-from archcalc.analysis import analyze  # noqa: E402
+from archcalc import load_text  # noqa: E402
 from archcalc.cli import cli  # noqa: E402
 from archcalc.errors import BuildError  # noqa: E402
 from archcalc.layers import REGISTRY, LayerType  # noqa: E402
-from archcalc.spec import load  # noqa: E402
-from archcalc.torch_build import build, export_source, module_names  # noqa: E402
+from archcalc.passes.analysis import analyze  # noqa: E402
+from archcalc.pytorch.build import build, module_names  # noqa: E402
+from archcalc.pytorch.export import export_source  # noqa: E402
 
 DAG = """\
 name tiny-dag
@@ -50,7 +50,7 @@ def outputs(out: object) -> list[tuple[int, ...]]:
 
 
 def test_module_names_follow_types_ids_and_blocks() -> None:
-    graph = load(DAG, "dag.arch")
+    graph = load_text(DAG, "dag.arch")
     names = module_names(graph)
     assert names[1] == "conv_1"
     assert names[4] == "down_1.conv_4"  # the block instance is a container
@@ -63,7 +63,7 @@ def test_module_names_follow_types_ids_and_blocks() -> None:
 
 
 def test_several_outputs_come_as_a_tuple_main_output_first() -> None:
-    graph = load(DAG, "dag.arch")
+    graph = load_text(DAG, "dag.arch")
     assert [n.id for n in graph.outputs()] == [16, 17, 20]
     out = build(graph).eval()(torch.randn(2, 3, 16, 16))
     # main output (fc-10) first, then the concat head and the side conv in order
@@ -78,7 +78,7 @@ def test_build_counts_equal_analysis_lenet5() -> None:
 
 def test_layer_without_torch_equivalent_names_type_and_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(type(REGISTRY["lrn"]), "torch_module", LayerType.torch_module)
-    graph = load("input 3x8x8\nconv3-4\nlrn\n", "x.arch")
+    graph = load_text("input 3x8x8\nconv3-4\nlrn\n", "x.arch")
     message = r"x\.arch:3: cannot build 'lrn': layer type 'lrn' has no torch equivalent"
     with pytest.raises(BuildError, match=message):
         build(graph)
@@ -102,9 +102,7 @@ def _exec_export(source: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("spec, shape", [("dag", None), ("vgg11_bn", (3, 32, 32)), ("resnet18", (3, 32, 32))])
 def test_export_runs_with_the_same_figures(spec: str, shape: tuple[int, ...] | None) -> None:
-    if spec != "dag" and spec not in zoo.names():
-        pytest.skip(f"no built-in {spec}")
-    graph = load(DAG, "dag.arch") if spec == "dag" else archcalc.load(spec, shape)
+    graph = load_text(DAG, "dag.arch") if spec == "dag" else archcalc.load(spec, shape)
     source = export_source(graph)
     assert "import torch" in source and "archcalc" not in source.split('"""', 2)[2]  # imports only torch
     namespace = _exec_export(source)
@@ -139,7 +137,8 @@ def test_export_to_stdout_and_needs_torch_flag() -> None:
 
 
 def test_static_path_never_imports_torch() -> None:
-    code = ("import sys, archcalc, archcalc.cli, archcalc.verify, archcalc.torch_build; "
+    code = ("import sys, archcalc, archcalc.cli, archcalc.pytorch.verify, archcalc.pytorch.build, "
+            "archcalc.pytorch.export; "
             "archcalc.analyze('vgg16'); assert 'torch' not in sys.modules, 'torch imported'")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -145,7 +145,7 @@ def test_receptive_field() -> None:
 
 
 def test_receptive_field_without_the_rf_pass_is_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chk, "rf_size", lambda analysis, node: None)
+    monkeypatch.setattr(chk.verdicts, "rf_size", lambda analysis, node: None)
     code, out = run_check("-", "--format", "json", stdin=HEAD + "conv11-96/s4/p0 => rf=11, params=34944\n")
     assert code == 0
     rf, params = json.loads(out)["results"]

@@ -10,19 +10,19 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
+from archcalc import load_text
 from archcalc.cli import cli
 from archcalc.errors import SpecError, UsageError
-from archcalc.spec import load
 from tests.conftest import analyze_text
 
 runner = CliRunner()
 
 
-def layers_of(analysis: archcalc.analysis.Analysis, *types: str) -> list[int]:
+def layers_of(analysis: archcalc.passes.analysis.Analysis, *types: str) -> list[int]:
     return [n.id for n in analysis.graph if n.type in types]
 
 
-def connections(analysis: archcalc.analysis.Analysis, node_id: int) -> int:
+def connections(analysis: archcalc.passes.analysis.Analysis, node_id: int) -> int:
     n = analysis.graph.node(node_id)
     return n.layer.connections(n.args, n.in_shapes, n.shape)
 
@@ -129,7 +129,7 @@ def test_table_conv_torch_module_is_a_masked_dense_conv() -> None:
 
 def test_subsampling_and_rbf_torch_modules_compute_what_the_paper_says() -> None:
     torch = pytest.importorskip("torch")
-    from archcalc.torch_modules import RBF, Subsampling
+    from archcalc.pytorch.modules import RBF, Subsampling
 
     sub: Any = Subsampling(3, (2, 2), (2, 2))
     with torch.no_grad():
@@ -147,8 +147,8 @@ def test_subsampling_and_rbf_torch_modules_compute_what_the_paper_says() -> None
 
 def test_lenet5_paper_agrees_with_torch_and_exports() -> None:
     pytest.importorskip("torch")
-    from archcalc.torch_build import export_source
-    from archcalc.verify import verify
+    from archcalc.pytorch.export import export_source
+    from archcalc.pytorch.verify import verify
 
     graph = archcalc.load("lenet5-paper")
     report = verify(graph, "cpu", batch=2, runs=0)
@@ -174,7 +174,7 @@ TABLE_ERRORS = [
 @pytest.mark.parametrize("layer, message", TABLE_ERRORS)
 def test_connection_table_errors(layer: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(f"input 6x14x14\n{layer}\n", "t.arch")
+        load_text(f"input 6x14x14\n{layer}\n", "t.arch")
     assert str(info.value).splitlines()[0] == message
     assert str(info.value).splitlines()[2].startswith("   | ^")  # the caret under column 1
 
@@ -228,7 +228,7 @@ def test_textcnn_equals_pytorch_modules() -> None:
 
 def test_text_cnns_agree_with_torch() -> None:
     pytest.importorskip("torch")
-    from archcalc.verify import verify
+    from archcalc.pytorch.verify import verify
 
     for name in ("textcnn", "textcnn-multichannel"):
         report = verify(archcalc.load(name), "cpu", batch=2, runs=0)
@@ -271,7 +271,7 @@ def test_alphago_policy_with_set(k: int, params: int) -> None:
 
 def test_alphago_policy_agrees_with_torch() -> None:
     pytest.importorskip("torch")
-    from archcalc.verify import verify
+    from archcalc.pytorch.verify import verify
 
     report = verify(archcalc.load("alphago-policy", params={"k": 8}), "cpu", batch=2, runs=0)
     assert report.ok, report.failures
@@ -309,7 +309,7 @@ PARAM_ERRORS = [
 @pytest.mark.parametrize("text, message", PARAM_ERRORS)
 def test_param_errors(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     assert str(info.value).splitlines()[0] == message
 
 

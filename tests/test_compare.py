@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
-from archcalc import compare, zoo
+from archcalc import zoo
 from archcalc.cli import cli
+from archcalc.report import compare
 
 runner = CliRunner()
 

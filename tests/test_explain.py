@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
-from archcalc import explain, zoo
+from archcalc import zoo
 from archcalc.cli import cli
 from archcalc.layers.base import Formula
+from archcalc.passes import figures
+from archcalc.report import explain
 from tests.conftest import analyze_text
 
 runner = CliRunner()
@@ -31,8 +33,8 @@ def evaluate(expression: str) -> float:
     return eval(text, {"__builtins__": {}, "floor": math.floor, "ceil": math.ceil})  # noqa: S307
 
 
-def by_what(analysis: archcalc.analysis.Analysis, node_id: int) -> dict[str, str]:
-    return {f.what: explain.line(f) for f in explain.formulas(analysis, node_id)}
+def by_what(analysis: archcalc.passes.analysis.Analysis, node_id: int) -> dict[str, str]:
+    return {f.what: f.line() for f in figures.formulas(analysis, node_id)}
 
 
 ALL_SPECS = [e.name for e in zoo.entries()] + ["examples/alexnet-hand", "examples/vgg16-hand"]
@@ -43,9 +45,9 @@ def test_every_formula_equals_the_pass_and_its_own_arithmetic(name: str) -> None
     analysis = archcalc.analyze(name)
     seen = 0
     for node in analysis.graph:
-        for f in explain.formulas(analysis, node.id):
+        for f in figures.formulas(analysis, node.id):
             axes = len(f.what.split(","))
-            assert explain.figure(analysis, node.id, f.what) == [f.value] * axes, (node.text, f)
+            assert figures.for_formula(analysis, node.id, f.what) == [f.value] * axes, (node.text, f)
             assert evaluate(f.expression) == f.value, (node.text, f)
             seen += 1
     weighted = [n for n in analysis.graph if n.layer.kind in ("conv", "fc")]

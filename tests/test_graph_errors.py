@@ -10,14 +10,14 @@ import time
 
 import pytest
 
+from archcalc import load_text
 from archcalc.errors import ShapeError, SpecError
-from archcalc.spec import load
-from archcalc.spec.lower import MAX_NODES
+from archcalc.lang import MAX_NODES
 
 
 def error_of(text: str) -> SpecError:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     return info.value
 
 
@@ -206,4 +206,4 @@ def test_nested_repeats_beyond_the_node_bound_fail_at_once() -> None:
 
 def test_repeats_within_the_bound_still_build() -> None:
     text = "input 3x8x8\nblock wide:\n    relu x100\n\nwide x99\n"
-    assert len(load(text, "t.arch")) == 1 + 99 * 100
+    assert len(load_text(text, "t.arch")) == 1 + 99 * 100

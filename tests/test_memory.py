@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from archcalc.analysis import analyze
+from archcalc import load_text
 from archcalc.cli import cli
 from archcalc.errors import UsageError
+from archcalc.passes.analysis import analyze
 from archcalc.passes.memory import Memory, MemoryOptions
-from archcalc.spec import load
 from tests.conftest import analyze_text
 
 # 0 input 1×8×8 = 64 · 1 conv3-2 2×8×8 = 128 (params 2·9 + 2 = 20) · 2 relu 128 · 3 maxpool 2×4×4 = 32
@@ -22,7 +22,7 @@ TINY = "input 1x8x8\nconv3-2, relu, maxpool, FC-10\n"
 
 
 def tiny(dtype: str = "float32", batch: int = 1, optimizer: str = "adam") -> Memory:
-    return analyze(load(TINY, "tiny.arch"), MemoryOptions(dtype, batch, optimizer)).memory
+    return analyze(load_text(TINY, "tiny.arch"), MemoryOptions(dtype, batch, optimizer)).memory
 
 
 def test_per_node_bytes_by_hand() -> None:

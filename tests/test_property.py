@@ -3,7 +3,10 @@
 Hypothesis writes spec text — chains and small DAGs (residual, concat, add and gate
 branches) of the registered layer types, on 1-D, 2-D and 3-D inputs (and flat
 features) — with random kernels, strides, paddings, dilations, groups, biases and
-ceil_mode pooling. Specs the static side rejects with a SpecError are skipped; every
+ceil_mode pooling; and the language's general operations: layers applied again with
+shared weights, free parameters broadcast into element-wise ops, transposes and
+permutes, reshapes, matmuls of two activations, reductions, TF-SAME padding and pads,
+and specs with two inputs. Specs the static side rejects with a SpecError are skipped; every
 accepted spec is built and run, and shapes, parameters, buffers and FLOPs must agree
 per layer. A spec archcalc accepts but torch cannot build or run fails the test too.
 """
@@ -20,12 +23,12 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from archcalc import load_text  # noqa: E402
 from archcalc.errors import SpecError  # noqa: E402
-from archcalc.spec import load  # noqa: E402
-from archcalc.verify import verify  # noqa: E402
+from archcalc.pytorch.verify import verify  # noqa: E402
 
 ACTIVATIONS = ("relu", "relu6", "leaky-relu(slope=0.2)", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-               "silu", "gelu", "softmax")
+               "silu", "gelu", "softmax", "gelu/tanh", "hardtanh", "prelu", "prelu/c", "log-softmax", "abs")
 
 
 @dataclass
@@ -79,14 +82,44 @@ def adaptive(draw: st.DrawFn, t: Tensor) -> str:
     return f"{kind}(size={_size(draw, t.rank, 1, 3)})"
 
 
+def same(draw: st.DrawFn, t: Tensor) -> str:
+    """TensorFlow's SAME padding: a conv or a max pool whose output is ⌈I/S⌉."""
+    stride = _size(draw, t.rank, 1, 3)
+    if draw(st.booleans()):
+        return f"maxpool{draw(st.integers(1, 4))}/s{draw(st.integers(1, 3))}/same"
+    t.channels = draw(st.integers(1, 6))
+    return f"conv(k={_size(draw, t.rank, 1, 4)}, c={t.channels}, s={stride}, same=true)"
+
+
+def moves(draw: st.DrawFn, t: Tensor) -> str:
+    """A layer that only moves elements and keeps the rank: a transpose, a permute, a pad."""
+    full = t.rank + 1  # PyTorch dims after the batch
+    pick = draw(st.sampled_from(["transpose", "permute", "pad"]))
+    if pick == "transpose":
+        a, b = draw(st.integers(1, full)), draw(st.integers(1, full))
+        if (a == 1) != (b == 1):
+            t.channels = -1  # the channels moved: only rank-keeping layers that read any size follow
+        return f"transpose({a}, {b})"
+    if pick == "permute":
+        order = [1, *draw(st.permutations(list(range(2, full + 1))))]
+        return f"permute(0, {', '.join(map(str, order))})"
+    pads = [draw(st.integers(0, 2)) for _ in range(2 * draw(st.integers(1, t.rank)))]
+    return f"pad({', '.join(map(str, pads))}{', mode=replicate' if draw(st.booleans()) else ''})"
+
+
 def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
     """One layer that keeps the tensor's rank."""
-    choices = ["bn", "act", "dropout", "identity", "lrn"]
+    if t.channels < 0:  # the channels moved away: only layers that read any size
+        return draw(st.sampled_from(["identity", "relu", "dropout", "sigmoid"]))
+    choices = ["bn", "act", "dropout", "identity", "lrn", "stochastic-depth"]
     if t.rank == 0:
         choices += ["fc"]
     else:
-        choices += ["conv", "conv", "pool", "pool", "pool", "slice"] + ([] if keep_size else ["adaptive"])
+        choices += ["conv", "conv", "pool", "pool", "pool", "slice", "shuffle"]
+        choices += [] if keep_size else ["adaptive", "same"]
     pick = draw(st.sampled_from(choices))
+    if pick == "same":
+        return same(draw, t)
     if pick == "bn":
         return draw(st.sampled_from(["bn", "bn(affine=false)", "batchnorm(eps=0.001)"]))
     if pick == "act":
@@ -95,6 +128,11 @@ def simple(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
         return draw(st.sampled_from(["dropout", "dropout(p=0.2)"]))
     if pick == "lrn":
         return f"lrn(size={draw(st.integers(1, 5))})"
+    if pick == "stochastic-depth":
+        return draw(st.sampled_from(["stochastic-depth(p=0.2)", "stochastic-depth(p=0.5, mode=batch)"]))
+    if pick == "shuffle":
+        groups = draw(st.sampled_from([g for g in range(1, t.channels + 1) if t.channels % g == 0]))
+        return f"channel-shuffle(groups={groups})"
     if pick == "fc":
         t.channels = draw(st.integers(1, 12))
         return f"fc-{t.channels}" + draw(st.sampled_from(["", "/nobias"]))
@@ -119,10 +157,30 @@ def chain(draw: st.DrawFn, t: Tensor, keep_size: bool, max_len: int = 3) -> str:
 
 def step(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
     """Lines for one statement: a chain, or (on spatial tensors) a branching structure."""
-    kinds = ["chain", "chain"] + (["residual", "concat", "add", "gate"] if t.rank > 0 else [])
+    kinds = ["chain", "chain", "shared", "free"] + (
+        ["residual", "concat", "add", "gate", "moves", "matmul"] if t.rank > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "chain":
         return [pad + chain(draw, t, keep_size=False)]
+    if kind == "shared":  # one layer made once and applied again: its weights counted once
+        n = len(names)
+        names.append(n)
+        layer = f"conv(k=3, c={t.channels})" if t.rank > 0 else f"fc-{t.channels}"
+        return [pad + f"{layer} as w{n}, {draw(st.sampled_from(ACTIVATIONS[:6]))}, w{n}"]
+    if kind == "free":  # a free parameter broadcast into an element-wise op
+        n = len(names)
+        names.append(n)
+        shape = "x".join([str(t.channels)] + ["1"] * t.rank)
+        op = draw(st.sampled_from(["add", "mul", "sub", "div"]))
+        return [pad + f"x{n} = identity", pad + f"p{n} = parameter({shape})", pad + f"{op}(@x{n}, @p{n})"]
+    if kind == "moves":
+        return [pad + moves(draw, t) + ", " + draw(st.sampled_from(["relu", "identity", "sigmoid"]))]
+    if kind == "matmul":  # an attention-like product of a tensor with its own transpose, then reduced
+        n = len(names)
+        names.append(n)
+        t.rank = 0
+        return [pad + f"x{n} = flatten(2)", pad + f"xt{n} = @x{n}, transpose(1, 2)",
+                pad + f"matmul(@x{n}, @xt{n}), softmax(dim=-1), mean(-1)"]
     if kind == "residual":
         body = Tensor(t.channels, t.rank)
         lines = [pad + "residual:", pad + "    " + chain(draw, body, keep_size=draw(st.booleans()))]
@@ -159,7 +217,14 @@ def specs(draw: st.DrawFn) -> str:
     rank = draw(st.sampled_from([0, 1, 2, 2, 3]))
     channels = draw(st.integers(1, 6))
     sizes = [draw(st.integers(1, 12 if rank < 3 else 6)) for _ in range(rank)]
-    lines = ["input " + "x".join(map(str, [channels, *sizes]))]
+    shape = "x".join(map(str, [channels, *sizes]))
+    if draw(st.integers(0, 3)) == 0:  # two inputs, joined by one layer applied to both
+        layer = "conv(k=1, c=3)" if rank > 0 else "fc-3"
+        lines = [f"input a {shape}", f"input b {shape}", f"x = @a, {layer} as shared", "y = @b, shared",
+                 draw(st.sampled_from(["add(@x, @y)", "sub(@x, @y), abs", "mul(@x, @y)"]))]
+        channels = 3
+    else:
+        lines = ["input " + shape]
     if draw(st.integers(0, 4)) == 0:
         lines.append(f"hidden-activation {draw(st.sampled_from(['relu', 'tanh', 'none']))}")
     t, names = Tensor(channels, rank), []  # type: ignore[var-annotated]
@@ -172,7 +237,7 @@ def specs(draw: st.DrawFn) -> str:
 
 def check(text: str) -> None:
     try:
-        graph = load(text, "random.arch")
+        graph = load_text(text, "random.arch")
     except SpecError:
         assume(False)
         return

@@ -24,7 +24,7 @@ RF_REFERENCE = Path(__file__).parent / "reference" / "rf_reference.json"
 
 
 def fields_of(text: str) -> dict[int, Any]:
-    return dict(analyze_text(text).rf)
+    return dict(enumerate(analyze_text(text).rf))
 
 
 def spatial(field: RF | str) -> RF:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import archcalc
+from archcalc import load_text
 from archcalc.errors import SpecError
 from archcalc.layers import REGISTRY
-from archcalc.spec import load
 from tests.conftest import analyze_text
 
 # torch_reference.json "modules": nn.LSTM/GRU/RNN/Embedding parameter counts
@@ -87,11 +87,11 @@ def test_archcalc_modules_are_counted_on_every_path() -> None:
 
 def test_specs_with_recurrent_layers_agree_with_torch() -> None:
     pytest.importorskip("torch")
-    from archcalc.verify import verify
+    from archcalc.pytorch.verify import verify
 
     text = ("input 12x20\nrnn(hidden=6, layers=2, nonlinearity=relu, bidirectional=true), gru-5/bi, "
             "lstm(h=4, layers=3, dropout=0.2), last, fc-3\n")
-    report = verify(load(text, "r.arch"), "cpu", batch=2, runs=0)
+    report = verify(load_text(text, "r.arch"), "cpu", batch=2, runs=0)
     assert report.ok, report.failures
     assert {c.what for c in report.checks} >= {"shape", "params", "weights", "biases", "flops"}
 
@@ -112,7 +112,7 @@ def test_lstm_language_model() -> None:
 
 def test_lstm_lm_agrees_with_torch() -> None:
     pytest.importorskip("torch")
-    from archcalc.verify import verify
+    from archcalc.pytorch.verify import verify
 
     graph = archcalc.load("lstm-lm", params={"vocab": 500, "hidden": 32, "steps": 7})
     report = verify(graph, "cpu", batch=2, runs=0)
@@ -195,7 +195,7 @@ ERRORS = [
 @pytest.mark.parametrize("text, message", ERRORS)
 def test_errors_point_at_the_layer(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     assert str(info.value).splitlines()[0] == message
 
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import archcalc
-from archcalc import render, zoo
+from archcalc import zoo
 from archcalc.cli import cli
+from archcalc.report import diagram as render
 
 runner = CliRunner()
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")

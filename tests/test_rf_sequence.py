@@ -99,7 +99,7 @@ def test_a_per_step_gate_on_a_sequence_is_not_a_broadcast_over_positions() -> No
 def test_conv_over_words_agrees_with_the_gradient() -> None:
     """The oracle: a unit's gradient w.r.t. the embedding output is nonzero on exactly its words."""
     torch = pytest.importorskip("torch")
-    from archcalc.torch_build import build, module_names, probe_input
+    from archcalc.pytorch.build import build, module_names, probe_input
 
     graph = archcalc.load("textcnn", params={"vocab": 50, "length": 12})
     names = module_names(graph)
@@ -130,7 +130,7 @@ def test_conv_over_words_agrees_with_the_gradient() -> None:
 
 def test_probe_input_is_token_ids_below_the_vocabulary() -> None:
     torch = pytest.importorskip("torch")
-    from archcalc.torch_build import probe_input
+    from archcalc.pytorch.build import probe_input
 
     ids = probe_input(archcalc.load("textcnn", params={"vocab": 7}), batch=64)
     assert ids.dtype == torch.long and tuple(ids.shape) == (64, 56)
@@ -146,7 +146,7 @@ def test_probe_input_is_token_ids_below_the_vocabulary() -> None:
 ])
 def test_verify_sends_token_ids(spec: str, params: dict[str, int]) -> None:
     pytest.importorskip("torch")
-    from archcalc.verify import verify
+    from archcalc.pytorch.verify import verify
 
     report = verify(archcalc.load(spec, params=params), "cpu", batch=3, runs=0)
     assert report.ok, report.failures
@@ -166,7 +166,7 @@ def test_embeddings_take_only_token_ids() -> None:
 
 def test_exported_textcnn_runs_on_token_ids() -> None:
     pytest.importorskip("torch")
-    from archcalc.torch_build import export_source
+    from archcalc.pytorch.export import export_source
 
     source = export_source(archcalc.load("textcnn", params={"vocab": 30}))
     assert "model(torch.randint(0, 30, (1, *Textcnn.input_shape)))" in source
@@ -177,18 +177,18 @@ def test_exported_textcnn_runs_on_token_ids() -> None:
 
 
 def test_a_layout_change_must_match_the_tensors_layout() -> None:
+    from archcalc import load_text
     from archcalc.errors import ShapeError
-    from archcalc.spec import load
 
     with pytest.raises(ShapeError) as info:
-        load("input 8\nembedding(vocab=100, dim=4), to-channels, to-channels\n", "t.arch")
+        load_text("input 8\nembedding(vocab=100, dim=4), to-channels, to-channels\n", "t.arch")
     assert str(info.value) == (
         "t.arch:2:43: error: 'to-channels' needs a sequence (T×F), but 4×8 is channels first (C×…)\n"
         " 2 | embedding(vocab=100, dim=4), to-channels, to-channels\n"
         "   |                                           ^^^^^^^^^^^"
     )
     with pytest.raises(ShapeError, match="'last' needs a sequence"):
-        load("input 8\nembedding(vocab=100, dim=4), to-channels, last\n", "t.arch")
+        load_text("input 8\nembedding(vocab=100, dim=4), to-channels, last\n", "t.arch")
 
 
 def test_softmax_on_a_sequence_normalises_each_steps_features() -> None:

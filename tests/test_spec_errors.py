@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from archcalc import load_text
 from archcalc.errors import ShapeError, SpecError
 from archcalc.layers import REGISTRY
-from archcalc.spec import load
 
 
 def error_of(text: str) -> str:
     with pytest.raises(SpecError) as info:
-        load(text, "t.arch")
+        load_text(text, "t.arch")
     return str(info.value)
 
 
@@ -49,7 +49,7 @@ def test_missing_input_line_points_at_the_first_layer() -> None:
 
 def test_kernel_larger_than_its_input() -> None:
     with pytest.raises(ShapeError) as info:
-        load("input 3x8x8\nconv11-64/s4/p0\n", "t.arch")
+        load_text("input 3x8x8\nconv11-64/s4/p0\n", "t.arch")
     assert str(info.value) == (
         "t.arch:2:1: error: cannot apply 'conv11-64/s4/p0' to 3×8×8: kernel 11 does not fit in "
         "input size 8 with padding 0 (output would be 0)\n"
@@ -91,7 +91,7 @@ def test_unknown_option_lists_the_known_ones() -> None:
         "t.arch:2:10: error: unknown option '/q2' for 'conv'\n"
         " 2 | conv3-64/q2\n"
         "   |          ^^\n"
-        "  expected: /sN (stride), /pN (padding), /dN (dilation), /gN (groups), /nobias, /bias"
+        "  expected: /sN (stride), /pN (padding), /dN (dilation), /gN (groups), /nobias, /bias, /frozen, /same"
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from archcalc.layers.base import window_output
+import archcalc
+from archcalc.layers.window import window_output
 from tests.conftest import analyze_text
 
 
@@ -23,6 +27,76 @@ def test_report_never_imports_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# -- where torch may be imported ---------------------------------------------------------------
+
+PACKAGE = Path(archcalc.__file__).parent
+TORCH_PACKAGE = PACKAGE / "pytorch"  # builder, export, verify, probes: torch anywhere here
+LAYERS = PACKAGE / "layers"
+# in a layer type's file, only inside these methods (they run only when building)
+TORCH_METHODS = frozenset({"torch_module", "rf_probe_module"})
+
+
+def _names_torch(name: str | None) -> bool:
+    return name is not None and (name == "torch" or name.startswith("torch."))
+
+
+def _imports_torch(node: ast.AST) -> bool:
+    """`import torch…`, `from torch… import …`, or `import_module("torch…")` / `__import__("torch…")`."""
+    if isinstance(node, ast.Import):
+        return any(_names_torch(alias.name) for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return node.level == 0 and _names_torch(node.module)
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        return called in ("import_module", "__import__") and _names_torch(str(node.args[0].value))
+    return False
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def torch_imports(node: ast.AST, functions: tuple[str, ...] = ()) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """(line, enclosing functions) of every torch import under `node`; `if TYPE_CHECKING:` bodies never run."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield from torch_imports(other, functions)
+            continue
+        if _imports_torch(child):
+            yield child.lineno, functions
+        inner = (*functions, child.name) if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else functions
+        yield from torch_imports(child, inner)
+
+
+def test_torch_is_imported_only_by_the_pytorch_package_and_layer_torch_methods() -> None:
+    allowed, wrong = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for line, functions in torch_imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            place = f"{path.relative_to(PACKAGE.parent)}:{line} (in {'.'.join(functions) or 'the module'})"
+            ok = path.is_relative_to(TORCH_PACKAGE) or (
+                path.is_relative_to(LAYERS) and bool(functions) and functions[-1] in TORCH_METHODS)
+            (allowed if ok else wrong).append(place)
+    assert not wrong, "torch imported outside archcalc/pytorch/ and the layer types' torch methods:\n" + \
+        "\n".join(wrong)
+    # the scan sees the imports that are allowed, so it cannot pass by finding nothing
+    assert any("/layers/" in p for p in allowed) and any("/pytorch/" in p for p in allowed)
+
+
+def test_the_torch_import_scan_sees_every_form() -> None:
+    code = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import torch\n"  # never runs: not counted
+        "import torch.nn as nn\n"
+        "def f():\n    from torch import fx\n    importlib.import_module('torch.utils')\n"
+        "class L:\n    def torch_module(self):\n        import torch\n"
+    )
+    found = list(torch_imports(ast.parse(code)))
+    assert found == [(4, ()), (6, ("f",)), (7, ("f",)), (10, ("torch_module",))]
 
 
 @pytest.mark.parametrize(

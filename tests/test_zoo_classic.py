@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import archcalc
-from archcalc.analysis import Analysis
+from archcalc.passes.analysis import Analysis
 from archcalc.zoo import specs_dir
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_reference.json").read_text())["models"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import archcalc
-from archcalc.analysis import Analysis
+from archcalc.passes.analysis import Analysis
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_reference.json").read_text())["models"]
 

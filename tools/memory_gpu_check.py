@@ -23,9 +23,9 @@ import argparse
 import torch
 
 import archcalc
-from archcalc.analysis import analyze
+from archcalc.passes.analysis import analyze
 from archcalc.passes.memory import MemoryOptions
-from archcalc.torch_build import probe_input
+from archcalc.pytorch.build import probe_input
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

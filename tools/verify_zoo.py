@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify every built-in spec against PyTorch and write docs/verification.md.
 
-For each spec of the zoo, at its own input: `archcalc.verify` (shapes, parameters,
+For each spec of the zoo, at its own input: `archcalc.pytorch.verify` (shapes, parameters,
 buffers, FLOPs and receptive fields, per layer and in total), the forward latency,
 throughput, achieved TFLOP/s and share of the device's peak; and where torchvision
 has a model of the same name, its parameters and FlopCounterMode FLOPs against
@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import archcalc  # noqa: E402
 from archcalc import zoo  # noqa: E402
-from archcalc.analysis import analyze  # noqa: E402
 from archcalc.errors import ArchcalcError  # noqa: E402
-from archcalc.verify import VerifyReport, default_device, device_name, verify  # noqa: E402
+from archcalc.passes.analysis import analyze  # noqa: E402
+from archcalc.pytorch.peaks import device_name  # noqa: E402
+from archcalc.pytorch.verify import VerifyReport, default_device, verify  # noqa: E402
 
 # torchvision's constructors where its defaults differ from the spec (no auxiliary heads,
 # no input transform: the figures of the main network, as tests/reference records them)
@@ -109,7 +110,7 @@ def markdown(rows: list[Row], args: argparse.Namespace, command: str) -> str:
         f"- torch {torch.__version__}, archcalc {archcalc.__version__}, "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "- peak: " + (f"{peak.tflops:g} TFLOP/s ({peak.device}, dense {peak.mode})" if peak else "unknown "
-                      "(no entry in archcalc.verify.PEAKS for this device; `--peak-tflops` sets one)"),
+                      "(no entry in archcalc.pytorch.peaks.PEAKS for this device; `--peak-tflops` sets one)"),
         "",
         "Command:",
         "",

@@ -55,8 +55,10 @@ def spec_argument(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def input_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--input", "input_shape", metavar="SHAPE",
-                        help="Override the spec's input shape, channels first: 3x32x32.")(f)
+    return click.option("--input", "input_shape", metavar="[NAME=]SHAPE", multiple=True,
+                        help="Override the spec's input shape, channels first: 3x32x32; for a spec with "
+                             "several inputs NAME=SHAPE, repeatable (--input left=1x64x64 --input right=1x64x64), "
+                             "or one SHAPE for inputs declared alike.")(f)
 
 
 def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -64,27 +66,65 @@ def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
                         show_default=True, help="Output format.")
 
 
-def parse_input(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
+def parse_input(values: tuple[str, ...] | str | None) -> tuple[int, ...] | dict[str, tuple[int, ...]] | None:
+    """`--input 3x32x32` → a shape; `--input left=1x64x64 --input right=…` → one per input name."""
+    given = (values,) if isinstance(values, str) else tuple(values or ())
+    if not given:
         return None
+    named: dict[str, tuple[int, ...]] = {}
+    for value in given:
+        name, eq, shape = value.partition("=")
+        if not eq:
+            if len(given) > 1:
+                from archcalc.errors import UsageError
+
+                raise UsageError("several --input values must each name their input: --input left=1x64x64")
+            return _shape(value, "--input")
+        named[name.strip()] = _shape(shape.strip(), f"--input {name.strip()}=")
+    return named
+
+
+def _shape(value: str, where: str) -> tuple[int, ...]:
     from archcalc.errors import Loc, Source
-    from archcalc.spec import parse_shape
+    from archcalc.lang import parse_shape
 
     try:
-        return parse_shape(value, Loc(1, 1, len(value)))
+        return parse_shape(value, Loc(1, 1, max(1, len(value))))
     except SpecError as e:
-        raise e.with_source(Source(value, "--input")) from None
+        raise e.with_source(Source(value, where)) from None
+
+
+def check_output(path: str | None) -> None:
+    """Refuse an output path that cannot be written before any work is done (a missing folder,
+    a directory), with a message that says which."""
+    if path is None:
+        return
+    from pathlib import Path
+
+    from archcalc.errors import UsageError
+
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
 
 
 def show(renderable: Any) -> None:
-    """Print a rich renderable; when piped, as wide as it needs so no number is cut."""
+    """Print a rich renderable, or a list of them and plain strings (a huge table drawn as text,
+    printed as it is); when piped, as wide as it needs so no number is cut."""
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
-        needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
-        console = Console(width=max(80, needed))
-    console.print(renderable)
+    for part in renderable if isinstance(renderable, list) else [renderable]:
+        if isinstance(part, str):
+            click.echo(part)
+            continue
+        console = Console()
+        if not console.is_terminal:
+            needed = console.measure(part, options=console.options.update(width=10_000)).maximum
+            console = Console(width=max(80, needed))
+        console.print(part)
 
 
 def main() -> None:

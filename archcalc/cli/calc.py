@@ -1,7 +1,8 @@
 """`archcalc calc conv|pool|fc`: one layer worked by hand, every figure with its formula.
 
-Each command writes a one-layer spec and runs the normal pipeline on it, so the
-figures and formulas are exactly those of `archcalc report --explain`.
+Each command hands its values straight to the layer type's own rules (nothing is
+written as spec text and parsed again), builds the one-layer graph and runs the normal
+passes on it, so the figures and formulas are exactly those of `report --explain`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from typing import Any
 import click
 
 from archcalc.cli import cli, format_option
-from archcalc.layers.base import format_shape
+from archcalc.tensor import format_shape
+
+
+@dataclass(frozen=True)
+class _Given:
+    """One command-line value for one argument of the layer type."""
+
+    option: str  # how the user wrote it: --kernel
+    arg: str  # the layer type's argument: kernel
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,13 @@ def conv(input_size: str, kernel: str, stride: str, padding: str, dilation: str,
     """
     given = _parse_input(input_size)
     channels = _channels(given, in_channels)
-    args = (f"c={out_channels}, k={kernel}, s={stride}, p={padding}, d={dilation}, g={groups}, "
-            f"bias={'false' if no_bias else 'true'}")
-    _run("conv", (channels, *given.spatial), f"conv({args})", fmt, spatial_only=False)
+    values = [_Given("--out-channels", "out_channels", out_channels), _Given("--kernel", "kernel", kernel),
+              _Given("--stride", "stride", stride), _Given("--padding", "padding", padding),
+              _Given("--dilation", "dilation", dilation), _Given("--groups", "groups", groups),
+              _Given("--no-bias", "bias", not no_bias)]
+    label = (f"conv(c={out_channels}, k={kernel}, s={stride}, p={padding}, d={dilation}, g={groups}, "
+             f"bias={'false' if no_bias else 'true'})")
+    _run("conv", (channels, *given.spatial), values, label, fmt, spatial_only=False)
 
 
 @calc.command("pool")
@@ -95,10 +109,14 @@ def pool(input_size: str, kernel: str, stride: str | None, padding: str, ceil: b
       archcalc calc pool --input 96x55x55 --kernel 3 --stride 2 --format json
     """
     given = _parse_input(input_size)
+    values = [_Given("--kernel", "kernel", kernel), _Given("--padding", "padding", padding),
+              _Given("--ceil", "ceil_mode", ceil)]
+    if stride:
+        values.append(_Given("--stride", "stride", stride))
     stride_arg = f", s={stride}" if stride else ""
-    spec = f"{kind}pool(k={kernel}{stride_arg}, p={padding}, ceil={'true' if ceil else 'false'})"
-    channels = given.channels or 1
-    _run(f"{kind}pool", (channels, *given.spatial), spec, fmt, spatial_only=given.channels is None)
+    label = f"{kind}pool(k={kernel}{stride_arg}, p={padding}, ceil={'true' if ceil else 'false'})"
+    _run(f"{kind}pool", (given.channels or 1, *given.spatial), values, label, fmt,
+         spatial_only=given.channels is None)
 
 
 @calc.command("fc")
@@ -114,7 +132,8 @@ def fc(in_features: int, out_features: int, no_bias: bool, fmt: str) -> None:
       archcalc calc fc --in 9216 --out 4096
       archcalc calc fc --in 25088 --out 4096 --format json
     """
-    _run("fc", (in_features,), f"fc(out={out_features}, bias={'false' if no_bias else 'true'})", fmt,
+    values = [_Given("--out", "out_features", out_features), _Given("--no-bias", "bias", not no_bias)]
+    _run("fc", (in_features,), values, f"fc(out={out_features}, bias={'false' if no_bias else 'true'})", fmt,
          spatial_only=False)
 
 
@@ -150,25 +169,43 @@ def _channels(given: _Input, in_channels: int | None) -> int:
     return channels
 
 
-def _run(layer: str, input_shape: tuple[int, ...], layer_text: str, fmt: str, spatial_only: bool) -> None:
+def _run(layer: str, input_shape: tuple[int, ...], values: list[_Given], label: str, fmt: str,
+         spatial_only: bool) -> None:
     """Analyse `input SHAPE` + one layer, then print its figures and formulas."""
-    import archcalc
-    from archcalc.errors import SpecError, UsageError
-
-    spec = f"name calc-{layer}\ninput {'x'.join(map(str, input_shape))}\n{layer_text}\n"
-    try:
-        analysis = archcalc.analyze(spec)
-    except SpecError as e:
-        raise UsageError(e.message) from None
-    result = _result(analysis, spatial_only)
+    result = _result(_analysis(layer, input_shape, values, label), spatial_only)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         click.echo(_text(result))
 
 
+def _analysis(layer_name: str, input_shape: tuple[int, ...], values: list[_Given], label: str) -> Any:
+    """The one-layer graph from the layer type's own rules; a wrong value names its option."""
+    from archcalc.errors import SpecError, UsageError
+    from archcalc.graph import Draft, DraftGraph
+    from archcalc.layers import REGISTRY
+    from archcalc.layers.base import LayerArgError
+    from archcalc.passes.analysis import analyze
+    from archcalc.passes.shapes import infer
+
+    layer = REGISTRY[layer_name]
+    try:
+        args = layer.normalize({v.arg: v.value for v in values})
+    except LayerArgError as e:
+        wrong = next((v for v in values if v.arg == e.arg), None)
+        raise UsageError(f"{wrong.option} {str(wrong.value)!r}: {e}" if wrong else str(e)) from None
+    shape = "x".join(map(str, input_shape))
+    drafts = DraftGraph((Draft(0, "input", {"shape": input_shape}, (), f"input {shape}", None),
+                         Draft(1, layer.name, args, (0,), label, None)), f"calc-{layer_name}")
+    try:
+        return analyze(infer(drafts))
+    except SpecError as e:
+        raise UsageError(e.message) from None
+
+
 def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
-    from archcalc import explain
+    from archcalc.passes import figures
+    from archcalc.report import explain
 
     node = analysis.graph.output
     c = analysis.counts[node.id]
@@ -183,18 +220,17 @@ def _result(analysis: Any, spatial_only: bool) -> dict[str, Any]:
         "params": c.params,
         "macs": analysis.macs[node.id],
         "flops": analysis.flops(node.id),
-        "formulas": explain.to_dicts(explain.formulas(analysis, node.id)),
+        "formulas": explain.to_dicts(figures.formulas(analysis, node.id)),
         "warnings": list(node.warnings),
     }
 
 
 def _text(r: dict[str, Any]) -> str:
-    from archcalc.explain import line
     from archcalc.layers.base import Formula
 
     formulas = [Formula(**f) for f in r["formulas"]]
     rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]
-    rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, line(f))
+    rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, f.line())
              for f in formulas]
     if r["weights"] or r["macs"]:
         if r["biases"]:

@@ -10,11 +10,19 @@ import click
 from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
 
 
+def _names() -> list[str]:
+    from archcalc.passes.conventions import names
+
+    return names()
+
+
 @cli.command()
 @spec_argument
 @input_option
 @format_option("table", "json")
-def check(spec: str, input_shape: str | None, fmt: str) -> None:
+@click.option("--convention", type=click.Choice(_names()), default="pytorch", show_default=True,
+              help="Check macs= and flops= claims against this tool's count (`archcalc conventions`).")
+def check(spec: str, input_shape: tuple[str, ...], fmt: str, convention: str) -> None:
     """Check the hand calculations written after `=>` in SPEC.
 
     Each `=>` item is a shape (55x55x96 as H×W×C or 96x55x55 as C×H×W), an exact figure
@@ -29,11 +37,14 @@ def check(spec: str, input_shape: str | None, fmt: str) -> None:
       archcalc check my.arch --format json
       echo 'input 3x227x227
       conv11-96/s4/p0 => 55x55x96, params=34944' | archcalc check -
+      echo 'input 3x224x224
+      conv3-64, bn => macs=12_845_056, total macs=99_549_184' | archcalc check - --convention thop
     """
     import archcalc
     from archcalc.check import check as run
+    from archcalc.passes.analysis import analyze
 
-    analysis = archcalc.analyze(spec, parse_input(input_shape))
+    analysis = analyze(archcalc.load(spec, parse_input(input_shape)), convention=convention)
     results = run(analysis)
     if fmt == "json":
         click.echo(json.dumps(_json(analysis, results), indent=2, ensure_ascii=False))
@@ -91,5 +102,6 @@ def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
                      "node": int(node_id) if node_id else None, "layer": text, "claim": r.claim.text,
                      "key": r.claim.key, "total": r.claim.total, "expected": expected(r.claim.value),
                      "status": r.status, "actual": r.actual, "how": r.how})
-    return {"name": analysis.graph.name, "ok": not any(r.status == "wrong" for r in results),
+    return {"name": analysis.graph.name, "convention": analysis.convention,
+            "ok": not any(r.status == "wrong" for r in results),
             "checked": len(results), "wrong": sum(r.status == "wrong" for r in results), "results": rows}

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.table import Table
 
 from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
 
@@ -15,6 +14,61 @@ def set_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--set NAME=VALUE`, repeatable: overrides a spec's `param` line."""
     return click.option("--set", "settings", metavar="NAME=VALUE", multiple=True,
                         help="Set a spec parameter (a 'param' line), e.g. --set k=256; repeatable.")(f)
+
+
+def convention_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--convention NAME`: count as one of the published tools does (`archcalc conventions` lists them)."""
+    from archcalc.passes.conventions import DEFAULT, names
+
+    return click.option("--convention", type=click.Choice(names()), default=DEFAULT, show_default=True,
+                        help="Count MACs as this tool does (its figure per layer, in JSON too); "
+                             "`archcalc conventions` lists each one's rule.")(f)
+
+
+def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--precision`, `--checkpoint` and `--device` of the training step."""
+    f = click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+                     help="Where training runs: a dropout mask is 1 byte per element on CUDA, the "
+                          "activation dtype on CPU.")(f)
+    f = click.option("--checkpoint", metavar="SEGMENTS", default=None,
+                     help="Activation checkpointing: the network cut into this many segments (2 or more) "
+                          "or 'sqrt' (√layers); only their inputs are kept, each recomputed once.")(f)
+    return click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
+                        show_default=True,
+                        help="Training precision: fp16/bf16 is mixed precision (half weights, gradients and "
+                             "activations; fp32 master weights and optimizer state).")(f)
+
+
+def training_options_from(optimizer: str, precision: str, checkpoint: str | None, batch: int,
+                          device: str) -> Any:
+    from archcalc.passes.training import TrainingOptions, parse_checkpoint
+
+    return TrainingOptions(optimizer, precision, parse_checkpoint(checkpoint), batch, device)
+
+
+def with_convention_column(analysis: Any, cols: list[Any], asked: str | None) -> list[Any]:
+    """With --convention, the tool's figure as a column after MACs (unless --columns chose others)."""
+    from dataclasses import replace
+
+    from archcalc.report.columns import by_key
+    from archcalc.report.conventions import title
+
+    if analysis.convention == "pytorch":
+        return [c if c.key != "counted" else replace(c, title=title(analysis.counted)) for c in cols]
+    column = replace(by_key()["counted"], title=title(analysis.counted))
+    cols = [column if c.key == "counted" else c for c in cols]
+    if asked is None:
+        at = next((i + 1 for i, c in enumerate(cols) if c.key == "macs"), len(cols))
+        cols = cols[:at] + [column] + cols[at:]
+    return cols
+
+
+def training_columns(cols: list[Any]) -> list[Any]:
+    from archcalc.report.columns import by_key
+    from archcalc.report.training import COLUMN_KEYS
+
+    have = {c.key for c in cols}
+    return [by_key()[k] for k in COLUMN_KEYS if k not in have]
 
 
 def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
@@ -30,6 +84,18 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
     return out or None
 
 
+def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, str] | None:
+    """`--batch N` is `--set batch=N`; the two may not disagree."""
+    from archcalc.errors import UsageError
+
+    if batch is None:
+        return settings
+    given = (settings or {}).get("batch")
+    if given is not None and given != str(batch):
+        raise UsageError(f"--batch {batch} and --set batch={given} disagree: give the batch once")
+    return {**(settings or {}), "batch": str(batch)}
+
+
 @cli.command()
 @spec_argument
 @input_option
@@ -39,19 +105,28 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
-                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing).")
+                   "rf, jump, start, aligned, act_bytes, param_bytes, connections, fc-equivalent, sharing, "
+                   "t2_macs, causal_macs, kv_cache, kv_bytes, "
+                   "counted, fwd, grad-in, grad-w, train, fcm-bwd, kept, state).")
 @click.option("--explain", is_flag=True,
               help="Show each layer's formulas with the numbers put in (table, markdown, json).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default="float32",
               show_default=True, help="Element type for the memory figures.")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size for activation memory (inference peak and training estimate).")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Batch size for the per-batch figures and memory (the same as --set batch=N) [default: 1, "
+                   "or the spec's 'param batch'].")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
               show_default=True,
               help="Optimizer state in the training memory estimate (none, 1× or 2× the parameters).")
+@convention_option
+@training_options
+@click.option("--training", "show_training", is_flag=True,
+              help="Add the training step per layer: forward, input and weight gradient FLOPs, "
+                   "FlopCounterMode's figure, the bytes kept for backward (see `archcalc training`).")
 @set_option
-def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, columns: str | None,
-           explain: bool, dtype: str, batch: int, optimizer: str, settings: tuple[str, ...]) -> None:
+def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, columns: str | None,
+           explain: bool, dtype: str, batch: int | None, optimizer: str, convention: str, precision: str,
+           checkpoint: str | None, device: str, show_training: bool, settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -68,18 +143,26 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
       archcalc report alexnet-paper --explain   # worked formulas under the table
       archcalc report resnet50 --dtype float16 --batch 32 --optimizer momentum
       archcalc report alphago-policy --set k=256   # a spec parameter ('param k=192')
+      archcalc report gpt2 --set seq=128 --set batch=8   # a sequence length and a batch
       archcalc report lenet5-paper --columns shape,params,connections,fc-equivalent,sharing
+      archcalc report mobilenet_v2 --convention ptflops   # ptflops' figure per layer, and why it differs
+      archcalc report resnet50 --training --optimizer adamw --precision bf16
     """
     import archcalc
     from archcalc.report import formats
     from archcalc.report.columns import select
 
     cols = select(columns)
-    from archcalc.analysis import analyze
+    from archcalc.passes.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
 
-    graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
-    analysis = analyze(graph, MemoryOptions(dtype, batch, optimizer))
+    graph = archcalc.load(spec, parse_input(input_shape), with_batch(parse_settings(settings), batch))
+    samples = graph.params["batch"]
+    analysis = analyze(graph, MemoryOptions(dtype, samples, optimizer), convention,
+                       training_options_from(optimizer, precision, checkpoint, samples, device))
+    cols = with_convention_column(analysis, cols, columns)
+    if show_training and fmt in ("table", "markdown"):
+        cols = cols + training_columns(cols)
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":
@@ -88,23 +171,40 @@ def report(spec: str, input_shape: str | None, fmt: str, depth: int | None, colu
         click.echo(formats.to_csv(analysis), nl=False)
     elif fmt == "markdown":
         click.echo(formats.to_markdown(analysis, depth, cols), nl=False)
+        if show_training:
+            from archcalc.report.training import summary_lines
+
+            click.echo("\n" + "\n".join(f"> {line}" for line in summary_lines(analysis)))
     else:
+        from archcalc.report.rows import readable_depth
         from archcalc.report.table import full_report
 
-        show(full_report(analysis, depth, cols))
+        chosen = readable_depth(analysis) if depth is None else depth
+        show(full_report(analysis, chosen, cols))
+        if chosen != depth:
+            click.echo(f"({len(analysis.graph) - 1:,} layers: blocks nested deeper than {chosen} are shown as one "
+                       f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
+        if show_training:
+            from archcalc.report.training import summary_lines
+
+            click.echo("\n".join(summary_lines(analysis)))
         if explain:
-            from archcalc.explain import to_text
+            from archcalc.report.explain import to_text
 
             click.echo("\n" + to_text(analysis), nl=False)
+
+
+def _deepest(analysis: Any) -> int:
+    return max((len(n.scope) for n in analysis.graph), default=0)
 
 
 def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> None:
     """`--explain` in markdown (a section after the table) and JSON (`formulas` per layer)."""
     import json
 
-    from archcalc import explain
     from archcalc.errors import UsageError
-    from archcalc.report import formats
+    from archcalc.passes import figures
+    from archcalc.report import explain, formats
 
     if fmt == "markdown":
         table = formats.to_markdown(analysis, depth, cols)
@@ -112,7 +212,7 @@ def _report_explained(analysis: Any, fmt: str, depth: int | None, cols: Any) -> 
     elif fmt == "json":
         data = formats.to_dict(analysis)
         for layer in data["layers"]:
-            layer["formulas"] = explain.to_dicts(explain.formulas(analysis, layer["id"]))
+            layer["formulas"] = explain.to_dicts(figures.formulas(analysis, layer["id"]))
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         raise UsageError("--explain works with --format table, markdown or json")
@@ -139,6 +239,8 @@ def list_specs(fmt: str) -> None:
                  "input": list(a.graph.input.shape)} for n, s, a in items]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table  # here: JSON output needs no rich
+
     table = Table(title="built-in specs", header_style="bold")
     for col, justify in (("name", "left"), ("source", "left"), ("input", "left"), ("params", "right"),
                          ("MACs", "right")):
@@ -171,6 +273,8 @@ def layers(fmt: str) -> None:
                 for t in types]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table(title="layer types", header_style="bold")
     for col in ("name", "also", "example", "what it is"):
         table.add_column(col)

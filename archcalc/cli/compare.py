@@ -9,11 +9,20 @@ import click
 from archcalc.cli import cli, format_option, input_option, parse_input, show
 
 
+def _names() -> list[str]:
+    from archcalc.passes.conventions import names
+
+    return names()
+
+
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @input_option
 @format_option("table", "markdown", "json")
-def compare(specs: tuple[str, ...], input_shape: str | None, fmt: str) -> None:
+@click.option("--convention", "conventions", multiple=True, type=click.Choice(_names()), metavar="NAME",
+              help="Add a column with each network's total under this counting convention (repeatable; "
+                   "`archcalc conventions` lists them).")
+def compare(specs: tuple[str, ...], input_shape: tuple[str, ...], fmt: str, conventions: tuple[str, ...]) -> None:
     """Compare networks: params, MACs, FLOPs, parameter memory, depth, output, FC share.
 
     One row per SPEC, as the VGG paper's Table 2 compares its configurations A–E. The FC share
@@ -25,12 +34,13 @@ def compare(specs: tuple[str, ...], input_shape: str | None, fmt: str) -> None:
       archcalc compare vgg11 vgg11-lrn vgg13 vgg16-c vgg16 vgg19
       archcalc compare alexnet vgg16 resnet50 --format markdown
       archcalc compare resnet18 resnet34 --input 3x160x160 --format json
+      archcalc compare resnet50 mobilenet_v2 --convention ptflops --convention fvcore
     """
     import archcalc
-    from archcalc import compare as cmp
+    from archcalc.report import compare as cmp
 
     shape = parse_input(input_shape)
-    rows = [cmp.row(archcalc.analyze(spec, shape)) for spec in specs]
+    rows = [cmp.row(archcalc.analyze(spec, shape), conventions) for spec in specs]
     if fmt == "json":
         click.echo(cmp.to_json(rows), nl=False)
     elif fmt == "markdown":
@@ -44,7 +54,7 @@ def _table(rows: list[Any]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from archcalc import compare as cmp
+    from archcalc.report import compare as cmp
 
     table = Table(title="compared", header_style="bold")
     for i, title in enumerate(cmp.titles(rows)):

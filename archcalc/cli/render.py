@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cli import cli, input_option, parse_input, spec_argument
+from archcalc.cli import check_output, cli, input_option, parse_input, spec_argument
 
 
 @cli.command("render")
@@ -16,7 +16,7 @@ from archcalc.cli import cli, input_option, parse_input, spec_argument
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse blocks nested deeper than N into one box each (0: every top-level block).")
 @input_option
-def render_command(spec: str, output: str, rankdir: str, depth: int | None, input_shape: str | None) -> None:
+def render_command(spec: str, output: str, rankdir: str, depth: int | None, input_shape: tuple[str, ...]) -> None:
     """Draw SPEC as a diagram: layers, shapes, parameters, blocks as clusters.
 
     Boxes show each layer as written, its output shape and parameters, coloured by kind
@@ -32,8 +32,9 @@ def render_command(spec: str, output: str, rankdir: str, depth: int | None, inpu
       archcalc render my.arch -o my.dot
     """
     import archcalc
-    from archcalc.render import render
+    from archcalc.report.diagram import render
 
+    check_output(output)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     path = render(analysis, output, depth, rankdir)
     click.echo(f"wrote {path}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
-    from archcalc.passes.receptive_field import Field
+    from archcalc.passes.analysis import Analysis
 
 
 @cli.command()
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 @click.option("-o", "--output", "plot", metavar="FILE", default=None,
               help="Also draw the profile to FILE: .svg (needs nothing) or .png (needs matplotlib).")
 @format_option("table", "json")
-def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, fmt: str) -> None:
+def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | None, fmt: str) -> None:
     """Receptive field of one layer of SPEC, and how many paths reach it from each input pixel.
 
     Per spatial axis: size, jump (input pixels between neighbouring units), start (first
@@ -41,14 +40,15 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
     import json
 
     import archcalc
-    from archcalc.passes.receptive_field import path_counts, receptive_fields
+    from archcalc.passes.receptive_field import path_counts
     from archcalc.report.formats import rf_dict
     from archcalc.report.rf_plot import profile_dicts, rf_renderable, save_plot
 
-    graph = archcalc.load(spec, parse_input(input_shape))
-    fields = receptive_fields(graph)
-    node_id = pick_layer(graph, fields, layer)
-    field = fields[node_id]
+    check_output(plot)
+    analysis = archcalc.analyze(spec, parse_input(input_shape))
+    graph = analysis.graph
+    node_id = pick_layer(analysis, layer)
+    field = analysis.rf[node_id]
     profiles = path_counts(graph, node_id)
     if plot:
         save_plot(plot, f"{graph.name}: layer {node_id} {graph.node(node_id).text}", profiles)
@@ -62,12 +62,13 @@ def rf(spec: str, input_shape: str | None, layer: str | None, plot: str | None, 
             click.echo(f"wrote {plot}")
 
 
-def pick_layer(graph: LayerGraph, fields: Mapping[int, Field], layer: str | None) -> int:
+def pick_layer(analysis: Analysis, layer: str | None) -> int:
     """The node asked for, checked to have a spatial field; a clean error otherwise."""
     from archcalc.errors import UsageError
-    from archcalc.passes.receptive_field import RF, last_spatial
+    from archcalc.layers import UNKNOWN
+    from archcalc.passes.receptive_field import RF
 
-    last = last_spatial(graph, fields)
+    graph, fields, last = analysis.graph, analysis.rf, analysis.final_rf
     if layer is None:
         if last is None:
             raise UsageError(f"'{graph.name}' has no layer with spatial axes: no receptive field to show")
@@ -76,6 +77,9 @@ def pick_layer(graph: LayerGraph, fields: Mapping[int, Field], layer: str | None
     field = fields[node_id]
     text = graph.node(node_id).text
     hint = f"; the last spatial layer is {last} ({graph.node(last).text})" if last is not None else ""
+    if field == UNKNOWN:
+        raise UsageError(f"layer {node_id} ({text}) comes after a layer that moves positions (a reshape or "
+                         f"permute): its receptive field is not known{hint}")
     if not isinstance(field, RF):
         raise UsageError(f"layer {node_id} ({text}) sees the whole input (its field is global){hint}")
     if field.rank == 0:

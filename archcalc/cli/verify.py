@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli.commands import parse_settings, set_option
 
 if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
 
-    from archcalc.verify import Check, Timing, VerifyReport
+    from archcalc.pytorch.timing import Timing
+    from archcalc.pytorch.verify import Check, VerifyReport
 
 MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 
@@ -26,20 +28,24 @@ MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64"]),
               default="float32", show_default=True, help="Parameter and input dtype.")
 @format_option("table", "json")
-@click.option("--runs", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Timed forward passes (median reported); 0 skips the timing.")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Untimed forward passes first.")
+@click.option("--runs", type=click.IntRange(min=0), default=None,
+              help="Timed forward passes (median reported); 0 skips the timing "
+                   "[default: 20 on CUDA, 3 on CPU].")
+@click.option("--warmup", type=click.IntRange(min=0), default=None,
+              help="Untimed forward passes first [default: 3 on CUDA, 1 on CPU].")
 @click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The device's peak TFLOP/s for the '% of peak' figure (overrides the built-in table).")
 @click.option("--layers", "all_layers", is_flag=True, help="List every layer's checks, not only mismatches.")
-def verify(spec: str, device: str | None, batch: int, input_shape: str | None, dtype: str, fmt: str,
-           runs: int, warmup: int, peak_tflops: float | None, all_layers: bool) -> None:
+@set_option
+def verify(spec: str, device: str | None, batch: int, input_shape: tuple[str, ...], dtype: str, fmt: str,
+           runs: int | None, warmup: int | None, peak_tflops: float | None, all_layers: bool,
+           settings: tuple[str, ...]) -> None:
     """Build SPEC in PyTorch and check archcalc's figures against it.
 
     Runs one forward pass on random input and compares, per layer and in total, the
     output shapes, parameters, buffers and FLOPs (torch.utils.flop_counter); then times
-    the forward pass. Exit status 1 when any figure differs, 2 on errors.
+    the forward pass: the median of 20 runs on CUDA, of 3 on CPU unless --runs says
+    otherwise. Exit status 1 when any figure differs, 2 on errors.
 
     \b
     Examples:
@@ -48,18 +54,19 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
       archcalc verify alexnet --device cpu --runs 5
       archcalc verify my.arch --input 3x32x32 --layers
       archcalc verify vgg16 --format json
+      archcalc verify gpt2 --set seq=32 --device cpu   # a spec parameter ('param seq=1024')
     """
     import json
 
     import archcalc
-    from archcalc.verify import verify as run_verify
+    from archcalc.pytorch.verify import verify as run_verify
 
-    graph = archcalc.load(spec, parse_input(input_shape))
+    graph = archcalc.load(spec, parse_input(input_shape), parse_settings(settings))
     report = run_verify(graph, device, batch, dtype, runs=runs, warmup=warmup, peak_tflops=peak_tflops)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        show(render(report, all_layers))
+        show(render(report, all_layers, default_runs=runs is None))
     if not report.ok:
         raise SystemExit(1)
 
@@ -71,7 +78,7 @@ def verify(spec: str, device: str | None, batch: int, input_shape: str | None, d
               help="Write a standalone PyTorch nn.Module (the only format so far).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to FILE instead of standard output.")
-def export(spec: str, input_shape: str | None, as_torch: bool, output: str | None) -> None:
+def export(spec: str, input_shape: tuple[str, ...], as_torch: bool, output: str | None) -> None:
     """Write SPEC as a standalone Python file defining an nn.Module (imports only torch).
 
     \b
@@ -81,21 +88,26 @@ def export(spec: str, input_shape: str | None, as_torch: bool, output: str | Non
       archcalc export my.arch --torch --input 3x32x32
     """
     import archcalc
-    from archcalc.torch_build import export_source
+    from archcalc.errors import UsageError
+    from archcalc.pytorch.export import export_source
 
+    check_output(output)
     source = export_source(archcalc.load(spec, parse_input(input_shape)))
     if output is None:
         click.echo(source, nl=False)
-    else:
+        return
+    try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(source)
-        click.echo(f"wrote {output}", err=True)
+    except OSError as e:
+        raise UsageError(f"cannot write '{output}': {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
 
 
 # -- rendering (returns rich objects; the command prints) ----------------------------------------
 
 
-def render(report: VerifyReport, all_layers: bool) -> Group:
+def render(report: VerifyReport, all_layers: bool, default_runs: bool = False) -> Group:
     from rich.console import Group
 
     title = (f"[bold]{report.spec}[/]: archcalc vs torch {report.torch_version} on {report.device_name} "
@@ -106,7 +118,7 @@ def render(report: VerifyReport, all_layers: bool) -> Group:
     if shown:
         parts.append(layers_table(shown, report.batch))
     if report.timing is not None:
-        parts.append(timing_line(report.timing, report))
+        parts.append(timing_line(report.timing, report, default_runs))
     verdict = "[green]all figures agree[/]" if report.ok else f"[red]{len(report.failures)} mismatch(es)[/]"
     parts.append(f"{report.passed}/{len(report.checks)} checks passed: {verdict}")
     return Group(*parts)  # type: ignore[arg-type]
@@ -183,8 +195,13 @@ def layers_table(by_node: dict[int, list[Check]], batch: int) -> Table:
     return table
 
 
-def timing_line(t: Timing, report: VerifyReport) -> str:
-    line = (f"forward: {t.latency_ms:.3f} ms median of {t.runs} at batch {t.batch} on {report.device_name} · "
+def timing_line(t: Timing, report: VerifyReport, default_runs: bool = False) -> str:
+    """'forward: 12.345 ms median of 20 at batch 1 on … · samples/s · TFLOP/s [= % of peak]'.
+
+    The CPU's few default runs are said as such: 'median of 3 runs (CPU default; --runs N for more)'.
+    """
+    runs = f"{t.runs} runs (CPU default; --runs N for more)" if default_runs and report.device == "cpu" else t.runs
+    line = (f"forward: {t.latency_ms:.3f} ms median of {runs} at batch {t.batch} on {report.device_name} · "
             f"{t.throughput:,.1f} samples/s · {t.tflops:.3f} TFLOP/s (archcalc FLOPs)")
     if t.peak is not None and t.peak_share is not None:
         mode = "given peak" if t.peak.mode == "given" else f"{t.peak.device} dense {t.peak.mode} peak"

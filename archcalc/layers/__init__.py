@@ -1,6 +1,25 @@
 """Every layer type archcalc knows, registered by importing its module."""
 
-from archcalc.layers import activation, classic, conv, linear, norm, pool, recurrent, sequence, structural  # noqa: F401
-from archcalc.layers.base import GLOBAL, REGISTRY, Counts, Geometry, LayerType, OtherOps, Shape, find
+from archcalc.layers import (  # noqa: F401
+    activation,
+    attention,
+    classic,
+    conv,
+    embeddings,
+    linear,
+    norm,
+    norms,
+    pool,
+    recurrent,
+    sequence,
+    shuffle,
+    stochastic,
+    structural,
+    tensors,
+    transformer,
+)
+from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
+from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry
+from archcalc.tensor import Shape
 
-__all__ = ["GLOBAL", "REGISTRY", "Counts", "Geometry", "LayerType", "OtherOps", "Shape", "find"]
+__all__ = ["GLOBAL", "UNKNOWN", "REGISTRY", "Counts", "Geometry", "LayerType", "OtherOps", "Shape", "find"]

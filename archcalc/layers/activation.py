@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
-from archcalc.layers.base import Arg, Args, LayerType, OtherOps, Shape, prod, register
+from archcalc.layers.base import (
+    FUNCTIONAL,
+    FUNCTIONAL_FLAG,
+    SAVED_OUTPUT,
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
+from archcalc.tensor import Shape, axis_of, prod
 
 
 class _Activation(LayerType):
     kind = "activation"
+    args: ClassVar[tuple[Arg, ...]] = (FUNCTIONAL,)
+    flags: ClassVar[Mapping[str, tuple[str, Any]]] = FUNCTIONAL_FLAG
     torch_name: str = ""
     per_element = OtherOps()
+    # what its backward keeps, as PyTorch's derivative formulas say (measured:
+    # tests/reference/saved_tensors_reference.json): its input, or its output (relu, sigmoid, tanh,
+    # softmax: the gradient is a function of the result)
+    keeps: ClassVar[str] = "input"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (SAVED_OUTPUT,) if self.keeps == "output" else (saved_input(0),)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
@@ -23,9 +49,16 @@ class _Activation(LayerType):
 
         return getattr(nn, self.torch_name)()
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The identity: every gradient passes on unchanged and positive, whatever the activation's slope."""
+        from torch import nn
+
+        return nn.Identity()
+
 
 @register
 class ReLU(_Activation):
+    keeps = "output"
     name = "relu"
     torch_name = "ReLU"
     per_element = OtherOps(comparisons=1)
@@ -46,7 +79,7 @@ class ReLU6(_Activation):
 class LeakyReLU(_Activation):
     name = "leaky-relu"
     aliases = ("leakyrelu", "lrelu")
-    args = (Arg("slope", "float", 0.01, aliases=("negative_slope",)),)
+    args = (Arg("slope", "float", 0.01, aliases=("negative_slope",)), FUNCTIONAL)
     per_element = OtherOps(comparisons=1, multiplies=1)
     summary = "x if x > 0 else slope·x"
     example = "leaky-relu, leaky-relu(slope=0.2)"
@@ -59,6 +92,7 @@ class LeakyReLU(_Activation):
 
 @register
 class Sigmoid(_Activation):
+    keeps = "output"
     name = "sigmoid"
     aliases = ("logistic",)
     torch_name = "Sigmoid"
@@ -69,6 +103,7 @@ class Sigmoid(_Activation):
 
 @register
 class Tanh(_Activation):
+    keeps = "output"
     name = "tanh"
     torch_name = "Tanh"
     per_element = OtherOps(exponentials=1, adds=2, divisions=1)
@@ -99,7 +134,7 @@ class Hardsigmoid(_Activation):
 @register
 class ELU(_Activation):
     name = "elu"
-    args = (Arg("alpha", "float", 1.0),)
+    args = (Arg("alpha", "float", 1.0), FUNCTIONAL)
     per_element = OtherOps(comparisons=1, exponentials=1, adds=1, multiplies=1)
     summary = "x if x > 0 else alpha·(e^x − 1) (DPN's last BN-activation)"
     example = "elu, elu(alpha=0.5)"
@@ -123,25 +158,111 @@ class SiLU(_Activation):
 @register
 class GELU(_Activation):
     name = "gelu"
+    args = (Arg("approximate", "str", "none", choices=("none", "tanh")), FUNCTIONAL)
+    flags = {"tanh": ("approximate", "tanh"), **FUNCTIONAL_FLAG}
     torch_name = "GELU"
     per_element = OtherOps(exponentials=1, adds=1, multiplies=2)
-    summary = "x·Φ(x)"
-    example = "gelu"
+    summary = "x·Φ(x); gelu/tanh the tanh approximation (GPT-2's gelu_new)"
+    example = "gelu, gelu/tanh, gelu(approximate=tanh)"
 
-
-@register
-class Softmax(_Activation):
-    name = "softmax"
-    aliases = ("soft-max",)
-    per_element = OtherOps(exponentials=1, adds=1, divisions=1)
-    summary = "softmax over the channels, or over the features of each step of a sequence"
-    example = "soft-max"
-
-    def for_layout(self, a: Args, layout: str) -> Args:
-        # channels-first N×C×…: over dim 1; a sequence N×T×F: over the features, the last dim
-        return {**a, "dim": -1 if layout == "sequence" else 1}
+    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
+        if a["approximate"] == "tanh":  # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            n = prod(out)
+            return OtherOps(adds=3 * n, multiplies=5 * n, exponentials=n, divisions=n)
+        return super().other_ops(a, inputs, out)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        return nn.Softmax(dim=a.get("dim", 1))
+        return nn.GELU(approximate=a["approximate"])
+
+
+@register
+class Hardtanh(_Activation):
+    name = "hardtanh"
+    args = (Arg("min", "float", -1.0, aliases=("min_val",)), Arg("max", "float", 1.0, aliases=("max_val",)),
+            FUNCTIONAL)
+    per_element = OtherOps(comparisons=2)
+    summary = "min(max(x, min), max): −1 and 1 by default"
+    example = "hardtanh, hardtanh(min=0, max=20)"
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if a["min"] >= a["max"]:
+            raise LayerArgError(f"hardtanh needs min < max, not {a['min']:g} and {a['max']:g}")
+        return Shaped(inputs[0])
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.Hardtanh(a["min"], a["max"])
+
+
+@register
+class PReLU(_Activation):
+    name = "prelu"
+    args = (Arg("per_channel", "bool", False, aliases=("channels",)), Arg("init", "float", 0.25),
+            Arg("frozen", "bool", False), FUNCTIONAL)
+    flags = {"c": ("per_channel", True), "channels": ("per_channel", True), "frozen": ("frozen", True),
+             **FUNCTIONAL_FLAG}
+    per_element = OtherOps(comparisons=1, multiplies=1)
+    summary = "x if x > 0 else a·x with a learnable slope a: one for all (default) or one per channel (/c)"
+    example = "prelu, prelu/c, prelu(per_channel=true)"
+
+    def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
+        return Counts(weights=self._slopes(a, inputs))
+
+    def _slopes(self, a: Args, inputs: Sequence[Shape]) -> int:
+        return inputs[0][0] if a["per_channel"] else 1
+
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        return {"weight": (self._slopes(a, inputs),)}
+
+    def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
+        """One slope, or one per channel (C)."""
+        n = self._slopes(a, inputs)
+        return [Formula("weights", str(n), n, "one slope per channel" if a["per_channel"] else "one slope")]
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return nn.PReLU(self._slopes(a, inputs), init=a["init"])
+
+
+@register
+class Softmax(_Activation):
+    keeps = "output"
+    name = "softmax"
+    aliases: ClassVar[tuple[str, ...]] = ("soft-max",)
+    args = (Arg("dim", "int", None), FUNCTIONAL)
+    per_element = OtherOps(exponentials=1, adds=1, divisions=1)
+    torch_class = "Softmax"
+    summary = ("softmax over a dim (PyTorch's); by default the channels, the features of each step of a "
+               "sequence, or the last axis of a plain tensor")
+    example = "soft-max, softmax(dim=-1)"
+
+    def for_layout(self, a: Args, layout: str) -> Args:
+        # channels-first N×C×…: over dim 1; a sequence N×T×F or a plain tensor: the last dim
+        return a if a.get("dim") is not None else {**a, "dim": 1 if layout == "channels" else -1}
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if inputs[0]:
+            try:
+                axis_of(a["dim"], len(inputs[0]))
+            except ValueError as e:
+                raise LayerArgError(str(e)) from None
+        return Shaped(inputs[0])
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        return getattr(nn, self.torch_class)(dim=a.get("dim", 1))
+
+
+@register
+class LogSoftmax(Softmax):
+    name = "log-softmax"
+    aliases = ("logsoftmax", "log_softmax")
+    per_element = OtherOps(exponentials=2, adds=2)  # x − max − log Σ e^(x − max): exp and log
+    torch_class = "LogSoftmax"
+    summary = "log of the softmax over a dim, as nn.LogSoftmax (the same default dim as softmax)"
+    example = "log-softmax, log-softmax(dim=-1)"

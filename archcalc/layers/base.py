@@ -2,51 +2,70 @@
 
 A layer type states, together, its arguments, the paper tokens that name it
 (`conv3-64`, `maxpool3/s2`), its output shape, parameter counts, MACs, the
-other (non-MAC) operations, its receptive-field geometry and its torch module.
+other (non-MAC) operations, its receptive-field geometry, its torch module and
+the module that stands in for it when the receptive field is probed by gradients.
 `@register` fills the registry; a duplicate name or alias raises at import.
 Every method is a small pure function of the arguments and input shapes.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from archcalc.tensor import Shape, prod
+
 if TYPE_CHECKING:  # torch is imported only by builders, never by the static path
     from torch import nn
 
-Shape = tuple[int, ...]
+    from archcalc.layers.window import Geometry
+
 Args = Mapping[str, Any]
 
 
 class LayerArgError(ValueError):
-    """An argument value is wrong; the lowering attaches the spec location."""
+    """An argument value is wrong; expansion or the shapes pass attaches the spec location."""
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.arg = arg  # the argument whose value is wrong, where one alone is
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
-    """Learnable elements (weights, biases) and non-learnable buffers of one layer."""
+    """Parameter elements (weights, biases), the frozen share of them, and buffers of one layer.
+
+    `frozen` parameters are parameters still (`sum(p.numel())` counts them) that PyTorch would
+    hold with `requires_grad=False`: no gradient, no optimizer state.
+    """
 
     weights: int = 0
     biases: int = 0
     buffers: int = 0
+    frozen: int = 0
 
     @property
     def params(self) -> int:
         return self.weights + self.biases
+
+    @property
+    def trainable(self) -> int:
+        return self.params - self.frozen
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
             self.weights + other.weights,
             self.biases + other.biases,
             self.buffers + other.buffers,
+            self.frozen + other.frozen,
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OtherOps:
     """Operations that are not multiply-accumulates, per element as Netscope counts them."""
 
@@ -61,20 +80,62 @@ class OtherOps:
         return sum(getattr(self, f.name) for f in fields(self))
 
     def __add__(self, other: OtherOps) -> OtherOps:
-        return OtherOps(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return OtherOps(self.adds + other.adds, self.multiplies + other.multiplies, self.divisions + other.divisions,
+                        self.comparisons + other.comparisons, self.exponentials + other.exponentials)
 
 
 @dataclass(frozen=True)
-class Geometry:
-    """How a layer maps input positions to output positions, per spatial axis."""
+class Gradients:
+    """MACs of one layer's backward pass, from its own rule, in FlopCounterMode's convention
+    (products only: a bias gradient is a sum and counts 0).
 
-    kernel: Shape
-    stride: Shape
-    padding: Shape
-    dilation: Shape
+    `input`: the gradients with respect to the inputs that need one (and to the layer's internal
+    state: an RNN's hidden state through time); `weight`: the gradient of its weights, when they
+    are trained. `flop_counter` is what FlopCounterMode counts for the same backward where that
+    differs (its `convolution_backward` counts a grouped convolution's weight gradient `groups`
+    times), with `why`.
+    """
+
+    input: int = 0
+    weight: int = 0
+    flop_counter: int | None = None
+    why: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.input + self.weight
+
+    @property
+    def counted(self) -> int:
+        """What FlopCounterMode counts: `flop_counter` where it differs, else the same."""
+        return self.total if self.flop_counter is None else self.flop_counter
 
 
-GLOBAL = "global"  # the geometry of a layer whose every output sees the whole input
+@dataclass(frozen=True)
+class Saved:
+    """One activation tensor a layer's backward keeps between the forward and the backward pass
+    (what `torch.autograd.graph.saved_tensors_hooks` sees packed), parameters aside.
+
+    `tensor` is "input" (the layer's input number `index`), "output" (its own output) or "own" (a
+    tensor only this layer holds: BatchNorm's batch mean and inverse std, max-pool indices, a
+    dropout mask, a padded copy), of `elements` per sample (own tensors only; an input's or
+    output's size is the graph's). `dtype` is "activation" (the training dtype), "mask" (the
+    dropout mask: activation dtype on CPU, 1 byte on CUDA), "float32" or "int64";
+    `per_sample` is False for a tensor whose size does not grow with the batch.
+    """
+
+    tensor: str
+    index: int = 0
+    elements: int = 0
+    dtype: str = "activation"
+    per_sample: bool = True
+
+
+def saved_input(index: int = 0) -> Saved:
+    return Saved("input", index)
+
+
+SAVED_OUTPUT = Saved("output")
 
 
 @dataclass(frozen=True)
@@ -82,12 +143,20 @@ class Arg:
     """One argument of a layer type: its name, how to read it, its default."""
 
     name: str
-    kind: str  # "int", "size" (int or AxB tuple), "float", "bool", "str"
+    kind: str  # "int", "size" (int or AxB tuple), "ints" (whole numbers, negative too), "float", "bool", "str"
     default: Any = None
     required: bool = False
     aliases: tuple[str, ...] = ()
     minimum: int | None = None
     choices: tuple[str, ...] = ()
+    variadic: bool = False  # takes every remaining positional value: reshape(12, 64, -1)
+
+
+# `/functional` on an activation or a pool: the PyTorch code calls the function (`F.relu(x)`,
+# `F.adaptive_avg_pool2d(x, 1)`) instead of a module. The figures are the same; the counting tools
+# that hook modules (ptflops, thop) count the two differently (passes/conventions.py).
+FUNCTIONAL = Arg("functional", "bool", False)
+FUNCTIONAL_FLAG = {"functional": ("functional", True)}
 
 
 @dataclass(frozen=True)
@@ -104,8 +173,32 @@ class Formula:
     value: int
     note: str = ""
 
+    def line(self) -> str:
+        """`⌊(227 − 11 + 2·0)/4⌋ + 1 = 55`, with the note after the value."""
+        note = f"  ({self.note})" if self.note else ""
+        return f"{self.expression} = {self.value:,}{note}"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
+class Implied:
+    """A layer the shapes pass puts in on a layer type's behalf (a flatten before an FC on a
+    feature map, an auto shortcut's 1×1 projection): its type, typed arguments and label."""
+
+    type: str
+    args: Mapping[str, Any]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A module PyTorch's layout of a layer calls inside it (an attention's q, k and v
+    projections, an MLP's first linear layer): its name and its output shape (no batch)."""
+
+    name: str
+    shape: Shape
+
+
+@dataclass(frozen=True, slots=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 
@@ -124,15 +217,26 @@ class LayerType:
     args: ClassVar[tuple[Arg, ...]] = ()
     kind: ClassVar[str] = "other"  # conv, fc, norm, activation, pool, merge, other
     # The output's axis order: "channels" (C×…, what conv and pooling make), "sequence"
-    # (T×F, features last: embeddings and RNNs), "same" (position-wise: the input's) or
-    # "swap" (a transpose). Lowering reads it: an FC on a sequence acts per time step.
+    # (T×F, features last: embeddings and RNNs), "plain" (axes with no meaning: a reshape's),
+    # "same" (position-wise: the input's), "swap" (a transpose) or "given" (the input header's).
+    # The shapes pass reads it: an FC on a sequence acts per time step.
     layout: ClassVar[str] = "same"
     needs_layout: ClassVar[str | None] = None  # the layout its input must have, if any
     weighted: ClassVar[bool] = False  # conv and FC: what hidden-activation follows
+    path_depth: ClassVar[int | None] = None  # weighted layers in a row inside it (attention: 2); None: weighted
+    internal: ClassVar[bool] = False  # made by expansion only, never named in a spec
+    splits: ClassVar[bool] = False  # makes several tensors: `q, k, v = chunk(3, dim=-1)`
+    free_inputs: ClassVar[bool] = False  # may read free parameters (no batch axis) alone
+    batched_source: ClassVar[bool] = True  # a layer without inputs: whether its output has a batch axis
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
+    # how the output's storage relates to the input's (the saved-tensor pass reads it): None, a
+    # new tensor; "view", the input's storage, laid out as it was; "strided", the input's storage,
+    # no longer contiguous (a transpose, a slice); "reshape", a view of a contiguous input and a
+    # copy of a strided one (torch.reshape, flatten)
+    view: ClassVar[str | None] = None
 
     # -- the rules ---------------------------------------------------------------
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -147,6 +251,27 @@ class LayerType:
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps()
 
+    def quadratic_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """The part of `macs` that grows with the square of the sequence (attention's Q·Kᵀ and
+        A·V); 0 for every layer whose work grows linearly with the positions."""
+        return 0
+
+    def causal_macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """`macs` without what a causal mask hides (the upper triangle of Q·Kᵀ and A·V): a
+        figure of its own, never what FlopCounterMode reports; `macs` for every unmasked layer."""
+        return self.macs(a, inputs, out)
+
+    def kv_cache(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        """Elements per sample a decoder keeps for this layer between generation steps (its
+        keys and values); 0 for every layer that keeps nothing."""
+        return 0
+
+    def parts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> tuple[Part, ...]:
+        """The modules PyTorch's layout of this layer calls inside it, in call order, with their
+        output shapes (an attention's projections, an MLP's linear layers and activation);
+        () where the layer is one module that calls no other."""
+        return ()
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Connections as LeCun et al. 1998 count them: each output unit's inputs, plus 1 for its bias.
 
@@ -155,9 +280,57 @@ class LayerType:
         with_bias = self.counts(a, inputs, out).biases > 0
         return self.macs(a, inputs, out) + (prod(out) if with_bias else 0)
 
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients | None:
+        """MACs of this layer's backward pass when the inputs marked in `input_grad` need a gradient
+        and its weights are trained (`weight_grad`). The default: nothing for a layer without MACs
+        (its backward is element-wise), None (unknown, and named as such) for one with MACs."""
+        return Gradients() if self.macs(a, inputs, out) == 0 else None
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...] | None:
+        """The activation tensors this layer's backward keeps (see `Saved`), when its inputs and
+        weights need gradients as marked; None where the layer type has no rule (named as such)."""
+        return None
+
+    def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
+        """Layers to put in front of this one for the input it gets (an FC on C×H×W: a flatten)."""
+        return ()
+
+    def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...] | None:
+        """What a shape-dependent placeholder becomes once its inputs' shapes are known: the
+        layers that replace it, applied to its first input (none: an identity). None for every
+        real layer type, which stays as it is."""
+        return None
+
+    def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int | None:
+        """For a layer that shares its weights across positions (a convolution): the parameters
+        of the fully connected layer that maps the same input to the same output
+        (`dense_params`). None for every other layer."""
+        return None
+
     def for_layout(self, a: Args, layout: str) -> Args:
         """The arguments adjusted to the input's layout (softmax: channels or features)."""
         return a
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        """The output's layout where the shapes decide it (a transpose of more than two axes is
+        plain); None: the class's `layout` rule."""
+        return None
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        """The arguments adjusted to what the inputs are: their layouts, and which have a batch
+        axis (a free `parameter(…)` has none). By default only the first input's layout counts."""
+        return self.for_layout(a, layouts[0]) if layouts else a
+
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        """The shape of each parameter tensor, as PyTorch's module names them ('weight', 'bias').
+
+        Shared and tied weights are checked against these. The default describes them by their
+        sizes only; layer types whose weights are tied or shared give the real shapes."""
+        c = self.counts(a, inputs, out)
+        shapes = {"weight": (c.weights,), "bias": (c.biases,)}
+        return {k: v for k, v in shapes.items() if v[0]}
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """The formulas behind shape, counts and MACs with the numbers substituted."""
@@ -172,19 +345,21 @@ class LayerType:
 
         raise BuildError(f"layer type '{self.name}' has no torch equivalent")
 
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> nn.Module | None:
+        """The module that stands in for this layer in the gradient receptive-field probe
+        (`archcalc.pytorch.rf_probe`): same geometry, positive gradients everywhere.
+
+        The default is the layer's own torch module (the probe sets its weights to 1/fan-in
+        and its biases to 0). None where no module can stand in; the probe is then skipped.
+        """
+        return self.torch_module(a, inputs, out)
+
     # -- argument handling ---------------------------------------------------------
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Map raw spec values (strings or numbers) to typed arguments, with defaults."""
-        by_name = {alias: arg for arg in self.args for alias in (arg.name, *arg.aliases)}
-        out: dict[str, Any] = {}
-        for key, value in raw.items():
-            arg = by_name.get(key)
-            if arg is None:
-                known = ", ".join(a.name for a in self.args) or "none"
-                raise LayerArgError(f"'{self.name}' has no argument '{key}' (its arguments: {known})")
-            if arg.name in out:
-                raise LayerArgError(f"argument '{arg.name}' of '{self.name}' given twice")
-            out[arg.name] = convert(arg, value, self.name)
+        """Typed arguments, with defaults, from raw values (strings or numbers) under their
+        canonical names (binding has resolved every alias)."""
+        by_name = {arg.name: arg for arg in self.args}
+        out = {key: convert(by_name[key], value, self.name) for key, value in raw.items()}
         for arg in self.args:
             if arg.name not in out:
                 if arg.required:
@@ -204,6 +379,11 @@ class LayerType:
         return None
 
 
+def dense_params(input_shape: Shape, out: Shape) -> int:
+    """in_elements·out_elements + out_elements: an FC from a whole input to a whole output."""
+    return prod(input_shape) * prod(out) + prod(out)
+
+
 def convert(arg: Arg, value: Any, layer: str) -> Any:
     """One raw value to the argument's type, with a message that names both."""
     text = str(value)
@@ -213,6 +393,10 @@ def convert(arg: Arg, value: Any, layer: str) -> Any:
             _check_min(arg, (result,), layer)
         elif arg.kind == "size":
             result = value if isinstance(value, tuple) else parse_size(text)
+            _check_min(arg, result, layer)
+        elif arg.kind == "ints":
+            parts = value if isinstance(value, (tuple, list)) else (value,)
+            result = tuple(n for part in parts for n in (part if isinstance(part, tuple) else parse_size(str(part))))
             _check_min(arg, result, layer)
         elif arg.kind == "float":
             result = float(text)
@@ -225,7 +409,7 @@ def convert(arg: Arg, value: Any, layer: str) -> Any:
     except (ValueError, TypeError) as e:
         detail = f" ({e})" if isinstance(e, LayerArgError) else ""
         raise LayerArgError(
-            f"argument '{arg.name}' of '{layer}' must be {_kind_words(arg)}, not '{text}'{detail}"
+            f"argument '{arg.name}' of '{layer}' must be {_kind_words(arg)}, not '{text}'{detail}", arg=arg.name
         ) from None
     return result
 
@@ -239,6 +423,7 @@ def _kind_words(arg: Arg) -> str:
     return {
         "int": "a whole number",
         "size": "a whole number or sizes like 3x3",
+        "ints": "whole numbers, as in 12, 64, -1",
         "float": "a number",
         "bool": "true or false",
     }.get(arg.kind, "a word")
@@ -271,33 +456,6 @@ def per_axis(value: tuple[int, ...] | int, rank: int, what: str = "size") -> Sha
     return tuple(values)
 
 
-def window_output(
-    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False
-) -> tuple[int, bool]:
-    """PyTorch's output size of a sliding window on one axis, and whether it divided exactly.
-
-    O = floor((I + 2P - D(K-1) - 1)/S) + 1; with ceil_mode the division rounds up but
-    the last window must start inside the input or the left padding.
-    """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    exact = span % stride == 0
-    # floor division as PyTorch's div_rtn: with ceil_mode a window hanging off the end
-    # still counts (span may be negative: a 2-wide ceil pool on a 1-wide input gives 1)
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return max(out, 0), exact
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    """3×224×224: how every message, report and diagram writes a shape."""
-    return "×".join(map(str, shape))
-
-
-def prod(values: Sequence[int]) -> int:
-    return math.prod(values)
-
-
 REGISTRY: dict[str, LayerType] = {}
 _NAMES: dict[str, str] = {}
 
@@ -305,11 +463,14 @@ _NAMES: dict[str, str] = {}
 def register(cls: type[LayerType]) -> type[LayerType]:
     """Add a layer type to the registry; a name or alias used twice is a bug."""
     instance = cls()
-    for key in (cls.name, *cls.aliases):
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"layer type '{cls.name}' registered twice")
+    for key in () if cls.internal else (cls.name, *cls.aliases):
         if key in _NAMES:
             raise RuntimeError(f"layer name '{key}' registered twice ({_NAMES[key]}, {cls.name})")
         _NAMES[key] = cls.name
     REGISTRY[cls.name] = instance
+    _find.cache_clear()
     return cls
 
 
@@ -319,14 +480,21 @@ def all_names() -> list[str]:
 
 
 def find(head: str) -> tuple[LayerType, dict[str, str]] | None:
-    """The layer type a token head names, with the arguments it spells."""
-    low = head.lower()
+    """The layer type a token head names, with the arguments it spells (a fresh dict each call)."""
+    found = _find(head.lower())
+    return None if found is None else (found[0], dict(found[1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _find(low: str) -> tuple[LayerType, tuple[tuple[str, str], ...]] | None:
+    """Memoised per distinct token: a generated 100,000-layer spec has a handful of them, and
+    matching one tries every layer type's patterns."""
     if low in _NAMES:
-        return REGISTRY[_NAMES[low]], {}
+        return REGISTRY[_NAMES[low]], ()
     for layer in REGISTRY.values():
-        spelled = layer.match_token(low)
+        spelled = None if layer.internal else layer.match_token(low)
         if spelled is not None:
-            return layer, spelled
+            return layer, tuple(spelled.items())
     return None
 
 

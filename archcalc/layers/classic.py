@@ -18,17 +18,26 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
-    Geometry,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
+    Saved,
     Shaped,
+    dense_params,
     per_axis,
-    prod,
     register,
+    saved_input,
 )
-from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_formulas, window_geometry, window_shape
+from archcalc.layers.window import (
+    SPATIAL_OPTIONS,
+    Geometry,
+    spatial_rank,
+    window_formulas,
+    window_geometry,
+    window_shape,
+)
+from archcalc.tensor import Shape, prod
 
 Table = tuple[tuple[int, ...], ...]
 
@@ -48,7 +57,7 @@ def parse_table(value: Any) -> Table:
         words = [w for w in re.split(r"[,\s]+", entry.strip()) if w]
         if not words:
             raise LayerArgError(f"connection table: output map {number} reads no input map")
-        bad = next((w for w in words if not w.isdigit()), None)
+        bad = next((w for w in words if not (w.isascii() and w.isdigit())), None)
         if bad is not None:
             raise LayerArgError(f"connection table: output map {number}: '{bad}' is not a map number")
         maps = tuple(int(w) for w in words)
@@ -64,7 +73,7 @@ class TableConv(LayerType):
     aliases = ("connection-table-conv",)
     patterns = (r"table-conv(?P<kernel>\d+(?:x\d+)*)-(?P<out_channels>\d+)",)
     options = SPATIAL_OPTIONS
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("table", "str", required=True, aliases=("connections",)),
         Arg("out_channels", "int", None, aliases=("c", "out", "filters"), minimum=1),
@@ -73,6 +82,7 @@ class TableConv(LayerType):
         Arg("padding", "size", None, aliases=("p", "pad"), minimum=0),
         Arg("dilation", "size", 1, aliases=("d",), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "conv"
     layout = "channels"
@@ -119,6 +129,38 @@ class TableConv(LayerType):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
 
+    def _fan_in_groups(self, a: Args) -> dict[int, int]:
+        """Input maps read → how many output maps read that many: each such set runs as one grouped
+        convolution in the torch module (`archcalc.pytorch.modules.TableConv`)."""
+        sizes: dict[int, int] = {}
+        for entry in a["table"]:
+            sizes[len(entry)] = sizes.get(len(entry), 0) + 1
+        return sizes
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """As a convolution's: the forward's MACs for the input gradient and for the weight
+        gradient. The torch module runs one grouped convolution per fan-in, whose weight gradient
+        FlopCounterMode counts once per group (`Conv.gradients`)."""
+        f = self.macs(a, inputs, out)
+        grad_in, grad_w = (f if input_grad[0] else 0), (f if weight_grad else 0)
+        per_map = prod(out[1:]) * prod(per_axis(a["kernel"], len(out) - 1))
+        counted = sum(maps * maps * n * per_map for n, maps in self._fan_in_groups(a).items())
+        if not grad_w or counted == grad_w:
+            return Gradients(grad_in, grad_w)
+        return Gradients(grad_in, grad_w, grad_in + counted,
+                         "FlopCounterMode counts each grouped convolution's weight gradient once per group")
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """What the torch module's pieces keep: the gathered input maps of each fan-in group
+        (Σ_j |table_j| maps), and the int64 indices of the gathers, of the biases it picks and of
+        the final reordering (not per sample)."""
+        positions = prod(inputs[0][1:])
+        gathered = Saved("own", elements=self._fan_in(a) * positions)
+        indices = self._fan_in(a) + out[0] + (out[0] if a["bias"] else 0)
+        return (gathered, Saved("own", elements=indices, dtype="int64", per_sample=False))
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """K·K·Σ(maps read) weights: output maps grouped by how many input maps they read."""
         g = self.geometry(a, inputs)
@@ -140,8 +182,11 @@ class TableConv(LayerType):
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
         return window_geometry(a, len(inputs[0]) - 1)
 
+    def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
+        return dense_params(inputs[0], out)
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import TableConv as TorchTableConv
+        from archcalc.pytorch.modules import TableConv as TorchTableConv
 
         g = self.geometry(a, inputs)
         return TorchTableConv(inputs[0][0], a["table"], g.kernel, g.stride, g.padding, g.dilation, bias=a["bias"])
@@ -153,11 +198,12 @@ class Subsampling(LayerType):
     aliases = ("subsample", "sub-sampling")
     patterns = (r"subsampl(?:e|ing)(?P<kernel>\d+(?:x\d+)*)",)
     options = {"s": "stride"}
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
         Arg("stride", "size", None, aliases=("s",), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "pool"
     layout = "channels"
@@ -187,6 +233,17 @@ class Subsampling(LayerType):
         n = prod(out)
         return OtherOps(adds=n * (self._window(a, out) - 1) + (n if a["bias"] else 0), multiplies=n)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The torch module's pieces: the pool keeps its input, the product its two factors (the
+        window sums, for the coefficient's gradient; the scaled coefficient, per channel)."""
+        kept: list[Saved] = []
+        if input_grad[0]:
+            kept += [saved_input(0), Saved("own", elements=inputs[0][0], per_sample=False)]
+        if weight_grad:
+            kept.append(Saved("own", elements=prod(out)))
+        return tuple(kept)
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Each unit reads its window and its bias: C·H·W·(K·K + 1), 5,880 for LeNet-5's S2."""
         return prod(out) * (self._window(a, out) + (1 if a["bias"] else 0))
@@ -207,7 +264,7 @@ class Subsampling(LayerType):
         return window_geometry(self._args(a), len(inputs[0]) - 1)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Subsampling as TorchSubsampling
+        from archcalc.pytorch.modules import Subsampling as TorchSubsampling
 
         g = self.geometry(a, inputs)
         return TorchSubsampling(inputs[0][0], g.kernel, g.stride, bias=a["bias"])
@@ -248,6 +305,11 @@ class RBF(LayerType):
         # per unit: k differences, k squares, k − 1 adds
         return OtherOps(adds=n * k + n * (k - 1), multiplies=n * k)
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The differences x_j − w_ij (in·out per sample), for the square's gradient."""
+        return (Saved("own", elements=inputs[0][0] * out[0]),)
+
     def connections(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """Every unit reads every input: in·out."""
         return inputs[0][0] * out[0]
@@ -260,7 +322,7 @@ class RBF(LayerType):
         return [Formula(what, centers, inputs[0][0] * out[0], note), Formula("MACs", "0", 0, "element-wise")]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import RBF as TorchRBF
+        from archcalc.pytorch.modules import RBF as TorchRBF
 
         return TorchRBF(inputs[0][0], out[0], trainable=a["trainable"])
 
@@ -269,6 +331,8 @@ class RBF(LayerType):
 class PositionBias(LayerType):
     name = "position-bias"
     aliases = ("per-position-bias",)
+    args = (Arg("frozen", "bool", False),)
+    flags = {"frozen": ("frozen", True)}
     summary = "a learnable bias for every element of the input, x + b (AlphaGo's 'different bias for each position')"
     example = "position-bias"
 
@@ -278,11 +342,15 @@ class PositionBias(LayerType):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """One bias per element: C·H·W."""
         return [Formula("biases", "·".join(map(str, inputs[0])), prod(inputs[0]), "one per position")]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import PositionBias as TorchPositionBias
+        from archcalc.pytorch.modules import PositionBias as TorchPositionBias
 
         return TorchPositionBias(tuple(inputs[0]))

@@ -11,19 +11,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
-    GLOBAL,
+    REGISTRY,
     Arg,
     Args,
     Counts,
     Formula,
+    Gradients,
+    Implied,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
+    Saved,
     Shaped,
-    prod,
     register,
+    saved_input,
 )
+from archcalc.layers.window import GLOBAL
+from archcalc.tensor import Shape, prod
 
 
 @register
@@ -31,16 +35,24 @@ class Linear(LayerType):
     name = "fc"
     aliases = ("linear", "dense", "fully-connected")
     patterns = (r"(?:fc|linear)-?(?P<out_features>\d+)",)
-    flags = {"nobias": ("bias", False), "bias": ("bias", True)}
+    flags = {"nobias": ("bias", False), "bias": ("bias", True), "frozen": ("frozen", True)}
     args = (
         Arg("out_features", "int", required=True, aliases=("out", "c", "units"), minimum=1),
         Arg("bias", "bool", True),
+        Arg("frozen", "bool", False),
     )
     kind = "fc"
     weighted = True
     summary = ("fully connected layer; a spatial input is flattened first (an implicit flatten node), "
                "a sequence T×F is mapped per time step")
     example = "FC-4096, fc-10/nobias, linear(out=128)"
+
+    def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
+        """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first; a
+        sequence T×F is mapped per time step, a plain tensor along its last axis (nn.Linear)."""
+        if len(inputs[0]) > 1 and layouts[0] == "channels":
+            return (Implied("flatten", REGISTRY["flatten"].normalize({}), "flatten"),)
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not inputs[0]:
@@ -50,12 +62,28 @@ class Linear(LayerType):
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         return Counts(weights=inputs[0][-1] * out[-1], biases=out[-1] if a["bias"] else 0)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {"weight": (out[-1], inputs[0][-1])}  # nn.Linear's: out × in
+        return {**shapes, "bias": (out[-1],)} if a["bias"] else shapes
+
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """in·out per sample, one MAC per weight; times T when applied per time step."""
         return prod(out[:-1]) * inputs[0][-1] * out[-1]
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) if a["bias"] else 0)
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """grad_x = grad_y·W and grad_W = grad_yᵀ·x: one `mm` each, the forward's MACs, each only
+        where needed (the bias gradient is a sum: 0)."""
+        f = self.macs(a, inputs, out)
+        return Gradients(f if input_grad[0] else 0, f if weight_grad else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input, for the weight gradient: only when the weight is trained."""
+        return (saved_input(0),) if weight_grad else ()
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """in·out weights (+ out biases); in·out MACs (T·in·out per sequence)."""

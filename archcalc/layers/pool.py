@@ -1,4 +1,4 @@
-"""Pooling and local normalisation: `maxpool`, `maxpool3/s2/p1/ceil`, `avgpool`, `gap`, `LRN`."""
+"""Pooling: `maxpool`, `maxpool3/s2/p1/ceil`, `avgpool`, `gap`, `gmp`, adaptive pools."""
 
 from __future__ import annotations
 
@@ -6,51 +6,75 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
-    GLOBAL,
+    FUNCTIONAL,
+    FUNCTIONAL_FLAG,
+    REGISTRY,
     Arg,
     Args,
     Formula,
-    Geometry,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
+    Saved,
     Shaped,
     per_axis,
-    prod,
     register,
+    saved_input,
 )
-from archcalc.layers.conv import SPATIAL_OPTIONS, spatial_rank, window_formulas, window_geometry, window_shape
+from archcalc.layers.window import (
+    GLOBAL,
+    SPATIAL_OPTIONS,
+    Geometry,
+    spatial_rank,
+    window_formulas,
+    window_geometry,
+    window_shape,
+)
+from archcalc.tensor import Shape, prod
 
 POOL_ARGS = (
     Arg("kernel", "size", (2,), aliases=("k", "kernel_size"), minimum=1),
     Arg("stride", "size", None, aliases=("s",), minimum=1),
     Arg("padding", "size", (0,), aliases=("p", "pad"), minimum=0),
     Arg("ceil_mode", "bool", False, aliases=("ceil",)),
+    Arg("same", "bool", False),
+    FUNCTIONAL,
 )
 
 
 class _Pool(LayerType):
     options = {k: v for k, v in SPATIAL_OPTIONS.items() if k != "d"}  # pools take no dilation here
-    flags = {"ceil": ("ceil_mode", True)}
+    flags = {"ceil": ("ceil_mode", True), "same": ("same", True), **FUNCTIONAL_FLAG}
     args = POOL_ARGS
     kind = "pool"
     layout = "channels"
+
+    def _window(self, a: Args) -> Args:
+        """The window's arguments: no dilation; with /same, the padding is computed, not given."""
+        return {**a, "dilation": 1, **({"padding": None} if a.get("same") else {})}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         g = self.geometry(a, inputs)
         if any(2 * p > k for p, k in zip(g.padding, g.kernel)):
             raise LayerArgError("padding must be at most half the kernel (PyTorch's rule for pooling)")
-        return window_shape(self.name, a, inputs, inputs[0][0])
+        return window_shape(self.name, self._window(a), inputs, inputs[0][0])
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
-        return window_geometry({**a, "dilation": 1}, len(inputs[0]) - 1)
+        return window_geometry(self._window(a), len(inputs[0]) - 1, inputs[0][1:])
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         return window_formulas(a, inputs, out, self.geometry(a, inputs))
 
     def window(self, a: Args, out: Shape) -> int:
         return prod(per_axis(a["kernel"], len(out) - 1))
+
+    def padded_input(self, a: Args, inputs: Sequence[Shape]) -> Saved | None:
+        """TensorFlow's SAME padding pads first (F.pad), and the pool keeps the padded copy."""
+        g = self.geometry(a, inputs)
+        if g.padding_after is None:
+            return None
+        sizes = [i + p + q for i, p, q in zip(inputs[0][1:], g.padding, g.padding_after)]
+        return Saved("own", elements=inputs[0][0] * prod(sizes))
 
 
 @register
@@ -64,12 +88,25 @@ class MaxPool(_Pool):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input (or the padded copy, with /same) and the index of each maximum (int64)."""
+        return (self.padded_input(a, inputs) or saved_input(0), Saved("own", elements=prod(out), dtype="int64"))
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
         g = self.geometry(a, inputs)
         cls: Any = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(g.kernel) - 1]
-        return cls(g.kernel, g.stride, g.padding, ceil_mode=a["ceil_mode"])
+        uneven = g.padding_after is not None
+        pool = cls(g.kernel, g.stride, 0 if uneven else g.padding, ceil_mode=a["ceil_mode"])
+        from archcalc.pytorch.modules import padded_evenly
+
+        return padded_evenly(pool, g.padding, g.padding_after, float("-inf"))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The average pool of the same window: a max pool's gradient reaches one input only."""
+        return _average_stand_in(REGISTRY["avgpool"], a, inputs, out)
 
 
 @register
@@ -81,6 +118,9 @@ class AvgPool(_Pool):
     example = "avgpool, avgpool3/s1/p1"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if a.get("same"):
+            raise LayerArgError("TensorFlow's SAME average pool averages only the real inputs near the "
+                                "border; archcalc has no such pool (write pad(…) and avgpool if zeros are meant)")
         g = self.geometry(a, inputs)
         sizes = inputs[0][1:]
         # PyTorch's avg_pool3d (not 1-D/2-D) checks the unpadded input against the kernel
@@ -94,6 +134,10 @@ class AvgPool(_Pool):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(a, out) - 1), divisions=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return (saved_input(0),)
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -105,7 +149,8 @@ class AvgPool(_Pool):
 class _AdaptivePool(LayerType):
     """Pooling to a fixed output size, whatever the input size (PyTorch's Adaptive*Pool)."""
 
-    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1),)
+    args = (Arg("size", "size", (1,), aliases=("output_size", "o"), minimum=1), FUNCTIONAL)
+    flags = FUNCTIONAL_FLAG
     kind = "pool"
     layout = "channels"
     torch_names: tuple[str, str, str] = ("", "", "")
@@ -145,34 +190,11 @@ class AdaptiveAvgPool(_AdaptivePool):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (self.window(inputs, out) - 1), divisions=prod(out))
 
-
-@register
-class LRN(LayerType):
-    name = "lrn"
-    aliases = ("local-response-norm",)
-    args = (
-        Arg("size", "int", 5, aliases=("n",), minimum=1),
-        Arg("alpha", "float", 1e-4),
-        Arg("beta", "float", 0.75),
-        Arg("k", "float", 2.0),
-    )
-    kind = "norm"
-    summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
-    example = "LRN, lrn(size=5, k=2)"
-
-    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
-        return Shaped(inputs[0])
-
-    def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
-        n = prod(out)
-        # per element: square-sum over `size` neighbours, one power, one division
-        return OtherOps(multiplies=n * (a["size"] + 1), adds=n * a["size"], exponentials=n, divisions=n)
-
-    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from torch import nn
-
-        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input; nothing for a 1×1 output, which PyTorch computes as a mean (its gradient
+        needs only the sizes)."""
+        return () if all(s == 1 for s in out[1:]) else (saved_input(0),)
 
 
 @register
@@ -186,3 +208,23 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(inputs, out) - 1))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input and the index of each maximum (int64)."""
+        return (saved_input(0), Saved("own", elements=prod(out), dtype="int64"))
+
+    def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        """The adaptive average pool to the same size: its gradient reaches every input of a window."""
+        return _average_stand_in(REGISTRY["adaptive-avgpool"], a, inputs, out)
+
+
+def _average_stand_in(average: LayerType, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+    """The average pool's torch module for a max pool's arguments, built by its own rules;
+    None where those refuse the input (PyTorch's 3-D average pool wants every axis at least
+    the kernel, which a padded max pool does not)."""
+    try:
+        average.shape(a, inputs)
+    except LayerArgError:
+        return None
+    return average.torch_module(a, inputs, out)

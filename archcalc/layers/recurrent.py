@@ -18,24 +18,28 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from archcalc.layers.base import (
-    GLOBAL,
     Arg,
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
+from archcalc.layers.window import GLOBAL
+from archcalc.tensor import Shape
 
 RECURRENT_ARGS = (
     Arg("hidden", "int", required=True, aliases=("hidden_size", "h", "units", "c"), minimum=1),
     Arg("layers", "int", 1, aliases=("num_layers", "l"), minimum=1),
     Arg("bidirectional", "bool", False, aliases=("bi",)),
     Arg("dropout", "float", 0.0),
+    Arg("frozen", "bool", False),
 )
 
 # PyTorch's cells, per time step, layer and direction, on G·H gate pre-activations:
@@ -50,7 +54,7 @@ def _times(ops: OtherOps, n: int) -> OtherOps:
 
 class _Recurrent(LayerType):
     options = {"l": "layers"}
-    flags = {"bi": ("bidirectional", True), "bidirectional": ("bidirectional", True)}
+    flags = {"bi": ("bidirectional", True), "bidirectional": ("bidirectional", True), "frozen": ("frozen", True)}
     args: ClassVar[tuple[Arg, ...]] = RECURRENT_ARGS
     kind = "recurrent"
     layout = "sequence"
@@ -85,6 +89,47 @@ class _Recurrent(LayerType):
         """T·Σ_l directions·G·H·(F_l + H): each gate weight once per time step (bias adds are not MACs)."""
         return inputs[0][0] * self.counts(a, inputs, out).weights
 
+    # activation vectors of H a cell step keeps for the backward pass, per layer and direction, as
+    # PyTorch's native cell does (measured: tests/reference/saved_tensors_reference.json), and the
+    # ones kept once per layer and direction
+    kept_per_step: ClassVar[int] = 7
+    kept_per_layer: ClassVar[int] = 0
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """Per layer l and direction, with F_l its input's features, G·H gate units and T steps:
+        the weight gradient T·G·H·(F_l + H) (every step's outer products, the first one's with
+        h₀ = 0 included), the input gradient T·G·H·F_l (layer 0 only when its input needs one) and
+        the hidden-state gradient (T − 1)·G·H·H (none into h₀), as FlopCounterMode counts the `mm`s
+        of PyTorch's native cell."""
+        t, g, h, d = inputs[0][0], self.gates, a["hidden"], self._directions(a)
+        flows = weight_grad or input_grad[0]
+        grad_in = grad_w = 0
+        for layer, f in enumerate(self._layer_inputs(a, inputs[0][1])):
+            if weight_grad:
+                grad_w += d * t * g * h * (f + h)
+            if input_grad[0] or (layer and flows):
+                grad_in += d * t * g * h * f
+            if flows:
+                grad_in += d * (t - 1) * g * h * h
+        return Gradients(grad_in, grad_w)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """PyTorch's native cell: its input; per layer and direction `kept_per_step`·H per step (the
+        gates and cell states) and `kept_per_layer`·H; each upper layer's input (and its dropout
+        mask). oneDNN's and cuDNN's fused kernels keep a workspace of their own instead."""
+        t, h, d = inputs[0][0], a["hidden"], self._directions(a)
+        per_direction = Saved("own", elements=self.kept_per_step * t * h + self.kept_per_layer * h)
+        kept: list[Saved] = [saved_input(0)]
+        for layer, f in enumerate(self._layer_inputs(a, inputs[0][1])):
+            kept += [per_direction] * d
+            if layer:
+                kept.append(Saved("own", elements=t * f))
+                if a["dropout"]:
+                    kept.append(Saved("own", elements=t * f, dtype="mask"))
+        return tuple(kept)
+
     def step_ops(self, a: Args) -> OtherOps:
         """Non-MAC operations of one cell step (one layer, one direction)."""
         raise NotImplementedError
@@ -117,7 +162,7 @@ class _Recurrent(LayerType):
         return GLOBAL
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        import archcalc.torch_modules as tm
+        import archcalc.pytorch.modules as tm
 
         cls = getattr(tm, self.torch_name)
         return cls(inputs[0][1], a["hidden"], a["layers"], dropout=a["dropout"], bidirectional=a["bidirectional"],
@@ -135,6 +180,8 @@ class RNN(_Recurrent):
     flags = {**_Recurrent.flags, "relu": ("nonlinearity", "relu"), "tanh": ("nonlinearity", "tanh")}
     args = (*RECURRENT_ARGS, Arg("nonlinearity", "str", "tanh", aliases=("activation",), choices=("tanh", "relu")))
     gates = 1
+    kept_per_step = 1
+    kept_per_layer = 1
     torch_name = "SequenceRNN"
     summary = "Elman RNN h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu); T×F → T×H"
     example = "rnn(hidden=64), rnn-64/relu, rnn(hidden=64, layers=2, bidirectional=true)"

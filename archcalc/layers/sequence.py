@@ -18,11 +18,13 @@ from archcalc.layers.base import (
     Formula,
     LayerArgError,
     LayerType,
-    Shape,
+    Saved,
     Shaped,
-    format_shape,
     register,
+    saved_input,
 )
+from archcalc.layers.window import UNKNOWN
+from archcalc.tensor import Shape, axis_of, format_shape
 
 
 @register
@@ -55,9 +57,17 @@ class Embedding(LayerType):
         table = a["vocab"] * a["dim"]
         return Counts(buffers=table) if a["frozen"] else Counts(weights=table)
 
+    def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
+        return {} if a["frozen"] else {"weight": (a["vocab"], a["dim"])}  # a frozen table is a buffer
+
     def macs(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         """0: a table lookup multiplies nothing (FlopCounterMode counts no FLOPs for it either)."""
         return 0
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The token ids (int64), for the table's gradient."""
+        return (saved_input(0),)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """vocab·dim table elements, as weights or (frozen) buffers."""
@@ -69,7 +79,7 @@ class Embedding(LayerType):
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        from archcalc.torch_modules import FrozenEmbedding
+        from archcalc.pytorch.modules import FrozenEmbedding
 
         cls: Any = FrozenEmbedding if a["frozen"] else nn.Embedding
         return cls(a["vocab"], a["dim"])
@@ -79,6 +89,11 @@ class _Swap(LayerType):
     """T×F ↔ F×T: what PyTorch code does with `x.transpose(1, 2)` around a Conv1d."""
 
     layout = "swap"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
@@ -88,12 +103,12 @@ class _Swap(LayerType):
         first, second = inputs[0]
         return Shaped((second, first))
 
-    def geometry(self, a: Args, inputs: Sequence[Shape]) -> None:
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         # the time axis only moves (T×F ↔ F×T): every position keeps its field
         return None
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Transpose as TorchTranspose
+        from archcalc.pytorch.modules import Transpose as TorchTranspose
 
         return TorchTranspose()
 
@@ -101,8 +116,43 @@ class _Swap(LayerType):
 @register
 class Transpose(_Swap):
     name = "transpose"
-    summary = "swaps the two axes, whichever layout the tensor has"
-    example = "transpose"
+    args = (Arg("dim0", "int", None), Arg("dim1", "int", None))
+    summary = ("swaps two axes: with no dims the two of a T×F or F×T tensor; transpose(a, b) any two "
+               "(PyTorch dims), and on more than two axes the result is a plain tensor")
+    example = "transpose, transpose(1, 2), transpose(-2, -1)"
+
+    def _axes(self, a: Args, shape: Shape) -> tuple[int, int]:
+        if a["dim0"] is None or a["dim1"] is None:
+            if a["dim0"] is not a["dim1"]:
+                raise LayerArgError("transpose takes two dims, or none (the two axes of a T×F tensor)")
+            return 0, 1
+        try:
+            return axis_of(a["dim0"], len(shape)), axis_of(a["dim1"], len(shape))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+
+    def _swaps_two(self, a: Args, shape: Shape) -> bool:
+        return a["dim0"] is None or (len(shape) == 2 and set(self._axes(a, shape)) == {0, 1})
+
+    def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
+        if self._swaps_two(a, inputs[0]):
+            return super().shape(a, inputs)
+        first, second = self._axes(a, inputs[0])
+        out = list(inputs[0])
+        out[first], out[second] = out[second], out[first]
+        return Shaped(tuple(out))
+
+    def layout_for(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return None if self._swaps_two(a, inputs[0]) else "plain"
+
+    def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
+        return None if self._swaps_two(a, inputs[0]) or a["dim0"] == a["dim1"] else UNKNOWN
+
+    def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
+        from archcalc.pytorch.modules import Transpose as TorchTranspose
+
+        first, second = self._axes(a, inputs[0])
+        return TorchTranspose(first + 1, second + 1)
 
 
 @register
@@ -129,6 +179,11 @@ class Last(LayerType):
     needs_layout = "sequence"
     summary = "the last time step of a sequence: T×H → H (for a classifier after an RNN)"
     example = "last"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 2:
@@ -136,6 +191,6 @@ class Last(LayerType):
         return Shaped((inputs[0][1],))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import LastStep
+        from archcalc.pytorch.modules import LastStep
 
         return LastStep()

@@ -1,4 +1,5 @@
-"""Layers that move or merge tensors: input, flatten, dropout, identity, add, concat."""
+"""Layers that move or merge tensors: input, flatten, dropout, identity, add, concat, slice, mul,
+and the auto shortcut that a residual resolves once its shapes are known."""
 
 from __future__ import annotations
 
@@ -6,53 +7,91 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import (
-    GLOBAL,
+    REGISTRY,
     Arg,
     Args,
     Formula,
+    Implied,
     LayerArgError,
     LayerType,
     OtherOps,
-    Shape,
+    Saved,
     Shaped,
-    format_shape,
-    prod,
     register,
+    saved_input,
 )
+from archcalc.layers.window import GLOBAL, UNKNOWN, stride_between
+from archcalc.tensor import Shape, axis_of, broadcast, format_shape, prod
 
 
 @register
 class Input(LayerType):
     name = "input"
-    args = (Arg("shape", "size", required=True),)
+    internal = True  # written as a header line, never as a layer
+    layout = "given"
+    args = (Arg("shape", "size", required=True), Arg("name", "str", "input"), Arg("layout", "str", None))
     min_inputs = 0
     max_inputs = 0
-    summary = "the network's input (written as the header line `input 3x224x224`)"
+    summary = "the network's input (written as the header line `input 3x224x224`, or `input left 3x105x105`)"
     example = "input 3x224x224"
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        return Shaped(tuple(a["shape"]))
+        shape = tuple(a["shape"])
+        warnings: tuple[str, ...] = ()
+        if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] > 4 and a.get("layout") in (None, "channels"):
+            warnings = (f"{format_shape(shape)} looks channels last; archcalc reads shapes channels first "
+                        f"(C×H×W): did you mean {'x'.join(map(str, (shape[-1], *shape[:-1])))}?",)
+        return Shaped(shape, warnings)
 
 
 @register
 class Flatten(LayerType):
     name = "flatten"
-    summary = "C×H×W → C·H·W (inserted by itself before an FC on a spatial tensor)"
-    example = "flatten"
+    args = (Arg("start", "int", 1, aliases=("start_dim",)), Arg("end", "int", -1, aliases=("end_dim",)))
+    summary = ("axes start..end joined into one, as torch.flatten (PyTorch dims, the batch is 0); by default "
+               "everything after the batch: C×H×W → C·H·W (put in by itself before an FC on a feature map)")
+    example = "flatten, flatten(2), flatten(start=1, end=2)"
+    view = "reshape"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
+    def _span(self, a: Args, shape: Shape) -> tuple[int, int]:
+        try:
+            first, last = axis_of(a["start"], len(shape)), axis_of(a["end"], len(shape))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+        if first > last:
+            raise LayerArgError(f"start dim {a['start']} comes after end dim {a['end']}")
+        return first, last
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        return Shaped((prod(inputs[0]),))
+        first, last = self._span(a, inputs[0])
+        shape = inputs[0]
+        return Shaped((*shape[:first], prod(shape[first:last + 1]), *shape[last + 1:]))
+
+    def _everything(self, a: Args, inputs: Sequence[Shape]) -> bool:
+        return self._span(a, inputs[0]) == (0, len(inputs[0]) - 1)
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
-        return [Formula("output F", "·".join(map(str, inputs[0])), out[0])] if len(inputs[0]) > 1 else []
+        if len(inputs[0]) > 1 and self._everything(a, inputs):
+            return [Formula("output F", "·".join(map(str, inputs[0])), out[0])]
+        return []
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
-        return GLOBAL if len(inputs[0]) > 1 else None
+        if self._everything(a, inputs):
+            return GLOBAL if len(inputs[0]) > 1 else None
+        return UNKNOWN
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
-        return nn.Flatten()
+        return nn.Flatten(a["start"], a["end"])
 
 
 @register
@@ -62,6 +101,12 @@ class Dropout(LayerType):
     args = (Arg("p", "float", 0.5),)
     summary = "dropout (an identity at inference); p = 0.5 by default"
     example = "dropout, dropout(p=0.2), dropout0.2"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training, the mask it multiplied by (on CPU the scaled noise, of the activation dtype;
+        CUDA's fused kernel keeps one byte per element)."""
+        return (Saved("own", elements=prod(out), dtype="mask"),) if a["p"] else ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
@@ -80,6 +125,11 @@ class Identity(LayerType):
     aliases = ("id",)
     summary = "passes its input through (an empty branch)"
     example = "identity"
+    view = "view"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -90,28 +140,33 @@ class Identity(LayerType):
 @register
 class Add(LayerType):
     name = "add"
-    aliases = ("sum",)
     kind = "merge"
     min_inputs = 2
     max_inputs = None
-    summary = "element-wise sum of inputs of one shape (a residual connection)"
-    example = "add(@a, @b)"
+    free_inputs = True
+    summary = "element-wise sum of its inputs (a residual connection), broadcasting as PyTorch does"
+    example = "add(@a, @b), add(@x, @position_table)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        first = inputs[0]
-        for other in inputs[1:]:
-            if other != first:
-                raise LayerArgError(
-                    "cannot add tensors of different shapes: "
-                    + " + ".join(format_shape(s) for s in inputs)
-                )
-        return Shaped(first)
+        try:
+            return Shaped(broadcast(inputs, a.get("batched") or (True,) * len(inputs)))
+        except ValueError as e:
+            raise LayerArgError(
+                "cannot add tensors of different shapes: " + " + ".join(format_shape(s) for s in inputs)
+            ) from e
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out) * (len(inputs) - 1))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Add as TorchAdd
+        from archcalc.pytorch.modules import Add as TorchAdd
 
         return TorchAdd()
 
@@ -120,28 +175,58 @@ class Add(LayerType):
 class Concat(LayerType):
     name = "concat"
     aliases = ("cat", "concatenate")
+    args = (Arg("dim", "int", 1),)
     kind = "merge"
     min_inputs = 1
     max_inputs = None
-    summary = "concatenation along channels; every other axis must agree"
-    example = "concat(@a, @b)"
+    free_inputs = True
+    summary = ("concatenation along a dim (PyTorch's: 1, the channels, by default); every other axis must "
+               "agree; a free parameter whose first size is 1 is expanded over the batch (a class token)")
+    example = "concat(@a, @b), concat(@cls, @tokens, dim=1)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
+
+    def _shapes(self, a: Args, inputs: Sequence[Shape]) -> list[Shape]:
+        """Each input without its batch axis; a free tensor 1×… stands for its expansion over the batch."""
+        out = []
+        for shape, batched in zip(inputs, a.get("batched") or (True,) * len(inputs)):
+            if not batched:
+                if not shape or shape[0] != 1:
+                    raise LayerArgError(f"a free tensor {format_shape(shape)} joins a batch only with size 1 "
+                                        f"first (as parameter(1x1x768) is expanded over the batch)")
+                shape = shape[1:]
+            out.append(tuple(shape))
+        return out
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
-        rest = {s[1:] for s in inputs}
-        if len(rest) > 1 or len({len(s) for s in inputs}) > 1:
+        shapes = self._shapes(a, inputs)
+        try:
+            axis = axis_of(a["dim"], len(shapes[0]))
+        except ValueError as e:
+            raise LayerArgError(str(e)) from None
+        rest = {s[:axis] + s[axis + 1:] for s in shapes}
+        if len(rest) > 1 or len({len(s) for s in shapes}) > 1:
+            where = "channels" if a["dim"] == 1 else f"dim {a['dim']}"
             raise LayerArgError(
-                "cannot concatenate along channels: the other axes differ ("
+                f"cannot concatenate along {where}: the other axes differ ("
                 + ", ".join(format_shape(s) for s in inputs) + ")"
             )
-        return Shaped((sum(s[0] for s in inputs), *inputs[0][1:]))
+        return Shaped((*shapes[0][:axis], sum(s[axis] for s in shapes), *shapes[0][axis + 1:]))
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
-        return [Formula("output C", " + ".join(str(s[0]) for s in inputs), out[0])] if len(inputs) > 1 else []
+        if len(inputs) < 2 or a["dim"] != 1:
+            return []
+        return [Formula("output C", " + ".join(str(s[0]) for s in self._shapes(a, inputs)), out[0])]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Concat as TorchConcat
+        from archcalc.pytorch.modules import Concat as TorchConcat
 
-        return TorchConcat()
+        return TorchConcat(a["dim"], tuple(a.get("batched") or ()))
 
 
 @register
@@ -152,6 +237,11 @@ class Slice(LayerType):
     args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", None, minimum=1))
     summary = "channels [start, end) of the input, or from start on (DPN's split of a dual path)"
     example = "slice(0, 256), slice(start=256, end=320), slice(256)"
+    view = "strided"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = inputs[0][0]
@@ -161,7 +251,7 @@ class Slice(LayerType):
         return Shaped((end - a["start"], *inputs[0][1:]))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Slice as TorchSlice
+        from archcalc.pytorch.modules import Slice as TorchSlice
 
         return TorchSlice(a["start"], a["end"])
 
@@ -173,22 +263,70 @@ class Mul(LayerType):
     kind = "merge"
     min_inputs = 2
     max_inputs = 2
-    summary = "element-wise product; the second input may be a C×1×1 gate (squeeze-and-excitation)"
-    example = "mul(@features, @gate)"
+    free_inputs = True
+    summary = ("element-wise product, broadcasting as PyTorch does (a C×1×1 gate of squeeze-and-excitation, "
+               "a layer scale)")
+    example = "mul(@features, @gate), mul(@x, @gamma)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Each factor, for the other's gradient: b if a needs one, a if b does."""
+        return ((saved_input(1),) if input_grad[0] else ()) + ((saved_input(0),) if input_grad[1] else ())
+
+    def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
+        return {**a, "batched": tuple(batched)}
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         x, gate = inputs
-        ok = len(x) == len(gate) and all(g in (1, s) for g, s in zip(gate, x))
-        if not ok:
+        try:
+            return Shaped(broadcast(inputs, a.get("batched") or (True, True)))
+        except ValueError:
             raise LayerArgError(
                 f"cannot multiply {format_shape(x)} by {format_shape(gate)}: the second must broadcast to the first"
-            )
-        return Shaped(x)
+            ) from None
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(multiplies=prod(out))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from archcalc.torch_modules import Mul as TorchMul
+        from archcalc.pytorch.modules import Mul as TorchMul
 
         return TorchMul()
+
+
+@register
+class AutoShortcut(LayerType):
+    """A residual's `shortcut: auto`: the identity where the body keeps the shape, else a 1×1
+    projection (with a BN after it when the body uses BN), as ResNet's option B."""
+
+    name = "auto-shortcut"
+    internal = True
+    args = (Arg("bn", "bool", False),)
+    min_inputs = 2  # the residual's input, and the body's output (for its shape only)
+    max_inputs = 2
+    summary = ("a residual's automatic shortcut: the identity where the body keeps the shape, else a 1×1 "
+               "projection (+ BN when the body has BN); not a layer to write by name")
+    example = "residual: ... then shortcut: auto (the default)"
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        return ()
+
+    def resolve(self, a: Args, inputs: Sequence[Shape]) -> tuple[Implied, ...]:
+        src, dst = inputs
+        if src == dst:
+            return ()
+        found = [stride_between(a, b) for a, b in zip(src[1:], dst[1:])]
+        strides = tuple(s for s in found if s is not None)
+        if len(src) != len(dst) or len(src) < 2 or len(strides) != len(found):
+            raise LayerArgError(
+                f"the auto shortcut cannot map {format_shape(src)} to {format_shape(dst)} with a 1×1 convolution",
+                hint="write the shortcut yourself: 'shortcut: conv1-256/s2/nobias, bn'",
+            )
+        conv = REGISTRY["conv"].normalize(
+            {"out_channels": dst[0], "kernel": (1,), "stride": strides, "padding": (0,), "bias": not a["bn"]})
+        stride = "x".join(map(str, strides)) if len(set(strides)) > 1 else str(strides[0])
+        text = f"conv1-{dst[0]}" + (f"/s{stride}" if max(strides) > 1 else "") + ("/nobias" if a["bn"] else "")
+        projection = Implied("conv", conv, text)
+        return (projection, Implied("bn", REGISTRY["bn"].normalize({}), "bn")) if a["bn"] else (projection,)
+

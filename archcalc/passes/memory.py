@@ -17,15 +17,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
+from archcalc.tensor import prod
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # state tensors per parameter
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class MemoryOptions:
         return DTYPE_BYTES[self.dtype]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeMemory:
     activation_bytes: int  # the node's output, × batch
     param_bytes: int
@@ -59,7 +60,7 @@ class Memory:
     """Per-node bytes and the totals built from them; every term kept apart."""
 
     options: MemoryOptions
-    nodes: Mapping[int, NodeMemory]
+    nodes: Sequence[NodeMemory]  # by node id
     param_bytes: int
     buffer_bytes: int
     activation_bytes: int  # every node's output (input included) × batch
@@ -85,24 +86,15 @@ class Memory:
                 + self.activation_bytes)
 
 
-def elements(shape: tuple[int, ...]) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
-def node_memory(graph: LayerGraph, counts: Mapping[int, Counts],
-                options: MemoryOptions) -> dict[int, NodeMemory]:
+def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
-    return {
-        n.id: NodeMemory(elements(n.shape) * options.batch * b, counts[n.id].params * b,
-                         counts[n.id].buffers * b)
+    return tuple(
+        NodeMemory(prod(n.shape) * options.batch * b, counts[n.id].params * b, counts[n.id].buffers * b)
         for n in graph
-    }
+    )
 
 
-def inference_peak(graph: LayerGraph, sizes: Mapping[int, int]) -> tuple[int, int]:
+def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
     last = len(graph) - 1
     freed_after = {n: (use if use != n else last) for n, use in graph.last_use().items()}
@@ -118,16 +110,16 @@ def inference_peak(graph: LayerGraph, sizes: Mapping[int, int]) -> tuple[int, in
     return peak, peak_at
 
 
-def memory(graph: LayerGraph, counts: Mapping[int, Counts], options: MemoryOptions) -> Memory:
+def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> Memory:
     nodes = node_memory(graph, counts, options)
-    activations = {i: m.activation_bytes for i, m in nodes.items()}
+    activations = tuple(m.activation_bytes for m in nodes)
     peak, peak_at = inference_peak(graph, activations)
     return Memory(
         options,
         nodes,
-        sum(m.param_bytes for m in nodes.values()),
-        sum(m.buffer_bytes for m in nodes.values()),
-        sum(activations.values()),
+        sum(m.param_bytes for m in nodes),
+        sum(m.buffer_bytes for m in nodes),
+        sum(activations),
         peak,
         peak_at,
     )

@@ -23,17 +23,18 @@ every step before it (and after it, bidirectional): not a window that slides, so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from archcalc.graph import LayerGraph, Node
-from archcalc.layers import GLOBAL, Geometry
+from archcalc.layers import GLOBAL, UNKNOWN, Geometry
+from archcalc.passes.counting import per_node
+from archcalc.tensor import spatial_axis_names
 
-AXIS_NAMES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RF:
     """The receptive field of one node's output units, one entry per spatial axis."""
 
@@ -58,19 +59,27 @@ class RF:
         return self.centers or tuple((c,) for c in self.center)
 
 
-Field = RF | str  # an RF, or GLOBAL: every output unit sees the whole input
+Field = RF | str  # an RF; GLOBAL (every output unit sees the whole input); UNKNOWN; or NO_INPUT
+NO_INPUT = "none"  # a free parameter's value reads no input at all
 
 
 def axis_names(rank: int) -> tuple[str, ...]:
-    return AXIS_NAMES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+    """The RF's axes in lower case, as messages name them: ('h', 'w')."""
+    return tuple(name.lower() for name in spatial_axis_names(rank))
 
 
-def receptive_fields(graph: LayerGraph) -> dict[int, Field]:
-    """The field of every node, in topological order."""
-    fields: dict[int, Field] = {0: input_field(graph)}
-    for node in list(graph)[1:]:
-        fields[node.id] = node_field(node, [fields[i] for i in node.inputs])
-    return fields
+def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
+    """The field of every node, by node id (computed in topological order)."""
+    geometries = per_node(graph, lambda n: n.layer.geometry(n.args, n.in_shapes))
+    fields: list[Field] = []
+    for node in graph:
+        if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
+            fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
+        elif not node.inputs:
+            fields.append(NO_INPUT)
+        else:
+            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id]))
+    return tuple(fields)
 
 
 def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
@@ -79,25 +88,39 @@ def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
     return tuple(shape[:-1] if layout == "sequence" else shape[1:])
 
 
-def input_field(graph: LayerGraph) -> RF:
-    """r = 1, j = 1, start = 0 on every position axis of the input; token ids have no feature axis."""
-    node = graph.input
-    rank = len(node.shape) if graph.token_vocab() is not None else len(positions(node.shape, node.layout))
+def input_field(graph: LayerGraph, input_id: int = 0) -> RF:
+    """r = 1, j = 1, start = 0 on every position axis of an input; token ids have no feature axis."""
+    node = graph.node(input_id)
+    if graph.token_vocab(input_id) is not None:
+        rank = len(node.shape)
+    else:
+        rank = len(positions(node.shape, node.layout))
     return RF((1,) * rank, (1,) * rank, (0,) * rank)
 
 
-def node_field(node: Node, inputs: Sequence[Field]) -> Field:
+_ASK = object()  # node_field asks the layer for its geometry
+
+
+def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Field:
+    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given)."""
+    kept = [(f, s) for f, s in zip(fields, node.in_shapes) if f != NO_INPUT]  # a free parameter adds no field
+    if not kept:
+        return NO_INPUT
+    inputs = [f for f, _ in kept]
     if any(f == GLOBAL for f in inputs):
         return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
+    if geometry is _ASK:
+        geometry = node.layer.geometry(node.args, node.in_shapes)
+    if geometry == GLOBAL:
+        return GLOBAL
+    if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
+        return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
     here = positions(node.shape, node.layout)
-    if len(inputs) > 1 and any(positions(s, node.layout) != here for s in node.in_shapes):
+    if len(inputs) > 1 and any(positions(s, node.layout) != here for _, s in kept):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
     merged = merge(node, [f for f in inputs if isinstance(f, RF)])
-    geometry = node.layer.geometry(node.args, node.in_shapes)
-    if geometry == GLOBAL:
-        return GLOBAL
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
@@ -155,25 +178,14 @@ def merge(node: Node, inputs: Sequence[RF]) -> RF:
     return RF(tuple(size), tuple(jump), tuple(start), aligned, () if aligned else tuple(centers), why)
 
 
-def last_spatial(graph: LayerGraph, fields: Mapping[int, Field]) -> int | None:
+def last_spatial(graph: LayerGraph, fields: Sequence[Field]) -> int | None:
     """The last node feeding the main output whose field is still spatial (not global).
 
     That is the feature map before global pooling, the figure papers quote.
     """
-    ancestors = _ancestors(graph, graph.output.id)
+    ancestors = graph.ancestors(graph.output.id)
     spatial = [i for i in ancestors if isinstance(fields[i], RF) and fields[i].rank > 0]  # type: ignore[union-attr]
     return max(spatial, default=None)
-
-
-def _ancestors(graph: LayerGraph, node_id: int) -> set[int]:
-    seen = {node_id}
-    todo = [node_id]
-    while todo:
-        for i in graph.node(todo.pop()).inputs:
-            if i not in seen:
-                seen.add(i)
-                todo.append(i)
-    return seen
 
 
 # -- effective receptive field: paths per input position (Luo et al. 2016) ----------------
@@ -239,8 +251,9 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
             continue
         n = graph.node(nid)
         geometry = n.layer.geometry(n.args, n.in_shapes)
-        if geometry == GLOBAL:
-            raise ValueError(f"layer {nid} ({n.text}) sees the whole input: there are no per-position paths")
+        if geometry in (GLOBAL, UNKNOWN):
+            why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
+            raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
         back = here if geometry is None else tuple(
             _back(p, geometry.kernel[a], geometry.stride[a], geometry.padding[a], geometry.dilation[a])  # type: ignore[union-attr]
             for a, p in enumerate(here)
@@ -251,13 +264,23 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
 
 
 def _back(p: Profile, kernel: int, stride: int, padding: int, dilation: int) -> Profile:
-    """Output unit o reads inputs o·S − P + t·D, t = 0..K−1: spread each count over its window."""
-    counts = [0] * ((p.size - 1) * stride + dilation * (kernel - 1) + 1)
+    """Output unit o reads inputs o·S − P + t·D, t = 0..K−1: spread each count over its window.
+
+    As a box filter with running sums along each residue class mod D: linear in the
+    profile's length whatever the kernel (a 10,000-wide kernel on a 10,000-wide profile
+    would otherwise cost 10⁸ steps)."""
+    length = (p.size - 1) * stride + dilation * (kernel - 1) + 1
+    placed = [0] * length
     for k, c in enumerate(p.counts):
-        if c:
-            for t in range(kernel):
-                counts[k * stride + t * dilation] += c
-    return Profile(p.start * stride - padding, tuple(counts))
+        placed[k * stride] = c
+    counts = [0] * length
+    span = dilation * kernel
+    for x in range(length):  # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D]
+        counts[x] = placed[x] + (counts[x - dilation] if x >= dilation else 0)
+    window = list(counts)
+    for x in range(span, length):
+        window[x] = counts[x] - counts[x - span]
+    return Profile(p.start * stride - padding, tuple(window))
 
 
 def _add(a: tuple[Profile, ...], b: tuple[Profile, ...]) -> tuple[Profile, ...]:

@@ -1,4 +1,4 @@
-"""Parameter sharing made visible, and connections as LeCun et al. 1998 count them.
+"""Parameter sharing made visible: a convolution beside the FC that would do its job.
 
 A convolution applies one small kernel at every position. A fully connected layer that
 mapped the same input to the same output would need a weight for every (input element,
@@ -8,21 +8,22 @@ output element) pair and a bias per output element:
 
 The sharing factor is fc_equivalent / the convolution's parameters: how many times more
 parameters the same map would cost without sharing (1 for a kernel that covers the
-whole input, which *is* an FC). `connections` are each unit's inputs plus its bias,
-the figure LeNet-5's paper gives beside its trainable parameters.
+whole input, which *is* an FC). Which layers share weights across positions is each
+layer type's own statement (`LayerType.dense_equivalent`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
-from archcalc.graph import LayerGraph, Node
+from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
-from archcalc.layers.base import prod
+from archcalc.passes.counting import per_node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sharing:
     """A convolution's parameters beside those of the FC that maps the same input to the same output."""
 
@@ -31,36 +32,23 @@ class Sharing:
 
     @property
     def factor(self) -> float:
-        return self.fc_equivalent_params / self.params if self.params else 0.0
+        return float(Fraction(self.fc_equivalent_params, self.params)) if self.params else 0.0
 
     def __add__(self, other: Sharing) -> Sharing:
         return Sharing(self.params + other.params, self.fc_equivalent_params + other.fc_equivalent_params)
 
 
-def fc_equivalent(node: Node) -> int:
-    """in_elements·out_elements + out_elements: an FC from the node's input to its output."""
-    out = prod(node.shape)
-    return prod(node.in_shapes[0]) * out + out
+def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None, ...]:
+    """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
+    dense = per_node(graph, lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
+    # a second use of the same weights is shown at their owner
+    return tuple(None if d is None or n.shares is not None else Sharing(counts[n.id].params, d)
+                 for n, d in zip(graph, dense))
 
 
-def sharing_of(node: Node, counts: Counts) -> Sharing | None:
-    """A convolution's (kind 'conv') sharing; None for any other layer."""
-    return Sharing(counts.params, fc_equivalent(node)) if node.layer.kind == "conv" else None
-
-
-def sharing(graph: LayerGraph, counts: Mapping[int, Counts]) -> dict[int, Sharing]:
-    """Every convolution with its FC equivalent."""
-    found = {n.id: sharing_of(n, counts[n.id]) for n in graph}
-    return {i: s for i, s in found.items() if s is not None}
-
-
-def total(items: Iterable[Sharing]) -> Sharing:
+def total(items: Iterable[Sharing | None]) -> Sharing:
     out = Sharing(0, 0)
     for s in items:
-        out = out + s
+        if s is not None:
+            out = out + s
     return out
-
-
-def connections(graph: LayerGraph) -> dict[int, int]:
-    """Per node: every input a unit reads plus one for its bias, summed over units."""
-    return {n.id: n.layer.connections(n.args, n.in_shapes, n.shape) for n in graph}

@@ -1,126 +1,113 @@
 """The columns a report can show: one record each, chosen with `--columns`.
 
-A column turns the nodes of a row (one layer, or a collapsed block) into a cell,
-and the whole analysis into its footer. Add a column by appending to COLUMNS.
+A column shows one figure (`passes.figures`) of a row's nodes — one layer, or the layers
+of a collapsed block — and of the whole network in its footer; it only formats. Add a
+column by appending to COLUMNS (and, for a new number, a figure to the registry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-from archcalc.analysis import Analysis
-from archcalc.layers.base import format_shape
+from archcalc.passes import figures
+from archcalc.passes.analysis import Analysis
+from archcalc.report.numbers import count, percent
+from archcalc.tensor import format_shape
 
 
 @dataclass(frozen=True)
 class Column:
     key: str
     title: str
-    cell: Callable[[Analysis, Sequence[int]], str]
-    footer: Callable[[Analysis], str]
+    figure: str | None  # the figure it shows; None for the layer type
+    text: Callable[[Any], str]  # a figure's value as the cell shows it
     justify: str = "right"
     default: bool = True
-    help: str = ""
+    foot: Callable[[Any], str] | None = None  # the network's figure in the footer; None: no footer
+
+    @property
+    def help(self) -> str:
+        return figures.FIGURES[self.figure].doc if self.figure else "layer type"
+
+    def cell(self, analysis: Analysis, ids: Sequence[int]) -> str:
+        if self.figure is None:
+            return analysis.graph.node(ids[-1]).type if len(ids) == 1 else "block"
+        return self.text(figures.value(analysis, self.figure, ids))
+
+    def footer(self, analysis: Analysis) -> str:
+        if self.figure is None or self.foot is None:
+            return ""
+        value = figures.total(analysis, self.figure)
+        return "" if value is None else self.foot(value)
 
 
-def _count(value: int) -> str:
-    return f"{value:,}" if value else "–"
+def _exact(value: int) -> str:
+    return f"{value:,}"
 
 
-def _params(a: Analysis, ids: Sequence[int]) -> str:
-    return _count(sum(a.counts[i].params for i in ids))
+def _count(value: int | None) -> str:
+    return "" if value is None else count(value)
 
 
-def _share(a: Analysis, ids: Sequence[int]) -> str:
-    params = sum(a.counts[i].params for i in ids)
-    return f"{100 * params / a.totals.params:.2f}%" if params and a.totals.params else ""
+def _share(value: Fraction) -> str:
+    return percent(value.numerator, value.denominator) if value else ""
+
+
+def _factor(value: float | None) -> str:
+    return f"{value:,.2f}×" if value else ""
+
+
+def _axes(joiner: str) -> Callable[[Any], str]:
+    """An RF tuple joined ('212×212', '-90,-90'); 'global' as it is; '–' without position axes."""
+    def text(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        return joiner.join(map(str, value)) if value else "–"
+    return text
+
+
+def _aligned(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
 
 
 COLUMNS: list[Column] = [
-    Column("type", "type", lambda a, ids: a.graph.node(ids[-1]).type if len(ids) == 1 else "block",
-           lambda a: "", "left", help="layer type"),
-    Column("shape", "output", lambda a, ids: format_shape(a.graph.node(ids[-1]).shape),
-           lambda a: format_shape(a.graph.output.shape), "left", help="output shape, channels first"),
-    Column("params", "params", _params, lambda a: f"{a.totals.params:,}", help="learnable parameters"),
-    Column("weights", "weights", lambda a, ids: _count(sum(a.counts[i].weights for i in ids)),
-           lambda a: f"{a.totals.counts.weights:,}", default=False, help="weights only"),
-    Column("biases", "biases", lambda a, ids: _count(sum(a.counts[i].biases for i in ids)),
-           lambda a: f"{a.totals.counts.biases:,}", default=False, help="biases only"),
-    Column("buffers", "buffers", lambda a, ids: _count(sum(a.counts[i].buffers for i in ids)),
-           lambda a: f"{a.totals.counts.buffers:,}", default=False, help="non-learnable buffers"),
-    Column("macs", "MACs", lambda a, ids: _count(sum(a.macs[i] for i in ids)),
-           lambda a: f"{a.totals.macs:,}", help="multiply-accumulates"),
-    Column("flops", "FLOPs", lambda a, ids: _count(sum(a.flops(i) for i in ids)),
-           lambda a: f"{a.totals.flops:,}", default=False, help="2 × MACs"),
-    Column("other", "other ops", lambda a, ids: _count(sum(a.other_ops[i].total for i in ids)),
-           lambda a: f"{a.totals.other_ops.total:,}", default=False,
-           help="non-MAC operations (bias adds, activations, pooling, norms, merges)"),
-    Column("share", "% params", _share, lambda a: "100.00%", help="share of all parameters"),
-    Column("rf", "RF", lambda a, ids: _rf(a, ids, "size"), lambda a: "", default=False,
-           help="receptive field size per axis (H×W), or 'global'"),
-    Column("jump", "jump", lambda a, ids: _rf(a, ids, "jump"), lambda a: "", default=False,
-           help="receptive-field jump: input pixels between adjacent output units"),
-    Column("start", "RF start", lambda a, ids: _rf(a, ids, "start"), lambda a: "", default=False,
-           help="input coordinate of the first pixel unit 0 sees (negative: padding)"),
-    Column("aligned", "aligned", lambda a, ids: _rf(a, ids, "aligned"), lambda a: "", "left", default=False,
-           help="whether merged paths share one center ('no': see the JSON's 'why')"),
-    Column("act_bytes", "act. bytes",
-           lambda a, ids: _count(sum(a.memory.nodes[i].activation_bytes for i in ids)),
-           lambda a: f"{a.memory.activation_bytes:,}", default=False,
-           help="output bytes (dtype × batch); the total is what training keeps"),
-    Column("param_bytes", "param bytes",
-           lambda a, ids: _count(sum(a.memory.nodes[i].param_bytes for i in ids)),
-           lambda a: f"{a.memory.param_bytes:,}", default=False, help="parameter bytes for the dtype"),
-    Column("connections", "connections", lambda a, ids: _count(sum(_connections(a, ids))),
-           lambda a: f"{sum(_connections(a, [n.id for n in a.graph])):,}", default=False,
-           help="each unit's inputs plus its bias, summed (LeCun et al. 1998's count)"),
-    Column("fc-equivalent", "FC-equivalent", lambda a, ids: _fc_equivalent(a, ids),
-           lambda a: _fc_equivalent(a, [n.id for n in a.graph]), default=False,
-           help="parameters an FC mapping a conv's input to its output would need: in·out + out"),
-    Column("sharing", "sharing", lambda a, ids: _sharing_factor(a, ids),
-           lambda a: _sharing_factor(a, [n.id for n in a.graph]), default=False,
-           help="FC-equivalent parameters / the conv's parameters (weight sharing's saving)"),
+    Column("type", "type", None, str, "left"),
+    Column("shape", "output", "shape", format_shape, "left", foot=format_shape),
+    Column("params", "params", "params", count, foot=_exact),
+    Column("weights", "weights", "weights", count, default=False, foot=_exact),
+    Column("biases", "biases", "biases", count, default=False, foot=_exact),
+    Column("buffers", "buffers", "buffers", count, default=False, foot=_exact),
+    Column("macs", "MACs", "macs", count, foot=_exact),
+    Column("flops", "FLOPs", "flops", count, default=False, foot=_exact),
+    Column("other", "other ops", "other_ops", count, default=False, foot=_exact),
+    Column("share", "% params", "share", _share, foot=_share),
+    Column("rf", "RF", "rf", _axes("×"), default=False),
+    Column("jump", "jump", "jump", _axes("×"), default=False),
+    Column("start", "RF start", "start", _axes(","), default=False),
+    Column("aligned", "aligned", "aligned", _aligned, "left", default=False),
+    Column("act_bytes", "act. bytes", "act_bytes", count, default=False, foot=_exact),
+    Column("param_bytes", "param bytes", "param_bytes", count, default=False, foot=_exact),
+    Column("connections", "connections", "connections", count, default=False, foot=_exact),
+    Column("fc-equivalent", "FC-equivalent", "fc_equivalent", _count, default=False, foot=_count),
+    Column("sharing", "sharing", "sharing", _factor, default=False, foot=_factor),
+    Column("t2_macs", "T² MACs", "quadratic_macs", count, default=False, foot=_exact),
+    Column("causal_macs", "causal MACs", "causal_macs", count, default=False, foot=_exact),
+    Column("kv_cache", "KV cache", "kv_cache", count, default=False, foot=_exact),
+    Column("kv_bytes", "KV bytes", "kv_cache_bytes", count, default=False, foot=_exact),
+    Column("counted", "counted", "counted", count, default=False, foot=_exact),
+    Column("fwd", "forward FLOPs", "train_forward", count, default=False, foot=_exact),
+    Column("grad-in", "∂input FLOPs", "train_grad_input", count, default=False, foot=_exact),
+    Column("grad-w", "∂weight FLOPs", "train_grad_weight", count, default=False, foot=_exact),
+    Column("train", "step FLOPs", "train_step", count, default=False, foot=_exact),
+    Column("fcm-bwd", "FlopCounterMode ∂", "flop_counter_backward", count, default=False, foot=_exact),
+    Column("kept", "kept bytes", "kept_bytes", count, default=False, foot=_exact),
+    Column("state", "weights+∂+state bytes", "train_state_bytes", count, default=False, foot=_exact),
 ]
-
-
-def _connections(a: Analysis, ids: Sequence[int]) -> list[int]:
-    nodes = [a.graph.node(i) for i in ids]
-    return [n.layer.connections(n.args, n.in_shapes, n.shape) for n in nodes]
-
-
-def _shared(a: Analysis, ids: Sequence[int]) -> Any:
-    from archcalc.passes import sharing
-
-    convs = sharing.sharing(a.graph, a.counts)
-    found = [convs[i] for i in ids if i in convs]
-    return sharing.total(found) if found else None
-
-
-def _fc_equivalent(a: Analysis, ids: Sequence[int]) -> str:
-    s = _shared(a, ids)
-    return f"{s.fc_equivalent_params:,}" if s else ""
-
-
-def _sharing_factor(a: Analysis, ids: Sequence[int]) -> str:
-    s = _shared(a, ids)
-    return f"{s.factor:,.2f}×" if s and s.params else ""
-
-
-def _rf(a: Analysis, ids: Sequence[int], what: str) -> str:
-    """One receptive-field figure of a row's last node: sizes joined by ×, starts by commas."""
-    from archcalc.passes.receptive_field import RF
-
-    field = a.rf[ids[-1]]
-    if not isinstance(field, RF):
-        return "global" if what == "size" else ""
-    if field.rank == 0:
-        return "–"
-    if what == "aligned":
-        return "yes" if field.aligned else "no"
-    values = getattr(field, what)
-    return ",".join(map(str, values)) if what == "start" else "×".join(map(str, values))
 
 
 def by_key() -> dict[str, Column]:

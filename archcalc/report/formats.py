@@ -9,23 +9,25 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from archcalc import __version__
-from archcalc.analysis import Analysis
-from archcalc.passes import sharing
+from archcalc.layers import OtherOps
+from archcalc.passes.analysis import Analysis
+from archcalc.passes.counting import FLOPS_PER_MAC
+from archcalc.passes.figures import FIGURES
+from archcalc.passes.memory import NodeMemory
+from archcalc.passes.sharing import Sharing
+from archcalc.report import conventions as counting_views
+from archcalc.report import training as training_views
+from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
+from archcalc.tensor import prod
+from archcalc.version import __version__
 
+_CONVENTION_FIGURES = ("params", "buffers", "macs", "flops", "other_ops", "rf", "connections", "sharing")
 CONVENTIONS = {
-    "params": "learnable elements (weights + biases) = sum(p.numel() for p in model.parameters())",
-    "buffers": "non-learnable elements (BatchNorm running mean/var and batch counter)",
-    "macs": "multiply-accumulates of convolution and FC layers; bias adds are not MACs",
-    "flops": "2 × MACs, as torch.utils.flop_counter.FlopCounterMode counts",
-    "other_ops": "non-MAC operations (bias adds, norms, activations, pooling, merges) per output element",
-    "rf": "per spatial axis: size r, jump j, start (first input pixel of unit 0), center = start + (r-1)/2; "
-          "'global' after global pooling, flatten or FC; null without spatial axes",
-    "connections": "each unit's inputs plus one for its bias, summed (LeCun et al. 1998): MACs + bias adds "
-                   "for conv/FC; LeNet's subsampling counts its window + 1, an RBF unit its inputs",
-    "sharing": "per convolution: fc_equivalent_params = in_elements × out_elements + out_elements (an FC "
-               "mapping the same input to the same output); factor = fc_equivalent_params / params",
+    **{key: FIGURES[key].doc for key in _CONVENTION_FIGURES},
+    **{key: FIGURES[key].doc for key in ("quadratic_macs", "causal_macs", "kv_cache")},
+    "per_sample": "every figure of a layer, and the totals' macs, flops, quadratic_macs and causal_macs, are per "
+                  "sample; per_batch multiplies them by the batch (totals.batch); bytes are for the whole batch",
     "memory": "bytes = elements × bytes per element of the dtype; activation_bytes × batch; "
               "inference peak = activations alive at once in topological order (weights apart); "
               "training = params + buffers + gradients + optimizer state + every node's output × batch",
@@ -39,25 +41,42 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "archcalc": __version__,
         "name": g.name,
         "input": list(g.input.shape),
+        "inputs": [{"name": n.args["name"], "shape": list(n.shape), "layout": n.layout} for n in g.input_nodes()],
         "output": list(g.output.shape),
         "depth": g.depth(),
         "totals": {
             "params": t.params,
+            "unique_params": t.params,
+            "params_if_unshared": t.params_if_unshared,
+            "trainable": t.counts.trainable,
+            "non_trainable": t.counts.frozen,
             "weights": t.counts.weights,
             "biases": t.counts.biases,
             "buffers": t.counts.buffers,
             "macs": t.macs,
             "flops": t.flops,
             "other_ops": asdict(t.other_ops),
-            "connections": sum(sharing.connections(g).values()),
-            "sharing": _sharing_dict(sharing.total(sharing.sharing(g, analysis.counts).values())),
+            "connections": t.connections,
+            "sharing": _sharing_dict(t.sharing),
             "memory": _memory_totals(analysis),
+            "quadratic_macs": analysis.attention.total_quadratic_macs,
+            "causal_macs": analysis.attention.total_causal_macs,
+            "batch": analysis.batch,
+            "per_sample": _per(analysis, 1),
+            "per_batch": _per(analysis, analysis.batch),
+            "kv_cache": _kv_cache(analysis),
         },
         "receptive_field": _final_rf(analysis),
-        "by_kind": [asdict(k) for k in analysis.by_kind()],
+        "by_kind": [asdict(k) for k in analysis.kinds],
         "layers": [_layer(analysis, n.id) for n in g],
         "warnings": [asdict(w) for w in analysis.warnings],
         "conventions": CONVENTIONS,
+        # which convention each figure is under: macs/flops are always FlopCounterMode's; `counted`
+        # (per layer and in `convention`) is the one --convention chose; `training` per layer and in total
+        "figures_under": {"macs": "pytorch", "flops": "pytorch", "counted": analysis.convention,
+                          "training": "pytorch"},
+        "convention": counting_views.to_dict(analysis),
+        "training": {k: v for k, v in training_views.to_dict(analysis).items() if k != "layers"},
     }
 
 
@@ -78,20 +97,40 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "buffers": c.buffers,
         "macs": analysis.macs[node_id],
         "flops": analysis.flops(node_id),
-        "other_ops": asdict(analysis.other_ops[node_id]),
-        "connections": n.layer.connections(n.args, n.in_shapes, n.shape),
-        "sharing": _sharing_dict(shared) if (shared := sharing.sharing_of(n, c)) else None,
+        "quadratic_macs": analysis.attention.quadratic_macs[node_id],
+        "causal_macs": analysis.attention.causal_macs[node_id],
+        "kv_cache_elements": analysis.attention.kv_cache[node_id],
+        "other_ops": _ops_dict(analysis.other_ops[node_id]),
+        "connections": analysis.connections[node_id],
+        "sharing": _sharing_dict(shared) if (shared := analysis.sharing[node_id]) else None,
         "share": analysis.share(node_id),
         "rf": rf_dict(analysis.rf[node_id]),
-        "memory": asdict(analysis.memory.nodes[node_id]),
+        "memory": _node_memory_dict(analysis.memory.nodes[node_id]),
         "implicit": n.implicit,
+        "shares": n.shares,
+        "uses": analysis.uses[node_id],
+        "tied": None if n.tie is None else {"owner": n.tie.owner, "transposed": n.tie.transposed},
+        "frozen": c.frozen,
         "scope": list(n.scope),
         "name": n.name,
         "warnings": list(n.warnings),
+        "counted": analysis.counted.values[node_id],
+        "counted_rule": analysis.counted.rules[node_id],
+        "training": training_views.layer_dict(analysis, node_id),
     }
 
 
-def _sharing_dict(s: sharing.Sharing) -> dict[str, Any]:
+def _ops_dict(o: OtherOps) -> dict[str, int]:
+    """Other operations by kind (written out, not `asdict`: this runs once per layer)."""
+    return {"adds": o.adds, "multiplies": o.multiplies, "divisions": o.divisions, "comparisons": o.comparisons,
+            "exponentials": o.exponentials}
+
+
+def _node_memory_dict(m: NodeMemory) -> dict[str, int]:
+    return {"activation_bytes": m.activation_bytes, "param_bytes": m.param_bytes, "buffer_bytes": m.buffer_bytes}
+
+
+def _sharing_dict(s: Sharing) -> dict[str, Any]:
     """A conv's (or all convs') parameters, the FC-equivalent parameters and their ratio."""
     return {"params": s.params, "fc_equivalent_params": s.fc_equivalent_params, "factor": s.factor}
 
@@ -108,24 +147,18 @@ def rf_dict(field: Any) -> dict[str, Any] | str | None:
         "size": list(field.size),
         "jump": list(field.jump),
         "start": list(field.start),
-        "center": [_number(c) for c in field.center],
+        "center": [plain(c) for c in field.center],
         "aligned": field.aligned,
     }
     if not field.aligned:
-        out["centers"] = [[_number(c) for c in axis] for axis in field.axis_centers()]
+        out["centers"] = [[plain(c) for c in axis] for axis in field.axis_centers()]
         out["why"] = field.why
     return out
 
 
-def _number(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
-
-
 def _final_rf(analysis: Analysis) -> dict[str, Any] | None:
     """The receptive field of the last spatial layer before the network goes global."""
-    from archcalc.passes.receptive_field import last_spatial
-
-    node = last_spatial(analysis.graph, analysis.rf)
+    node = analysis.final_rf
     if node is None:
         return None
     return {"layer": node, "rf": rf_dict(analysis.rf[node])}
@@ -153,8 +186,53 @@ def _memory_totals(analysis: Analysis) -> dict[str, Any]:
     }
 
 
+def _per(analysis: Analysis, batch: int) -> dict[str, int]:
+    """The work of `batch` samples (1: per sample), every figure labelled: the JSON's totals
+    `macs`/`flops` are per sample, as every per-layer figure is."""
+    t, a = analysis.totals, analysis.attention
+    return {
+        "samples": batch,
+        "macs": t.macs * batch,
+        "flops": t.flops * batch,
+        "quadratic_macs": a.total_quadratic_macs * batch,
+        "linear_macs": (t.macs - a.total_quadratic_macs) * batch,
+        "causal_macs": a.total_causal_macs * batch,
+        "causal_flops": FLOPS_PER_MAC * a.total_causal_macs * batch,
+        "kv_cache_elements": a.total_kv_cache * batch,
+        "activation_elements": sum(prod(n.shape) for n in analysis.graph) * batch,
+    }
+
+
+def _kv_cache(analysis: Analysis) -> dict[str, Any]:
+    """The KV cache per caching attention layer and in total, at the analysis's batch and dtype."""
+    a, o = analysis.attention, analysis.memory.options
+    return {
+        "dtype": o.dtype,
+        "batch": o.batch,
+        "elements_per_sample": a.total_kv_cache,
+        "bytes": a.total_kv_cache_bytes,
+        "layers": [{"layer": i, "spec": analysis.graph.node(i).text, "elements_per_sample": a.kv_cache[i],
+                    "bytes": a.kv_cache_bytes[i]} for i in a.cached()],
+    }
+
+
+_LAYERS = "\u0000layers\u0000"  # where the layer lines go in the indented document
+
+
 def to_json(analysis: Analysis) -> str:
-    return json.dumps(to_dict(analysis), indent=2, ensure_ascii=False) + "\n"
+    """The JSON document, indented, with one line per layer.
+
+    `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
+    the document — are encoded compactly by its C encoder, one per line, which reads as
+    well and is several times faster on big graphs. Integers of any size stay exact.
+    """
+    data = to_dict(analysis)
+    layers = data["layers"]
+    data["layers"] = _LAYERS
+    head = json.dumps(data, indent=2, ensure_ascii=False)
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    body = ",\n".join("    " + encode(layer) for layer in layers)
+    return head.replace(json.dumps(_LAYERS), "[\n" + body + "\n  ]" if layers else "[]", 1) + "\n"
 
 
 CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", "weights", "biases",
@@ -164,7 +242,8 @@ CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", 
 def to_csv(analysis: Analysis) -> str:
     """One row per layer, integers exact; lists joined with spaces / x."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    fields = CSV_FIELDS + (("counted",) if analysis.convention != "pytorch" else ())
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for n in analysis.graph:
         row = _layer(analysis, n.id)
@@ -172,7 +251,7 @@ def to_csv(analysis: Analysis) -> str:
         row["output_shape"] = "x".join(map(str, row["output_shape"]))
         row["scope"] = "/".join(row["scope"])
         row["share"] = f"{row['share']:.6f}"
-        writer.writerow({k: row[k] for k in CSV_FIELDS})
+        writer.writerow({k: row[k] for k in fields})
     return buf.getvalue()
 
 
@@ -201,22 +280,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
         f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
     ]
+    lines += ["", *(f"> {line}" for line in counting_views.summary_lines(analysis))] \
+        if analysis.convention != "pytorch" else []
     lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
     return "\n".join(lines) + "\n"
-
-
-
-def human(n: float) -> str:
-    """138357544 → '138.36 M' (tables only; JSON and CSV keep exact integers)."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:g}"
-
-
-def human_bytes(n: int) -> str:
-    """553430176 → '527.8 MiB' (binary units, as memory is allocated)."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"

@@ -19,17 +19,11 @@ from rich.text import Text
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.passes.receptive_field import RF, Profile, axis_names
+from archcalc.report.numbers import large, percent
 
 MAX_ROWS = 40
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def fmt_paths(n: int | float) -> str:
-    """Exact with separators while it fits; scientific beyond (path counts grow fast)."""
-    if isinstance(n, int) and n < 10**15:
-        return f"{n:,}"
-    return f"{float(n):.3g}" if n >= 1000 else f"{float(n):.2f}"
 
 
 def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
@@ -84,7 +78,7 @@ def profile_table(title: str, p: Profile) -> Table:
     for first, last, paths in rows:
         where = str(first) if first == last else f"{first}..{last}"
         per_position = paths / (last - first + 1)
-        table.add_row(where, fmt_paths(paths), f"{100 * paths / total:.1f}%",
+        table.add_row(where, large(paths), percent(paths, total, 1),
                       Text(bar(per_position, top), style="cyan"))
     return table
 
@@ -108,7 +102,10 @@ def save_plot(path: str, title: str, profiles: Sequence[Profile]) -> None:
         if suffix == ".png":
             raise UsageError("a PNG plot needs matplotlib (pip install 'archcalc[plot]'); "
                              "an .svg needs nothing: use -o plot.svg") from None
-        Path(path).write_text(svg(title, profiles), encoding="utf-8")
+        try:
+            Path(path).write_text(svg(title, profiles), encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write '{path}': {e.strerror}") from None
         return
     _matplotlib_plot(path, title, profiles)
 
@@ -157,7 +154,7 @@ def _svg_panel(name: str, p: Profile, x0: int, y0: int, w: int, h: int) -> list[
     base = y0 + h
     out = [
         f'<text x="{x0}" y="{y0 + 12}">axis {_escape(name)}: RF {p.size} px, paths per input position '
-        f'(max {_escape(fmt_paths(top))})</text>',
+        f'(max {_escape(large(top))})</text>',
         f'<line x1="{x0}" y1="{base}" x2="{x0 + w}" y2="{base}" stroke="black"/>',
     ]
     for k, c in enumerate(p.counts):

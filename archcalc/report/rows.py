@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archcalc.analysis import Analysis
 from archcalc.graph import Node
+from archcalc.passes.analysis import Analysis
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,39 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
             out.append(_collapsed(nodes[i:j], key[-1], depth))
             i = j
             continue
-        label = f"{node.name} = {node.text}" if node.name else node.text
-        out.append(Row(str(node.id), label, len(visible), (node.id,), node.type, node.implicit))
+        out.append(Row(str(node.id), label(analysis, node), len(visible), (node.id,), node.type, node.implicit))
         i += 1
     return out
+
+
+def label(analysis: Analysis, node: Node) -> str:
+    """The layer as written (with its name), and whose weights it uses where it shares or ties them."""
+    text = f"{node.name} = {node.text}" if node.name else node.text
+    weighted = analysis.counts[node.id if node.shares is None else node.shares].params > 0
+    if node.shares is not None:
+        return f"{text}  [weights of #{node.shares}]" if weighted else text
+    uses = analysis.uses[node.id]
+    if uses > 1 and weighted:
+        text += f"  [weights used {uses}×]"
+    if node.tie is not None:
+        text += f"  [weight of #{node.tie.owner}{', transposed' if node.tie.transposed else ''}]"
+    return text
+
+
+HUGE = 5_000  # more layers than a reader scrolls through: the table collapses blocks by itself
+READABLE = 2_000
+
+
+def readable_depth(analysis: Analysis) -> int | None:
+    """None (every layer) for an ordinary network; for a huge one the deepest block level whose
+    table has at most READABLE rows (0 when even that is more)."""
+    if len(analysis.graph) <= HUGE:
+        return None
+    deepest = max((len(n.scope) for n in analysis.graph), default=0)
+    for depth in range(deepest, -1, -1):
+        if len(rows(analysis, depth)) <= READABLE:
+            return depth
+    return 0
 
 
 def _collapsed(group: list[Node], title: str, level: int) -> Row:

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group
+from rich.console import RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from archcalc.analysis import Analysis
-from archcalc.layers.base import format_shape
+from archcalc.passes.analysis import Analysis
 from archcalc.report.columns import Column, select
-from archcalc.report.formats import human, human_bytes
+from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
+from archcalc.report.plain_table import PLAIN_ROWS, draw
 from archcalc.report.rows import Row, rows
+from archcalc.tensor import format_shape
 
 LABEL_WIDTH = 60
 
 
-def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Table:
+def layer_table(analysis: Analysis, depth: int | None = None,
+                columns: Sequence[Column] | None = None) -> Table | str:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
     body = rows(analysis, depth)
-    cells = [_cells(analysis, r, cols) for r in body]
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
-    table = Table(title=f"{g.name}  (input {format_shape(g.input.shape)})", show_footer=True,
-                  header_style="bold", footer_style="bold")
+    title = f"{g.name}  ({inputs_text(analysis)})"
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
+    if len(body) > PLAIN_ROWS:  # rich lays out every row itself: too slow for a huge network
+        plain = [_cells(analysis, r, cols, markup=False) for r in body]
+        return draw(title, heads, plain, footer, 1, LABEL_WIDTH)
+    cells = [_cells(analysis, r, cols) for r in body]
+    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for i, (title, justify) in enumerate(heads):
         # every column but the label keeps its full width: numbers are never cut;
         # a long label (a connection table) folds onto more lines instead
@@ -42,34 +48,86 @@ def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[
     return table
 
 
-def _cells(analysis: Analysis, r: Row, cols: Sequence[Column]) -> list[str]:
+def inputs_text(analysis: Analysis) -> str:
+    """'input 3×224×224', or 'inputs left 1×105×105, right 1×105×105'."""
+    nodes = analysis.graph.input_nodes()
+    if len(nodes) == 1:
+        return f"input {format_shape(nodes[0].shape)}"
+    return "inputs " + ", ".join(f"{n.args['name']} {format_shape(n.shape)}" for n in nodes)
+
+
+def _cells(analysis: Analysis, r: Row, cols: Sequence[Column], markup: bool = True) -> list[str]:
+    """One row's cells; the label escaped for rich's markup unless drawn as plain text."""
     indent = "  " * r.level
     if r.heading:
         return ["", f"{indent}▸ {r.label}", *("" for _ in cols)]
     label = f"{indent}({r.label})" if r.implicit else f"{indent}{r.label}"
-    return [r.index, label, *(c.cell(analysis, r.ids) for c in cols)]
+    return [r.index, escape(label) if markup else label, *(c.cell(analysis, r.ids) for c in cols)]
 
 
 def summary(analysis: Analysis) -> Text:
     t = analysis.totals
     o = t.other_ops
     text = Text()
-    text.append(f"parameters {t.params:,} ({human(t.params)})", style="bold")
-    text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}\n")
-    text.append(f"MACs {t.macs:,} ({human(t.macs)})", style="bold")
-    text.append(f"; FLOPs {t.flops:,} ({human(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
+    text.append(f"parameters {t.params:,} ({metric(t.params)})", style="bold")
+    text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}")
+    if t.reused:
+        text.append(f"; shared and tied weights counted once ({t.params_if_unshared:,} if every use counted "
+                    f"its own, as per-call tools report)")
+    if t.counts.frozen:
+        text.append(f"; trainable {t.counts.trainable:,}, frozen {t.counts.frozen:,}")
+    text.append("\n")
+    text.append(f"MACs {t.macs:,} ({metric(t.macs)})", style="bold")
+    text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
                 f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
+    if analysis.batch > 1:
+        text.append(f"per batch of {analysis.batch} (the figures above are per sample): MACs "
+                    f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}\n")
+    text.append(attention_lines(analysis))
     text.append(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
     text.append(rf_line(analysis))
     text.append(memory_lines(analysis))
+    text.append(kv_cache_line(analysis))
+    from archcalc.report.conventions import summary_lines as counted_lines
+
+    for line in counted_lines(analysis):  # under --convention: the tool's figure and what it cannot see
+        text.append("\n" + line, style="cyan" if not line.startswith("  ") else "yellow")
     return text
 
 
-def rf_line(analysis: Analysis) -> str:
-    from archcalc.passes.receptive_field import RF, last_spatial
+def attention_lines(analysis: Analysis) -> str:
+    """The T² part of the MACs and the causal-aware figure, where the network has attention."""
+    a, macs = analysis.attention, analysis.totals.macs
+    quadratic, causal = a.total_quadratic_macs, a.total_causal_macs
+    if not quadratic:
+        return ""
+    lines = (f"attention: Q·Kᵀ and A·V {quadratic:,} MACs ({percent(quadratic, macs)}), which grow with T²; "
+             f"the other {macs - quadratic:,} grow with T\n")
+    if causal != macs:
+        lines += (f"causal-aware MACs {causal:,} ({metric(causal)}): only the lower triangle of the masked Q·Kᵀ "
+                  f"and A·V, T·(T + 1)/2 pairs per head; the MACs and FLOPs above count the full T×T, as "
+                  f"FlopCounterMode does\n")
+    return lines
 
-    node = last_spatial(analysis.graph, analysis.rf)
+
+def kv_cache_line(analysis: Analysis) -> str:
+    """A decoder's KV cache at the batch, length and dtype of the analysis."""
+    a, o = analysis.attention, analysis.memory.options
+    cached = a.cached()
+    if not cached:
+        return ""
+    sizes = {a.kv_cache[i] for i in cached}
+    each = (f"{len(cached)} layers × {sizes.pop():,} elements" if len(sizes) == 1 else
+            " + ".join(f"{a.kv_cache[i]:,}" for i in cached) + " elements")
+    return (f"\nKV cache ({o.dtype}, batch {o.batch}): {each} per sample = {a.total_kv_cache:,} elements, "
+            f"{exact_bytes(a.total_kv_cache_bytes)}")
+
+
+def rf_line(analysis: Analysis) -> str:
+    from archcalc.passes.receptive_field import RF
+
+    node = analysis.final_rf
     if node is None:
         return ""
     f = analysis.rf[node]
@@ -84,31 +142,27 @@ def rf_line(analysis: Analysis) -> str:
 def memory_lines(analysis: Analysis) -> str:
     m = analysis.memory
     o = m.options
-    b = human_bytes
+    b = binary_bytes
     peak = analysis.graph.node(m.peak_at)
     state = {"sgd": "no optimizer state", "momentum": f"momentum {b(m.optimizer_bytes)} (1×)",
-             "adam": f"Adam state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
+             "adam": f"Adam state {b(m.optimizer_bytes)} (2×)",
+             "adamw": f"AdamW state {b(m.optimizer_bytes)} (2×)"}[o.optimizer]
     return (
-        f"\nmemory ({o.dtype}, batch {o.batch}): parameters {_exact(m.param_bytes)}, "
-        f"buffers {b(m.buffer_bytes)}; inference activation peak {_exact(m.inference_peak_bytes)} "
+        f"\nmemory ({o.dtype}, batch {o.batch}): parameters {exact_bytes(m.param_bytes)}, "
+        f"buffers {b(m.buffer_bytes)}; inference activation peak {exact_bytes(m.inference_peak_bytes)} "
         f"at layer {m.peak_at} {peak.text}"
         f"\ntraining ({o.optimizer}, batch {o.batch}): parameters {b(m.param_bytes)} + gradients "
         f"{b(m.gradient_bytes)} + {state} + buffers {b(m.buffer_bytes)} + every output kept "
-        f"{b(m.activation_bytes)} = {_exact(m.training_bytes)}"
+        f"{b(m.activation_bytes)} = {exact_bytes(m.training_bytes)}"
     )
 
 
-def _exact(n: int) -> str:
-    """Exact bytes, and in binary units where that reads better: '553,430,176 B (527.8 MiB)'."""
-    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n:,} B"
-
-
-KIND_ORDER = ("conv", "fc", "norm", "activation", "pool", "merge", "other")
+KIND_ORDER = ("conv", "fc", "attention", "mlp", "embedding", "norm", "activation", "pool", "merge", "other")
 
 
 def kind_table(analysis: Analysis) -> Table:
     """Where the weights, the work and the activations sit, by kind of layer."""
-    kinds = sorted(analysis.by_kind(),
+    kinds = sorted(analysis.kinds,
                    key=lambda k: KIND_ORDER.index(k.kind) if k.kind in KIND_ORDER else len(KIND_ORDER))
     t = analysis.totals
     acts = sum(k.activations for k in kinds)
@@ -116,13 +170,9 @@ def kind_table(analysis: Analysis) -> Table:
     for title in ("kind", "params", "% params", "MACs", "% MACs", "activations", "% activations"):
         table.add_column(title, justify="left" if title == "kind" else "right", no_wrap=True)
     for k in kinds:
-        table.add_row(k.kind, f"{k.params:,}", _pct(k.params, t.params), f"{k.macs:,}", _pct(k.macs, t.macs),
-                      f"{k.activations:,}", _pct(k.activations, acts))
+        table.add_row(k.kind, f"{k.params:,}", percent(k.params, t.params), f"{k.macs:,}", percent(k.macs, t.macs),
+                      f"{k.activations:,}", percent(k.activations, acts))
     return table
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else ""
 
 
 def warnings_text(analysis: Analysis) -> Text:
@@ -133,6 +183,8 @@ def warnings_text(analysis: Analysis) -> Text:
     return text
 
 
-def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None) -> Group:
-    return Group(layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
-                 warnings_text(analysis))
+def full_report(analysis: Analysis, depth: int | None = None,
+                columns: Sequence[Column] | None = None) -> list[RenderableType | str]:
+    """The table (plain text when huge), the summary, the totals by kind and the warnings, in order."""
+    return [layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
+            warnings_text(analysis)]

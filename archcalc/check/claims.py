@@ -1,0 +1,158 @@
+"""Checking hand calculations: the figures a spec states after `=>`.
+
+The mini-language, one comma-separated item at a time:
+
+    conv11-96/s4/p0  => 55x55x96, weights=34848, params=34_944, macs=105415200, rf=11
+    soft-max         => 1000, total params≈61M, total macs≈724.4M
+
+- a bare shape (`55x55x96`, `96x55x55`, `4096`) or `out=`/`shape=`: the output shape, in the
+  course notes' H×W×C order or PyTorch's C×H×W; either is accepted, the result says which matched;
+- `params=`, `weights=`, `biases=`, `buffers=`, `macs=`, `flops=`: exact figures; digits may be
+  grouped with `_` (not with `,`, which separates items);
+- `key≈138M` (or `key~138M`): the figure rounds to 138 millions (K, M, G, T; decimals allowed);
+- `rf=11` (or `11x11`, `global`): the receptive-field size, when the RF pass is available;
+- `total KEY...`: the same figures for the whole network instead of one layer.
+
+A statement's figures are those of the last layer it wrote; the activation that
+`hidden-activation` adds after a conv/FC is skipped, so `conv3-64 => params=1792` means the conv.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from archcalc.errors import Loc, SpecError
+from archcalc.graph import Expectation, LayerGraph
+from archcalc.passes.figures import claimable
+
+COUNT_KEYS = claimable()  # params, weights, biases, buffers, macs, flops
+KEYS = (*COUNT_KEYS, "rf", "out", "shape")
+UNITS = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
+_SYNTAX = "a shape such as 55x55x96, or params=34944, weights=, biases=, buffers=, macs=, flops=, rf=, out="
+_NUMBER = re.compile(r"\d(?:_?\d)*")
+_ROUNDED = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGBT])")
+_SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)*")
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """`138M`: a figure that must round to `number` × `unit`."""
+
+    number: Decimal
+    unit: int
+    text: str
+
+    def matches(self, actual: int) -> bool:
+        places = Decimal(1).scaleb(self.number.as_tuple().exponent)  # type: ignore[arg-type]
+        with localcontext() as ctx:  # exact for a figure of any size
+            ctx.prec = len(str(abs(actual))) + 30
+            return (Decimal(actual) / self.unit).quantize(places, ROUND_HALF_UP) == self.number
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One item after `=>`: which figure, of which node (or the whole network), and its value."""
+
+    key: str  # shape, rf, or one of COUNT_KEYS
+    value: int | tuple[int, ...] | Rounded | str
+    text: str
+    loc: Loc
+    node: int
+    total: bool = False
+
+
+# -- reading the claims ---------------------------------------------------------------------
+
+
+def claims(graph: LayerGraph) -> list[Claim]:
+    """Every claim of every `=>` in the spec; a malformed one is a SpecError at its column."""
+    try:
+        return [c for e in graph.expectations for c in _parse(e)]
+    except SpecError as e:
+        raise (e.with_source(graph.source) if graph.source else e) from None
+
+
+def _parse(exp: Expectation) -> list[Claim]:
+    out: list[Claim] = []
+    for offset, raw in _split(exp.text):
+        loc = Loc(exp.loc.line, exp.loc.col + offset, max(1, len(raw)))
+        if not raw:
+            raise SpecError("empty item between commas", loc, expected=_SYNTAX)
+        if re.fullmatch(r"\d{3}", raw) and out and isinstance(out[-1].value, int) and out[-1].key != "shape":
+            written = out[-1].text.split("=")[-1]
+            raise SpecError("commas separate items, not thousands", Loc(loc.line, loc.col - 1, 4),
+                            hint=f"write {written}{raw} or group digits with _ as in 34_944")
+        out.append(_claim(raw, loc, exp.node))
+    return out
+
+
+def _split(text: str) -> list[tuple[int, str]]:
+    """Items with their offsets in `text`, whitespace trimmed."""
+    items, start = [], 0
+    for part in text.split(","):
+        lead = len(part) - len(part.lstrip())
+        items.append((start + lead, part.strip()))
+        start += len(part) + 1
+    return items
+
+
+def _claim(raw: str, loc: Loc, node: int) -> Claim:
+    total = re.match(r"total\s+", raw, re.IGNORECASE)
+    body, col = (raw[total.end():], loc.col + total.end()) if total else (raw, loc.col)
+    m = re.fullmatch(r"([A-Za-z_]\w*)\s*(=|≈|~)\s*(.*)", body)
+    if m is None:
+        if total:
+            raise SpecError("'total' needs a figure", loc,
+                            expected="total params=138357544 or total params≈138M")
+        return Claim("shape", _shape(body, loc), raw, loc, node)
+    key, op, value = m.group(1).lower(), m.group(2), m.group(3).strip()
+    key_loc = Loc(loc.line, col, len(m.group(1)))
+    value_loc = Loc(loc.line, col + m.start(3), max(1, len(value)))
+    if key not in KEYS:
+        close = difflib.get_close_matches(key, KEYS, n=1)
+        raise SpecError(f"unknown figure '{m.group(1)}'", key_loc, expected=", ".join(KEYS),
+                        hint=f"did you mean '{close[0]}'?" if close else None)
+    key = "shape" if key == "out" else key
+    if total and key not in COUNT_KEYS:
+        raise SpecError(f"'total' goes with a count, not '{key}'", key_loc, expected=", ".join(COUNT_KEYS))
+    if key == "shape":
+        if op != "=":
+            raise SpecError("a shape is exact: write out=55x55x96", key_loc)
+        return Claim("shape", _shape(value, value_loc), raw, loc, node, bool(total))
+    if key == "rf":
+        return Claim("rf", _rf(value, value_loc), raw, loc, node)
+    return Claim(key, _count(value, op, value_loc), raw, loc, node, bool(total))
+
+
+def _shape(text: str, loc: Loc) -> tuple[int, ...]:
+    if not _SHAPE.fullmatch(text):
+        raise SpecError(f"'{text}' is not a shape or a figure", loc, expected=_SYNTAX)
+    return tuple(int(p) for p in re.split(r"\s*[x×]\s*", text))
+
+
+def _rf(text: str, loc: Loc) -> tuple[int, ...] | str:
+    if text.lower() == "global":
+        return "global"
+    if not _SHAPE.fullmatch(text):
+        raise SpecError(f"'{text}' is not a receptive-field size", loc,
+                        expected="rf=11, rf=11x11 or rf=global")
+    return tuple(int(p) for p in re.split(r"\s*[x×]\s*", text))
+
+
+def _count(text: str, op: str, loc: Loc) -> int | Rounded:
+    rounded = _ROUNDED.fullmatch(text)
+    if rounded:
+        if op == "=":
+            raise SpecError(f"'{text}' is a rounded figure", loc,
+                            hint=f"write ≈{text} (or ~{text}) to mean 'rounds to', or the exact figure")
+        return Rounded(Decimal(rounded.group(1)), UNITS[rounded.group(2)], text)
+    if _NUMBER.fullmatch(text):
+        number = int(text.replace("_", ""))
+        return Rounded(Decimal(number), 1, text) if op != "=" else number
+    raise SpecError(f"'{text}' is not a figure", loc,
+                    expected="a whole number such as 34944 or 34_944, or ≈138M")
+
+

@@ -1,0 +1,110 @@
+"""The layer graph: typed nodes, ordered inputs, plain adjacency lists inside.
+
+Node ids are consecutive integers in creation order, which is a topological
+order (a node is created after all of its inputs); id 0 is the input. The graph
+is small-state on purpose: each node's consumers are one list, built once, so
+the verbs below cost what they read and no graph library is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from archcalc.errors import Source
+from archcalc.graph.nodes import Expectation, Node
+
+
+class LayerGraph:
+    """A DAG of `Node`s with the verbs passes and renderers use."""
+
+    def __init__(self, nodes: Sequence[Node], name: str, source: Source | None = None,
+                 expectations: tuple[Expectation, ...] = (), params: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.source = source
+        self.expectations = expectations
+        self.params = dict(params or {})  # the spec's `param` values it was expanded with (and `batch`)
+        self._nodes = tuple(nodes)
+        self._consumers: list[list[int]] = [[] for _ in self._nodes]
+        self._check()
+        for n in self._nodes:
+            for i in dict.fromkeys(n.inputs):  # a node reading one tensor twice consumes it once
+                self._consumers[i].append(n.id)
+
+    def _check(self) -> None:
+        """Invariants the passes rely on (torch.fx's lint, in small)."""
+        for index, n in enumerate(self._nodes):
+            if n.id != index:
+                raise AssertionError("node ids must be 0..n-1 in creation order")
+            if any(i >= n.id for i in n.inputs):
+                raise AssertionError(f"node {n.id} uses a later node as input")
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        """Nodes in topological (creation) order."""
+        return iter(self._nodes)
+
+    def node(self, node_id: int) -> Node:
+        return self._nodes[node_id]
+
+    @property
+    def input(self) -> Node:
+        """The first input (the only one of most networks)."""
+        return self._nodes[0]
+
+    def input_nodes(self) -> list[Node]:
+        """Every input, in the order the spec declares them (ids 0, 1, …)."""
+        return [n for n in self._nodes if n.type == "input"]
+
+    @property
+    def output(self) -> Node:
+        return self._nodes[-1]
+
+    def outputs(self) -> list[Node]:
+        """Nodes nothing consumes: the output, and any side heads (e.g. auxiliary classifiers)."""
+        return [n for n in self._nodes if not self._consumers[n.id]]
+
+    def token_vocab(self, input_id: int = 0) -> int | None:
+        """The smallest vocabulary of the embeddings reading an input, whose values are then
+        token ids below it (each axis a position, none a feature); None for any other input."""
+        vocabs = [self._nodes[i].args["vocab"] for i in self.consumers(input_id)
+                  if self._nodes[i].type == "embedding"]
+        return min(vocabs, default=None)
+
+    def consumers(self, node_id: int) -> list[int]:
+        """The nodes that read `node_id`'s output, in id order."""
+        return list(self._consumers[node_id])
+
+    def inputs(self, node_id: int) -> list[Node]:
+        return [self._nodes[i] for i in self._nodes[node_id].inputs]
+
+    def last_use(self) -> dict[int, int]:
+        """For each node, the id of its last consumer (itself if it has none)."""
+        return {n.id: (self._consumers[n.id][-1] if self._consumers[n.id] else n.id) for n in self._nodes}
+
+    def ancestors(self, node_id: int) -> set[int]:
+        """`node_id` and every node it depends on."""
+        seen = {node_id}
+        for n in reversed(self._nodes[: node_id + 1]):
+            if n.id in seen:
+                seen.update(n.inputs)
+        return seen
+
+    def downstream(self, starts: Sequence[int]) -> set[int]:
+        """`starts` and every node that depends on one of them."""
+        seen = set(starts)
+        for n in self._nodes:
+            if any(i in seen for i in n.inputs):
+                seen.add(n.id)
+        return seen
+
+    def depth(self) -> int:
+        """Weighted layers on the longest path (how papers count depth); an attention layer or an MLP
+        counts the two linear layers in a row inside it."""
+        best: list[int] = []
+        for n in self._nodes:
+            here = n.layer.path_depth if n.layer.path_depth is not None else int(n.layer.weighted)
+            best.append(here + max((best[i] for i in n.inputs), default=0))
+        return max(best, default=0)

@@ -1,0 +1,93 @@
+"""The records of a layer graph: a layer before shapes are known (`Draft`), a layer with
+everything the passes need (`Node`), and a figure the user claimed (`Expectation`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from archcalc.errors import Loc, Source
+from archcalc.layers import REGISTRY, LayerType
+from archcalc.tensor import Shape
+
+
+@dataclass(frozen=True, slots=True)
+class Tie:
+    """A layer whose weight is another layer's (GPT-2's output projection is its token embedding):
+    `owner` is that layer's id; `transposed` when this layer uses the owner's weight transposed."""
+
+    owner: int
+    transposed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """One layer as the spec's expansion wrote it: type, bound arguments and inputs, no shapes yet.
+
+    The shapes pass turns drafts into `Node`s; some drafts only exist there as a
+    promise (an `auto` shortcut becomes an identity or a projection once the two
+    shapes are known).
+    """
+
+    id: int
+    type: str
+    args: Mapping[str, Any]
+    inputs: tuple[int, ...]
+    text: str
+    loc: Loc | None
+    scope: tuple[str, ...] = ()
+    name: str | None = None
+    implicit: bool = False
+    shares: int | None = None  # the draft whose weights this one applies again (`as NAME`, then NAME)
+    tie: Tie | None = None
+
+    @property
+    def layer(self) -> LayerType:
+        return REGISTRY[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One layer instance with everything the passes need to know about it."""
+
+    id: int
+    type: str
+    args: Mapping[str, Any]
+    inputs: tuple[int, ...]
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    text: str
+    loc: Loc | None
+    scope: tuple[str, ...] = ()
+    name: str | None = None
+    implicit: bool = False
+    warnings: tuple[str, ...] = ()
+    layout: str = "channels"  # "channels" (C×…), "sequence" (T×F, features last) or "plain": LayerType.layout
+    shares: int | None = None  # the node that owns the weights this one applies again
+    tie: Tie | None = None  # the node whose weight this one uses as its own
+    batched: bool = True  # False for a free tensor (`parameter(…)`), which has no batch axis
+
+    @property
+    def layer(self) -> LayerType:
+        return REGISTRY[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """A figure the user wrote after `=>` for the node a statement ends on."""
+
+    node: int
+    text: str
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class DraftGraph:
+    """What expansion hands the shapes pass: drafts in creation (topological) order, id 0 the input."""
+
+    drafts: tuple[Draft, ...]
+    name: str
+    source: Source | None = None
+    expectations: tuple[Expectation, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)  # the spec's `param` values (and `batch`)

@@ -1,0 +1,581 @@
+"""Expansion: a parsed `Spec` → the layers it describes, in order, as `Draft`s (no shapes yet).
+
+Blocks are called with their arguments, repeats unrolled, branches and residuals
+joined, names resolved, and the spec's `hidden-activation` put after every weighted
+layer but the last. What depends on shapes (a flatten before an FC on a feature map,
+whether an `auto` shortcut is an identity or a projection) is left to the shapes
+pass, as a draft that says so. Every expansion is bounded: a spec that would grow
+past `MAX_NODES` layers is refused as soon as that is known, never after building it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from archcalc.errors import Loc, SpecError, UsageError
+from archcalc.graph import Draft, DraftGraph, Expectation, Tie
+from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, Piece, Ref, Residual, Spec, Statement
+from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
+from archcalc.lang.expr import ExprError, evaluate, substitute
+from archcalc.lang.parser import MAX_REPEAT
+from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
+from archcalc.layers import REGISTRY, LayerType, find
+from archcalc.tensor import Shape
+
+MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
+MAX_DEPTH = 64  # block calls inside block calls
+MAX_NESTING = 120  # branches, residuals and block calls inside each other, together: Python's stack is finite
+
+
+INPUT_LAYOUTS = ("channels", "sequence", "plain")
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """A block argument given as `@name`: the node the block body reads as `@param`."""
+
+    node: int
+
+
+def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """A block call's numbers (for `{expr}`) and its visible names: `@in` and its tensor arguments."""
+    numbers = {k: v for k, v in env.items() if not isinstance(v, _Tensor)}
+    return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
+
+
+@dataclass
+class _Instance:
+    """A layer or block call named with `as NAME`: what applying it again repeats."""
+
+    name: str
+    drafts: list[int]  # the drafts its first application made, in order
+    block: BlockDef | None = None  # None: a single layer
+    env: dict[str, Any] | None = None  # the block's bound arguments
+
+
+@dataclass
+class _Replay:
+    """A block instance being applied again: each draft it makes shares the next original's weights."""
+
+    owners: list[int]
+    done: int = 0
+
+
+@dataclass
+class _Ctx:
+    """Where expansion stands: block arguments, visible names, block nesting."""
+
+    env: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, int] = field(default_factory=dict)
+    scope: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()
+
+
+InputShapes = Shape | Mapping[str, Shape]
+
+
+def expand(spec: Spec, input_shape: InputShapes | None = None,
+           params: Mapping[str, Any] | None = None) -> DraftGraph:
+    """The drafts of a spec; `input_shape` overrides its `input` line (a shape, or one per
+    input name: `{"left": (3, 64, 64)}`), `params` its `param` values (`{"k": 256}`)."""
+    try:
+        return _Expansion(spec, params).run(input_shape)
+    except SpecError as e:
+        raise e.with_source(spec.source) from None
+
+
+class _Expansion:
+    def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.params = spec_params(spec, overrides or {})
+        self.batch = spec_batch(self.params, overrides or {})
+        self.drafts: list[Draft] = []
+        self.hidden = self._hidden_activation()
+        self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
+        self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
+        self.block_counts: dict[str, int] = {}
+        self.expectations: list[tuple[int, Piece]] = []
+        self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
+        self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
+        self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
+        self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
+
+    # -- entry ------------------------------------------------------------------------
+    def run(self, input_shape: InputShapes | None) -> DraftGraph:
+        spec = self.spec
+        names = self._inputs(input_shape)
+        if not spec.body:
+            raise SpecError("the spec has no layers", self.drafts[0].loc,
+                            expected="layer lines such as 'conv3-64, maxpool'")
+        self._statements(spec.body, 0, _Ctx(env=dict(self.params), names=names))
+        removed = self._drop_last_hidden_activation()
+        name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
+        drafts, new_id = _renumber(self.drafts, removed)
+        expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
+
+    def _inputs(self, override: InputShapes | None) -> dict[str, int]:
+        """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
+        decls = self.spec.inputs
+        shapes = _overrides(decls, override)
+        if not decls:
+            if None not in shapes:
+                first = self.spec.body[0].loc if self.spec.body else Loc(1, 1)
+                raise SpecError("the spec has no input shape", first,
+                                expected="a line such as 'input 3x224x224' before the layers")
+            return {"input": self._input_draft("input", shapes[None], None, None)}
+        names: dict[str, int] = {}
+        for d in decls:
+            given = shapes.get(d.name, shapes.get(None) if len(decls) == 1 else None)
+            shape = given or parse_shape(self._subst(d.shape, _Ctx(env=dict(self.params))), d.shape.loc)
+            layout = d.layout.text.lower() if d.layout else None
+            if layout is not None and layout not in INPUT_LAYOUTS:
+                raise SpecError(f"unknown layout '{d.layout.text}'", d.layout.loc,  # type: ignore[union-attr]
+                                expected=", ".join(INPUT_LAYOUTS))
+            names[d.name] = self._input_draft(d.name, shape, layout, d.shape.loc)
+        return names
+
+    def _input_draft(self, name: str, shape: Shape, layout: str | None, loc: Loc | None) -> int:
+        text = ("input " if name == "input" else f"input {name} ") + "x".join(map(str, shape))
+        args = {"shape": shape, "name": name, "layout": layout}
+        return self._add(REGISTRY["input"], args, [], text, loc, _Ctx())
+
+    def _hidden_activation(self) -> LayerType | None:
+        piece = self.spec.hidden_activation
+        if piece is None or piece.text.lower() == "none":
+            return None
+        found = find(piece.text)
+        if found is None or found[0].kind != "activation":
+            names = sorted(n for n, t in REGISTRY.items() if t.kind == "activation")
+            raise SpecError(f"'{piece.text}' is not an activation", piece.loc,
+                            expected="one of " + ", ".join(names), hint=did_you_mean(piece.text, names))
+        return found[0]
+
+    def _drop_last_hidden_activation(self) -> set[int]:
+        """The layer after the last conv/FC gets no hidden activation: its readers read the layer."""
+        if not self.hidden_pairs:
+            return set()
+        weighted, act = self.hidden_pairs[-1]
+        for i, d in enumerate(self.drafts):
+            if act in d.inputs:
+                self.drafts[i] = replace(d, inputs=tuple(weighted if x == act else x for x in d.inputs))
+        named = self.drafts[act].name
+        if named and not self.drafts[weighted].name:  # `head = FC-10`: the name stays with the FC
+            self.drafts[weighted] = replace(self.drafts[weighted], name=named)
+        return {act}
+
+    # -- statements and items -------------------------------------------------------------
+    def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
+        for stmt in stmts:
+            items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
+            for item in items:
+                cur = self._item(item, cur, ctx)
+            outs = self._parts(stmt, cur, ctx) if len(stmt.names) > 1 else [cur]
+            cur = outs[-1]
+            if stmt.expect is not None:
+                self.expectations.append((cur, stmt.expect))
+            for name, out in zip(stmt.names, outs):
+                if name in ctx.names:
+                    raise SpecError(f"name '{name}' is already defined", stmt.loc)
+                ctx.names[name] = out
+                if self.drafts[out].name is None:
+                    self.drafts[out] = replace(self.drafts[out], name=name)
+        return cur
+
+    def _parts(self, stmt: Statement, cur: int, ctx: _Ctx) -> list[int]:
+        """`q, k, v = chunk(3, dim=-1)`: one draft per name, each a part of the same input."""
+        item = stmt.items[-1]
+        layer = self._layer_type(item.unit, ctx) if isinstance(item.unit, Layer) else None
+        if layer is None or not layer.splits or item.repeat != 1 or item.repeat_expr is not None:
+            raise SpecError(f"{len(stmt.names)} names need a layer that makes as many tensors", stmt.loc,
+                            expected="'q, k, v = chunk(3, dim=-1)' or 'a, b = split(64, dim=1)'")
+        assert isinstance(item.unit, Layer)
+        return self._layer(item.unit, cur, ctx, len(stmt.names))
+
+    def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
+        if item.loop is not None:
+            return self._loop(item, item.loop, cur, ctx)
+        repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
+        if repeat != 1 and isinstance(item.unit, Ref):
+            raise SpecError("a node reference cannot be repeated", item.repeat_loc)
+        for done in range(1, repeat + 1):
+            before = len(self.drafts)
+            cur = self._unit(item.unit, cur, ctx)
+            self._check_growth(len(self.drafts) - before, repeat - done, item)
+        return cur
+
+    def _check_growth(self, added: int, left: int, item: Item) -> None:
+        """Fail fast on a huge repeat instead of building MAX_NODES drafts first.
+
+        Expansion does not depend on shapes, so every repetition adds exactly as many
+        drafts as the first: the total is known after one.
+        """
+        if left and len(self.drafts) + added * left > MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
+                            hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
+
+    def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:
+        """`item for j in range(start, stop)`: the item once per j, which its arguments may use.
+
+        Each pass may differ in size (j can drive a repeat inside), so only MAX_NODES bounds it."""
+        bounds = []
+        for piece in loop.bounds:
+            value = evaluate_piece(piece, ctx.env)
+            if isinstance(value, float) or not isinstance(value, int):
+                shown = piece.text if piece.text == repr(value) else f"{piece.text} = {value!r}"
+                raise SpecError(f"range's value {shown} is not a whole number", piece.loc,
+                                hint="convert it with int(…), round(…), floor(…) or ceil(…)")
+            bounds.append(value)
+        start, stop = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+        if stop - start > MAX_REPEAT:
+            raise SpecError(f"the loop runs {stop - start:,} times", loop.loc,
+                            expected=f"at most {MAX_REPEAT:,} passes")
+        name = loop.var.text
+        if name in ctx.env:
+            raise SpecError(f"'{name}' is already a parameter here: name the loop's counter otherwise",
+                            loop.var.loc)
+        for j in range(start, stop):
+            cur = self._unit(item.unit, cur, replace(ctx, env={**ctx.env, name: j}))
+        return cur
+
+    def _repeat(self, piece: Piece, ctx: _Ctx) -> int:
+        """`x{n-1}`: may be 0, so a stage of n blocks can be written `first, rest x{n-1}`."""
+        count = evaluate_piece(piece, ctx.env)
+        if not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
+            raise SpecError(f"repeat count {piece.text} = {count} is out of range", piece.loc,
+                            expected=f"a whole number from 0 to {MAX_REPEAT:,}")
+        return count
+
+    def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx) -> int:
+        if isinstance(unit, Ref):
+            return self._ref(unit.name, unit.loc, ctx)
+        with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
+            if isinstance(unit, Branches):
+                return self._branches(unit, cur, ctx)
+            if isinstance(unit, Residual):
+                return self._residual(unit, cur, ctx)
+            return self._layer(unit, cur, ctx)[-1]
+
+    @contextmanager
+    def _deeper(self, loc: Loc) -> Iterator[None]:
+        """One level deeper into branches, residuals or blocks: bounded, never a RecursionError."""
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
+                                f"levels deep", loc, expected="a flatter structure")
+            yield
+        finally:
+            self.nesting -= 1
+
+    def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
+        if name in ctx.names:
+            return ctx.names[name]
+        raise SpecError(f"no node is named '{name}'", loc, expected="a name defined earlier with 'name = ...'",
+                        hint=did_you_mean(name, list(ctx.names)))
+
+    def _branches(self, unit: Branches, cur: int, ctx: _Ctx) -> int:
+        outs = [self._statements(branch, cur, ctx) for branch in unit.branches]
+        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx)
+
+    def _residual(self, unit: Residual, cur: int, ctx: _Ctx) -> int:
+        first = len(self.drafts)
+        body = self._statements(unit.body, cur, ctx)
+        if unit.shortcut == "identity":
+            side = cur
+        elif unit.shortcut is None or unit.shortcut == "auto":
+            # identity or a 1×1 projection, decided once both shapes are known (+ BN if the body uses BN)
+            with_bn = any(d.type == "bn" for d in self.drafts[first:])
+            shortcut = REGISTRY["auto-shortcut"]
+            side = self._add(shortcut, shortcut.normalize({"bn": with_bn}), [cur, body], "auto shortcut",
+                             unit.loc, ctx, implicit=True)
+        else:
+            side = self._statements(unit.shortcut, cur, ctx)
+        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx)
+
+    # -- layers and blocks ----------------------------------------------------------------
+    def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:
+        """The registered layer type a unit names (None for a block or an instance)."""
+        head = self._subst(unit.head, ctx)
+        if head in self.spec.blocks or head in self.instances:
+            return None
+        found = find(head)
+        return found[0] if found else None
+
+    def _layer(self, unit: Layer, cur: int, ctx: _Ctx, parts: int = 1) -> list[int]:
+        """The drafts of one layer token (several for a split into named parts)."""
+        head = self._subst(unit.head, ctx)
+        if head in self.instances:
+            return [self._again(self.instances[head], unit, cur, ctx)]
+        if head in self.spec.blocks:
+            return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx))]
+        found = find(head)
+        if found is None:
+            refuse_malformed_token(head, unit.head.loc)
+            kinds = {**layer_kinds(), **dict.fromkeys([*self.spec.blocks, *self.instances], "block")}
+            raise SpecError(
+                f"unknown layer '{head}'", unit.head.loc,
+                expected="a layer such as conv3-64, maxpool, FC-4096 or relu ('archcalc layers' lists them)",
+                hint=missing_layer(head) or did_you_mean(head, list(kinds), kinds),
+            )
+        layer, spelled = found
+        options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]
+        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
+        call: list[Value] = []
+        refs: list[int] = []
+        tie = None
+        for arg in unit.call or ():
+            value = self._subst(arg.value, ctx, whole=False)
+            if arg.key is None and value.startswith("@"):
+                refs.append(self._ref(value[1:], arg.value.loc, ctx))
+            elif arg.key == "tie":
+                tie = self._tie(value, arg.value.loc)
+            else:
+                call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
+        if refs:
+            inputs = refs
+        args = self._bind(layer, spelled, options, call, _whole(unit))
+        text, loc = self._text(unit, ctx), _whole(unit)
+        if parts > 1:
+            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx)
+                    for i in range(parts)]
+        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie))
+        return [self._hidden_after(layer, node, loc, ctx)]
+
+    def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
+              whole: Loc) -> dict[str, Any]:
+        """`bind`, once per distinct spelling: the drafts of identical layers share one arguments dict
+        (nobody changes a draft's arguments)."""
+        try:
+            key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
+                        tuple((v.key, v.value) for v in call))
+            hash(key)
+        except TypeError:  # an unhashable value: bind it afresh
+            return bind(layer, spelled, options, call, whole)
+        args = self.bound.get(key)
+        if args is None:
+            args = self.bound[key] = bind(layer, spelled, options, call, whole)
+        return args
+
+    def _hidden_after(self, layer: LayerType, node: int, loc: Loc, ctx: _Ctx) -> int:
+        """The spec's hidden activation after a weighted layer (the last one is dropped at the end)."""
+        if not layer.weighted or self.hidden is None:
+            return node
+        act = self._add(self.hidden, self._hidden_args, [node], self.hidden.name, loc, ctx, implicit=True)
+        self.hidden_pairs.append((node, act))
+        return act
+
+    def _named(self, unit: Layer, ctx: _Ctx, make: Callable[[], int]) -> int:
+        """Run `make`; with `as NAME`, keep the drafts it made as an instance to apply again."""
+        if unit.instance is None or self.replaying:  # a replay's names are the original's
+            return make()
+        name = unit.instance.text
+        if name in self.instances or name in self.spec.blocks or find(name) is not None:
+            what = ("an instance" if name in self.instances else
+                    "a block" if name in self.spec.blocks else "a layer type")
+            raise SpecError(f"'{name}' is already {what}: name this one otherwise", unit.instance.loc)
+        before = len(self.drafts)
+        out = make()
+        head = self._subst(unit.head, ctx)
+        block = self.spec.blocks.get(head)
+        env = self._bind_block(block, unit, ctx) if block else None
+        self.instances[name] = _Instance(name, list(range(before, len(self.drafts))), block, env)
+        return out
+
+    def _again(self, instance: _Instance, unit: Layer, cur: int, ctx: _Ctx) -> int:
+        """`NAME` or `NAME(@x)`: the instance's layers once more, on a new input, with its weights."""
+        refs = []
+        for arg in unit.call or ():
+            value = self._subst(arg.value, ctx, whole=False)
+            if arg.key is not None or not value.startswith("@"):
+                raise SpecError(f"'{instance.name}' applies an instance as it was made: only inputs "
+                                f"(@name) may be given", arg.value.loc, expected=f"{instance.name}(@x)")
+            refs.append(self._ref(value[1:], arg.value.loc, ctx))
+        if unit.options:
+            raise SpecError(f"'{instance.name}' takes no options: it applies the instance as it was made",
+                            unit.options[0].loc)
+        if instance.block is None:
+            owner = self.drafts[instance.drafts[0]]
+            inputs = refs or ([cur] if owner.layer.max_inputs != 0 else [])
+            node = self._add(owner.layer, dict(owner.args), inputs, instance.name, _whole(unit), ctx,
+                             shares=self._root(owner.id))
+            return self._hidden_after(owner.layer, node, _whole(unit), ctx)
+        if len(refs) > 1:
+            raise SpecError(f"block instance '{instance.name}' takes one input", unit.call[1].value.loc)  # type: ignore[index]
+        start = refs[0] if refs else cur
+        block, env = instance.block, instance.env or {}
+        count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
+        numbers, names = _scope(env, start)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
+                     (*ctx.calls, block.name))
+        replay = _Replay(instance.drafts)
+        self.replaying.append(replay)
+        try:
+            out = self._statements(block.body, start, inner)
+        finally:
+            self.replaying.pop()
+        assert replay.done == len(replay.owners), "a replayed block made other drafts than its first call"
+        return out
+
+    def _root(self, draft: int) -> int:
+        """The draft that owns the weights `draft` uses (itself, unless it shares another's)."""
+        while (owner := self.drafts[draft].shares) is not None:
+            draft = owner
+        return draft
+
+    def _tie(self, value: str, loc: Loc) -> Tie:
+        """`tie=wte` (the same weight) or `tie=wte.T` (its transpose): an instance's weight."""
+        name, transposed = (value[:-2], True) if value.endswith(".T") else (value, False)
+        instance = self.instances.get(name)
+        if instance is None or instance.block is not None:
+            raise SpecError(f"'{name}' is not a layer named with 'as'", loc,
+                            expected="tie=NAME, where an earlier layer is written '… as NAME' "
+                                     "(tie=NAME.T for its transpose)",
+                            hint=did_you_mean(name, [n for n, i in self.instances.items() if i.block is None]))
+        return Tie(self._root(instance.drafts[0]), transposed)
+
+    def _block(self, block: BlockDef, unit: Layer, cur: int, ctx: _Ctx) -> int:
+        if unit.options:
+            raise SpecError(f"block '{block.name}' takes arguments in parentheses, not options",
+                            unit.options[0].loc, expected=f"{block.name}(...)")
+        if block.name in ctx.calls:
+            chain = " → ".join((*ctx.calls, block.name))
+            raise SpecError(f"block '{block.name}' calls itself ({chain})", unit.head.loc)
+        if len(ctx.calls) >= MAX_DEPTH:
+            raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
+        env = self._bind_block(block, unit, ctx)
+        count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
+        numbers, names = _scope(env, cur)
+        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
+                     (*ctx.calls, block.name))
+        return self._statements(block.body, cur, inner)
+
+    def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
+        env: dict[str, Any] = {}
+        params = [name for name, _ in block.params]
+        signature = f"{block.name}({', '.join(params)})"
+        for i, arg in enumerate(unit.call or ()):
+            key = arg.key if arg.key is not None else (params[i] if i < len(params) else None)
+            if key is None:
+                count = f"{len(params)} argument" + ("" if len(params) == 1 else "s")
+                raise SpecError(f"block '{block.name}' takes {count}, got more",
+                                arg.value.loc, expected=signature)
+            if key not in params:
+                raise SpecError(f"block '{block.name}' has no parameter '{key}'", arg.value.loc,
+                                expected=signature, hint=did_you_mean(key, params))
+            if key in env:
+                raise SpecError(f"parameter '{key}' is given twice", arg.value.loc, expected=signature)
+            text = self._subst(arg.value, ctx)
+            if text.startswith("@"):  # a tensor: the body reads it as @key
+                env[key] = _Tensor(self._ref(text[1:], arg.value.loc, ctx))
+                continue
+            env[key] = evaluate_piece(arg.value, ctx.env)
+        for name, default in block.params:
+            if name not in env:
+                if default is None:
+                    raise SpecError(f"block '{block.name}' needs a value for '{name}'", _whole(unit),
+                                    expected=signature)
+                env[name] = evaluate_piece(default, self.params)
+        return env
+
+    # -- drafts -------------------------------------------------------------------------------
+    def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str,
+             loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
+             tie: Tie | None = None) -> int:
+        if len(self.drafts) >= MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
+        if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
+            raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
+        if self.replaying:  # applying a block instance again: the next original's weights
+            owners = [r.owners[r.done] for r in self.replaying]
+            for r in self.replaying:
+                r.done += 1
+            assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
+            shares = self._root(owners[-1])
+            tie = self.drafts[owners[-1]].tie
+        self.drafts.append(Draft(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
+                                 implicit=implicit, shares=shares, tie=tie))
+        return len(self.drafts) - 1
+
+    # -- text helpers -----------------------------------------------------------------------
+    def _subst(self, piece: Piece, ctx: _Ctx, whole: bool = True) -> str:
+        """`{expr}` in a piece put in: a head, an option or an input shape spells sizes (whole
+        numbers); a call value (`whole=False`) may be a float (`dropout(p={0.1*k})`)."""
+        if "{" not in piece.text:
+            return piece.text
+        try:
+            return substitute(piece.text, ctx.env, whole)
+        except ExprError as e:
+            raise SpecError(str(e), piece.loc) from None
+
+    def _text(self, unit: Layer, ctx: _Ctx) -> str:
+        """The layer as written, with block arguments put in: `conv(c=2*c)` shows `conv(c=128)`."""
+        if "{" not in unit.text and not (ctx.env and unit.call):
+            return unit.text
+        text = self._subst(unit.head, ctx) + "".join("/" + self._subst(o, ctx) for o in unit.options)
+        if unit.call is not None:
+            args = [(f"{a.key}=" if a.key else "") + str(_value(self._subst(a.value, ctx, whole=False), ctx))
+                    for a in unit.call]
+            text += "(" + ", ".join(args) + ")"
+        return text
+
+
+def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict[int, int]]:
+    """Drafts without the removed ones, ids consecutive again; old id → new id (a removed
+    draft maps to its input's)."""
+    new_id: dict[int, int] = {}
+    out: list[Draft] = []
+    first_removed = min(removed, default=len(drafts))
+    for d in drafts:
+        if d.id in removed:
+            new_id[d.id] = new_id[d.inputs[0]]
+            continue
+        new_id[d.id] = len(out)
+        if d.id < first_removed:  # nothing before it was removed: it stays as it is
+            out.append(d)
+            continue
+        shares = None if d.shares is None else new_id[d.shares]
+        tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
+        out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))
+    return out, new_id
+
+
+def _overrides(decls: Sequence[InputDecl], given: InputShapes | None) -> dict[str | None, Shape]:
+    """The caller's input shapes by input name (None: the one input of a single-input spec)."""
+    if given is None:
+        return {}
+    names = [d.name for d in decls] or ["input"]
+    if not isinstance(given, Mapping):
+        if len({d.shape.text for d in decls}) > 1:  # one shape serves inputs declared alike (a Siamese pair)
+            raise UsageError(f"this spec has {len(names)} inputs of different shapes ({', '.join(names)}): "
+                             f"give each its shape, as in --input {names[0]}=3x64x64")
+        return {None: tuple(given)} if len(names) == 1 else {name: tuple(given) for name in names}
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        hint = did_you_mean(unknown[0], names)
+        raise UsageError(f"the spec has no input '{unknown[0]}' (its inputs: {', '.join(names)})"
+                         + (f"; {hint}" if hint else ""))
+    return {name: tuple(shape) for name, shape in given.items()}
+
+
+def _value(text: str, ctx: _Ctx) -> Any:
+    """A call argument: arithmetic over block arguments if it is that, else the text."""
+    if ctx.env:
+        try:
+            return evaluate(text, ctx.env)
+        except ExprError:
+            pass
+    return text
+
+
+def _whole(unit: Layer) -> Loc:
+    return Loc(unit.head.loc.line, unit.head.loc.col, max(1, len(unit.text)))
+
+
+def _arity(layer: LayerType) -> str:
+    if layer.max_inputs is None:
+        return f"at least {layer.min_inputs} inputs"
+    return f"{layer.max_inputs} input" + ("" if layer.max_inputs == 1 else "s")

@@ -1,0 +1,585 @@
+"""A hand-written parser for spec text: lines → indentation tree → statements.
+
+Each scanning function takes the line and a position and returns the new
+position with what it read (tomli's style). Errors carry a `Loc`, so the CLI
+can show the line with a caret. Nothing here knows the layer types: a token
+like `conv3-64/s2` is split into its head and options and kept as text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from archcalc.errors import Loc, Source, SpecError
+from archcalc.lang.ast import (
+    BlockDef,
+    Branches,
+    CallArg,
+    FunctionDef,
+    InputDecl,
+    Item,
+    Layer,
+    Loop,
+    Piece,
+    Ref,
+    Residual,
+    Spec,
+    Statement,
+)
+
+HEADERS = ("name", "hidden-activation")
+COMPOUNDS = ("concat", "add", "residual")
+MAX_REPEAT = 10_000
+MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
+_WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
+
+
+@dataclass
+class Line:
+    """One non-blank line with the lines indented under it."""
+
+    text: str  # comment stripped, trailing space stripped, indentation kept
+    number: int
+    indent: int
+    children: list[Line] = field(default_factory=list)
+
+    @property
+    def body(self) -> str:
+        return self.text[self.indent :]
+
+    def loc(self, pos: int, width: int = 1) -> Loc:
+        return Loc(self.number, pos + 1, width)
+
+
+def parse(text: str, filename: str = "<spec>") -> Spec:
+    """Parse spec text; raises SpecError pointing into it."""
+    source = Source(text, filename)
+    try:
+        return _parse_tree(_line_tree(text), source)
+    except SpecError as e:
+        raise e.with_source(source) from None
+
+
+# -- lines and indentation ---------------------------------------------------------
+
+
+def _line_tree(text: str) -> list[Line]:
+    roots: list[Line] = []
+    stack: list[Line] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
+        if not stripped.strip():
+            continue
+        indent = len(stripped) - len(stripped.lstrip(" "))
+        line = Line(stripped, number, indent)
+        while stack and stack[-1].indent >= indent:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(line)
+        stack.append(line)
+        if len(stack) > MAX_NESTING:
+            raise SpecError(f"lines nest deeper than {MAX_NESTING} levels of indentation", line.loc(indent),
+                            expected="a flatter spec: put deep structure into blocks")
+    return roots
+
+
+def _parse_tree(roots: list[Line], source: Source) -> Spec:
+    header: dict[str, Piece] = {}
+    blocks: dict[str, BlockDef] = {}
+    comments = tuple(
+        ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
+    )
+    body_lines: list[Line] = []
+    params: list[tuple[str, Piece | FunctionDef]] = []
+    inputs: list[InputDecl] = []
+    for line in roots:
+        word = line.body.split(None, 1)[0]
+        if word == "param" and not line.body[5:].lstrip().startswith("="):  # not a node named 'param'
+            _params(line, params)
+        elif word == "input" and not line.body[5:].lstrip().startswith("="):
+            inputs.append(_input(line, inputs))
+        elif word in HEADERS or (word == "use" and not line.body[3:].lstrip().startswith("=")):
+            _header(line, word, header)
+        elif word == "block":
+            block = _block(line)
+            if block.name in blocks:
+                raise SpecError(f"block '{block.name}' is defined twice", block.loc)
+            blocks[block.name] = block
+        else:
+            body_lines.append(line)
+    return Spec(
+        source=source,
+        name=header["name"].text if "name" in header else None,
+        inputs=tuple(inputs),
+        hidden_activation=header.get("hidden-activation"),
+        blocks=blocks,
+        body=_statements(body_lines),
+        comments=comments,
+        params=tuple(params),
+        uses=header.get("use"),
+    )
+
+
+def _params(line: Line, params: list[tuple[str, Piece | FunctionDef]]) -> None:
+    """`param k=192` or `param vocab=20000, length=56`: names and default values; `param
+    half(v) = v // 2`: a function the spec's arithmetic may call."""
+    start = line.indent + len("param")
+    pieces = _split_top(line.text[start:], start, line)
+    if not pieces or line.children:
+        where = line.children[0].loc(line.children[0].indent) if line.children else line.loc(line.indent, 5)
+        raise SpecError("'param' needs name=value pairs" if not pieces else "unexpected indented line", where,
+                        expected="a line such as 'param k=192' or 'param vocab=20000, length=56'")
+    for piece in pieces:
+        key, eq, value = piece.text.partition("=")
+        key, value = key.strip(), value.strip()
+        function = _FUNCTION.fullmatch(key)
+        if not eq or not (_IDENT.fullmatch(key) or function) or not value:
+            raise SpecError(f"'{piece.text}' is not a parameter with a value", piece.loc,
+                            expected="name=value, as in 'param k=192', or a function: 'param half(v) = v // 2'")
+        name = function.group(1) if function else key
+        if any(k == name for k, _ in params):
+            raise SpecError(f"parameter '{name}' is defined twice", piece.loc)
+        raw = piece.text[piece.text.index("=") + 1 :]
+        col = piece.loc.col + piece.text.index("=") + 1 + len(raw) - len(raw.lstrip())
+        body = Piece(value, Loc(piece.loc.line, col, len(value)))
+        if function is None:
+            params.append((name, body))
+            continue
+        args = tuple(a.strip() for a in function.group(2).split(",")) if function.group(2).strip() else ()
+        if not args or not all(_IDENT.fullmatch(a) for a in args) or len(set(args)) < len(args):
+            raise SpecError(f"'{key}' is not a function header", piece.loc,
+                            expected="a name and distinct argument names, as in 'param make_divisible(v, d) = …'")
+        params.append((name, FunctionDef(args, body)))
+
+
+def _header(line: Line, word: str, header: dict[str, Piece]) -> None:
+    rest = line.body[len(word) :]
+    value = rest.strip()
+    start = line.indent + len(word) + (len(rest) - len(rest.lstrip()))
+    if not value:
+        raise SpecError(f"'{word}' needs a value", line.loc(line.indent, len(word)),
+                        expected=_HEADER_EXAMPLES[word])
+    if word in header:
+        raise SpecError(f"'{word}' is given twice", line.loc(line.indent, len(word)))
+    if line.children:
+        raise SpecError("unexpected indented line", line.children[0].loc(line.children[0].indent))
+    header[word] = Piece(value, line.loc(start, len(value)))
+
+
+_HEADER_EXAMPLES = {
+    "name": "a name, as in 'name vgg16'",
+    "hidden-activation": "an activation, as in 'hidden-activation relu'",
+    "use": "a family spec, as in 'use efficientnet'",
+}
+
+_INPUT = re.compile(r"(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?=\S))?(?P<shape>.+?)(?:\s+as\s+(?P<layout>\S+))?")
+_INPUT_EXAMPLE = "a shape, as in 'input 3x224x224', or a name and a shape: 'input left 3x105x105'"
+
+
+def _input(line: Line, earlier: list[InputDecl]) -> InputDecl:
+    """`input [NAME] SHAPE [as LAYOUT]`: one of the network's input tensors."""
+    rest = line.body[len("input"):]
+    start = line.indent + len("input") + (len(rest) - len(rest.lstrip()))
+    value = rest.strip()
+    keyword = line.loc(line.indent, len("input"))
+    if not value:
+        raise SpecError("'input' needs a value", keyword, expected=_INPUT_EXAMPLE)
+    if line.children:
+        raise SpecError("unexpected indented line", line.children[0].loc(line.children[0].indent))
+    m = _INPUT.fullmatch(value)
+    assert m is not None  # the pattern matches any non-empty text
+
+    def piece(group: str) -> Piece | None:
+        text = m.group(group)
+        return None if text is None else Piece(text, line.loc(start + m.start(group), len(text)))
+
+    shape, layout = piece("shape"), piece("layout")
+    assert shape is not None
+    name = m.group("name") or "input"
+    if any(d.name == name for d in earlier):
+        what = "the input" if name == "input" else f"input '{name}'"
+        raise SpecError(f"{what} is declared twice", keyword,
+                        hint="name each input: 'input left 3x105x105' and 'input right 3x105x105'")
+    return InputDecl(name, shape, layout, keyword)
+
+
+# -- blocks and statements ----------------------------------------------------------
+
+_BLOCK = re.compile(r"block\s+([A-Za-z_][A-Za-z0-9_\-]*)\s*(\((.*)\))?\s*:(.*)$")
+
+
+def _block(line: Line) -> BlockDef:
+    m = _BLOCK.match(line.body)
+    if not m:
+        raise SpecError(
+            "malformed block definition",
+            line.loc(line.indent, len(line.body)),
+            expected="'block NAME(arg, arg=default):' followed by indented lines",
+        )
+    name, params_text, inline = m.group(1), m.group(3) or "", m.group(4).strip()
+    params_start = line.indent + (m.start(3) if m.group(3) is not None else 0)
+    params = _block_params(line, params_text, params_start)
+    body_lines = list(line.children)
+    if inline:
+        start = line.indent + m.start(4) + (len(m.group(4)) - len(m.group(4).lstrip()))
+        body_lines.insert(0, Line(" " * start + inline, line.number, start))
+    if not body_lines:
+        raise SpecError(f"block '{name}' has no body", line.loc(line.indent, len(line.body)),
+                        expected="indented lines under the block, or layers after its ':'")
+    return BlockDef(name, params, _statements(body_lines), line.loc(line.indent, 5 + 1 + len(name)))
+
+
+def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece | None], ...]:
+    params: list[tuple[str, Piece | None]] = []
+    for piece in _split_top(text, start, line):
+        key, _, default = piece.text.partition("=")
+        key = key.strip()
+        if not _IDENT.fullmatch(key):
+            raise SpecError(f"'{piece.text}' is not a parameter name", piece.loc,
+                            expected="a name, or name=default")
+        if any(k == key for k, _ in params):
+            raise SpecError(f"parameter '{key}' is listed twice", piece.loc)
+        default_piece = Piece(default.strip(), piece.loc) if default.strip() else None
+        if params and params[-1][1] is not None and default_piece is None:
+            raise SpecError(f"parameter '{key}' without a default follows one with a default", piece.loc)
+        params.append((key, default_piece))
+    return tuple(params)
+
+
+def _statements(lines: list[Line]) -> tuple[Statement, ...]:
+    out: list[Statement] = []
+    seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
+    for line in lines:
+        body = line.body
+        if body.startswith("shortcut:") or body.startswith("shortcut :"):
+            _attach_shortcut(out, line)
+            continue
+        if line.children:
+            out.append(_statement(line))
+            continue
+        known = seen.get(line.text)
+        if known is None:
+            known = seen[line.text] = _statement(line)
+        out.append(_on_line(known, line.number))
+    return tuple(out)
+
+
+def _on_line(stmt: Statement, number: int) -> Statement:
+    """The same statement written on another line: every position moved to that line."""
+    if stmt.loc.line == number:
+        return stmt
+
+    def at(loc: Loc) -> Loc:
+        return Loc(number, loc.col, loc.width)
+
+    def piece(p: Piece) -> Piece:
+        return Piece(p.text, at(p.loc))
+
+    def unit(u: Any) -> Any:
+        if isinstance(u, Ref):
+            return Ref(u.name, at(u.loc))
+        assert isinstance(u, Layer), "a one-line statement holds layers and references only"
+        call = None if u.call is None else tuple(CallArg(a.key, piece(a.value)) for a in u.call)
+        instance = None if u.instance is None else piece(u.instance)
+        return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
+
+    items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
+                       None if i.repeat_expr is None else piece(i.repeat_expr)) for i in stmt.items)
+    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect))
+
+
+def _attach_shortcut(out: list[Statement], line: Line) -> None:
+    last = out[-1].items[-1].unit if out and out[-1].items else None
+    if not isinstance(last, Residual) or last.shortcut is not None:
+        raise SpecError("'shortcut:' must come right after a 'residual:' body",
+                        line.loc(line.indent, 8))
+    rest = line.body.split(":", 1)[1]
+    start = line.indent + line.body.index(":") + 1 + (len(rest) - len(rest.lstrip()))
+    value = rest.strip()
+    shortcut: tuple[Statement, ...] | Literal["auto", "identity"]
+    if value == "auto" and not line.children:
+        shortcut = "auto"
+    elif value == "identity" and not line.children:
+        shortcut = "identity"
+    else:
+        lines = ([Line(" " * start + value, line.number, start)] if value else []) + line.children
+        if not lines:
+            raise SpecError("'shortcut:' needs a value", line.loc(line.indent, 9),
+                            expected="auto, identity, or layers such as conv1-256/s2/nobias, bn")
+        shortcut = _statements(lines)
+    residual = Residual(last.body, shortcut, last.loc)
+    stmt = out[-1]
+    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.names)
+
+
+# `a = ...` or `q, k, v = ...`; not `==`, not `maxpool => ...`
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=(?![=>])\s*")
+
+
+def _statement(line: Line) -> Statement:
+    pos = line.indent
+    names: tuple[str, ...] = ()
+    m = _NAMED.match(line.text, pos)
+    if m and not line.text[m.end() - 1 :].startswith("=="):
+        names, pos = tuple(n.strip() for n in m.group(1).split(",")), m.end()
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice:
+            raise SpecError(f"name '{twice}' is given twice", line.loc(line.indent, m.end(1) - line.indent))
+    compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
+    if compound:
+        unit = _compound(line, compound.group(1), pos)
+        return Statement((Item(unit),), line.loc(line.indent), names)
+    text, expect = _expectation(line, pos)
+    items: list[Item] = []
+    for piece in _split_top(text, pos, line):
+        items.append(_item(piece))
+    for child in line.children:  # an indented continuation of a plain line
+        items.extend(_statement(child).items)
+    if not items:
+        raise SpecError("expected layers after '='", line.loc(pos), expected="a layer such as conv3-64")
+    return Statement(tuple(items), line.loc(line.indent), names, expect)
+
+
+def _expectation(line: Line, pos: int) -> tuple[str, Piece | None]:
+    """Split `layers => expected figures` into the layers and the expectation."""
+    text = line.text[pos:]
+    arrow = text.find("=>")
+    if arrow < 0:
+        return text, None
+    raw = text[arrow + 2 :]
+    value = raw.strip()
+    start = pos + arrow + 2 + (len(raw) - len(raw.lstrip()))
+    if not value:
+        raise SpecError("expected figures after '=>'", line.loc(pos + arrow, 2),
+                        expected="e.g. '=> 55x55x96, params=34944, macs=105415200, rf=11'")
+    return text[:arrow], Piece(value, line.loc(start, len(value)))
+
+
+def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
+    loc = line.loc(pos, len(kind))
+    if not line.children:
+        raise SpecError(f"'{kind}:' needs indented lines under it", loc,
+                        expected="'| ...' branch lines" if kind != "residual" else "the residual body")
+    if kind == "residual":
+        return Residual(_statements(line.children), None, loc)
+    branches = []
+    for child in line.children:
+        if not child.body.startswith("|"):
+            raise SpecError(f"each branch of '{kind}:' starts with '|'", child.loc(child.indent),
+                            expected="'| conv1-64' (one line per branch)")
+        start = child.indent + 1 + (len(child.body[1:]) - len(child.body[1:].lstrip()))
+        first = Line(" " * start + child.body[1:].strip(), child.number, start, child.children)
+        if not first.body:
+            first = Line(" " * start + "identity", child.number, start, child.children)
+        branches.append((_statement(first),))
+    return Branches(kind, tuple(branches), loc)
+
+
+# -- items --------------------------------------------------------------------------
+
+
+_SPECIAL = re.compile(r"[,()\[\]{}\"']")
+
+
+def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
+    """Split at commas outside brackets; each piece stripped, with its location."""
+    pieces, depth, start, quote = [], 0, 0, ""
+    for m in _SPECIAL.finditer(text + ","):  # only the characters that matter: C speed on long lines
+        i, ch = m.start(), m.group()
+        if quote:  # commas inside "..." belong to the value (a connection table)
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+            if depth < 0:
+                raise SpecError(f"unmatched '{ch}'", line.loc(offset + i))
+        elif ch == "," and depth == 0:
+            raw = text[start:i]
+            stripped = raw.strip()
+            lead = len(raw) - len(raw.lstrip())
+            if not stripped and i < len(text):
+                raise SpecError("empty item between commas", line.loc(offset + start + lead),
+                                expected="a layer such as conv3-64")
+            if stripped:
+                pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+            start = i + 1
+    if depth > 0:
+        raise SpecError("unclosed bracket", line.loc(offset + len(text) - 1), expected="')'")
+    if quote:
+        raise SpecError("unclosed quote", line.loc(offset + len(text) - 1), expected=quote)
+    return pieces
+
+
+_LOOP = re.compile(r"\s+for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+
+
+def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
+    """`conv3-{c} for j in range(1, n)`: the item's text before the loop, and the loop."""
+    m = _LOOP.search(text)
+    if m is None:
+        return text, None
+    var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
+    inside = Line(m.group("bounds"), loc.line, 0)
+    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
+    where = Loc(loc.line, loc.col + m.start(), len(text) - m.start())
+    if not 1 <= len(bounds) <= 2:
+        raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
+                        expected="range(n) (0 to n − 1) or range(start, stop)")
+    return text[: m.start()], Loop(var, bounds, where)
+
+
+def _item(piece: Piece) -> Item:
+    text, loc = piece.text, piece.loc
+    text, loop = _loop(text, loc)
+    repeat, repeat_loc, repeat_expr = 1, None, None
+    suffix = _repeat_suffix(text)
+    if suffix:
+        head_end, count_start = suffix
+        count = text[count_start:]
+        repeat_loc = Loc(loc.line, loc.col + count_start, len(count))
+        if count.startswith("{"):  # `x{n-1}`: a block argument decides, so lowering counts it
+            repeat_expr = Piece(count, repeat_loc)
+        elif not (count.isascii() and count.isdigit()):  # '²' and '٣' are digits to str.isdigit
+            raise SpecError(f"repeat count '{_shown(count)}' is not a whole number", repeat_loc,
+                            expected="a count such as x3")
+        else:
+            if len(count) > 6 or not 1 <= int(count) <= MAX_REPEAT:
+                raise SpecError(f"repeat count {_shown(count)} is out of range", repeat_loc,
+                                expected=f"a count from 1 to {MAX_REPEAT:,}")
+            repeat = int(count)
+        text = text[:head_end]
+        if loop is not None or _LOOP.search(text):
+            raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
+                            hint="repeat it with 'for j in range(…)' alone")
+    bad = re.search(r"\s+(for\s+\S.*)$", text)
+    if loop is None and bad and not re.search(r"[\"'\[]", bad.group(1)):
+        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad.start(1), len(bad.group(1))),
+                        expected="'… for j in range(n)' or '… for j in range(start, stop)'")
+    instance = None
+    named = _instance_suffix(text)
+    if named:
+        head_end, name_start = named
+        instance = Piece(text[name_start:], Loc(loc.line, loc.col + name_start, len(text) - name_start))
+        if repeat_loc is not None or loop is not None:
+            raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc or loop.loc,  # type: ignore[union-attr]
+                            hint=f"apply the same weights again with '{instance.text} x…' after it")
+        text = text[:head_end]
+    unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
+    if instance is not None:
+        if not isinstance(unit, Layer):
+            raise SpecError("'as' names a layer or a block call", instance.loc,
+                            expected="'conv3-64 as c1' or 'tower as siamese'")
+        unit = replace(unit, instance=instance)
+    if loop is not None and isinstance(unit, Ref):
+        raise SpecError("a node reference cannot be repeated", loop.loc)
+    return Item(unit, repeat, repeat_loc, repeat_expr, loop)
+
+
+def _repeat_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the count) of a trailing repeat — `x3`, `× 3`, `* 2`, `x{n-1}`,
+    after whitespace — or None. Scanned from the end in one pass (a regex here backtracked
+    quadratically on long runs of spaces)."""
+    if text.endswith("}"):
+        count = text.rfind("{")
+        if count < 0:
+            return None
+        mark = len(text[:count].rstrip()) - 1
+    else:
+        parts = text.rsplit(None, 1)
+        if len(parts) < 2:
+            return None
+        count = len(text) - len(parts[1])
+        if len(parts[1]) > 1 and parts[1][0] in "x×*":  # the mark glued to the count: x3
+            mark, count = count, count + 1
+        else:
+            mark = len(parts[0]) - 1
+    if mark < 1 or text[mark] not in "x×*" or not text[mark - 1].isspace() or count >= len(text):
+        return None
+    if text[:mark].count("{") > text[:mark].count("}"):
+        return None  # `conv1-{4 * c}`: a product inside an expression, not a repeat
+    return len(text[:mark].rstrip()), count
+
+
+def _instance_suffix(text: str) -> tuple[int, int] | None:
+    """(end of the layer, start of the name) of a trailing `as NAME`, or None."""
+    parts = text.rsplit(None, 2)
+    if len(parts) < 3 or parts[1] != "as" or not _IDENT.fullmatch(parts[2]):
+        return None
+    name = len(text) - len(parts[2])
+    keyword = text.rindex("as", 0, name)
+    return len(text[:keyword].rstrip()), name
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A user's text as a message quotes it: at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _unit(piece: Piece) -> Layer | Ref:
+    text, loc = piece.text, piece.loc
+    if text.startswith("@"):
+        if not _IDENT.fullmatch(text[1:]):
+            raise SpecError(f"'{text}' is not a node reference", loc, expected="'@name'")
+        return Ref(text[1:], loc)
+    pos = _scan_word(text, 0)
+    if pos == 0:
+        raise SpecError(f"unexpected '{text[0]}'", _at(loc, 0),
+                        expected="a layer such as conv3-64, maxpool or FC-4096")
+    head = Piece(text[:pos], _at(loc, 0, pos))
+    options: list[Piece] = []
+    while pos < len(text) and text[pos] == "/":
+        end = _scan_word(text, pos + 1, extra="=")
+        if end == pos + 1:
+            raise SpecError("expected an option after '/'", _at(loc, pos),
+                            expected="an option such as /s2, /p1 or /nobias")
+        options.append(Piece(text[pos + 1 : end], _at(loc, pos + 1, end - pos - 1)))
+        pos = end
+    call = None
+    if pos < len(text) and text[pos] == "(":
+        if not text.endswith(")"):
+            raise SpecError("expected ')' to close the argument list", _at(loc, len(text) - 1))
+        call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
+        pos = len(text)
+    if pos < len(text):
+        raise SpecError(f"unexpected '{text[pos:]}' after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+                        expected="',' between layers, an option like /s2, or a repeat like x3")
+    return Layer(head, tuple(options), call, text)
+
+
+def _scan_word(text: str, pos: int, extra: str = "") -> int:
+    """The end of a word that may hold {expr} placeholders."""
+    while pos < len(text):
+        ch = text[pos]
+        if ch == "{":
+            close = text.find("}", pos)
+            if close < 0:
+                return pos
+            pos = close + 1
+        elif _WORD_CHARS.match(ch) or ch in extra:
+            pos += 1
+        else:
+            break
+    return pos
+
+
+def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
+    line = Line(" " * (start.col - 1) + text, start.line, start.col - 1)
+    args = []
+    for piece in _split_top(text, start.col - 1, line):
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$", piece.text)
+        if m:
+            value_col = piece.loc.col + m.start(2)
+            args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
+        else:
+            args.append(CallArg(None, piece))
+    return tuple(args)
+
+
+def _at(loc: Loc, offset: int, width: int = 1) -> Loc:
+    return Loc(loc.line, loc.col + offset, max(1, width))

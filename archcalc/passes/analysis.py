@@ -1,0 +1,189 @@
+"""Run every pass over a graph and keep the results together, read-only.
+
+Each figure is computed here once, by its pass, and indexed by node id; renderers,
+`check`, `compare`, `explain` and `verify` only read an `Analysis` (by name, through
+`passes.figures`, or by these fields). Nothing downstream recomputes a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+
+from archcalc.graph import LayerGraph, Node
+from archcalc.layers import Counts, OtherOps
+from archcalc.passes import conventions as conventions_pass
+from archcalc.passes import counting, receptive_field, sharing
+from archcalc.passes import memory as memory_pass
+from archcalc.passes import training as training_pass
+from archcalc.passes.attention import AttentionFigures, attention_figures
+from archcalc.passes.conventions import Counted
+from archcalc.passes.counting import FLOPS_PER_MAC
+from archcalc.passes.memory import Memory, MemoryOptions
+from archcalc.passes.receptive_field import Field
+from archcalc.passes.sharing import Sharing
+from archcalc.passes.training import Training, TrainingOptions
+from archcalc.quiet_gc import paused
+from archcalc.tensor import format_shape, prod
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A note about one layer (e.g. a floored division), with where it was written."""
+
+    layer: int
+    line: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The whole network's figures: sums of every node's."""
+
+    counts: Counts
+    macs: int
+    other_ops: OtherOps
+    connections: int
+    sharing: Sharing  # every weight-sharing layer's parameters beside its FC equivalent
+    reused: int = 0  # parameter elements a per-call count would add again (shared and tied weights)
+
+    @property
+    def params(self) -> int:
+        """Unique parameter elements: `sum(p.numel() for p in model.parameters())`."""
+        return self.counts.params
+
+    @property
+    def params_if_unshared(self) -> int:
+        """The parameters as tools that count every call of a shared module (or each holder of a
+        tied tensor) report them."""
+        return self.counts.params + self.reused
+
+    @property
+    def flops(self) -> int:
+        return FLOPS_PER_MAC * self.macs
+
+
+@dataclass(frozen=True)
+class KindTotals:
+    """Totals for one kind of layer (conv, fc, ...): where weights and work sit."""
+
+    kind: str
+    params: int
+    macs: int
+    activations: int  # output elements of layers of this kind
+
+
+@dataclass(frozen=True, repr=False)
+class Analysis:
+    """Every static figure of a graph, one value per node (indexed by id) and the totals."""
+
+    graph: LayerGraph
+    counts: Sequence[Counts]
+    macs: Sequence[int]
+    other_ops: Sequence[OtherOps]
+    connections: Sequence[int]
+    uses: Sequence[int]  # how many layers use each node's weights (0 for a layer using another's)
+    sharing: Sequence[Sharing | None]  # None for layers that do not share weights across positions
+    rf: Sequence[Field]  # an RF record, or GLOBAL
+    memory: Memory  # bytes for the dtype, batch and optimizer it was asked for
+    totals: Totals
+    kinds: tuple[KindTotals, ...]
+    warnings: tuple[Warning_, ...]
+    final_rf: int | None  # the last spatial layer before the network goes global (VGG's pool5)
+    attention: AttentionFigures  # T² MACs, causal-aware MACs, KV cache (passes/attention.py)
+
+    @property
+    def batch(self) -> int:
+        """The samples per batch the per-batch figures (and every byte count) are for."""
+        return self.memory.options.batch
+
+    # every counting convention's figures (passes/conventions.py), and the one asked for
+    conventions: Mapping[str, Counted] = field(default_factory=dict)
+    convention: str = conventions_pass.DEFAULT
+    training: Training | None = None  # one training step (passes/training.py)
+
+    @property
+    def counted(self) -> Counted:
+        """The network counted under the chosen convention (`--convention`)."""
+        return self.conventions[self.convention]
+
+    @property
+    def step(self) -> Training:
+        """The training step (always computed by `analyze`)."""
+        assert self.training is not None
+        return self.training
+
+    def flops(self, node_id: int) -> int:
+        return FLOPS_PER_MAC * self.macs[node_id]
+
+    def share(self, node_id: int) -> float:
+        """This node's share of all parameters, 0..1."""
+        total = self.totals.params
+        return self.counts[node_id].params / total if total else 0.0
+
+    def by_kind(self) -> tuple[KindTotals, ...]:
+        return self.kinds
+
+    def __repr__(self) -> str:
+        g, t = self.graph, self.totals
+        return (f"<Analysis {g.name}: input {format_shape(g.input.shape)} → {format_shape(g.output.shape)}, "
+                f"{len(g) - 1} layers, {t.params:,} params, {t.macs:,} MACs>")
+
+
+def analyze(graph: LayerGraph, memory_options: MemoryOptions | None = None, convention: str = "pytorch",
+            training_options: TrainingOptions | None = None) -> Analysis:
+    with paused():
+        return _analyze(graph, memory_options, convention, training_options)
+
+
+def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention: str,
+             training_options: TrainingOptions | None) -> Analysis:
+    counts = counting.counts(graph)
+    macs = counting.macs(graph)
+    other = counting.other_ops(graph)
+    connections = counting.connections(graph)
+    shared = sharing.sharing(graph, counts)
+    totals = Totals(
+        reduce(Counts.__add__, counts, Counts()),
+        sum(macs),
+        reduce(OtherOps.__add__, other, OtherOps()),
+        sum(connections),
+        sharing.total(shared),
+        counting.reused(graph),
+    )
+    warnings = tuple(
+        Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
+    )
+    rf = receptive_field.receptive_fields(graph)
+    options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))
+    mem = memory_pass.memory(graph, counts, options)
+    kinds = _by_kind(graph, counts, macs)
+    conventions_pass.get(convention)
+    counted = conventions_pass.count_all(graph, macs, counts)
+    step = training_pass.training(graph, counts, macs, training_options or _training_options(options))
+    return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
+                    kinds, warnings, receptive_field.last_spatial(graph, rf), attention_figures(graph, options),
+                    counted, convention, step)
+
+
+def _training_options(memory: MemoryOptions) -> TrainingOptions:
+    """The training step for the memory options' batch and optimizer, in fp32 (or half precision)."""
+    precision = {"float16": "fp16", "bfloat16": "bf16"}.get(memory.dtype, "fp32")
+    return TrainingOptions(memory.optimizer, precision, batch=memory.batch)
+
+
+def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:
+    kinds: dict[str, list[Node]] = {}
+    for n in graph:
+        if n.type != "input":
+            kinds.setdefault(n.layer.kind, []).append(n)
+    return tuple(
+        KindTotals(
+            kind,
+            sum(counts[n.id].params for n in nodes),
+            sum(macs[n.id] for n in nodes),
+            sum(prod(n.shape) for n in nodes),
+        )
+        for kind, nodes in kinds.items()
+    )

@@ -1,0 +1,204 @@
+"""Shape inference: drafts → the layer graph, every node with its input and output shapes.
+
+Walks the drafts in order and asks each layer type its rule: its output shape (and
+warnings when a division floors), the layout of its output (channels first, a T×F
+sequence, or plain), the layers it needs in front (an FC on a feature map: a flatten),
+and — for a placeholder such as an `auto` shortcut — what it becomes now that the shapes
+are known. A layer that applies another's weights again must fit them, and a tied weight
+must have its owner's shape. Ids are renumbered so that they stay consecutive and
+topological. Last, a layer whose output nothing reads (and that is neither the network's
+output nor named as a side output) gets a warning: a dead branch is still counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from archcalc.errors import Loc, ShapeError, SpecError
+from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
+from archcalc.layers import REGISTRY, LayerType
+from archcalc.layers.base import Implied, LayerArgError
+from archcalc.tensor import format_shape, prod
+
+MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
+
+LAYOUT_WORDS = {"sequence": "a sequence (T×F)", "channels": "channels first (C×…)", "plain": "a plain tensor"}
+
+
+def infer(drafts: DraftGraph) -> LayerGraph:
+    """The shaped layer graph of a spec's drafts; a layer that cannot take its input is a
+    ShapeError at its line and column."""
+    try:
+        return _Inference(drafts).run()
+    except SpecError as e:
+        raise (e.with_source(drafts.source) if drafts.source else e) from None
+
+
+class _Inference:
+    def __init__(self, drafts: DraftGraph) -> None:
+        self.drafts = drafts
+        self.nodes: list[Node] = []
+        self.new_id: dict[int, int] = {}
+        # a rule's answer for one arguments dict on one set of inputs, asked once: drafts of identical
+        # layers share their arguments dict, so a generated 100,000-layer chain asks a handful of times
+        self.rules: dict[Any, tuple[Mapping[str, Any], Any, str]] = {}
+
+    def run(self) -> LayerGraph:
+        for d in self.drafts.drafts:
+            self.new_id[d.id] = self._place(d)
+        expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
+        return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
+                          self.drafts.params)
+
+    def _place(self, d: Draft) -> int:
+        inputs = [self.new_id[i] for i in d.inputs]
+        layer = d.layer
+        try:
+            resolved = layer.resolve(d.args, [self.nodes[i].shape for i in inputs])
+        except LayerArgError as e:
+            raise ShapeError(str(e), d.loc, hint=e.hint) from None
+        if resolved is not None:  # a placeholder: the layers it stands for, on its first input
+            return self._chain(resolved, inputs[0], d)
+        before = layer.implicit_before(d.args, [self.nodes[i].shape for i in inputs],
+                                       [self.nodes[i].layout for i in inputs])
+        source = self.nodes[inputs[0]] if inputs else None
+        if before:
+            inputs = [self._chain(before, inputs[0], d)]
+        shares = None if d.shares is None else self.new_id[d.shares]
+        tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
+        node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie)
+        if shares is not None or tie is not None:
+            self._check_weights(self.nodes[node])
+        if before and source is not None and source.type == "input" and source.args.get("layout") is None:
+            self._warn_flattened_input(node, source)
+        return node
+
+    def _warn_flattened_input(self, node: int, source: Node) -> None:
+        """An FC straight on a multi-axis input flattens it, as after a convolution; PyTorch's
+        nn.Linear would map the last axis instead. Say which was done, and how to get the other."""
+        n, shape = self.nodes[node], source.shape
+        note = (f"it reads the {format_shape(shape)} input flattened to {prod(shape):,} features, as after a "
+                f"convolution; nn.Linear on (N, {', '.join(map(str, shape))}) would map the last axis "
+                f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
+        self.nodes[node] = replace(n, warnings=(*n.warnings, note))
+
+    def _chain(self, steps: Sequence[Implied], start: int, d: Draft) -> int:
+        cur = start
+        for step in steps:
+            cur = self._add(REGISTRY[step.type], step.args, [cur], step.text, d.loc, d.scope, True, None)
+        return cur
+
+    def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
+             scope: tuple[str, ...], implicit: bool, name: str | None, shares: int | None = None,
+             tie: Tie | None = None) -> int:
+        if len(self.nodes) >= MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
+        in_shapes = tuple(self.nodes[i].shape for i in inputs)
+        layouts = [self.nodes[i].layout for i in inputs]
+        batched = [self.nodes[i].batched for i in inputs]
+        if layer.needs_layout and layouts[0] != layer.needs_layout:
+            raise ShapeError(f"'{text}' needs {LAYOUT_WORDS[layer.needs_layout]}, but "
+                             f"{format_shape(in_shapes[0])} is {LAYOUT_WORDS[layouts[0]]}", loc)
+        if inputs and not any(batched) and not layer.free_inputs:
+            raise ShapeError(f"'{text}' needs a tensor with a batch axis; {format_shape(in_shapes[0])} is a "
+                             f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
+        key = (layer.name, id(args), in_shapes, tuple(layouts), tuple(batched))
+        known = self.rules.get(key)
+        if known is None or known[0] is not args:
+            adjusted = layer.for_inputs(args, layouts, batched)
+            try:
+                shaped = layer.shape(adjusted, in_shapes)
+            except LayerArgError as e:
+                received = " and ".join(format_shape(s) for s in in_shapes)
+                raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
+            layout = (layer.layout_for(adjusted, in_shapes)
+                      or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
+            known = self.rules[key] = (args, (adjusted, shaped), layout)
+        adjusted, shaped = known[1]
+        node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
+                    name, implicit, shaped.warnings, known[2], shares, tie,
+                    any(batched) if inputs else layer.batched_source)
+        self.nodes.append(node)
+        return node.id
+
+    def _check_weights(self, n: Node) -> None:
+        """A shared layer must fit its owner's weights; a tied one must have its owner's weight shape."""
+        mine = n.layer.param_shapes(n.args, n.in_shapes, n.shape)
+        if n.shares is not None:
+            owner = self.nodes[n.shares]
+            theirs = owner.layer.param_shapes(owner.args, owner.in_shapes, owner.shape)
+            if mine != theirs:
+                raise ShapeError(
+                    f"'{n.text}' applies the weights of layer {owner.id} ({owner.text}{_line(owner)}) to "
+                    f"{format_shape(n.in_shapes[0])}, but they were made for {format_shape(owner.in_shapes[0])}: "
+                    f"{_describe(mine)} here, {_describe(theirs)} there", n.loc)
+        if n.tie is not None:
+            tied = self.nodes[n.tie.owner]
+            owned = tied.layer.param_shapes(tied.args, tied.in_shapes, tied.shape).get("weight")
+            weight = mine.get("weight")
+            wanted = tuple(reversed(owned)) if owned and n.tie.transposed else owned
+            if weight is None or wanted != weight:
+                how = "the transpose of " if n.tie.transposed else ""
+                flipped = tuple(reversed(owned)) if owned else None
+                raise ShapeError(
+                    f"cannot tie '{n.text}' (weight {_size(weight)}) to {how}the weight of layer {tied.id} "
+                    f"({tied.text}{_line(tied)}, {_size(owned)})", n.loc, hint=_tie_hint(weight, owned, flipped))
+
+
+def _tie_hint(weight: tuple[int, ...] | None, owned: tuple[int, ...] | None,
+              flipped: tuple[int, ...] | None) -> str | None:
+    if weight is not None and weight == owned:
+        return f"without .T it fits: both weights are {_size(weight)}"
+    if weight is not None and weight == flipped:
+        return f"with .T it fits: the owner's weight transposed is {_size(flipped)}"
+    return None
+
+
+def _line(n: Node) -> str:
+    return f", line {n.loc.line}" if n.loc else ""
+
+
+def _size(shape: tuple[int, ...] | None) -> str:
+    return "none" if shape is None else format_shape(shape)
+
+
+def _describe(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{k} {format_shape(v)}" for k, v in shapes.items()) or "no weights"
+
+
+def _batched_layouts(layouts: Sequence[str], batched: Sequence[bool]) -> list[str]:
+    """The layouts of the inputs with a batch axis: a free parameter broadcast onto a sequence (a
+    LayerNorm's γ) keeps it a sequence. All of them where none has one."""
+    return [x for x, b in zip(layouts, batched) if b] or list(layouts)
+
+
+def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[str]) -> str:
+    """The output's layout from the layer's rule and its inputs' layouts."""
+    if layer.layout == "same":
+        # a plain tensor (axes without meaning: a reshape's) joined with a sequence leaves a sequence
+        if inputs and "sequence" in inputs and all(x in ("sequence", "plain") for x in inputs):
+            return "sequence"
+        return "plain" if inputs and all(x == "plain" for x in inputs) else "channels"
+    if layer.layout == "swap":
+        return {"sequence": "channels", "channels": "sequence"}.get(inputs[0], "plain") if inputs else "plain"
+    if layer.layout == "given":  # the input's own, as its header line says
+        return str(args.get("layout") or "channels")
+    return layer.layout
+
+
+def _with_dead_ends(nodes: list[Node]) -> list[Node]:
+    """Warn where a layer's output is read by nothing: the output, named side heads and free
+    parameters excepted (a tower that feeds nothing is counted, so say so)."""
+    used = {i for n in nodes for i in n.inputs}
+    out = []
+    for n in nodes:
+        dead = n.id not in used and n.id != len(nodes) - 1 and n.name is None
+        if dead:
+            note = (f"input '{n.args['name']}' feeds nothing" if n.type == "input" else
+                    "its output feeds nothing (a dead branch, still counted); name it (`head = …`) "
+                    "to keep it as an output")
+            n = replace(n, warnings=(*n.warnings, note))
+        out.append(n)
+    return out

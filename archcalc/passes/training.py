@@ -1,0 +1,479 @@
+"""One training step, computed per layer: its FLOPs and the memory it holds.
+
+FLOPs (FlopCounterMode's convention: 2 per multiply-accumulate of the products; bias gradients,
+norms and activations count 0). Per layer: the forward pass, the gradient with respect to its
+inputs and the gradient of its weights, each from the layer type's own rule
+(`LayerType.gradients`):
+
+- an input needs a gradient only if something upstream of it is trained (the first layer's
+  input, an image or token ids, needs none); a layer's weights get one unless they are frozen;
+- a product of two activations (attention's q·kᵀ, p·v) has a gradient per operand;
+- a grouped convolution's weight gradient is the forward's MACs, not `groups` times them:
+  FlopCounterMode's `convolution_backward` formula counts it as a dense one, and its figure is
+  kept beside the correct one, with the difference per layer (`flop_counter`).
+
+One step = forward + backward (+ the forward of the checkpointed segments again). For a network
+with products of two activations (a transformer) the `6·N·T` estimate is put beside it, with N
+(the parameters outside embedding layers) and T (tokens per sample) stated.
+
+Memory, in bytes, every term apart: weights (in the training precision), their fp32 master
+copies (mixed precision), gradients, optimizer state (fp32: SGD none, momentum 1, Adam and AdamW
+2 tensors per trained parameter), buffers, the activations the backward pass keeps (each layer's
+`LayerType.saved` tensors, each storage once: a ReLU's output saved by the ReLU and by the next
+conv is one tensor, and a view keeps its base), and the largest pair of activation gradients in
+flight during the backward pass. With activation checkpointing only each segment's input is kept,
+plus one segment's saved tensors at a time while it is recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from archcalc.errors import UsageError
+from archcalc.graph import LayerGraph, Node
+from archcalc.layers import Counts
+from archcalc.layers.base import Gradients, Saved
+from archcalc.passes.counting import FLOPS_PER_MAC, own_counts
+from archcalc.tensor import prod
+
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # fp32 state tensors per trained parameter
+PRECISIONS = {"fp32": 4, "fp16": 2, "bf16": 2}  # bytes of a weight, a gradient and an activation
+MASTER_BYTES = 4  # mixed precision keeps an fp32 copy of every trained weight
+STATE_BYTES = 4
+DEVICES = ("cuda", "cpu")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """`checkpoint`: None, a number of segments (2 or more) or "sqrt" (√(layers) segments)."""
+
+    optimizer: str = "adam"
+    precision: str = "fp32"
+    checkpoint: int | str | None = None
+    batch: int = 1
+    device: str = "cuda"  # a dropout mask is 1 byte per element on CUDA, the activation dtype on CPU
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer '{self.optimizer}' (one of {', '.join(OPTIMIZERS)})")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision '{self.precision}' (one of {', '.join(PRECISIONS)})")
+        if self.batch < 1:
+            raise UsageError(f"batch must be at least 1, not {self.batch}")
+        if self.device not in DEVICES:
+            raise UsageError(f"unknown device '{self.device}' (one of {', '.join(DEVICES)})")
+        c = self.checkpoint
+        if c is not None and c != "sqrt" and not (isinstance(c, int) and c >= 2):
+            raise UsageError(f"--checkpoint takes a number of segments (2 or more) or 'sqrt', not '{c}'")
+
+    @property
+    def mixed(self) -> bool:
+        return self.precision != "fp32"
+
+    @property
+    def activation_bytes(self) -> int:
+        return PRECISIONS[self.precision]
+
+
+def parse_checkpoint(text: str | None) -> int | str | None:
+    """'none' / None → None, 'sqrt' → 'sqrt', '4' → 4; anything else is refused by the options."""
+    if text is None or text.lower() in ("none", "off", "0", ""):
+        return None
+    if text.lower() == "sqrt":
+        return "sqrt"
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--checkpoint takes a number of segments (2 or more), 'sqrt' or 'none', not '{text}'") \
+            from None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One tensor a layer's backward keeps: which storage (a node's output, or the layer's own),
+    its bytes for the batch, and whether this layer is the first to keep it."""
+
+    what: str  # "input 0 (layer 12)", "output", "own: int64", …
+    storage: tuple[str, int]  # ("node", id) or ("own", n)
+    bytes: int
+    new: bool
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    """One layer's share of a training step. FLOPs for the batch; bytes for the batch."""
+
+    forward: int
+    grad_input: int
+    grad_weight: int
+    flop_counter_backward: int  # what FlopCounterMode counts for its backward
+    why: str  # why FlopCounterMode's figure differs ("" where it does not)
+    input_grad: tuple[bool, ...]
+    weight_grad: bool
+    in_backward: bool
+    kept: tuple[Kept, ...]
+    weight_bytes: int
+    master_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    segment: int | None  # the checkpoint segment, where checkpointing is on
+
+    @property
+    def backward(self) -> int:
+        return self.grad_input + self.grad_weight
+
+    @property
+    def step(self) -> int:
+        return self.forward + self.backward
+
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes this layer adds to what the backward pass keeps (a storage counts at its first keeper)."""
+        return sum(k.bytes for k in self.kept if k.new)
+
+
+@dataclass(frozen=True)
+class SixNT:
+    """Kaplan et al.'s 6·N·T training FLOPs of a transformer, beside the computed ones."""
+
+    n: int  # parameters outside embedding layers
+    t: int  # tokens per sample
+    batch: int
+    definition: str
+
+    @property
+    def value(self) -> int:
+        return 6 * self.n * self.t * self.batch
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A layer type the pass has no rule for: what it could not count, and where."""
+
+    layer_type: str
+    what: str  # "gradient" or "saved tensors"
+    layers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    first: int
+    last: int  # node ids, inclusive
+    boundary_bytes: int  # its input, kept by the checkpoint
+    saved_bytes: int  # what its layers keep while it is recomputed (its boundary aside)
+    forward: int  # FLOPs recomputed in the backward pass (0 for the last segment, run normally)
+
+
+@dataclass(frozen=True)
+class Training:
+    options: TrainingOptions
+    layers: tuple[LayerStep, ...]  # by node id
+    unknown: tuple[Unknown, ...]
+    six_nt: SixNT | None
+    segments: tuple[Segment, ...]
+    buffer_bytes: int
+    gradient_in_flight_bytes: int  # the largest (output gradient + input gradients) of one layer, for the batch
+    notes: tuple[str, ...]
+
+    # -- FLOPs ------------------------------------------------------------------------------
+    @property
+    def forward(self) -> int:
+        return sum(s.forward for s in self.layers)
+
+    @property
+    def grad_input(self) -> int:
+        return sum(s.grad_input for s in self.layers)
+
+    @property
+    def grad_weight(self) -> int:
+        return sum(s.grad_weight for s in self.layers)
+
+    @property
+    def backward(self) -> int:
+        return self.grad_input + self.grad_weight
+
+    @property
+    def recompute(self) -> int:
+        return sum(s.forward for s in self.segments)
+
+    @property
+    def step(self) -> int:
+        """Forward + backward (+ the checkpointed segments' forward again)."""
+        return self.forward + self.backward + self.recompute
+
+    @property
+    def flop_counter_backward(self) -> int:
+        return sum(s.flop_counter_backward for s in self.layers)
+
+    @property
+    def flop_counter_step(self) -> int:
+        """What FlopCounterMode reports for forward + backward (its grouped-conv over-count included;
+        with checkpointing, the recomputed forward too)."""
+        return self.forward + self.flop_counter_backward + self.recompute
+
+    @property
+    def flop_counter_excess(self) -> int:
+        return self.flop_counter_backward - self.backward
+
+    # -- memory ------------------------------------------------------------------------------
+    @property
+    def weight_bytes(self) -> int:
+        return sum(s.weight_bytes for s in self.layers)
+
+    @property
+    def master_bytes(self) -> int:
+        return sum(s.master_bytes for s in self.layers)
+
+    @property
+    def gradient_bytes(self) -> int:
+        return sum(s.gradient_bytes for s in self.layers)
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return sum(s.optimizer_bytes for s in self.layers)
+
+    @property
+    def saved_bytes(self) -> int:
+        """Every storage the backward pass keeps, once (without checkpointing)."""
+        return sum(s.saved_bytes for s in self.layers)
+
+    @property
+    def kept_bytes(self) -> int:
+        """What is kept for the backward pass at its peak: all saved tensors, or with checkpointing the
+        segments' inputs plus the largest segment's saved tensors."""
+        if not self.segments:
+            return self.saved_bytes
+        return sum(s.boundary_bytes for s in self.segments) + max(s.saved_bytes for s in self.segments)
+
+    @property
+    def total_bytes(self) -> int:
+        """Every term at once: weights, master copies, gradients, optimizer state, buffers, the
+        kept activations and the gradients in flight."""
+        return (self.weight_bytes + self.master_bytes + self.gradient_bytes + self.optimizer_bytes
+                + self.buffer_bytes + self.kept_bytes + self.gradient_in_flight_bytes)
+
+
+# -- the pass ------------------------------------------------------------------------------------
+
+
+def _trained(graph: LayerGraph, n: Node) -> bool:
+    owner = graph.node(n.shares) if n.shares is not None else n
+    return own_counts(owner).trainable > 0
+
+
+def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """(whether each node's weights are trained, whether its output requires grad)."""
+    trained = tuple(_trained(graph, n) for n in graph)
+    needs: list[bool] = []
+    for n in graph:
+        needs.append(n.type != "input" and (trained[n.id] or any(needs[i] for i in n.inputs)))
+    return trained, tuple(needs)
+
+
+def _reaches_loss(graph: LayerGraph) -> set[int]:
+    """The nodes the loss (the sum of every output) depends on."""
+    seen: set[int] = set()
+    for out in graph.outputs():
+        seen |= graph.ancestors(out.id)
+    return seen
+
+
+class _Storages:
+    """Which storage each node's output lives in, and its bytes for the batch."""
+
+    def __init__(self, graph: LayerGraph, options: TrainingOptions) -> None:
+        self.graph, self.options = graph, options
+        self.base: list[int] = []
+        self.contiguous: list[bool] = []
+        for n in graph:
+            view = n.layer.view if n.inputs else None
+            source = n.inputs[0] if n.inputs else n.id
+            if view in ("view", "strided") or (view == "reshape" and self.contiguous[source]):
+                self.base.append(self.base[source])
+                self.contiguous.append(view != "strided" and self.contiguous[source])
+            else:
+                self.base.append(n.id)
+                self.contiguous.append(True)
+
+    def is_parameter(self, node_id: int) -> bool:
+        return self.graph.node(self.base[node_id]).type == "parameter"
+
+    def bytes(self, node_id: int) -> int:
+        """The bytes of the storage node `node_id`'s output lives in (token ids: int64)."""
+        base = self.graph.node(self.base[node_id])
+        per = 8 if base.type == "input" and self.graph.token_vocab(base.id) is not None \
+            else self.options.activation_bytes
+        return prod(base.shape) * per * (self.options.batch if base.batched else 1)
+
+    def tensor_bytes(self, node_id: int) -> int:
+        """A node's output itself (its gradient's size), for the batch; 0 for a free parameter."""
+        n = self.graph.node(node_id)
+        if self.is_parameter(node_id):
+            return 0
+        return prod(n.shape) * self.options.activation_bytes * (self.options.batch if n.batched else 1)
+
+    def own_bytes(self, s: Saved) -> int:
+        per = {"activation": self.options.activation_bytes, "float32": 4, "int64": 8,
+               "mask": 1 if self.options.device == "cuda" else self.options.activation_bytes}[s.dtype]
+        return s.elements * per * (self.options.batch if s.per_sample else 1)
+
+
+def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[str, int]],
+          counter: list[int]) -> tuple[Kept, ...]:
+    out: list[Kept] = []
+    for s in saved:
+        if s.tensor == "own":
+            counter[0] += 1
+            key: tuple[str, int] = ("own", counter[0])
+            what, size = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})", storages.own_bytes(s)
+        else:
+            node_id = n.inputs[s.index] if s.tensor == "input" else n.id
+            if storages.is_parameter(node_id):
+                continue  # a free parameter read by a matmul: parameter memory, counted apart
+            key = ("node", storages.base[node_id])
+            what = f"input {s.index} (layer {n.inputs[s.index]})" if s.tensor == "input" else "output"
+            size = storages.bytes(node_id)
+        out.append(Kept(what, key, size, key not in seen))
+        seen.add(key)
+    return tuple(out)
+
+
+def _memory_terms(c: Counts, options: TrainingOptions) -> tuple[int, int, int, int]:
+    """(weight, master copy, gradient, optimizer state) bytes of one layer's parameters."""
+    w = PRECISIONS[options.precision]
+    trained = c.trainable
+    return (c.params * w, trained * MASTER_BYTES if options.mixed else 0, trained * w,
+            trained * OPTIMIZERS[options.optimizer] * STATE_BYTES)
+
+
+def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
+             options: TrainingOptions | None = None) -> Training:
+    """The training step of `graph` for `options`: per layer and in total."""
+    options = options or TrainingOptions()
+    trained, needs = requires_grad(graph)
+    loss = _reaches_loss(graph)
+    storages = _Storages(graph, options)
+    seen: set[tuple[str, int]] = set()
+    counter = [0]
+    unknown: dict[tuple[str, str], list[int]] = {}
+    steps: list[LayerStep] = []
+    flops = FLOPS_PER_MAC * options.batch
+    in_flight = 0
+    for n in graph:
+        in_backward = n.type != "input" and needs[n.id] and n.id in loss
+        input_grad = tuple(needs[i] for i in n.inputs)
+        g: Gradients | None = Gradients()
+        kept: tuple[Kept, ...] = ()
+        if in_backward:
+            g = n.layer.gradients(n.args, n.in_shapes, n.shape, input_grad, trained[n.id])
+            saved = n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained[n.id])
+            if g is None:
+                unknown.setdefault((n.type, "gradient"), []).append(n.id)
+            if saved is None:
+                unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+            else:
+                kept = _kept(n, saved, storages, seen, counter)
+            grads_out = storages.tensor_bytes(n.id)
+            grads_in = sum(storages.tensor_bytes(i) for i, need in zip(n.inputs, input_grad) if need)
+            in_flight = max(in_flight, grads_out + grads_in)
+        g = g or Gradients()
+        w, master, grad, state = _memory_terms(counts[n.id], options)
+        steps.append(LayerStep(
+            flops * macs[n.id], flops * g.input, flops * g.weight, flops * g.counted, g.why,
+            input_grad, trained[n.id], in_backward, kept, w, master, grad, state, None))
+    segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
+    if segments:
+        where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
+        steps = [_with_segment(s, where.get(i)) for i, s in enumerate(steps)]
+    buffers = sum(c.buffers for c in counts) * PRECISIONS[options.precision]
+    notes = _notes(graph)
+    return Training(options, tuple(steps), tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items()),
+                    six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
+
+
+def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
+    from dataclasses import replace
+
+    return replace(s, segment=segment)
+
+
+def _notes(graph: LayerGraph) -> tuple[str, ...]:
+    types = {n.type for n in graph}
+    notes = []
+    if "lstm" in types:
+        notes.append("FlopCounterMode counts a stock nn.LSTM as 0 on CPU (oneDNN) and CUDA (cuDNN), forward and "
+                     "backward; these are the products of PyTorch's native cell (oneDNN disabled), which it counts")
+    if types & {"rnn", "lstm", "gru"}:
+        notes.append("recurrent layers' saved tensors are those of PyTorch's native cell (measured on CPU at "
+                     "batch 1; at a larger batch it also keeps a time-major copy of its input); cuDNN and oneDNN "
+                     "keep a workspace of their own instead")
+    return tuple(notes)
+
+
+# -- activation checkpointing ----------------------------------------------------------------------
+
+
+def cut_points(graph: LayerGraph) -> list[int]:
+    """Nodes after which only their own output is still needed (inputs and free parameters aside):
+    where a network can be cut into segments that hand one tensor on."""
+    free = {n.id for n in graph if n.type in ("input", "parameter")}
+    last_use = graph.last_use()
+    open_after: list[int] = []  # ids whose output is still needed after the current node
+    cuts = []
+    for n in graph:
+        open_after = [i for i in open_after if last_use[i] > n.id]
+        if n.id not in free and last_use[n.id] > n.id:
+            open_after.append(n.id)
+        live = [i for i in open_after if i not in free]
+        if n.type != "input" and live == [n.id] and n.id != len(graph) - 1:
+            cuts.append(n.id)
+    return cuts
+
+
+def _segments(graph: LayerGraph, steps: Sequence[LayerStep], storages: _Storages,
+              options: TrainingOptions) -> tuple[Segment, ...]:
+    cuts = cut_points(graph)
+    layers = sum(1 for s in steps if s.in_backward)
+    wanted = max(2, round(math.sqrt(layers))) if options.checkpoint == "sqrt" else int(options.checkpoint or 1)
+    total = sum(s.saved_bytes for s in steps)
+    chosen: list[int] = []
+    running = 0
+    for n in graph:
+        running += steps[n.id].saved_bytes
+        if len(chosen) < wanted - 1 and n.id in cuts and running >= total * (len(chosen) + 1) / wanted:
+            chosen.append(n.id)
+    bounds = [-1, *chosen, len(graph) - 1]
+    out = []
+    for k in range(len(bounds) - 1):
+        first, last = bounds[k] + 1, bounds[k + 1]
+        boundary = bounds[k] if k else None
+        keys: dict[tuple[str, int], int] = {}
+        for i in range(first, last + 1):
+            for kept in steps[i].kept:
+                keys[kept.storage] = kept.bytes
+        if boundary is not None:
+            keys.pop(("node", storages.base[boundary]), None)
+        boundary_bytes = storages.bytes(boundary) if boundary is not None else sum(
+            storages.bytes(n.id) for n in graph.input_nodes())
+        forward = sum(steps[i].forward for i in range(first, last + 1)) if k < len(bounds) - 2 else 0
+        out.append(Segment(first, last, boundary_bytes, sum(keys.values()), forward))
+    return tuple(out) if len(out) > 1 else ()
+
+
+# -- 6·N·T ------------------------------------------------------------------------------------------
+
+
+def six_nt(graph: LayerGraph, counts: Sequence[Counts], batch: int) -> SixNT | None:
+    """6·N·T where the network multiplies two activations (attention): N = the parameters outside
+    embedding layers, T = the first such product's rows (the query length)."""
+    products = [n for n in graph if n.type == "matmul"
+                and all(graph.node(i).type != "parameter" and graph.node(i).batched for i in n.inputs)]
+    if not products:
+        return None
+    t = products[0].shape[-2]
+    embedding = sum(counts[n.id].params for n in graph if n.type == "embedding")
+    n_params = sum(c.params for c in counts) - embedding
+    return SixNT(n_params, t, batch, f"N = all {sum(c.params for c in counts):,} parameters less the "
+                                     f"{embedding:,} of embedding layers; T = {t} tokens per sample")
