@@ -1,4 +1,5 @@
-"""The seed corpus: the built-in zoo specs (`specs/*.arch`, `specs/examples/*.arch`) as text.
+"""The seed corpus: the built-in zoo specs (`specs/*.arch`, `specs/examples/*.arch`,
+`specs/families/*.arch`) as text.
 
 They are read as files (data, not archcalc internals). Each gets a weight for drawing:
 large networks (DenseNet-201 expands to 800 layers) cost seconds per table, so they
@@ -47,7 +48,8 @@ def zoo() -> tuple[Seed, ...]:
 
 
 def _paths() -> list[Path]:
-    return sorted(SPECS.glob("*.arch")) + sorted((SPECS / "examples").glob("*.arch"))
+    return (sorted(SPECS.glob("*.arch")) + sorted((SPECS / "examples").glob("*.arch"))
+            + sorted((SPECS / "families").glob("*.arch")))
 
 
 def _name(path: Path) -> str:
