@@ -104,11 +104,14 @@ def check_output(path: str | None) -> None:
     from archcalc.errors import UsageError
 
     target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory")
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    try:
+        if target.is_dir():
+            raise UsageError(f"cannot write {path}: it is a directory")
+        folder = target.parent
+        if not folder.is_dir():
+            raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    except OSError as e:  # a name too long for the file system, a loop of links
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def show(renderable: Any) -> None:

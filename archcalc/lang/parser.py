@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from archcalc.errors import Loc, Source, SpecError
+from archcalc.errors import Loc, Source, SpecError, split_lines
 from archcalc.lang.ast import (
     BlockDef,
     Branches,
@@ -70,7 +70,7 @@ def parse(text: str, filename: str = "<spec>") -> Spec:
 def _line_tree(text: str) -> list[Line]:
     roots: list[Line] = []
     stack: list[Line] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
         if not stripped.strip():
             continue
@@ -90,7 +90,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
     header: dict[str, Piece] = {}
     blocks: dict[str, BlockDef] = {}
     comments = tuple(
-        ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
+        ln.split("#", 1)[1].strip() for ln in split_lines(source.text) if ln.lstrip().startswith("#")
     )
     body_lines: list[Line] = []
     params: list[tuple[str, Piece | FunctionDef]] = []
@@ -416,22 +416,37 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     return pieces
 
 
-_LOOP = re.compile(r"\s+for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+_LOOP = re.compile(r"for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+_FOR = re.compile(r"(?<=\s)for(?=\s)")  # the word 'for' after a blank: where a loop may start
+_FOR_WORD = re.compile(r"for\s+\S")
+
+
+def _find_loop(text: str) -> tuple[re.Match[str], int] | None:
+    """The first `for j in range(…)` that ends the text, and where the blank before it starts.
+
+    Anchored at each word 'for' rather than searched with a leading `\\s+`: a search would
+    try every position of a long run of blanks (20,000 spaces: seconds, quadratic)."""
+    for word in _FOR.finditer(text):
+        m = _LOOP.match(text, word.start())
+        if m is not None:
+            return m, len(text[: word.start()].rstrip())
+    return None
 
 
 def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
     """`conv3-{c} for j in range(1, n)`: the item's text before the loop, and the loop."""
-    m = _LOOP.search(text)
-    if m is None:
+    found = _find_loop(text)
+    if found is None:
         return text, None
+    m, start = found
     var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
     inside = Line(m.group("bounds"), loc.line, 0)
     bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
-    where = Loc(loc.line, loc.col + m.start(), len(text) - m.start())
+    where = Loc(loc.line, loc.col + start, len(text) - start)
     if not 1 <= len(bounds) <= 2:
         raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
                         expected="range(n) (0 to n − 1) or range(start, stop)")
-    return text[: m.start()], Loop(var, bounds, where)
+    return text[:start], Loop(var, bounds, where)
 
 
 def _item(piece: Piece) -> Item:
@@ -454,12 +469,12 @@ def _item(piece: Piece) -> Item:
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
             repeat = int(count)
         text = text[:head_end]
-        if loop is not None or _LOOP.search(text):
+        if loop is not None or _find_loop(text):
             raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
                             hint="repeat it with 'for j in range(…)' alone")
-    bad = re.search(r"\s+(for\s+\S.*)$", text)
-    if loop is None and bad and not re.search(r"[\"'\[]", bad.group(1)):
-        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad.start(1), len(bad.group(1))),
+    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None)
+    if loop is None and bad is not None and not re.search(r"[\"'\[]", text[bad:]):
+        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad, len(text) - bad),
                         expected="'… for j in range(n)' or '… for j in range(start, stop)'")
     instance = None
     named = _instance_suffix(text)

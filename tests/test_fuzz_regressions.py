@@ -1,0 +1,143 @@
+"""The minimal reproducers of what the fuzzer (tests/fuzz/) found, one test each.
+
+Each was a Python traceback, a hang, a leaked Python warning or a message that pointed at the
+wrong place; each must now end in one clear message (exit 2) or a correct result.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+from click.testing import CliRunner, Result
+
+from archcalc.cli import cli
+
+
+def run(args: list[str], spec: str | None = None) -> Result:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(cli, args, input=spec)
+    assert not [w for w in caught if issubclass(w.category, SyntaxWarning)], [str(w.message) for w in caught]
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def error(args: list[str], spec: str | None = None) -> str:
+    result = run(args, spec)
+    assert result.exit_code == 2, result.output
+    return result.output
+
+
+def test_a_huge_input_size_names_the_limit() -> None:
+    # was OverflowError in passes/sharing.py (integer division result too large for a float)
+    out = error(["report", "-", "--format", "json"], "input 1x1" + "0" * 300 + "\nconv3-1\n")
+    assert out.startswith("<stdin>:1:7: error: a size of the input is more than 2**996")
+    assert "2**40 = 1,099,511,627,776" in out
+
+
+def test_a_huge_kernel_names_the_limit() -> None:
+    # was OverflowError in passes/receptive_field.py _back (cannot fit 'int' into an index-sized integer)
+    out = error(["rf", "-"], "input 8x32\nconv18446744073709551616-8\n")
+    assert out.startswith("<stdin>:2:1: error: argument 'kernel' of 'conv18446744073709551616-8' is "
+                          "18,446,744,073,709,551,616: archcalc's limit for one size is 2**40")
+
+
+def test_a_flatten_past_the_limit_is_refused_where_it_happens() -> None:
+    out = error(["report", "-"], "input 3x1000000000000x1000000000000\nflatten\n")
+    assert out.startswith("<stdin>:2:1: error: 'flatten' makes an axis of 3,000,000,000,000,000,000,000,000")
+
+
+def test_a_size_at_the_limit_is_counted_exactly() -> None:
+    out = run(["report", "-", "--format", "json"], f"input {2**40}\nrelu\n")
+    assert out.exit_code == 0 and '"shape": [\n        1099511627776' in out.output
+
+
+def test_rf_layer_with_unicode_or_5000_digits() -> None:
+    # was ValueError in cli/rf.py _find: '①'.isdigit() is true, and int() of 5,001 digits fails
+    assert "no layer named '①'" in error(["rf", "lenet5", "--layer", "①"])
+    out = error(["rf", "lenet5", "--layer", "1" + "0" * 5000])
+    assert "there is no layer 100000000000… (5,001 digits)" in out
+
+
+def test_rf_of_a_network_with_two_inputs() -> None:
+    # was KeyError 0 in passes/receptive_field.py path_counts: the paths end at the second input too
+    result = run(["rf", "siamese", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert '"paths"' in result.output
+
+
+def test_rf_path_counts_of_a_huge_field_are_refused() -> None:
+    out = error(["rf", "-"], "input 1x100\nconv(k=600000, c=1, d=2, pad=600000)\n")
+    assert "archcalc counts paths over at most 1,000,000" in out
+
+
+def test_an_output_name_too_long_for_the_file_system() -> None:
+    # was OSError in cli/__init__.py check_output (File name too long)
+    out = error(["render", "lenet5", "-o", "a" * 300 + ".dot"])
+    assert out.startswith("error: cannot write aaaa") and out.rstrip().endswith("File name too long")
+
+
+def test_a_claim_of_5000_digits() -> None:
+    # was ValueError in check/claims.py (int-to-str limit)
+    out = error(["check", "-"], "input 3x8x8\nrelu => rf=" + "9" * 5000 + "\n")
+    assert out.startswith("<stdin>:2:12: error: a size of more than 40 digits")
+    out = error(["check", "-"], "input 3x8x8\nrelu => params=" + "9" * 5000 + "\n")
+    assert out.startswith("<stdin>:2:16: error: a figure of more than 40 digits")
+
+
+def test_param_2input_leaks_no_syntax_warning() -> None:
+    # Python's 'invalid decimal literal' SyntaxWarning was printed before the positioned error
+    assert error(["report", "-"], "param k=2input\ninput 3x8x8\nconv3-{k}\n").startswith(
+        "<stdin>:1:9: error: '2input' is not an arithmetic expression")
+    assert error(["report", "-"], "param f(x) = 2input\ninput 3x8x8\nconv3-{f(1)}\n").startswith("<stdin>:1:")
+
+
+@pytest.mark.parametrize("value", ["(3)", "3)\nrelu\nconv(k=1, c=4", "3, s=2", "٣", "1" * 17, "3x", "{2*3}"])
+def test_calc_size_options_hold_sizes_only(value: str) -> None:
+    # `calc pool --kernel '(3)'` was accepted and reported as 'k=(3)'
+    out = error(["calc", "pool", "--input", "56x56", "--kernel", value])
+    assert out.startswith("error: --kernel must be a whole number or sizes joined by x")
+
+
+def test_calc_input_holds_sizes_only() -> None:
+    assert "--input must be sizes joined by x" in error(["calc", "conv", "--input", "٣", "--kernel", "3",
+                                                         "--in-channels", "3", "--out-channels", "4"])
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+def test_a_long_run_of_blanks_in_an_item_is_linear(blank: str) -> None:
+    # the loop regex ('\s+for\s+…' searched) was quadratic: 20,000 spaces 3.7 s, 8,000 tabs 29 s
+    start = time.perf_counter()
+    out = error(["check", "-"], "input 3x8x8\nrelu" + blank * 20_000 + "y\n")
+    assert time.perf_counter() - start < 1.5
+    assert out.startswith("<stdin>:2:5: error: unexpected")
+
+
+def test_many_for_words_are_linear() -> None:
+    start = time.perf_counter()
+    assert "malformed loop" in error(["check", "-"], "input 3x8x8\nrelu" + " for" * 50_000 + "\n")
+    assert time.perf_counter() - start < 1.5
+
+
+def test_loops_still_parse() -> None:
+    result = run(["report", "-", "--format", "csv"], "param n=3\ninput 3x8x8\nconv3-4 for j in range(n)\n")
+    assert result.exit_code == 0 and result.output.count("conv3-4") == 3
+    assert "count or by a loop" in error(["check", "-"], "input 3x8x8\nconv3-4\t for  j  in range( 2 ) x2\n")
+
+
+def test_a_column_after_a_tab_counts_characters() -> None:
+    # the column counted a tab as 4 and the excerpt showed the line expanded: not what an editor shows
+    out = error(["report", "-"], "input 3x8x8\nconv3-8,\n\tconv3-6q\n")
+    assert out.splitlines()[:3] == ["<stdin>:3:2: error: malformed 'conv' token 'conv3-6q'", " 3 | \tconv3-6q",
+                                    "   | \t^^^^^^^^"]
+    out = error(["report", "-"], "input 3x8x8\nblock b(c):\n\tconv3-{c},\trelu,\tfoo\nb(4)\n")
+    assert out.splitlines()[0].startswith("<stdin>:3:19: error: unknown layer 'foo'")
+    assert out.splitlines()[2] == "   | \t          \t     \t^^^"
+
+
+def test_only_newlines_end_a_line() -> None:
+    # a \x1c (which str.splitlines breaks at) made line numbers disagree with the file's
+    out = error(["report", "-"], "input 3x8x8\nrelu\x1cfoo\nconv3-4\n")
+    assert out.startswith("<stdin>:2:5: error:")
