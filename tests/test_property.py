@@ -321,6 +321,9 @@ EXAMPLES = int(os.environ.get("ARCHCALC_PROPERTY_EXAMPLES", "60"))
 @example("input 3x7x7\navgpool3/s2/p1/ceil, maxpool2/s2/p1/ceil\n")
 @example("input 4\nlrn(size=3)\n")  # torch's LRN needs a spatial axis: archcalc must reject it
 @example("input 2x3x3\nconv(c=4, groups=2, k=2, stride=2, d=1, pad=1), slice(1, 3)\n")
+# the probe's expected window took replicate/reflect/circular padding for zeros (the long run found it)
+@example("input 1x1\npad(0, 2, mode=replicate), relu\n")
+@example("input 2x5\npad(3, 2, mode=reflect), relu\n")
 def test_random_specs_agree_with_torch(text: str) -> None:
     check(text)
 

@@ -157,7 +157,9 @@ def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[
     def step(node: Node, g: Geometry | str | None, in_shape: Shape, here: list[set[int]]) -> list[set[int]] | None:
         if not isinstance(g, Geometry):
             return here  # position-preserving
-        back = [{q for o in axis for q in reads(g, a, o) if 0 <= q < in_shape[1 + a]} for a, axis in enumerate(here)]
+        mode = node.args.get("mode", "zeros") if node.type == "pad" else "zeros"
+        back = [{m for o in axis for q in reads(g, a, o) if (m := _padded(q, in_shape[1 + a], mode)) is not None}
+                for a, axis in enumerate(here)]
         return back if all(back) else None  # None: only padding reaches this input
 
     def join(x: list[set[int]], y: list[set[int]]) -> list[set[int]]:
@@ -165,6 +167,22 @@ def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[
 
     reached = walk_back(graph, target, [{u} for u in centre], step, join)
     return reached if reached is not None else [set() for _ in centre]
+
+
+def _padded(q: int, size: int, mode: str) -> int | None:
+    """The real input position a padded position q reads: none for zeros (F.pad's constant); the
+    border for replicate, the mirror for reflect, the wrap-around for circular."""
+    if 0 <= q < size:
+        return q
+    if mode == "replicate":
+        return min(max(q, 0), size - 1)
+    if mode == "reflect" and size > 1:
+        period = 2 * (size - 1)
+        q %= period
+        return q if q < size else period - q
+    if mode == "circular":
+        return q % size
+    return None
 
 
 def reads(g: Geometry, axis: int, o: int) -> range:
