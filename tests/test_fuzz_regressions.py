@@ -141,3 +141,18 @@ def test_only_newlines_end_a_line() -> None:
     # a \x1c (which str.splitlines breaks at) made line numbers disagree with the file's
     out = error(["report", "-"], "input 3x8x8\nrelu\x1cfoo\nconv3-4\n")
     assert out.startswith("<stdin>:2:5: error:")
+
+
+def test_an_invisible_character_is_named_not_quoted() -> None:
+    # "unexpected '\u200b'" showed nothing between the quotes
+    out = error(["report", "-"], "input 3x8x8\nn1 = \u200bFC-2\n")
+    assert out.startswith("<stdin>:2:6: error: unexpected U+200B (zero width space), an invisible character")
+
+
+def test_export_of_a_big_model_allocates_no_weights() -> None:
+    # 83M parameters were allocated and initialised in torch just to write the file (seconds, 330 MB)
+    pytest.importorskip("torch")
+    start = time.process_time()
+    result = run(["export", "-", "--torch"], "input 64x16x16\nfc-4096\nlinear-4096, dense(2)\n")
+    assert result.exit_code == 0 and "nn.Linear(in_features=16384, out_features=4096)" in result.output
+    assert time.process_time() - start < 2.0

@@ -531,6 +531,17 @@ def _instance_suffix(text: str) -> tuple[int, int] | None:
     return len(text[:keyword].rstrip()), name
 
 
+def _char(ch: str) -> str:
+    """One character as a message names it: quoted when it shows, by code point and name when a
+    terminal shows it as nothing or a blank (a zero-width space, a BOM, a control character)."""
+    import unicodedata
+
+    if ch != " " and unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn"):
+        name = unicodedata.name(ch, "")
+        return f"U+{ord(ch):04X}" + (f" ({name.lower()})" if name else "") + ", an invisible character"
+    return f"'{ch}'"
+
+
 def _shown(text: str, limit: int = 40) -> str:
     """A user's text as a message quotes it: at most `limit` characters."""
     return text if len(text) <= limit else text[:limit] + "…"
@@ -544,7 +555,7 @@ def _unit(piece: Piece) -> Layer | Ref:
         return Ref(text[1:], loc)
     pos = _scan_word(text, 0)
     if pos == 0:
-        raise SpecError(f"unexpected '{text[0]}'", _at(loc, 0),
+        raise SpecError(f"unexpected {_char(text[0])}", _at(loc, 0),
                         expected="a layer such as conv3-64, maxpool or FC-4096")
     head = Piece(text[:pos], _at(loc, 0, pos))
     options: list[Piece] = []

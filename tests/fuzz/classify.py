@@ -7,7 +7,8 @@ Classes, checked in this order (the first that applies wins):
   raises `MemoryError` for deeply nested expressions without using memory), an allocation
   failure that torch reported (also when archcalc wrapped it into a message), an output
   file over the size cap, or the worker killed by the kernel.
-- **hang**: the run took longer than its limit (see worker.limit_for).
+- **hang**: the run took more CPU time than its limit (worker.py: `--timeout`, longer for a
+  spec of many layers or a mutation of a big zoo spec).
 - **crash**: the worker process died (a segmentation fault, an abort).
 - **traceback**: an exception other than `SystemExit` escaped the command: exactly what
   the user would see as a Python traceback.
@@ -25,7 +26,9 @@ Classes, checked in this order (the first that applies wins):
 - **unpositioned**: the spec text is at fault, yet the message does not point into it.
   The rule, precisely: the exit status is 2; the case's blame is "spec" (the command line
   is known-good, see options.py); the spec came on stdin, in a file or as an argument;
-  it is valid UTF-8 with at least one line that is not blank or a comment; and the first
+  it is valid UTF-8 without a NUL byte (archcalc refuses a binary file by name and line,
+  `holds a NUL byte on line 3: not a text file`) with at least one line that is not blank
+  or a comment; and the first
   line of stderr is not `NAME:LINE:COL: error: ...` (NAME `<stdin>`, the file name or
   `<spec>`) followed by the excerpt ` LINE | TEXT` and a caret line, where LINE is a line
   of the spec (lines end at "\\n", "\\r\\n" or "\\r", as Python's text files read them; no
@@ -295,8 +298,8 @@ def _spec_at_fault_possible(case: Case, outcome: dict[str, Any]) -> bool:
     if case.spec is None or case.args[0] == "calc":
         return False
     text = case.spec
-    if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
-        return False  # not UTF-8: a message naming only the file is fair
+    if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in text) or "\x00" in text:
+        return False  # not UTF-8, or a NUL byte (not a text file): a message naming the file (and line) is fair
     return any(ln.split("#", 1)[0].strip() for ln in read_lines(text))
 
 

@@ -34,7 +34,12 @@ class Net:
 
 
 def spec(rng: random.Random) -> str:
-    """A whole spec: headers, parameters, blocks and a body."""
+    """A whole spec: headers, parameters, blocks and a body; two in five in the language of the
+    later issues (modern.py: inputs, sharing and ties, tensor ops, transformers, functions)."""
+    if rng.random() < 0.4:
+        from tests.fuzz import modern
+
+        return modern.spec(rng)
     net, input_line = _input(rng)
     lines = [f"# generated {rng.randrange(10**6)}"]
     if rng.random() < 0.5:

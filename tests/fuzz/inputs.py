@@ -28,6 +28,7 @@ class Profile:
     sources: dict[str, float]
     commands: dict[str, float]
     small: float  # the least zoo weight drawn: 0 all, 0.5 up to 80 layers (corpus.pick)
+    tables: float = 1.0  # the share of `report --format table` kept (rich draws a table at ~60 ms a case)
 
 
 PROFILES = {
@@ -37,7 +38,7 @@ PROFILES = {
     # tests/test_fuzz.py: thousands of inputs a minute on 2 cores; cheap specs, fewer torch builds
     "quick": Profile({"zoo": 40, "grammar": 22, "grammar+mutate": 14, "option": 10, "calc": 6, "twin": 3, "io": 0.4},
                      {"report": 40, "check": 12, "rf": 12, "render": 10, "compare": 6, "export": 2, "verify": 1},
-                     0.5),
+                     0.5, tables=0.3),
 }
 
 
@@ -63,6 +64,15 @@ def _spec_command(draw: _Draw) -> str:
     return draw.rng.choices(usable, weights=[draw.profile.commands[c] for c in usable])[0]
 
 
+def _command_line(draw: _Draw, command: str, hostile: bool) -> tuple[list[str], str]:
+    """options.command_line, with the profile's share of report tables (the rest as JSON or Markdown)."""
+    args, odd = options.command_line(draw.rng, command, hostile)
+    if draw.profile.tables < 1.0 and args[:1] == ["report"] and args[2:4] == ["--format", "table"]:
+        if draw.rng.random() > draw.profile.tables:
+            args[3] = draw.rng.choice(["json", "markdown"])
+    return args, odd
+
+
 def _via(rng: random.Random, text: str) -> str:
     """stdin mostly; a file often (the UTF-8 decoding path differs); the text as an argument
     sometimes (archcalc reads an argument holding a newline as spec text)."""
@@ -82,14 +92,14 @@ def _zoo(draw: _Draw, index: int) -> Case:
     rng, command = draw.rng, _spec_command(draw)
     seed = _seed_for(draw, command)
     text, label = mutate.mutate(rng, seed.text)
-    args, _ = options.command_line(rng, command, hostile=False)
+    args, _ = _command_line(draw, command, False)
     return Case(index, args, text, _via(rng, text), "spec", f"zoo:{seed.name} {label}", seed_spec=seed.name)
 
 
 def _grammar(draw: _Draw, index: int) -> Case:
     rng, command = draw.rng, _spec_command(draw)
     text = grammar.spec(rng)
-    args, _ = options.command_line(rng, command, hostile=False)
+    args, _ = _command_line(draw, command, False)
     return Case(index, args, text, _via(rng, text), "spec", "grammar")
 
 
@@ -108,7 +118,7 @@ def _option(draw: _Draw, index: int) -> Case:
         text, origin = seed.text, f"zoo:{seed.name}"
     else:
         text, origin = grammar.spec(rng), "grammar"
-    args, odd = options.command_line(rng, command, hostile=True)
+    args, odd = _command_line(draw, command, True)
     return Case(index, args, text, rng.choice(["stdin", "file"]), "option", f"{origin} option {odd}")
 
 
@@ -123,7 +133,7 @@ def _twin(draw: _Draw, index: int) -> Case:
     seed = _seed_for(draw, command) if rng.random() < 0.6 else None
     original = seed.text if seed else grammar.spec(rng)
     text, label = mutate.equivalent(rng, original)
-    args, _ = options.command_line(rng, command, hostile=False)
+    args, _ = _command_line(draw, command, False)
     return Case(index, args, text, rng.choice(["stdin", "file"]), "spec", f"equivalent {label}", twin=original,
                 seed_spec=seed.name if seed else None)  # a zoo spec's own time is its baseline (worker.run)
 
@@ -132,7 +142,7 @@ def _io(draw: _Draw, index: int) -> Case:
     """A directory as SPEC, an endless or closed stdin (1 in 8: it starts a real process), or
     a spec saved in another encoding."""
     rng, command = draw.rng, _spec_command(draw)
-    args, _ = options.command_line(rng, command, hostile=False)
+    args, _ = _command_line(draw, command, False)
     via = rng.choices(["dir", "zeros", "closed", "file"], [3, 2, 1, 2])[0]
     text = None
     if via == "file":

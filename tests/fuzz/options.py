@@ -34,6 +34,10 @@ BAD_SETS = ("k=256", "k=10**400", "k=(10.0**64)**64", "k=0**-1", "k=" + "1+" * 1
             "k=\nrelu", "k=2input", "k=(-1)**0.5", "k=10**64", "k=" + "-(" * 300 + "1" + ")" * 300, "k=1/0",
             "k=1.5", "k=-1", "k=0", "k=" + "9" * 5000, "vocab=²", "k=10**64*10**64*10**64", "k=\udcff",
             "k=((10**64)**64)**2", "\udcff=1")
+CONVENTIONS = ("pytorch", "paper", "torchinfo", "fvcore", "ptflops", "ptflops-aten", "thop", "tf-profiler")
+NAMED_INPUTS = ("left=1x64x64", "right=1x64x64", "nope=3x8x8", "=3x8x8", "left=", "left=0x3", "input=3x32x32",
+                "left=²", "left=3x8x8=3", "tokens=16", "ids=" + "9" * 5000, "left = 1x64x64")
+BAD_CHECKPOINTS = ("0", "-1", "1000000000000", "9" * 5000, "1.5", "²", "", "all", "٣")
 BAD_PATHS = ("missing/dir/out", ".", "out.txt", "", "dir/", "/dev/full", "out\nname", "a" * 300, "\udcff.svg")
 
 
@@ -60,10 +64,17 @@ def _report(rng: random.Random, hostile: bool) -> tuple[list[str], str]:
     if rng.random() < 0.15:
         args += ["--dtype", rng.choice(["float32", "float16", "bfloat16", "int8"]),
                  "--batch", rng.choice(["1", "8", "32"]), "--optimizer", rng.choice(["sgd", "momentum", "adam"])]
+    if rng.random() < 0.1:
+        args += ["--convention", rng.choice(CONVENTIONS)]
+    if rng.random() < 0.1:
+        args += ["--training", "--precision", rng.choice(["fp32", "fp16", "bf16"]),
+                 "--device", rng.choice(["cpu", "cuda"])]
+        if rng.random() < 0.5:
+            args += ["--checkpoint", rng.choice(["1", "2", "4"])]
     if not hostile:
         return args, ""
     option = rng.choice(["--columns", "--depth", "--batch", "--dtype", "--set", "--input", "--explain-csv",
-                         "--format", "--input", "--set"])
+                         "--format", "--input", "--set", "--checkpoint", "--convention", "--named-input"])
     return _odd_report_option(rng, args, option), option
 
 
@@ -72,10 +83,15 @@ def _odd_report_option(rng: random.Random, args: list[str], option: str) -> list
         "--columns": BAD_COLUMNS, "--depth": ("-1", "1000000000000", "9" * 5000, "1.5", "²", "٣"),
         "--batch": ("0", "-1", "10000000", "1000000000000", "9" * 40, "1e3", "٣"),
         "--dtype": ("float64", "", "FLOAT32"), "--set": BAD_SETS, "--input": BAD_INPUTS,
-        "--format": ("xml", ""),
+        "--format": ("xml", ""), "--convention": ("nope", "", "PyTorch", "torchinfo,fvcore"),
     }
     if option == "--explain-csv":
         return [*_without(args, "--format"), "--format", "csv", "--explain"]
+    if option == "--named-input":
+        return [*args, "--input", rng.choice(NAMED_INPUTS), *(["--input", rng.choice(NAMED_INPUTS)]
+                                                            if rng.random() < 0.5 else [])]
+    if option == "--checkpoint":
+        return [*args, "--training", "--checkpoint", rng.choice(BAD_CHECKPOINTS)]
     extra = [option, rng.choice(values[option])]
     if option == "--batch" and rng.random() < 0.5:
         extra += ["--dtype", "float32"]
@@ -91,6 +107,10 @@ def _without(args: list[str], option: str) -> list[str]:
 
 def _check(rng: random.Random, hostile: bool) -> tuple[list[str], str]:
     args = ["check", SPEC, "--format", rng.choice(["table", "json"])]
+    if rng.random() < 0.1:
+        args += ["--convention", rng.choice(CONVENTIONS)]
+    if hostile and rng.random() < 0.2:
+        return [*args, "--input", rng.choice(NAMED_INPUTS)], "--input"
     if hostile:
         return [*args, "--input", rng.choice(BAD_INPUTS)], "--input"
     return args, ""
@@ -129,9 +149,13 @@ def _render(rng: random.Random, hostile: bool) -> tuple[list[str], str]:
 def _compare(rng: random.Random, hostile: bool) -> tuple[list[str], str]:
     others = rng.sample(["lenet5", "alexnet", "vgg11", "lstm-lm", "textcnn", "resnet18"], rng.randint(0, 2))
     args = ["compare", SPEC, *others, "--format", rng.choice(["table", "markdown", "json"])]
+    if rng.random() < 0.15:
+        args += ["--convention", rng.choice(CONVENTIONS)]
     if not hostile:
         return args, ""
-    option = rng.choice(["--input", "spec", "spec"])
+    option = rng.choice(["--input", "spec", "spec", "--convention"])
+    if option == "--convention":
+        return [*args, "--convention", rng.choice(["nope", "", "THOP", "9" * 5000])], "--convention"
     if option == "--input":
         return [*args, "--input", rng.choice(BAD_INPUTS)], "--input"
     extra = rng.choice(["-", "nonexistent", ".", "vgg", "specs", "/dev/null", ""])

@@ -32,6 +32,7 @@ from tests.fuzz.worker import BASELINE_CAP, GRACE, dump_frames, record
 
 RECYCLE = 1000
 START_TIMEOUT = 300.0
+WALL_CAP = 20.0  # a case may take this many times its CPU budget in wall time on a busy machine
 
 
 class WorkerDied(Exception):
@@ -60,7 +61,7 @@ class WorkerProcess:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT,
                                      env=env, bufsize=0)
         self.buffer, self.done = b"", 0
-        self._read(time.monotonic() + START_TIMEOUT)  # {"ready": true}
+        self._read(self._cpu() + START_TIMEOUT)  # {"ready": true}
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -87,12 +88,12 @@ class WorkerProcess:
         offset = os.path.getsize(self.log.name)
         assert self.proc is not None and self.proc.stdin is not None
         started, limit = time.monotonic(), None
-        deadline = started + BASELINE_CAP * 4 + 60  # until the first {"limit": ...}
+        cpu_deadline = self._cpu() + BASELINE_CAP * 4 + 60  # until the first {"limit": ...}
         try:
             self.proc.stdin.write((json.dumps(case.to_json()) + "\n").encode())
-            while "kind" not in (result := self._read(deadline)):
+            while "kind" not in (result := self._read(cpu_deadline)):
                 started, limit = time.monotonic(), result["limit"]
-                deadline = started + limit + 2 * GRACE + 1
+                cpu_deadline = self._cpu() + limit + 2 * GRACE + 1
         except (WorkerDied, BrokenPipeError, TimeoutError) as e:
             return self._dead(case, e, offset, time.monotonic() - started, limit)
         if result.pop("bloated", False):
@@ -100,14 +101,26 @@ class WorkerProcess:
         result["wall"] = round(time.monotonic() - began, 4)
         return result
 
-    def _read(self, deadline: float) -> dict[str, Any]:
+    def _cpu(self) -> float:
+        """The worker's CPU seconds so far (user + system, from /proc): what its limits count."""
+        assert self.proc is not None
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _read(self, cpu_deadline: float) -> dict[str, Any]:
+        """The worker's next line; TimeoutError once its CPU time passes `cpu_deadline` (or the
+        wall clock passes WALL_CAP times that budget: a worker that sleeps is stuck too)."""
         assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
+        wall_deadline = time.monotonic() + max(1.0, cpu_deadline - self._cpu()) * WALL_CAP
         while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if self._cpu() > cpu_deadline or time.monotonic() > wall_deadline:
                 raise TimeoutError()
-            ready, _, _ = select.select([fd], [], [], left)
+            ready, _, _ = select.select([fd], [], [], 0.25)
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
@@ -121,14 +134,18 @@ class WorkerProcess:
         """The record of a case that killed its worker or that the watchdog had to stop."""
         assert self.proc is not None
         hung = isinstance(error, TimeoutError)
-        if hung:
-            time.sleep(0.2)  # let faulthandler finish its dump
+        if hung and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack to the log
+            try:
+                self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
         self.proc.kill()
         code = self.proc.wait()
         with open(self.log.name, "rb") as f:
             f.seek(offset)
-            dump = f.read().decode("utf-8", "replace")  # a crash's faulthandler report
-        if hung and os.path.exists(self.dump):
+            dump = f.read().decode("utf-8", "replace")  # a crash's (or the abort's) faulthandler report
+        if hung and "File " not in dump and os.path.exists(self.dump):
             with open(self.dump, encoding="utf-8", errors="replace") as f:
                 dump = f.read()
         self.proc = None
