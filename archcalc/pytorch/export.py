@@ -197,9 +197,13 @@ def _check_constructor(code: str, module: nn.Module) -> None:
     from archcalc.pytorch import modules as torch_modules
     from archcalc.pytorch import transformer
 
+    import torch
+
     namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules), **vars(transformer)}
+    weight = next(iter(module.state_dict().values()), None)
     try:
-        again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
+        with torch.device(weight.device if weight is not None else "cpu"):  # meta for a big model: no weights
+            again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
     except Exception as e:  # a module whose constructor arguments it does not keep
         raise BuildError(f"cannot write constructor code for {module!r} (got {code}: {e})") from None
     if repr(again) != repr(module) or _state_shapes(again) != _state_shapes(module):

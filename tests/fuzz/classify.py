@@ -305,7 +305,9 @@ def _spec_at_fault_possible(case: Case, outcome: dict[str, Any]) -> bool:
 
 def read_lines(text: str) -> list[str]:
     """The spec's lines as a text file reads them: "\\r\\n" and "\\r" end a line as "\\n" does
-    (and a final line break ends the last line; it does not start another)."""
+    (and a final line break ends the last line; it does not start another); a leading BOM is
+    not part of the first line."""
+    text = text[1:] if text.startswith("\ufeff") else text  # a byte-order mark marks the encoding: no text
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
 
