@@ -324,6 +324,7 @@ EXAMPLES = int(os.environ.get("ARCHCALC_PROPERTY_EXAMPLES", "60"))
 # the probe's expected window took replicate/reflect/circular padding for zeros (the long run found it)
 @example("input 1x1\npad(0, 2, mode=replicate), relu\n")
 @example("input 2x5\npad(3, 2, mode=reflect), relu\n")
+@example("input 1x1x2\npermute(0, 2, 3, 1), patch-merging, permute(0, 3, 1, 2)\nx1 = identity\n")  # H×W×C axes
 def test_random_specs_agree_with_torch(text: str) -> None:
     check(text)
 

@@ -192,12 +192,11 @@ def _constructor_value(module: nn.Module, name: str) -> Any:
 
 def _check_constructor(code: str, module: nn.Module) -> None:
     """Construct `code` again; it must give a module with the same repr and parameter shapes."""
+    import torch
     from torch import nn
 
     from archcalc.pytorch import modules as torch_modules
     from archcalc.pytorch import transformer
-
-    import torch
 
     namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules), **vars(transformer)}
     weight = next(iter(module.state_dict().values()), None)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Geometry
 from archcalc.passes.analysis import Analysis
-from archcalc.passes.receptive_field import RF, Field, last_spatial
+from archcalc.passes.receptive_field import RF, Field, last_spatial, positions
 from archcalc.pytorch.build import assemble, module_names
 from archcalc.tensor import Shape
 
@@ -158,7 +158,10 @@ def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> list[
         if not isinstance(g, Geometry):
             return here  # position-preserving
         mode = node.args.get("mode", "zeros") if node.type == "pad" else "zeros"
-        back = [{m for o in axis for q in reads(g, a, o) if (m := _padded(q, in_shape[1 + a], mode)) is not None}
+        # the position axes of the layer's input: all but the channels, or all but the features of
+        # a channels-last tensor (Swin's patch merging reads H×W×C)
+        sizes = positions(in_shape, graph.node(node.inputs[0]).layout) if node.inputs else in_shape[1:]
+        back = [{m for o in axis for q in reads(g, a, o) if (m := _padded(q, sizes[a], mode)) is not None}
                 for a, axis in enumerate(here)]
         return back if all(back) else None  # None: only padding reaches this input
 

@@ -67,7 +67,7 @@ from tests.fuzz.classify import classify
 GRACE = 2.0  # the parent kills a worker whose case overran its limit by 2 × GRACE seconds
 LATE = 0.05  # seconds between faulthandler's dump at the limit and the Timeout that stops the run
 BASELINE_CAP = 20.0  # seconds: the longest an unmutated zoo spec may take for its baseline
-PER_LAYER = 5e-4  # CPU seconds a command may take per layer: 5 s per 10,000 (the issue asks ~1 s; report measures 2-4 s)
+PER_LAYER = 5e-4  # CPU seconds per layer: 5 s per 10,000 (the issue asks ~1 s; report measures 2-4 s)
 WALL_FACTOR = 10.0  # the stack dump for a run stuck in C code: at this many times its limit in wall time
 OUTPUT_CAP = 64 << 20  # bytes a case may write to one file
 KEEP = 4000  # characters of stdout and stderr kept per run
