@@ -309,7 +309,7 @@ def check(text: str) -> None:
 SLOW_OR_FILTERED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
 
 
-# the long run of docs/fuzzing.md: ARCHCALC_PROPERTY_EXAMPLES=1000 python -m pytest tests/test_property.py --hypothesis-seed=N
+# the long run (docs/fuzzing.md): ARCHCALC_PROPERTY_EXAMPLES=1000 pytest tests/test_property.py --hypothesis-seed=N
 EXAMPLES = int(os.environ.get("ARCHCALC_PROPERTY_EXAMPLES", "60"))
 
 
