@@ -156,3 +156,21 @@ def test_export_of_a_big_model_allocates_no_weights() -> None:
     result = run(["export", "-", "--torch"], "input 64x16x16\nfc-4096\nlinear-4096, dense(2)\n")
     assert result.exit_code == 0 and "nn.Linear(in_features=16384, out_features=4096)" in result.output
     assert time.process_time() - start < 2.0
+
+
+@pytest.mark.parametrize("arg", ["bn(eps=inf)", "bn(eps=nan)", "dropout(p=-inf)"])
+def test_an_infinite_or_nan_float_argument_is_refused(arg: str) -> None:
+    # bn(eps=inf) was accepted, and 'dropout probability p=nan is not between 0 and 1' put nan in the words
+    out = error(["report", "-"], f"input 3x8x8\n{arg}\n")
+    assert out.startswith("<stdin>:2:1: error: argument") and "(a finite number)" in out
+
+
+@pytest.mark.parametrize("spec", [
+    "input 1x1099511627776\nconv(k=1099511627776, c=2, s=1099511627776, p=0)\n",
+    "input 3x1099511627776x1099511627776\nconv3-8/s2, conv3-8/d1000000, gap, fc-2\n",
+])
+def test_sizes_at_the_limit_go_through_every_pass(spec: str) -> None:
+    # the receptive-field pass and the sharing factor overflowed floats on huge sizes
+    for args in (["report", "-", "--format", "json"], ["report", "-"], ["check", "-"]):
+        assert run(args, spec).exit_code == 0
+    assert run(["rf", "-", "--format", "json"], spec).exit_code in (0, 2)
