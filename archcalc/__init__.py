@@ -4,6 +4,8 @@ from a declarative spec, without allocating a single weight.
     >>> import archcalc
     >>> archcalc.analyze("vgg16").totals.params
     138357544
+
+docs/python-api.md shows every function with an example.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
     from archcalc.graph import LayerGraph
     from archcalc.lang.expand import InputShapes
-    from archcalc.passes.analysis import Analysis
+    from archcalc.report.notebook import Analysis
 
 
 def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | None = None,
@@ -60,10 +62,30 @@ def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str,
 
 
 def analyze(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
-    """Every static figure of a spec (see `load` for what `spec` and `params` may be)."""
-    from archcalc.passes.analysis import analyze as run
+    """Every static figure of a spec (see `load` for what `spec` and `params` may be).
 
-    return run(load(spec, input_shape, params))
+    The Analysis shows itself as a table in Jupyter; `.layers` are plain records, `.to_dict()` the
+    JSON document of `archcalc report --format json`, `.to_pandas()` a DataFrame (with pandas).
+    """
+    from archcalc.passes.analysis import analyze as run
+    from archcalc.report.notebook import Analysis
+
+    return Analysis.of(run(load(spec, input_shape, params)))
+
+
+def summary(spec: str | Analysis, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None,
+            depth: int | None = None, columns: str | None = None, file: Any = None) -> None:
+    """Print what `archcalc report SPEC` prints: the layer table, the totals, the kinds of layer
+    and the warnings (torchinfo's `summary`, for a spec). `spec` may be an Analysis already made;
+    `depth` collapses blocks, `columns` is the comma list of `--columns`; `file` defaults to stdout.
+    """
+    from archcalc.cli import show
+    from archcalc.passes.analysis import Analysis as Static
+    from archcalc.report.columns import select
+    from archcalc.report.table import full_report
+
+    analysis = spec if isinstance(spec, Static) else analyze(spec, input_shape, params)
+    show(full_report(analysis, depth, select(columns)), file=file)
 
 
 def build(spec: str, input_shape: InputShapes | None = None,
@@ -74,4 +96,4 @@ def build(spec: str, input_shape: InputShapes | None = None,
     return build_graph(load(spec, input_shape, params))
 
 
-__all__ = ["__version__", "analyze", "build", "load", "load_text"]
+__all__ = ["__version__", "analyze", "build", "load", "load_text", "summary"]

@@ -120,6 +120,11 @@ class UsageError(ArchcalcError):
     """A command-line value is wrong (not a spec problem)."""
 
 
+class MissingExtraError(ArchcalcError, ImportError):
+    """An optional package is not installed (pandas for `Analysis.to_pandas`); the message says
+    which extra installs it."""
+
+
 def raw_columns(raw: str, col: int, width: int) -> tuple[int, int]:
     """The parser counts a tab as 4 columns (it expands tabs to read indentation); a message
     counts characters, as editors do. Column and width on the expanded line → on the raw one."""

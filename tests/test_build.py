@@ -49,17 +49,52 @@ def outputs(out: object) -> list[tuple[int, ...]]:
     return [tuple(o.shape) for o in (out if isinstance(out, tuple) else (out,))]
 
 
-def test_module_names_follow_types_ids_and_blocks() -> None:
+def test_module_names_follow_statements_blocks_and_numbering() -> None:
+    # docs/spec-language.md "Module names": a named statement of several layers is a container
+    # numbered 0, 1, …; a block call is a container; unnamed layers are numbered where they stand;
+    # the auto shortcut's projection is downsample.0/.1; the implicit flatten takes no number
     graph = load_text(DAG, "dag.arch")
     names = module_names(graph)
-    assert names[1] == "conv_1"
-    assert names[4] == "down_1.conv_4"  # the block instance is a container
-    assert "down_1.add_" in " ".join(names.values())
+    assert [names[i] for i in range(1, len(graph))] == [
+        "stem.0", "stem.1", "stem.2",
+        "d.0", "d.1", "d.2", "d.3", "d.4", "d.downsample.0", "d.downsample.1", "d.5", "d.6",
+        "0", "1", "2", "3", "side", "4", "flatten", "5"]
     model = build(graph)
     assert type(model).__name__ == "TinyDag"
-    assert "self.down_1.conv_4(relu_3)" in model.code
-    assert isinstance(model.get_submodule("down_1.conv_9"), torch.nn.Conv2d)  # the auto shortcut
-    assert isinstance(model.get_submodule("flatten_19"), torch.nn.Flatten)  # implicit flatten
+    assert 'getattr(self.d, "0")(stem_2)' in model.code
+    assert isinstance(model.get_submodule("d.downsample.0"), torch.nn.Conv2d)  # the auto shortcut
+    assert isinstance(model.get_submodule("flatten"), torch.nn.Flatten)  # implicit flatten
+    assert list(model.state_dict())[:2] == ["stem.0.weight", "stem.0.bias"]
+
+
+def test_module_names_without_a_spec_follow_types_and_ids() -> None:
+    # a graph made by hand (one layer of `calc`) has no statement names: `{type}_{id}`
+    from archcalc.graph import Draft, DraftGraph
+    from archcalc.passes.shapes import infer
+
+    conv = REGISTRY["conv"].normalize({"out_channels": 4, "kernel": (3,)})
+    graph = infer(DraftGraph((Draft(0, "input", {"shape": (3, 8, 8)}, (), "input 3x8x8", None),
+                              Draft(1, "conv", conv, (0,), "conv3-4", None, ("blk#1",))), "by-hand"))
+    assert module_names(graph) == {1: "blk_1.conv_1"}
+
+
+def test_a_name_ending_in_a_number_counts_up_and_a_repeat_is_a_container() -> None:
+    spec = ("input 3x8x8\nblock two(c):\n    conv3-{c}\n    relu\n"
+            "blocks = two(4) x2\nblock7 = two(4) x2\nconv = conv3-4 x2\n")
+    names = module_names(load_text(spec))
+    assert list(names.values()) == [
+        "blocks.0.0", "blocks.0.1", "blocks.1.0", "blocks.1.1",  # a container of the repetitions
+        "block7.0", "block7.1", "block8.0", "block8.1",  # counted from the name's number
+        "conv.0", "conv.1"]
+
+
+def test_shared_and_replayed_layers_call_the_owners_module() -> None:
+    siamese = archcalc.load("siamese")
+    names = module_names(siamese)
+    shared = [n for n in siamese if n.shares is not None]
+    assert shared and all(names[n.id] == names[n.shares] for n in shared)
+    model = build(siamese)
+    assert params(model) == analyze(siamese).totals.params
 
 
 def test_several_outputs_come_as_a_tuple_main_output_first() -> None:

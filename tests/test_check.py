@@ -44,11 +44,50 @@ def test_shipped_hand_calculations_all_hold(spec: str, count: int) -> None:
 def test_vgg16_hand_states_the_classic_figures() -> None:
     data = json.loads(run_check("examples/vgg16-hand", "--format", "json")[1])
     by_claim = {(r["layer"], r["claim"]): r for r in data["results"]}
-    assert by_claim[("conv3-64", "weights=1728")]["actual"] == "1,728"
+    assert by_claim[("conv3-64", "weights=1728")]["actual"] == 1728  # a number, not text
+    assert by_claim[("conv3-64", "weights=1728")]["actual_text"] == "1,728"
     assert by_claim[("maxpool", "7x7x512")]["how"] == "as H×W×C"
-    assert by_claim[("FC-4096", "weights=102_760_448")]["actual"] == "102,760,448"
-    assert by_claim[("(network)", "total params≈138M")]["actual"] == "138,357,544"
-    assert by_claim[("maxpool", "rf=212")]["actual"] == "212×212"
+    assert by_claim[("FC-4096", "weights=102_760_448")]["actual"] == 102_760_448
+    total = by_claim[("(network)", "total params≈138M")]
+    assert (total["actual"], total["expected"]) == (138_357_544, 138_000_000)
+    assert total["how"] == "≈138M is to the nearest 1M (137,500,000 to 138,499,999)"
+    assert by_claim[("maxpool", "rf=212")]["actual"] == [212, 212]
+    assert by_claim[("maxpool", "rf=212")]["actual_text"] == "212×212"
+
+
+@pytest.mark.parametrize(("claim", "actual", "ok", "rounding"), [
+    ("params≈390K", 392_522, True, "to the nearest 10K (385,000 to 394,999)"),  # as a reader writes it
+    ("params≈393K", 392_522, True, "to the nearest 1K (392,500 to 393,499)"),
+    ("params≈392K", 392_522, False, "to the nearest 1K (391,500 to 392,499)"),
+    ("params≈0.39M", 392_522, True, "to the nearest 0.01M (385,000 to 394,999)"),
+    ("params≈400K", 392_522, True, "to the nearest 100K (350,000 to 449,999)"),
+    ("params≈392.5K", 392_522, True, "to the nearest 0.1K (392,450 to 392,549)"),
+    ("params≈392500", 392_522, True, "to the nearest 100 (392,450 to 392,549)"),
+    ("params≈392522", 392_522, True, "to the nearest 1 (392,522 to 392,522)"),
+])
+def test_an_approximate_claim_rounds_as_its_digits_say(claim: str, actual: int, ok: bool, rounding: str) -> None:
+    spec = "input 392521\nFC-1 => " + claim + "\n"  # 392,521 weights + 1 bias = 392,522 parameters
+    code, out = run_check("-", "--format", "json", stdin=spec)
+    (row,) = json.loads(out)["results"]
+    assert row["actual"] == actual and (row["status"] == "ok") is ok
+    assert row["how"].endswith(f"is {rounding}")
+    assert code == (0 if ok else 1)
+
+
+def test_a_failed_shape_from_a_default_padding_says_so_and_shows_the_fix() -> None:
+    spec = "input 1x32x32\nconv5-6 => 28x28x6\nmaxpool\nconv5-16 => 10x10x16\nmaxpool\nconv5-120/p0 => 1x1x120\n"
+    code, out = run_check("-", stdin=spec)
+    assert code == 1
+    assert ("line 2, 28x28x6: conv5-6 (line 2) pads 2 on each side by default ('same', as a spec's conv does); "
+            "the textbook formula, like archcalc calc, assumes no padding: written conv5-6/p0 it gives 28×28×6, "
+            "as claimed") in out
+    assert ("conv5-6 (line 2) and conv5-16 (line 4) pad 2 on each side by default" in out
+            and "written conv5-6/p0 and conv5-16/p0 they give 10×10×16, as claimed" in out)
+    data = json.loads(run_check("-", "--format", "json", stdin=spec)[1])
+    # the written /p0 of conv5-120 is no default; the two before it are, and they are the cause
+    assert [r["note"] is not None for r in data["results"]] == [True, True, True]
+    fixed = spec.replace("conv5-6 ", "conv5-6/p0 ").replace("conv5-16 ", "conv5-16/p0 ")
+    assert run_check("-", stdin=fixed)[0] == 0
 
 
 def test_table_shows_marks_and_summary() -> None:
@@ -77,8 +116,11 @@ def test_wrong_figures_in_json() -> None:
     rows = json.loads(out)["results"]
     assert [r["status"] for r in rows] == ["wrong", "wrong", "wrong"]
     assert rows[0]["how"] == "96·55·55 · 3·11·11 = 105,415,200"
-    assert rows[1]["how"] == "2·(96·55·55 · 3·11·11) = 210,830,400" and rows[1]["expected"] == "≈2G"
-    assert rows[2]["layer"] == "(network)" and rows[2]["actual"] == f"{34944 + 96 * 55 * 55 * 10 + 10:,}"
+    assert rows[1]["how"] == ("2·(96·55·55 · 3·11·11) = 210,830,400; "
+                              "≈2G is to the nearest 1G (1,500,000,000 to 2,499,999,999)")
+    assert rows[1]["expected"] == 2_000_000_000 and rows[1]["actual"] == 210_830_400
+    assert rows[1]["rounding"] == {"written": "≈2G", "nearest": 10**9, "low": 1_500_000_000, "high": 2_499_999_999}
+    assert rows[2]["layer"] == "(network)" and rows[2]["actual"] == 34944 + 96 * 55 * 55 * 10 + 10
     assert rows[2]["how"] == "conv 34,944 + fc 2,904,010"
 
 
@@ -149,8 +191,8 @@ def test_receptive_field_without_the_rf_pass_is_not_available(monkeypatch: pytes
     code, out = run_check("-", "--format", "json", stdin=HEAD + "conv11-96/s4/p0 => rf=11, params=34944\n")
     assert code == 0
     rf, params = json.loads(out)["results"]
-    assert (rf["status"], rf["actual"], rf["how"]) == ("unavailable", "n/a",
-                                                       "the receptive-field pass is not available")
+    assert (rf["status"], rf["actual"], rf["actual_text"], rf["how"]) == (
+        "unavailable", None, "n/a", "the receptive-field pass is not available")
     assert params["status"] == "ok"
 
 

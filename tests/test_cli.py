@@ -46,7 +46,8 @@ def test_report_json_is_exact_and_complete() -> None:
     first_conv = data["layers"][1]
     assert {k: first_conv[k] for k in ("id", "spec", "type", "line", "inputs", "output_shape", "params",
                                        "macs", "flops")} == {
-        "id": 1, "spec": "conv3-64", "type": "conv", "line": _first_line_with("specs/vgg16.arch", "conv3-64"),
+        "id": 1, "spec": "conv3-64", "type": "conv",
+        "line": _first_line_with("specs/vgg16.arch", "features = conv3-64"),
         "inputs": [0],
         "output_shape": [64, 224, 224], "params": 1792, "macs": 86_704_128, "flops": 173_408_256,
     }

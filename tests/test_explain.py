@@ -202,8 +202,6 @@ def test_calc_pool_and_fc() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("conv", "--input", "227", "--kernel", "11", "--out-channels", "96"),
-     "error: give the input channels: --in-channels 3, or --input 3x227x227"),
     (("conv", "--input", "3x227x227", "--in-channels", "4", "--kernel", "11", "--out-channels", "96"),
      "error: --input has 3 channels but --in-channels says 4"),
     (("conv", "--input", "5", "--in-channels", "3", "--kernel", "11", "--out-channels", "8"),
@@ -215,3 +213,23 @@ def test_calc_pool_and_fc() -> None:
 def test_calc_errors_are_clean(args: tuple[str, ...], message: str) -> None:
     code, out = calc(*args)
     assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_calc_conv_answers_the_size_question_without_channels() -> None:
+    # a student's question: what size comes out of a 3×3, stride-2 conv on 7×7?
+    code, out = calc("conv", "--input", "7", "--kernel", "3", "--stride", "2")
+    assert code == 0, out
+    assert out.splitlines()[:4] == ["conv(k=3, s=2, p=0, d=1, g=1, bias=true)", "  input   7×7", "  output  3×3",
+                                    "    H, W  ⌊(7 − 3 + 2·0)/2⌋ + 1 = 3"]
+    assert "  params" not in out and "  MACs" not in out
+    assert "note: parameters and MACs need the channels: --in-channels (or --input CxHxW) and --out-channels" in out
+    assert "note: padding 0: calc's default, as the textbook formula; a spec's conv (conv3-64) pads 'same'" in out
+    # the output channels alone are not enough for parameters either: still the size, no error
+    code, out = calc("conv", "--input", "227", "--kernel", "11", "--stride", "4", "--out-channels", "96")
+    assert code == 0 and "  output  55×55" in out and "  params" not in out
+    # with --padding written, no note about its default
+    code, out = calc("conv", "--input", "7", "--kernel", "3", "--padding", "1", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["output"] == [7, 7] and data["notes"] == [
+        "parameters and MACs need the channels: --in-channels (or --input CxHxW) and --out-channels"]
+    assert "params" not in data and [f["what"] for f in data["formulas"]] == ["output H, W"]

@@ -336,7 +336,8 @@ def test_cli_png_without_matplotlib_is_a_clean_error(tmp_path: Path, monkeypatch
     (("--layer", "35"), "layer 35 (dropout) sees the whole input (its field is global); "
                         "the last spatial layer is 31 (maxpool)"),
     (("--layer", "99"), "there is no layer 99: ids go from 0 to 40"),
-    (("--layer", "pool5"), "no layer named 'pool5' (vgg16 names no layers: give an id, 0 to 40)."),
+    (("--layer", "pool5"), "no layer named 'pool5' (named layers: features, classifier)."),
+    (("--layer", "pool5"), "or a module path such as features.0"),
     (("-o", "rf.pdf"), "the plot is written as .svg or .png"),
 ])
 def test_cli_errors_are_clean(args: tuple[str, ...], message: str) -> None:

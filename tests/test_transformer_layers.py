@@ -4,6 +4,8 @@ positioned message each."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -89,11 +91,16 @@ def _module(text: str) -> torch.nn.Module:
     return model.get_submodule(next(p for p, m in model.named_children()))  # type: ignore[no-any-return]
 
 
+def module_path(graph: Any, layer_type: str) -> str:
+    """The torch module path of the graph's first layer of a type (lang/modules.py names it)."""
+    return next(n.module for n in graph if n.type == layer_type)
+
+
 def test_causal_attention_equals_torchs_causal_sdpa() -> None:
     torch.manual_seed(0)
     graph = load_text("input 10x16 as sequence\nattention/causal/nobias(heads=4, kv_heads=2)\n", "t.arch")
     model = build(graph).eval()
-    attn = model.get_submodule("attention_1")
+    attn = model.get_submodule(module_path(graph, "attention"))
     x = torch.randn(2, 10, 16)
     q = attn.q(x).view(2, 10, 4, 4).transpose(1, 2)
     k = attn.k(x).view(2, 10, 2, 4).transpose(1, 2).repeat_interleave(2, dim=1)
@@ -105,8 +112,9 @@ def test_causal_attention_equals_torchs_causal_sdpa() -> None:
 
 def test_the_mha_layout_equals_nn_multiheadattention() -> None:
     torch.manual_seed(0)
-    model = build(load_text("input 7x24 as sequence\nattention/mha(heads=3)\n", "t.arch")).eval()
-    ours = model.get_submodule("attention_1")
+    graph = load_text("input 7x24 as sequence\nattention/mha(heads=3)\n", "t.arch")
+    model = build(graph).eval()
+    ours = model.get_submodule(module_path(graph, "attention"))
     theirs = torch.nn.MultiheadAttention(24, 3, batch_first=True).eval()
     theirs.load_state_dict(ours.state_dict())  # the same tensor names and shapes: in_proj_*, out_proj.*
     x = torch.randn(2, 7, 24)
@@ -121,8 +129,9 @@ def test_the_conv1d_layout_holds_gpt2s_transposed_weights() -> None:
                                    "c_proj.bias": (48,)}
     assert shapes["mlp"] == {"fc1.weight": (48, 96), "fc1.bias": (96,), "fc2.weight": (96, 48), "fc2.bias": (48,)}
     model = build(g)
-    assert {k: tuple(v.shape) for k, v in model.named_parameters() if "attention" in k} == {
-        f"attention_2.{k}": v for k, v in shapes["attention"].items()}
+    path = module_path(g, "attention")
+    assert {k: tuple(v.shape) for k, v in model.named_parameters() if k.startswith(path + ".")} == {
+        f"{path}.{k}": v for k, v in shapes["attention"].items()}
 
 
 def test_the_relative_position_index_is_torchvisions() -> None:

@@ -9,7 +9,9 @@ The mini-language, one comma-separated item at a time:
   course notes' H×W×C order or PyTorch's C×H×W; either is accepted, the result says which matched;
 - `params=`, `weights=`, `biases=`, `buffers=`, `macs=`, `flops=`: exact figures; digits may be
   grouped with `_` (not with `,`, which separates items);
-- `key≈138M` (or `key~138M`): the figure rounds to 138 millions (K, M, G, T; decimals allowed);
+- `key≈138M` (or `key~138M`): the figure rounds to 138 millions (K, M, G, T; decimals allowed), with
+  the rounding the digits imply: `≈390K` is to the nearest 10K (385,000 … 394,999), `≈138.4M` to the
+  nearest 0.1M, `≈35000` to the nearest 1,000 (trailing zeros of a whole number are not significant);
 - `rf=11` (or `11x11`, `global`): the receptive-field size, when the RF pass is available;
 - `total KEY...`: the same figures for the whole network instead of one layer.
 
@@ -39,17 +41,50 @@ _SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)*")
 
 @dataclass(frozen=True)
 class Rounded:
-    """`138M`: a figure that must round to `number` × `unit`."""
+    """`138M`: a figure that must round to `number` × `unit`, to the place its digits imply."""
 
     number: Decimal
     unit: int
     text: str
 
+    @property
+    def step(self) -> Decimal:
+        """The rounding the digits imply, in units: 0.1 for 138.4, 1 for 138, 10 for 390."""
+        sign, digits, exponent = self.number.as_tuple()
+        assert isinstance(exponent, int)
+        if exponent < 0 or not any(digits):
+            return Decimal(1).scaleb(exponent)
+        zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        return Decimal(1).scaleb(exponent + zeros)
+
     def matches(self, actual: int) -> bool:
-        places = Decimal(1).scaleb(self.number.as_tuple().exponent)  # type: ignore[arg-type]
         with localcontext() as ctx:  # exact for a figure of any size
             ctx.prec = len(str(abs(actual))) + 30
-            return (Decimal(actual) / self.unit).quantize(places, ROUND_HALF_UP) == self.number
+            return (Decimal(actual) / self.unit / self.step).quantize(Decimal(1), ROUND_HALF_UP) * self.step == \
+                self.number
+
+    @property
+    def value(self) -> int | float:
+        exact = self.number * self.unit
+        return int(exact) if exact == exact.to_integral_value() else float(exact)
+
+    def bounds(self) -> tuple[int, int]:
+        """The smallest and largest whole figures that round to it."""
+        with localcontext() as ctx:  # exact for a figure of any size
+            ctx.prec = len(str(self.number)) + len(str(self.unit)) + 30
+            half = self.step * self.unit / 2
+            low, high = self.number * self.unit - half, self.number * self.unit + half
+        first = int(low) if low == int(low) else int(low) + (low > 0)
+        last = int(high) - 1 if high == int(high) else int(high)
+        return max(first, 0), last
+
+    def rounding(self) -> str:
+        """'to the nearest 10K (385,000 to 394,999)'."""
+        unit = next((k for k, v in UNITS.items() if v == self.unit and k != "k" and k != "B"), "")
+        step = self.step
+        place = f"{step.normalize():f}{unit}" if unit else f"{int(step):,}" if step >= 1 else f"{step.normalize():f}"
+        low, high = self.bounds()
+        return f"to the nearest {place} ({low:,} to {high:,})"
 
 
 @dataclass(frozen=True)

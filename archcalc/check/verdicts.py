@@ -4,8 +4,10 @@ figure, or – where the figure is not available."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from archcalc.check.claims import Claim, Rounded, claims
+from archcalc.check.defaults import explain_shape
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Geometry
 from archcalc.passes import figures
@@ -20,8 +22,10 @@ from archcalc.tensor import channels_last, format_shape, shape_axis_names
 class Result:
     claim: Claim
     status: str  # "ok", "wrong" or "unavailable"
-    actual: str
+    actual: str  # as the table shows it: '2,432', '96×55×55'
     how: str = ""  # the order a shape matched in, or the formula that gives the right figure
+    value: Any = None  # the figure itself: an int, a shape tuple, an RF tuple or 'global'
+    note: str = ""  # why a hand calculation may differ: a default it did not assume
 
     @property
     def mark(self) -> str:
@@ -53,7 +57,10 @@ def _check(analysis: Analysis, c: Claim) -> Result:
         actual = figures.FIGURES[c.key].of(analysis, subject(analysis.graph, c.node).id)
     ok = c.value.matches(actual) if isinstance(c.value, Rounded) else c.value == actual
     how = "" if ok else _why(analysis, c)
-    return Result(c, "ok" if ok else "wrong", f"{actual:,}", how)
+    if isinstance(c.value, Rounded):
+        rounding = f"≈{c.value.text} is {c.value.rounding()}"
+        how = f"{how}; {rounding}" if how else rounding
+    return Result(c, "ok" if ok else "wrong", f"{actual:,}", how, actual)
 
 
 def _check_counted(analysis: Analysis, c: Claim) -> Result:
@@ -113,23 +120,24 @@ def _check_shape(analysis: Analysis, c: Claim) -> Result:
             order = ""
         else:
             order = f"as {first}" if want == shape else f"as {last}"
-        return Result(c, "ok", format_shape(shape), order)
+        return Result(c, "ok", format_shape(shape), order, shape)
     formulas = "; ".join(f"{f.what[len('output '):]}: {f.line()}"
                          for f in figures.formulas_for(analysis, node.id, "output"))
-    return Result(c, "wrong", actual, formulas)
+    cause = explain_shape(analysis.graph, node.id, want)
+    return Result(c, "wrong", actual, formulas, shape, cause.text() if cause else "")
 
 
 def _check_rf(analysis: Analysis, c: Claim) -> Result:
     size = rf_size(analysis, subject(analysis.graph, c.node).id)
     if size is None:
-        return Result(c, "unavailable", "n/a", "the receptive-field pass is not available")
+        return Result(c, "unavailable", "n/a", "the receptive-field pass is not available", None)
     want = c.value
     if isinstance(want, tuple) and isinstance(size, tuple) and len(want) == 1:
         want = want * len(size)
     shown = size if isinstance(size, str) else format_shape(size)
     if want == size:
-        return Result(c, "ok", shown)
-    return Result(c, "wrong", shown, _rf_formula(analysis, subject(analysis.graph, c.node)))
+        return Result(c, "ok", shown, value=size)
+    return Result(c, "wrong", shown, _rf_formula(analysis, subject(analysis.graph, c.node)), size)
 
 
 def rf_size(analysis: Analysis, node_id: int) -> tuple[int, ...] | str | None:

@@ -114,19 +114,20 @@ def check_output(path: str | None) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def show(renderable: Any) -> None:
+def show(renderable: Any, file: Any = None) -> None:
     """Print a rich renderable, or a list of them and plain strings (a huge table drawn as text,
-    printed as it is); when piped, as wide as it needs so no number is cut."""
+    printed as it is), to stdout or `file`; when not a terminal, as wide as it needs so no number
+    is cut."""
     from rich.console import Console
 
     for part in renderable if isinstance(renderable, list) else [renderable]:
         if isinstance(part, str):
-            click.echo(part)
+            click.echo(part, file=file)
             continue
-        console = Console()
-        if not console.is_terminal:
+        console = Console(file=file)
+        if not console.is_terminal and not console.is_jupyter:
             needed = console.measure(part, options=console.options.update(width=10_000)).maximum
-            console = Console(width=max(80, needed))
+            console = Console(file=file, width=max(80, needed))
         console.print(part)
 
 

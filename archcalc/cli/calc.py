@@ -72,35 +72,49 @@ def _size_option(name: str, default: str | None, help_text: str) -> Callable[[An
               help="Input size: 227 (square), 227x227 (H×W) or 3x227x227 (C×H×W).")
 @_size_option("--kernel", None, "Kernel size: 11 or 1x7.")
 @_size_option("--stride", "1", "Stride.")
-@_size_option("--padding", "0", "Zero padding on each side.")
+@click.option("--padding", default=None, metavar="N[xN]",
+              help="Zero padding on each side  [default: 0, the textbook formula's; a spec's conv pads 'same']")
 @_size_option("--dilation", "1", "Dilation (the kernel spans D·(K−1)+1 inputs).")
 @click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups.")
-@click.option("--in-channels", type=click.IntRange(min=1), default=None, help="Input channels C.")
-@click.option("--out-channels", type=click.IntRange(min=1), required=True, help="Output channels (filters).")
+@click.option("--in-channels", type=click.IntRange(min=1), default=None,
+              help="Input channels C (only parameters and MACs need them).")
+@click.option("--out-channels", type=click.IntRange(min=1), default=None,
+              help="Output channels, the filters (only parameters and MACs need them).")
 @click.option("--no-bias", is_flag=True, help="The layer has no bias.")
 @format_option("text", "json")
-def conv(input_size: str, kernel: str, stride: str, padding: str, dilation: str, groups: int,
-         in_channels: int | None, out_channels: int, no_bias: bool, fmt: str) -> None:
+def conv(input_size: str, kernel: str, stride: str, padding: str | None, dilation: str, groups: int,
+         in_channels: int | None, out_channels: int | None, no_bias: bool, fmt: str) -> None:
     """One convolution: output size, weights, parameters, MACs, FLOPs, each with its formula.
 
-    Padding defaults to 0 here (the textbook formula), unlike `conv3-64` in a spec.
+    Padding defaults to 0 here (the textbook formula), unlike `conv3-64` in a spec, which pads
+    'same'. Without channel counts it answers the size question alone.
 
     \b
     Examples:
+      archcalc calc conv --input 7 --kernel 3 --stride 2      # the output size only
       archcalc calc conv --input 227 --kernel 11 --stride 4 --in-channels 3 --out-channels 96
       archcalc calc conv --input 3x224x224 --kernel 11 --stride 4 --padding 2 --out-channels 96
       archcalc calc conv --input 56 --kernel 3 --dilation 2 --padding 2 --in-channels 64 --out-channels 64
       archcalc calc conv --input 32x56x56 --kernel 3 --padding 1 --groups 32 --out-channels 32 --no-bias
     """
     given = _parse_input(input_size)
-    channels = _channels(given, in_channels)
-    values = [_Given("--out-channels", "out_channels", out_channels), _Given("--kernel", "kernel", kernel),
-              _Given("--stride", "stride", stride), _Given("--padding", "padding", padding),
+    spatial_only = out_channels is None or (given.channels is None and in_channels is None)
+    channels = groups if spatial_only else _channels(given, in_channels)
+    pad = padding if padding is not None else "0"
+    values = [_Given("--out-channels", "out_channels", out_channels or groups), _Given("--kernel", "kernel", kernel),
+              _Given("--stride", "stride", stride), _Given("--padding", "padding", pad),
               _Given("--dilation", "dilation", dilation), _Given("--groups", "groups", groups),
               _Given("--no-bias", "bias", not no_bias)]
-    label = (f"conv(c={out_channels}, k={kernel}, s={stride}, p={padding}, d={dilation}, g={groups}, "
+    filters = "" if spatial_only else f"c={out_channels}, "
+    label = (f"conv({filters}k={kernel}, s={stride}, p={pad}, d={dilation}, g={groups}, "
              f"bias={'false' if no_bias else 'true'})")
-    _run("conv", (channels, *given.spatial), values, label, fmt, spatial_only=False)
+    notes = []
+    if padding is None:
+        notes.append("padding 0: calc's default, as the textbook formula; a spec's conv (conv3-64) pads 'same' "
+                     "unless written /p0")
+    if spatial_only:
+        notes.append("parameters and MACs need the channels: --in-channels (or --input CxHxW) and --out-channels")
+    _run("conv", (channels, *given.spatial), values, label, fmt, spatial_only=spatial_only, notes=notes)
 
 
 @calc.command("pool")
@@ -188,9 +202,13 @@ def _channels(given: _Input, in_channels: int | None) -> int:
 
 
 def _run(layer: str, input_shape: tuple[int, ...], values: list[_Given], label: str, fmt: str,
-         spatial_only: bool) -> None:
+         spatial_only: bool, notes: list[str] | None = None) -> None:
     """Analyse `input SHAPE` + one layer, then print its figures and formulas."""
     result = _result(_analysis(layer, input_shape, values, label), spatial_only)
+    if spatial_only and layer == "conv":  # sizes only: no channel counts were given
+        result = {k: v for k, v in result.items() if k not in ("weights", "biases", "params", "macs", "flops")}
+        result["formulas"] = [f for f in result["formulas"] if f["what"].startswith("output ")]
+    result["notes"] = list(notes or [])
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -250,7 +268,7 @@ def _text(r: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = [("input", format_shape(r["input"])), ("output", format_shape(r["output"]))]
     rows += [(f"  {f.what[len('output '):]}" if f.what.startswith("output ") else f.what, f.line())
              for f in formulas]
-    if r["weights"] or r["macs"]:
+    if r.get("weights") or r.get("macs"):
         if r["biases"]:
             before_params = next(i for i, (k, _) in enumerate(rows) if k == "params")
             rows.insert(before_params, ("biases", f"{r['biases']:,}"))
@@ -258,6 +276,7 @@ def _text(r: dict[str, Any]) -> str:
     width = max(len(k) for k, _ in rows)
     lines = [r["spec"], *(f"  {k:<{width}}  {v}" for k, v in rows)]
     lines += [f"warning: {w}" for w in r["warnings"]]
+    lines += [f"note: {n}" for n in r.get("notes", [])]
     return "\n".join(lines)
 
 

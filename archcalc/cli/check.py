@@ -27,8 +27,10 @@ def check(spec: str, input_shape: tuple[str, ...], fmt: str, convention: str) ->
 
     Each `=>` item is a shape (55x55x96 as H×W×C or 96x55x55 as C×H×W), an exact figure
     (params=34944, weights=, biases=, buffers=, macs=, flops=; digits may be grouped with _),
-    a rounded one (params≈138M or params~138M), rf=11, or `total params≈138M` for the whole
-    network. Exit status 1 when any is wrong, 0 when all hold.
+    a rounded one (params≈138M or params~138M; ≈390K means to the nearest 10K, as a reader
+    writes it, and the output says so), rf=11, or `total params≈138M` for the whole network.
+    Where a wrong shape comes from a default (conv5-6 pads 'same'; the textbook formula does
+    not), the output says so and shows the /p0 fix. Exit status 1 when any is wrong, 0 when all hold.
 
     \b
     Examples:
@@ -79,12 +81,15 @@ def _table(analysis: Any, results: list[Any]) -> Any:
         node_id, text = _layer(analysis, r)
         table.add_row(str(r.claim.loc.line), node_id, text, r.claim.text, Text(r.mark, style=style[r.status]),
                       r.actual, r.how)
+    notes = [f"line {r.claim.loc.line}, {r.claim.text}: {r.note}" for r in results if r.note]
     wrong = sum(r.status == "wrong" for r in results)
     missing = sum(r.status == "unavailable" for r in results)
     summary = f"{len(results) - wrong - missing} of {len(results)} figures hold"
     summary += f"; {wrong} wrong" if wrong else ""
     summary += f"; {missing} not available" if missing else ""
-    return Group(table, Text(summary, style="bold red" if wrong else "bold green"))
+    parts: list[Table | Text] = [table, *(Text(n, style="yellow") for n in notes),
+                                 Text(summary, style="bold red" if wrong else "bold green")]
+    return Group(*parts)
 
 
 def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
@@ -92,8 +97,19 @@ def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
 
     def expected(value: Any) -> Any:
         if isinstance(value, Rounded):
-            return f"≈{value.text}"
+            return value.value
         return list(value) if isinstance(value, tuple) else value
+
+    def plain(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else value
+
+    def rounding(value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, Rounded):
+            return None
+        low, high = value.bounds()
+        step = value.step * value.unit
+        return {"written": f"≈{value.text}", "nearest": int(step) if step == int(step) else float(step),
+                "low": low, "high": high}
 
     rows = []
     for r in results:
@@ -101,7 +117,8 @@ def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
         rows.append({"line": r.claim.loc.line, "column": r.claim.loc.col,
                      "node": int(node_id) if node_id else None, "layer": text, "claim": r.claim.text,
                      "key": r.claim.key, "total": r.claim.total, "expected": expected(r.claim.value),
-                     "status": r.status, "actual": r.actual, "how": r.how})
+                     "rounding": rounding(r.claim.value), "status": r.status, "actual": plain(r.value),
+                     "actual_text": r.actual, "how": r.how, "note": r.note or None})
     return {"name": analysis.graph.name, "convention": analysis.convention,
             "ok": not any(r.status == "wrong" for r in results),
             "checked": len(results), "wrong": sum(r.status == "wrong" for r in results), "results": rows}

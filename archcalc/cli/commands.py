@@ -99,9 +99,17 @@ def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, 
 @cli.command()
 @spec_argument
 @input_option
-@format_option("table", "json", "csv", "markdown")
+@format_option("table", "json", "csv", "markdown", "latex", "html")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse blocks nested deeper than N into one row each.")
+@click.option("--only", "only", metavar="WHICH", default=None,
+              help="List only some rows (table, markdown, latex, csv, html): weighted (conv and FC, as a paper's "
+                   "table; attention, MLP and embeddings too), params (every layer with parameters), or kinds: "
+                   "conv,fc,attention,mlp,embedding,recurrent,norm,pool,activation,merge,matmul,other. "
+                   "Totals stay the whole network's.")
+@click.option("--quiet", "-q", is_flag=True, help="Leave the warnings out (JSON keeps them: they are data).")
+@click.option("-o", "--output", "output", metavar="FILE", default=None,
+              help="Write the report to FILE instead of standard output (html: one self-contained page).")
 @click.option("--columns", metavar="LIST", default=None,
               help="Comma-separated columns for table/markdown, or 'all' "
                    "(type, shape, params, weights, biases, buffers, macs, flops, other, share, "
@@ -124,9 +132,10 @@ def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, 
               help="Add the training step per layer: forward, input and weight gradient FLOPs, "
                    "FlopCounterMode's figure, the bytes kept for backward (see `archcalc training`).")
 @set_option
-def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, columns: str | None,
-           explain: bool, dtype: str, batch: int | None, optimizer: str, convention: str, precision: str,
-           checkpoint: str | None, device: str, show_training: bool, settings: tuple[str, ...]) -> None:
+def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, only: str | None, quiet: bool,
+           output: str | None, columns: str | None, explain: bool, dtype: str, batch: int | None, optimizer: str,
+           convention: str, precision: str, checkpoint: str | None, device: str, show_training: bool,
+           settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -145,6 +154,10 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
       archcalc report alphago-policy --set k=256   # a spec parameter ('param k=192')
       archcalc report gpt2 --set seq=128 --set batch=8   # a sequence length and a batch
       archcalc report lenet5-paper --columns shape,params,connections,fc-equivalent,sharing
+      archcalc report vgg16 --format latex --only weighted   # a paper's table (booktabs)
+      archcalc report resnet50 --format csv --depth 1 --columns shape,params,macs,rf
+      archcalc report vgg16 --format html -o vgg16.html      # one page: table, diagram, RF, spec
+      archcalc report resnet50 --quiet                       # no warnings
       archcalc report mobilenet_v2 --convention ptflops   # ptflops' figure per layer, and why it differs
       archcalc report resnet50 --training --optimizer adamw --precision bf16
     """
@@ -160,38 +173,107 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     samples = graph.params["batch"]
     analysis = analyze(graph, MemoryOptions(dtype, samples, optimizer), convention,
                        training_options_from(optimizer, precision, checkpoint, samples, device))
+    if only is not None:
+        from archcalc.report.rows import matcher
+
+        matcher(analysis, only)  # a wrong word is an error before anything is written
+    given = cols if columns is not None else None
     cols = with_convention_column(analysis, cols, columns)
-    if show_training and fmt in ("table", "markdown"):
+    if show_training and fmt in ("table", "markdown", "latex", "html"):
         cols = cols + training_columns(cols)
+    text: str | None = None
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":
-        click.echo(formats.to_json(analysis), nl=False)
+        text = formats.to_json(analysis)
     elif fmt == "csv":
-        click.echo(formats.to_csv(analysis), nl=False)
+        text = formats.to_csv(analysis, depth, given, only)
     elif fmt == "markdown":
-        click.echo(formats.to_markdown(analysis, depth, cols), nl=False)
+        text = formats.to_markdown(analysis, depth, cols, only, quiet)
         if show_training:
             from archcalc.report.training import summary_lines
 
-            click.echo("\n" + "\n".join(f"> {line}" for line in summary_lines(analysis)))
+            text += "\n" + "\n".join(f"> {line}" for line in summary_lines(analysis)) + "\n"
+    elif fmt == "latex":
+        from archcalc.report.latex import to_latex
+
+        text = to_latex(analysis, depth, cols, only)
+    elif fmt == "html":
+        text = _html(analysis, depth, cols, only, quiet, show_training)
     else:
         from archcalc.report.rows import readable_depth
-        from archcalc.report.table import full_report
 
         chosen = readable_depth(analysis) if depth is None else depth
-        show(full_report(analysis, chosen, cols))
+        if output is None:
+            _table_report(analysis, chosen, cols, quiet, only, show_training, explain, None)
+        else:
+            from archcalc.errors import UsageError
+
+            try:
+                with open(output, "w", encoding="utf-8") as f:
+                    _table_report(analysis, chosen, cols, quiet, only, show_training, explain, f)
+            except OSError as e:
+                raise UsageError(f"cannot write {output}: {e.strerror}") from None
+            click.echo(f"wrote {output}", err=True)
         if chosen != depth:
             click.echo(f"({len(analysis.graph) - 1:,} layers: blocks nested deeper than {chosen} are shown as one "
                        f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
-        if show_training:
-            from archcalc.report.training import summary_lines
+    if text is not None:
+        _write(text, output)
 
-            click.echo("\n".join(summary_lines(analysis)))
-        if explain:
-            from archcalc.report.explain import to_text
 
-            click.echo("\n" + to_text(analysis), nl=False)
+def _table_report(analysis: Any, depth: int | None, cols: Any, quiet: bool, only: str | None,
+                  show_training: bool, explain: bool, file: Any) -> None:
+    """The table report, its training lines and worked formulas, to stdout or `file`."""
+    from archcalc.report.table import full_report
+
+    show(full_report(analysis, depth, cols, quiet, only), file=file)
+    if show_training:
+        from archcalc.report.training import summary_lines
+
+        click.echo("\n".join(summary_lines(analysis)), file=file)
+    if explain:
+        from archcalc.report.explain import to_text
+
+        click.echo("\n" + to_text(analysis), nl=False, file=file)
+
+
+def _write(text: str, output: str | None) -> None:
+    from archcalc.errors import UsageError
+
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool, training: bool) -> str:
+    """The one-page report: the diagram drawn at the depth that fits a page (when Graphviz is
+    installed), the receptive-field profile of the last spatial layer, and the spec."""
+    from archcalc.passes.receptive_field import path_counts
+    from archcalc.report import diagram
+    from archcalc.report.html import Extras, to_html
+    from archcalc.report.rf_plot import svg as rf_svg
+
+    chosen = diagram.choose_depth(analysis)
+    drawing = diagram.svg_text(analysis, chosen)
+    note = (f"drawn with {diagram.depth_note(analysis, chosen, chosen=True)}"
+            .replace("--depth all", "'archcalc render SPEC -o FILE --depth all'") if drawing else
+            f"no diagram: Graphviz's dot program is not installed ({diagram.INSTALL_HINT})")
+    g = analysis.graph
+    profile, rf_note = None, ""
+    if analysis.final_rf is not None:
+        node = g.node(analysis.final_rf)
+        profile = rf_svg(f"{g.name}: paths from each input position to layer {node.id} ({node.text})",
+                         path_counts(g, node.id))
+        rf_note = "how many paths lead from each input position to the centre unit (archcalc rf)"
+    extras = Extras(g.source.text if g.source else None, drawing, note, profile, rf_note)
+    return to_html(analysis, depth, cols, only, quiet, extras, training)
 
 
 def _deepest(analysis: Any) -> int:

@@ -105,8 +105,13 @@ def _find(graph: LayerGraph, layer: str) -> int:
     named = {n.name: n.id for n in graph if n.name}
     if layer in named:
         return named[layer]
+    modules = {n.module: n.id for n in graph if n.module and n.shares is None}
+    if layer in modules:  # torch's name for it: features.30
+        return modules[layer]
     close = difflib.get_close_matches(layer, list(named), n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     known = (f" (named layers: {', '.join(named)})" if named else
              f" ({graph.name} names no layers: give an id, 0 to {len(graph) - 1})") if not close else ""
-    raise UsageError(f"no layer named '{layer}'{known}.{hint}")
+    example = next(iter(modules), None)
+    also = f" Give an id, a name, or a module path such as {example}." if example else ""
+    raise UsageError(f"no layer named '{layer}'{known}.{hint}{also}")

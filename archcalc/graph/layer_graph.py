@@ -19,11 +19,13 @@ class LayerGraph:
     """A DAG of `Node`s with the verbs passes and renderers use."""
 
     def __init__(self, nodes: Sequence[Node], name: str, source: Source | None = None,
-                 expectations: tuple[Expectation, ...] = (), params: Mapping[str, Any] | None = None) -> None:
+                 expectations: tuple[Expectation, ...] = (), params: Mapping[str, Any] | None = None,
+                 block_modules: Mapping[tuple[str, ...], str] | None = None) -> None:
         self.name = name
         self.source = source
         self.expectations = expectations
         self.params = dict(params or {})  # the spec's `param` values it was expanded with (and `batch`)
+        self.block_modules = dict(block_modules or {})  # a block instance's scope → its module path
         self._nodes = tuple(nodes)
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
         self._check()

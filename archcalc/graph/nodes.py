@@ -41,6 +41,7 @@ class Draft:
     implicit: bool = False
     shares: int | None = None  # the draft whose weights this one applies again (`as NAME`, then NAME)
     tie: Tie | None = None
+    module: str | None = None  # its torch module's dotted path (`features.0`, `layer1.0.conv1`); lang/modules.py
 
     @property
     def layer(self) -> LayerType:
@@ -67,6 +68,7 @@ class Node:
     shares: int | None = None  # the node that owns the weights this one applies again
     tie: Tie | None = None  # the node whose weight this one uses as its own
     batched: bool = True  # False for a free tensor (`parameter(…)`), which has no batch axis
+    module: str | None = None  # the dotted path of its torch module, as the spec names it (lang/modules.py)
 
     @property
     def layer(self) -> LayerType:
@@ -91,3 +93,4 @@ class DraftGraph:
     source: Source | None = None
     expectations: tuple[Expectation, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)  # the spec's `param` values (and `batch`)
+    block_modules: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # block scope → its module path

@@ -20,6 +20,7 @@ from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, Piece, Ref, Residual, Spec, Statement
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
+from archcalc.lang.modules import ROOT, SHORTCUT, ModuleTree, counted
 from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
 from archcalc.layers import REGISTRY, LayerType, find
@@ -72,6 +73,7 @@ class _Ctx:
     names: dict[str, int] = field(default_factory=dict)
     scope: tuple[str, ...] = ()
     calls: tuple[str, ...] = ()
+    box: int = ROOT  # the module container the layers made here go in (lang/modules.py)
 
 
 InputShapes = Shape | Mapping[str, Shape]
@@ -101,6 +103,7 @@ class _Expansion:
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
         self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
+        self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
 
     # -- entry ------------------------------------------------------------------------
@@ -113,9 +116,12 @@ class _Expansion:
         self._statements(spec.body, 0, _Ctx(env=dict(self.params), names=names))
         removed = self._drop_last_hidden_activation()
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
+        paths = self.modules.paths(removed)
+        self.drafts = [replace(d, module=paths.get(d.id)) for d in self.drafts]
         drafts, new_id = _renumber(self.drafts, removed)
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
-        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch})
+        return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch},
+                          self.modules.block_paths)
 
     def _inputs(self, override: InputShapes | None) -> dict[str, int]:
         """One input draft per `input` line (ids 0, 1, …), with the caller's shapes put in."""
@@ -171,8 +177,9 @@ class _Expansion:
     def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
             items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
-            for item in items:
-                cur = self._item(item, cur, ctx)
+            module, inner = self._statement_module(stmt, items, ctx)
+            for k, item in enumerate(items):
+                cur = self._item(item, cur, inner, module if k == len(items) - 1 else None)
             outs = self._parts(stmt, cur, ctx) if len(stmt.names) > 1 else [cur]
             cur = outs[-1]
             if stmt.expect is not None:
@@ -185,6 +192,16 @@ class _Expansion:
                     self.drafts[out] = replace(self.drafts[out], name=name)
         return cur
 
+    def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
+        """What a statement's name names (lang/modules.py): its one layer or block call, or a container
+        of its layers; the name for its last item and the context its items are made in."""
+        making = [i for i in items if not isinstance(i.unit, Ref)]
+        if len(stmt.names) != 1 or not making or self.replaying:
+            return None, ctx
+        if len(making) == 1 and not isinstance(items[-1].unit, Ref):
+            return stmt.names[0], ctx  # one item: it names that (a repeat names each repetition)
+        return None, replace(ctx, box=self.modules.box(ctx.box, stmt.names[0]))
+
     def _parts(self, stmt: Statement, cur: int, ctx: _Ctx) -> list[int]:
         """`q, k, v = chunk(3, dim=-1)`: one draft per name, each a part of the same input."""
         item = stmt.items[-1]
@@ -193,17 +210,20 @@ class _Expansion:
             raise SpecError(f"{len(stmt.names)} names need a layer that makes as many tensors", stmt.loc,
                             expected="'q, k, v = chunk(3, dim=-1)' or 'a, b = split(64, dim=1)'")
         assert isinstance(item.unit, Layer)
-        return self._layer(item.unit, cur, ctx, len(stmt.names))
+        return self._layer(item.unit, cur, ctx, len(stmt.names), stmt.names)
 
-    def _item(self, item: Item, cur: int, ctx: _Ctx) -> int:
+    def _item(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         if item.loop is not None:
-            return self._loop(item, item.loop, cur, ctx)
+            return self._loop(item, item.loop, cur, ctx, module)
         repeat = item.repeat if item.repeat_expr is None else self._repeat(item.repeat_expr, ctx)
         if repeat != 1 and isinstance(item.unit, Ref):
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
+        if module is not None and repeat != 1 and counted(module, 0) is None:
+            ctx, module = replace(ctx, box=self.modules.box(ctx.box, module)), None  # a container of them
         for done in range(1, repeat + 1):
             before = len(self.drafts)
-            cur = self._unit(item.unit, cur, ctx)
+            name = counted(module, done - 1) if module is not None and repeat != 1 else module
+            cur = self._unit(item.unit, cur, ctx, name)
             self._check_growth(len(self.drafts) - before, repeat - done, item)
         return cur
 
@@ -217,8 +237,9 @@ class _Expansion:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", item.repeat_loc,
                             hint=f"each of the {left:,} repetitions still to go adds {added:,} layers")
 
-    def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx) -> int:
-        """`item for j in range(start, stop)`: the item once per j, which its arguments may use.
+    def _loop(self, item: Item, loop: Loop, cur: int, ctx: _Ctx, module: str | None = None) -> int:
+        """`item for j in range(start, stop)`: the item once per j, which its arguments may use;
+        `module` names each pass as a repeat's repetitions are named (lang/modules.py).
 
         Each pass may differ in size (j can drive a repeat inside), so only MAX_NODES bounds it."""
         bounds = []
@@ -237,8 +258,11 @@ class _Expansion:
         if name in ctx.env:
             raise SpecError(f"'{name}' is already a parameter here: name the loop's counter otherwise",
                             loop.var.loc)
-        for j in range(start, stop):
-            cur = self._unit(item.unit, cur, replace(ctx, env={**ctx.env, name: j}))
+        if module is not None and counted(module, 0) is None:
+            ctx, module = replace(ctx, box=self.modules.box(ctx.box, module)), None  # a container of them
+        for k, j in enumerate(range(start, stop)):
+            cur = self._unit(item.unit, cur, replace(ctx, env={**ctx.env, name: j}),
+                             counted(module, k) if module is not None else None)
         return cur
 
     def _repeat(self, piece: Piece, ctx: _Ctx) -> int:
@@ -249,15 +273,15 @@ class _Expansion:
                             expected=f"a whole number from 0 to {MAX_REPEAT:,}")
         return count
 
-    def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx) -> int:
+    def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         if isinstance(unit, Ref):
             return self._ref(unit.name, unit.loc, ctx)
         with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
             if isinstance(unit, Branches):
-                return self._branches(unit, cur, ctx)
+                return self._branches(unit, cur, ctx, module)
             if isinstance(unit, Residual):
-                return self._residual(unit, cur, ctx)
-            return self._layer(unit, cur, ctx)[-1]
+                return self._residual(unit, cur, ctx, module)
+            return self._layer(unit, cur, ctx, module=module)[-1]
 
     @contextmanager
     def _deeper(self, loc: Loc) -> Iterator[None]:
@@ -277,11 +301,12 @@ class _Expansion:
         raise SpecError(f"no node is named '{name}'", loc, expected="a name defined earlier with 'name = ...'",
                         hint=did_you_mean(name, list(ctx.names)))
 
-    def _branches(self, unit: Branches, cur: int, ctx: _Ctx) -> int:
+    def _branches(self, unit: Branches, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         outs = [self._statements(branch, cur, ctx) for branch in unit.branches]
-        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx)
+        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx,
+                         module=module)
 
-    def _residual(self, unit: Residual, cur: int, ctx: _Ctx) -> int:
+    def _residual(self, unit: Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         first = len(self.drafts)
         body = self._statements(unit.body, cur, ctx)
         if unit.shortcut == "identity":
@@ -291,10 +316,11 @@ class _Expansion:
             with_bn = any(d.type == "bn" for d in self.drafts[first:])
             shortcut = REGISTRY["auto-shortcut"]
             side = self._add(shortcut, shortcut.normalize({"bn": with_bn}), [cur, body], "auto shortcut",
-                             unit.loc, ctx, implicit=True)
+                             unit.loc, ctx, implicit=True, module=SHORTCUT)
         else:
             side = self._statements(unit.shortcut, cur, ctx)
-        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx)
+        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx,
+                         module=module)
 
     # -- layers and blocks ----------------------------------------------------------------
     def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:
@@ -305,13 +331,16 @@ class _Expansion:
         found = find(head)
         return found[0] if found else None
 
-    def _layer(self, unit: Layer, cur: int, ctx: _Ctx, parts: int = 1) -> list[int]:
-        """The drafts of one layer token (several for a split into named parts)."""
+    def _layer(self, unit: Layer, cur: int, ctx: _Ctx, parts: int = 1, module: str | tuple[str, ...] | None = None
+               ) -> list[int]:
+        """The drafts of one layer token (several for a split into named parts); `module` names its
+        module (a tuple: one name per part)."""
         head = self._subst(unit.head, ctx)
         if head in self.instances:
             return [self._again(self.instances[head], unit, cur, ctx)]
         if head in self.spec.blocks:
-            return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx))]
+            name = module if isinstance(module, str) else None
+            return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx, name))]
         found = find(head)
         if found is None:
             refuse_malformed_token(head, unit.head.loc)
@@ -340,9 +369,11 @@ class _Expansion:
         args = self._bind(layer, spelled, options, call, _whole(unit))
         text, loc = self._text(unit, ctx), _whole(unit)
         if parts > 1:
-            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx)
+            names = module if isinstance(module, tuple) else (None,) * parts
+            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx, module=names[i])
                     for i in range(parts)]
-        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie))
+        name = module if isinstance(module, str) else None
+        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie, module=name))
         return [self._hidden_after(layer, node, loc, ctx)]
 
     def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
@@ -437,7 +468,7 @@ class _Expansion:
                             hint=did_you_mean(name, [n for n, i in self.instances.items() if i.block is None]))
         return Tie(self._root(instance.drafts[0]), transposed)
 
-    def _block(self, block: BlockDef, unit: Layer, cur: int, ctx: _Ctx) -> int:
+    def _block(self, block: BlockDef, unit: Layer, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         if unit.options:
             raise SpecError(f"block '{block.name}' takes arguments in parentheses, not options",
                             unit.options[0].loc, expected=f"{block.name}(...)")
@@ -448,9 +479,10 @@ class _Expansion:
             raise SpecError(f"blocks nest deeper than {MAX_DEPTH}", unit.head.loc)
         env = self._bind_block(block, unit, ctx)
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
+        scope = (*ctx.scope, f"{block.name}#{count}")
+        box = ctx.box if self.replaying else self.modules.box(ctx.box, module, scope)
         numbers, names = _scope(env, cur)
-        inner = _Ctx({**self.params, **numbers}, names, (*ctx.scope, f"{block.name}#{count}"),
-                     (*ctx.calls, block.name))
+        inner = _Ctx({**self.params, **numbers}, names, scope, (*ctx.calls, block.name), box)
         return self._statements(block.body, cur, inner)
 
     def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
@@ -484,7 +516,7 @@ class _Expansion:
     # -- drafts -------------------------------------------------------------------------------
     def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str,
              loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
-             tie: Tie | None = None) -> int:
+             tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.drafts) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
         if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
@@ -498,6 +530,8 @@ class _Expansion:
             tie = self.drafts[owners[-1]].tie
         self.drafts.append(Draft(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
                                  implicit=implicit, shares=shares, tie=tie))
+        if shares is None and layer.name != "input":  # a shared layer calls its owner's module
+            self.modules.leaf(ctx.box, len(self.drafts) - 1, module)
         return len(self.drafts) - 1
 
     # -- text helpers -----------------------------------------------------------------------

@@ -50,7 +50,7 @@ class _Inference:
             self.new_id[d.id] = self._place(d)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
         return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
-                          self.drafts.params)
+                          self.drafts.params, self.drafts.block_modules)
 
     def _place(self, d: Draft) -> int:
         inputs = [self.new_id[i] for i in d.inputs]
@@ -60,7 +60,7 @@ class _Inference:
         except LayerArgError as e:
             raise ShapeError(str(e), d.loc, hint=e.hint) from None
         if resolved is not None:  # a placeholder: the layers it stands for, on its first input
-            return self._chain(resolved, inputs[0], d)
+            return self._chain(resolved, inputs[0], d, placeholder=True)
         before = layer.implicit_before(d.args, [self.nodes[i].shape for i in inputs],
                                        [self.nodes[i].layout for i in inputs])
         source = self.nodes[inputs[0]] if inputs else None
@@ -68,7 +68,7 @@ class _Inference:
             inputs = [self._chain(before, inputs[0], d)]
         shares = None if d.shares is None else self.new_id[d.shares]
         tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
-        node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie)
+        node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie, d.module)
         if shares is not None or tie is not None:
             self._check_weights(self.nodes[node])
         if before and source is not None and source.type == "input" and source.args.get("layout") is None:
@@ -84,15 +84,21 @@ class _Inference:
                 f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
         self.nodes[node] = replace(n, warnings=(*n.warnings, note))
 
-    def _chain(self, steps: Sequence[Implied], start: int, d: Draft) -> int:
+    def _chain(self, steps: Sequence[Implied], start: int, d: Draft, placeholder: bool = False) -> int:
+        """The layers put in for `d`: what a placeholder stands for (its module's parts, `downsample.0`,
+        `downsample.1`), or the layers in front of it (a flatten, named beside it: torchvision flattens
+        in `forward`, so it takes no number)."""
         cur = start
-        for step in steps:
-            cur = self._add(REGISTRY[step.type], step.args, [cur], step.text, d.loc, d.scope, True, None)
+        folder = d.module.rpartition(".")[0] + "." if d.module and "." in d.module else ""
+        for i, step in enumerate(steps):
+            module = None if d.module is None else (f"{d.module}.{i}" if placeholder else folder + step.type)
+            cur = self._add(REGISTRY[step.type], step.args, [cur], step.text, d.loc, d.scope, True, None,
+                            module=module)
         return cur
 
     def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
              scope: tuple[str, ...], implicit: bool, name: str | None, shares: int | None = None,
-             tie: Tie | None = None) -> int:
+             tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
         in_shapes = tuple(self.nodes[i].shape for i in inputs)
@@ -124,7 +130,7 @@ class _Inference:
         adjusted, shaped = known[1]
         node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
                     name, implicit, shaped.warnings, known[2], shares, tie,
-                    any(batched) if inputs else layer.batched_source)
+                    any(batched) if inputs else layer.batched_source, module=module)
         self.nodes.append(node)
         return node.id
 

@@ -1,8 +1,9 @@
 """LayerGraph → a runnable torch module: one `call_module` per node in a `torch.fx` graph.
 
 Each node's module comes from its layer type's `torch_module` (the registry), so the
-built model is the spec itself, not a re-interpretation of it. Module names are
-readable and follow the spec's blocks: `conv_3`, `bottleneck_2.conv_5`. torch is
+built model is the spec itself, not a re-interpretation of it. Module names follow the
+spec's statements and blocks as torchvision names its modules (`features.0`, `layer1.0.conv1`),
+so a torchvision state dict loads into the built or exported model. torch is
 imported inside the functions of this package only (and lazily in each layer type's
 `torch_module`), never by the static path; `require_torch` says how to install it.
 """
@@ -43,13 +44,17 @@ def _ident(text: str) -> str:
 
 
 def module_names(graph: LayerGraph) -> dict[int, str]:
-    """Node id → the dotted module path it gets: block scopes, then `{type}_{id}`.
+    """Node id → the dotted module path it gets, as the spec names it (`features.0`,
+    `layer1.0.conv1`, `layer2.0.downsample.0`: lang/modules.py, docs/spec-language.md), so that a
+    torchvision state dict loads into the built model.
 
-    Every node but the inputs gets one. A block instance `bottleneck#2` becomes the
-    container `bottleneck_2`; ids make the leaf names unique. A node that applies another's
-    weights again gets that node's path: the same module is called twice.
+    Every node but the inputs gets one. A node that applies another's weights again gets that
+    node's path: the same module is called twice. A graph made without a spec (one layer of
+    `calc`) falls back to block scopes, then `{type}_{id}`. A path that would clash with
+    another (a leaf where a container is, or a name given twice) gets a trailing '_'.
     """
     names: dict[int, str] = {}
+    taken: set[str] = set()  # every path used, leaves and the containers above them
     leaves: set[str] = set()
     for n in graph:
         if n.type == "input":
@@ -57,15 +62,17 @@ def module_names(graph: LayerGraph) -> dict[int, str]:
         if n.shares is not None:
             names[n.id] = names[n.shares]
             continue
-        leaf = f"{_ident(n.type)}_{n.id}"
-        scope = [_ident(part.replace("#", "_")) for part in n.scope]
-        # a container that would shadow a leaf of the same path gets a trailing '_'
-        for i in range(len(scope)):
-            while ".".join(scope[: i + 1]) in leaves:
-                scope[i] += "_"
-        path = ".".join([*scope, leaf])
+        parts = n.module.split(".") if n.module else [
+            *(_ident(p.replace("#", "_")) for p in n.scope), f"{_ident(n.type)}_{n.id}"]
+        for i in range(len(parts) - 1):  # a container must not be a leaf
+            while ".".join(parts[: i + 1]) in leaves:
+                parts[i] += "_"
+        while ".".join(parts) in taken:  # a leaf must be new
+            parts[-1] += "_"
+        path = ".".join(parts)
         names[n.id] = path
         leaves.add(path)
+        taken.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return names
 
 

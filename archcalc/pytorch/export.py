@@ -8,6 +8,8 @@ again (`constructor`, checked by running it). The names and the forward follow
 
 from __future__ import annotations
 
+import keyword
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -99,36 +101,88 @@ def _module_body(source: str) -> str:
 
 
 def _init_lines(graph: LayerGraph, modules: dict[int, nn.Module], names: dict[int, str]) -> list[str]:
+    """`self.features = nn.Sequential()`, then each module where its path says.
+
+    A container whose children are numbered 0, 1, … is an `nn.Sequential` (as in torchvision:
+    `self.features[0]`); any other is an `nn.Module` with its children as attributes.
+    """
+    paths = [names[i] for i in modules]
+    seq = _sequential(paths)
     lines: list[str] = []
-    containers: set[str] = set()
+    made: set[str] = set()
     for node_id, module in modules.items():
-        path = names[node_id]
-        parts = path.split(".")
+        parts = names[node_id].split(".")
         for i in range(1, len(parts)):
             box = ".".join(parts[:i])
-            if box not in containers:
-                containers.add(box)
-                lines.append(f"        self.{box} = nn.Module()")
-        lines += _module_lines(graph, node_id, module, names)
+            if box not in made:
+                made.add(box)
+                lines.append(f"        {_attach(box, 'nn.Sequential()' if box in seq else 'nn.Module()', seq)}")
+        lines += _module_lines(graph, node_id, module, names, seq)
     return lines
 
 
-def _module_lines(graph: LayerGraph, node_id: int, module: nn.Module, names: dict[int, str]) -> list[str]:
+def _module_lines(graph: LayerGraph, node_id: int, module: nn.Module, names: dict[int, str],
+                  seq: set[str]) -> list[str]:
     """`self.path = Constructor(...)`, and for a tied layer the line that makes its weight the owner's."""
     path, tie = names[node_id], graph.node(node_id).tie
     if tie is None:
-        return [f"        self.{path} = {constructor(module)}"]
-    owner = names[tie.owner]
+        return [f"        {_attach(path, constructor(module), seq)}"]
+    owner = _access(names[tie.owner], seq)
     if tie.transposed:  # x·Wᵀ with the owner's weight transposed: the owner keeps the one Parameter
         bias = getattr(module, "bias", None)
-        args = f"self.{owner}" + (f", torch.zeros({bias.numel()})" if bias is not None else "")
-        return [f"        self.{path} = TransposedTie({args})  # weight: self.{owner}.weight, transposed"]
-    return [f"        self.{path} = {constructor(module)}",
-            f"        self.{path}.weight = self.{owner}.weight  # tied: one Parameter"]
+        args = owner + (f", torch.zeros({bias.numel()})" if bias is not None else "")
+        return [f"        {_attach(path, f'TransposedTie({args})', seq)}  # weight: {owner}.weight, transposed"]
+    return [f"        {_attach(path, constructor(module), seq)}",
+            f"        {_access(path, seq)}.weight = {owner}.weight  # tied: one Parameter"]
+
+
+def _sequential(paths: list[str]) -> set[str]:
+    """The containers whose children are exactly 0, 1, …, n−1 in order."""
+    children: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            kids = children.setdefault(".".join(parts[:i]), [])
+            if parts[i] not in kids:
+                kids.append(parts[i])
+    return {box for box, kids in children.items() if kids == [str(i) for i in range(len(kids))]}
+
+
+def _access(path: str, seq: set[str]) -> str:
+    """Python that reaches a module: `self.layer1[0].conv1`, `getattr(self, "0")` at the top."""
+    expr, here = "self", ""
+    for part in path.split(".") if path else ():
+        if here in seq:
+            expr += f"[{part}]"
+        elif part.isidentifier() and not keyword.iskeyword(part):
+            expr += f".{part}"
+        else:
+            expr = f"getattr({expr}, {part!r})"
+        here = f"{here}.{part}" if here else part
+    return expr
+
+
+def _attach(path: str, code: str, seq: set[str]) -> str:
+    parent, _, part = path.rpartition(".")
+    if parent in seq:
+        return f"{_access(parent, seq)}.append({code})"
+    if part.isidentifier() and not keyword.iskeyword(part):
+        return f"{_access(parent, seq)}.{part} = {code}"
+    return f"{_access(parent, seq)}.add_module({part!r}, {code})"
+
+
+def _variable(path: str, taken: set[str]) -> str:
+    """A local name for a module's output: `features_0`, `x_0` for a top-level `0`."""
+    name = re.sub(r"\W", "_", path)
+    name = f"x_{name}" if name[0].isdigit() or keyword.iskeyword(name) else name
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
-    """`x = self.conv_1(x)` per node, as one writes it by hand.
+    """`x = self.features[0](x)` per node, as one writes it by hand.
 
     A chain reuses its variable (the input's tensor dies at its only consumer, as in
     `out = self.bn1(out)`); a tensor read by several nodes gets its own name and is
@@ -136,7 +190,9 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
     """
     kept = {n.id for n in output_order(graph)}
     last_use = graph.last_use()
+    seq = _sequential([names[n.id] for n in graph if n.type != "input" and n.shares is None])
     var: dict[int, str] = {n.id: input_name(graph, n) for n in graph.input_nodes()}
+    taken = {"x", "self", "torch", "nn", *var.values()}
     arguments = ", ".join(f"{var[n.id]}: torch.Tensor" for n in graph.input_nodes())
     lines = [f"    def forward(self, {arguments}):"]
     for n in graph:
@@ -145,10 +201,10 @@ def _forward_lines(graph: LayerGraph, names: dict[int, str]) -> list[str]:
         only = n.inputs[0] if len(n.inputs) == 1 else None
         chained = only is not None and graph.consumers(only) == [n.id] and only not in kept
         # a second call of a shared module gets a name of its own
-        own = names[n.id].replace(".", "_") + ("" if n.shares is None else f"_{n.id}")
-        var[n.id] = var[only] if chained and only is not None else own
+        own = names[n.id] + ("" if n.shares is None else f"_{n.id}")
+        var[n.id] = var[only] if chained and only is not None else _variable(own, taken)
         args = ", ".join(var[i] for i in n.inputs)
-        lines.append(f"        {var[n.id]} = self.{names[n.id]}({args})  # {n.text}")
+        lines.append(f"        {var[n.id]} = {_access(names[n.id], seq)}({args})  # {n.text}")
         dead = sorted({var[i] for i in n.inputs if last_use[i] == n.id and i not in kept} - {var[n.id]})
         if dead:
             lines.append(f"        del {', '.join(dead)}")

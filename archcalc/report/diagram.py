@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from archcalc.errors import RenderError, UsageError
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
+from archcalc.report.rows import own_name
 from archcalc.tensor import format_shape
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ FORMATS = ("svg", "png", "pdf", "dot")
 COLOURS = {
     "conv": "#9ecae1",
     "fc": "#fdae6b",
+    "attention": "#fc9272",
+    "mlp": "#fdd0a2",
+    "embedding": "#bcbddc",
+    "recurrent": "#c6dbef",
     "pool": "#a1d99b",
     "norm": "#fff2a8",
     "activation": "#f4cae4",
@@ -39,7 +44,7 @@ INSTALL_HINT = ("install Graphviz: 'apt-get install graphviz' (Debian/Ubuntu) "
 
 @dataclass(frozen=True)
 class Box:
-    """One drawn node: a layer, or a block collapsed into one."""
+    """One drawn node: a layer, or a block collapsed into one (`count` blocks alike in a row)."""
 
     key: str
     cluster: tuple[str, ...]  # the scopes it is drawn inside
@@ -47,39 +52,103 @@ class Box:
     kind: str
     implicit: bool = False  # dashed: archcalc added it (hidden activation, flatten, auto shortcut)
     small: bool = False
+    count: int = 1  # blocks drawn as this one box ("bottleneck × 5")
 
 
 @dataclass
 class _Cluster:
     boxes: list[Box] = field(default_factory=list)
     children: dict[str, _Cluster] = field(default_factory=dict)
+    order: list[Box | str] = field(default_factory=list)  # boxes and child clusters, as they first appear
 
 
 # -- what to draw ------------------------------------------------------------------------
 
+MAX_BOXES = 60  # the automatic depth keeps the picture to a page
+MAX_INCHES = "120,300"  # and Graphviz shrinks anything larger (PNG stays under cairo's 32,767 px)
 
-def box_keys(analysis: Analysis, depth: int | None) -> dict[int, str]:
-    """The box each node is drawn in: `nID` for a layer, `blockK` shared by a collapsed block."""
+
+def _block_groups(analysis: Analysis, depth: int | None) -> tuple[dict[int, str], dict[str, list[Node]]]:
+    """Node id → its box key, and each collapsed block's nodes (blocks nested deeper than `depth`)."""
     blocks: dict[tuple[str, ...], str] = {}
-    keys = {}
+    keys: dict[int, str] = {}
+    members: dict[str, list[Node]] = {}
     for n in analysis.graph:
         if depth is not None and len(n.scope) > depth:
-            keys[n.id] = blocks.setdefault(n.scope[: depth + 1], f"block{len(blocks)}")
+            key = blocks.setdefault(n.scope[: depth + 1], f"block{len(blocks)}")
+            members.setdefault(key, []).append(n)
         else:
-            keys[n.id] = f"n{n.id}"
+            key = f"n{n.id}"
+        keys[n.id] = key
+    return keys, members
+
+
+def _signature(nodes: list[Node]) -> tuple[object, ...]:
+    """What makes two blocks alike: the same block, the same layers as written, wired alike."""
+    first = nodes[0].id
+    index = {n.id: k for k, n in enumerate(nodes)}
+    name = nodes[0].scope[len(nodes[0].scope) - 1] if nodes[0].scope else ""
+    return (_block_name(name), tuple((n.type, n.text, tuple(index.get(i, -1) for i in n.inputs)) for n in nodes),
+            first >= 0)
+
+
+def _block_name(scope: str) -> str:
+    return scope.rsplit("#", 1)[0]
+
+
+def box_keys(analysis: Analysis, depth: int | None) -> dict[int, str]:
+    """The box each node is drawn in: `nID` for a layer, `blockK` shared by a collapsed block, and by
+    the blocks alike that follow it in a chain (they are drawn as one box with a count)."""
+    keys, _ = _layout(analysis, depth)
     return keys
+
+
+def _layout(analysis: Analysis, depth: int | None) -> tuple[dict[int, str], dict[str, list[list[Node]]]]:
+    keys, members = _block_groups(analysis, depth)
+    runs: dict[str, list[list[Node]]] = {}
+    last_key: str | None = None
+    for key, nodes in members.items():
+        run = runs.get(last_key) if last_key else None
+        alike = run is not None and _signature_at(run[-1], depth) == _signature_at(nodes, depth)
+        if run is not None and alike and _follows(analysis, run[-1], nodes):
+            run.append(nodes)
+            for n in nodes:
+                keys[n.id] = last_key  # type: ignore[assignment]
+            continue
+        runs[key] = [nodes]
+        last_key = key
+    return keys, runs
+
+
+def _signature_at(nodes: list[Node], depth: int | None) -> tuple[object, ...]:
+    assert depth is not None
+    return (nodes[0].scope[:depth], _block_name(nodes[0].scope[depth]), _signature(nodes)[1])
+
+
+def _follows(analysis: Analysis, before: list[Node], after: list[Node]) -> bool:
+    """`after` reads only `before`'s last node from outside itself, and nothing else reads `before`."""
+    inside = {n.id for n in after}
+    outside = {i for n in after for i in n.inputs if i not in inside}
+    last = before[-1].id
+    mine = {n.id for n in before}
+    readers = {c for n in before for c in analysis.graph.consumers(n.id) if c not in mine}
+    return outside == {last} and readers <= inside
 
 
 def boxes(analysis: Analysis, depth: int | None = None) -> list[Box]:
     """The boxes in topological order of their first layer."""
+    keys, runs = _layout(analysis, depth)
+    titles = _cluster_titles(analysis) if depth is not None else {}
     groups: dict[str, list[Node]] = {}
-    for node_id, key in box_keys(analysis, depth).items():
+    for node_id, key in keys.items():
         groups.setdefault(key, []).append(analysis.graph.node(node_id))
     out = []
     for key, nodes in groups.items():
         if key.startswith("block"):
             assert depth is not None
-            out.append(Box(key, nodes[0].scope[:depth], _block_label(analysis, nodes, depth), "block"))
+            blocks = runs[key]
+            out.append(Box(key, nodes[0].scope[:depth], _block_label(analysis, blocks, depth, titles), "block",
+                           count=len(blocks)))
         else:
             n = nodes[0]
             label = _layer_label(analysis, n)
@@ -88,7 +157,8 @@ def boxes(analysis: Analysis, depth: int | None = None) -> list[Box]:
 
 
 def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, str]]:
-    """(from, to, shape) between boxes, once each; edges inside a collapsed block vanish."""
+    """(from, to, shape) between boxes, once each; edges inside a collapsed block vanish. The shape
+    is the tensor's, which the source box already shows: the drawing does not repeat it."""
     keys = box_keys(analysis, depth)
     seen: dict[tuple[str, str], str] = {}
     for n in analysis.graph:
@@ -96,6 +166,36 @@ def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, 
             if keys[i] != keys[n.id]:
                 seen.setdefault((keys[i], keys[n.id]), format_shape(analysis.graph.node(i).shape))
     return [(a, b, shape) for (a, b), shape in seen.items()]
+
+
+def choose_depth(analysis: Analysis, limit: int = MAX_BOXES) -> int | None:
+    """The deepest block nesting whose drawing has at most `limit` boxes, a small one (a hidden ReLU)
+    counting half and each block drawn around boxes one (None: every layer)."""
+    deepest = max((len(n.scope) for n in analysis.graph), default=0)
+    if deepest == 0 or _weight(boxes(analysis, None)) <= limit:
+        return None
+    for depth in range(deepest - 1, -1, -1):
+        if _weight(boxes(analysis, depth)) <= limit:
+            return depth
+    return 0
+
+
+def _weight(drawn: list[Box]) -> float:
+    """A box counts 1 (a small one half), and so does each block drawn as a cluster around boxes:
+    its title and margins take a box's height (a chain of nested blocks grows tall)."""
+    clusters = {b.cluster[:i] for b in drawn for i in range(1, len(b.cluster) + 1)}
+    return sum(0.5 if b.small else 1 for b in drawn) + len(clusters)
+
+
+def depth_note(analysis: Analysis, depth: int | None, chosen: bool) -> str:
+    """What a picture shows: 'every layer', or the depth and how to get every layer."""
+    drawn = len(boxes(analysis, depth))
+    if depth is None:
+        return f"every layer ({drawn} boxes)"
+    every = len(boxes(analysis, None))
+    how = "chosen so the picture fits a page; " if chosen else ""
+    return (f"blocks nested deeper than {depth} collapsed ({drawn} boxes; {how}--depth all draws "
+            f"every layer, {every} boxes)")
 
 
 def _small(analysis: Analysis, n: Node) -> bool:
@@ -106,50 +206,220 @@ def _small(analysis: Analysis, n: Node) -> bool:
 def _layer_label(analysis: Analysis, n: Node) -> str:
     text = html.escape(n.text)
     if _small(analysis, n):
-        return f'<<font point-size="9">{text}</font>>'
+        changed = n.in_shapes and n.in_shapes[0] != n.shape
+        shown = f"{text} → {format_shape(n.shape)}" if changed else text
+        return f'<<font point-size="9">{shown}</font>>'
     params = analysis.counts[n.id].params
-    lines = [f"<b>{text}</b>", format_shape(n.shape)]
+    title = f"{html.escape(n.name or '')} = {text}" if own_name(n) else text
+    lines = [f"<b>{title}</b>", format_shape(n.shape)]
     if params:
         lines.append(f'<font point-size="10">{params:,} params</font>')
     return "<" + "<br/>".join(lines) + ">"
 
 
-def _block_label(analysis: Analysis, nodes: list[Node], depth: int) -> str:
+def _block_label(analysis: Analysis, blocks: list[list[Node]], depth: int,
+                 titles: dict[tuple[str, ...], str]) -> str:
+    nodes = [n for b in blocks for n in b]
     params = sum(analysis.counts[n.id].params for n in nodes)
-    last = max(nodes, key=lambda n: n.id)
-    return (f"<<b>{html.escape(nodes[0].scope[depth])}</b><br/>"
-            f'<font point-size="10">{len(nodes)} layers · {params:,} params</font><br/>{format_shape(last.shape)}>')
+    last = nodes[-1]
+    scope = nodes[0].scope[depth]
+    if len(blocks) > 1:
+        title = f"{html.escape(_block_name(scope))} × {len(blocks)}"
+    else:
+        title = html.escape(titles.get(nodes[0].scope[: depth + 1], scope))
+    layers = f"{len(blocks)} × {len(blocks[0])} layers" if len(blocks) > 1 else f"{len(blocks[0])} layers"
+    return (f"<<b>{title}</b><br/>"
+            f'<font point-size="9">{html.escape(inside(analysis, blocks[0]))}</font><br/>'
+            f'<font point-size="10">{layers} · {params:,} params</font><br/>{format_shape(last.shape)}>')
+
+
+MAX_INSIDE = 72
+
+
+def inside(analysis: Analysis, nodes: list[Node]) -> str:
+    """What a collapsed block holds, as a reader sketches it: its convolutions' kernels (and pools,
+    FCs, attention, MLPs) in order, `|` between concatenated branches, `+` between added ones (`·`
+    multiplied: a gate), `id`
+    for a path that passes its input on: '1×1 | 1×1→3×3 | 1×1→5×5 | pool→1×1', '1×1→3×3→1×1 + 1×1',
+    a transformer block '(attn + id)→(mlp + id)'."""
+    ids = {n.id for n in nodes}
+    memo: dict[tuple[int, int | None], str] = {}
+    seen: dict[int, set[int]] = {}
+    g = analysis.graph
+
+    def ancestors(node_id: int) -> set[int]:  # inside the block
+        if node_id not in seen:
+            seen[node_id] = set()  # a cycle cannot happen; this only stops a deep re-walk
+            out: set[int] = set()
+            for i in g.node(node_id).inputs:
+                if i in ids:
+                    out |= {i} | ancestors(i)
+            seen[node_id] = out
+        return seen[node_id]
+
+    def chain(node_id: int, stop: int | None = None) -> str:
+        """The tokens from the block's input (or from `stop`, left out) up to `node_id`."""
+        if node_id == stop:
+            return ""
+        key = (node_id, stop)
+        if key in memo:
+            return memo[key]
+        n = g.node(node_id)
+        if n.layer.kind == "merge" and len(n.inputs) > 1:
+            joiner = {"concat": " | ", "mul": " · "}.get(n.type, " + ")
+            inner = [i for i in n.inputs if i in ids]
+            # a residual: one input leads to all the others (x + f(x)), so it is 'id' after it
+            base = next((i for i in inner if all(i == j or i in ancestors(j) for j in inner)
+                         and len(inner) == len(n.inputs)), None)
+            parts = [chain(i, base) if i in ids else "" for i in n.inputs]
+            before = "(" + joiner.join(p or "id" for p in parts) + ")"
+            if base is not None and (start := chain(base, stop)):
+                before = f"{start}→{before}"
+        else:
+            before = next((chain(i, stop) for i in n.inputs if i in ids), "")
+        word = _token(n)
+        memo[key] = f"{before}→{word}" if before and word else before or word
+        if len(memo[key]) > 4 * MAX_INSIDE:
+            memo[key] = memo[key][: 4 * MAX_INSIDE]
+        return memo[key]
+
+    text = chain(nodes[-1].id) or "no convolution"
+    if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1]
+    return text if len(text) <= MAX_INSIDE else text[: MAX_INSIDE - 1] + "…"
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _token(n: Node) -> str:
+    kind = n.layer.kind
+    if kind == "conv" and "kernel" in n.args:
+        kernel = n.args["kernel"]
+        sizes = kernel if isinstance(kernel, tuple) else (kernel,)
+        if len(sizes) < len(n.shape) - 1:
+            sizes = tuple(sizes) * (len(n.shape) - 1)
+        return "×".join(map(str, sizes))
+    if kind == "fc":
+        return "fc"
+    if kind == "pool":
+        return "pool"
+    if kind == "attention":
+        return "attn"
+    if kind in ("mlp", "recurrent"):
+        return n.type
+    if kind == "embedding":
+        return "emb"
+    return ""
 
 
 # -- DOT ------------------------------------------------------------------------------------
 
 
-def digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> graphviz.Digraph:
-    """The whole diagram as a graphviz.Digraph (imported lazily: only drawing needs it)."""
+def digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB", reverse: bool = False
+            ) -> graphviz.Digraph:
+    """The whole diagram as a graphviz.Digraph (imported lazily: only drawing needs it). `reverse`
+    defines each cluster's contents last first (see `ordered_digraph`)."""
     import graphviz
 
     if rankdir not in ("TB", "LR"):
         raise UsageError(f"rankdir must be TB or LR, not '{rankdir}'")
     g = graphviz.Digraph(analysis.graph.name)
-    g.attr(rankdir=rankdir, fontname="Helvetica", label=_title(analysis), labelloc="t", fontsize="16")
-    g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
-    g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")
     drawn = boxes(analysis, depth)
-    _emit(g, _tree(drawn), [0])
-    for src, dst, shape in edges(analysis, depth):
-        g.edge(src, dst, label=shape)
-    _legend(g, {b.kind for b in drawn}, any(b.implicit for b in drawn))
+    g.attr(rankdir=rankdir, fontname="Helvetica", label=_title(analysis, drawn), labelloc="t", fontsize="16",
+           size=MAX_INCHES, newrank="true", nodesep="0.25", ranksep="0.3")
+    g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
+    g.attr("edge", color="#555555", arrowsize="0.7")
+    _emit(g, _tree(drawn), [0], reverse, _cluster_titles(analysis), {b.key for b in drawn if b.key.startswith("n") and
+                                 analysis.graph.node(int(b.key[1:])).type == "concat"})
+    for src, dst, _shape in edges(analysis, depth):
+        g.edge(src, dst)
     return g
 
 
+def branch_rows(analysis: Analysis, depth: int | None = None) -> list[list[str]]:
+    """For each drawn concatenation, the first box of each of its branches, in concat order."""
+    keys = box_keys(analysis, depth)
+    g = analysis.graph
+    rows = []
+    for n in g:
+        if n.type != "concat" or len(n.inputs) < 2 or not keys[n.id].startswith("n"):
+            continue
+        firsts = [keys[f] for f in (_branch_start(analysis, i) for i in n.inputs) if f is not None]
+        row = list(dict.fromkeys(k for k in firsts if k != keys[n.id]))
+        if len(row) > 1:
+            rows.append(row)
+    return rows
+
+
+def _branch_start(analysis: Analysis, node_id: int, limit: int = 1000) -> int | None:
+    """The first layer of the branch ending at `node_id`: walk back while a layer feeds only this path."""
+    g = analysis.graph
+    here = node_id
+    for _ in range(limit):
+        n = g.node(here)
+        if len(n.inputs) != 1 or n.type == "input":
+            return here if n.type != "input" else None
+        before = n.inputs[0]
+        if len(g.consumers(before)) > 1 or g.node(before).type == "input":
+            return here
+        here = before
+    return here
+
+
 def to_dot(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> str:
-    return str(digraph(analysis, depth, rankdir).source)
+    return str(ordered_digraph(analysis, depth, rankdir).source)
 
 
-def _title(analysis: Analysis) -> str:
+def ordered_digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> graphviz.Digraph:
+    """The diagram whose concatenations show their inputs in order, left to right (top to bottom
+    with rankdir LR). Where the picture has branches, dot lays it out both ways (the order in
+    which a cluster defines its contents steers where dot puts them) and the one with fewer
+    branches out of order is kept; without the `dot` program, the spec's order."""
+    rows = branch_rows(analysis, depth)
+    first = digraph(analysis, depth, rankdir)
+    if not rows or dot_program() is None:
+        return first
+    second = digraph(analysis, depth, rankdir, reverse=True)
+    return min((first, second), key=lambda g: misplaced(g, rows, rankdir))
+
+
+def misplaced(g: graphviz.Digraph, rows: list[list[str]], rankdir: str = "TB") -> int:
+    """How many pairs of branches dot drew out of their concat order."""
+    at = positions(g, rankdir)
+    return sum(1 for row in rows for a, b in pairwise(row) if a in at and b in at and at[a] > at[b])
+
+
+def positions(g: graphviz.Digraph, rankdir: str = "TB") -> dict[str, float]:
+    """Where dot puts each box across the flow: x for TB, −y for LR (so smaller is earlier)."""
+    at: dict[str, float] = {}
+    for line in _draw(g, "plain").decode().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "node":
+            at[parts[1]] = float(parts[2]) if rankdir == "TB" else -float(parts[3])
+    return at
+
+
+def _title(analysis: Analysis, drawn: list[Box]) -> str:
+    """The title and, under it, the legend as one compact row of coloured cells."""
     t = analysis.totals
-    return (f"{analysis.graph.name}: input {format_shape(analysis.graph.input.shape)}, "
-            f"{t.params:,} params, {t.macs:,} MACs")
+    title = html.escape(f"{analysis.graph.name}: input {format_shape(analysis.graph.input.shape)}, "
+                        f"{t.params:,} params, {t.macs:,} MACs")
+    kinds = {b.kind for b in drawn}
+    cells = [f'<td bgcolor="{COLOURS[k]}" border="1" style="rounded">{"block (collapsed)" if k == "block" else k}</td>'
+             for k in COLOURS if k in kinds]
+    if any(b.implicit for b in drawn):
+        cells.append('<td border="1" style="dashed">implicit: hidden ReLU, flatten, shortcut</td>')
+    legend = "".join(cells)
+    return (f'<<table border="0" cellspacing="4" cellpadding="3"><tr><td colspan="{len(cells)}">'
+            f'<font point-size="16">{title}</font></td></tr>'
+            f'<tr>{legend}</tr></table>>')
 
 
 def _tree(drawn: list[Box]) -> _Cluster:
@@ -157,45 +427,74 @@ def _tree(drawn: list[Box]) -> _Cluster:
     for b in drawn:
         here = root
         for scope in b.cluster:
-            here = here.children.setdefault(scope, _Cluster())
+            if scope not in here.children:
+                here.children[scope] = _Cluster()
+                here.order.append(scope)
+            here = here.children[scope]
         here.boxes.append(b)
+        here.order.append(b)
     return root
 
 
-def _emit(g: graphviz.Digraph, cluster: _Cluster, counter: list[int]) -> None:
-    for b in cluster.boxes:
-        attrs = {"label": b.label, "fillcolor": COLOURS.get(b.kind, COLOURS["other"])}
-        if b.implicit:
-            attrs |= {"style": "rounded,dashed,filled"}
-        if b.small:
-            attrs |= {"height": "0.2", "margin": "0.04,0.02"}
-        if b.kind == "block":
-            attrs |= {"shape": "box3d", "style": "filled"}
-        g.node(b.key, **attrs)
-    for title, child in cluster.children.items():
-        counter[0] += 1
-        with g.subgraph(name=f"cluster_{counter[0]}") as sub:
-            sub.attr(label=title, style="rounded,dashed", color="#888888", fontsize="11")
-            _emit(sub, child, counter)
+def _cluster_titles(analysis: Analysis) -> dict[tuple[str, ...], str]:
+    """Each block instance's title: its module path and the block, `layer1 = stage#1`
+    (`features.3 = inverted#2` where the instance is numbered); for a graph made without module
+    paths, the path its layers share."""
+    prefixes: dict[tuple[str, ...], list[str]] = {}
+    for n in analysis.graph:
+        if not n.module or n.shares is not None:
+            continue
+        parts = n.module.split(".")[:-1]
+        for i in range(len(n.scope)):
+            key = n.scope[: i + 1]
+            known = prefixes.get(key)
+            if known is None:
+                prefixes[key] = parts
+            else:
+                k = 0
+                while k < min(len(known), len(parts)) and known[k] == parts[k]:
+                    k += 1
+                prefixes[key] = known[:k]
+    own = analysis.graph.block_modules  # the instance's own path, where expansion recorded it
+    return {key: (f"{own[key]} = {key[-1]}" if own.get(key) else f"{'.'.join(p)} = {key[-1]}" if p else key[-1])
+            for key, p in prefixes.items()}
 
 
-def _legend(g: graphviz.Digraph, kinds: set[str], implicit: bool) -> None:
-    shown = [k for k in COLOURS if k in kinds]
-    with g.subgraph(name="cluster_legend") as leg:
-        leg.attr(label="legend", style="rounded", color="#bbbbbb", fontsize="11", ranksep="0.1")
-        keys = []
-        for kind in shown:
-            attrs = {"label": kind, "fillcolor": COLOURS[kind], "fontsize": "9"}
-            if kind == "block":
-                attrs |= {"label": "block (collapsed)", "shape": "box3d", "style": "filled"}
-            leg.node(f"legend_{kind}", **attrs)
-            keys.append(f"legend_{kind}")
-        if implicit:
-            leg.node("legend_implicit", label="implicit (hidden ReLU, flatten, shortcut)", fontsize="9",
-                     style="rounded,dashed,filled", fillcolor=COLOURS["other"])
-            keys.append("legend_implicit")
-        for a, b in pairwise(keys):  # invisible edges stack the legend
-            leg.edge(a, b, style="invis")
+def _emit(g: graphviz.Digraph, cluster: _Cluster, counter: list[int], reverse: bool,
+          titles: dict[tuple[str, ...], str], ordered: set[str], root: _Cluster | None = None,
+          path: tuple[str, ...] = ()) -> None:
+    root = root or cluster
+    for item in reversed(cluster.order) if reverse else cluster.order:
+        if isinstance(item, str):
+            counter[0] += 1
+            with g.subgraph(name=f"cluster_{counter[0]}") as sub:
+                sub.attr(label=titles.get((*path, item), item), style="rounded,dashed", color="#888888",
+                         fontsize="10", fontcolor="#555555", labeljust="l", labelloc="t", margin="14")
+                _emit(sub, cluster.children[item], counter, reverse, titles, ordered, root, (*path, item))
+            continue
+        b = item
+        if cluster.children and cluster is not root:  # a lone box beside clusters: a cluster of its own,
+            counter[0] += 1                            # so that dot orders it with them
+            with g.subgraph(name=f"cluster_{counter[0]}") as sub:
+                sub.attr(label="", peripheries="0", margin="0")
+                _box(sub, b, ordered)
+            continue
+        _box(g, b, ordered)
+
+
+def _box(g: graphviz.Digraph, b: Box, ordered: set[str]) -> None:
+    attrs = {"label": b.label, "fillcolor": COLOURS.get(b.kind, COLOURS["other"])}
+    if b.implicit:
+        attrs |= {"style": "rounded,dashed,filled"}
+    if b.small:
+        attrs |= {"height": "0.2", "margin": "0.04,0.02"}
+    if b.kind == "block":
+        attrs |= {"shape": "box3d", "style": "filled", "margin": "0.2,0.1"}
+        if b.count > 1:
+            attrs |= {"peripheries": "2"}
+    if b.key in ordered:  # a concat's inputs are drawn left to right in their order
+        attrs |= {"ordering": "in"}
+    g.node(b.key, **attrs)
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -215,13 +514,14 @@ def dot_program() -> str | None:
 
 def render(analysis: Analysis, path: str | Path, depth: int | None = None, rankdir: str = "TB") -> Path:
     """Write the diagram to `path` (format from its extension); returns the path written.
+    `depth` None draws every layer (`choose_depth` picks one that fits a page).
 
     Without Graphviz's `dot` program the DOT text is still written, next to `path`
     with the same stem, and a RenderError says how to install it.
     """
     path = Path(path)
     fmt = output_format(path)
-    g = digraph(analysis, depth, rankdir)
+    g = ordered_digraph(analysis, depth, rankdir)
     if fmt == "dot":
         _write(path, g.source.encode())
         return path
@@ -235,6 +535,13 @@ def render(analysis: Analysis, path: str | Path, depth: int | None = None, rankd
         )
     _write(path, _draw(g, fmt))
     return path
+
+
+def svg_text(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> str | None:
+    """The diagram as SVG text, or None without Graphviz's `dot` program."""
+    if dot_program() is None:
+        return None
+    return _draw(ordered_digraph(analysis, depth, rankdir), "svg").decode()
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -113,6 +114,7 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "frozen": c.frozen,
         "scope": list(n.scope),
         "name": n.name,
+        "module": n.module,  # its torch module's path in `build`/`export --torch`: features.0, layer1.0.conv1
         "warnings": list(n.warnings),
         "counted": analysis.counted.values[node_id],
         "counted_rule": analysis.counted.rules[node_id],
@@ -236,11 +238,16 @@ def to_json(analysis: Analysis) -> str:
 
 
 CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", "weights", "biases",
-              "buffers", "macs", "flops", "share", "implicit", "scope")
+              "buffers", "macs", "flops", "share", "implicit", "scope", "rf")
 
 
-def to_csv(analysis: Analysis) -> str:
-    """One row per layer, integers exact; lists joined with spaces / x."""
+def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] | None = None,
+           only: str | None = None) -> str:
+    """One row per layer, integers exact; lists joined with spaces / x. With `depth`, `columns`
+    or `only`, the rows and columns of the table instead (a collapsed block is one row, its ids
+    `5-11`), every figure exact."""
+    if depth is not None or columns is not None or only is not None:
+        return _table_csv(analysis, depth, columns, only)
     buf = io.StringIO()
     fields = CSV_FIELDS + (("counted",) if analysis.convention != "pytorch" else ())
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -251,12 +258,61 @@ def to_csv(analysis: Analysis) -> str:
         row["output_shape"] = "x".join(map(str, row["output_shape"]))
         row["scope"] = "/".join(row["scope"])
         row["share"] = f"{row['share']:.6f}"
+        row["rf"] = plain_value(FIGURES["rf"].of(analysis, n.id))
         writer.writerow({k: row[k] for k in fields})
     return buf.getvalue()
 
 
-def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] | None = None) -> str:
+def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | None, only: str | None) -> str:
     from archcalc.report.columns import select
+    from archcalc.report.rows import only as filter_rows
+
+    cols = list(columns) if columns is not None else select(None)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "layer", "scope", *(c.key for c in cols)])
+    g = analysis.graph
+    for r in filter_rows(analysis, rows(analysis, depth), only):
+        if r.heading:
+            continue
+        first = g.node(r.ids[0])
+        scope = "/".join(first.scope[: r.level] if r.type == "block" else first.scope)
+        cells = [c.cell(analysis, r.ids) if c.figure is None else
+                 plain_value(FIGURES[c.figure].group(analysis, r.ids)) for c in cols]
+        writer.writerow([r.index.replace("–", "-"), r.label, scope, *cells])
+    return buf.getvalue()
+
+
+def plain_value(value: Any) -> Any:
+    """A figure as a CSV cell: integers exact, shapes and RFs as 3x224x224, a share as a fraction
+    of 1 (6 decimals), 'global' as it is, empty for none."""
+    from fractions import Fraction
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Fraction):
+        return f"{float(value):.6f}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) if value else ""
+    return value
+
+
+def markdown_text(text: str) -> str:
+    """Text that Markdown shows as written in a table cell (no code spans): `|`, `*`, backticks,
+    `<`, `[` and a `_` that could start emphasis are escaped."""
+    text = re.sub(r"([\\|*`<>\[\]])", r"\\\1", text)
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
+
+
+def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] | None = None,
+                only: str | None = None, quiet: bool = False) -> str:
+    from archcalc.report.columns import select
+    from archcalc.report.notes import lines as note_lines
+    from archcalc.report.rows import only as filter_rows
 
     cols = list(columns) if columns is not None else select(None)
     t = analysis.totals
@@ -266,13 +322,13 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
         "| # | layer | " + " | ".join(c.title for c in cols) + " |",
         "|---:|---|" + "".join("---:|" if c.justify == "right" else "---|" for c in cols),
     ]
-    for r in rows(analysis, depth):
+    for r in filter_rows(analysis, rows(analysis, depth), only):
         indent = "&nbsp;" * 2 * r.level
         if r.heading:
-            lines.append(f"| | {indent}**{r.label}** |" + " |" * len(cols))
+            lines.append(f"| | {indent}**{markdown_text(r.label)}** |" + " |" * len(cols))
             continue
-        cells = [c.cell(analysis, r.ids) for c in cols]
-        lines.append(f"| {r.index} | {indent}`{r.label}` | " + " | ".join(cells) + " |")
+        cells = [markdown_text(c.cell(analysis, r.ids)) for c in cols]
+        lines.append(f"| {r.index} | {indent}{markdown_text(r.label)} | " + " | ".join(cells) + " |")
     lines.append("| | **total** | " + " | ".join(f"**{c.footer(analysis)}**" if c.footer(analysis) else ""
                                                    for c in cols) + " |")
     lines += [
@@ -280,7 +336,16 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
         f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
     ]
+    from archcalc.report.table import attention_lines, kv_cache_line
+
+    if analysis.batch > 1:
+        lines.append(f"Per batch of {analysis.batch} (the figures above are per sample): MACs "
+                     f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}.")
+    lines += [f"\n{markdown_text(line)}" for line in attention_lines(analysis).splitlines()]
+    if kv := kv_cache_line(analysis).strip():
+        lines.append(f"\n{markdown_text(kv)}")
     lines += ["", *(f"> {line}" for line in counting_views.summary_lines(analysis))] \
         if analysis.convention != "pytorch" else []
-    lines += [f"\n> warning: layer {w.layer} (line {w.line}): {w.message}" for w in analysis.warnings]
+    if not quiet:
+        lines += [f"\n> warning: {markdown_text(line)}" for line in note_lines(analysis)]
     return "\n".join(lines) + "\n"

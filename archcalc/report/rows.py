@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from archcalc.graph import Node
@@ -47,9 +48,68 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     return out
 
 
+ONLY_HELP = ("weighted (conv and FC layers, and attention, MLP, embedding and recurrent layers: a paper's "
+             "table), params (every layer with parameters, BN included), or kinds of layer joined by commas: "
+             "conv, fc, attention, mlp, embedding, recurrent, norm, pool, activation, merge, matmul, other")
+# the kinds whose layers are a network's weight layers though no hidden activation follows them
+WEIGHT_KINDS = frozenset({"attention", "mlp", "embedding", "recurrent"})
+KINDS = frozenset({"conv", "fc", "attention", "mlp", "embedding", "recurrent", "norm", "pool", "activation",
+                   "merge", "matmul", "other"})
+
+
+def only(analysis: Analysis, body: list[Row], which: str | None) -> list[Row]:
+    """The rows holding a layer `which` names ('weighted', 'params' or kinds such as 'conv,fc'), with
+    the block headings above them; the totals stay the whole network's."""
+    if which is None:
+        return body
+    keep = matcher(analysis, which)
+    out: list[Row] = []
+    for r in body:
+        if r.heading:
+            while out and out[-1].heading and out[-1].level >= r.level:  # an empty heading goes
+                out.pop()
+            out.append(r)
+        elif any(keep(i) for i in r.ids):
+            while out and out[-1].heading and out[-1].level >= r.level:  # a heading of a block left behind
+                out.pop()
+            out.append(r)
+    while out and out[-1].heading:
+        out.pop()
+    return out
+
+
+def matcher(analysis: Analysis, which: str) -> Callable[[int], bool]:
+    from archcalc.errors import UsageError
+
+    words = {w.strip() for w in which.split(",") if w.strip()}
+    unknown = words - KINDS - {"weighted", "params"}
+    if unknown or not words:
+        raise UsageError(f"--only takes {ONLY_HELP}; not '{which}'")
+    g = analysis.graph
+
+    def keep(node_id: int) -> bool:
+        n = g.node(node_id)
+        if n.type == "input":
+            return False
+        owner = node_id if n.shares is None else n.shares
+        return (("weighted" in words and (n.layer.weighted or n.layer.kind in WEIGHT_KINDS))
+                or ("params" in words and analysis.counts[owner].params > 0)
+                or n.layer.kind in words)
+    return keep
+
+
+def own_name(n: Node) -> bool:
+    """Whether the node's statement name names this layer itself (`conv1 = conv7-64`), rather than
+    a block call or a group of layers the statement ends on (`layer1 = stage(64, 3)` ends on a
+    ReLU inside it; its rows sit under the block's heading)."""
+    if not n.name or n.type == "input" or n.name == n.text:
+        return False
+    return n.module is None or n.module == n.name or n.module.endswith("." + n.name)
+
+
 def label(analysis: Analysis, node: Node) -> str:
     """The layer as written (with its name), and whose weights it uses where it shares or ties them."""
-    text = f"{node.name} = {node.text}" if node.name else node.text
+    text = f"{node.name} = {node.text}" if own_name(node) else node.text
     weighted = analysis.counts[node.id if node.shares is None else node.shares].params > 0
     if node.shares is not None:
         return f"{text}  [weights of #{node.shares}]" if weighted else text

@@ -14,16 +14,17 @@ from archcalc.report.columns import Column, select
 from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
 from archcalc.report.plain_table import PLAIN_ROWS, draw
 from archcalc.report.rows import Row, rows
+from archcalc.report.rows import only as filter_rows
 from archcalc.tensor import format_shape
 
 LABEL_WIDTH = 60
 
 
-def layer_table(analysis: Analysis, depth: int | None = None,
-                columns: Sequence[Column] | None = None) -> Table | str:
+def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
+                only: str | None = None) -> Table | str:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
-    body = rows(analysis, depth)
+    body = filter_rows(analysis, rows(analysis, depth), only)
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
     title = f"{g.name}  ({inputs_text(analysis)})"
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
@@ -176,15 +177,19 @@ def kind_table(analysis: Analysis) -> Table:
 
 
 def warnings_text(analysis: Analysis) -> Text:
+    """One line per kind of warning (report/notes.py): eight floored divisions are one line (×8)."""
+    from archcalc.report.notes import lines
+
     text = Text()
-    for w in analysis.warnings:
-        where = f"line {w.line}, " if w.line else ""
-        text.append(f"\nwarning: {where}layer {w.layer}: {w.message}", style="yellow")
+    for line in lines(analysis):
+        text.append(f"\nwarning: {line}", style="yellow")
     return text
 
 
-def full_report(analysis: Analysis, depth: int | None = None,
-                columns: Sequence[Column] | None = None) -> list[RenderableType | str]:
-    """The table (plain text when huge), the summary, the totals by kind and the warnings, in order."""
-    return [layer_table(analysis, depth, columns), summary(analysis), kind_table(analysis),
-            warnings_text(analysis)]
+def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
+                quiet: bool = False, only: str | None = None) -> list[RenderableType | str]:
+    """The table (plain text when huge), the summary, the totals by kind and (unless `quiet`) the
+    warnings, in order."""
+    parts: list[RenderableType | str] = [layer_table(analysis, depth, columns, only), summary(analysis),
+                                         kind_table(analysis)]
+    return parts if quiet else [*parts, warnings_text(analysis)]
