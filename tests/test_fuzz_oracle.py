@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tests.fuzz.cases import SPEC, Case, compact, shell
 from tests.fuzz.classify import message_shape, position_problem, read_lines, recursion_cycle
+from tests.fuzz.corpus import ROOT
 from tests.fuzz.inputs import make_case
 from tests.fuzz.minimize import ddmin, option_groups
 from tests.fuzz.options import DEFAULT_COMMANDS
@@ -75,3 +76,19 @@ def test_the_shell_line_writes_the_exact_bytes() -> None:
 
 def test_compact_writes_long_runs_short() -> None:
     assert compact("{" + "1+" * 500 + "1}") == "{«'1+'×500»1}"
+
+
+def test_a_position_in_a_family_spec_is_read_from_that_file() -> None:
+    spec = "use mobilenet_v3\ninput 3\n"
+    family = (ROOT / "specs" / "families" / "mobilenet_v3.arch").read_text(encoding="utf-8").split("\n")
+    number = next(i for i, line in enumerate(family, 1) if "conv{k}-{c}/s{s}/nobias" in line)
+    line = family[number - 1]
+    col = line.index("conv") + 1
+    stderr = (f"families/mobilenet_v3.arch:{number}:{col}: error: cannot apply 'conv3-16/s2/nobias' to 3\n"
+              f" {number} | {line}\n {' ' * len(str(number))} | {' ' * (col - 1)}^^^^\n")
+    assert position_problem(_case(spec), stderr) is None
+
+
+def test_a_bom_is_no_part_of_the_first_line() -> None:
+    stderr = "<stdin>:1:1: error: the spec has no input shape\n 1 | # generated 1\n   | ^\n"
+    assert position_problem(_case("\ufeff# generated 1"), stderr) is None

@@ -174,3 +174,24 @@ def test_sizes_at_the_limit_go_through_every_pass(spec: str) -> None:
     for args in (["report", "-", "--format", "json"], ["report", "-"], ["check", "-"]):
         assert run(args, spec).exit_code == 0
     assert run(["rf", "-", "--format", "json"], spec).exit_code in (0, 2)
+
+
+def test_an_output_name_that_is_not_utf8_is_printed() -> None:
+    # was UnicodeEncodeError printing 'wrote \udcff.svg' (a name with byte 0xff reaches Python as a surrogate)
+    with CliRunner().isolated_filesystem():
+        result = run(["rf", "lenet5", "-o", "\udcff.svg"])
+        assert result.exit_code == 0 and result.output.rstrip().endswith("wrote \ufffd.svg")
+
+
+def test_render_depth_of_5000_digits() -> None:
+    # was ValueError in cli/render.py parse_depth (int-to-str limit)
+    assert "--depth takes a whole number (at most 9 digits)" in error(["render", "lenet5", "-o", "x.dot",
+                                                                         "--depth", "9" * 5000])
+
+
+def test_a_bom_after_text_is_named() -> None:
+    # "unexpected '\ufeff' after '10'" quoted an invisible character
+    out = error(["check", "-"], "10\ufeff")
+    assert out.startswith("<stdin>:1:3: error: unexpected U+FEFF (zero width no-break space), an invisible "
+                          "character after '10'")
+    assert "unexpected '\\u200bab' after 'relu'" in error(["report", "-"], "input 3x8x8\nrelu\u200bab\n")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, path_text, show, spec_argument
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
@@ -64,7 +64,7 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     else:
         show(rf_renderable(graph, node_id, field, profiles))  # type: ignore[arg-type]
         if plot:
-            click.echo(f"wrote {plot}")
+            click.echo(f"wrote {path_text(plot)}")
 
 
 def pick_layer(analysis: Analysis, layer: str | None) -> int:

@@ -531,15 +531,28 @@ def _instance_suffix(text: str) -> tuple[int, int] | None:
     return len(text[:keyword].rstrip()), name
 
 
+def _invisible(ch: str) -> bool:
+    import unicodedata
+
+    return ch != " " and unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn")
+
+
 def _char(ch: str) -> str:
     """One character as a message names it: quoted when it shows, by code point and name when a
     terminal shows it as nothing or a blank (a zero-width space, a BOM, a control character)."""
     import unicodedata
 
-    if ch != " " and unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn"):
+    if _invisible(ch):
         name = unicodedata.name(ch, "")
         return f"U+{ord(ch):04X}" + (f" ({name.lower()})" if name else "") + ", an invisible character"
     return f"'{ch}'"
+
+
+def _quoted(text: str) -> str:
+    """A user's text quoted, its invisible characters written as \\uXXXX (a lone one named)."""
+    if len(text) == 1:
+        return _char(text)
+    return "'" + "".join(f"\\u{ord(c):04x}" if c != "\t" and _invisible(c) else c for c in text) + "'"
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -573,7 +586,7 @@ def _unit(piece: Piece) -> Layer | Ref:
         call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
         pos = len(text)
     if pos < len(text):
-        raise SpecError(f"unexpected '{text[pos:]}' after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
                         expected="',' between layers, an option like /s2, or a repeat like x3")
     return Layer(head, tuple(options), call, text)
 

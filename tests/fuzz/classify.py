@@ -31,7 +31,8 @@ Classes, checked in this order (the first that applies wins):
   or a comment; and the first
   line of stderr is not `NAME:LINE:COL: error: ...` (NAME `<stdin>`, the file name or
   `<spec>`) followed by the excerpt ` LINE | TEXT` and a caret line, where LINE is a line
-  of the spec (lines end at "\\n", "\\r\\n" or "\\r", as Python's text files read them; no
+  of the spec (or of `families/FAMILY.arch`, where the spec says `use FAMILY` and the
+  error is in the family's text) (lines end at "\\n", "\\r\\n" or "\\r", as Python's text files read them; no
   other character ends a line), TEXT is that line exactly, COL is at most its length + 1,
   and the carets start at COL, COL counting characters (a tab is one: the excerpt shows
   the raw line, so a column counted on tabs expanded to 4 is off; it is caught when a text
@@ -319,7 +320,7 @@ def position_problem(case: Case, stderr: str) -> str | None:
     if not m:
         return "no position"
     number, col = int(m.group("line")), int(m.group("col"))
-    spec_lines = read_lines(case.spec or "")
+    spec_lines = read_lines(_text_named(m.group("name"), case.spec or ""))
     if not 1 <= number <= len(spec_lines):
         return "line out of range"
     real = spec_lines[number - 1]
@@ -332,6 +333,18 @@ def position_problem(case: Case, stderr: str) -> str | None:
         tabs = "\t" in real and col <= len(real.expandtabs(4)) + 1
         return "column counts tabs as 4" if tabs else "column past the line"
     return _caret_problem(m.group("msg"), real, col, lines[2] if len(lines) > 2 else "")
+
+
+def _text_named(name: str, spec: str) -> str:
+    """The text a message's position refers to: the spec, or a built-in family spec that a
+    `use FAMILY` line read (its errors point into `families/FAMILY.arch`, as documented)."""
+    from tests.fuzz.corpus import SPECS
+
+    if name.startswith("families/") and name.endswith(".arch") and "/" not in name[len("families/"):]:
+        path = SPECS / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return spec
 
 
 def _caret_problem(message: str, line: str, col: int, caret_line: str) -> str | None:

@@ -96,8 +96,10 @@ class WorkerProcess:
                 cpu_deadline = self._cpu() + limit + 2 * GRACE + 1
         except (WorkerDied, BrokenPipeError, TimeoutError) as e:
             return self._dead(case, e, offset, time.monotonic() - started, limit)
-        if result.pop("bloated", False):
-            self.stop()  # the cap is relative to the worker's size: start a lean one
+        if result.pop("bloated", False) or result["kind"] in ("hang", "memory"):
+            # the cap is relative to the worker's size: start a lean one; and a run stopped by its
+            # limit may have been inside an import (torch's), leaving a half-made module behind
+            self.stop()
         result["wall"] = round(time.monotonic() - began, 4)
         return result
 
