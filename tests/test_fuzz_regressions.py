@@ -195,3 +195,14 @@ def test_a_bom_after_text_is_named() -> None:
     assert out.startswith("<stdin>:1:3: error: unexpected U+FEFF (zero width no-break space), an invisible "
                           "character after '10'")
     assert "unexpected '\\u200bab' after 'relu'" in error(["report", "-"], "input 3x8x8\nrelu\u200bab\n")
+
+
+def test_a_recurrent_layer_of_10_to_the_12_layers() -> None:
+    # was MemoryError in layers/recurrent.py _layer_inputs (a list of 10¹² layer widths)
+    out = error(["report", "-"], "input 35\nembedding(vocab=10000, dim=300)\nlstm(hidden=128, layers=1000000000000)\n")
+    assert "layers=1,000,000,000,000 stacked layers: at most 10,000" in out.splitlines()[0]
+
+
+def test_calc_conv_padding_holds_sizes_only() -> None:
+    out = error(["calc", "conv", "--input", "56x56", "--kernel", "11", "--padding", "(3)", "--out-channels", "32"])
+    assert out.startswith("error: --padding must be a whole number or sizes joined by x")

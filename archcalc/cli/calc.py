@@ -72,7 +72,7 @@ def _size_option(name: str, default: str | None, help_text: str) -> Callable[[An
               help="Input size: 227 (square), 227x227 (H×W) or 3x227x227 (C×H×W).")
 @_size_option("--kernel", None, "Kernel size: 11 or 1x7.")
 @_size_option("--stride", "1", "Stride.")
-@click.option("--padding", default=None, metavar="N[xN]",
+@click.option("--padding", default=None, metavar="N[xN]", callback=_sizes_only,
               help="Zero padding on each side  [default: 0, the textbook formula's; a spec's conv pads 'same']")
 @_size_option("--dilation", "1", "Dilation (the kernel spans D·(K−1)+1 inputs).")
 @click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups.")
