@@ -206,3 +206,9 @@ def test_a_recurrent_layer_of_10_to_the_12_layers() -> None:
 def test_calc_conv_padding_holds_sizes_only() -> None:
     out = error(["calc", "conv", "--input", "56x56", "--kernel", "11", "--padding", "(3)", "--out-channels", "32"])
     assert out.startswith("error: --padding must be a whole number or sizes joined by x")
+
+
+def test_a_rounded_claim_of_4295_digits() -> None:
+    # was ValueError in check/claims.py rounding (the int-to-str limit)
+    out = error(["check", "-"], "input 3x224x224\nrelu=>macs≈" + "9" * 4295 + "M")
+    assert out.startswith("<stdin>:2:") and "a figure of more than 40 digits" in out.splitlines()[0]

@@ -194,6 +194,9 @@ def _count(text: str, op: str, loc: Loc) -> int | Rounded:
         if op == "=":
             raise SpecError(f"'{text}' is a rounded figure", loc,
                             hint=f"write ≈{text} (or ~{text}) to mean 'rounds to', or the exact figure")
+        if len(rounded.group(1)) > MAX_DIGITS:
+            raise SpecError(f"a figure of more than {MAX_DIGITS} digits: '{text[:40]}…'", loc,
+                            expected="a rounded figure such as ≈138M or ≈15.5G")
         return Rounded(Decimal(rounded.group(1)), UNITS[rounded.group(2)], text)
     if _NUMBER.fullmatch(text):
         if len(text) > MAX_DIGITS:

@@ -37,7 +37,7 @@ BAD_SETS = ("k=256", "k=10**400", "k=(10.0**64)**64", "k=0**-1", "k=" + "1+" * 1
 CONVENTIONS = ("pytorch", "paper", "torchinfo", "fvcore", "ptflops", "ptflops-aten", "thop", "tf-profiler")
 NAMED_INPUTS = ("left=1x64x64", "right=1x64x64", "nope=3x8x8", "=3x8x8", "left=", "left=0x3", "input=3x32x32",
                 "left=²", "left=3x8x8=3", "tokens=16", "ids=" + "9" * 5000, "left = 1x64x64")
-BAD_CHECKPOINTS = ("0", "-1", "1000000000000", "9" * 5000, "1.5", "²", "", "all", "٣")
+BAD_CHECKPOINTS = ("0", "1", "-1", "1000000000000", "9" * 5000, "1.5", "²", "", "all", "٣")
 BAD_PATHS = ("missing/dir/out", ".", "out.txt", "", "dir/", "/dev/full", "out\nname", "a" * 300, "\udcff.svg")
 
 
@@ -70,7 +70,7 @@ def _report(rng: random.Random, hostile: bool) -> tuple[list[str], str]:
         args += ["--training", "--precision", rng.choice(["fp32", "fp16", "bf16"]),
                  "--device", rng.choice(["cpu", "cuda"])]
         if rng.random() < 0.5:
-            args += ["--checkpoint", rng.choice(["1", "2", "4"])]
+            args += ["--checkpoint", rng.choice(["2", "4", "sqrt"])]
     if not hostile:
         return args, ""
     option = rng.choice(["--columns", "--depth", "--batch", "--dtype", "--set", "--input", "--explain-csv",
