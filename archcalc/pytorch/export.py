@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-META_PARAMS = 5_000_000  # parameters past which export builds on the meta device (below: 20 MB, ~0.1 s)
+META_PARAMS = 50_000_000  # parameters past which export builds on the meta device (below: ≤ 200 MB, ≤ ~1 s)
 
 
 def export_source(graph: LayerGraph) -> str:
@@ -35,8 +35,9 @@ def export_source(graph: LayerGraph) -> str:
 
     names = module_names(graph)
     # Only the modules' structure is read. A big model is built on the meta device (no weight
-    # allocated or initialised: 67M parameters took ~3 s of CPU and 270 MB); a small one on the
-    # CPU (past META_PARAMS only), since the meta device's first use imports sympy (~2 s once per process).
+    # allocated or initialised: 67M parameters took ~3 s of CPU and 270 MB); one of at most
+    # META_PARAMS on the CPU, since the meta device's first use imports sympy and torch._dynamo for some
+    # layers (2-5 s once a process).
     weights = sum(prod(shape) for n in graph for shape in n.layer.param_shapes(n.args, n.in_shapes, n.shape).values())
     with torch.device("meta") if weights > META_PARAMS else contextlib.nullcontext():
         modules = build_modules(graph)

@@ -68,6 +68,7 @@ GRACE = 2.0  # the parent kills a worker whose case overran its limit by 2 × GR
 LATE = 0.05  # seconds between faulthandler's dump at the limit and the Timeout that stops the run
 BASELINE_CAP = 20.0  # seconds: the longest an unmutated zoo spec may take for its baseline
 PER_LAYER = 8e-4  # CPU s per layer: 8 s per 10,000 (the issue asks ~1 s; report --explain measures 3-5 s)
+PER_PARAM = 1e-7  # CPU seconds per parameter for export and verify, which build (and initialise) weights
 WALL_FACTOR = 10.0  # the stack dump for a run stuck in C code: at this many times its limit in wall time
 OUTPUT_CAP = 64 << 20  # bytes a case may write to one file
 KEEP = 4000  # characters of stdout and stderr kept per run
@@ -126,8 +127,10 @@ class Worker:
             lines.append(["verify", SPEC, "--device", "cpu", "--runs", "0", "--warmup", "0"])
         for args in lines:
             self.execute(Case(-1, args, text), 600.0)
-        if "export" in commands:  # 33M parameters: export builds on the meta device, whose imports take seconds
-            self.execute(Case(-1, ["export", SPEC, "--torch"], "input 8192\nfc-4096\n"), 600.0)
+        if "export" in commands:  # export builds a big model on the meta device, whose imports take seconds
+            import torch._dynamo  # noqa: F401
+
+            self.execute(Case(-1, ["export", SPEC, "--torch"], "input 65536\nfc-1024, rbf-2, relu\n"), 600.0)
 
     def _set_limits(self) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -154,7 +157,9 @@ class Worker:
         say_limit(limit)
         outcome = self.execute(case, limit)
         if outcome["elapsed"] >= limit and case.via != "closed":
-            longer = self.timeout + PER_LAYER * self._layers(case)
+            layers, params = self._size(case)
+            longer = self.timeout + PER_LAYER * layers + (PER_PARAM * params if case.args[0] in ("export", "verify")
+                                                           else 0.0)
             if case.seed_spec:
                 longer = max(longer, self.timeout + 3 * self._baseline(case))
             if longer > limit * 1.2:
@@ -169,17 +174,21 @@ class Worker:
         rec["bloated"] = _vm("VmPeak") - self.base > (self.memory_mb << 20) // 2
         return rec
 
-    def _layers(self, case: Case) -> int:
-        """The layers the case's spec expands to (0 if it does not load within the limit)."""
+    def _size(self, case: Case) -> tuple[int, int]:
+        """The layers the case's spec expands to and its parameters (0, 0 if it does not load
+        within the limit): export and verify build the weights of a model up to 50M parameters."""
         from archcalc import load_text
+        from archcalc.tensor import prod
 
         if case.spec is None:
-            return 0
+            return 0, 0
         signal.setitimer(signal.ITIMER_PROF, self.timeout)
         try:
-            return len(load_text(case.spec, "spec.arch"))
+            graph = load_text(case.spec, "spec.arch")
+            params = sum(prod(s) for n in graph for s in n.layer.param_shapes(n.args, n.in_shapes, n.shape).values())
+            return len(graph), params
         except (Exception, Timeout):
-            return 0
+            return 0, 0
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
 
