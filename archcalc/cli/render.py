@@ -21,7 +21,7 @@ def parse_depth(value: str) -> int | None | str:
     if text.isascii() and text.isdigit() and len(text) < 10:
         return int(text)
     shown = value if len(value) <= 40 else value[:40] + "…"
-    raise UsageError(f"--depth takes a whole number (at most 9 digits), auto or all, not '{shown}'")
+    raise UsageError(f"--depth takes a whole number, auto or all, not '{shown}'")
 
 
 def resolve_depth(analysis: Any, value: str) -> tuple[int | None, str]:
