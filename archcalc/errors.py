@@ -18,8 +18,16 @@ class Source:
     filename: str = "<spec>"
 
     def line(self, lineno: int) -> str:
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a spec as a text file has them: only "\\n", "\\r\\n" and "\\r" end a line.
+    (str.splitlines also breaks at form feeds, \\x1c…\\x1e, U+0085, U+2028 and U+2029, so line
+    numbers would disagree with every editor.)"""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +75,11 @@ class SpecError(ArchcalcError):
         if self.loc is None:
             lines = [f"{name}: error: {self.message}"]
         else:
-            lines = [f"{name}:{self.loc.line}:{self.loc.col}: error: {self.message}"]
+            raw = self.source.line(self.loc.line) if self.source is not None else ""
+            col, width = raw_columns(raw, self.loc.col, self.loc.width)
+            lines = [f"{name}:{self.loc.line}:{col}: error: {self.message}"]
             if self.source is not None:
-                lines += _excerpt(self.source, self.loc)
+                lines += _excerpt(self.loc.line, raw, col, width)
         if self.expected:
             lines.append(f"  expected: {self.expected}")
         if self.hint:
@@ -128,10 +138,31 @@ class MissingExtraError(ArchcalcError, ImportError):
     which extra installs it."""
 
 
-def _excerpt(source: Source, loc: Loc) -> list[str]:
-    # columns count a tab as 4, as the parser reads it: show the line the same way
-    text = source.line(loc.line).expandtabs(4)
-    gutter = str(loc.line)
+def raw_columns(raw: str, col: int, width: int) -> tuple[int, int]:
+    """The parser counts a tab as 4 columns (it expands tabs to read indentation); a message
+    counts characters, as editors do. Column and width on the expanded line → on the raw one."""
+    if "\t" not in raw:
+        return col, width
+    start = end = None
+    x = 0  # the expanded column of raw[i]
+    for i, ch in enumerate(raw):
+        if start is None and x >= col - 1:
+            start = i
+        if end is None and x >= col - 1 + width:
+            end = i
+            break
+        x = (x // 4 + 1) * 4 if ch == "\t" else x + 1
+    if start is None:
+        start = len(raw) + (col - 1 - x)
+    if end is None:
+        end = len(raw) + max(0, col - 1 + width - x)
+    return start + 1, max(1, end - start)
+
+
+def _excerpt(number: int, raw: str, col: int, width: int) -> list[str]:
+    """The raw line and a caret line under the span; the caret line repeats the line's tabs, so
+    the carets stand under the text in a terminal whatever its tab width."""
+    gutter = str(number)
     pad = " " * len(gutter)
-    caret = " " * (loc.col - 1) + "^" * max(1, loc.width)
-    return [f" {gutter} | {text}", f" {pad} | {caret}"]
+    lead = "".join("\t" if ch == "\t" else " " for ch in raw[: col - 1]) + " " * max(0, col - 1 - len(raw))
+    return [f" {gutter} | {raw}", f" {pad} | {lead}{'^' * max(1, width)}"]

@@ -13,6 +13,20 @@ from typing import Any
 
 Shape = tuple[int, ...]
 
+# The largest size of one axis (and of a kernel, stride, padding or channel count): 2**40, about
+# 1.1·10¹². No real network comes near it, and below it every figure archcalc derives (an
+# element count, a receptive field in floats, a ratio) stays finite and prints in a few digits.
+MAX_SIZE = 2**40
+MAX_SIZE_TEXT = "2**40 = 1,099,511,627,776"
+
+
+def size_text(n: int) -> str:
+    """A whole number as a message writes it: 1,234,567; past 60 digits only its magnitude
+    (Python refuses to print an int of more than 4,300 digits at all)."""
+    if abs(n).bit_length() > 199:
+        return f"{'-' if n < 0 else ''}more than 2**{abs(n).bit_length() - 1}"
+    return f"{n:,}"
+
 # the spatial axes of a channels-first tensor, by their number: one table for every reader
 SPATIAL_AXES: dict[int, tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

@@ -13,6 +13,7 @@ per layer. A spec archcalc accepts but torch cannot build or run fails the test 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,8 @@ from archcalc.errors import SpecError  # noqa: E402
 from archcalc.pytorch.verify import verify  # noqa: E402
 
 ACTIVATIONS = ("relu", "relu6", "leaky-relu(slope=0.2)", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-               "silu", "gelu", "softmax", "gelu/tanh", "hardtanh", "prelu", "prelu/c", "log-softmax", "abs")
+               "silu", "gelu", "softmax", "gelu/tanh", "hardtanh", "prelu", "prelu/c", "log-softmax", "abs", "elu",
+               "elu(alpha=0.5)")
 
 
 @dataclass
@@ -205,9 +207,11 @@ def up(draw: st.DrawFn, t: Tensor, keep_size: bool) -> str:
 
 def step(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
     """Lines for one statement: a chain, or (on spatial tensors) a branching structure."""
-    kinds = ["chain", "chain", "shared", "free"] + (
+    kinds = ["chain", "chain", "shared", "free", "rare"] + (
         ["residual", "concat", "add", "gate", "moves", "matmul"] if t.rank > 0 else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "rare":
+        return rare(draw, t, pad, names)
     if kind == "chain":
         return [pad + chain(draw, t, keep_size=False)]
     if kind == "shared":  # one layer made once and applied again: its weights counted once
@@ -260,9 +264,62 @@ def step(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
             pad + f"mul(@x{n}, @g{n})"]
 
 
+def rare(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
+    """The layer types a chain of `simple` layers does not reach (tests/test_property_coverage.py
+    fails when a registered type is in no generator): norms, LeNet-5's layers, recurrent layers
+    on a C×L tensor, reshapes and reductions, chunk/split, a projected shortcut, patch merging."""
+    n = len(names)
+    names.append(n)
+    if t.rank == 0 or t.channels < 0:
+        t.channels = draw(st.integers(1, 6))
+        return [pad + f"rbf-{t.channels}" + draw(st.sampled_from(["", "/trainable"]))]
+    kinds = ["norm", "sum", "squeeze", "reshape", "chunk", "split", "auto", "auto"]
+    kinds += ["recurrent", "recurrent", "recurrent", "last"] * 2 if t.rank == 1 else []
+    kinds += ["lenet", "table", "merge", "ln2d"] * 2 if t.rank == 2 else []
+    kind = draw(st.sampled_from(kinds))
+    c = t.channels
+    if kind == "norm":
+        return [pad + f"groupnorm({draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))})"]
+    if kind == "ln2d":
+        return [pad + draw(st.sampled_from(["layernorm2d", "layernorm2d(eps=1e-5)"]))]
+    if kind == "sum":  # a reduction broadcast back: x · sum over the channels
+        return [pad + f"x{n} = identity", pad + f"s{n} = @x{n}, sum(1, keepdim=true)", pad + f"mul(@x{n}, @s{n})"]
+    if kind == "squeeze":
+        return [pad + f"unsqueeze(1), squeeze(1), {draw(st.sampled_from(ACTIVATIONS))}"]
+    if kind == "reshape":
+        t.rank = 1
+        return [pad + f"reshape({c}, -1)"]
+    if kind in ("chunk", "split"):
+        w = draw(st.integers(1, 4))
+        t.channels = w
+        cut = "chunk(2, dim=1)" if kind == "chunk" else f"split({w}, dim=1)"
+        return [pad + f"x{n} = conv(k=1, c={2 * w})", pad + f"a{n}, b{n} = @x{n}, {cut}",
+                pad + f"{draw(st.sampled_from(['add', 'sub', 'mul']))}(@a{n}, @b{n})"]
+    if kind == "auto":  # a body that changes the shape: `shortcut: auto` projects the input
+        t.channels = c + draw(st.integers(1, 3))
+        return [pad + "residual:", pad + f"    conv(k=1, c={t.channels}, stride={draw(st.integers(1, 2))})",
+                pad + "shortcut: auto"]
+    if kind in ("recurrent", "last"):
+        h = draw(st.integers(1, 5))
+        cell = draw(st.sampled_from(["lstm", "gru", "rnn"])) + f"-{h}"
+        cell += draw(st.sampled_from(["", "/bi", "/relu" if cell.startswith("rnn") else "/l2"]))
+        t.channels = 2 * h if "/bi" in cell else h
+        if kind == "last":
+            t.rank = 0
+            return [pad + f"to-sequence, {cell}, last"]
+        return [pad + f"to-sequence, {cell}, to-channels"]
+    if kind == "lenet":
+        return [pad + draw(st.sampled_from(["position-bias", "subsampling", "subsampling(k=1, s=1)"]))]
+    if kind == "table":
+        t.channels = 2
+        return [pad + f'table-conv1-2(table="0; {c - 1}")']
+    t.channels = 4 * c  # Swin's patch merging, channels last: 2×2 neighbours side by side
+    return [pad + "permute(0, 2, 3, 1), patch-merging, permute(0, 3, 1, 2)"]
+
+
 @st.composite
 def specs(draw: st.DrawFn) -> str:
-    rank = draw(st.sampled_from([0, 1, 2, 2, 3]))
+    rank = draw(st.sampled_from([0, 1, 2, 2, 3, 1]))
     channels = draw(st.integers(1, 6))
     sizes = [draw(st.integers(1, 12 if rank < 3 else 6)) for _ in range(rank)]
     shape = "x".join(map(str, [channels, *sizes]))
@@ -276,6 +333,8 @@ def specs(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 4)) == 0:
         lines.append(f"hidden-activation {draw(st.sampled_from(['relu', 'tanh', 'none']))}")
     t, names = Tensor(channels, rank), []  # type: ignore[var-annotated]
+    if draw(st.booleans()):
+        lines += rare(draw, t, "", names)
     for _ in range(draw(st.integers(1, 5))):
         lines += step(draw, t, "", names)
     if t.rank > 0 and draw(st.booleans()):
@@ -298,7 +357,11 @@ def check(text: str) -> None:
 SLOW_OR_FILTERED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OR_FILTERED)
+# the long run (docs/fuzzing.md): ARCHCALC_PROPERTY_EXAMPLES=1000 pytest tests/test_property.py --hypothesis-seed=N
+EXAMPLES = int(os.environ.get("ARCHCALC_PROPERTY_EXAMPLES", "60"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=SLOW_OR_FILTERED)
 @given(specs())
 # cases that were wrong once (kept so they stay right)
 @example("input 1x1x1\nmaxpool2/s2/p0/ceil\n")  # ceil_mode: one window that starts inside the input
@@ -308,6 +371,10 @@ SLOW_OR_FILTERED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthChe
 @example("input 2x3x3\nconv(c=4, groups=2, k=2, stride=2, d=1, pad=1), slice(1, 3)\n")
 @example("input 2x5x4\nconvtranspose(c=4, g=2, k=3, s=2, p=1, op=1), upsample(size=3x7, mode=bicubic)\n")
 @example("input 3x4x6\nx = maxpool\nconv3-3\ny = identity\nmaxunpool(@y, @x), pixel-unshuffle(2), instancenorm\n")
+# the probe's expected window took replicate/reflect/circular padding for zeros (the long run found it)
+@example("input 1x1\npad(0, 2, mode=replicate), relu\n")
+@example("input 2x5\npad(3, 2, mode=reflect), relu\n")
+@example("input 1x1x2\npermute(0, 2, 3, 1), patch-merging, permute(0, 3, 1, 2)\nx1 = identity\n")  # H×W×C axes
 def test_random_specs_agree_with_torch(text: str) -> None:
     check(text)
 

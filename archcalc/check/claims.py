@@ -165,7 +165,7 @@ def _claim(raw: str, loc: Loc, node: int) -> Claim:
 def _shape(text: str, loc: Loc) -> tuple[int, ...]:
     if not _SHAPE.fullmatch(text):
         raise SpecError(f"'{text}' is not a shape or a figure", loc, expected=_SYNTAX)
-    return tuple(int(p) for p in re.split(r"\s*[x×]\s*", text))
+    return _sizes(text, loc)
 
 
 def _rf(text: str, loc: Loc) -> tuple[int, ...] | str:
@@ -174,7 +174,18 @@ def _rf(text: str, loc: Loc) -> tuple[int, ...] | str:
     if not _SHAPE.fullmatch(text):
         raise SpecError(f"'{text}' is not a receptive-field size", loc,
                         expected="rf=11, rf=11x11 or rf=global")
-    return tuple(int(p) for p in re.split(r"\s*[x×]\s*", text))
+    return _sizes(text, loc)
+
+
+MAX_DIGITS = 40  # a stated figure of more digits is no figure any network has
+
+
+def _sizes(text: str, loc: Loc) -> tuple[int, ...]:
+    parts = re.split(r"\s*[x×]\s*", text)
+    if any(len(p) > MAX_DIGITS for p in parts):
+        raise SpecError(f"a size of more than {MAX_DIGITS} digits in '{text[:40]}…'", loc,
+                        expected="sizes as a network has them: 55x55x96, rf=11x11")
+    return tuple(int(p) for p in parts)
 
 
 def _count(text: str, op: str, loc: Loc) -> int | Rounded:
@@ -183,8 +194,14 @@ def _count(text: str, op: str, loc: Loc) -> int | Rounded:
         if op == "=":
             raise SpecError(f"'{text}' is a rounded figure", loc,
                             hint=f"write ≈{text} (or ~{text}) to mean 'rounds to', or the exact figure")
+        if len(rounded.group(1)) > MAX_DIGITS:
+            raise SpecError(f"a figure of more than {MAX_DIGITS} digits: '{text[:40]}…'", loc,
+                            expected="a rounded figure such as ≈138M or ≈15.5G")
         return Rounded(Decimal(rounded.group(1)), UNITS[rounded.group(2)], text)
     if _NUMBER.fullmatch(text):
+        if len(text) > MAX_DIGITS:
+            raise SpecError(f"a figure of more than {MAX_DIGITS} digits: '{text[:40]}…'", loc,
+                            expected="a whole number such as 34944 or 34_944, or ≈138M")
         number = int(text.replace("_", ""))
         return Rounded(Decimal(number), 1, text) if op != "=" else number
     raise SpecError(f"'{text}' is not a figure", loc,

@@ -94,6 +94,12 @@ def _shape(value: str, where: str) -> tuple[int, ...]:
         raise e.with_source(Source(value, where)) from None
 
 
+def path_text(path: Any) -> str:
+    """A path as a message prints it: a name holding bytes that are not UTF-8 (which reach Python
+    as lone surrogates) shows them as '\ufffd' instead of failing to print."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def check_output(path: str | None) -> None:
     """Refuse an output path that cannot be written before any work is done (a missing folder,
     a directory), with a message that says which."""
@@ -104,11 +110,14 @@ def check_output(path: str | None) -> None:
     from archcalc.errors import UsageError
 
     target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory")
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    try:
+        if target.is_dir():
+            raise UsageError(f"cannot write {path_text(path)}: it is a directory")
+        folder = target.parent
+        if not folder.is_dir():
+            raise UsageError(f"cannot write {path_text(path)}: the folder {path_text(folder)} does not exist")
+    except OSError as e:  # a name too long for the file system, a loop of links
+        raise UsageError(f"cannot write {path_text(path)}: {e.strerror or e}") from None
 
 
 def show(renderable: Any, file: Any = None) -> None:

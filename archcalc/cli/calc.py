@@ -8,6 +8,7 @@ passes on it, so the figures and formulas are exactly those of `report --explain
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +48,24 @@ def calc() -> None:
     """
 
 
+_SIZES = re.compile(r"[0-9]{1,16}(?:[x×][0-9]{1,16})*")  # 3, 1x7: nothing else reaches the layer rule
+
+
+def _sizes_only(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A size option holds sizes, exactly: no parentheses, commas or spec text ('3)\nrelu'), no
+    Unicode digits, no 5,000-digit number."""
+    if value is not None and not _SIZES.fullmatch(value):
+        from archcalc.errors import UsageError
+
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise UsageError(f"{param.opts[0]} must be a whole number or sizes joined by x (3 or 1x7, at most 16 "
+                         f"digits each), not {shown!r}")
+    return value
+
+
 def _size_option(name: str, default: str | None, help_text: str) -> Callable[[Any], Any]:
     return click.option(name, default=default, required=default is None, metavar="N[xN]",
-                        show_default=default is not None, help=help_text)
+                        show_default=default is not None, help=help_text, callback=_sizes_only)
 
 
 @calc.command("conv")
@@ -57,7 +73,7 @@ def _size_option(name: str, default: str | None, help_text: str) -> Callable[[An
               help="Input size: 227 (square), 227x227 (H×W) or 3x227x227 (C×H×W).")
 @_size_option("--kernel", None, "Kernel size: 11 or 1x7.")
 @_size_option("--stride", "1", "Stride.")
-@click.option("--padding", default=None, metavar="N[xN]",
+@click.option("--padding", default=None, metavar="N[xN]", callback=_sizes_only,
               help="Zero padding on each side  [default: 0, the textbook formula's; a spec's conv pads 'same']")
 @_size_option("--dilation", "1", "Dilation (the kernel spans D·(K−1)+1 inputs).")
 @click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups.")
@@ -222,7 +238,7 @@ def _choices(analysis: Any) -> list[dict[str, Any]]:
 @click.option("--input", "input_size", required=True, metavar="SIZE",
               help="Input size: 55 (square), 55x55 (H×W) or 96x55x55 (C×H×W).")
 @_size_option("--kernel", None, "Window size: 3 or 3x3.")
-@click.option("--stride", default=None, metavar="N[xN]",
+@click.option("--stride", default=None, metavar="N[xN]", callback=_sizes_only,
               help="Stride (default: the kernel size, as PyTorch).")
 @_size_option("--padding", "0", "Padding on each side (at most half the kernel).")
 @click.option("--ceil", is_flag=True, help="ceil_mode: round the division up (PyTorch's rule).")
@@ -276,6 +292,8 @@ def _parse_input(text: str) -> _Input:
     from archcalc.layers.base import parse_size
 
     try:
+        if not _SIZES.fullmatch(text):
+            raise ValueError(text)
         sizes = parse_size(text)
     except ValueError:
         raise UsageError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from archcalc.cli import cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import cli, format_option, input_option, parse_input, path_text, show, spec_argument
 
 
 def set_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -214,7 +214,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
                     _table_report(analysis, chosen, cols, quiet, only, show_training, explain, f)
             except OSError as e:
                 raise UsageError(f"cannot write {output}: {e.strerror}") from None
-            click.echo(f"wrote {output}", err=True)
+            click.echo(f"wrote {path_text(output)}", err=True)
         if chosen != depth:
             click.echo(f"({len(analysis.graph) - 1:,} layers: blocks nested deeper than {chosen} are shown as one "
                        f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
@@ -249,7 +249,7 @@ def _write(text: str, output: str | None) -> None:
             f.write(text)
     except OSError as e:
         raise UsageError(f"cannot write {output}: {e.strerror}") from None
-    click.echo(f"wrote {output}", err=True)
+    click.echo(f"wrote {path_text(output)}", err=True)
 
 
 def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool, training: bool) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from archcalc.cli import check_output, cli, input_option, parse_input, spec_argument
+from archcalc.cli import check_output, cli, input_option, parse_input, path_text, spec_argument
 
 
 def parse_depth(value: str) -> int | None | str:
@@ -18,9 +18,10 @@ def parse_depth(value: str) -> int | None | str:
         return "auto"
     if text in ("all", "full"):
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 10:
         return int(text)
-    raise UsageError(f"--depth takes a whole number, auto or all, not '{value}'")
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    raise UsageError(f"--depth takes a whole number, auto or all, not '{shown}'")
 
 
 def resolve_depth(analysis: Any, value: str) -> tuple[int | None, str]:
@@ -71,4 +72,4 @@ def render_command(spec: str, output: str, rankdir: str, depth: str, input_shape
     analysis = archcalc.analyze(spec, parse_input(input_shape))
     chosen, note = resolve_depth(analysis, depth)
     path = render(analysis, output, chosen, rankdir)
-    click.echo(f"wrote {path}: {note}")
+    click.echo(f"wrote {path_text(path)}: {note}")

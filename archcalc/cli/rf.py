@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, path_text, show, spec_argument
 
 if TYPE_CHECKING:
     from archcalc.graph import LayerGraph
@@ -49,7 +49,12 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     graph = analysis.graph
     node_id = pick_layer(analysis, layer)
     field = analysis.rf[node_id]
-    profiles = path_counts(graph, node_id)
+    try:
+        profiles = path_counts(graph, node_id)
+    except ValueError as e:  # a field too wide to count paths over, or no spatial path to an input
+        from archcalc.errors import UsageError
+
+        raise UsageError(str(e)) from None
     if plot:
         save_plot(plot, f"{graph.name}: layer {node_id} {graph.node(node_id).text}", profiles)
     if fmt == "json":
@@ -59,7 +64,7 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     else:
         show(rf_renderable(graph, node_id, field, profiles))  # type: ignore[arg-type]
         if plot:
-            click.echo(f"wrote {plot}")
+            click.echo(f"wrote {path_text(plot)}")
 
 
 def pick_layer(analysis: Analysis, layer: str | None) -> int:
@@ -92,10 +97,11 @@ def _find(graph: LayerGraph, layer: str) -> int:
 
     from archcalc.errors import UsageError
 
-    if layer.isdigit():
-        if int(layer) < len(graph):
+    if layer.isascii() and layer.isdigit():  # not '²' or '①', which str.isdigit() accepts too
+        if len(layer) < 10 and int(layer) < len(graph):
             return int(layer)
-        raise UsageError(f"there is no layer {layer}: ids go from 0 to {len(graph) - 1}")
+        shown = layer if len(layer) < 20 else f"{layer[:12]}… ({len(layer):,} digits)"
+        raise UsageError(f"there is no layer {shown}: ids go from 0 to {len(graph) - 1}")
     named = {n.name: n.id for n in graph if n.name}
     if layer in named:
         return named[layer]

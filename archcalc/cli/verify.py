@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.cli import check_output, cli, format_option, input_option, parse_input, show, spec_argument
+from archcalc.cli import check_output, cli, format_option, input_option, parse_input, path_text, show, spec_argument
 from archcalc.cli.commands import parse_settings, set_option
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def export(spec: str, input_shape: tuple[str, ...], as_torch: bool, output: str 
             f.write(source)
     except OSError as e:
         raise UsageError(f"cannot write '{output}': {e.strerror}") from None
-    click.echo(f"wrote {output}", err=True)
+    click.echo(f"wrote {path_text(output)}", err=True)
 
 
 # -- rendering (returns rich objects; the command prints) ----------------------------------------

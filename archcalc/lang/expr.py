@@ -18,6 +18,7 @@ import ast
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -119,10 +120,9 @@ def define(name: str, args: tuple[str, ...], body: str, env: Mapping[str, Any]) 
         raise ExprError(f"a function named '{name}' would hide archcalc's {name}()")
     if len(source) > MAX_LENGTH:
         raise ExprError(f"a function body of {len(source):,} characters is too long (at most {MAX_LENGTH:,})")
-    try:
-        tree = ast.parse(source, mode="eval")
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
-        raise ExprError(f"'{_shown(body)}' is not an arithmetic expression") from None
+    tree = _parse(source)
+    if tree is None:
+        raise ExprError(f"'{_shown(body)}' is not an arithmetic expression")
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     for n in ast.walk(tree):
         if isinstance(n, ast.Name) and n.id not in args and n.id not in env and n.id not in called:
@@ -151,9 +151,14 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
 
 @lru_cache(maxsize=4096)
 def _parse(source: str) -> ast.Expression | None:
-    """The syntax tree of an expression (a block body evaluates the same texts at every call)."""
+    """The syntax tree of an expression (a block body evaluates the same texts at every call).
+
+    Python's own SyntaxWarning ('invalid decimal literal' for `2input`) is silenced: the
+    positioned error that follows is the message."""
     try:
-        return ast.parse(source, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(source, mode="eval")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
 
@@ -288,7 +293,8 @@ def _apply(f: Function, args: list[Any], text: str, budget: _Budget) -> Any:
     budget.calls += 1
     if budget.calls > MAX_CALLS:
         raise ExprError(f"'{text}' calls the spec's functions more than {MAX_CALLS:,} times")
-    tree = f.tree or ast.parse(f.body, mode="eval")
+    tree = f.tree or _parse(f.body)
+    assert tree is not None  # define() parsed it
     result = f.results[key] = _eval(tree.body, {**f.env, **dict(zip(f.args, args))}, text, budget)
     return result
 

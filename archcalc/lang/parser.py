@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from archcalc.errors import Loc, Source, SpecError
+from archcalc.errors import Loc, Source, SpecError, split_lines
 from archcalc.lang.ast import (
     BlockDef,
     Branches,
@@ -73,7 +73,7 @@ def parse(text: str, filename: str = "<spec>") -> Spec:
 def _line_tree(text: str) -> list[Line]:
     roots: list[Line] = []
     stack: list[Line] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
         if not stripped.strip():
             continue
@@ -93,7 +93,7 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
     header: dict[str, Piece] = {}
     blocks: dict[str, BlockDef] = {}
     comments = tuple(
-        ln.split("#", 1)[1].strip() for ln in source.text.splitlines() if ln.lstrip().startswith("#")
+        ln.split("#", 1)[1].strip() for ln in split_lines(source.text) if ln.lstrip().startswith("#")
     )
     body_lines: list[Line] = []
     params: list[tuple[str, Piece | FunctionDef]] = []
@@ -422,22 +422,37 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     return pieces
 
 
-_LOOP = re.compile(r"\s+for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+_LOOP = re.compile(r"for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
+_FOR = re.compile(r"(?<=\s)for(?=\s)")  # the word 'for' after a blank: where a loop may start
+_FOR_WORD = re.compile(r"for\s+\S")
+
+
+def _find_loop(text: str) -> tuple[re.Match[str], int] | None:
+    """The first `for j in range(…)` that ends the text, and where the blank before it starts.
+
+    Anchored at each word 'for' rather than searched with a leading `\\s+`: a search would
+    try every position of a long run of blanks (20,000 spaces: seconds, quadratic)."""
+    for word in _FOR.finditer(text):
+        m = _LOOP.match(text, word.start())
+        if m is not None:
+            return m, len(text[: word.start()].rstrip())
+    return None
 
 
 def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
     """`conv3-{c} for j in range(1, n)`: the item's text before the loop, and the loop."""
-    m = _LOOP.search(text)
-    if m is None:
+    found = _find_loop(text)
+    if found is None:
         return text, None
+    m, start = found
     var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
     inside = Line(m.group("bounds"), loc.line, 0)
     bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
-    where = Loc(loc.line, loc.col + m.start(), len(text) - m.start())
+    where = Loc(loc.line, loc.col + start, len(text) - start)
     if not 1 <= len(bounds) <= 2:
         raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
                         expected="range(n) (0 to n − 1) or range(start, stop)")
-    return text[: m.start()], Loop(var, bounds, where)
+    return text[:start], Loop(var, bounds, where)
 
 
 def _item(piece: Piece) -> Item:
@@ -460,12 +475,12 @@ def _item(piece: Piece) -> Item:
                                 expected=f"a count from 1 to {MAX_REPEAT:,}")
             repeat = int(count)
         text = text[:head_end]
-        if loop is not None or _LOOP.search(text):
+        if loop is not None or _find_loop(text):
             raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
                             hint="repeat it with 'for j in range(…)' alone")
-    bad = re.search(r"\s+(for\s+\S.*)$", text)
-    if loop is None and bad and not re.search(r"[\"'\[]", bad.group(1)):
-        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad.start(1), len(bad.group(1))),
+    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None)
+    if loop is None and bad is not None and not re.search(r"[\"'\[]", text[bad:]):
+        raise SpecError("malformed loop", Loc(loc.line, loc.col + bad, len(text) - bad),
                         expected="'… for j in range(n)' or '… for j in range(start, stop)'")
     instance = None
     named = _instance_suffix(text)
@@ -522,6 +537,30 @@ def _instance_suffix(text: str) -> tuple[int, int] | None:
     return len(text[:keyword].rstrip()), name
 
 
+def _invisible(ch: str) -> bool:
+    import unicodedata
+
+    return ch != " " and unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn")
+
+
+def _char(ch: str) -> str:
+    """One character as a message names it: quoted when it shows, by code point and name when a
+    terminal shows it as nothing or a blank (a zero-width space, a BOM, a control character)."""
+    import unicodedata
+
+    if _invisible(ch):
+        name = unicodedata.name(ch, "")
+        return f"U+{ord(ch):04X}" + (f" ({name.lower()})" if name else "") + ", an invisible character"
+    return f"'{ch}'"
+
+
+def _quoted(text: str) -> str:
+    """A user's text quoted, its invisible characters written as \\uXXXX (a lone one named)."""
+    if len(text) == 1:
+        return _char(text)
+    return "'" + "".join(f"\\u{ord(c):04x}" if c != "\t" and _invisible(c) else c for c in text) + "'"
+
+
 def _shown(text: str, limit: int = 40) -> str:
     """A user's text as a message quotes it: at most `limit` characters."""
     return text if len(text) <= limit else text[:limit] + "…"
@@ -535,7 +574,7 @@ def _unit(piece: Piece) -> Layer | Ref:
         return Ref(text[1:], loc)
     pos = _scan_word(text, 0)
     if pos == 0:
-        raise SpecError(f"unexpected '{text[0]}'", _at(loc, 0),
+        raise SpecError(f"unexpected {_char(text[0])}", _at(loc, 0),
                         expected="a layer such as conv3-64, maxpool or FC-4096")
     head = Piece(text[:pos], _at(loc, 0, pos))
     options: list[Piece] = []
@@ -553,7 +592,7 @@ def _unit(piece: Piece) -> Layer | Ref:
         call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
         pos = len(text)
     if pos < len(text):
-        raise SpecError(f"unexpected '{text[pos:]}' after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
                         expected="',' between layers, an option like /s2, or a repeat like x3")
     return Layer(head, tuple(options), call, text)
 

@@ -438,6 +438,8 @@ def convert(arg: Arg, value: Any, layer: str) -> Any:
             _check_min(arg, result, layer)
         elif arg.kind == "float":
             result = float(text)
+            if result != result or result in (float("inf"), float("-inf")):  # nan, inf: no layer takes them
+                raise LayerArgError("a finite number")
         elif arg.kind == "bool":
             result = _parse_bool(value)
         else:

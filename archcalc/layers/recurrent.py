@@ -35,6 +35,8 @@ from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state,
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape
 
+MAX_LAYERS = 10_000  # stacked recurrent layers (each is counted and shaped on its own)
+
 RECURRENT_ARGS = (
     Arg("hidden", "int", required=True, aliases=("hidden_size", "h", "units", "c"), minimum=1),
     Arg("layers", "int", 1, aliases=("num_layers", "l"), minimum=1),
@@ -69,6 +71,8 @@ class _Recurrent(LayerType):
             )
         if not 0 <= a["dropout"] < 1:
             raise LayerArgError(f"dropout={a['dropout']:g} between layers must be at least 0 and below 1")
+        if a["layers"] > MAX_LAYERS:  # counts and shapes go layer by layer: bounded like a repeat
+            raise LayerArgError(f"layers={a['layers']:,} stacked layers: at most {MAX_LAYERS:,}")
         warnings: tuple[str, ...] = ()
         if a["dropout"] and a["layers"] == 1:  # PyTorch warns the same
             warnings = ("dropout between stacked layers does nothing with one layer",)

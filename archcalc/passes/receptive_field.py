@@ -409,6 +409,9 @@ class Profile:
         return (first if first is not None else self.start), last
 
 
+MAX_PROFILE = 1_000_000  # input positions per axis a path-count profile may span (4 lists of ints each)
+
+
 def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     """Per axis, the number of paths from each input position to one unit of `target`.
 
@@ -423,10 +426,12 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     rank = len(positions(node.shape, node.layout))
     pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
     for nid in range(target, 0, -1):
+        n = graph.node(nid)
+        if n.type == "input":  # a second input: the paths end there too
+            continue
         here = pending.pop(nid, None)
         if here is None:
             continue
-        n = graph.node(nid)
         geometry = n.layer.geometry(n.args, n.in_shapes)
         if geometry in (GLOBAL, UNKNOWN):
             why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
@@ -436,7 +441,10 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
         for k, i in enumerate(n.inputs):
             if k not in shape_only:
                 pending[i] = _add(pending[i], back) if i in pending else back
-    found = pending[0]
+    reached = [i for i in sorted(pending) if graph.node(i).type == "input"]
+    if not reached:
+        raise ValueError(f"layer {target} ({node.text}) reads no input through spatial layers: no per-position paths")
+    found = pending[reached[0]]  # the first input it reads, as its receptive field counts
     if any(not p.counts for p in found):
         raise ValueError(f"unit 0 of layer {target} ({node.text}) sees no input position (it falls between the "
                          f"pixels of a stretched input)")
@@ -468,6 +476,9 @@ def _back_window(p: Profile, kernel: int, stride: int, padding: int, dilation: i
     if not p.counts:
         return p
     length = (p.size - 1) * stride + dilation * (kernel - 1) + 1
+    if length > MAX_PROFILE:
+        raise ValueError(f"the path counts would span {length:,} input positions on one axis: archcalc counts "
+                         f"paths over at most {MAX_PROFILE:,}")
     placed = [0] * length
     for k, c in enumerate(p.counts):
         placed[k * stride] = c

@@ -20,7 +20,7 @@ from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
-from archcalc.tensor import format_shape, prod
+from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, format_shape, prod, size_text
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -116,6 +116,7 @@ class _Inference:
         indexed = layer.index_input is not None and layer.index_input < len(inputs)
         if indexed or known is None or known[0] is not args:
             adjusted = layer.for_inputs(args, layouts, batched)
+            _check_sizes(adjusted, text if layer.name != "input" else "", loc)
             try:
                 if indexed:
                     source = self.nodes[inputs[layer.index_input]]  # type: ignore[index]
@@ -124,6 +125,10 @@ class _Inference:
             except LayerArgError as e:
                 received = " and ".join(format_shape(s) for s in in_shapes)
                 raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
+            too_big = [s for s in shaped.shape if s > MAX_SIZE]
+            if too_big:
+                raise ShapeError(f"'{text}' makes an axis of {size_text(too_big[0])}: archcalc's limit for one "
+                                 f"size is {MAX_SIZE_TEXT} (no real network comes near it)", loc)
             layout = (layer.layout_for(adjusted, in_shapes)
                       or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
             known = (args, (adjusted, shaped), layout)
@@ -158,6 +163,16 @@ class _Inference:
                 raise ShapeError(
                     f"cannot tie '{n.text}' (weight {_size(weight)}) to {how}the weight of layer {tied.id} "
                     f"({tied.text}{_line(tied)}, {_size(owned)})", n.loc, hint=_tie_hint(weight, owned, flipped))
+
+
+def _check_sizes(args: Mapping[str, Any], text: str, loc: Loc | None) -> None:
+    """Every whole-number argument (a kernel, stride, padding, channel count) within MAX_SIZE."""
+    for name, value in args.items():
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_SIZE:
+                what = f"argument '{name}' of '{text}'" if text else "a size of the input"
+                raise ShapeError(f"{what} is {size_text(v)}: archcalc's limit for one "
+                                 f"size is {MAX_SIZE_TEXT} (no real network comes near it)", loc)
 
 
 def _tie_hint(weight: tuple[int, ...] | None, owned: tuple[int, ...] | None,

@@ -21,7 +21,7 @@ from archcalc.graph import LayerGraph, Node
 from archcalc.layers.window import Num
 from archcalc.layers.window import Window as WindowRule
 from archcalc.passes.analysis import Analysis
-from archcalc.passes.receptive_field import RF, Field, last_spatial
+from archcalc.passes.receptive_field import RF, Field, last_spatial, positions
 from archcalc.pytorch.build import assemble, module_names
 from archcalc.tensor import Shape
 
@@ -159,12 +159,15 @@ def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> tuple
     def step(node: Node, g: WindowRule | str | None, in_shape: Shape, here: list[set[int]]) -> list[set[int]] | None:
         if not isinstance(g, WindowRule):
             return here  # position-preserving
+        mode = node.args.get("mode", "zeros") if node.type == "pad" else "zeros"
+        # the position axes of the layer's input: all but the channels, or all but the features of
+        # a channels-last tensor (Swin's patch merging reads H×W×C)
+        sizes = positions(in_shape, graph.node(node.inputs[0]).layout) if node.inputs else in_shape[1:]
         back = []
         for a, axis in enumerate(here):
             every = {q for o in axis for q in g.reads(a, o)}
-            inside = {q for q in every if 0 <= q < in_shape[1 + a]}
-            clipped[0] |= inside != every
-            back.append(inside)
+            clipped[0] |= any(not 0 <= q < sizes[a] for q in every)
+            back.append({m for q in every if (m := _padded(q, sizes[a], mode)) is not None})
         return back if all(back) else None  # None: only padding reaches this input
 
     def join(x: list[set[int]], y: list[set[int]]) -> list[set[int]]:
@@ -172,6 +175,23 @@ def _reachable(graph: LayerGraph, target: int, centre: tuple[int, ...]) -> tuple
 
     reached = walk_back(graph, target, [{u} for u in centre], step, join)
     return (reached if reached is not None else [set() for _ in centre]), clipped[0]
+
+
+def _padded(q: int, size: int, mode: str) -> int | None:
+    """The real input position a padded position q reads: none for zeros (F.pad's constant); the
+    border for replicate, the mirror for reflect, the wrap-around for circular."""
+    if 0 <= q < size:
+        return q
+    if mode == "replicate":
+        return min(max(q, 0), size - 1)
+    if mode == "reflect" and size > 1:
+        period = 2 * (size - 1)
+        q %= period
+        return q if q < size else period - q
+    if mode == "circular":
+        return q % size
+    return None
+
 
 
 def walk_back(graph: LayerGraph, target: int, seed: T, step: Step[T], join: Callable[[T, T], T]) -> T | None:
