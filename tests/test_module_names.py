@@ -11,6 +11,7 @@ torchvision model, then equal outputs) were run by the same script's `--load` mo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,6 @@ EXCEPTIONS = {
     "convnext_tiny": "layer_scale is a Parameter of the CNBlock itself, not of a module inside it, and the MLP is "
                      "block.3 and block.5 of the block's own nn.Sequential, beside the conv and the norm "
                      "(archcalc's mlp layer is one module, fc1 and fc2)",
-    "regnet_x_400mf": "torchvision names the blocks of stage s 'block{s}-0', 'block{s}-1', … "
-                      "(trunk_output.block1.block1-0): a hyphen no spec name can spell",
-    "regnet_y_400mf": "as regnet_x_400mf: blocks named 'block1-0' (a hyphen no spec name can spell)",
 }
 
 
@@ -74,7 +72,8 @@ def test_every_torchvision_named_spec_on_main_is_checked() -> None:
              "shufflenet_v2_x1_0", "squeezenet1_1", "regnet_x_400mf", "regnet_y_400mf", "resnext101_32x8d",
              "r3d_18"}
     assert newer <= set(TORCHVISION_SPECS)
-    assert set(EXCEPTIONS) <= newer and len(set(TORCHVISION_SPECS) - set(EXCEPTIONS)) == 34
+    assert set(EXCEPTIONS) <= newer and len(TORCHVISION_SPECS) == 40
+    assert len(set(TORCHVISION_SPECS) - set(EXCEPTIONS)) == 40 - len(EXCEPTIONS)
 
 
 @pytest.mark.parametrize("name", [
@@ -113,3 +112,53 @@ def test_the_strict_loads_were_run_and_held() -> None:
             continue
         assert result["strict_load"], (name, result)
         assert result["max_abs_diff"] < 1e-3, (name, result)
+
+
+FAMILIES = json.loads((REFERENCE / "zoo14_families.json").read_text())["models"]
+REGNETS = sorted(k for k in FAMILIES if k.startswith("regnet"))
+
+
+@pytest.mark.parametrize("key", REGNETS)
+def test_regnet_stages_are_torchvisions_for_every_member(key: str) -> None:
+    # specs/families/regnet.arch groups its blocks into trunk_output.block1 … block4 by a closed form
+    # of the width level; the stages must start exactly where the width changes (a stride-2 block with
+    # a projection), in every torchvision RegNet, not only the two named specs
+    ref = FAMILIES[key]
+    graph = archcalc.load(ref["spec"], tuple(ref["input"]), params=ref["params_set"])
+    blocks: dict[str, list[int]] = {}
+    projected = set()
+    for n in graph:
+        m = re.match(r"trunk_output\.block(\d+)\.block(\d+)-(\d+)\.", n.module or "")
+        if m:
+            assert m.group(1) == m.group(2), n.module
+            blocks.setdefault(m.group(1), [])
+            if int(m.group(3)) not in blocks[m.group(1)]:
+                blocks[m.group(1)].append(int(m.group(3)))
+            if ".proj.0" in n.module:
+                projected.add((m.group(1), int(m.group(3)), n.args["stride"]))
+    assert list(blocks) == ["1", "2", "3", "4"]
+    assert all(v == list(range(len(v))) for v in blocks.values())
+    assert sum(map(len, blocks.values())) == ref["params_set"]["depth"]
+    assert {(s, i) for s, i, _ in projected} == {(s, 0) for s in blocks}  # each stage's first block, only
+    assert all(stride in ((2,), (2, 2)) for _, _, stride in projected)
+
+
+def test_a_quoted_name_names_a_module_no_identifier_can_spell() -> None:
+    from archcalc.pytorch.build import module_names
+
+    text = ('name q\ninput 3x8x8\nparam s=2\nblock st(k):\n    "blk{k}-0" = conv3-4 for j in range(2)\n'
+            '"stem-a" = conv3-4, relu\n"block{s}" = st(s)\n')
+    assert list(module_names(archcalc.load_text(text)).values()) == [
+        "stem-a.0", "stem-a.1", "block2.blk2-0", "block2.blk2-1"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('"a.b" = relu', "t.arch:3:2: error: 'a.b' is not a module name"),
+    ('"{nope}" = relu', "t.arch:3:2: error: unknown name 'nope'"),
+])
+def test_a_quoted_name_that_is_not_a_module_name_is_an_error(line: str, message: str) -> None:
+    from archcalc.errors import SpecError
+
+    with pytest.raises(SpecError) as e:
+        archcalc.load_text(f"name q\ninput 3x8x8\n{line}\n", "t.arch")
+    assert str(e.value).startswith(message), str(e.value)
