@@ -173,3 +173,22 @@ def test_a_quoted_name_that_is_not_a_module_name_is_an_error(line: str, message:
     with pytest.raises(SpecError) as e:
         archcalc.load_text(f"name q\ninput 3x8x8\n{line}\n", "t.arch")
     assert str(e.value).startswith(message), str(e.value)
+
+
+@pytest.mark.parametrize("token", ["mlp/sequential(hidden=8, dropout=0.0)", "mlp/sequential(hidden=8, act=relu)"])
+def test_a_sequential_mlp_is_torchvisions_mlp_block(token: str) -> None:
+    text = f"name t\ninput 5x4\nmlp = {token}\n"
+    graph = archcalc.load_text(text)
+    node = next(n for n in graph if n.type == "mlp")
+    module = node.layer.torch_module(node.args, node.in_shapes, node.shape)
+    assert isinstance(module, torch.nn.Sequential)
+    assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == node.layer.param_shapes(
+        node.args, node.in_shapes, node.shape)
+    assert sum(p.numel() for p in module.parameters()) == archcalc.analyze(text).totals.params
+
+
+def test_a_sequential_mlp_is_neither_gated_nor_conv1d() -> None:
+    from archcalc.errors import SpecError
+
+    with pytest.raises(SpecError, match="/sequential is torchvision's MLP"):
+        archcalc.load_text("name t\ninput 5x4\nmlp/sequential/gated(hidden=8, act=silu)\n")
