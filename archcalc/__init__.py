@@ -49,28 +49,67 @@ def load_text(text: str, filename: str = "<spec>", input_shape: InputShapes | No
 
 
 def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> LayerGraph:
-    """A built-in name, a path, or spec text (anything with a newline) → LayerGraph.
+    """A built-in name, a path, spec text (anything with a newline), or a model to import
+    (`model.py:Net`, `package.module:factory`, `model.onnx`) → LayerGraph.
 
     `params` override the spec's `param` lines: `load("alphago-policy", params={"k": 256})`.
+    An imported model's graph holds the spec written for it (`graph.source.text`).
     """
     from archcalc.zoo import read
 
     if "\n" in spec:
         return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
+    from archcalc.importers.target import is_target
+
+    if is_target(spec) and not _is_spec_file(spec):
+        from archcalc.errors import UsageError
+        from archcalc.importers import import_target
+
+        if params:
+            raise UsageError(f"{spec} is a model to import, not a spec: it has no 'param' lines to set")
+        return import_target(spec, input_shape).graph
     source = read(spec)
     return load_text(source.text, source.filename, input_shape, params)
 
 
-def analyze(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None) -> Analysis:
-    """Every static figure of a spec (see `load` for what `spec` and `params` may be).
+def _is_spec_file(text: str) -> bool:
+    import os
+
+    return os.path.exists(text) and not text.endswith((".py", ".onnx"))
+
+
+def from_module(module: Any, input_shape: InputShapes, *, allow_unknown: bool = False,
+                name: str | None = None) -> LayerGraph:
+    """A torch.nn.Module → LayerGraph, traced on the meta device (nothing allocated; the module may
+    live on any device, meta included). `input_shape` has no batch axis: one shape for the forward's
+    first argument, or one per argument name. The spec written for it is `graph.source.text`;
+    `allow_unknown` keeps operations archcalc has no rule for as opaque nodes instead of refusing."""
+    from archcalc.importers import import_module
+
+    return import_module(module, input_shape, name=name, allow_unknown=allow_unknown).graph
+
+
+def from_onnx(path: str, input_shape: InputShapes | None = None, *, allow_unknown: bool = False) -> LayerGraph:
+    """An ONNX file → LayerGraph, read with the onnx package (no runtime); `input_shape` (no batch
+    axis) where the file's inputs have symbolic sizes."""
+    from archcalc.importers import import_onnx
+
+    return import_onnx(path, input_shape, allow_unknown=allow_unknown).graph
+
+
+def analyze(spec: str | LayerGraph, input_shape: InputShapes | None = None,
+            params: Mapping[str, Any] | None = None) -> Analysis:
+    """Every static figure of a spec (see `load` for what `spec` and `params` may be), or of a
+    LayerGraph already loaded (`from_module`, `from_onnx`).
 
     The Analysis shows itself as a table in Jupyter; `.layers` are plain records, `.to_dict()` the
     JSON document of `archcalc report --format json`, `.to_pandas()` a DataFrame (with pandas).
     """
+    from archcalc.graph import LayerGraph
     from archcalc.passes.analysis import analyze as run
     from archcalc.report.notebook import Analysis
 
-    return Analysis.of(run(load(spec, input_shape, params)))
+    return Analysis.of(run(spec if isinstance(spec, LayerGraph) else load(spec, input_shape, params)))
 
 
 def summary(spec: str | Analysis, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None,
@@ -96,4 +135,4 @@ def build(spec: str, input_shape: InputShapes | None = None,
     return build_graph(load(spec, input_shape, params))
 
 
-__all__ = ["__version__", "analyze", "build", "load", "load_text", "summary"]
+__all__ = ["__version__", "analyze", "build", "from_module", "from_onnx", "load", "load_text", "summary"]

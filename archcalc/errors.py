@@ -110,6 +110,19 @@ class UsageError(ArchcalcError):
     """A command-line value is wrong (not a spec problem)."""
 
 
+class ModelImportError(ArchcalcError):
+    """A model cannot be imported (`archcalc import`, `archcalc.from_module`, `from_onnx`): a target
+    that does not import, a factory that raises, a forward needing inputs it was not given,
+    control flow tracing cannot follow, a malformed ONNX file. The message says what to do."""
+
+
+class UnknownOpsError(ModelImportError):
+    """The model uses operations archcalc has no rule for; the message lists each with its count
+    and where it is, and how to go on (`--allow-unknown`). `unknown` keeps the list."""
+
+    def __init__(self, message: str, unknown: tuple[tuple[str, int, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.unknown = unknown  # (operation, count, where)
 class MissingExtraError(ArchcalcError, ImportError):
     """An optional package is not installed (pandas for `Analysis.to_pandas`); the message says
     which extra installs it."""

@@ -28,6 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "check": {"errors", "tensor", "layers", "graph", "passes"},
     "report": {"errors", "tensor", "layers", "graph", "passes", "version"},
     "pytorch": {"errors", "tensor", "layers", "graph", "passes", "version"},
+    # models in (torch.fx traces, ONNX graphs) → spec text; it reads the layer types' declarations, asks
+    # lang for "did you mean" and parses and analyses what it wrote to check it against the model
+    "importers": {"errors", "tensor", "layers", "graph", "lang", "passes", "version"},
 }
 ANYTHING = {"cli", "__init__", "__main__"}
 LAYER_TORCH_METHODS = {"torch_module", "rf_probe_module"}

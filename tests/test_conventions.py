@@ -36,16 +36,10 @@ TORCH_MODELS = {
     "examples/torchvision-vgg16": "vgg16",
     "examples/lstm-net": "lstm_net",
     "examples/emb-conv-bn-net": "emb_conv_bn_net",
+    "efficientnet_b0": "efficientnet_b0",  # issue 14's spec, on main: SiLU, sigmoid gates, stochastic depth
 }
 
-# ---- AWAITING A SPEC: efficientnet_b0 is issue 14's built-in spec, not on main yet. The assertions
-# below run on it as on every other model as soon as specs/efficientnet_b0.arch exists.
-AWAITING = {"efficientnet_b0": "efficientnet_b0"}
-_HAS = set(zoo.names())
-_PARAMS = [pytest.param(spec, ref, id=spec) for spec, ref in TORCH_MODELS.items()] + [
-    pytest.param(spec, ref, id=spec, marks=pytest.mark.skipif(
-        spec not in _HAS, reason=f"AWAITING SPEC: specs/{spec}.arch (issue 14) is not on this branch yet"))
-    for spec, ref in AWAITING.items()]
+_PARAMS = [pytest.param(spec, ref, id=spec) for spec, ref in TORCH_MODELS.items()]
 
 
 _CACHE: dict[str, Analysis] = {}

@@ -33,6 +33,7 @@ def test_report_never_imports_torch() -> None:
 
 PACKAGE = Path(archcalc.__file__).parent
 TORCH_PACKAGE = PACKAGE / "pytorch"  # builder, export, verify, probes: torch anywhere here
+IMPORTERS = PACKAGE / "importers"  # models in: torch inside functions only (the package imports without it)
 LAYERS = PACKAGE / "layers"
 # in a layer type's file, only inside these methods (they run only when building)
 TORCH_METHODS = frozenset({"torch_module", "rf_probe_module"})
@@ -79,12 +80,14 @@ def test_torch_is_imported_only_by_the_pytorch_package_and_layer_torch_methods()
         for line, functions in torch_imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             place = f"{path.relative_to(PACKAGE.parent)}:{line} (in {'.'.join(functions) or 'the module'})"
             ok = path.is_relative_to(TORCH_PACKAGE) or (
-                path.is_relative_to(LAYERS) and bool(functions) and functions[-1] in TORCH_METHODS)
+                path.is_relative_to(LAYERS) and bool(functions) and functions[-1] in TORCH_METHODS) or (
+                path.is_relative_to(IMPORTERS) and bool(functions))
             (allowed if ok else wrong).append(place)
     assert not wrong, "torch imported outside archcalc/pytorch/ and the layer types' torch methods:\n" + \
         "\n".join(wrong)
     # the scan sees the imports that are allowed, so it cannot pass by finding nothing
     assert any("/layers/" in p for p in allowed) and any("/pytorch/" in p for p in allowed)
+    assert any("/importers/" in p for p in allowed)
 
 
 def test_the_torch_import_scan_sees_every_form() -> None:

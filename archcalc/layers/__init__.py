@@ -17,6 +17,7 @@ from archcalc.layers import (  # noqa: F401
     structural,
     tensors,
     transformer,
+    unknown,
 )
 from archcalc.layers.base import REGISTRY, Counts, LayerType, OtherOps, find
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry

@@ -21,6 +21,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.tensor import Shape, axis_of, prod
 
 
@@ -55,6 +56,19 @@ class _Activation(LayerType):
 
         return nn.Identity()
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """One tensor in, the activation's own name out; those with arguments write them."""
+        if call.tensor_count() != 1:
+            return None
+        options = self._torch_options(call)
+        return Emit(self.name + (f"({', '.join(options)})" if options else ""))
+
+    def _torch_options(self, call: TorchCall) -> list[str]:
+        return []
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(self.name) if len(call.inputs) == 1 else None
+
 
 @register
 class ReLU(_Activation):
@@ -64,6 +78,17 @@ class ReLU(_Activation):
     per_element = OtherOps(comparisons=1)
     summary = "max(0, x)"
     example = "relu"
+    torch_modules = ("torch.nn.ReLU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.relu", "torch.nn.functional.relu_",
+        "torch.relu", "torch.relu_", "Tensor.relu", "Tensor.relu_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Relu",)
+
+
+def _clip_bounds(call: OnnxCall) -> tuple[float, float]:
+    """Clip's min and max: inputs 1 and 2 (opset 11 on), or attributes before."""
+    low = call.constants.get(1, call.attrs.get("min", float("-inf")))
+    high = call.constants.get(2, call.attrs.get("max", float("inf")))
+    return f32(low), f32(high)
 
 
 @register
@@ -73,6 +98,12 @@ class ReLU6(_Activation):
     per_element = OtherOps(comparisons=2)
     summary = "min(max(0, x), 6)"
     example = "relu6"
+    torch_modules = ("torch.nn.ReLU6",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.relu6",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Clip",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("relu6") if _clip_bounds(call) == (0.0, 6.0) else None
 
 
 @register
@@ -83,6 +114,17 @@ class LeakyReLU(_Activation):
     per_element = OtherOps(comparisons=1, multiplies=1)
     summary = "x if x > 0 else slope·x"
     example = "leaky-relu, leaky-relu(slope=0.2)"
+    torch_modules = ("torch.nn.LeakyReLU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.leaky_relu", "torch.nn.functional.leaky_relu_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("LeakyRelu",)
+
+    def _torch_options(self, call: TorchCall) -> list[str]:
+        slope = call.module.negative_slope if call.module is not None else call.arg(1, "negative_slope", 0.01)
+        return [] if slope == 0.01 else [f"slope={number_text(slope)}"]
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        slope = f32(call.attrs.get("alpha", 0.01))
+        return Emit("leaky-relu" if abs(slope - 0.01) < 1e-9 else f"leaky-relu(slope={number_text(slope)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -99,6 +141,10 @@ class Sigmoid(_Activation):
     per_element = OtherOps(exponentials=1, adds=1, divisions=1)
     summary = "1/(1 + e^−x)"
     example = "sigmoid"
+    torch_modules = ("torch.nn.Sigmoid",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.sigmoid", "torch.nn.functional.sigmoid", "Tensor.sigmoid",
+        "Tensor.sigmoid_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Sigmoid",)
 
 
 @register
@@ -109,6 +155,10 @@ class Tanh(_Activation):
     per_element = OtherOps(exponentials=1, adds=2, divisions=1)
     summary = "(e^2x − 1)/(e^2x + 1)"
     example = "tanh"
+    torch_modules = ("torch.nn.Tanh",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.tanh", "torch.nn.functional.tanh", "Tensor.tanh",
+        "Tensor.tanh_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Tanh",)
 
 
 @register
@@ -119,6 +169,9 @@ class Hardswish(_Activation):
     per_element = OtherOps(adds=1, comparisons=2, multiplies=1, divisions=1)
     summary = "x·relu6(x + 3)/6"
     example = "hardswish"
+    torch_modules = ("torch.nn.Hardswish",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.hardswish",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ("HardSwish",)
 
 
 @register
@@ -129,6 +182,16 @@ class Hardsigmoid(_Activation):
     per_element = OtherOps(adds=1, comparisons=2, divisions=1)
     summary = "relu6(x + 3)/6"
     example = "hardsigmoid"
+    torch_modules = ("torch.nn.Hardsigmoid",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.hardsigmoid",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ("HardSigmoid",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """PyTorch's hardsigmoid is ONNX's HardSigmoid with alpha 1/6, beta 1/2 (ONNX's default alpha is 0.2)."""
+        alpha, beta = f32(call.attrs.get("alpha", 0.2)), f32(call.attrs.get("beta", 0.5))
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise Unsupported(f"alpha={alpha:g}, beta={beta:g}: archcalc's hardsigmoid is relu6(x + 3)/6")
+        return Emit("hardsigmoid")
 
 
 @register
@@ -138,6 +201,17 @@ class ELU(_Activation):
     per_element = OtherOps(comparisons=1, exponentials=1, adds=1, multiplies=1)
     summary = "x if x > 0 else alpha·(e^x − 1) (DPN's last BN-activation)"
     example = "elu, elu(alpha=0.5)"
+    torch_modules = ("torch.nn.ELU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.elu", "torch.nn.functional.elu_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Elu",)
+
+    def _torch_options(self, call: TorchCall) -> list[str]:
+        alpha = call.module.alpha if call.module is not None else call.arg(1, "alpha", 1.0)
+        return [] if alpha == 1.0 else [f"alpha={number_text(alpha)}"]
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        alpha = f32(call.attrs.get("alpha", 1.0))
+        return Emit("elu" if alpha == 1.0 else f"elu(alpha={number_text(alpha)})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -153,6 +227,9 @@ class SiLU(_Activation):
     per_element = OtherOps(exponentials=1, adds=1, divisions=1, multiplies=1)
     summary = "x·sigmoid(x)"
     example = "silu"
+    torch_modules = ("torch.nn.SiLU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.silu",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
 
 
 @register
@@ -164,12 +241,24 @@ class GELU(_Activation):
     per_element = OtherOps(exponentials=1, adds=1, multiplies=2)
     summary = "x·Φ(x); gelu/tanh the tanh approximation (GPT-2's gelu_new)"
     example = "gelu, gelu/tanh, gelu(approximate=tanh)"
+    torch_modules = ("torch.nn.GELU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.gelu",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Gelu",)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         if a["approximate"] == "tanh":  # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
             n = prod(out)
             return OtherOps(adds=3 * n, multiplies=5 * n, exponentials=n, divisions=n)
         return super().other_ops(a, inputs, out)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if call.tensor_count() != 1:
+            return None
+        how = call.module.approximate if call.module is not None else call.arg(1, "approximate", "none")
+        return Emit("gelu/tanh" if how == "tanh" else "gelu")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("gelu/tanh" if call.attrs.get("approximate", "none") == "tanh" else "gelu")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -185,11 +274,29 @@ class Hardtanh(_Activation):
     per_element = OtherOps(comparisons=2)
     summary = "min(max(x, min), max): −1 and 1 by default"
     example = "hardtanh, hardtanh(min=0, max=20)"
+    torch_modules = ("torch.nn.Hardtanh",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.hardtanh", "torch.nn.functional.hardtanh_")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Clip",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        low, high = _clip_bounds(call)
+        if low == float("-inf") or high == float("inf"):
+            return None
+        options = [f"{k}={number_text(v)}" for k, v, d in (("min", low, -1.0), ("max", high, 1.0)) if v != d]
+        return Emit("hardtanh" + (f"({', '.join(options)})" if options else ""))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if a["min"] >= a["max"]:
             raise LayerArgError(f"hardtanh needs min < max, not {a['min']:g} and {a['max']:g}")
         return Shaped(inputs[0])
+
+    def _torch_options(self, call: TorchCall) -> list[str]:
+        m = call.module
+        if m is not None:
+            low, high = m.min_val, m.max_val
+        else:
+            low, high = call.arg(1, "min_val", -1.0), call.arg(2, "max_val", 1.0)
+        return [f"{k}={number_text(v)}" for k, v, d in (("min", low, -1.0), ("max", high, 1.0)) if v != d]
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -207,6 +314,9 @@ class PReLU(_Activation):
     per_element = OtherOps(comparisons=1, multiplies=1)
     summary = "x if x > 0 else a·x with a learnable slope a: one for all (default) or one per channel (/c)"
     example = "prelu, prelu/c, prelu(per_channel=true)"
+    torch_modules = ("torch.nn.PReLU",)
+    torch_functions: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ("PRelu",)
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         return Counts(weights=self._slopes(a, inputs))
@@ -221,6 +331,21 @@ class PReLU(_Activation):
         """One slope, or one per channel (C)."""
         n = self._slopes(a, inputs)
         return [Formula("weights", str(n), n, "one slope per channel" if a["per_channel"] else "one slope")]
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        channels = call.inputs[0][0] if call.inputs[0] else 1
+        if m.num_parameters not in (1, channels):
+            raise Unsupported(f"{m.num_parameters} slopes for {channels} channels")
+        text = "prelu/c" if m.num_parameters > 1 else "prelu"
+        return Emit(text + ("/frozen" if frozen_state(m) else ""))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        slope = call.weights.get(1)
+        if slope is None:
+            raise Unsupported("its slope is computed, not an initializer")
+        per_channel = len(call.inputs[0]) > 0 and slope[:1] == call.inputs[0][:1] and call.inputs[0][0] > 1
+        return Emit("prelu/c" if per_channel else "prelu", owns=(1,))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -239,6 +364,9 @@ class Softmax(_Activation):
     summary = ("softmax over a dim (PyTorch's); by default the channels, the features of each step of a "
                "sequence, or the last axis of a plain tensor")
     example = "soft-max, softmax(dim=-1)"
+    torch_modules = ("torch.nn.Softmax",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.softmax", "torch.softmax", "Tensor.softmax")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Softmax",)
 
     def for_layout(self, a: Args, layout: str) -> Args:
         # channels-first N×C×…: over dim 1; a sequence N×T×F or a plain tensor: the last dim
@@ -251,6 +379,17 @@ class Softmax(_Activation):
             except ValueError as e:
                 raise LayerArgError(str(e)) from None
         return Shaped(inputs[0])
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if call.tensor_count() != 1:
+            return None
+        dim = call.module.dim if call.module is not None else call.arg(1, "dim")
+        if dim is None:
+            raise Unsupported("no dim (PyTorch's implicit choice, deprecated): give dim=")
+        return Emit(f"{self.name}(dim={dim})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(f"{self.name}(dim={int(call.attrs.get('axis', -1))})")
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
@@ -266,3 +405,7 @@ class LogSoftmax(Softmax):
     torch_class = "LogSoftmax"
     summary = "log of the softmax over a dim, as nn.LogSoftmax (the same default dim as softmax)"
     example = "log-softmax, log-softmax(dim=-1)"
+    torch_modules = ("torch.nn.LogSoftmax",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.log_softmax", "torch.log_softmax",
+        "Tensor.log_softmax")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("LogSoftmax",)

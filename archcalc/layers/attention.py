@@ -38,14 +38,18 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
     Part,
+    Saved,
     Shaped,
     per_axis,
     register,
+    saved_input,
 )
+from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import GLOBAL, UNKNOWN
 from archcalc.tensor import Shape, format_shape, prod
 
@@ -208,7 +212,7 @@ class Attention(LayerType):
     flags = {
         "nobias": ("bias", False), "bias": ("bias", True), "causal": ("causal", True), "relpos": ("rel_pos", True),
         "rope": ("rotary", True), "rotary": ("rotary", True), "cache": ("cache", True), "nocache": ("cache", False),
-        **{layout: ("layout", layout) for layout in LAYOUTS},
+        **{layout: ("layout", layout) for layout in LAYOUTS}, "frozen": ("frozen", True),
     }
     args = (
         Arg("heads", "int", required=True, aliases=("num_heads", "n_head", "h"), minimum=1),
@@ -224,6 +228,7 @@ class Attention(LayerType):
         Arg("rel_pos", "bool", False, aliases=("relative_position_bias",)),
         Arg("rotary", "bool", False, aliases=("rope",)),
         Arg("cache", "bool", None, aliases=("kv_cache",)),
+        Arg("frozen", "bool", False),
     )
     kind = "attention"
     path_depth = 2  # two linear layers in a row (q/k/v then out; fc1 then fc2)
@@ -238,6 +243,29 @@ class Attention(LayerType):
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "query_layout": layouts[0]}
+
+    torch_modules = ("torch.nn.MultiheadAttention",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """nn.MultiheadAttention(E, H, batch_first=True) called as (x, x, x) or (x, memory, memory),
+        without a mask: `attention/mha(heads=H)`; its output is element 0 of what it returns."""
+        m = call.module
+        if not m.batch_first:
+            raise Unsupported("batch_first=False: the batch is not the first axis (archcalc keeps it first)")
+        if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise Unsupported("kdim/vdim other than embed_dim, add_bias_kv or add_zero_attn")
+        masks = [call.arg(i, k) for i, k in ((3, "key_padding_mask"), (5, "attn_mask"))]
+        if any(x is not None for x in masks) or call.kwargs.get("is_causal"):
+            raise Unsupported("a mask: archcalc's attention attends to every position (or /causal, written so)")
+        if len(call.same) != 3 or call.same[1] != call.same[2]:
+            raise Unsupported("keys and values from different tensors")
+        cross = call.same[1] != call.same[0]
+        bias = m.in_proj_bias is not None
+        out_bias = m.out_proj.bias is not None
+        if bias != out_bias:
+            raise Unsupported("a bias on the in-projection but not on out_proj (or the reverse)")
+        text = "attention/mha" + ("" if bias else "/nobias") + ("/frozen" if frozen_state(m) else "")
+        return Emit(f"{text}(heads={m.num_heads})", inputs=(0, 1) if cross else (0,), element=0)
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         s = sizes(a, inputs)
@@ -322,6 +350,50 @@ class Attention(LayerType):
             return 0
         s = sizes(a, inputs)
         return 2 * s.kv_width * s.memory_tokens
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """Each projection as a linear layer (grad-input where its input needs one, grad-weight where
+        the layer is trained); Q·Kᵀ and A·V one product per operand that needs a gradient: the query
+        side (q) does where the query input or the weights do, the key/value side (k, v) where the
+        memory input or the weights do, the attention weights always. The causal mask hides nothing
+        from the count (FlopCounterMode's `bmm` runs over the full T×T)."""
+        s = sizes(a, inputs)
+        q_in = bool(input_grad[0])
+        kv_in = bool(input_grad[1]) if s.memory is not None else q_in
+        q_needs, kv_needs = q_in or weight_grad, kv_in or weight_grad
+        product = s.scores * s.head_dim  # one of Q·Kᵀ and A·V
+        q_proj, kv_proj = s.tokens * s.features * s.q_width, 2 * s.memory_tokens * s.memory_features * s.kv_width
+        out_proj = s.tokens * s.q_width * s.width
+        grad_input = (q_proj if q_in else 0) + (kv_proj if kv_in else 0) + out_proj \
+            + product * (int(q_needs) + int(kv_needs)) + product * (1 + int(kv_needs))
+        return Gradients(grad_input, self._projections(s) if weight_grad else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Measured (tests/reference/training_transformer_reference.json): where trained, the input(s)
+        the projections read (Swin: the input cut into windows, a copy, unless one window covers the
+        map) and the output projection's input T·q_width; always q (T·heads·hd), k and v
+        (T'·kv_heads·hd each; heads·hd each once repeated for grouped-query attention), the attention
+        weights (the softmax's output, which A·V keeps too: heads·T·T'), and with a rotary table the
+        cos and sin each rotation computes (4·T·d)."""
+        s = sizes(a, inputs)
+        kept: list[Saved] = []
+        if weight_grad:
+            if s.window and prod(s.query[:2]) != prod(s.window):
+                kept.append(Saved("own", elements=prod(s.query)))
+            else:
+                kept.append(saved_input(0))
+            if s.memory is not None:
+                kept.append(saved_input(1))
+        kv = s.q_width if s.kv_heads != s.heads else s.kv_width
+        kept += [Saved("own", elements=s.tokens * s.q_width), Saved("own", elements=s.memory_tokens * kv),
+                 Saved("own", elements=s.memory_tokens * kv), Saved("own", elements=s.scores)]
+        if s.rope:
+            kept += [Saved("own", elements=s.rope[0] * s.rope[1])] * 4
+        if weight_grad:
+            kept.append(Saved("own", elements=s.tokens * s.q_width))
+        return tuple(kept)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         """Per score: the scaling (1 multiply), the softmax (1 exponential, 1 add, 1 division), a mask (causal

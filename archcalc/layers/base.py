@@ -21,6 +21,7 @@ from archcalc.tensor import Shape, prod
 if TYPE_CHECKING:  # torch is imported only by builders, never by the static path
     from torch import nn
 
+    from archcalc.layers.imported import Emit, OnnxCall, TorchCall
     from archcalc.layers.window import Geometry
 
 Args = Mapping[str, Any]
@@ -232,11 +233,21 @@ class LayerType:
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""
+    # What this type reads in someone else's model (archcalc/importers/): PyTorch module classes
+    # ("torch.nn.Conv2d"), functions ("torch.cat", "torch.nn.functional.relu", "operator.add"),
+    # tensor methods ("Tensor.view"), and ONNX op types ("Conv"). `from_torch` / `from_onnx`
+    # write such a call as a spec item (layers/imported.py has the records).
+    torch_modules: ClassVar[tuple[str, ...]] = ()
+    torch_functions: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
     # how the output's storage relates to the input's (the saved-tensor pass reads it): None, a
     # new tensor; "view", the input's storage, laid out as it was; "strided", the input's storage,
     # no longer contiguous (a transpose, a slice); "reshape", a view of a contiguous input and a
     # copy of a strided one (torch.reshape, flatten)
     view: ClassVar[str | None] = None
+    # its output depends on its inputs' shapes only, never their values (the rotary angle table): it
+    # passes no gradient back, and its output needs none (the training pass reads it)
+    shape_only: ClassVar[bool] = False
 
     # -- the rules ---------------------------------------------------------------
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -353,6 +364,16 @@ class LayerType:
         and its biases to 0). None where no module can stand in; the probe is then skipped.
         """
         return self.torch_module(a, inputs, out)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """The spec item for one traced PyTorch call this type declares (`torch_modules`,
+        `torch_functions`); None where the call is not one it writes; `Unsupported` where it is,
+        in a form archcalc cannot count exactly."""
+        return None
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """The spec item for one ONNX node whose op type this type declares (`onnx_ops`)."""
+        return None
 
     # -- argument handling ---------------------------------------------------------
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:

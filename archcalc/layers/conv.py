@@ -21,6 +21,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state, per_axis_tuple, size_text
 from archcalc.layers.window import (
     SPATIAL_OPTIONS,
     Geometry,
@@ -55,6 +56,8 @@ class Conv(LayerType):
     summary = ("convolution; padding defaults to dilation·(kernel−1)//2 ('same' at stride 1); /same is "
                "TensorFlow's SAME (output ⌈I/S⌉, the odd padding after)")
     example = "conv3-64, conv11-96/s4/p0, conv3-32/g32/nobias, conv(k=1x7, c=192)"
+    torch_modules = ("torch.nn.Conv1d", "torch.nn.Conv2d", "torch.nn.Conv3d")
+    onnx_ops = ("Conv",)
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         cin, cout, groups = inputs[0][0], a["out_channels"], a["groups"]
@@ -130,6 +133,34 @@ class Conv(LayerType):
     def dense_equivalent(self, a: Args, inputs: Sequence[Shape], out: Shape) -> int:
         return dense_params(inputs[0], out)
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if m.padding_mode != "zeros":
+            raise Unsupported(f"padding_mode={m.padding_mode!r}: archcalc's conv pads with zeros")
+        rank = len(m.kernel_size)
+        same = m.padding == "same"  # PyTorch's 'same' (stride 1) is TensorFlow's SAME: the odd one after
+        padding = (0,) * rank if m.padding == "valid" or same else m.padding
+        return Emit(conv_text(m.out_channels, m.kernel_size, m.stride, padding, m.dilation, m.groups,
+                              m.bias is not None, frozen_state(m), same))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        weight = call.weights.get(1)
+        if weight is None or call.input_count > 2 and 2 not in call.weights:
+            raise Unsupported("its weight or bias is computed, not an initializer")
+        rank = len(weight) - 2
+        kernel = tuple(call.attrs.get("kernel_shape", weight[2:]))
+        stride = tuple(call.attrs.get("strides", (1,) * rank))
+        dilation = tuple(call.attrs.get("dilations", (1,) * rank))
+        pads = tuple(call.attrs.get("pads", (0,) * 2 * rank))
+        auto = call.attrs.get("auto_pad", "NOTSET")
+        if auto not in ("NOTSET", "VALID", "SAME_UPPER"):
+            raise Unsupported(f"auto_pad={auto}")
+        same = auto == "SAME_UPPER"
+        if not same and pads[:rank] != pads[rank:]:
+            raise Unsupported(f"uneven padding {pads}")
+        return Emit(conv_text(weight[0], kernel, stride, (0,) * rank if same else pads[:rank], dilation,
+                              int(call.attrs.get("group", 1)), 2 in call.weights, False, same), owns=(1, 2))
+
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn
 
@@ -143,3 +174,23 @@ class Conv(LayerType):
         from archcalc.pytorch.modules import padded_evenly
 
         return padded_evenly(conv, g.padding, g.padding_after)
+
+
+def conv_text(out_channels: int, kernel: Any, stride: Any, padding: Any, dilation: Any, groups: int, bias: bool,
+              frozen: bool, same: bool) -> str:
+    """`conv3-64/s2/nobias`: the options only where they differ from conv's defaults."""
+    rank = len(kernel)
+    stride, dilation = per_axis_tuple(stride, rank), per_axis_tuple(dilation, rank)
+    padding = per_axis_tuple(padding, rank)
+    text = f"conv{size_text(kernel)}-{out_channels}"
+    if any(s != 1 for s in stride):
+        text += f"/s{size_text(stride)}"
+    default = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    if not same and padding != default:
+        text += f"/p{size_text(padding)}"
+    if any(d != 1 for d in dilation):
+        text += f"/d{size_text(dilation)}"
+    if groups != 1:
+        text += f"/g{groups}"
+    flags = (("/same", same), ("/nobias", not bias), ("/frozen", frozen))
+    return text + "".join(flag for flag, on in flags if on)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Saved, Shaped, register
+from archcalc.layers.imported import Emit, TorchCall
 from archcalc.tensor import Shape, format_shape, prod
 
 
@@ -31,16 +32,25 @@ class _Added(LayerType):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(adds=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """The add keeps nothing; a table looked up row by row (F.embedding) keeps the T row indices
+        (int64, one set for the whole batch) where it is trained; one added whole keeps nothing (measured)."""
+        if not weight_grad or a.get("whole") or not self.counts(a, inputs, out).params:
+            return ()
+        return (Saved("own", elements=inputs[0][0], dtype="int64", per_sample=False),)
+
 
 @register
 class PositionEmbedding(_Added):
     name = "position-embedding"
     aliases = ("pos-embedding", "learned-positions")
-    flags = {"whole": ("whole", True), "ids": ("ids", True)}
+    flags = {"whole": ("whole", True), "ids": ("ids", True), "frozen": ("frozen", True)}
     args = (
         Arg("max", "int", required=True, aliases=("positions", "max_positions", "n_positions"), minimum=1),
         Arg("whole", "bool", False),
         Arg("ids", "bool", False, aliases=("position_ids",)),
+        Arg("frozen", "bool", False),
     )
     summary = ("learned absolute positions: x + rows 0..T−1 of a max×F table (GPT-2's wpe, BERT's "
                "position_embeddings; T at most max); /whole: a 1×max×F parameter added whole, T = max "
@@ -149,6 +159,7 @@ class Rotary(LayerType):
             Arg("copy", "bool", True, aliases=("original",)))
     kind = "embedding"
     layout = "sequence"
+    shape_only = True  # the angles t·inv_freq: positions only, no gradient
     summary = ("the rotary table of RoFormer/LLaMA, computed once for every layer: T×F → the angles T×dim that "
                "attention(…, rotary=true) turns queries and keys by; no parameters; buffers inv_freq (dim/2) and "
                "its copy original_inv_freq (Hugging Face's; /nocopy: inv_freq only)")
@@ -168,6 +179,11 @@ class Rotary(LayerType):
         """t·inv_freq for T·dim/2 angles, and a cosine and a sine of each of T·dim (exponentials)."""
         t = inputs[0][0]
         return OtherOps(multiplies=t * a["dim"] // 2, exponentials=2 * t * a["dim"])
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only sizes (measured)."""
+        return ()
 
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         half = a["dim"] // 2
@@ -200,6 +216,11 @@ class ClassToken(LayerType):
     def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
         return {"class_token": (1, 1, inputs[0][1])}
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only sizes (measured)."""
+        return ()
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         return [Formula("weights", str(inputs[0][1]), inputs[0][1], "one token of F features")]
 
@@ -215,14 +236,32 @@ class Token(LayerType):
     aliases = ("select-token", "take-token")
     args = (Arg("index", "int", 0),)
     layout = "channels"
+    view = "strided"  # x[:, index] is a view of the sequence's storage: a layer saving it keeps all T×F
     summary = "one position of a sequence, x[:, index]: T×F → F (ViT's class token for its head, BERT's pooler)"
     example = "token(0), token(-1)"
+    torch_functions = ("operator.getitem",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """`x[:, i]` (or `x[:, i, :]`) of a batch of T×F sequences, i a number."""
+        index = call.args[1] if len(call.args) > 1 else None
+        if not isinstance(index, tuple) or len(index) < 2 or len(call.inputs[0]) != 2 or not call.batched[0]:
+            return None
+        if index[0] != slice(None) or type(index[1]) is not int:
+            return None
+        if not all(i == slice(None) or i is Ellipsis for i in index[2:]):
+            return None
+        return Emit(f"token({index[1]})")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         t, f = _sequence(inputs[0], self.name)
         if not -t <= a["index"] < t:
             raise LayerArgError(f"token {a['index']} is not one of the {t} positions")
         return Shaped((f,))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: its backward needs only sizes (measured)."""
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.transformer import TakeToken

@@ -26,6 +26,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape, prod
 
@@ -46,6 +47,9 @@ class Linear(LayerType):
     summary = ("fully connected layer; a spatial input is flattened first (an implicit flatten node), "
                "a sequence T×F is mapped per time step")
     example = "FC-4096, fc-10/nobias, linear(out=128)"
+    # Hugging Face's Conv1D (GPT-2) is a linear layer with its weight stored in × out
+    torch_modules = ("torch.nn.Linear", "transformers.pytorch_utils.Conv1D")
+    onnx_ops = ("Gemm",)
 
     def implicit_before(self, a: Args, inputs: Sequence[Shape], layouts: Sequence[str]) -> tuple[Implied, ...]:
         """A feature map (C×H×W, what papers mean by an FC after a conv) is flattened first; a
@@ -101,6 +105,25 @@ class Linear(LayerType):
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         # per time step it mixes no positions; on a flat vector it sees everything
         return GLOBAL if len(inputs[0]) == 1 else None
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        out = m.nf if call.name.endswith("Conv1D") else m.out_features
+        return Emit(f"fc-{out}" + ("" if m.bias is not None else "/nobias") + ("/frozen" if frozen_state(m) else ""))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """Gemm as torch.onnx exports nn.Linear: Y = X·Bᵀ + C (transB=1), or X·B + C (transB=0)."""
+        weight = call.weights.get(1)
+        if weight is None or call.input_count > 2 and 2 not in call.weights:
+            raise Unsupported("its weight or bias is computed, not an initializer")
+        a = call.attrs
+        if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0:
+            raise Unsupported("transA, alpha or beta other than nn.Linear's")
+        out = weight[0] if a.get("transB", 0) else weight[1]
+        bias = call.weights.get(2)
+        if bias is not None and bias != (out,):
+            raise Unsupported(f"a bias of shape {bias} (nn.Linear's is ({out},))")
+        return Emit(f"fc-{out}" + ("" if bias is not None else "/nobias"), owns=(1, 2))
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

@@ -17,6 +17,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.layers.window import spatial_rank
 from archcalc.tensor import Shape, prod
 
@@ -31,6 +32,8 @@ class BatchNorm(LayerType):
     kind = "norm"
     summary = "batch norm: γ, β learnable; running mean, running var and the batch counter are buffers"
     example = "bn, batchnorm(eps=0.001)"
+    torch_modules = ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d")
+    onnx_ops = ("BatchNormalization",)
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         c = inputs[0][0]
@@ -53,6 +56,26 @@ class BatchNorm(LayerType):
         # at inference BN is a per-channel affine map x·a + b
         return OtherOps(multiplies=prod(out), adds=prod(out))
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if not m.track_running_stats:
+            raise Unsupported("track_running_stats=False: archcalc's bn holds running statistics")
+        given = {"eps": m.eps, "momentum": m.momentum}  # momentum None (a cumulative mean) counts alike
+        options = [f"{k}={number_text(v)}" for k, v in given.items()
+                   if v is not None and v != {"eps": 1e-5, "momentum": 0.1}[k]]
+        if not m.affine:
+            options.append("affine=false")
+        text = "bn" + ("/frozen" if frozen_state(m) else "")
+        return Emit(text + (f"({', '.join(options)})" if options else ""))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """BatchNormalization in inference form: scale and bias are parameters, mean and variance
+        buffers (plus the batch counter PyTorch's BatchNorm holds, as archcalc's bn counts)."""
+        if any(i not in call.weights for i in (1, 2, 3, 4)):
+            raise Unsupported("its scale, bias, mean or variance is computed, not an initializer")
+        eps = f32(call.attrs.get("epsilon", 1e-5))
+        options = [] if abs(eps - 1e-5) < 1e-12 else [f"eps={number_text(eps)}"]
+        return Emit("bn" + (f"({', '.join(options)})" if options else ""), owns=(1, 2, 3, 4))
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
         """In training: its input, and the batch's mean and inverse standard deviation per channel
@@ -82,6 +105,17 @@ class LRN(LayerType):
     kind = "norm"
     summary = "local response normalisation across channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)"
     example = "LRN, lrn(size=5, k=2)"
+    torch_modules = ("torch.nn.LocalResponseNorm",)
+    onnx_ops = ("LRN",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        return Emit(_lrn_text(m.size, m.alpha, m.beta, m.k))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        a = call.attrs
+        return Emit(_lrn_text(int(a["size"]), f32(a.get("alpha", 1e-4)), f32(a.get("beta", 0.75)),
+                              f32(a.get("bias", 1.0))))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         spatial_rank(inputs, self.name)  # torch's LocalResponseNorm needs C×L, C×H×W or C×D×H×W
@@ -111,3 +145,10 @@ class LRN(LayerType):
         from torch import nn
 
         return nn.Identity()
+
+
+def _lrn_text(size: int, alpha: float, beta: float, k: float) -> str:
+    given = {"size": size, "alpha": alpha, "beta": beta, "k": k}
+    defaults = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    options = [f"{key}={number_text(v)}" for key, v in given.items() if v != defaults[key]]
+    return "lrn" + (f"({', '.join(options)})" if options else "")

@@ -12,7 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Shaped, register
+from archcalc.layers.base import (
+    Arg,
+    Args,
+    Counts,
+    Formula,
+    LayerArgError,
+    LayerType,
+    OtherOps,
+    Saved,
+    Shaped,
+    register,
+    saved_input,
+)
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, f32, frozen_state, number_text
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape, format_shape, prod
 
@@ -52,8 +65,35 @@ def _mixes_positions(a: Args, rank: int, normalized_axes: set[int]) -> bool:
     return bool(positions & normalized_axes)
 
 
+def _flat(value: Any) -> list[Any]:
+    """A constant (a number, nested lists or an array) as a flat list."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def _norm_text(name: str, axes: int, eps: float, default_eps: float, affine: bool, bias: bool,
+               frozen: bool = False) -> str:
+    """A layer or RMS norm as the spec writes it: `layernorm/nobias(eps=1e-6, axes=2)`."""
+    flags = ("" if affine else "/noaffine") + ("/nobias" if affine and not bias else "") + ("/frozen" if frozen else "")
+    options = ([] if eps == default_eps else [f"eps={number_text(eps)}"]) + ([] if axes == 1 else [f"axes={axes}"])
+    return name + flags + (f"({', '.join(options)})" if options else "")
+
+
+def _statistics_kept(groups: int, dtype: str = "float32") -> tuple[Saved, ...]:
+    """A normalisation's mean and inverse standard deviation, one each per group of each sample."""
+    stat = Saved("own", elements=groups, dtype=dtype)
+    return (stat, stat)
+
+
 class _LastAxes(LayerType):
     kind = "norm"
+
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        """Rows normalised apart: the positions before the normalised axes."""
+        return prod(inputs[0]) // prod(_normalized(a, inputs[0], self.name))
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
@@ -84,15 +124,44 @@ class LayerNorm(_LastAxes):
     name = "layernorm"
     aliases = ("layer-norm", "ln")
     args = (Arg("eps", "float", 1e-5), Arg("axes", "int", 1, minimum=1, aliases=("last",)),
-            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("bias", "bool", True))
-    flags = {"nobias": ("bias", False), "noaffine": ("affine", False)}
+            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("bias", "bool", True),
+            Arg("frozen", "bool", False))
+    flags = {"nobias": ("bias", False), "noaffine": ("affine", False), "frozen": ("frozen", True)}
     summary = ("layer norm over the last axis (or the last N: axes=N), as nn.LayerNorm: weight and bias of "
                "the normalised shape (/nobias: weight only, /noaffine: neither); eps 1e-5")
     example = "layernorm, layernorm(eps=1e-6), layernorm(axes=2), layernorm/nobias"
+    torch_modules = ("torch.nn.LayerNorm",)
+    onnx_ops = ("LayerNormalization",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        affine = bool(m.elementwise_affine)
+        return Emit(_norm_text("layernorm", len(tuple(m.normalized_shape)), m.eps, 1e-5, affine,
+                               bias=m.bias is not None, frozen=frozen_state(m)))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """LayerNormalization(X, scale, B) over the axes from `axis` on (torch.onnx writes nn.LayerNorm so)."""
+        zero_bias = 2 in call.constants and not any(float(v) for v in _flat(call.constants[2]))  # bias=False
+        if 1 not in call.weights or call.input_count > 2 and 2 not in call.weights and not zero_bias:
+            raise Unsupported("its scale or bias is computed, not an initializer")
+        rank = len(call.inputs[0]) + 1
+        axis = int(call.attrs.get("axis", -1))
+        axes = rank - (axis % rank)
+        if axes >= rank:
+            raise Unsupported("it normalises over the batch axis")
+        text = _norm_text("layernorm", axes, f32(call.attrs.get("epsilon", 1e-5)), 1e-5, True,
+                          bias=2 in call.weights)
+        return Emit(text, inputs=(0,), owns=(1, 2))
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         n = prod(_normalized(a, inputs[0], self.name)) if a["affine"] else 0
         return Counts(weights=n, biases=n if a["bias"] else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """`native_layer_norm`'s backward keeps its input and the mean and inverse std of each row
+        (float32), trained or frozen, affine or not (measured)."""
+        return (saved_input(0), *_statistics_kept(self._groups(a, inputs)))
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
@@ -121,14 +190,34 @@ class RMSNorm(_LastAxes):
     name = "rmsnorm"
     aliases = ("rms-norm",)
     args = (Arg("eps", "float", 1e-6), Arg("axes", "int", 1, minimum=1, aliases=("last",)),
-            Arg("affine", "bool", True, aliases=("elementwise_affine",)))
-    flags = {"noaffine": ("affine", False)}
+            Arg("affine", "bool", True, aliases=("elementwise_affine",)), Arg("frozen", "bool", False))
+    flags = {"noaffine": ("affine", False), "frozen": ("frozen", True)}
     summary = ("RMS norm over the last axis (or the last N), as nn.RMSNorm and LLaMA's RMSNorm: x/√(mean x² + eps)·γ, "
                "one weight per feature, no bias, no mean subtracted; eps 1e-6")
     example = "rmsnorm, rmsnorm(eps=1e-5)"
+    torch_modules = ("torch.nn.RMSNorm",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if m.eps is None:
+            raise Unsupported("eps=None (the dtype's machine epsilon): archcalc's rmsnorm takes a number")
+        return Emit(_norm_text("rmsnorm", len(tuple(m.normalized_shape)), m.eps, 1e-6, bool(m.elementwise_affine),
+                               bias=True, frozen=frozen_state(m)))
 
     def counts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Counts:
         return Counts(weights=prod(_normalized(a, inputs[0], self.name)) if a["affine"] else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Measured (nn.RMSNorm, torch 2.14's composite form on CPU): for the input gradient its input
+        and each row's inverse rms; for the weight gradient the normalised input x/rms (a tensor of its
+        own), in the activation dtype."""
+        kept: tuple[Saved, ...] = ()
+        if input_grad[0]:
+            kept = (saved_input(0), Saved("own", elements=self._groups(a, inputs)))
+        if weight_grad:
+            kept += (Saved("own", elements=prod(inputs[0])),)
+        return kept
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
@@ -169,6 +258,14 @@ class _PerChannel(LayerType):
         c = self._channels(inputs)
         return {"weight": (c,), "bias": (c,)} if a["affine"] else {}
 
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        raise NotImplementedError
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Its input and the mean and inverse std of each group of each sample (float32; measured)."""
+        return (saved_input(0), *_statistics_kept(self._groups(a, inputs)))
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         """2·C: γ and β per channel."""
         c = self._channels(inputs)
@@ -189,10 +286,25 @@ class LayerNorm2d(_PerChannel):
     summary = ("layer norm over the channels of a channels-first tensor at every position (torchvision's "
                "LayerNorm2d, ConvNeXt's): C×H×W → C×H×W, 2·C parameters; eps 1e-6")
     example = "layernorm2d, layernorm2d(eps=1e-6)"
+    torch_modules = ("torchvision.models.convnext.LayerNorm2d",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """torchvision's LayerNorm2d: an nn.LayerNorm over the channels, applied channels last."""
+        m = call.module
+        if len(tuple(m.normalized_shape)) != 1 or m.bias is None and m.elementwise_affine:
+            raise Unsupported("a LayerNorm2d over more than the channels, or without a bias")
+        text = "layernorm2d" + ("/frozen" if frozen_state(m) else "")
+        options = ([] if m.eps == 1e-6 else [f"eps={number_text(m.eps)}"]) + \
+            ([] if m.elementwise_affine else ["affine=false"])
+        return Emit(text + (f"({', '.join(options)})" if options else ""))
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
         return _statistics(n, n // out[0], centred=True) + _affine(n, a["affine"], a["affine"])
+
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        """One row per position: the channels are normalised at each."""
+        return prod(inputs[0][1:])
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.transformer import LayerNorm2d as TorchLayerNorm2d
@@ -209,6 +321,13 @@ class GroupNorm(_PerChannel):
     summary = ("group norm, as nn.GroupNorm: the channels in `groups` groups, each normalised over its channels "
                "and every position; weight and bias per channel")
     example = "groupnorm(32), groupnorm(groups=8, eps=1e-6)"
+    torch_modules = ("torch.nn.GroupNorm",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        options = [str(m.num_groups)] + ([] if m.eps == 1e-5 else [f"eps={number_text(m.eps)}"]) + \
+            ([] if m.affine else ["affine=false"])
+        return Emit("groupnorm" + ("/frozen" if frozen_state(m) else "") + f"({', '.join(options)})")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         c = self._channels(inputs)
@@ -219,6 +338,9 @@ class GroupNorm(_PerChannel):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         n = prod(out)
         return _statistics(n, a["groups"], centred=True) + _affine(n, a["affine"], a["affine"])
+
+    def _groups(self, a: Args, inputs: Sequence[Shape]) -> int:
+        return int(a["groups"])
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> str | None:
         """Global where there are positions: each group's statistics come from all of them."""

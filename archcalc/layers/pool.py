@@ -21,6 +21,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, per_axis_tuple, size_text
 from archcalc.layers.window import (
     GLOBAL,
     SPATIAL_OPTIONS,
@@ -68,6 +69,51 @@ class _Pool(LayerType):
     def window(self, a: Args, out: Shape) -> int:
         return prod(per_axis(a["kernel"], len(out) - 1))
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        rank = len(call.inputs[0]) - 1
+        if m is not None:
+            kernel, stride, padding, ceil = m.kernel_size, m.stride, m.padding, m.ceil_mode
+            extra = {k: getattr(m, k) for k in ("dilation", "return_indices", "count_include_pad", "divisor_override")
+                     if hasattr(m, k)}
+        else:  # F.max_pool2d(x, k, stride, padding, dilation, ceil_mode), F.avg_pool2d(x, k, stride, padding, ceil)
+            kernel = call.arg(1, "kernel_size")
+            stride, padding = call.arg(2, "stride"), call.arg(3, "padding", 0)
+            if self.name == "maxpool":
+                ceil = call.arg(5, "ceil_mode", False)
+                extra = {"dilation": call.arg(4, "dilation", 1), "return_indices": call.arg(6, "return_indices", False)}
+            else:
+                ceil = call.arg(4, "ceil_mode", False)
+                extra = {"count_include_pad": call.arg(5, "count_include_pad", True),
+                         "divisor_override": call.arg(6, "divisor_override")}
+        kernel = per_axis_tuple(kernel, rank)
+        stride = kernel if stride is None or stride == () or stride == [] else per_axis_tuple(stride, rank)
+        padding = per_axis_tuple(padding, rank)
+        if any(d != 1 for d in per_axis_tuple(extra.get("dilation", 1), rank)):
+            raise Unsupported("dilation: archcalc's pools have none")
+        if extra.get("return_indices"):
+            raise Unsupported("return_indices=True")
+        if extra.get("divisor_override") is not None:
+            raise Unsupported("divisor_override")
+        if not extra.get("count_include_pad", True) and any(padding):
+            raise Unsupported("count_include_pad=False with padding: archcalc's average counts the padding")
+        return Emit(pool_text(self.name, kernel, stride, padding, bool(ceil)))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        a = call.attrs
+        kernel = tuple(a["kernel_shape"])
+        rank = len(kernel)
+        stride = tuple(a.get("strides", (1,) * rank))
+        pads = tuple(a.get("pads", (0,) * 2 * rank))
+        if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise Unsupported(f"auto_pad={a['auto_pad']}")
+        if pads[:rank] != pads[rank:]:
+            raise Unsupported(f"uneven padding {pads}")
+        if any(d != 1 for d in a.get("dilations", (1,) * rank)):
+            raise Unsupported("dilation: archcalc's pools have none")
+        if self.name == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
+            raise Unsupported("count_include_pad=0 with padding: archcalc's average counts the padding")
+        return Emit(pool_text(self.name, kernel, stride, pads[:rank], bool(a.get("ceil_mode", 0))))
     def padded_input(self, a: Args, inputs: Sequence[Shape]) -> Saved | None:
         """TensorFlow's SAME padding pads first (F.pad), and the pool keeps the padded copy."""
         g = self.geometry(a, inputs)
@@ -84,6 +130,10 @@ class MaxPool(_Pool):
     patterns = (r"max-?pool(?P<kernel>\d+(?:x\d+)*)",)
     summary = "max pooling; 2×2 stride 2 by default, stride = kernel unless /sN"
     example = "maxpool, maxpool3/s2, maxpool3/s2/p1, maxpool3/s2/ceil"
+    torch_modules = ("torch.nn.MaxPool1d", "torch.nn.MaxPool2d", "torch.nn.MaxPool3d")
+    torch_functions = ("torch.nn.functional.max_pool1d", "torch.nn.functional.max_pool2d",
+                       "torch.nn.functional.max_pool3d", "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d")
+    onnx_ops = ("MaxPool",)
 
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(comparisons=prod(out) * (self.window(a, out) - 1))
@@ -116,6 +166,10 @@ class AvgPool(_Pool):
     patterns = (r"avg-?pool(?P<kernel>\d+(?:x\d+)*)",)
     summary = "average pooling; 2×2 stride 2 by default (padding counted in the mean, as PyTorch)"
     example = "avgpool, avgpool3/s1/p1"
+    torch_modules = ("torch.nn.AvgPool1d", "torch.nn.AvgPool2d", "torch.nn.AvgPool3d")
+    torch_functions = ("torch.nn.functional.avg_pool1d", "torch.nn.functional.avg_pool2d",
+                       "torch.nn.functional.avg_pool3d")
+    onnx_ops = ("AveragePool",)
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if a.get("same"):
@@ -177,6 +231,23 @@ class _AdaptivePool(LayerType):
 
         return getattr(nn, self.torch_names[len(out) - 2])(out[1:])
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if (m.return_indices if m is not None and hasattr(m, "return_indices")
+                else call.arg(2, "return_indices", False)):
+            raise Unsupported("return_indices=True")
+        return Emit(self._text(call.output[1:]))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(self.aliases[0])  # GlobalAveragePool / GlobalMaxPool: 1 per axis
+
+    def _text(self, size: Shape) -> str:
+        """`gap` / `gmp` for a 1×… output, else `adaptive-avgpool7`; the output's sizes (an
+        output_size of None keeps the input's, so the traced output says what it is)."""
+        if all(s == 1 for s in size):
+            return self.aliases[0]
+        return f"{self.name}{size_text(size)}"
+
 
 @register
 class AdaptiveAvgPool(_AdaptivePool):
@@ -184,6 +255,10 @@ class AdaptiveAvgPool(_AdaptivePool):
     aliases = ("gap", "global-avgpool", "avgpool-global")
     patterns = (r"adaptive-?avg-?pool(?P<size>\d+(?:x\d+)*)",)
     torch_names = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+    torch_modules = tuple(f"torch.nn.{n}" for n in torch_names)
+    torch_functions = ("torch.nn.functional.adaptive_avg_pool1d", "torch.nn.functional.adaptive_avg_pool2d",
+                       "torch.nn.functional.adaptive_avg_pool3d")
+    onnx_ops = ("GlobalAveragePool",)
     summary = "adaptive average pooling to a fixed size; gap is the 1×1 global average pool"
     example = "gap, adaptive-avgpool7, adaptive-avgpool(size=6x6)"
 
@@ -203,6 +278,10 @@ class AdaptiveMaxPool(_AdaptivePool):
     aliases = ("gmp", "global-maxpool", "max-over-time")
     patterns = (r"adaptive-?max-?pool(?P<size>\d+(?:x\d+)*)",)
     torch_names = ("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+    torch_modules = tuple(f"torch.nn.{n}" for n in torch_names)
+    torch_functions = ("torch.nn.functional.adaptive_max_pool1d", "torch.nn.functional.adaptive_max_pool2d",
+                       "torch.nn.functional.adaptive_max_pool3d")
+    onnx_ops = ("GlobalMaxPool",)
     summary = "adaptive max pooling; gmp is the global max pool (Kim 2014's max-over-time)"
     example = "gmp, adaptive-maxpool(size=1)"
 
@@ -228,3 +307,13 @@ def _average_stand_in(average: LayerType, a: Args, inputs: Sequence[Shape], out:
     except LayerArgError:
         return None
     return average.torch_module(a, inputs, out)
+
+
+def pool_text(name: str, kernel: Shape, stride: Shape, padding: Shape, ceil: bool) -> str:
+    """`maxpool3/s2/p1/ceil`: stride only where it is not the kernel, padding only where not 0."""
+    text = f"{name}{size_text(kernel)}"
+    if stride != kernel:
+        text += f"/s{size_text(stride)}"
+    if any(padding):
+        text += f"/p{size_text(padding)}"
+    return text + ("/ceil" if ceil else "")

@@ -31,6 +31,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state, number_text
 from archcalc.layers.window import GLOBAL
 from archcalc.tensor import Shape
 
@@ -171,6 +172,31 @@ class _Recurrent(LayerType):
     def _extra(self, a: Args) -> dict[str, Any]:
         return {}
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """nn.LSTM/GRU/RNN batch first, with biases and no initial state: its output sequence
+        (element 0 of what it returns)."""
+        m = call.module
+        if not m.batch_first:
+            raise Unsupported("batch_first=False: archcalc reads sequences batch first (N×T×F)")
+        if not m.bias:
+            raise Unsupported("bias=False: archcalc's recurrent layers hold both biases")
+        if getattr(m, "proj_size", 0):
+            raise Unsupported("proj_size: an LSTM with projections")
+        if call.tensor_count() > 1:
+            raise Unsupported("an initial state passed in")
+        options = [f"hidden={m.hidden_size}"]
+        if m.num_layers != 1:
+            options.append(f"layers={m.num_layers}")
+        if m.bidirectional:
+            options.append("bidirectional=true")
+        if m.dropout:
+            options.append(f"dropout={number_text(m.dropout)}")
+        options += self._torch_extra(m)
+        return Emit(f"{self.name}({', '.join(options)})" + ("/frozen" if frozen_state(m) else ""), element=0)
+
+    def _torch_extra(self, m: Any) -> list[str]:
+        return []
+
 
 @register
 class RNN(_Recurrent):
@@ -183,6 +209,7 @@ class RNN(_Recurrent):
     kept_per_step = 1
     kept_per_layer = 1
     torch_name = "SequenceRNN"
+    torch_modules = ("torch.nn.RNN",)
     summary = "Elman RNN h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu); T×F → T×H"
     example = "rnn(hidden=64), rnn-64/relu, rnn(hidden=64, layers=2, bidirectional=true)"
 
@@ -195,6 +222,9 @@ class RNN(_Recurrent):
     def _extra(self, a: Args) -> dict[str, Any]:
         return {"nonlinearity": a["nonlinearity"]}
 
+    def _torch_extra(self, m: Any) -> list[str]:
+        return [] if m.nonlinearity == "tanh" else [f"nonlinearity={m.nonlinearity}"]
+
 
 @register
 class LSTM(_Recurrent):
@@ -202,6 +232,7 @@ class LSTM(_Recurrent):
     patterns = (r"lstm-?(?P<hidden>\d+)",)
     gates = 4
     torch_name = "SequenceLSTM"
+    torch_modules = ("torch.nn.LSTM",)
     summary = "long short-term memory (PyTorch's layout: 4 gate blocks i, f, g, o); T×F → T×H"
     example = "lstm(hidden=128, layers=2), lstm-128/bi, lstm(h=650, layers=2, dropout=0.5)"
 
@@ -217,6 +248,7 @@ class GRU(_Recurrent):
     patterns = (r"gru-?(?P<hidden>\d+)",)
     gates = 3
     torch_name = "SequenceGRU"
+    torch_modules = ("torch.nn.GRU",)
     summary = "gated recurrent unit (PyTorch's layout: 3 gate blocks r, z, n); T×F → T×H"
     example = "gru(hidden=128), gru-128/bi"
 

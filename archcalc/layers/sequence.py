@@ -23,6 +23,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import UNKNOWN
 from archcalc.tensor import Shape, axis_of, format_shape
 
@@ -43,6 +44,14 @@ class Embedding(LayerType):
     summary = ("token ids T → vectors T×dim (a vocab×dim table); /frozen: not trained, "
                "counted as a buffer")
     example = "embedding(vocab=10000, dim=300), embedding10000x300/frozen"
+    torch_modules = ("torch.nn.Embedding",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        m = call.module
+        if frozen_state(m):
+            raise Unsupported("a frozen nn.Embedding is a parameter to PyTorch; archcalc's embedding/frozen "
+                              "counts its table as a buffer")
+        return Emit(f"embedding(vocab={m.num_embeddings}, dim={m.embedding_dim})")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if len(inputs[0]) != 1:
@@ -120,6 +129,10 @@ class Transpose(_Swap):
     summary = ("swaps two axes: with no dims the two of a T×F or F×T tensor; transpose(a, b) any two "
                "(PyTorch dims), and on more than two axes the result is a plain tensor")
     example = "transpose, transpose(1, 2), transpose(-2, -1)"
+    torch_functions = ("Tensor.transpose", "torch.transpose", "Tensor.swapaxes", "torch.swapaxes")
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit(f"transpose({call.arg(1, 'dim0')}, {call.arg(2, 'dim1')})")
 
     def _axes(self, a: Args, shape: Shape) -> tuple[int, int]:
         if a["dim0"] is None or a["dim1"] is None:
@@ -179,6 +192,20 @@ class Last(LayerType):
     needs_layout = "sequence"
     summary = "the last time step of a sequence: T×H → H (for a classifier after an RNN)"
     example = "last"
+    torch_functions = ("operator.getitem",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """`x[:, -1]` (or `x[:, -1, :]`) of a batch of T×F sequences."""
+        index = call.args[1] if len(call.args) > 1 else None
+        if not isinstance(index, tuple) or len(call.inputs[0]) != 2 or not call.batched[0]:
+            return None
+        steps = call.inputs[0][0]
+        last = index[1] if len(index) > 1 else None
+        tail_ok = all(i == slice(None) or i is Ellipsis for i in index[2:])
+        return Emit("last") if index[0] == slice(None) and last in (-1, steps - 1) and tail_ok else None
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return None
     view = "strided"
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],

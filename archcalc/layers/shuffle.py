@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Saved, Shaped, register
+from archcalc.layers.imported import Emit, TorchCall
 from archcalc.tensor import Shape
 
 
@@ -22,6 +23,12 @@ class ChannelShuffle(LayerType):
     summary = ("ShuffleNet's channel shuffle: C channels as groups × C/groups, transposed and flattened back "
                "(torch's nn.ChannelShuffle; torchvision's view/transpose); positions and sizes unchanged")
     example = "channel-shuffle(groups=2), channel-shuffle2, shuffle/g3"
+    torch_modules = ("torch.nn.ChannelShuffle",)
+    torch_functions = ("torch.channel_shuffle", "torch.nn.functional.channel_shuffle")
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        groups = call.module.groups if call.module is not None else call.arg(1, "groups")
+        return Emit(f"channel-shuffle(groups={groups})") if isinstance(groups, int) else None
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         shape = inputs[0]
@@ -31,6 +38,11 @@ class ChannelShuffle(LayerType):
         if shape[0] % a["groups"]:
             raise LayerArgError(f"groups={a['groups']} must divide the input channels ({shape[0]})")
         return Shaped(shape)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Nothing: a permutation of the channels (measured)."""
+        return ()
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from torch import nn

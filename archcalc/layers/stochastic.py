@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Shaped, register
+from archcalc.layers.base import Arg, Args, LayerArgError, LayerType, Saved, Shaped, register
+from archcalc.layers.imported import Emit, TorchCall, number_text
 from archcalc.tensor import Shape
 
 
@@ -22,11 +23,31 @@ class StochasticDepth(LayerType):
     summary = ("stochastic depth: a residual branch dropped with probability p in training (mode row: per "
                "sample, batch: all at once), the identity at inference")
     example = "stochastic-depth(p=0.2), stochastic-depth(p=0.1, mode=batch), drop-path(p=0.1)"
+    torch_modules = ("torchvision.ops.StochasticDepth",)
+    torch_functions = ("torchvision.ops.stochastic_depth",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """The module (p, mode) or torchvision.ops.stochastic_depth(input, p, mode, training)."""
+        if call.module is not None:
+            p, mode = call.module.p, call.module.mode
+        else:
+            p, mode = call.arg(1, "p"), call.arg(2, "mode")
+        if not isinstance(p, (int, float)) or mode not in ("row", "batch"):
+            return None
+        return Emit(f"stochastic-depth(p={number_text(p)}" + (", mode=batch)" if mode == "batch" else ")"))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         if not 0 <= a["p"] <= 1:
             raise LayerArgError(f"stochastic-depth probability p={a['p']:g} is not between 0 and 1", arg="p")
         return Shaped(inputs[0])
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """In training (p > 0), the scaled noise x was multiplied by: one value per sample (row) or one
+        for the batch, in the activation dtype (measured)."""
+        if not a["p"]:
+            return ()
+        return (Saved("own", elements=1, per_sample=a["mode"] == "row"),)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         from archcalc.pytorch.modules import StochasticDepth as TorchStochasticDepth

@@ -20,6 +20,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import ALIAS, Emit, OnnxCall, TensorArg, TorchCall, Unsupported, all_tensors, number_text
 from archcalc.layers.window import GLOBAL, UNKNOWN, stride_between
 from archcalc.tensor import Shape, axis_of, broadcast, format_shape, prod
 
@@ -55,6 +56,21 @@ class Flatten(LayerType):
     summary = ("axes start..end joined into one, as torch.flatten (PyTorch dims, the batch is 0); by default "
                "everything after the batch: C×H×W → C·H·W (put in by itself before an FC on a feature map)")
     example = "flatten, flatten(2), flatten(start=1, end=2)"
+    torch_modules = ("torch.nn.Flatten",)
+    torch_functions = ("torch.flatten", "Tensor.flatten")
+    onnx_ops = ("Flatten",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if call.module is not None:
+            start, end = call.module.start_dim, call.module.end_dim
+        else:  # torch.flatten(x) starts at dim 0, the batch: the importer refuses what merges the batch
+            start, end = call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
+        return Emit(flatten_text(start, end, len(call.inputs[0]) + 1))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        if int(call.attrs.get("axis", 1)) != 1:
+            raise Unsupported(f"axis={call.attrs['axis']}: archcalc flattens after the batch axis")
+        return Emit("flatten")
     view = "reshape"
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
@@ -101,6 +117,17 @@ class Dropout(LayerType):
     args = (Arg("p", "float", 0.5),)
     summary = "dropout (an identity at inference); p = 0.5 by default"
     example = "dropout, dropout(p=0.2), dropout0.2"
+    torch_modules = ("torch.nn.Dropout", "torch.nn.Dropout1d", "torch.nn.Dropout2d", "torch.nn.Dropout3d")
+    torch_functions = ("torch.nn.functional.dropout", "torch.dropout")
+    onnx_ops = ("Dropout",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        p = call.module.p if call.module is not None else call.arg(1, "p", 0.5)
+        return Emit("dropout" if p == 0.5 else f"dropout(p={number_text(p)})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        ratio = call.constants.get(1, call.attrs.get("ratio", 0.5))
+        return Emit("dropout" if ratio == 0.5 else f"dropout(p={number_text(float(ratio))})")
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -125,6 +152,19 @@ class Identity(LayerType):
     aliases = ("id",)
     summary = "passes its input through (an empty branch)"
     example = "identity"
+    torch_modules = ("torch.nn.Identity",)
+    # calls that hand back their input's values: no node of their own
+    torch_functions = ("Tensor.contiguous", "Tensor.clone", "torch.clone", "Tensor.detach", "Tensor.float",
+                       "Tensor.to", "Tensor.type_as")
+    onnx_ops = ("Identity",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if call.module is not None:
+            return Emit("identity")
+        return ALIAS if call.inputs and call.output == call.inputs[0] else None
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return ALIAS
     view = "view"
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
@@ -146,6 +186,18 @@ class Add(LayerType):
     free_inputs = True
     summary = "element-wise sum of its inputs (a residual connection), broadcasting as PyTorch does"
     example = "add(@a, @b), add(@x, @position_table)"
+    torch_functions = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
+    onnx_ops = ("Add", "Sum")
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if not all_tensors(call, 2):
+            return None  # a number added: no layer type for it
+        if call.kwargs.get("alpha", 1) != 1:
+            raise Unsupported("alpha other than 1")
+        return Emit("add")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("add") if len(call.inputs) >= 2 and len(call.inputs) == call.input_count else None
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -183,6 +235,21 @@ class Concat(LayerType):
     summary = ("concatenation along a dim (PyTorch's: 1, the channels, by default); every other axis must "
                "agree; a free parameter whose first size is 1 is expanded over the batch (a class token)")
     example = "concat(@a, @b), concat(@cls, @tokens, dim=1)"
+    torch_functions = ("torch.cat", "torch.concat", "torch.concatenate")
+    onnx_ops = ("Concat",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        tensors = call.arg(0, "tensors", ())
+        if not all(isinstance(t, TensorArg) for t in tensors):
+            return None
+        dim = call.arg(1, "dim", 0)
+        return Emit("concat" if dim == 1 else f"concat(dim={dim})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        if len(call.inputs) != call.input_count:
+            return None
+        axis = int(call.attrs.get("axis", 1))
+        return Emit("concat" if axis == 1 else f"concat(dim={axis})")
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -237,6 +304,32 @@ class Slice(LayerType):
     args = (Arg("start", "int", required=True, minimum=0), Arg("end", "int", None, minimum=1))
     summary = "channels [start, end) of the input, or from start on (DPN's split of a dual path)"
     example = "slice(0, 256), slice(start=256, end=320), slice(256)"
+    torch_functions = ("operator.getitem",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """`x[:, a:b]`: channels a to b (negative ends counted from the last, as Python does)."""
+        index = call.args[1] if len(call.args) > 1 else None
+        index = index if isinstance(index, tuple) else (index,)
+        rest = [i for i in index[2:] if i != slice(None) and i is not Ellipsis]
+        if len(index) < 2 or index[0] != slice(None) or not isinstance(index[1], slice) or rest:
+            return None
+        channels = call.inputs[0][0]
+        start, end, step = index[1].indices(channels)
+        if step != 1 or start >= end:
+            return None
+        return Emit(f"slice({start})" if end == channels else f"slice({start}, {end})")
+
+    onnx_ops = ("Slice",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """Slice of the channels (axis 1) with constant bounds and step 1: `slice(a, b)`."""
+        starts, ends = call.constants.get(1), call.constants.get(2)
+        axes, steps = call.constants.get(3, [0] if starts is None else list(range(len(starts)))), call.constants.get(4)
+        if starts is None or ends is None or len(starts) != 1 or list(axes) != [1] or (steps and list(steps) != [1]):
+            raise Unsupported("a slice other than of the channels with constant bounds")
+        channels = call.inputs[0][0]
+        start, end, _ = slice(int(starts[0]), min(int(ends[0]), channels)).indices(channels)
+        return Emit(f"slice({start})" if end == channels else f"slice({start}, {end})")
     view = "strided"
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
@@ -267,6 +360,14 @@ class Mul(LayerType):
     summary = ("element-wise product, broadcasting as PyTorch does (a C×1×1 gate of squeeze-and-excitation, "
                "a layer scale)")
     example = "mul(@features, @gate), mul(@x, @gamma)"
+    torch_functions = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
+    onnx_ops = ("Mul",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit("mul") if all_tensors(call, 2) else None  # by a number: no layer type for it
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("mul") if len(call.inputs) == 2 == call.input_count else None
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -330,3 +431,11 @@ class AutoShortcut(LayerType):
         projection = Implied("conv", conv, text)
         return (projection, Implied("bn", REGISTRY["bn"].normalize({}), "bn")) if a["bn"] else (projection,)
 
+
+
+def flatten_text(start: int, end: int, rank: int) -> str:
+    """`flatten` for everything after the batch, else `flatten(start, end)` (PyTorch dims, `rank`
+    counting the batch)."""
+    if start % rank == 1 and end % rank == rank - 1:
+        return "flatten"
+    return f"flatten({start}, {end})"

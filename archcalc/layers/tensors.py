@@ -26,6 +26,17 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import (
+    ALIAS,
+    Emit,
+    OnnxCall,
+    TorchCall,
+    Unsupported,
+    all_tensors,
+    dims_text,
+    number_text,
+    size_text,
+)
 from archcalc.layers.window import GLOBAL, UNKNOWN, Geometry
 from archcalc.tensor import BATCH, Shape, axis_of, broadcast, broadcast_whole, format_shape, prod, whole
 
@@ -73,6 +84,18 @@ class Reshape(_Moves):
     args = (Arg("shape", "ints", required=True, variadic=True),)
     summary = "the same elements in another shape (one size may be -1: inferred); the batch stays"
     example = "reshape(12, 64, -1), view(196, 768), reshape(shape=3x256)"
+    torch_functions = ("Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.view_as", "Tensor.reshape_as")
+    onnx_ops = ("Reshape",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """The traced output says the sizes (a `-1` or `x.size(0)` resolved); to one axis it is a flatten."""
+        return Emit(_reshape_text(call.inputs[0], call.output))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        target = call.constants.get(1)
+        if target is None:
+            raise Unsupported("its target shape is computed from data, not a constant")
+        return Emit(_reshape_text(call.inputs[0], _onnx_reshape(call.inputs[0], target, call.attrs)))
     view = "reshape"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -100,6 +123,21 @@ class Permute(_Moves):
     args = (Arg("dims", "ints", required=True, variadic=True),)
     summary = "reorders the axes (PyTorch dims: the batch, dim 0, stays first)"
     example = "permute(0, 2, 3, 1), permute(0, 2, 1)"
+    torch_modules = ("torchvision.ops.misc.Permute",)  # ConvNeXt's and Swin's channels-last moves
+    torch_functions = ("Tensor.permute", "torch.permute")
+    onnx_ops = ("Transpose",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        rest = call.args[1:]
+        dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
+        dims = call.module.dims if call.module is not None else call.kwargs.get("dims", dims)
+        return Emit(f"permute({dims_text(dims)})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        perm = call.attrs.get("perm")
+        if perm is None or perm[0] != 0:
+            raise Unsupported("a transpose that moves the batch axis (or reverses every axis)")
+        return Emit(f"permute({dims_text(perm)})")
     view = "strided"
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
@@ -146,6 +184,19 @@ class Squeeze(_Moves):
     args = (Arg("dim", "int", required=True),)
     summary = "removes a size-1 axis"
     example = "squeeze(1), squeeze(dim=-1)"
+    torch_functions = ("Tensor.squeeze", "torch.squeeze")
+    onnx_ops = ("Squeeze",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        dim = call.arg(1, "dim")
+        if dim is None or not isinstance(dim, int):
+            return Emit(_reshape_text(call.inputs[0], call.output))  # every size-1 axis (or several)
+        if call.output == call.inputs[0]:
+            return ALIAS  # PyTorch's squeeze of an axis that is not 1 leaves the tensor as it is
+        return Emit(f"squeeze({dim})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(_reshape_text(call.inputs[0], _onnx_squeeze(call, squeeze=True)))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         axis = _axis(a["dim"], inputs[0])
@@ -165,6 +216,14 @@ class Unsqueeze(_Moves):
     args = (Arg("dim", "int", required=True),)
     summary = "inserts a size-1 axis before dim"
     example = "unsqueeze(1)"
+    torch_functions = ("Tensor.unsqueeze", "torch.unsqueeze")
+    onnx_ops = ("Unsqueeze",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit(f"unsqueeze({call.arg(1, 'dim')})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(_reshape_text(call.inputs[0], _onnx_squeeze(call, squeeze=False)))
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         rank = len(inputs[0]) + 1  # the result's rank without the batch
@@ -222,6 +281,10 @@ class Chunk(_Split):
             Arg("part", "int", 0), Arg("parts", "int", 1))
     summary = "cuts a tensor into n parts along dim (the last ones smaller, as torch.chunk); name each part"
     example = "q, k, v = chunk(3, dim=-1)"
+    torch_functions = ("Tensor.chunk", "torch.chunk")
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit(f"chunk({call.arg(1, 'chunks')}, dim={call.arg(2, 'dim', 0)})", parts=len(call.output))
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         step = -(-size // a["chunks"])
@@ -235,6 +298,25 @@ class Split(_Split):
             Arg("parts", "int", 1))
     summary = "cuts a tensor into parts of the given size(s) along dim, as torch.split; name each part"
     example = "a, b = split(64, dim=1), x, y, z = split(16x16x32, dim=-1)"
+    torch_functions = ("Tensor.split", "torch.split")
+    onnx_ops = ("Split",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        size = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+        dim = call.arg(2, "dim", 0)
+        return Emit(f"split({size_text(size) if not isinstance(size, int) else size}, dim={dim})",
+                    parts=len(call.output))
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        axis = int(call.attrs.get("axis", 0))
+        sizes = call.constants.get(1, call.attrs.get("split"))
+        if sizes is None:
+            parts = int(call.attrs.get("num_outputs", 0)) or len(call.output or ())
+            if not parts:
+                raise Unsupported("split sizes neither given nor stated")
+            return Emit(f"chunk({parts}, dim={axis})", parts=parts)
+        sizes = [int(v) for v in sizes]
+        return Emit(f"split({'x'.join(map(str, sizes))}, dim={axis})", parts=len(sizes))
 
     def _sizes(self, a: Args, size: int) -> list[int]:
         given = list(a["size"])
@@ -282,6 +364,16 @@ class _Elementwise(LayerType):
 
         return Add()
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if not all_tensors(call, 2):
+            return None  # by a number: no layer type for it
+        if call.kwargs.get("alpha", 1) != 1 or call.kwargs.get("rounding_mode") is not None:
+            raise Unsupported("alpha or rounding_mode")
+        return Emit(self.name)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit(self.name) if len(call.inputs) == 2 == call.input_count else None
+
 
 @register
 class Sub(_Elementwise):
@@ -289,6 +381,8 @@ class Sub(_Elementwise):
     aliases = ("subtract",)
     per_element = OtherOps(adds=1)
     torch_op = "sub"
+    torch_functions = ("operator.sub", "operator.isub", "torch.sub", "Tensor.sub", "Tensor.sub_")
+    onnx_ops = ("Sub",)
     summary = "element-wise difference a − b (broadcasting as PyTorch)"
     example = "sub(@left, @right)"
 
@@ -303,6 +397,8 @@ class Div(_Elementwise):
     aliases = ("divide",)
     per_element = OtherOps(divisions=1)
     torch_op = "div"
+    torch_functions = ("operator.truediv", "operator.itruediv", "torch.div", "Tensor.div", "Tensor.div_")
+    onnx_ops = ("Div",)
     summary = "element-wise quotient a / b (broadcasting as PyTorch)"
     example = "div(@x, @norm)"
 
@@ -319,6 +415,14 @@ class Abs(LayerType):
     name = "abs"
     summary = "element-wise |x|"
     example = "abs"
+    torch_functions = ("torch.abs", "Tensor.abs")
+    onnx_ops = ("Abs",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit("abs")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("abs")
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -377,11 +481,29 @@ class _Reduce(LayerType):
 
         return Reduce(self.torch_op, tuple(i + 1 for i in self._axes(a, inputs[0])), a["keepdim"])
 
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        dims = call.arg(1, "dim")
+        if dims is None or (isinstance(dims, (tuple, list)) and not dims):
+            raise Unsupported("no dims: it reduces the batch axis too")
+        if call.kwargs.get("dtype") is not None:
+            raise Unsupported("dtype=")
+        keep = bool(call.arg(2, "keepdim", False))
+        return Emit(f"{self.name}({dims_text(dims)}{', keepdim=true' if keep else ''})")
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        axes = call.attrs.get("axes", call.constants.get(1))
+        if axes is None:
+            raise Unsupported("no axes: it reduces the batch axis too")
+        keep = bool(call.attrs.get("keepdims", 1))
+        return Emit(f"{self.name}({dims_text(axes)}{', keepdim=true' if keep else ''})")
+
 
 @register
 class Mean(_Reduce):
     name = "mean"
     torch_op = "mean"
+    torch_functions = ("Tensor.mean", "torch.mean")
+    onnx_ops = ("ReduceMean",)
     layout = "plain"
     summary = "the mean over dims (PyTorch dims; keepdim=true keeps them as size 1)"
     example = "mean(1), mean(2, 3, keepdim=true)"
@@ -394,6 +516,8 @@ class Mean(_Reduce):
 class Sum(_Reduce):
     name = "sum"
     torch_op = "sum"
+    torch_functions = ("Tensor.sum", "torch.sum")
+    onnx_ops = ("ReduceSum",)
     layout = "plain"
     summary = "the sum over dims (PyTorch dims; keepdim=true keeps them as size 1)"
     example = "sum(1), sum(-1, keepdim=true)"
@@ -414,6 +538,14 @@ class Matmul(LayerType):
     summary = ("torch.matmul of two tensors (batched, broadcasting): MACs = the output's elements × the "
                "contracted size, as FlopCounterMode counts bmm")
     example = "matmul(@q, @kt), matmul(@attn, @v)"
+    torch_functions = ("operator.matmul", "torch.matmul", "torch.bmm", "Tensor.matmul", "Tensor.bmm")
+    onnx_ops = ("MatMul",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        return Emit("matmul") if all_tensors(call, 2) else None
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        return Emit("matmul") if len(call.inputs) == 2 == call.input_count else None
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "batched": tuple(batched)}
@@ -483,6 +615,17 @@ class Parameter(LayerType):
     summary = ("a free learnable tensor of the given shape, with no batch axis (a class token 1x1x768, a "
                "position table 1x197x768, a layer scale 768x1x1); element-wise ops broadcast it")
     example = "cls = parameter(1x1x768), gamma = parameter(768, 1, 1)"
+    # "parameter": a Parameter the forward reads itself (torch.fx's get_attr); a free tensor
+    # expanded over the batch (a class token) is the free tensor itself to archcalc's ops
+    torch_functions = ("parameter", "Tensor.expand")
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        if call.name == "Tensor.expand":  # a free 1×… tensor over the batch: archcalc's ops broadcast it anyway
+            free = call.inputs and not call.batched[0] and call.inputs[0][:1] == (1,)
+            return ALIAS if free and tuple(call.output)[1:] == call.inputs[0][1:] else None
+        shape = "x".join(map(str, call.output))
+        frozen = not call.args[0].requires_grad
+        return Emit(f"parameter({shape})" + ("/frozen" if frozen else ""))
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -521,6 +664,16 @@ class Pad(LayerType):
     summary = ("padding as F.pad writes it: (left, right) of the last axis, then (top, bottom) of the one "
                "before, …; mode zeros, reflect, replicate or circular")
     example = "pad(0, 1, 0, 1), pad(1, 1, mode=reflect)"
+    torch_functions = ("torch.nn.functional.pad",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        pads, mode, value = call.arg(1, "pad"), call.arg(2, "mode", "constant"), call.arg(3, "value")
+        if any(p < 0 for p in pads):
+            raise Unsupported("negative padding (a crop)")
+        options = [] if mode == "constant" else [f"mode={mode}"]
+        if mode == "constant" and value:
+            options.append(f"value={number_text(value)}")
+        return Emit(f"pad({', '.join([dims_text(pads), *options])})")
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
@@ -572,3 +725,48 @@ class Pad(LayerType):
 
         mode = "constant" if a["mode"] == "zeros" else a["mode"]
         return TorchPad(tuple(a["pads"]), mode, a["value"])
+
+
+def _reshape_text(shape: Shape, out: Shape) -> str:
+    """`reshape(49, 768)`, or `flatten` where everything after the batch becomes one axis."""
+    if len(out) == 1 and len(shape) > 1:
+        return "flatten"
+    return f"reshape({', '.join(map(str, out))})"
+
+
+def _onnx_reshape(shape: Shape, target: Any, attrs: Any) -> Shape:
+    """ONNX Reshape's output (the batch axis first, its size 1 as exported): 0 copies the input's size
+    (unless allowzero), -1 takes what is left."""
+    full = (1, *shape)
+    out = [int(v) for v in target]
+    if not attrs.get("allowzero", 0):
+        out = [full[i] if v == 0 and i < len(full) else v for i, v in enumerate(out)]
+    if -1 in out:
+        known = prod([v for v in out if v != -1])
+        out[out.index(-1)] = prod(full) // known if known else 0
+    if not out or out[0] != 1:
+        raise Unsupported(f"a reshape to {out}, which moves the batch axis")
+    return tuple(out[1:])
+
+
+def _onnx_squeeze(call: OnnxCall, squeeze: bool) -> Shape:
+    axes = call.constants.get(1, call.attrs.get("axes"))
+    full = [1, *call.inputs[0]]
+    if axes is None:
+        if not squeeze:
+            raise Unsupported("unsqueeze without axes")
+        out = [full[0]] + [s for s in full[1:] if s != 1]
+    else:
+        axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+        if squeeze:
+            rank = len(full)
+            drop = {a % rank for a in axes}
+            out = [s for i, s in enumerate(full) if i not in drop]
+        else:
+            rank = len(full) + len(axes)
+            out = list(full)
+            for a in sorted(a % rank for a in axes):
+                out.insert(a, 1)
+    if 0 in {a % len(full) for a in (axes or [])} and squeeze:
+        raise Unsupported("a squeeze of the batch axis")
+    return tuple(out[1:])

@@ -17,12 +17,15 @@ from archcalc.layers.base import (
     Args,
     Counts,
     Formula,
+    Gradients,
     LayerArgError,
     LayerType,
     OtherOps,
     Part,
+    Saved,
     Shaped,
     register,
+    saved_input,
 )
 from archcalc.layers.window import Geometry
 from archcalc.tensor import Shape, format_shape, prod
@@ -41,7 +44,7 @@ class MLP(LayerType):
     name = "mlp"
     aliases = ("ffn", "feed-forward")
     flags = {"gated": ("gated", True), "nobias": ("bias", False), "bias": ("bias", True), "conv1d": ("conv1d", True),
-             "sequential": ("sequential", True)}
+             "frozen": ("frozen", True), "sequential": ("sequential", True)}
     args = (
         Arg("hidden", "int", required=True, aliases=("intermediate", "intermediate_size", "inner", "d_ff"),
             minimum=1),
@@ -51,6 +54,7 @@ class MLP(LayerType):
         Arg("dropout", "float", None, aliases=("p",)),
         Arg("conv1d", "bool", False),
         Arg("out", "int", None, aliases=("out_features",), minimum=1),
+        Arg("frozen", "bool", False),
         Arg("sequential", "bool", False),
     )
     kind = "mlp"
@@ -112,6 +116,35 @@ class MLP(LayerType):
         gate = OtherOps(multiplies=t * h) if a["gated"] else OtherOps()
         biases = OtherOps(adds=t * ((2 if a["gated"] else 1) * h + o)) if a["bias"] else OtherOps()
         return ops + gate + biases
+
+    def gradients(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+                  weight_grad: bool) -> Gradients:
+        """Its linear layers as linear layers: the ones reading the MLP's input (fc1; gate and up) have a
+        grad-input only where that input needs one, the last (fc2, down) always; every one a
+        grad-weight where the MLP is trained."""
+        t, f, h, _ = self._sizes(a, inputs)
+        macs = self.macs(a, inputs, out)
+        first = (2 if a["gated"] else 1) * t * f * h
+        return Gradients(macs - (0 if input_grad[0] else first), macs if weight_grad else 0)
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """Measured: where trained, its input (fc1's, or gate's and up's: one tensor) and the last
+        linear layer's input; the activation's input (GELU, SiLU) or its output (ReLU, tanh, sigmoid:
+        one tensor with the last layer's input when nothing is between them); a dropout's mask and
+        output (p > 0); gated: up's output and the activation's output, both kept by the product."""
+        t, _, h, _ = self._sizes(a, inputs)
+        inner = Saved("own", elements=t * h)
+        keeps_output = REGISTRY[MLP_ACTIVATIONS[a["act"]][0]].keeps == "output"  # type: ignore[attr-defined]
+        kept = [saved_input(0)] if weight_grad else []
+        if a["gated"]:
+            kept += [inner, inner] if keeps_output else [inner, inner, inner]  # (gate), act, up
+            return tuple(kept + ([inner] if weight_grad else []))  # the product, down's input
+        kept += [inner]  # the activation's input or output
+        if a["dropout"]:
+            kept.append(Saved("own", elements=t * h, dtype="mask"))
+            return tuple(kept + ([inner] if weight_grad else []))
+        return tuple(kept + ([inner] if weight_grad and not keeps_output else []))
 
     def parts(self, a: Args, inputs: Sequence[Shape], out: Shape) -> tuple[Part, ...]:
         """fc1, act, [dropout], fc2 — or gate, act, up, down — each a module, in call order."""
@@ -188,6 +221,11 @@ class LayerScale(LayerType):
     def other_ops(self, a: Args, inputs: Sequence[Shape], out: Shape) -> OtherOps:
         return OtherOps(multiplies=prod(out))
 
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """x·γ keeps x for γ's gradient (γ itself is a parameter); measured."""
+        return (saved_input(0),) if weight_grad else ()
+
     def explain(self, a: Args, inputs: Sequence[Shape], out: Shape) -> list[Formula]:
         gamma = self._gamma(a, inputs[0])
         return [Formula("weights", str(prod(gamma)), prod(gamma), f"γ of shape {format_shape(gamma)}")]
@@ -218,6 +256,11 @@ class PatchMerging(LayerType):
                                 + (" channels first" if a.get("layout") == "channels" else ""))
         h, w, c = shape
         return Shaped((-(-h // 2), -(-w // 2), 4 * c))
+
+    def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
+              weight_grad: bool) -> tuple[Saved, ...]:
+        """A pad, strided slices and a concatenation: their backward needs only sizes (measured)."""
+        return ()
 
     def geometry(self, a: Args, inputs: Sequence[Shape]) -> Geometry:
         """A 2×2 window with stride 2 over the two position axes."""

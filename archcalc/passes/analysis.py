@@ -125,6 +125,17 @@ class Analysis:
     def by_kind(self) -> tuple[KindTotals, ...]:
         return self.kinds
 
+    @property
+    def unknown_ops(self) -> tuple[int, ...]:
+        """Nodes of operations archcalc has no rule for (kept by an import with --allow-unknown):
+        their parameters are counted as measured, their work in no total."""
+        return tuple(n.id for n in self.graph if n.layer.kind == "unknown")
+
+    def excluding(self) -> str:
+        """'' or ' (excluding 3 unknown ops)': what every total of work must say."""
+        n = len(self.unknown_ops)
+        return f" (excluding {n} unknown op{'s' if n != 1 else ''})" if n else ""
+
     def __repr__(self) -> str:
         g, t = self.graph, self.totals
         return (f"<Analysis {g.name}: input {format_shape(g.input.shape)} → {format_shape(g.output.shape)}, "

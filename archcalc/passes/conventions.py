@@ -368,7 +368,14 @@ def paper(f: Facts) -> Term:
 # -- torchinfo 1.8.0 ---------------------------------------------------------------------------
 
 
-@register("torchinfo", "torchinfo 1.8.0: summary(model, input_size).total_mult_adds")
+def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+    """torchinfo's total_params sums its rows: a weight tied to another module's is counted in both
+    (GPT-2's wte and lm_head)."""
+    tied = sum(own_counts(n).params - counts[n.id].params for n in graph if n.tie is not None and n.shares is None)
+    return _all_params(graph, counts) + tied
+
+
+@register("torchinfo", "torchinfo 1.8.0: summary(model, input_size).total_mult_adds", params=_torchinfo_params)
 def torchinfo(f: Facts) -> Term | None:
     """torchinfo's "mult-adds": for every leaf module with parameters, its parameters × its output
     rows. A conv (any class whose name contains "Conv") counts (weights + bias) × N × output
@@ -377,6 +384,8 @@ def torchinfo(f: Facts) -> Term | None:
     parameters, not per element; an FC on a sequence ignores T); LSTM/GRU/RNN count N × T × every
     parameter. Layers without parameters, functional ops and matmuls count 0 (layer_info.py
     calculate_macs)."""
+    if f.type in TRANSFORMER:
+        return _transformer("torchinfo", f)
     p = f.counts.params
     if f.type in ("conv", "table-conv"):
         return Term(p * prod(f.out[1:]), "(weights + biases)·positions")
@@ -402,6 +411,8 @@ def fvcore(f: Facts) -> Term | None:
     BatchNorm (eval) 2 per element (1 without affine); an adaptive average pool on a 2-D map 1 per
     input element; every other op 0 — recurrent layers, embeddings, activations, pools, adds and
     muls with an "Unsupported operator" warning, views and ReLU silently (jit_handles.py)."""
+    if f.type in TRANSFORMER:
+        return _transformer("fvcore", f)
     if f.type in ("conv", "table-conv", "fc", "matmul"):
         return Term(f.macs, "MACs")
     if f.type == "bn":
@@ -451,6 +462,8 @@ def ptflops(f: Facts) -> Term | None:
     F.* call), ReLU6 and LeakyReLU 1, SiLU and Softmax 1 (their F.* call); every pool module 2 per
     input element, F.* pools and F.relu 1; torch.matmul prod(A)·B[-1]; LSTM/GRU/RNN their own gate
     formula; Python operators (+ * @), sigmoid, tanh and embeddings 0 (pytorch_ops.py)."""
+    if f.type in TRANSFORMER:
+        return _transformer("ptflops", f)
     if f.type in ("conv", "fc"):
         return Term(f.macs + f.bias_adds, "MACs + bias adds" if f.bias_adds else "MACs")
     if f.type == "bn":
@@ -487,6 +500,8 @@ def ptflops_aten(f: Facts) -> Term | None:
     aten.addmm count their MACs + one per output element when they have a bias, aten.mm, matmul and
     bmm their MACs; GRU/RNN (one addmm per step for each of x·W_ih + b_ih and h·W_hh + b_hh) T × all
     parameters; a CPU LSTM (fused mkldnn_rnn_layer) 0; every other aten op 0 (aten_ops.py)."""
+    if f.type in TRANSFORMER:
+        return _transformer("ptflops-aten", f)
     if f.type in ("conv", "table-conv", "fc"):
         return Term(f.macs + f.bias_adds, "MACs + bias adds" if f.bias_adds else "MACs")
     if f.type == "matmul":
@@ -519,8 +534,15 @@ def _thop_rnn_cell(kind: str, i: int, h: int) -> int:
 
 
 def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
-    """thop adds the parameters of modules it has a rule for: an embedding's table is dropped."""
-    return sum(counts[n.id].params for n in graph if n.type in _THOP_RULES)
+    """thop adds the parameters of modules it has a rule for: an embedding's table is dropped, and so
+    are nn.MultiheadAttention's, Conv1D's and bare parameters (a class token, ViT's position table);
+    a layer tied to another's weight holds it as its own (GPT-2's lm_head: the table counted there)."""
+    def has_rule(n: Node) -> bool:
+        return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
+                or (n.type == "attention" and n.args["layout"] == "separate"))
+
+    return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
+               for n in graph if has_rule(n) and n.shares is None)
 
 
 @register("thop", "thop 0.1.1.post2209072238: thop.profile(model, inputs=(x,))", params=_thop_params)
@@ -531,6 +553,8 @@ def thop(f: Facts) -> Term | None:
     Softmax rows·(3n − 1); RNN/GRU/LSTM its own cell formulas; ReLU, ReLU6, LeakyReLU, max pools
     and dropout 0; every module without a rule (SiLU, Sigmoid, GELU, ELU, embeddings, …) and every
     functional op 0, silently (vision/basic_hooks.py, rnn_hooks.py)."""
+    if f.type in TRANSFORMER:
+        return _transformer("thop", f)
     if f.type in ("conv", "fc"):
         return Term(f.macs, "MACs")
     if f.functional:
@@ -620,3 +644,220 @@ def tf_profiler(f: Facts) -> Term | None:
         return None
     return _zero(f)
 
+
+
+# -- the transformer layer types ---------------------------------------------------------------------
+# Measured on torchvision's VisionTransformer (nn.MultiheadAttention, nn.LayerNorm, nn.GELU, a bare
+# class token and position table) and Hugging Face's GPT-2 (Conv1D projections, eager attention,
+# nn.Embedding position table, NewGELUActivation): tests/reference/peer_transformer_reference.json
+# (tools/peer_transformer_reference.py). A variant none of them has (separate or fused projections,
+# a gated MLP, RMS norm, …) is named "not measured" by the caller (None).
+
+TRANSFORMER = frozenset({"attention", "mlp", "layernorm", "rmsnorm", "layernorm2d", "groupnorm", "layer-scale",
+                         "position-embedding", "token-type-embedding", "class-token", "token", "rotary"})
+
+_SDPA = {
+    "fvcore": "torchvision's nn.MultiheadAttention(need_weights=False) runs F.scaled_dot_product_attention, "
+              "which fvcore does not support (it warns 'Unsupported operator aten::scaled_dot_product_attention'): "
+              "Q·Kᵀ and A·V count 0, the projections (aten::linear) their MACs",
+    "ptflops-aten": "torchvision's nn.MultiheadAttention(need_weights=False) runs the CPU SDPA kernel "
+                    "(_scaled_dot_product_flash_attention_for_cpu), a zero-op for ptflops' aten backend: Q·Kᵀ and "
+                    "A·V count 0, the projections (aten.addmm) their MACs + bias adds",
+}
+_NOT_LEAF = ("nn.MultiheadAttention is no leaf module (its out_proj is never called): torchinfo's total_mult_adds "
+             "sums leaves only and leaves it out (0)")
+_THOP_NONE = "thop hooks nothing for {what}: it counts 0, and leaves its parameters out of its count"
+
+
+def _attention_parts(f: Facts) -> tuple[int, int, int, int, int]:
+    """(projection MACs, Q·Kᵀ + A·V MACs, scores, q/k/v bias elements, output bias elements)."""
+    from archcalc.layers.attention import sizes
+
+    s = sizes(f.arg, f.inputs)
+    projections = s.tokens * s.features * s.q_width + 2 * s.memory_tokens * s.memory_features * s.kv_width \
+        + s.tokens * s.q_width * s.width
+    qkv_bias = bool(f.arg["bias"])
+    out_bias = qkv_bias if f.arg["out_bias"] is None else bool(f.arg["out_bias"])
+    return (projections, 2 * s.scores * s.head_dim, s.scores,
+            (s.tokens * s.q_width + 2 * s.memory_tokens * s.kv_width) if qkv_bias else 0,
+            s.tokens * s.width if out_bias else 0)
+
+
+def _mlp_parts(f: Facts) -> tuple[int, int, int, bool]:
+    """(positions, F, hidden, out) and whether it has biases."""
+    t, feat = prod(f.inputs[0][:-1]), f.inputs[0][-1]
+    return t, feat, int(f.arg["hidden"]), bool(f.arg["bias"])  # type: ignore[call-overload]
+
+
+def _transformer(tool: str, f: Facts) -> Term | None:
+    layout = f.arg.get("layout")
+    if f.type == "attention":
+        memory = len(f.inputs) > (2 if f.arg["rotary"] else 1)
+        if layout == "fused" or f.arg.get("window") is not None or memory:
+            return None  # Swin's windows, cross-attention: not measured
+        projections, products, scores, qkv_b, out_b = _attention_parts(f)
+        return _attention(tool, f, str(layout), projections, products, scores, qkv_b, out_b)
+    if f.type == "mlp":
+        if f.arg["gated"]:
+            return _gated(tool, f)
+        return _mlp(tool, f)
+    if f.type == "rmsnorm":  # Hugging Face's LlamaRMSNorm: pow, mean, rsqrt and two multiplies
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params")
+        if tool == "thop":
+            return Term(0, "0 (LlamaRMSNorm)", _THOP_NONE.format(what="Hugging Face's LlamaRMSNorm"))
+        return Term(0, "0 (LlamaRMSNorm: elementwise ops)", _RMS.get(tool))
+    if f.type == "token-type-embedding":  # BERT's token_type_embeddings: nn.Embedding, added with +
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params (nn.Embedding)")
+        if tool == "thop":
+            return Term(0, "0 (nn.Embedding)", _THOP_NONE.format(what="nn.Embedding"))
+        return Term(0, "0 (a lookup, added with +)")
+    if f.type == "layernorm":
+        affine = bool(f.arg["affine"])
+        return {"torchinfo": Term(f.counts.params, "params"),
+                "fvcore": Term(f.in_elements * (5 if affine else 4), "5·elements" if affine else "4·elements"),
+                "ptflops": Term(f.in_elements, "elements"),
+                "ptflops-aten": Term(0, "0 (native_layer_norm)"),
+                "thop": Term(f.in_elements * (4 if affine else 2), "4·elements" if affine else "2·elements")}[tool]
+    if f.type == "position-embedding":
+        if f.arg["whole"]:  # torchvision's ViT: a bare (1, N, F) parameter added with +
+            if tool == "thop":
+                return Term(0, "0 (a bare parameter)", _THOP_NONE.format(what="a bare nn.Parameter"))
+            return Term(0, "0 (a bare parameter, added with +)")
+        if tool == "torchinfo":  # GPT-2's wpe: an nn.Embedding module
+            return Term(f.counts.params, "params (nn.Embedding)")
+        if tool == "thop":
+            return Term(0, "0 (nn.Embedding)", _THOP_NONE.format(what="nn.Embedding"))
+        return Term(0, "0 (a lookup, added with +)")
+    if f.type == "token":
+        return Term(0, "0 (x[:, i])")
+    if f.type == "rotary":  # Hugging Face's LlamaRotaryEmbedding: buffers, cos and sin of t·inv_freq
+        return Term(0, "0 (the cos/sin table)")
+    if f.type == "class-token":  # torchvision's ViT: a bare (1, 1, F) parameter, concatenated
+        if tool == "thop":
+            return Term(0, "0 (a bare parameter)", _THOP_NONE.format(what="a bare nn.Parameter"))
+        return Term(0, "0 (a bare parameter, torch.cat)")
+    return None
+
+
+def _attention(tool: str, f: Facts, layout: str, projections: int, products: int, scores: int, qkv_b: int,
+               out_b: int) -> Term | None:
+    from archcalc.layers.attention import sizes
+
+    sz = sizes(f.arg, f.inputs)
+    t, e = sz.tokens, sz.features
+    if layout == "mha":  # torchvision: nn.MultiheadAttention(x, x, x, need_weights=False)
+        if tool == "torchinfo":
+            return Term(0, "0 (not a leaf)", _NOT_LEAF)
+        if tool == "fvcore":
+            return Term(projections, "projection MACs (SDPA unsupported)", _SDPA["fvcore"])
+        if tool == "ptflops-aten":
+            return Term(projections + qkv_b + out_b, "projection MACs + bias adds (SDPA a zero-op)",
+                        _SDPA["ptflops-aten"])
+        if tool == "thop":
+            return Term(0, "0 (no rule)", _THOP_NONE.format(what="nn.MultiheadAttention"))
+        # ptflops' multihead_attention_counter_hook: the scaling T·E, the three in-projections and their
+        # biases, per head T·T'·(hd + 1 + hd) (Q·Kᵀ, softmax, A·V), the out projection T·E·(E + 1)
+        # (its bias counted whether there is one or not)
+        value = t * e + (projections - t * e * e) + (3 * t * e if qkv_b else 0) + products + scores + t * e * (e + 1)
+        return Term(value, "T·E + 3·T·E² + 3·T·E (biases) + heads·T·T'·(2·hd + 1) + T·E·(E + 1) "
+                           "(multihead_attention_counter_hook)")
+    if layout == "separate":  # Hugging Face's BERT and LLaMA: nn.Linear q, k, v, out; eager torch.matmul
+        if tool == "torchinfo":
+            return Term(f.counts.params, "params of q, k, v and out (T ignored); matmuls 0",
+                        "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
+                        "the batch)")
+        if tool == "fvcore":
+            return Term(projections + products, "MACs (aten::linear and matmul)")
+        if tool == "ptflops":
+            return Term(projections + qkv_b + out_b + products + scores,
+                        "MACs + bias adds (nn.Linear) + torch.matmul's prod(A)·B[-1] + softmax elements")
+        if tool == "ptflops-aten":
+            return Term(projections + products + qkv_b + out_b, "MACs + bias adds")
+        return Term(projections, "projection MACs (nn.Linear); torch.matmul 0", _THOP_MATMUL)
+    # conv1d: Hugging Face's GPT-2, Conv1D projections (torch.addmm) and eager torch.matmul
+    fused = sz.q_width + 2 * sz.kv_width
+    if tool == "torchinfo":  # Conv1D has "Conv" in its class name: params × output features
+        c_attn = (e * fused + (fused if qkv_b else 0)) * fused
+        c_proj = (sz.q_width * sz.width + (sz.width if out_b else 0)) * sz.width
+        return Term(c_attn + c_proj, "Conv1D: params·out features, c_attn and c_proj; matmuls 0")
+    if tool == "fvcore":
+        return Term(projections + products, "MACs (addmm and matmul)")
+    if tool == "ptflops":
+        bias_once = (fused if qkv_b else 0) + (sz.width if out_b else 0)
+        return Term(projections + products + scores + bias_once,
+                    "MACs (torch.addmm, torch.matmul) + softmax elements + bias elements once (addmm's input)")
+    if tool == "ptflops-aten":
+        return Term(projections + products + qkv_b + out_b, "MACs + bias adds")
+    return Term(0, "0 (Conv1D: no rule)", _THOP_NONE.format(what="Hugging Face's Conv1D"))
+
+
+_THOP_MATMUL = ("thop hooks modules only: attention's Q·Kᵀ and A·V (torch.matmul in the attention's forward) "
+                "count 0; its q, k, v and out nn.Linear layers their MACs")
+_RMS = {"fvcore": "fvcore does not support the elementwise ops of Hugging Face's LlamaRMSNorm (aten::pow, mean, "
+                  "rsqrt, mul): 0",
+        "ptflops": None, "ptflops-aten": None}
+_PT_MLP_ACT = {"gelu": 2, "gelu-tanh": 2, "relu": 2, "silu": 1, "tanh": 0, "sigmoid": 0}  # ptflops, per element
+
+
+def _mlp(tool: str, f: Facts) -> Term | None:
+    t, feat, h, bias = _mlp_parts(f)
+    o = int(f.out[-1])
+    act = str(f.arg["act"])
+    if f.arg["conv1d"]:  # Hugging Face's GPT-2: Conv1D c_fc and c_proj, NewGELUActivation
+        if tool == "torchinfo":
+            return Term((feat * h + (h if bias else 0)) * h + (h * o + (o if bias else 0)) * o,
+                        "Conv1D: params·out features, c_fc and c_proj")
+        if tool == "fvcore":
+            return Term(f.macs, "MACs (addmm)")
+        if tool == "ptflops":
+            if act != "gelu-tanh":
+                return None
+            return Term(f.macs + ((h + o) if bias else 0),
+                        "MACs + bias elements once (torch.addmm); NewGELUActivation's Python operators 0")
+        if tool == "ptflops-aten":
+            return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds")
+        return Term(0, "0 (Conv1D: no rule)", _THOP_NONE.format(what="Hugging Face's Conv1D"))
+    # torchvision's MLP (nn.Linear, the activation module, dropout, nn.Linear; written with `dropout=`) or
+    # Hugging Face's BERT (intermediate.dense, ACT2FN's GELUActivation, output.dense)
+    if tool == "torchinfo":
+        return Term(f.counts.params, "params of fc1 and fc2 (T ignored)",
+                    "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
+                    "the batch)")
+    if tool == "fvcore":
+        return Term(f.macs, "MACs (aten::linear); the activation unsupported")
+    if tool == "ptflops":
+        if f.arg["dropout"] is None:  # Hugging Face's activation holds F.gelu from before ptflops patches it
+            if act != "gelu":
+                return None
+            return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds (nn.Linear); GELUActivation 0",
+                        _PT_HF_ACT)
+        return Term(f.macs + (t * (h + o) if bias else 0) + _PT_MLP_ACT[act] * t * h,
+                    "MACs + bias adds (nn.Linear) + the activation module's count")
+    if tool == "ptflops-aten":
+        return Term(f.macs + (t * (h + o) if bias else 0), "MACs + bias adds (aten.addmm)")
+    return Term(f.macs, "MACs (nn.Linear); the activation no rule, 0")
+
+
+_PT_HF_ACT = ("an MLP written without dropout= is taken as Hugging Face's (BERT's intermediate and output): its "
+              "GELUActivation calls the F.gelu it bound before ptflops patched it, counted 0; torchvision's MLP "
+              "(written with dropout=…) has an nn.GELU module, counted 2 per element")
+
+
+def _gated(tool: str, f: Facts) -> Term | None:
+    """Hugging Face's LLaMA MLP: gate_proj, up_proj, down_proj (nn.Linear), act_fn (SiLU), a product."""
+    t, _, h, bias = _mlp_parts(f)
+    o = int(f.out[-1])
+    if tool == "torchinfo":
+        return Term(f.counts.params, "params of gate, up and down (T ignored)",
+                    "torchinfo counts an FC on a sequence once per sample, not per step (output_size[0] is "
+                    "the batch)")
+    if tool in ("fvcore", "thop"):
+        return Term(f.macs, "MACs (nn.Linear); the activation and the product 0")
+    biases = t * (2 * h + o) if bias else 0
+    if tool == "ptflops-aten":
+        return Term(f.macs + biases, "MACs + bias adds" if biases else "MACs")
+    if f.arg["act"] != "silu":
+        return None
+    return Term(f.macs + biases + t * h, "MACs (+ bias adds) + T·hidden (F.silu); the product a Python operator, 0")

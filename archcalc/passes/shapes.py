@@ -181,7 +181,9 @@ def _batched_layouts(layouts: Sequence[str], batched: Sequence[bool]) -> list[st
 
 
 def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[str]) -> str:
-    """The output's layout from the layer's rule and its inputs' layouts."""
+    """The output's layout from the layer's rule and its inputs' layouts: a position-wise op keeps a
+    sequence a sequence and channels channels; a sequence beside a plain tensor is plain (neither is
+    flattened before an FC: both map the last axis, as nn.Linear)."""
     if layer.layout == "same":
         # a plain tensor (axes without meaning: a reshape's) joined with a sequence leaves a sequence
         if inputs and "sequence" in inputs and all(x in ("sequence", "plain") for x in inputs):

@@ -268,7 +268,8 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     trained = tuple(_trained(graph, n) for n in graph)
     needs: list[bool] = []
     for n in graph:
-        needs.append(n.type != "input" and (trained[n.id] or any(needs[i] for i in n.inputs)))
+        needs.append(n.type != "input" and not n.layer.shape_only
+                     and (trained[n.id] or any(needs[i] for i in n.inputs)))
     return trained, tuple(needs)
 
 
@@ -402,6 +403,10 @@ def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
 def _notes(graph: LayerGraph) -> tuple[str, ...]:
     types = {n.type for n in graph}
     notes = []
+    attention = {prod(n.in_shapes[0][:-1]) for n in graph if n.type == "attention"}
+    if len(attention) > 1:
+        seen = ", ".join(f"{t:,}" for t in sorted(attention, reverse=True))
+        notes.append(f"no 6·N·T: the attention layers see {seen} tokens per sample (no single T)")
     if "lstm" in types:
         notes.append("FlopCounterMode counts a stock nn.LSTM as 0 on CPU (oneDNN) and CUDA (cuDNN), forward and "
                      "backward; these are the products of PyTorch's native cell (oneDNN disabled), which it counts")
@@ -465,15 +470,24 @@ def _segments(graph: LayerGraph, steps: Sequence[LayerStep], storages: _Storages
 # -- 6·N·T ------------------------------------------------------------------------------------------
 
 
+EMBEDDING_TABLES = ("embedding", "position-embedding", "token-type-embedding")  # outside Kaplan et al.'s N
+
+
 def six_nt(graph: LayerGraph, counts: Sequence[Counts], batch: int) -> SixNT | None:
-    """6·N·T where the network multiplies two activations (attention): N = the parameters outside
-    embedding layers, T = the first such product's rows (the query length)."""
-    products = [n for n in graph if n.type == "matmul"
-                and all(graph.node(i).type != "parameter" and graph.node(i).batched for i in n.inputs)]
+    """6·N·T where the network multiplies two activations (an `attention` layer, or a `matmul` of two
+    activations): N = the parameters outside the embedding tables (token, position and token-type
+    embeddings), T = the query positions of those products (tokens per sample). None where there is
+    no such product, or where they see different numbers of positions (Swin's stages): 6·N·T
+    assumes every parameter meets every one of T tokens."""
+    products = [n for n in graph if n.type == "attention" or (
+        n.type == "matmul" and all(graph.node(i).type != "parameter" and graph.node(i).batched for i in n.inputs))]
     if not products:
         return None
-    t = products[0].shape[-2]
-    embedding = sum(counts[n.id].params for n in graph if n.type == "embedding")
+    tokens = {prod(n.in_shapes[0][:-1]) if n.type == "attention" else n.shape[-2] for n in products}
+    if len(tokens) != 1:
+        return None
+    t = tokens.pop()
+    embedding = sum(counts[n.id].params for n in graph if n.type in EMBEDDING_TABLES)
     n_params = sum(c.params for c in counts) - embedding
     return SixNT(n_params, t, batch, f"N = all {sum(c.params for c in counts):,} parameters less the "
-                                     f"{embedding:,} of embedding layers; T = {t} tokens per sample")
+                                     f"{embedding:,} of embedding tables; T = {t} tokens per sample")

@@ -406,6 +406,28 @@ class TransposedTie(nn.Module):
         return torch.nn.functional.linear(x, self.owner[0].weight.t(), self.bias)  # type: ignore[operator]
 
 
+class Opaque(nn.Module):
+    """What an unknown operation stands in for (`archcalc import --allow-unknown`): a tensor of its
+    measured shape, and as many parameter and buffer elements as its module held. Its FLOPs are 0,
+    as archcalc counts none for it."""
+
+    def __init__(self, shape: tuple[int, ...], weights: int = 0, biases: int = 0, buffers: int = 0) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.bias = nn.Parameter(torch.zeros(biases)) if biases else None
+        if buffers:
+            self.register_buffer("state", torch.zeros(buffers))
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        batched = [x for x in xs if x.dim() > len(self.shape)]
+        n = batched[0].shape[0] if batched else 1
+        ref = xs[0] if xs else self.weight
+        return torch.zeros((n, *self.shape), device=ref.device if ref is not None else None,
+                           dtype=ref.dtype if ref is not None and ref.is_floating_point() else None)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
 # -- regularisers (archcalc/layers/stochastic.py) -------------------------------------------------
 
 

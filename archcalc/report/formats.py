@@ -60,6 +60,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "connections": t.connections,
             "sharing": _sharing_dict(t.sharing),
             "memory": _memory_totals(analysis),
+            "unknown_ops": len(analysis.unknown_ops),  # work (macs, flops, other ops) excludes these nodes
             "quadratic_macs": analysis.attention.total_quadratic_macs,
             "causal_macs": analysis.attention.total_causal_macs,
             "batch": analysis.batch,
@@ -334,7 +335,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     lines += [
         "",
         f"Parameters {t.params:,} (weights {t.counts.weights:,}, biases {t.counts.biases:,}); "
-        f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs).",
+        f"buffers {t.counts.buffers:,}; MACs {t.macs:,}; FLOPs {t.flops:,} (= 2 × MACs){analysis.excluding()}.",
     ]
     from archcalc.report.table import attention_lines, kv_cache_line
 

@@ -78,7 +78,7 @@ def summary(analysis: Analysis) -> Text:
     if t.counts.frozen:
         text.append(f"; trainable {t.counts.trainable:,}, frozen {t.counts.frozen:,}")
     text.append("\n")
-    text.append(f"MACs {t.macs:,} ({metric(t.macs)})", style="bold")
+    text.append(f"MACs {t.macs:,} ({metric(t.macs)}){analysis.excluding()}", style="bold")
     text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
     text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
                 f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")

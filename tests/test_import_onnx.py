@@ -1,0 +1,91 @@
+"""`archcalc import model.onnx`: models exported with torch.onnx, read with the onnx package alone.
+
+The exported model's figures are PyTorch's: every initializer a parameter, BatchNorm's mean and
+variance buffers (archcalc's `bn` holds PyTorch's batch counter too, which the file does not),
+the output shape the model's. Skipped, with the reason, where the onnx package is not installed
+(`pip install 'archcalc[onnx]'`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx", reason="the onnx package is an optional extra: pip install 'archcalc[onnx]'")
+
+import archcalc  # noqa: E402
+from archcalc.errors import ModelImportError, UnknownOpsError  # noqa: E402
+from archcalc.importers import import_onnx  # noqa: E402
+from archcalc.passes.analysis import analyze  # noqa: E402
+from tests import import_models as M  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+CASES: dict[str, tuple[Any, Any]] = {
+    "resnet-like": (lambda: M.ResNetLike(width=8), (3, 32, 32)),
+    "vgg-like": (lambda: M.VGGLike(bn=True), (3, 32, 32)),
+    "functional": (M.Functional, (3, 32, 32)),
+    "siamese": (M.Siamese, ((1, 16, 16), (1, 16, 16))),
+    "layernorm": (M.LayerNormMLP, (5, 16)),
+}
+
+
+def export(model: Any, shapes: Any, path: Path) -> Path:
+    """torch.onnx.export (the TorchScript exporter; BatchNorm kept: training=PRESERVE) of the model with
+    distinct random weights, so the exporter merges no two initializers."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for t in [*model.parameters(), *(b for k, b in model.named_buffers() if "running" in k)]:
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+    inputs = tuple(torch.randn(1, *s) for s in (shapes if isinstance(shapes[0], tuple) else (shapes,)))
+    torch.onnx.export(model.eval(), inputs, str(path), dynamo=False, training=torch.onnx.TrainingMode.PRESERVE)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_exported_model_gives_pytorchs_figures(case: str, tmp_path: Path) -> None:
+    make, shapes = CASES[case]
+    model = make()
+    path = export(model, shapes, tmp_path / f"{case}.onnx")
+    a = analyze(import_onnx(str(path)).graph)
+    assert a.totals.params == sum(p.numel() for p in model.parameters())
+    counters = sum(1 for k, _ in model.named_buffers() if k.endswith("num_batches_tracked"))
+    assert a.totals.counts.buffers == sum(b.numel() for b in model.buffers()) and counters == sum(
+        1 for n in a.graph if n.type == "bn" and n.shares is None)
+    inputs = tuple(torch.randn(1, *s) for s in (shapes if isinstance(shapes[0], tuple) else (shapes,)))
+    with torch.no_grad():
+        assert tuple(a.graph.output.shape) == tuple(model(*inputs).shape[1:])
+
+
+def test_value_info_shapes_are_checked_against_archcalcs(tmp_path: Path) -> None:
+    """With the file's own shapes (onnx's shape inference), every node's shape must agree with archcalc's."""
+    path = export(M.ResNetLike(width=8), (3, 32, 32), tmp_path / "r.onnx")
+    onnx.save(onnx.shape_inference.infer_shapes(onnx.load(str(path))), str(path))
+    assert len(onnx.load(str(path)).graph.value_info) > 40
+    graph = archcalc.from_onnx(str(path))
+    assert archcalc.analyze(graph).totals.params == sum(p.numel() for p in M.ResNetLike(width=8).parameters())
+
+
+def test_the_onnx_spec_has_blocks_from_the_exporters_scopes(tmp_path: Path) -> None:
+    spec = import_onnx(str(export(M.ResNetLike(width=8), (3, 32, 32), tmp_path / "r.onnx"))).spec
+    assert "stage(8) x2  # stages.0.0, stages.0.1" in spec
+
+
+def test_unknown_onnx_ops_are_listed(tmp_path: Path) -> None:
+    path = export(M.WithInstanceNorm(), (3, 8), tmp_path / "ln.onnx")
+    with pytest.raises(UnknownOpsError) as e:
+        import_onnx(str(path))
+    assert ("ONNX InstanceNormalization ×1: archcalc has no layer type for the ONNX op "
+            "InstanceNormalization") in str(e.value)
+
+
+def test_a_malformed_file_gets_one_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not a protobuf")
+    with pytest.raises(ModelImportError, match=r"bad.onnx is not a (readable|valid) ONNX model"):
+        import_onnx(str(bad))
+    with pytest.raises(ModelImportError, match="no such file"):
+        import_onnx(str(tmp_path / "missing.onnx"))

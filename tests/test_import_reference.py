@@ -1,0 +1,91 @@
+"""The torchvision round trips, without torchvision: the specs `archcalc import` wrote for every
+torchvision classification family it can import (tests/reference/imported/*.arch) must give the
+figures PyTorch measured for the models themselves (tests/reference/import_reference.json, made
+by tools/import_reference.py): sum(p.numel()), buffers, FlopCounterMode's FLOPs, and the output
+shape of every leaf-module call. One case per model, on the static path: no torch needed.
+Where torch is installed, `verify` builds one committed spec per family and checks it again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archcalc import load_text
+from archcalc.passes.analysis import analyze
+
+HERE = Path(__file__).parent / "reference"
+REFERENCE = json.loads((HERE / "import_reference.json").read_text())
+MODELS = REFERENCE["models"]
+FAMILIES = {"alexnet", "vgg11", "vgg16_bn", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
+            "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "squeezenet1_1", "mobilenet_v2",
+            "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet1_0", "shufflenet_v2_x1_0", "regnet_x_400mf",
+            "regnet_y_400mf", "efficientnet_b0", "efficientnet_v2_s", "convnext_tiny", "vit_b_32"}
+# small models the tool verified, built and verified again here where torch is installed
+VERIFIED_IN_CI = ("alexnet", "resnet18", "densenet121", "googlenet", "squeezenet1_1", "mobilenet_v3_small",
+                  "mnasnet0_5", "shufflenet_v2_x0_5", "regnet_x_400mf", "efficientnet_b0", "convnext_tiny")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_imported_spec_gives_the_models_figures(name: str) -> None:
+    ref = MODELS[name]
+    text = (HERE / ref["spec"]).read_text()
+    a = analyze(load_text(text, f"{name}.arch"))
+    assert list(a.graph.input.shape) == ref["input"]
+    assert (a.totals.params, a.totals.counts.buffers, a.totals.flops) == (ref["params"], ref["buffers"], ref["flops"])
+    assert not a.unknown_ops
+    assert list(a.graph.output.shape) == ref["output"]
+    shapes = [[path, list(a.graph.node(node).shape)] for path, node in ref["module_nodes"]]
+    assert shapes == ref["leaf_calls"]  # every leaf-module call, in forward order, with PyTorch's shape
+    assert ref["verify"]["ok"] in (True, None) and ref["onnx"]["ok"] in (True, False, None)
+
+
+def test_the_round_trips_cover_the_torchvision_zoo() -> None:
+    """Every family archcalc's layer types cover is there; one model of each was verified in PyTorch
+    and taken through ONNX by the tool."""
+    assert FAMILIES <= set(MODELS)
+    assert REFERENCE["failed"] == {}  # no model whose import gave a figure other than PyTorch's
+    assert len(MODELS) >= 25
+    verified = {n for n, r in MODELS.items() if r["verify"]["ok"]}
+    assert verified >= set(VERIFIED_IN_CI) and len(verified) >= 14
+    assert all(r["verify"]["ok"] in (True, None) for r in MODELS.values())
+    onnx_ok = {n for n, r in MODELS.items() if r["onnx"]["ok"]}
+    assert len(onnx_ok) >= 11  # AlexNet and VGG at 64×64: the exporter refuses their uneven adaptive pool
+    for name in onnx_ok:  # the file's initializers are the model's parameters and statistics
+        r = MODELS[name]
+        assert (r["onnx"]["params"], r["onnx"]["buffers"]) == (r["params"], r["buffers"]), name
+    for name, r in MODELS.items():  # an ONNX file that does not import names what it lacks
+        if r["onnx"]["ok"] is False:
+            assert r["onnx"].get("unknown") or r["onnx"].get("error"), name
+
+
+def test_what_is_missing_is_named() -> None:
+    """The models archcalc cannot import yet, each with the operations it has no rule for."""
+    missing = REFERENCE["missing"]
+    assert {"swin_t", "maxvit_t"} <= set(missing)
+    assert not set(missing) & set(MODELS)
+    for name, entry in missing.items():
+        assert entry.get("unknown") or entry.get("error"), name
+    ops = {op for entry in missing.values() for op, _ in entry.get("unknown", [])}
+    assert "torchvision.models.swin_transformer.shifted_window_attention" in ops
+
+
+def test_a_resnet_comes_back_as_blocks() -> None:
+    text = (HERE / "imported" / "resnet50.arch").read_text()
+    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(body) < 40  # 175 layers
+    assert "block layer(c, n):\n    bottleneck2({c})  # 0\n    bottleneck({c}) x{n}\n" in text
+    assert "layer(128, 3)  # layer2\nlayer(256, 5)  # layer3\nlayer(512, 2)  # layer4\n" in text  # 4, 6, 3 blocks
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", VERIFIED_IN_CI)
+def test_verify_passes_on_the_committed_spec(name: str) -> None:
+    pytest.importorskip("torch")
+    from archcalc.pytorch.verify import verify
+
+    graph = load_text((HERE / MODELS[name]["spec"]).read_text(), f"{name}.arch")
+    report = verify(graph, device="cpu", runs=0, rf=False)
+    assert report.ok, report.failures[:3]
