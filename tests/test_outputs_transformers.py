@@ -104,9 +104,10 @@ def test_the_notebook_object_of_gpt2() -> None:
 
 
 def test_a_collapsed_transformer_block_says_what_it_holds() -> None:
-    for name, block in (("vit_b_16", "encoder_block#1"), ("gpt2", "h#1"), ("llama", "decoder#1")):
+    for name, block in (("vit_b_16", ("encoder#1", "encoder_layers#1", "encoder_block#1")), ("gpt2", ("h#1",)),
+                        ("llama", ("decoder#1",))):
         a = archcalc.analyze(name)
-        nodes = [n for n in a.graph if n.scope[:1] == (block,)]
+        nodes = [n for n in a.graph if n.scope[:len(block)] == block]
         assert inside(a, nodes) == "(attn + id)→(mlp + id)", name
     a = archcalc.analyze("resnet50")
     nodes = [n for n in a.graph if n.scope[:1] == ("stage#1",)]

@@ -54,6 +54,7 @@ LEAF_CLASSES = {
     "conv": {"Conv2d"}, "permute": {"Permute"}, "layernorm": {"LayerNorm"}, "layernorm2d": {"LayerNorm2d"},
     "rmsnorm": {"LlamaRMSNorm"}, "dropout": {"Dropout"}, "stochastic-depth": {"StochasticDepth"},
     "adaptive-avgpool": {"AdaptiveAvgPool2d"}, "flatten": {"Flatten"}, "fc": {"Linear"}, "tanh": {"Tanh"},
+    "gelu": {"GELU"},  # ConvNeXt's MLP written as block.3 Linear, block.4 GELU, block.5 Linear
     "embedding": {"Embedding"}, "position-embedding": {"Embedding"}, "token-type-embedding": {"Embedding"},
     "rotary": {"LlamaRotaryEmbedding"}, "attention": {"MultiheadAttention", "ShiftedWindowAttention"},
     **{f"attention.{p}": {"Linear"} for p in ("q", "k", "v", "out")},
@@ -125,11 +126,11 @@ def test_gpt2_counts_its_tied_output_layer_once() -> None:
     ("bert_base", "encoder.layer.0", ("layer#1",)),
     ("llama_small_gqa", "model.layers.0", ("decoder#1",)),
     ("llama2_7b", "model.layers.0", ("decoder#1",)),
-    ("vit_b_16", "encoder.layers.encoder_layer_0", ("encoder_block#1",)),
-    ("swin_t", "features.1.0", ("pair#1", "swin#1")),
-    ("swin_t", "features.7.0", ("pair#6", "swin#11")),
+    ("vit_b_16", "encoder.layers.encoder_layer_0", ("encoder#1", "encoder_layers#1", "encoder_block#1")),
+    ("swin_t", "features.1.0", ("stage#1", "swin#1")),
+    ("swin_t", "features.7.0", ("stage#4", "swin#11")),
     ("swin_t", "features.2", ("merge#1",)),
-    ("convnext_tiny", "features.1.0", ("three#1", "cnblock#1")),
+    ("convnext_tiny", "features.1.0", ("stage#1", "cnblock#1")),
     ("convnext_tiny", "features.4", ("down#2",)),
 ])
 def test_a_block_holds_what_the_library_block_holds(model: str, block: str, scope: tuple[str, ...]) -> None:

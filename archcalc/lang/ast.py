@@ -116,6 +116,7 @@ class Statement:
     loc: Loc
     names: tuple[str, ...] = ()
     expect: Piece | None = None  # `=> 55x55x96, params=34944`: the user's hand calculation
+    module: Piece | None = None  # `"block{s}-0" = …`: a quoted module name (no reference), `{expr}` allowed
 
 
 @dataclass(frozen=True)

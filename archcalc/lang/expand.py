@@ -196,11 +196,29 @@ class _Expansion:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
         of its layers; the name for its last item and the context its items are made in."""
         making = [i for i in items if not isinstance(i.unit, Ref)]
-        if len(stmt.names) != 1 or not making or self.replaying:
+        if stmt.module is not None:
+            name = self._quoted_module(stmt.module, ctx)
+        elif len(stmt.names) == 1:
+            name = stmt.names[0]
+        else:
+            return None, ctx
+        if not making or self.replaying:
             return None, ctx
         if len(making) == 1 and not isinstance(items[-1].unit, Ref):
-            return stmt.names[0], ctx  # one item: it names that (a repeat names each repetition)
-        return None, replace(ctx, box=self.modules.box(ctx.box, stmt.names[0]))
+            return name, ctx  # one item: it names that (a repeat names each repetition)
+        return None, replace(ctx, box=self.modules.box(ctx.box, name))
+
+    @staticmethod
+    def _quoted_module(piece: Piece, ctx: _Ctx) -> str:
+        """`"block{s}-0"`: a module name as written, its `{expr}` evaluated; any text but a dot."""
+        try:
+            name = substitute(piece.text, ctx.env, whole=False)
+        except ExprError as e:
+            raise SpecError(str(e), piece.loc) from None
+        if not name or "." in name or name != name.strip():
+            raise SpecError(f"'{name}' is not a module name", piece.loc,
+                            expected="a name without dots or surrounding spaces, as in '\"block1-0\" = …'")
+        return name
 
     def _parts(self, stmt: Statement, cur: int, ctx: _Ctx) -> list[int]:
         """`q, k, v = chunk(3, dim=-1)`: one draft per name, each a part of the same input."""

@@ -12,6 +12,8 @@ The convention (docs/spec-language.md, "Module names"), which lets a torchvision
   container holding them, numbered (`features = conv3-64, conv3-64, maxpool`);
 - a repeated item whose name ends in a number names each repetition, counting up from it
   (`denselayer1 = dense_layer x6`: denselayer1 … denselayer6);
+- a quoted name (`"block{s}-0" = …`) names a module as written, `{expr}` evaluated (RegNet's
+  hyphens); it is no node name;
 - hidden activations are children like any layer (VGG's `features.1` is a ReLU); the flatten
   put in before an FC is not numbered (torchvision flattens in `forward`); an automatic
   shortcut's projection is `downsample.0` (conv) and `downsample.1` (BN), as in ResNet.

@@ -294,7 +294,8 @@ def _on_line(stmt: Statement, number: int) -> Statement:
 
     items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
                        None if i.repeat_expr is None else piece(i.repeat_expr), loop(i.loop)) for i in stmt.items)
-    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect))
+    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect),
+                     None if stmt.module is None else piece(stmt.module))
 
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:
@@ -318,17 +319,24 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
         shortcut = _statements(lines)
     residual = Residual(last.body, shortcut, last.loc)
     stmt = out[-1]
-    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.names)
+    out[-1] = Statement((*stmt.items[:-1], Item(residual)), stmt.loc, stmt.names, stmt.expect, stmt.module)
 
 
 # `a = ...` or `q, k, v = ...`; not `==`, not `maxpool => ...`
 _NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=(?![=>])\s*")
+# `"block1-0" = ...`: a module name no identifier can spell (docs/spec-language.md 5.1), not a reference
+_QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 
 
 def _statement(line: Line) -> Statement:
     pos = line.indent
     names: tuple[str, ...] = ()
-    m = _NAMED.match(line.text, pos)
+    module: Piece | None = None
+    quoted = _QUOTED.match(line.text, pos)
+    if quoted:
+        module = Piece(quoted.group(1), line.loc(quoted.start(1), max(1, len(quoted.group(1)))))
+        pos = quoted.end()
+    m = None if quoted else _NAMED.match(line.text, pos)
     if m and not line.text[m.end() - 1 :].startswith("=="):
         names, pos = tuple(n.strip() for n in m.group(1).split(",")), m.end()
         twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
@@ -337,7 +345,7 @@ def _statement(line: Line) -> Statement:
     compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
     if compound:
         unit = _compound(line, compound.group(1), pos)
-        return Statement((Item(unit),), line.loc(line.indent), names)
+        return Statement((Item(unit),), line.loc(line.indent), names, None, module)
     text, expect = _expectation(line, pos)
     items: list[Item] = []
     for piece in _split_top(text, pos, line):
@@ -346,7 +354,7 @@ def _statement(line: Line) -> Statement:
         items.extend(_statement(child).items)
     if not items:
         raise SpecError("expected layers after '='", line.loc(pos), expected="a layer such as conv3-64")
-    return Statement(tuple(items), line.loc(line.indent), names, expect)
+    return Statement(tuple(items), line.loc(line.indent), names, expect, module)
 
 
 def _expectation(line: Line, pos: int) -> tuple[str, Piece | None]:

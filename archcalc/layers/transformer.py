@@ -44,7 +44,7 @@ class MLP(LayerType):
     name = "mlp"
     aliases = ("ffn", "feed-forward")
     flags = {"gated": ("gated", True), "nobias": ("bias", False), "bias": ("bias", True), "conv1d": ("conv1d", True),
-             "frozen": ("frozen", True)}
+             "frozen": ("frozen", True), "sequential": ("sequential", True)}
     args = (
         Arg("hidden", "int", required=True, aliases=("intermediate", "intermediate_size", "inner", "d_ff"),
             minimum=1),
@@ -55,12 +55,14 @@ class MLP(LayerType):
         Arg("conv1d", "bool", False),
         Arg("out", "int", None, aliases=("out_features",), minimum=1),
         Arg("frozen", "bool", False),
+        Arg("sequential", "bool", False),
     )
     kind = "mlp"
     path_depth = 2  # two linear layers in a row (q/k/v then out; fc1 then fc2)
     summary = ("the position-wise MLP on the last axis: fc1 (F → hidden), act, [dropout], fc2 (hidden → F); "
                "/gated: down(act(gate(x))·up(x)) (SwiGLU with act=silu, GeGLU with gelu); /nobias; "
-               "/conv1d: GPT-2's Conv1D weights (in×out)")
+               "/conv1d: GPT-2's Conv1D weights (in×out); /sequential: one nn.Sequential, its linears "
+               "0 and 3 (torchvision's MLPBlock; 0 and 2 without dropout)")
     example = "mlp(hidden=3072), mlp/conv1d(hidden=3072, act=gelu-tanh), mlp/gated/nobias(hidden=11008, act=silu)"
 
     def _sizes(self, a: Args, inputs: Sequence[Shape]) -> tuple[int, int, int, int]:
@@ -75,6 +77,9 @@ class MLP(LayerType):
             raise LayerArgError(f"dropout probability p={a['dropout']:g} is not between 0 and 1")
         if a["gated"] and a["dropout"] is not None:
             raise LayerArgError("a gated MLP (LLaMA's) has no dropout between its layers")
+        if a["sequential"] and (a["gated"] or a["conv1d"]):
+            raise LayerArgError("/sequential is torchvision's MLP (nn.Linear, act, [dropout], nn.Linear): "
+                                "not gated, not Conv1D", arg="sequential")
         _, _, _, out = self._sizes(a, inputs)
         return Shaped((*inputs[0][:-1], out))
 
@@ -86,6 +91,8 @@ class MLP(LayerType):
     def param_shapes(self, a: Args, inputs: Sequence[Shape], out: Shape) -> dict[str, Shape]:
         _, f, h, o = self._sizes(a, inputs)
         layers = [("gate", f, h), ("up", f, h), ("down", h, o)] if a["gated"] else [("fc1", f, h), ("fc2", h, o)]
+        if a["sequential"]:  # the module's own names: nn.Sequential's indices
+            layers = [("0", f, h), ("3" if a["dropout"] is not None else "2", h, o)]
         shapes: dict[str, Shape] = {}
         for name, i, j in layers:
             shapes[f"{name}.weight"] = (i, j) if a["conv1d"] else (j, i)  # Conv1D: in × out; nn.Linear: out × in
@@ -163,6 +170,10 @@ class MLP(LayerType):
         from archcalc.pytorch.transformer import MLP as TorchMLP
 
         _, f, h, o = self._sizes(a, inputs)
+        if a["sequential"]:
+            from archcalc.pytorch.transformer import SequentialMLP
+
+            return SequentialMLP(f, h, o, a["act"], biased=a["bias"], inner_dropout=a["dropout"])
         return TorchMLP(f, h, o, a["act"], gated=a["gated"], biased=a["bias"], inner_dropout=a["dropout"],
                         conv1d=a["conv1d"])
 
@@ -171,7 +182,10 @@ class MLP(LayerType):
         from torch import nn
 
         module = self.torch_module(a, inputs, out)
-        module.act = nn.Identity()
+        if a["sequential"]:
+            module[1] = nn.Identity()
+        else:
+            module.act = nn.Identity()
         return module
 
 

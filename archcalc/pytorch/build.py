@@ -144,6 +144,22 @@ def tie(graph: LayerGraph, node: Node, module: nn.Module, owner: nn.Module) -> n
     return module
 
 
+def owned_parameters(graph: LayerGraph, modules: dict[int, nn.Module], names: dict[int, str]) -> dict[
+        str, list[tuple[str, str]]]:
+    """Container path → the (child, Parameter) pairs it keeps as its own Parameters in the state_dict:
+    each layer whose module is nothing but one learned tensor (its `free_tensor`: class-token,
+    position-embedding/whole, layer-scale, parameter) that a statement names (`class_token =
+    class-token`), not numbered, not tied (docs/spec-language.md 5.1; modules.own_parameters)."""
+    owned: dict[str, list[tuple[str, str]]] = {}
+    for node_id, module in modules.items():
+        tensor = getattr(module, "free_tensor", None)
+        container, _, leaf = names[node_id].rpartition(".")
+        if tensor is None or leaf.isdigit() or graph.node(node_id).tie is not None:
+            continue
+        owned.setdefault(container, []).append((leaf, tensor))
+    return owned
+
+
 def _root(modules: dict[int, nn.Module], names: dict[int, str]) -> nn.Module:
     """An nn.Module holding every node's module at its dotted path (containers for blocks)."""
     from torch import nn
@@ -206,8 +222,13 @@ def assemble(graph: LayerGraph, modules: dict[int, nn.Module], indices: frozense
     require_torch()
     from torch import fx
 
+    from archcalc.pytorch.modules import own_parameters
+
     names = module_names(graph)
-    return fx.GraphModule(_root(modules, names), fx_graph(graph, names, indices), class_name=class_name(graph))
+    model = fx.GraphModule(_root(modules, names), fx_graph(graph, names, indices), class_name=class_name(graph))
+    for container, pairs in owned_parameters(graph, modules, names).items():  # on the GraphModule's containers
+        own_parameters(model.get_submodule(container), pairs)
+    return model
 
 
 def input_name(graph: LayerGraph, node: Node) -> str:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from archcalc.errors import BuildError
 from archcalc.graph import LayerGraph, Node
-from archcalc.pytorch.build import build_modules, class_name, index_sources, input_name, module_names, output_order
+from archcalc.pytorch.build import (
+    build_modules,
+    class_name,
+    index_sources,
+    input_name,
+    module_names,
+    output_order,
+    owned_parameters,
+)
 from archcalc.tensor import prod
 
 if TYPE_CHECKING:
@@ -43,6 +51,13 @@ def export_source(graph: LayerGraph) -> str:
         modules = build_modules(graph)
     cls = class_name(graph)
     helpers = _helpers_used(modules.values())
+    owned = owned_parameters(graph, modules, names)
+    if owned:  # the state_dict keeps free tensors as their containers' Parameters, as torchvision does
+        import inspect
+
+        from archcalc.pytorch.modules import own_parameters
+
+        helpers.append(inspect.getsource(own_parameters))
     lines = [
         f'"""{graph.name} as a PyTorch module, written by archcalc {__version__} from '
         f'{graph.source.filename if graph.source else "a spec"}.',
@@ -62,6 +77,7 @@ def export_source(graph: LayerGraph) -> str:
         "    def __init__(self) -> None:",
         "        super().__init__()",
         *_init_lines(graph, modules, names),
+        *_owned_lines(owned, _sequential([names[i] for i in modules])),
         "",
         *_forward_lines(graph, names),
         "",
@@ -120,6 +136,11 @@ def _init_lines(graph: LayerGraph, modules: dict[int, nn.Module], names: dict[in
                 lines.append(f"        {_attach(box, 'nn.Sequential()' if box in seq else 'nn.Module()', seq)}")
         lines += _module_lines(graph, node_id, module, names, seq)
     return lines
+
+
+def _owned_lines(owned: dict[str, list[tuple[str, str]]], seq: set[str]) -> list[str]:
+    """`own_parameters(self.encoder, [('pos_embedding', 'pos_embedding')])`: state_dict keys as torchvision's."""
+    return [f"        own_parameters({_access(container, seq)}, {pairs!r})" for container, pairs in owned.items()]
 
 
 def _module_lines(graph: LayerGraph, node_id: int, module: nn.Module, names: dict[int, str],

@@ -6,6 +6,30 @@ import torch
 from torch import nn
 
 
+def own_parameters(container: nn.Module, owned: list[tuple[str, str]]) -> None:
+    """Save and load each (child, name) in `owned` as the container's own Parameter `child`, listed first
+    among the container's keys, as torchvision keeps a free tensor: ViT's `class_token` and its Encoder's
+    `pos_embedding`, a CNBlock's `layer_scale` (docs/spec-language.md 5.1). The child keeps the
+    Parameter (its figures and forward are unchanged); only the state_dict's key moves, both ways."""
+
+    def save(module: nn.Module, state: dict, prefix: str, meta: object) -> None:
+        moved = [(prefix + leaf, state.pop(prefix + f"{leaf}.{name}")) for leaf, name in owned
+                 if prefix + f"{leaf}.{name}" in state]
+        keys = list(state)
+        start = next((i for i, k in enumerate(keys) if k.startswith(prefix)), len(keys))
+        rest = [(k, state.pop(k)) for k in keys[start:]]
+        state.update(moved)
+        state.update(rest)
+
+    def load(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
+        for leaf, name in owned:
+            if prefix + leaf in state:
+                state[prefix + f"{leaf}.{name}"] = state.pop(prefix + leaf)
+
+    container.register_state_dict_post_hook(save)
+    container.register_load_state_dict_pre_hook(load)
+
+
 class Add(nn.Module):
     """Element-wise sum of any number of inputs (a residual join)."""
 
@@ -328,6 +352,8 @@ class Matmul(nn.Module):
 
 class FreeParameter(nn.Module):
     """A learnable tensor with no input (a class token, a position table, a layer scale)."""
+
+    free_tensor = "weight"  # all it holds: named in a spec, it is its container's Parameter (own_parameters)
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()

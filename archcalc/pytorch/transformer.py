@@ -240,6 +240,20 @@ class MLP(nn.Module):
         return self.fc2(self.dropout(h) if self.dropout is not None else h)
 
 
+class SequentialMLP(nn.Sequential):
+    """The position-wise MLP as one nn.Sequential, as torchvision writes it (ViT's MLPBlock, Swin's ops.MLP):
+    Linear, activation, [Dropout], Linear, so that its linears are `0` and `3` (`0` and `2` without dropout)."""
+
+    def __init__(self, features: int, hidden: int, out: int, activation: str, biased: bool = True,
+                 inner_dropout: float | None = None) -> None:
+        layers = [nn.Linear(features, hidden, bias=biased), ACTIVATIONS[activation]()]
+        if inner_dropout is not None:
+            layers.append(nn.Dropout(inner_dropout))
+        super().__init__(*layers, nn.Linear(hidden, out, bias=biased))
+        self.features, self.hidden, self.out, self.activation = features, hidden, out, activation
+        self.biased, self.inner_dropout = biased, inner_dropout
+
+
 class LayerNorm2d(nn.LayerNorm):
     """torchvision's LayerNorm2d (ConvNeXt): layer norm over the channels of N×C×… at each position."""
 
@@ -280,6 +294,8 @@ class PositionEmbedding(nn.Module):
     def __init__(self, positions: int, features: int, whole: bool = False, ids: bool = False) -> None:
         super().__init__()
         self.positions, self.features, self.whole, self.ids = positions, features, whole, ids
+        # /whole holds nothing but its table: named in a spec, the table is its container's Parameter
+        self.free_tensor = "pos_embedding" if whole else None
         if whole:
             self.pos_embedding = nn.Parameter(torch.empty(1, positions, features).normal_(std=0.02))
         else:
@@ -334,6 +350,8 @@ class ClassToken(nn.Module):
         self.features = features
         self.class_token = nn.Parameter(torch.zeros(1, 1, features))
 
+    free_tensor = "class_token"  # all it holds: named in a spec, it is its container's Parameter (own_parameters)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
 
@@ -359,6 +377,8 @@ class LayerScale(nn.Module):
         super().__init__()
         self.shape, self.init = tuple(shape), init
         self.layer_scale = nn.Parameter(torch.full(shape, init))
+
+    free_tensor = "layer_scale"  # all it holds: named in a spec, it is its container's Parameter (own_parameters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.layer_scale
