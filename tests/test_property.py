@@ -273,13 +273,21 @@ def rare(draw: st.DrawFn, t: Tensor, pad: str, names: list[int]) -> list[str]:
     if t.rank == 0 or t.channels < 0:
         t.channels = draw(st.integers(1, 6))
         return [pad + f"rbf-{t.channels}" + draw(st.sampled_from(["", "/trainable"]))]
-    kinds = ["norm", "sum", "squeeze", "reshape", "chunk", "split", "auto", "auto"]
+    kinds = ["norm", "sum", "squeeze", "reshape", "chunk", "split", "auto", "auto", "unpool", "crop", "se"]
     kinds += ["recurrent", "recurrent", "recurrent", "last"] * 2 if t.rank == 1 else []
-    kinds += ["lenet", "table", "merge", "ln2d"] * 2 if t.rank == 2 else []
+    kinds += ["lenet", "table", "merge", "ln2d", "shuffle"] * 2 if t.rank == 2 else []
     kind = draw(st.sampled_from(kinds))
     c = t.channels
     if kind == "norm":
         return [pad + f"groupnorm({draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))})"]
+    if kind == "unpool":  # max unpooling puts values back where its pool found the maxima
+        return [pad + f"x{n} = maxpool1/s1", pad + f"maxunpool(@x{n}, @x{n})"]
+    if kind == "crop":  # U-Net's centre crop of a bigger map to a skip's size
+        return [pad + f"x{n} = identity", pad + f"u{n} = upsample(scale=2)", pad + f"crop(@u{n}, @x{n})"]
+    if kind == "se":
+        return [pad + f"se-{draw(st.integers(1, max(1, c)))}" + draw(st.sampled_from(["", "/silu", "/hardsigmoid"]))]
+    if kind == "shuffle":
+        return [pad + f"conv(k=1, c={4 * c}), pixel-shuffle(2)"]
     if kind == "ln2d":
         return [pad + draw(st.sampled_from(["layernorm2d", "layernorm2d(eps=1e-5)"]))]
     if kind == "sum":  # a reduction broadcast back: x · sum over the channels
