@@ -118,7 +118,7 @@ def test_unet_output_units_see_188_to_204_input_pixels() -> None:
 
 
 def test_segmentation_specs_follow_the_input_size() -> None:
-    # the final resize reads the input's size (upsample(@logits, @input)): --input 3x224x224 works
+    # the final resize reads the input's size (upsample(@classifier, @input)): --input 3x224x224 works
     for key in ("fcn_resnet50@224", "deeplabv3_mobilenet_v3_large@224", "lraspp_mobilenet_v3_large@224"):
         assert analysis(key).graph.output.shape == (21, 224, 224)
 
