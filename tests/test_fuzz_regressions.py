@@ -212,3 +212,25 @@ def test_a_rounded_claim_of_4295_digits() -> None:
     # was ValueError in check/claims.py rounding (the int-to-str limit)
     out = error(["check", "-"], "input 3x224x224\nrelu=>macs≈" + "9" * 4295 + "M")
     assert out.startswith("<stdin>:2:") and "a figure of more than 40 digits" in out.splitlines()[0]
+
+
+def test_export_writes_a_same_padded_max_pool() -> None:
+    # 'cannot write constructor code for Sequential(Pad(value=-inf), MaxPool2d)' (fuzz seed 1): the
+    # window behind SAME's F.pad is an nn.Sequential, and -inf has no literal
+    pytest.importorskip("torch")
+    result = run(["export", "-", "--torch"], "input 16x4x4\nmaxpool3/s2/same\nconv3-8/s2/same\n")
+    assert result.exit_code == 0, result.output
+    assert "nn.Sequential(Pad(pads=(0, 1, 0, 1), value=float('-inf')), nn.MaxPool2d(" in result.output
+    assert "class Pad(nn.Module)" in result.output
+
+
+def test_rf_of_a_flat_input_is_a_clean_error() -> None:
+    # IndexError in rf_plot (fuzz seed 1): a plain `input 4` has no axis to count paths over
+    out = error(["rf", "-", "--layer", "0"], "param seq=4\ninput {seq}\nfc-3\n")
+    assert "has no spatial axes" in out
+
+
+def test_a_connection_table_map_number_of_4400_digits() -> None:
+    # ValueError from int() past Python's 4,300-digit limit (fuzz seed 1)
+    out = error(["report", "-"], 'input 1x32x32\ntable-conv5-16/p0("' + "9" * 4400 + '")\n')
+    assert "'99999999999999999999…' is not a map number" in out

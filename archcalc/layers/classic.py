@@ -57,9 +57,11 @@ def parse_table(value: Any) -> Table:
         words = [w for w in re.split(r"[,\s]+", entry.strip()) if w]
         if not words:
             raise LayerArgError(f"connection table: output map {number} reads no input map")
-        bad = next((w for w in words if not (w.isascii() and w.isdigit())), None)
+        # a map number of thousands of digits would hit Python's int-from-text limit: no net has 10¹⁸ maps
+        bad = next((w for w in words if not (w.isascii() and w.isdigit() and len(w) <= 18)), None)
         if bad is not None:
-            raise LayerArgError(f"connection table: output map {number}: '{bad}' is not a map number")
+            raise LayerArgError(f"connection table: output map {number}: '{bad[:20]}{'…' if len(bad) > 20 else ''}' "
+                                "is not a map number")
         maps = tuple(int(w) for w in words)
         if len(set(maps)) != len(maps):
             raise LayerArgError(f"connection table: output map {number} names an input map twice")

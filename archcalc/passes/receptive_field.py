@@ -424,6 +424,8 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     """
     node = graph.node(target)
     rank = len(positions(node.shape, node.layout))
+    if rank == 0:  # a flat tensor (`input 4`, an FC's output): nothing to count paths over
+        raise ValueError(f"layer {target} ({node.text}) has no spatial axes: there are no per-position paths")
     pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
     for nid in range(target, 0, -1):
         n = graph.node(nid)

@@ -9,6 +9,7 @@ again (`constructor`, checked by running it). The names and the forward follow
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,7 @@ def _helpers_used(modules: Any) -> list[str]:
     from archcalc.pytorch import transformer
 
     # with their archcalc base classes, in the order torch_modules defines them
-    mro = [c for m in modules for c in type(m).__mro__]
+    mro = [c for m in modules for sub in m.modules() for c in type(sub).__mro__]  # nested ones too (SAME's Pad)
     used = {c for c in mro if c.__module__ == torch_modules.__name__}
     helpers = [inspect.getsource(c) for c in sorted(used, key=lambda c: inspect.getsourcelines(c)[1])]
     if any(c.__module__ == transformer.__name__ for c in mro):  # its classes share functions: all of it
@@ -246,6 +247,10 @@ def constructor(module: nn.Module) -> str:
     """
     import inspect
 
+    from torch import nn
+
+    if type(module) is nn.Sequential:  # a window behind the F.pad of TensorFlow's SAME (padded_evenly)
+        return f"nn.Sequential({', '.join(constructor(m) for m in module)})"
     cls = type(module)
     prefix = "nn." if cls.__module__.startswith("torch.nn") else ""
     args = []
@@ -256,13 +261,21 @@ def constructor(module: nn.Module) -> str:
         if value is _MISSING:
             continue
         if p.default is p.empty or value != p.default:
-            args.append(f"{p.name}={value!r}")
+            args.append(f"{p.name}={_literal(value)}")
     code = f"{prefix}{cls.__name__}({', '.join(args)})"
     _check_constructor(code, module)
     return code
 
 
 _MISSING = object()
+
+
+def _literal(value: Any) -> str:
+    """Python source for a constructor argument; an infinite float (a max pool's SAME padding
+    fills with −∞) as float('-inf'), which its repr is not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return repr(value)
 
 
 def _constructor_value(module: nn.Module, name: str) -> Any:
