@@ -379,6 +379,9 @@ EXAMPLES = int(os.environ.get("ARCHCALC_PROPERTY_EXAMPLES", "60"))
 @example("input 2x3x3\nconv(c=4, groups=2, k=2, stride=2, d=1, pad=1), slice(1, 3)\n")
 @example("input 2x5x4\nconvtranspose(c=4, g=2, k=3, s=2, p=1, op=1), upsample(size=3x7, mode=bicubic)\n")
 @example("input 3x4x6\nx = maxpool\nconv3-3\ny = identity\nmaxunpool(@y, @x), pixel-unshuffle(2), instancenorm\n")
+# a conv reading a sequence (transpose(1, 2) of a C×L map) windows its features: the field is unknown
+@example("input 2x2\nhidden-activation relu\nbn\ntranspose(1, 2), relu\nadd:\n    | identity, conv(k=1, c=1)\n"
+         "    | identity, conv(k=1, c=1)\n")
 # the probe's expected window took replicate/reflect/circular padding for zeros (the long run found it)
 @example("input 1x1\npad(0, 2, mode=replicate), relu\n")
 @example("input 2x5\npad(3, 2, mode=reflect), relu\n")

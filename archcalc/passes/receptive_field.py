@@ -196,7 +196,7 @@ def axis_names(rank: int) -> tuple[str, ...]:
 
 def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
-    geometries = per_node(graph, lambda n: n.layer.geometry(n.args, n.in_shapes))
+    geometries = per_node(graph, lambda n: layer_geometry(graph, n))
     fields: list[Field] = []
     for node in graph:
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
@@ -206,6 +206,17 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
         else:
             fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id]))
     return tuple(fields)
+
+
+def layer_geometry(graph: LayerGraph, node: Node) -> Any:
+    """The node's geometry, and UNKNOWN for a channels-first window (a conv, a pool) over a T×F
+    sequence: PyTorch slides it along the sequence's features, so its 'positions' are not the
+    sequence's (transpose(1, 2) of a C×L map, then conv1: found by the property test)."""
+    geometry = node.layer.geometry(node.args, node.in_shapes)
+    if (isinstance(geometry, Window) and node.layout != "sequence"
+            and any(graph.node(i).layout == "sequence" for i in node.inputs)):
+        return UNKNOWN
+    return geometry
 
 
 def positions(shape: Sequence[int], layout: str) -> tuple[int, ...]:
@@ -434,11 +445,11 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
         here = pending.pop(nid, None)
         if here is None:
             continue
-        geometry = n.layer.geometry(n.args, n.in_shapes)
+        geometry = layer_geometry(graph, n)
         if geometry in (GLOBAL, UNKNOWN):
             why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
             raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
-        back = here if geometry is None else tuple(_back(p, geometry, a) for a, p in enumerate(here))  # type: ignore[arg-type]
+        back = here if geometry is None else tuple(_back(p, geometry, a) for a, p in enumerate(here))
         shape_only = set(n.layer.shape_inputs)
         for k, i in enumerate(n.inputs):
             if k not in shape_only:
