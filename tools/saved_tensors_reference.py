@@ -193,6 +193,36 @@ def _unique(saved: list[tuple[str, torch.Tensor]]) -> int:
     return sum(seen.values())
 
 
+def saved_kind(t: Any, params: set[int], buffers: set[int], ins: list[Any], out: Any) -> str:
+    """What a tensor the backward keeps is: a parameter, a buffer, input k of its layer, the
+    layer's output, or a tensor of its own."""
+    s = _storage(t)
+    if s in params:
+        return "param"
+    if s in buffers:
+        return "buffer"
+    if any(s == _storage(i) for i in ins):
+        return f"input {next(k for k, i in enumerate(ins) if s == _storage(i))}"
+    return "output" if s == _storage(out) else "own"
+
+
+def node_records(graph: Any, per_node: dict[int, list[Any]],
+                 node_tensors: dict[int, list[Any]]) -> list[dict[str, Any]]:
+    """Per node, what it keeps: its storages' bytes, and those no earlier node kept already."""
+    nodes = []
+    first: set[int] = set()
+    for n in graph:
+        if n.type == "input":
+            continue
+        mine = {_storage(t): t.untyped_storage().nbytes() for kind, t in node_tensors[n.id]
+                if kind not in ("param", "buffer")}
+        new = {k: v for k, v in mine.items() if k not in first}
+        first |= set(mine)
+        nodes.append({"id": n.id, "type": n.type, "text": n.text, "saved": _grouped(per_node.get(n.id, [])),
+                      "unique_bytes": sum(mine.values()), "new_bytes": sum(new.values())})
+    return nodes
+
+
 def run_spec(spec: str, batch: int, native_rnn: bool, input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
     graph = archcalc.load(spec, input_shape)
     torch.manual_seed(0)
@@ -222,31 +252,11 @@ def run_spec(spec: str, batch: int, native_rnn: bool, input_shape: tuple[int, ..
             out = module(*ins)
             values[n.id] = out
             for _, t in rec.packed[start:]:
-                s = _storage(t)
-                if s in params:
-                    kind = "param"
-                elif s in buffers:
-                    kind = "buffer"
-                elif any(s == _storage(i) for i in ins):
-                    kind = f"input {next(k for k, i in enumerate(ins) if s == _storage(i))}"
-                elif s == _storage(out):
-                    kind = "output"
-                else:
-                    kind = "own"
+                kind = saved_kind(t, params, buffers, ins, out)
                 per_node[n.id].append(_entry(t, kind))
                 node_tensors[n.id].append((kind, t))
                 all_saved.append((kind, t))
-    nodes = []
-    first: set[int] = set()
-    for n in graph:
-        if n.type == "input":
-            continue
-        mine = {_storage(t): t.untyped_storage().nbytes() for kind, t in node_tensors[n.id]
-                if kind not in ("param", "buffer")}
-        new = {k: v for k, v in mine.items() if k not in first}
-        first |= set(mine)
-        nodes.append({"id": n.id, "type": n.type, "text": n.text, "saved": _grouped(per_node.get(n.id, [])),
-                      "unique_bytes": sum(mine.values()), "new_bytes": sum(new.values())})
+    nodes = node_records(graph, per_node, node_tensors)
     return {"name": graph.name, "batch": batch, "unique_bytes": _unique(all_saved), "nodes": nodes}
 
 

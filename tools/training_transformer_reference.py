@@ -44,7 +44,7 @@ import archcalc
 from archcalc.pytorch.build import build, build_modules, probe_input
 
 sys.path.insert(0, str(Path(__file__).parent))
-from saved_tensors_reference import Recorder, _entry, _grouped, _storage, _unique  # noqa: E402
+from saved_tensors_reference import Recorder, _entry, _storage, _unique, node_records, saved_kind  # noqa: E402
 
 SEQ = "input 6x16 as sequence\n"
 GRAD = "position-bias\n"  # trained, no products: what follows gets an input that requires grad
@@ -254,31 +254,11 @@ def spec_saved(graph: Any, batch: int) -> dict[str, Any]:
             out = modules[owner](*ins)
             values[n.id] = out
             for _, t in rec.packed[start:]:
-                s = _storage(t)
-                if s in params:
-                    kind = "param"
-                elif s in buffers:
-                    kind = "buffer"
-                elif any(s == _storage(i) for i in ins):
-                    kind = f"input {next(k for k, i in enumerate(ins) if s == _storage(i))}"
-                elif s == _storage(out):
-                    kind = "output"
-                else:
-                    kind = "own"
+                kind = saved_kind(t, params, buffers, ins, out)
                 per_node[n.id].append(_entry(t, kind))
                 node_tensors[n.id].append((kind, t))
                 all_saved.append((kind, t))
-    nodes = []
-    first: set[int] = set()
-    for n in graph:
-        if n.type == "input":
-            continue
-        mine = {_storage(t): t.untyped_storage().nbytes() for kind, t in node_tensors[n.id]
-                if kind not in ("param", "buffer")}
-        new = {k: v for k, v in mine.items() if k not in first}
-        first |= set(mine)
-        nodes.append({"id": n.id, "type": n.type, "text": n.text, "saved": _grouped(per_node.get(n.id, [])),
-                      "unique_bytes": sum(mine.values()), "new_bytes": sum(new.values())})
+    nodes = node_records(graph, per_node, node_tensors)
     return {"batch": batch, "unique_bytes": _unique(all_saved), "nodes": nodes}
 
 
