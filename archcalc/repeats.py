@@ -29,12 +29,15 @@ repetitions after the first are interchangeable — which this module checks bef
   the sharing factors, which are recomputed from their carried sums.
 
 Per-layer lists the document keeps in its totals are summarised: warnings and the KV cache's
-layers are grouped by what they say with a `count`, an unknown op's layers by their number.
+layers are grouped by what they say with a `count`; a convention's caveats and the training step's
+unknown layers give their number of layers instead of their ids. A block instance's number in a
+label (`stage#13`) is carried like any other number.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -169,15 +172,17 @@ class _Summariser:
         keys, items = self._sites()
         if not keys:
             return self._expanded("no repeat of " + f"{self.smallest} or more that can be summarised")
+        # repeat i is analysed at b, b+1 (and b+2, the check) with b = base + 3i: no two repeats are ever
+        # expanded to the same count, so that blocks alike only at a corner do not look alike
+        bases = {k: self.base + 3 * i for i, k in enumerate(keys)}
         corners = {}
         for corner in itertools.product((0, 1), repeat=len(keys)):
-            point = {k: self.base + c for k, c in zip(keys, corner)}
+            point = {k: bases[k] + c for k, c in zip(keys, corner)}
             corners[corner] = self._document(point)
-        counts = [k[1] for k in keys]
         try:
-            result = _interpolate(corners, [n - self.base for n in counts])
+            result = _interpolate(corners, [k[1] - bases[k] for k in keys])
             for i, key in enumerate(keys):  # one more analysis per repeat: affine there too
-                point = {k: self.base for k in keys} | {key: self.base + 2}
+                point = dict(bases) | {key: bases[key] + 2}
                 wanted = _interpolate(corners, [2 if j == i else 0 for j in range(len(keys))])
                 if wanted != self._document(point):
                     raise NotDerivable(f"a figure is not affine in the count of the repeat at line "
@@ -195,15 +200,7 @@ class _Summariser:
         refused: set[Key] = set()
         while True:
             found: dict[Key, Item] = {}
-
-            def count(item: Item, n: int) -> int:
-                key = (id(item), n)
-                if n < self.smallest or key in refused:
-                    return n
-                found[key] = item
-                return self.base
-
-            graph, new_id, runs = self._graph(count)
+            graph, new_id, runs = self._graph(self._discovering(found, frozenset(refused)))
             bad = {(id(r.item), r.count) for r in runs if (id(r.item), r.count) in found
                    and not _summarisable(r, graph, new_id)}
             keys = [k for k in found if k not in bad]
@@ -213,6 +210,16 @@ class _Summariser:
             if not bad:
                 return keys, found
             refused |= bad
+
+    def _discovering(self, found: dict[Key, Item], refused: frozenset[Key]) -> Callable[[Item, int], int]:
+        """The counts of the discovery: every repeat that may be summarised at the base count, noted."""
+        def count(item: Item, n: int) -> int:
+            key = (id(item), n)
+            if n < self.smallest or key in refused:
+                return n
+            found[key] = item
+            return self.base
+        return count
 
     def _graph(self, count: Callable[[Item, int], int]) -> tuple[LayerGraph, dict[int, int], list[RepeatRun]]:
         drafts, runs = expand_repeats(self.spec, count, self.input_shape, self.params)
@@ -276,6 +283,10 @@ def _summarised_lists(doc: dict[str, Any]) -> dict[str, Any]:
         kv = dict(totals["kv_cache"])
         kv["layers"] = _grouped([{k: v for k, v in x.items() if k != "layer"} for x in kv["layers"]])
         doc["totals"] = {**totals, "kv_cache": kv}
+    convention = doc.get("convention")
+    if isinstance(convention, dict) and convention.get("caveats"):
+        doc["convention"] = {**convention,
+                             "caveats": [{**c, "layers": len(c["layers"])} for c in convention["caveats"]]}
     training = doc.get("training")
     if isinstance(training, dict) and training.get("unknown"):
         training = dict(training)
@@ -310,6 +321,8 @@ def _interpolate(corners: Mapping[tuple[int, ...], Any], steps: Sequence[int]) -
 
 def _combine(values: list[Any], weights: list[int], path: tuple[Any, ...]) -> Any:
     first = values[0]
+    if isinstance(first, str) and _NUMBERED.search(first) and any(v != first for v in values):
+        return _numbered_text(values, weights, path)
     if path and (path[-1] in _DERIVED or path[-2:] == ("six_nt", "definition")):
         return None  # a ratio of two figures, or words about them: made again from them (_derived)
     if isinstance(first, bool) or first is None or isinstance(first, str):
@@ -380,6 +393,28 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
             x["percent_vs_pytorch"] = percent(x)
         convention["percent_vs_pytorch"] = percent(convention)
     return doc
+
+
+_NUMBERED = re.compile(r"#(\d+)")  # a block instance's number in a scope or label: `stage#3`
+
+
+def _numbered_text(values: list[Any], weights: list[int], path: tuple[Any, ...]) -> str:
+    """A label whose block instance numbers (`stage#13`) move with the counts before it: the text
+    alike at every corner, each number carried as any other."""
+    if any(not isinstance(v, str) for v in values):
+        raise NotDerivable(f"{_path(path)} differs in kind between counts")
+    parts = [_NUMBERED.split(v) for v in values]
+    if any(len(p) != len(parts[0]) for p in parts):
+        raise NotDerivable(f"{_path(path)} differs between counts")
+    out = []
+    for i, piece in enumerate(parts[0]):
+        if i % 2 == 0:  # the text between the numbers
+            if any(p[i] != piece for p in parts):
+                raise NotDerivable(f"{_path(path)} differs between counts")
+            out.append(piece)
+        else:
+            out.append(f"#{sum(w * int(p[i]) for w, p in zip(weights, parts))}")
+    return "".join(out)
 
 
 def _path(path: tuple[Any, ...]) -> str:

@@ -29,27 +29,40 @@ def depth_rows(analysis: Analysis, depth: int) -> list[dict[str, Any]]:
                                  "layers": len(r.ids), "shape": list(analysis.graph.node(r.ids[-1]).shape)}
         entry.update({key: figures.value(analysis, key, r.ids) for key in ROW_FIGURES})
         entries.append(entry)
-    return _runs(entries)
+    return _compressed(entries)
+
+
+def _compressed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of the shortest period first, so that a stage's blocks become one entry before the
+    stages, each a heading and that entry, become one (runs of runs)."""
+    period = 1
+    while period <= MAX_PERIOD:
+        shorter = _runs(entries, period)
+        if len(shorter) < len(entries):
+            entries, period = shorter, 1
+        else:
+            period += 1
+    return entries
 
 
 def _alike(e: dict[str, Any]) -> Any:
+    if "repeat" in e:
+        return ("repeat", e["repeat"], tuple(_alike(r) for r in e["rows"]))
     return tuple((k, _NUMBERED.sub("#", v) if isinstance(v, str) else v) for k, v in e.items()
                  if k not in ("first", "last"))
 
 
-def _runs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _runs(entries: list[dict[str, Any]], period: int) -> list[dict[str, Any]]:
     keys = [_alike(e) for e in entries]
     out: list[dict[str, Any]] = []
     i = 0
     while i < len(entries):
-        for period in range(1, MAX_PERIOD + 1):
-            times = 1
-            while keys[i + times * period:i + (times + 1) * period] == keys[i:i + period]:
-                times += 1
-            if times > 1:
-                out.append({"repeat": times, "rows": entries[i:i + period]})
-                i += times * period
-                break
+        times = 1
+        while keys[i + times * period:i + (times + 1) * period] == keys[i:i + period]:
+            times += 1
+        if times > 1:
+            out.append({"repeat": times, "rows": entries[i:i + period]})
+            i += times * period
         else:
             out.append(entries[i])
             i += 1
