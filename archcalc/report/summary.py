@@ -103,17 +103,18 @@ def to_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_lines(entries: list[dict[str, Any]], prefix: str) -> list[str]:
+def _row_lines(entries: list[dict[str, Any]], indent: str) -> list[str]:
     out = []
     for e in entries:
         if "repeat" in e:
-            out.append(f"{prefix}{'  ' * _level(e)}× {e['repeat']:,}:")
-            out += _row_lines(e["rows"], prefix + "    ")
+            out.append(f"{'':>14}{indent}× {e['repeat']:,}:")
+            out += _row_lines(e["rows"], indent + "    ")
         elif "heading" in e:
-            out.append(f"{prefix}{'  ' * e['level']}▸ {e['heading']}")
+            out.append(f"{'':>14}{indent}{'  ' * e['level']}▸ {e['heading']}")
         else:
             ids = f"{e['first']}" if e["first"] == e["last"] else f"{e['first']}–{e['last']}"
-            out.append(f"{prefix}{'  ' * e['level']}{ids:>12}  {e['label']:<32} {'x'.join(map(str, e['shape'])):<14} "
+            label = f"{indent}{'  ' * e['level']}{e['label']}"
+            out.append(f"{ids:>12}  {label:<40} {'x'.join(map(str, e['shape'])):<14} "
                        f"params {e['params']:>14,}  MACs {e['macs']:>18,}")
     return out
 
