@@ -167,6 +167,21 @@ class _Summariser:
         self.nodes_built = 0
 
     def run(self, summarise: bool) -> Summary:
+        try:
+            return self._run(summarise)
+        except SpecError:  # a spec past the limit even as summarised: the message `archcalc report` gives
+            self._refuse_oversize()
+            raise
+
+    def _refuse_oversize(self) -> None:
+        from archcalc.lang.size import refuse_oversize
+
+        try:
+            refuse_oversize(self.spec)
+        except SpecError as e:
+            raise e.with_source(self.spec.source) from None
+
+    def _run(self, summarise: bool) -> Summary:
         if not summarise:
             return self._expanded("asked to expand")
         keys, items = self._sites()
@@ -234,9 +249,7 @@ class _Summariser:
         return {**_summarised_lists(self.document(analysis)), "\u0000nodes": len(graph)}
 
     def _expanded(self, reason: str) -> Summary:
-        from archcalc.lang.size import refuse_oversize
-
-        refuse_oversize(self.spec)  # past the limit: refused as `archcalc report` refuses it
+        self._refuse_oversize()  # past the limit: refused as `archcalc report` refuses it
         graph, _, _ = self._graph(lambda item, n: n)
         analysis = self.analyse(graph)
         self.analyses += 1
@@ -254,7 +267,7 @@ def _summarisable(run: RepeatRun, graph: LayerGraph, new_id: Mapping[int, int]) 
     for j in range(2, len(bounds)):  # repetition j-1 (0-based) spans (bounds[j-1], bounds[j]]
         low, high = bounds[j - 1], bounds[j]
         given, out = graph.node(low), graph.node(high)
-        if high > low and (out.shape != given.shape or out.layout != given.layout):
+        if high > low and (out.shape, out.layout, out.batched) != (given.shape, given.layout, given.batched):
             return False
         for i in range(low + 1, high + 1):
             n = graph.node(i)

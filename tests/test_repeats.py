@@ -207,8 +207,10 @@ def test_a_spec_over_the_limit_that_cannot_be_summarised_is_refused_as_before() 
     text = "input 8x8x8\nblock d:\n    x = identity\n    y = conv3-4/p1\n    concat(@x, @y)\nblock s: d x500\ns x500\n"
     result = CliRunner().invoke(cli, ["report", "-", "--totals"], input=text)
     assert result.exit_code != 0
-    assert "more than the limit of 250,000" in result.output
     assert "Traceback" not in result.output
+    expanded = CliRunner().invoke(cli, ["report", "-"], input=text)
+    assert result.output == expanded.output  # the message the per-layer report gives, word for word
+    assert "more than the limit of 250,000" in result.output and "\n 7 | s x500\n" in result.output
 
 
 def test_totals_refuse_per_layer_options() -> None:
