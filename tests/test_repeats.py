@@ -136,11 +136,10 @@ def test_the_options_of_the_analysis_are_kept() -> None:
 @pytest.mark.parametrize("text, why", [
     # the channels grow with every block (DenseNet): not the same block twice
     ("input 8x8x8\nblock d:\n    x = identity\n    y = conv3-4/p1\n    concat(@x, @y)\nd x9\n", "no repeat"),
-    # a name set inside the repeat is read after it: the boundary is crossed
+    # a tensor made before the repeat and read after it: alive across the whole repeat (summarised)
     ("input 8x8x8\n" + CBR + "x = cbr(8)\ncbr(8) x9\nadd(@x, @input)\n", None),
-    # checkpointing splits the network where its length says: expanded
 ])
-def test_what_cannot_be_summarised_is_expanded(text: str, why: str | None) -> None:
+def test_what_is_not_plainly_repeated_equals_expanded(text: str, why: str | None) -> None:
     summary, expanded = both(text)
     assert_same(summary, expanded)
     if why:
@@ -173,6 +172,8 @@ def test_three_million_layers_as_repeats_cost_a_few_hundred_nodes() -> None:
     assert t["flops"] == 2 * t["macs"]
     assert t["memory"]["activation_bytes"] == 4 * 64 * 32 * 32 * (3_000_000 + 1)
     assert t["memory"]["inference_peak_bytes"] == 2 * 4 * 64 * 32 * 32  # a layer's input and output
+    rf = summary.document["receptive_field"]["rf"]  # 1,000,000 3×3 windows, stride 1: 1 + 1,000,000·(3 − 1)
+    assert rf["size"] == [2_000_001] * 2 and rf["jump"] == [1, 1] and rf["start"] == [-1_000_000] * 2
     assert [s.count for s in summary.summarised] == [1000, 1000]
     assert summary.analyses == 6  # 4 corners and one check per repeat
     assert summary.nodes_built < 1_000  # against 3,000,001 expanded
