@@ -107,6 +107,12 @@ GENERATED = {
                        "block dec(m):\n    residual:\n        attention/causal(heads=4)\n    shortcut: identity\n"
                        "    residual:\n        attention(@in, @m, heads=4)\n    shortcut: identity\n"
                        "memory = @src, enc x7\n@tgt, dec(@memory) x9\nfc-50\n",
+    # the spec's hidden activation after every weighted layer but the last (the last repetition's)
+    "hidden-activation": "hidden-activation relu\ninput 8x16x16\nconv3-8/p1 x20\n",
+    # a repeat inside a block called by a loop; down and up again (the jump goes 2, then back to 1)
+    "loop-and-repeat": "input 8x16x16\nblock b(c): conv3-{c}/p1, relu x9\nb(8) for j in range(3)\n",
+    "down-and-up": "input 8x16x16\nblock ud: conv3-8/s2/p1, upsample(scale=2)\nud x12\n",
+    "recurrent": "input 20x32\nlstm(hidden=32) x8\nfc-5\n",
     # repeats in a block called with different arguments: one repeat summarised per count
     "two-counts": "input 8x16x16\n" + CBR + "block stage(c, n): cbr({c}) x{n}\n"
                   "stage(8, 9), stage(8, 11), stage(16, 9)\n",
@@ -136,6 +142,9 @@ def test_the_options_of_the_analysis_are_kept() -> None:
 @pytest.mark.parametrize("text, why", [
     # the channels grow with every block (DenseNet): not the same block twice
     ("input 8x8x8\nblock d:\n    x = identity\n    y = conv3-4/p1\n    concat(@x, @y)\nd x9\n", "no repeat"),
+    # an instance applied again in every repetition: weights from outside the repetition
+    ("input 8x16x16\nconv3-8/p1 as c\nc x20\nfc-10\n", "no repeat"),
+    ("input 8x16x16\nblock b: conv3-8/p1, relu\nb as t\nt x20\n", "no repeat"),
     # a tensor made before the repeat and read after it: alive across the whole repeat (summarised)
     ("input 8x8x8\n" + CBR + "x = cbr(8)\ncbr(8) x9\nadd(@x, @input)\n", None),
 ])
