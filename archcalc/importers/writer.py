@@ -426,6 +426,9 @@ class _Writer:
     def _instance(self, op: Op) -> str:
         if op.id not in self.instance_names:
             base = _ident(op.path.replace(".", "_") if op.path else op.type)
+            last = op.path.rsplit(".", 1)[-1]
+            if "." in op.path and not last.isdigit() and _ident(last) not in self.used_instances:
+                base = _ident(last)  # transformer.wte → wte, where no other instance has the name
             self.instance_names[op.id] = self._unique_instance(base)
         return self.instance_names[op.id]
 
