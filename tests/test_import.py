@@ -131,8 +131,8 @@ def test_the_spec_reads_like_a_hand_written_one() -> None:
 
 def test_transformer_and_norm_modules_are_written_as_their_layer_types() -> None:
     spec = import_module(M.Encoder(), (10, 32)).spec
-    for item in ("input 10x32 as sequence", "class_token = parameter(1x1x32)", "norm1 = @add_2, layernorm\n",
-                 "attn = attention/mha(@norm1, heads=4)", "layernorm(eps=1e-06)",
+    for item in ("input 10x32 as sequence", "class_token = parameter(1x1x32)",
+                 "attn = @add_2, layernorm, attention/mha(heads=4)\n", "layernorm(eps=1e-06)",
                  "cross = attention/mha/nobias(@add_4, @input, heads=4)", "rmsnorm, token(0), fc-5"):
         assert item in spec, item
     spec = import_module(M.NormsAndShuffle(), (3, 8, 8)).spec

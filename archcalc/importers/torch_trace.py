@@ -139,8 +139,8 @@ def import_module(module: Any, inputs: Mapping[str, Shape] | Shape, *, name: str
         import transformers
 
         ir.versions += f", transformers {transformers.__version__}"
-        ir.notes.append("traced with Hugging Face's mask builders returning None (the causal mask is the attention's "
-                        "causal=true) and eager attention, as FlopCounterMode counts it")
+        ir.notes.append("traced with Hugging Face's mask builders returning None (no padding mask; a causal mask is "
+                        "the attention's causal=true) and eager attention, as FlopCounterMode counts it")
     return ir
 
 

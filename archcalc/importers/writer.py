@@ -534,7 +534,8 @@ def _single_input(op: Op) -> bool:
 
         t = REGISTRY.get(op.type)
         return t is not None and t.max_inputs == 1
-    return layer[0].max_inputs == 1
+    # self-attention reads the item before it, as a one-input layer does (a memory would be a second input)
+    return layer[0].max_inputs == 1 or (layer[0].kind == "attention" and layer[0].min_inputs == 1)
 
 
 def _repeats(units: list[_Unit | str], writer: _Writer) -> list[_Unit | str]:

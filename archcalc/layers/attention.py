@@ -281,8 +281,11 @@ class Attention(LayerType):
             raise Unsupported("a mask, a cache or cross-attention (encoder_hidden_states)")
         frozen = "/frozen" if frozen_state(m) else ""
         if call.name.endswith("GPT2Attention"):
-            if m.is_cross_attention or m.reorder_and_upcast_attn:
-                raise Unsupported("cross-attention or reorder_and_upcast_attn")
+            if m.is_cross_attention:
+                raise Unsupported("cross-attention (is_cross_attention): archcalc writes GPT-2's self-attention")
+            if m.reorder_and_upcast_attn:
+                raise Unsupported("reorder_and_upcast_attn=True (scores upcast to float32 by a baddbmm): archcalc's "
+                                  "attention is written for the eager path")
             return Emit(f"attention/conv1d/causal{frozen}(heads={m.num_heads})", inputs=(0,), element=0)
         if getattr(m, "position_embedding_type", "absolute") != "absolute" or m.is_decoder or m.is_causal:
             raise Unsupported("relative position embeddings or a decoder's causal self-attention")

@@ -74,8 +74,9 @@ class MLP(LayerType):
         acts = {"NewGELUActivation": "gelu-tanh", "GELUTanh": "gelu-tanh", "GELUActivation": "gelu"}
         act = acts.get(type(m.act).__name__)
         if act is None:
-            raise Unsupported(f"the activation {type(m.act).__name__} (archcalc's mlp has {', '.join(MLP_ACTIVATIONS)})")
-        if act == "gelu" and getattr(m.act, "act", None) is not None and "python" in str(m.act.act):
+            raise Unsupported(f"the activation {type(m.act).__name__} (archcalc's mlp has "
+                              f"{', '.join(MLP_ACTIVATIONS)})")
+        if act == "gelu" and "python" in getattr(getattr(m.act, "act", None), "__name__", ""):
             raise Unsupported("GELUActivation with use_gelu_python")
         frozen = "/frozen" if frozen_state(m) else ""
         return Emit(f"mlp/conv1d{frozen}(hidden={m.c_fc.nf}, act={act})")
