@@ -544,6 +544,11 @@ class _Builder:
         if node.op == "call_function" and node.target in (_operator("add"), _operator("iadd")) and embedded:
             return self._added_embedding(node, value, read, embedded[0])
         if consts and node.op != "call_module" and all(isinstance(r, (_Const, _Static)) for r in read):
+            if not isinstance(value, torch.Tensor):  # its size or device: a Python value
+                self.refs[node] = _Static(value)
+                return True
+            if self.flops.get(node, 0):  # work on the ids themselves: not followed (listed as what it is)
+                return False
             # token types gathered at the positions (BERT's) are token types, of their own buffer
             kind = "types" if any(c.kind == "types" for c in consts) else "positions"
             buffers = {id(b): b for c in consts if c.kind == kind for b in c.buffers}
