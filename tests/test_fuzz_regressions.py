@@ -6,6 +6,7 @@ wrong place; each must now end in one clear message (exit 2) or a correct result
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 
@@ -234,3 +235,13 @@ def test_a_connection_table_map_number_of_4400_digits() -> None:
     # ValueError from int() past Python's 4,300-digit limit (fuzz seed 1)
     out = error(["report", "-"], 'input 1x32x32\ntable-conv5-16/p0("' + "9" * 4400 + '")\n')
     assert "'99999999999999999999…' is not a map number" in out
+
+
+def test_a_json_column_after_a_tab_counts_characters() -> None:
+    # the messages counted a tab as one column but the JSON's `column` still as 4 (the parser's)
+    spec = "input 3x8x8\nconv3-4,\trelu => 4x8x8\n\tfc-10\n"
+    layers = json.loads(run(["report", "-", "--format", "json"], spec).output)["layers"]
+    assert [(x["spec"], x["line"], x["column"]) for x in layers] == [
+        ("input 3x8x8", 1, 7), ("conv3-4", 2, 1), ("relu", 2, 10), ("flatten", 3, 2), ("fc-10", 3, 2)]
+    (row,) = json.loads(run(["check", "-", "--format", "json"], spec).output)["results"]
+    assert (row["line"], row["column"]) == (2, 18)  # the claim `4x8x8` starts at the 18th character
