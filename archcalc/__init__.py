@@ -132,7 +132,7 @@ def totals(spec: str, input_shape: InputShapes | None = None, params: Mapping[st
     analyse = analyse or run
     if "\n" in spec:
         return repeats.summarize_text(spec.removeprefix("\ufeff"), "<spec>", analyse, document, input_shape,
-                                      params, depth=depth)
+                                      params, depth=depth, expand_below=repeats.EXPAND_BELOW)
     from archcalc.importers.target import is_target
 
     if is_target(spec) and not _is_spec_file(spec):
@@ -141,7 +141,7 @@ def totals(spec: str, input_shape: InputShapes | None = None, params: Mapping[st
 
     source = read(spec)
     return repeats.summarize_text(source.text, source.filename, analyse, document, input_shape, params,
-                                  depth=depth)
+                                  depth=depth, expand_below=repeats.EXPAND_BELOW)
 
 
 def summary(spec: str | Analysis, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None,

@@ -48,12 +48,14 @@ from archcalc.graph import LayerGraph
 from archcalc.lang.ast import Item, Layer, Spec
 from archcalc.lang.expand import InputShapes, RepeatRun, expand_repeats
 from archcalc.lang.parser import parse
+from archcalc.lang.size import layers_at_most
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.shapes import infer_ids
 from archcalc.quiet_gc import paused
 
 BASE = 4  # the smallest count analysed: a first repetition, two in the middle, a last
 SMALLEST = BASE + 3  # a repeat of fewer is expanded as written (its corners would cost as much)
+EXPAND_BELOW = 5_000  # layers up to which expanding is cheaper than the 3+ analyses a summary makes
 MAX_SITES = 4  # at most 2**4 + 4 analyses; the other repeats are expanded as written
 
 Key = tuple[int, int]  # (id of the repeated item in the parsed spec, its count as written)
@@ -111,14 +113,15 @@ Analyse = Callable[[LayerGraph], Analysis]
 
 def summarize_spec(spec: Spec, analyse: Analyse, document: Document, input_shape: InputShapes | None = None,
                    params: Mapping[str, Any] | None = None, depth: int | None = None, base: int = BASE,
-                   smallest: int | None = None, summarise: bool = True) -> Summary:
+                   smallest: int | None = None, summarise: bool = True, expand_below: int = 0) -> Summary:
     """The summary of a parsed spec (parsed with `bounded=False`): `analyse` makes an Analysis of a
     graph (with the caller's memory, convention and training options), `document` its JSON document
     (the layer list left out); `depth` adds the rows of `--depth N` (report/summary.py). `summarise=False`
-    expands, as the check of this module does."""
+    expands, as the check of this module does; a spec known to expand to at most `expand_below` layers
+    is expanded too (the CLI and `archcalc.totals` pass EXPAND_BELOW: a summary there costs more)."""
     with paused():
         return _Summariser(spec, analyse, _with_rows(document, depth), input_shape, params, base,
-                           smallest if smallest is not None else base + 3).run(summarise)
+                           smallest if smallest is not None else base + 3, expand_below).run(summarise)
 
 
 def summarize_graph(graph: LayerGraph, analyse: Analyse, document: Document, depth: int | None = None) -> Summary:
@@ -159,10 +162,12 @@ def summarize_text(text: str, filename: str, analyse: Analyse, document: Documen
 
 class _Summariser:
     def __init__(self, spec: Spec, analyse: Analyse, document: Document, input_shape: InputShapes | None,
-                 params: Mapping[str, Any] | None, base: int, smallest: int) -> None:
+                 params: Mapping[str, Any] | None, base: int, smallest: int, expand_below: int = 0) -> None:
         self.spec, self.analyse, self.document = spec, analyse, document
         self.input_shape, self.params = input_shape, params
         self.base, self.smallest = base, max(smallest, base + 3)
+        self.expand_below = expand_below
+        self.discovered = 0  # the layers of the graph the repeats were found in
         self.analyses = 0
         self.nodes_built = 0
 
@@ -184,9 +189,14 @@ class _Summariser:
     def _run(self, summarise: bool) -> Summary:
         if not summarise:
             return self._expanded("asked to expand")
+        small = layers_at_most(self.spec, self.expand_below) if self.expand_below else None
+        if small is not None:  # its corners would cost more than the spec itself
+            return self._expanded(f"{small:,} layers: expanding costs less than summarising")
         keys, items = self._sites()
         if not keys:
             return self._expanded("no repeat of " + f"{self.smallest} or more that can be summarised")
+        if self._at_most(keys) <= self.expand_below:
+            return self._expanded(f"at most {self.expand_below:,} layers: expanding costs less than summarising")
         # repeat i is analysed at b, b+1 (and b+2, the check) with b = base + 3i: no two repeats are ever
         # expanded to the same count, so that blocks alike only at a corner do not look alike
         bases = {k: self.base + 3 * i for i, k in enumerate(keys)}
@@ -223,8 +233,17 @@ class _Summariser:
                 keep = set(sorted(keys, key=lambda k: -k[1])[:MAX_SITES])
                 bad |= {k for k in keys if k not in keep}
             if not bad:
+                self.discovered = len(graph)
                 return keys, found
             refused |= bad
+
+    def _at_most(self, keys: Sequence[Key]) -> int:
+        """A bound on the expanded layer count from the discovery's graph (each repeat at the base
+        count): a repeat of N grows its share of the graph N/base times at most."""
+        bound = Fraction(self.discovered)
+        for _, count in keys:
+            bound *= Fraction(count, self.base)
+        return int(bound) + 1
 
     def _discovering(self, found: dict[Key, Item], refused: frozenset[Key]) -> Callable[[Item, int], int]:
         """The counts of the discovery: every repeat that may be summarised at the base count, noted."""

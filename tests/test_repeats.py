@@ -205,12 +205,27 @@ def test_the_cli_says_it_is_a_summary() -> None:
 def test_the_cli_totals_match_the_full_json() -> None:
     """Every figure of `report --totals --format json` is the one `report --format json` prints."""
     runner = CliRunner()
-    full = json.loads(runner.invoke(cli, ["report", "resnet152", "--format", "json", "--batch", "4"]).output)
-    short = json.loads(runner.invoke(cli, ["report", "resnet152", "--totals", "--format", "json",
-                                           "--batch", "4"]).output)
-    assert short["summary"]["repeats"] and short["summary"]["fell_back"] is None
-    for key in ("totals", "receptive_field", "by_kind", "convention", "training", "output", "depth"):
-        assert short[key] == full[key], key
+    for args in (["resnet152"], ["gpt2", "--set", "depth=700", "--set", "seq=64"]):
+        full = json.loads(runner.invoke(cli, ["report", *args, "--format", "json", "--batch", "4"]).output)
+        short = json.loads(runner.invoke(cli, ["report", *args, "--totals", "--format", "json",
+                                               "--batch", "4"]).output)
+        if "kv_cache" in full["totals"]:  # its per-layer list is grouped in a summary (docs/repeats.md)
+            assert {**full["totals"]["kv_cache"], "layers": None} == {**short["totals"]["kv_cache"], "layers": None}
+            full["totals"].pop("kv_cache"), short["totals"].pop("kv_cache")
+        for key in ("totals", "receptive_field", "by_kind", "convention", "training", "output", "depth"):
+            assert short[key] == full[key], key
+        summarised = short["summary"]["fell_back"] is None
+        assert summarised == (args[0] == "gpt2"), short["summary"]  # resnet152's 516 layers: expanding is cheaper
+        assert bool(short["summary"]["repeats"]) == summarised
+
+
+def test_totals_expand_a_small_spec_rather_than_summarise_it() -> None:
+    """A summary costs 3 or more analyses at small counts; below EXPAND_BELOW layers expanding is cheaper."""
+    small = archcalc.totals("resnet152")
+    assert small.reason == "at most 5,000 layers: expanding costs less than summarising"
+    assert small.analyses == 1 and small.document["totals"]["params"] == 60_192_808
+    big = archcalc.totals(MILLION)
+    assert big.reason is None and big.nodes_built < 2_000
 
 
 def test_a_spec_over_the_limit_that_cannot_be_summarised_is_refused_as_before() -> None:
