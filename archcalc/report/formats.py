@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from archcalc.errors import Loc
 from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
@@ -83,6 +84,14 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
     }
 
 
+def _column(analysis: Analysis, loc: Loc | None) -> int | None:
+    """The parser counts a tab as 4 columns; JSON readers (editors, linters) count characters."""
+    if loc is None:
+        return None
+    source = analysis.graph.source
+    return source.editor_column(loc) if source is not None else loc.col
+
+
 def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
     n = analysis.graph.node(node_id)
     c = analysis.counts[node_id]
@@ -91,7 +100,7 @@ def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
         "spec": n.text,
         "type": n.type,
         "line": n.loc.line if n.loc else None,
-        "column": n.loc.col if n.loc else None,
+        "column": _column(analysis, n.loc),
         "inputs": list(n.inputs),
         "output_shape": list(n.shape),
         "params": c.params,
