@@ -17,7 +17,7 @@ tests/test_import_reference.py asserts against the committed specs (CI has no to
     PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py > tests/reference/import_reference.json
 
 imports the whole zoo (every name torchvision.models.list_models gives, 80 in torchvision 0.29). The
-committed reference is that whole zoo, made in two parallel parts (about 15 minutes on 2 shared
+committed reference is that whole zoo, made in two parallel parts (7–15 minutes on 2 shared
 cores) and merged:
 
     for k in 0 1; do
