@@ -89,3 +89,47 @@ def test_a_malformed_file_gets_one_message(tmp_path: Path) -> None:
         import_onnx(str(bad))
     with pytest.raises(ModelImportError, match="no such file"):
         import_onnx(str(tmp_path / "missing.onnx"))
+
+
+class Padded(torch.nn.Module):
+    """F.pad with sizes computed from the shape as Swin pads to its windows (the exporter writes them as
+    Shape, Slice with step -1, Concat… on constants; ONNX Pad: every axis's begins, then its ends), and a
+    zero pad (Swin's where the map is a multiple of the window): no node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Any) -> Any:
+        x = self.conv(x)
+        x = torch.nn.functional.pad(x, (1, 2, 0, (4 - x.size(-2) % 4) % 4))
+        return torch.nn.functional.pad(x, (0, 0, 0, 0)).relu()
+
+
+class ScaledByItsWidth(torch.nn.Module):
+    """q · C^-0.5 with C read from the shape, as Swin's attention scales q: a Pow of constants, folded;
+    what is left is a product by a number, which archcalc has no layer type for."""
+
+    def forward(self, x: Any) -> Any:
+        return x * x.size(-1) ** -0.5
+
+
+def test_pad_is_read_in_f_pads_order(tmp_path: Path) -> None:
+    model = Padded()
+    path = export(model, (3, 8, 8), tmp_path / "pad.onnx")
+    assert {"Shape", "Slice", "Pad"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
+    imported = import_onnx(str(path))
+    assert "pad(1, 2, 0, 2)" in imported.spec and imported.spec.count("pad(") == 1
+    a = analyze(imported.graph)
+    assert a.totals.params == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        assert tuple(a.graph.output.shape) == tuple(model(torch.randn(1, 3, 8, 8)).shape[1:]) == (4, 8, 9)
+
+
+def test_a_pow_of_constants_is_folded(tmp_path: Path) -> None:
+    path = export(ScaledByItsWidth(), (5, 16), tmp_path / "scale.onnx")
+    assert "Pow" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    with pytest.raises(UnknownOpsError) as e:
+        import_onnx(str(path))
+    assert [op for op, _, _ in e.value.unknown] == ["ONNX Mul"]  # not the Pow
+    assert "a product by a number" in str(e.value)

@@ -25,7 +25,8 @@ from archcalc.tensor import Shape
 INSTALL = "pip install 'archcalc[onnx]'"
 FREE_OPERANDS = ("Add", "Mul", "Sub", "Div", "MatMul", "Concat")  # an initializer operand: a free parameter
 FOLDABLE = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
-            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod")
+            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod", "Pow", "Sqrt",
+            "Equal", "Not", "Where", "Expand", "ScatterND", "Transpose")
 
 
 def require_onnx() -> Any:
@@ -286,6 +287,9 @@ class _Reader:
                 t = next(a for a in node.attribute if a.name in ("value", "value_ints", "value_int", "value_float",
                                                                   "value_floats"))
                 out = self.numpy_helper.to_array(t.t) if t.name == "value" else np.array(_attr(t))
+            elif op == "Shape":  # of a folded constant: its sizes (opset 15's start and end)
+                dims = np.shape(vals[0])
+                out = np.array(dims[attrs.get("start", 0):attrs.get("end", len(dims))], dtype=np.int64)
             elif op == "Gather":
                 out = np.take(vals[0], vals[1], axis=attrs.get("axis", 0))
             elif op == "Unsqueeze":
@@ -306,14 +310,34 @@ class _Reader:
             elif op == "Slice":
                 data, starts, ends = vals[0], vals[1], vals[2]
                 axes = vals[3] if len(vals) > 3 and vals[3] is not None else range(len(starts))
+                steps = vals[4] if len(vals) > 4 and vals[4] is not None else [1] * len(starts)
                 index = [slice(None)] * np.ndim(data)
-                for s, e, a in zip(starts, ends, axes):
-                    index[int(a)] = slice(int(s), int(e))
+                for s, e, a, k in zip(starts, ends, axes, steps):
+                    index[int(a)] = slice(int(s), int(e), int(k))
                 out = data[tuple(index)]
             elif op == "Reshape":
                 out = np.reshape(vals[0], vals[1])
             elif op in ("Floor", "Neg"):
                 out = np.floor(vals[0]) if op == "Floor" else -vals[0]
+            elif op == "Transpose":
+                out = np.transpose(vals[0], attrs.get("perm"))
+            elif op == "Pow":
+                out = np.power(vals[0], vals[1]).astype(np.result_type(vals[0]))  # ONNX: the base's type
+            elif op == "Sqrt":
+                out = np.sqrt(vals[0])
+            elif op == "Equal":
+                out = np.equal(vals[0], vals[1])
+            elif op == "Not":
+                out = np.logical_not(vals[0])
+            elif op == "Where":
+                out = np.where(vals[0], vals[1], vals[2])
+            elif op == "Expand":
+                out = vals[0] * np.ones(tuple(int(d) for d in vals[1]), dtype=vals[0].dtype)  # bidirectional
+            elif op == "ScatterND":
+                out = np.array(vals[0], copy=True)
+                for idx, upd in zip(vals[1].reshape(-1, vals[1].shape[-1]),
+                                    vals[2].reshape(-1, *vals[0].shape[vals[1].shape[-1]:])):
+                    out[tuple(int(i) for i in idx)] = upd
             elif op == "Mod":
                 out = (np.fmod if attrs.get("fmod", 0) else np.mod)(vals[0], vals[1])
             elif op == "Identity":
