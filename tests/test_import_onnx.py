@@ -133,3 +133,48 @@ def test_a_pow_of_constants_is_folded(tmp_path: Path) -> None:
         import_onnx(str(path))
     assert [op for op, _, _ in e.value.unknown] == ["ONNX Mul"]  # not the Pow
     assert "a product by a number" in str(e.value)
+
+
+class ClassToken(torch.nn.Module):
+    """ViT's class token: a free 1×1×D parameter expanded over the batch (ONNX Expand of an initializer),
+    concatenated before the tokens: the parameter itself, counted once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(12, 16)
+        self.class_token = torch.nn.Parameter(torch.zeros(1, 1, 16))
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x: Any) -> Any:
+        x = self.embed(x)
+        return self.head(torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1))
+
+
+def test_a_class_token_expanded_over_the_batch_is_the_parameter(tmp_path: Path) -> None:
+    model = ClassToken()
+    path = export(model, (5, 12), tmp_path / "cls.onnx")
+    assert "Expand" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    imported = import_onnx(str(path))
+    assert "parameter(1x1x16)" in imported.spec
+    a = analyze(imported.graph)
+    assert a.totals.params == sum(p.numel() for p in model.parameters()) == 16 * 13 + 16 + 17 * 3
+    with torch.no_grad():
+        assert tuple(a.graph.output.shape) == tuple(model(torch.randn(1, 5, 12)).shape[1:]) == (6, 3)
+
+
+class SelfAttention(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+
+    def forward(self, x: Any) -> Any:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_a_sequence_first_transpose_is_named(tmp_path: Path) -> None:
+    """torch.onnx writes nn.MultiheadAttention sequence-first: its first Transpose moves the batch."""
+    path = export(SelfAttention(), (10, 32), tmp_path / "mha.onnx")
+    with pytest.raises(UnknownOpsError) as e:
+        import_onnx(str(path))
+    assert [op for op, _, _ in e.value.unknown] == ["ONNX Transpose"]
+    assert "perm [1, 0, 2]" in str(e.value) and "sequence-first" in str(e.value)

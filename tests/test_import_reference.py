@@ -93,6 +93,14 @@ def test_swin_through_onnx_stops_on_its_window_partition() -> None:
     assert "merges the batch with 64 windows" in onnx["reasons"][0]
 
 
+def test_vit_through_onnx_stops_on_its_sequence_first_attention() -> None:
+    """Its class token (an Expand of an initializer) is the free parameter; what stops the file is the
+    Transpose torch.onnx writes nn.MultiheadAttention with, which moves the batch axis."""
+    onnx = MODELS["vit_b_32"]["onnx"]
+    assert onnx["ok"] is False and onnx["unknown"] == [["ONNX Transpose", 1]]
+    assert "perm [1, 0, 2]" in onnx["reasons"][0] and "sequence-first" in onnx["reasons"][0]
+
+
 def test_what_is_missing_is_named() -> None:
     """The models archcalc cannot import yet, each with the operations it has no rule for and why."""
     missing = REFERENCE["missing"]

@@ -27,6 +27,9 @@ FREE_OPERANDS = ("Add", "Mul", "Sub", "Div", "MatMul", "Concat")  # an initializ
 FOLDABLE = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
             "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod", "Pow", "Sqrt",
             "Equal", "Not", "Where", "Expand", "ScatterND", "Transpose")
+# folded only where every input is a constant the graph computes, never an initializer (ViT's class token
+# is an Expand of one: a parameter, not shape arithmetic)
+CONSTANTS_ONLY = ("Pow", "Sqrt", "Equal", "Not", "Where", "Expand", "ScatterND", "Transpose")
 
 
 def require_onnx() -> Any:
@@ -144,8 +147,8 @@ class _Reader:
         if node.op_type == "Constant":
             self._fold(node, names)
             return
-        if all(not n or n in self.consts or n in self.inits for n in names) and node.op_type in FOLDABLE and \
-                node.op_type != "Identity":
+        if all(not n or n in self.consts or (n in self.inits and node.op_type not in CONSTANTS_ONLY) for n in names) \
+                and node.op_type in FOLDABLE and node.op_type != "Identity":
             if self._fold(node, names):
                 return
         if node.op_type == "Shape" and names and names[0] in self.refs:
@@ -162,6 +165,17 @@ class _Reader:
             elif names[0] in self.refs:
                 self.refs[node.output[0]] = self.refs[names[0]]
             return
+        if node.op_type == "Expand" and names and names[0] in self.inits and names[1:2] and names[1] in self.consts:
+            dims = tuple(self.inits[names[0]].dims)
+            try:
+                import numpy as np
+
+                same = dims[:1] == (1,) and tuple(np.broadcast_shapes(dims, tuple(self.consts[names[1]]))) == dims
+            except ValueError:
+                same = False
+            if same:  # a free 1×… tensor over the (exported) batch of 1, as ViT's class token: the tensor itself
+                self.refs[node.output[0]] = self.refs[self._free(names[0], _scope(node.name)[0])]
+                return
         if any(n in self.missing for n in names):
             self.missing.update(node.output)  # downstream of an op already listed
             return

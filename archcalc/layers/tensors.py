@@ -139,7 +139,9 @@ class Permute(_Moves):
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         perm = call.attrs.get("perm")
         if perm is None or perm[0] != 0:
-            raise Unsupported("a transpose that moves the batch axis (or reverses every axis)")
+            order = "" if perm is None else f", perm {list(perm)}"
+            raise Unsupported(f"a transpose that moves the batch axis (or reverses every axis){order}: archcalc's "
+                              f"batch axis is dim 0, alone (torch.onnx writes nn.MultiheadAttention sequence-first so)")
         return Emit(f"permute({dims_text(perm)})")
     view = "strided"
 
