@@ -421,6 +421,14 @@ class Profile:
 
 
 MAX_PROFILE = 1_000_000  # input positions per axis a path-count profile may span (4 lists of ints each)
+# Path counts are exact integers that grow with depth (3^k after k 3-wide convs), so counting them
+# costs about positions × bits per layer, cubic in a chain's depth. Past this many bit-positions
+# summed over the layers walked (≈ half a second here), archcalc stops and says so.
+MAX_PATH_WORK = 200_000_000
+
+
+class PathCountLimit(ValueError):
+    """The exact path counts would cost more than MAX_PATH_WORK: the field itself is still known."""
 
 
 def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
@@ -438,6 +446,7 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     if rank == 0:  # a flat tensor (`input 4`, an FC's output): nothing to count paths over
         raise ValueError(f"layer {target} ({node.text}) has no spatial axes: there are no per-position paths")
     pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
+    work = 0
     for nid in range(target, 0, -1):
         n = graph.node(nid)
         if n.type == "input":  # a second input: the paths end there too
@@ -450,6 +459,15 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
             why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
             raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
         back = here if geometry is None else tuple(_back(p, geometry, a) for a, p in enumerate(here))
+        if geometry is not None:
+            work += sum(p.size * max(p.counts, default=0).bit_length() for p in back)
+            if work > MAX_PATH_WORK:
+                widest = max(back, key=lambda p: p.size)
+                raise PathCountLimit(
+                    f"the exact path counts to layer {target} ({node.text}) are too costly to count: at layer {nid} "
+                    f"({target - nid + 1:,} layers back) they already reach {max(widest.counts).bit_length():,} "
+                    f"bits over {widest.size:,} positions; archcalc counts paths up to {MAX_PATH_WORK:,} "
+                    f"bit-positions of work")
         shape_only = set(n.layer.shape_inputs)
         for k, i in enumerate(n.inputs):
             if k not in shape_only:
