@@ -198,13 +198,14 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
     geometries = per_node(graph, lambda n: layer_geometry(graph, n))
     fields: list[Field] = []
+    merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
     for node in graph:
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
-            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id]))
+            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id], merged))
     return tuple(fields)
 
 
@@ -238,8 +239,10 @@ def input_field(graph: LayerGraph, input_id: int = 0) -> RF:
 _ASK = object()  # node_field asks the layer for its geometry
 
 
-def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Field:
-    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given)."""
+def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK,
+               merged_by_inputs: dict[tuple[RF, ...], RF] | None = None) -> Field:
+    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given);
+    `merged_by_inputs` keeps the merges already made (the same fields meeting again give the same field)."""
     shape_only = set(node.layer.shape_inputs)  # a crop's or a resize's size reference: no field of its own
     kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
             if f != NO_INPUT and k not in shape_only]  # a free parameter adds no field either
@@ -259,7 +262,12 @@ def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Fie
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
-    merged = merge(node, [f for f in inputs if isinstance(f, RF)])
+    meeting = tuple(f for f in inputs if isinstance(f, RF))
+    merged = merged_by_inputs.get(meeting) if merged_by_inputs is not None and len(meeting) > 1 else None
+    if merged is None:
+        merged = merge(node, meeting)
+        if merged_by_inputs is not None and len(meeting) > 1 and merged.aligned and not merged.why:
+            merged_by_inputs[meeting] = merged  # a merge where nothing disagrees names no node: reusable
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
