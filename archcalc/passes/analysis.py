@@ -102,7 +102,7 @@ class Analysis:
     training_options: TrainingOptions | None = None  # the training step's (None: the memory options')
 
     # The eight conventions and the training step are computed on first read, once: the default
-    # table reads neither; --convention, --training, JSON, HTML and check do. Same figures either way.
+    # table reads neither; JSON, --convention and --training do. Same figures either way.
 
     @cached_property
     def conventions(self) -> Mapping[str, Counted]:
