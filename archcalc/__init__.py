@@ -10,7 +10,7 @@ docs/python-api.md shows every function with an example.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from archcalc.version import __version__
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from archcalc.graph import LayerGraph
     from archcalc.lang.expand import InputShapes
+    from archcalc.repeats import Summary
     from archcalc.report.notebook import Analysis
 
 
@@ -113,6 +114,37 @@ def analyze(spec: str | LayerGraph, input_shape: InputShapes | None = None,
     return Analysis.of(run(spec if isinstance(spec, LayerGraph) else load(spec, input_shape, params)))
 
 
+def totals(spec: str, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None,
+           depth: int | None = None, analyse: Callable[[LayerGraph], Any] | None = None) -> Summary:
+    """The totals of a spec without its per-layer list, a repeated block analysed once per distinct
+    block and carried to its count (archcalc/repeats.py; docs/python-api.md): a spec of a million
+    layers written as repeats costs as its distinct blocks. `.document` holds every figure of the JSON
+    document of `archcalc report --format json` but `layers`, each equal to the expanded analysis's;
+    `.to_dict()` is `archcalc report --totals --format json`. `depth` adds the rows of `--depth N`,
+    alike blocks as one row with a count; `analyse` (a graph → `passes.analysis.Analysis`) sets the
+    memory, convention and training options, as `archcalc report`'s options do."""
+    from archcalc import repeats
+    from archcalc.passes.analysis import analyze as run
+    from archcalc.report.formats import to_dict
+
+    def document(analysis: Any) -> dict[str, Any]:
+        return to_dict(analysis, layers=[])
+
+    analyse = analyse or run
+    if "\n" in spec:
+        return repeats.summarize_text(spec.removeprefix("\ufeff"), "<spec>", analyse, document, input_shape,
+                                      params, depth=depth, expand_below=repeats.EXPAND_BELOW)
+    from archcalc.importers.target import is_target
+
+    if is_target(spec) and not _is_spec_file(spec):
+        return repeats.summarize_graph(load(spec, input_shape, params), analyse, document, depth)
+    from archcalc.zoo import read
+
+    source = read(spec)
+    return repeats.summarize_text(source.text, source.filename, analyse, document, input_shape, params,
+                                  depth=depth, expand_below=repeats.EXPAND_BELOW)
+
+
 def summary(spec: str | Analysis, input_shape: InputShapes | None = None, params: Mapping[str, Any] | None = None,
             depth: int | None = None, columns: str | None = None, file: Any = None) -> None:
     """Print what `archcalc report SPEC` prints: the layer table, the totals, the kinds of layer
@@ -136,4 +168,4 @@ def build(spec: str, input_shape: InputShapes | None = None,
     return build_graph(load(spec, input_shape, params))
 
 
-__all__ = ["__version__", "analyze", "build", "from_module", "from_onnx", "load", "load_text", "summary"]
+__all__ = ["__version__", "analyze", "build", "from_module", "from_onnx", "load", "load_text", "summary", "totals"]

@@ -8,6 +8,7 @@ line with a caret under the offending column (as lark's `get_context` does).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,17 @@ class Source:
     text: str
     filename: str = "<spec>"
 
+    @cached_property
+    def lines(self) -> list[str]:  # split once: a report asks for a line per layer
+        return split_lines(self.text)
+
     def line(self, lineno: int) -> str:
-        lines = split_lines(self.text)
+        lines = self.lines
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+
+    def editor_column(self, loc: Loc) -> int:
+        """`loc`'s column as an editor counts it (a tab is one character), for machine output."""
+        return raw_columns(self.line(loc.line), loc.col, loc.width)[0]
 
 
 def split_lines(text: str) -> list[str]:

@@ -13,6 +13,9 @@ tests (a shared machine's absolute times vary too much for a test to assert them
 3. the cold start of `archcalc report resnet152 --format json` as a ratio to
    `python -c 'import torch'` (target ≤ 0.10) when torch is installed;
 4. the rich table's time per row for a 10,000-layer report (target ≤ 50 µs);
+4b. the totals of specs written as repeats (`report --totals`, archcalc/repeats.py): a
+   1,000,000-layer chain and GPT-2 with 1,000 blocks, by CPU time and nodes built (target: well
+   under a second);
 5. with `--peers PYTHON` (an interpreter with torchvision and any of torchinfo, fvcore, ptflops,
    thop installed), the same models timed by each peer in that interpreter, side by side.
 
@@ -220,6 +223,29 @@ def graph_table(sizes: list[int], runs: int) -> None:
                   f"{per_layer[-1] / per_layer[0]:.2f}× (target ≤ 1.2×)")
 
 
+# -- repeated blocks (archcalc/repeats.py, `report --totals`) -----------------------------------------
+
+MILLION = ("name million\ninput 64x32x32\nblock cbr(c): conv3-{c}/p1, bn, relu\nblock stage: cbr(64) x1000\n"
+           "block wide: relu x1000\nstage x333\nwide x1\n")  # 333 × 3,000 + 1,000 = 1,000,000 layers
+
+
+def repeats_table(runs: int) -> None:
+    """The totals of specs written as repeats, from their distinct blocks (`report --totals`): a
+    1,000,000-layer chain (333 stages of 1,000 conv-BN-ReLUs, then 1,000 ReLUs), GPT-2 with
+    1,000 blocks, and GPT-2's 1,000 blocks expanded for comparison."""
+    import archcalc
+
+    print(f"\n{'repeats (report --totals)':<34}{'layers':>11}{'analyses':>10}{'nodes built':>13}{'CPU ms':>10}")
+    cases = [("1,000,000-layer chain as repeats", MILLION, None), ("gpt2, 1,000 blocks", "gpt2", {"depth": 1000})]
+    archcalc.totals("input 3x8x8\nconv3-4\n")  # the imports, once
+    for label, spec, params in cases:
+        summary = archcalc.totals(spec, params=params)
+        cpu = median_seconds(lambda spec=spec, params=params: archcalc.totals(spec, params=params), runs)
+        print(f"{label:<34}{summary.layers - 1:>11,}{summary.analyses:>10}{summary.nodes_built:>13,}{ms(cpu):>10}")
+    expanded = median_seconds(lambda: archcalc.analyze("gpt2", params={"depth": 1000}).to_dict(), max(1, runs // 2))
+    print(f"{'gpt2, 1,000 blocks, expanded (JSON)':<34}{'8,005':>11}{1:>10}{'8,006':>13}{ms(expanded):>10}")
+
+
 # -- cold start and the table ------------------------------------------------------------------------
 
 
@@ -294,6 +320,7 @@ def main() -> None:
           f"{'no' if torch_free_report() else 'YES (a bug: the static path must not import torch)'}")
     zoo_table(runs, shell_runs)
     graph_table(sizes, runs)
+    repeats_table(runs)
     cold_start(shell_runs)
     table_per_row(10_000 if not args.quick else 2_000)
     if args.peers:

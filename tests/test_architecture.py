@@ -31,6 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     # models in (torch.fx traces, ONNX graphs) → spec text; it reads the layer types' declarations, asks
     # lang for "did you mean" and parses and analyses what it wrote to check it against the model
     "importers": {"errors", "tensor", "layers", "graph", "lang", "passes", "version"},
+    # the repeated-block summary: expands a spec at a few small counts (lang), analyses each (passes) and
+    # carries the JSON document's figures (report) to the written counts
+    "repeats": {"errors", "tensor", "layers", "graph", "lang", "passes", "quiet_gc", "report", "version", "zoo"},
 }
 ANYTHING = {"cli", "__init__", "__main__"}
 LAYER_TORCH_METHODS = {"torch_module", "rf_probe_module"}

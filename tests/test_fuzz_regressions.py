@@ -6,6 +6,9 @@ wrong place; each must now end in one clear message (exit 2) or a correct result
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import warnings
 
@@ -234,3 +237,31 @@ def test_a_connection_table_map_number_of_4400_digits() -> None:
     # ValueError from int() past Python's 4,300-digit limit (fuzz seed 1)
     out = error(["report", "-"], 'input 1x32x32\ntable-conv5-16/p0("' + "9" * 4400 + '")\n')
     assert "'99999999999999999999…' is not a map number" in out
+
+
+def test_a_json_column_after_a_tab_counts_characters() -> None:
+    # the messages counted a tab as one column but the JSON's `column` still as 4 (the parser's)
+    spec = "input 3x8x8\nconv3-4,\trelu => 4x8x8\n\tfc-10\n"
+    layers = json.loads(run(["report", "-", "--format", "json"], spec).output)["layers"]
+    assert [(x["spec"], x["line"], x["column"]) for x in layers] == [
+        ("input 3x8x8", 1, 7), ("conv3-4", 2, 1), ("relu", 2, 10), ("flatten", 3, 2), ("fc-10", 3, 2)]
+    (row,) = json.loads(run(["check", "-", "--format", "json"], spec).output)["results"]
+    assert (row["line"], row["column"]) == (2, 18)  # the claim `4x8x8` starts at the 18th character
+
+
+def test_export_of_a_mid_sized_model_initialises_no_weights() -> None:
+    # between 5M and 50M parameters export built the model on the CPU and initialised every weight
+    # (resnet50: 114 MB more than `import torch`); now nothing is written into them, so no page is touched
+    pytest.importorskip("torch")
+    script = (
+        "import resource, torch\n"
+        "from archcalc import load_text\n"
+        "from archcalc.pytorch.export import export_source\n"
+        "graph = load_text('input 4096\\nfc-4096 x2, fc-1000\\n')  # 37.7M parameters, 151 MB in float32\n"
+        "torch.nn.Linear(8, 8)  # torch's own first-use allocations, before the baseline\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "export_source(graph)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    grown_kb = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert grown_kb < 40_000, f"export grew by {grown_kb:,} KB"

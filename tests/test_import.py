@@ -131,8 +131,8 @@ def test_the_spec_reads_like_a_hand_written_one() -> None:
 
 def test_transformer_and_norm_modules_are_written_as_their_layer_types() -> None:
     spec = import_module(M.Encoder(), (10, 32)).spec
-    for item in ("input 10x32 as sequence", "class_token = parameter(1x1x32)", "norm1 = @add_2, layernorm\n",
-                 "attn = attention/mha(@norm1, heads=4)", "layernorm(eps=1e-06)",
+    for item in ("input 10x32 as sequence", "class_token = parameter(1x1x32)",
+                 "attn = @add_2, layernorm, attention/mha(heads=4)\n", "layernorm(eps=1e-06)",
                  "cross = attention/mha/nobias(@add_4, @input, heads=4)", "rmsnorm, token(0), fc-5"):
         assert item in spec, item
     spec = import_module(M.NormsAndShuffle(), (3, 8, 8)).spec
@@ -317,3 +317,26 @@ def test_every_declared_torch_name_resolves() -> None:
             if name.startswith("Tensor.") and not hasattr(torch.Tensor, name[len("Tensor."):]):
                 missing.append(f"{layer.name}: {name}")
     assert not missing, missing
+
+
+def test_a_view_to_its_own_shape_and_a_whole_slice_are_no_nodes() -> None:
+    """A view to the shape a tensor has (Hugging Face's `input_ids.view(-1, T)`) and a slice keeping it
+    whole (`hidden[:, 0:, :]`, its logits_to_keep=0) are no nodes,
+    and an instance is named by its module's last name where no other has it (`as wte`)."""
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.ModuleDict({"wte": nn.Embedding(50, 8)})
+            self.head = nn.Linear(8, 50, bias=False)
+            self.head.weight = self.body["wte"].weight
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            x = self.body["wte"](ids)
+            return self.head(x.view(-1, x.shape[1], x.shape[2])[:, 0:, :])
+
+    imported = import_module(Net(), (6,))
+    body = [line for line in imported.spec.splitlines() if line and not line.startswith("#")]
+    assert body == ["name Net", "input 6", "embedding(vocab=50, dim=8) as wte, fc-50/nobias(tie=wte)"]
+    assert analyze(imported.graph).totals.params == 400

@@ -31,10 +31,10 @@ def test_the_page_has_an_example_for_every_function() -> None:
     code = "".join(b for _, _, b in blocks())
     for name in ("archcalc.analyze(", "archcalc.summary(", "archcalc.load(", "archcalc.load_text(",
                  "archcalc.build(", ".layers", ".to_dict()", ".to_pandas()", "._repr_html_()",
-                 "archcalc.from_module(", "archcalc.from_onnx("):
+                 "archcalc.from_module(", "archcalc.from_onnx(", "archcalc.totals("):
         assert name in code, name
     assert set(archcalc.__all__) - {"__version__"} <= {"analyze", "summary", "load", "load_text", "build",
-                                                       "from_module", "from_onnx"}
+                                                       "from_module", "from_onnx", "totals"}
 
 
 @pytest.mark.parametrize(("where", "needs", "code"), blocks(), ids=[b[0] for b in blocks()])

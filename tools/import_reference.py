@@ -172,42 +172,17 @@ def onnx_round_trip(name: str, size: int, truth: dict[str, Any]) -> dict[str, An
             "buffers": a.totals.counts.buffers, "nodes": imported.checked.nodes}
 
 
-def transformers_round_trips() -> dict[str, Any]:
-    """Hugging Face GPT-2 and BERT built from their configs (two layers, no weights): PyTorch's figures, and
-    what archcalc's import says of them (its spec, once the attention and norm layer types exist)."""
-    import transformers
-
-    out: dict[str, Any] = {}
-    for name, make in (("gpt2", lambda: transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2))),
-                       ("bert", lambda: transformers.BertModel(transformers.BertConfig(num_hidden_layers=2)))):
-        with torch.device("meta"):
-            model = make()
-        model.eval()
-        entry: dict[str, Any] = {"input": [128], "params": sum(p.numel() for p in model.parameters()),
-                                 "buffers": sum(b.numel() for b in model.buffers()), "config": "2 layers"}
-        try:
-            imported = import_module(model, (128,), name=name, origin=f"transformers:{type(model).__name__}")
-            path = os.path.join(SPECS, f"{name}.arch")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(imported.spec)
-            entry["spec"] = f"imported/{name}.arch"
-        except ArchcalcError as e:
-            entry["error"] = str(e).splitlines()[0]
-        out[name] = entry
-        print(f"{name}: {entry.get('error', 'ok')}", file=sys.stderr)
-    return out
-
-
 def merge(paths: list[str]) -> None:
     """The JSON of several runs over parts of the zoo (`--part K/N`), as one."""
     runs = []
     for path in paths:  # the JSON is the last thing printed: a run before export's stdout was kept apart
         text = open(path, encoding="utf-8").read()
         runs.append(json.loads(text[0 if text.startswith("{\n") else text.rindex("\n{\n") + 1:]))
-    out = {**runs[0], "models": {}, "missing": {}, "failed": {}, "transformers": {}}
+    out = {**runs[0], "models": {}, "missing": {}, "failed": {}}
+    out.pop("transformers", None)  # Hugging Face's models: tools/hf_reference.py (tests/reference/hf_reference.json)
     for run in runs:
-        for key in ("models", "missing", "failed", "transformers"):
-            out[key].update(run[key])
+        for key in ("models", "missing", "failed"):
+            out[key].update(run.get(key, {}))
     print(json.dumps(out, indent=1, sort_keys=True))
 
 
@@ -258,7 +233,6 @@ def main() -> None:
         "models": models,
         "missing": missing,
         "failed": failed,
-        "transformers": transformers_round_trips() if not args or part is not None and part.startswith("0/") else {},
     }
     print(json.dumps(out, indent=1, sort_keys=True))
 

@@ -131,11 +131,17 @@ def with_batch(settings: dict[str, str] | None, batch: int | None) -> dict[str, 
 @click.option("--training", "show_training", is_flag=True,
               help="Add the training step per layer: forward, input and weight gradient FLOPs, "
                    "FlopCounterMode's figure, the bytes kept for backward (see `archcalc training`).")
+@click.option("--totals", "totals_only", is_flag=True,
+              help="Totals only, no per-layer list (table or json): a block repeated N times is analysed at a "
+                   "few small counts and every figure carried to N, exactly (docs/repeats.md), so a spec of a "
+                   "million layers written as repeats answers in well under a second. With --depth N, one row "
+                   "per block, a run of alike blocks as one row with its count. The JSON has no 'layers' and "
+                   "says so in 'summary'.")
 @set_option
 def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, only: str | None, quiet: bool,
            output: str | None, columns: str | None, explain: bool, dtype: str, batch: int | None, optimizer: str,
            convention: str, precision: str, checkpoint: str | None, device: str, show_training: bool,
-           settings: tuple[str, ...]) -> None:
+           totals_only: bool, settings: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters and MACs of SPEC, with totals.
 
     SPEC is a built-in name (see `archcalc list`), a path to a spec file, or - for
@@ -160,6 +166,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
       archcalc report resnet50 --quiet                       # no warnings
       archcalc report mobilenet_v2 --convention ptflops   # ptflops' figure per layer, and why it differs
       archcalc report resnet50 --training --optimizer adamw --precision bf16
+      archcalc report gpt2 --set depth=1000 --totals --format json   # from the repeated blocks
     """
     import archcalc
     from archcalc.report import formats
@@ -168,6 +175,11 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     cols = select(columns)
     from archcalc.passes.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
+
+    if totals_only:
+        _totals_report(spec, input_shape, fmt, depth, output, dtype, batch, optimizer, convention, precision,
+                       checkpoint, device, settings, (only, columns, explain, show_training))
+        return
 
     graph = archcalc.load(spec, parse_input(input_shape), with_batch(parse_settings(settings), batch))
     samples = graph.params["batch"]
@@ -220,6 +232,35 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
                        f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
     if text is not None:
         _write(text, output)
+
+
+def _totals_report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, output: str | None,
+                   dtype: str, batch: int | None, optimizer: str, convention: str, precision: str,
+                   checkpoint: str | None, device: str, settings: tuple[str, ...], per_layer: tuple[Any, ...]) -> None:
+    """`report --totals`: the summary of archcalc/repeats.py, as JSON or plain text."""
+    import json
+
+    import archcalc
+    from archcalc.errors import UsageError
+    from archcalc.passes.analysis import analyze
+    from archcalc.passes.memory import MemoryOptions
+    from archcalc.report.summary import to_text
+
+    if fmt not in ("table", "json"):
+        raise UsageError("--totals writes --format table or json (the other formats list layers)")
+    if any(per_layer):
+        raise UsageError("--totals lists no layers: --only, --columns, --explain and --training need the "
+                         "per-layer report (leave out --totals)")
+
+    def analyse(graph: Any) -> Any:
+        samples = graph.params["batch"]
+        return analyze(graph, MemoryOptions(dtype, samples, optimizer), convention,
+                       training_options_from(optimizer, precision, checkpoint, samples, device))
+
+    summary = archcalc.totals(spec, parse_input(input_shape), with_batch(parse_settings(settings), batch), depth,
+                              analyse)
+    doc = summary.to_dict()
+    _write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else to_text(doc), output)
 
 
 def _table_report(analysis: Any, depth: int | None, cols: Any, quiet: bool, only: str | None,

@@ -15,6 +15,7 @@ dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import ModelImportError, TorchMissingError, UnknownOpsError
+from archcalc.importers.hugging_face import added_embedding, is_hugging_face, traceable
+from archcalc.importers.hugging_face import input_dtypes as hugging_face_dtypes
 from archcalc.importers.ir import Frame, ModelIR, Op, Ref
 from archcalc.importers.torch_names import PARAMETER, TorchNames, class_label, function_label, torch_names
 from archcalc.layers.imported import Emit, TensorArg, TorchCall, Unsupported
@@ -69,6 +72,28 @@ class _Tuple:
     items: tuple[Any, ...]
 
 
+@dataclass(frozen=True, eq=False)
+class _Const:
+    """Ids the forward makes without reading its inputs (Hugging Face's position and token type ids:
+    `torch.arange`, a slice of a `position_ids` or `token_type_ids` buffer): 'positions' or 'types'."""
+
+    kind: str
+    buffers: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class _ConstEmbedding:
+    """An nn.Embedding read at such ids: added to the token embedding, it is a position-embedding
+    or token-type-embedding item."""
+
+    module: Any
+    path: str
+    ids: _Const
+
+
+IDS_BUFFERS = {"position_ids": "positions", "token_type_ids": "types"}
+
+
 @dataclass
 class _Unknown:
     name: str
@@ -90,27 +115,41 @@ def import_module(module: Any, inputs: Mapping[str, Shape] | Shape, *, name: str
     if names.module(type(module)) is not None or (type(module).__module__.startswith("torch.nn.")
                                                   and not isinstance(module, (nn.Sequential, nn.ModuleList))):
         module = nn.Sequential(module)  # a lone layer: traced as the one call of a container
-    shapes, concrete = _bind_inputs(module, inputs, origin)
+    hugging_face = is_hugging_face(module)
+    if hugging_face:
+        dtypes = {**hugging_face_dtypes(), **(dtypes or {})}
+        name = name or type(module).__name__
     training = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
-        try:
-            ir = _import_once(module, shapes, concrete, names, allow_unknown, origin, name, dtypes, stacks=False)
-        except (UnknownOpsError, ModelImportError):
-            # again with torch.fx's stack traces (seconds more), so the message names the source lines
-            ir = _import_once(module, shapes, concrete, names, allow_unknown, origin, name, dtypes, stacks=True)
+        with traceable(module) if hugging_face else contextlib.nullcontext(module):
+            shapes, concrete = _bind_inputs(module, inputs, origin)
+            try:
+                ir = _import_once(module, shapes, concrete, names, allow_unknown, origin, name, dtypes,
+                                  stacks=False, constants=hugging_face)
+            except (UnknownOpsError, ModelImportError):
+                # again with torch.fx's stack traces (seconds more), so the message names the source lines
+                ir = _import_once(module, shapes, concrete, names, allow_unknown, origin, name, dtypes,
+                                  stacks=True, constants=hugging_face)
     finally:
         for m, was in training:
             m.training = was
     ir.versions = f"torch {torch.__version__}"
+    if hugging_face:
+        import transformers
+
+        ir.versions += f", transformers {transformers.__version__}"
+        ir.notes.append("traced with Hugging Face's mask builders returning None (no padding mask; a causal mask is "
+                        "the attention's causal=true) and eager attention, as FlopCounterMode counts it")
     return ir
 
 
 def _import_once(module: Any, shapes: dict[str, Shape], concrete: dict, names: TorchNames, allow_unknown: bool,
-                 origin: str, name: str | None, dtypes: Mapping[str, Any] | None, stacks: bool) -> ModelIR:
-    gm = _trace(module, concrete, names, allow_unknown, origin, stacks)
+                 origin: str, name: str | None, dtypes: Mapping[str, Any] | None, stacks: bool,
+                 constants: bool = False) -> ModelIR:
+    gm = _trace(module, concrete, names, allow_unknown, origin, stacks, buffers=constants)
     values, flops = _run(gm, shapes, concrete, dtypes or {})
-    builder = _Builder(module, gm, names, values, flops, allow_unknown)
+    builder = _Builder(module, gm, names, values, flops, allow_unknown, constants)
     return builder.build(name or type(module).__name__, origin, shapes)
 
 
@@ -151,7 +190,7 @@ def _label(module: Any, origin: str) -> str:
 
 
 def _trace(module: Any, concrete: dict, names: TorchNames, allow_unknown: bool, origin: str,
-           stacks: bool = False) -> Any:
+           stacks: bool = False, buffers: bool = False) -> Any:
     """torch.fx symbolic tracing with archcalc's leaves; where tracing cannot follow a module's
     forward and unknowns are allowed, that module becomes an opaque leaf and tracing starts again."""
     from torch import fx
@@ -160,6 +199,7 @@ def _trace(module: Any, concrete: dict, names: TorchNames, allow_unknown: bool, 
     for _ in range(MAX_LEAF_RETRIES):
         tracer = _tracer_class()(names, leaves)
         tracer.record_stack_traces = stacks
+        tracer.proxy_buffer_attributes = buffers  # a buffer the forward slices by a size (BERT's position ids)
         try:
             graph = tracer.trace(module, concrete_args=concrete or None)
         except Exception as e:  # noqa: BLE001 - any failure of the user's forward is reported, not raised
@@ -206,8 +246,8 @@ def _trace_error(e: Exception, module: Any, origin: str, inner: str) -> ModelImp
             f"__init__, a shape), or import with --allow-unknown to keep that module as an opaque node")
     hint = ""
     if type(module).__module__.startswith("transformers."):
-        hint = (" Hugging Face models (transformers 5) do not trace with torch.fx: their forwards take **kwargs "
-                "through decorators; archcalc has no torch.export path yet.")
+        hint = (" archcalc traces Hugging Face models with a forward(input_ids), no mask builders and eager "
+                "attention (docs/import.md, Hugging Face models); this one's forward does more than that follows.")
     return ModelImportError(
         f"{place}tracing {_label(module, origin)}{inside} failed: {type(e).__name__}: {text}. archcalc traces "
         f"with torch.fx; a forward it cannot follow can be kept as an opaque node with --allow-unknown.{hint}")
@@ -353,8 +393,11 @@ class _Builder:
     """Walk the traced graph: one `Op` per call that makes tensors, references for the rest."""
 
     def __init__(self, model: Any, gm: Any, names: TorchNames, values: dict[Any, Any], flops: dict[Any, int],
-                 allow_unknown: bool) -> None:
+                 allow_unknown: bool, constants: bool = False) -> None:
         import torch
+
+        self.constants = constants  # follow ids made from no input (Hugging Face's positions): _Const
+        self.absorb: dict[str, int] = {}  # module path → the op whose item also covers that module's call
 
         self.torch = torch
         self.model, self.gm, self.names = model, gm, names
@@ -379,6 +422,9 @@ class _Builder:
                 outputs = self._outputs(node)
             else:
                 self._node(node)
+        for path, op_id in self.absorb.items():
+            self._unknown_note(self.ops[op_id], f"the forward never calls {path}, which {self.ops[op_id].source} "
+                                                "is written with (its output projection)")
         if self.unknown and not self.allow_unknown:
             raise _unknown_error(self.unknown, origin or name)
         if not outputs:
@@ -433,6 +479,8 @@ class _Builder:
             self.refs[node] = items[index] if isinstance(index, int) and -len(items) <= index < len(items) else \
                 _Tuple(tuple(items[index])) if isinstance(index, slice) else _Missing("an index into a tuple")
             return
+        if self.constants and self._constant(node, value):
+            return
         if node.op == "get_attr":
             self._get_attr(node, value)
             return
@@ -463,14 +511,107 @@ class _Builder:
             return
         self.refs[node] = _Static(value)
 
+    # -- ids made from no input (Hugging Face's position and token type ids) -----------------------
+    def _constant(self, node: Any, value: Any) -> bool:
+        """Follow ids the forward makes itself and the embeddings read at them; True where the node
+        was one of those (its ref is set)."""
+        torch = self.torch
+        if node.op == "get_attr":
+            kind = IDS_BUFFERS.get(str(node.target).rsplit(".", 1)[-1])
+            if kind is None or not isinstance(value, torch.Tensor) or _is_param(self.gm, node.target):
+                return False
+            self.refs[node] = _Const(kind, (_attr(self.gm, node.target),))
+            return True
+        if node.op == "call_function" and node.target is torch.arange:
+            if any(isinstance(a, torch.fx.Node) and not isinstance(self.refs.get(a), _Static)
+                   for a in [*node.args, *node.kwargs.values()]):
+                return False
+            self.refs[node] = _Const("positions")
+            return True
+        read = [self.refs.get(a) for a in _fx_nodes((node.args, node.kwargs), torch)]
+        consts = [r for r in read if isinstance(r, _Const)]
+        embedded = [r for r in read if isinstance(r, _ConstEmbedding)]
+        if node.op == "call_module" and consts and len(read) == 1:
+            module = self.gm.get_submodule(node.target)
+            if isinstance(module, torch.nn.Embedding):
+                self.refs[node] = _ConstEmbedding(module, str(node.target), consts[0])
+                return True
+            return False
+        if node.op == "call_method" and node.target == "to" and len(embedded) == 1 and all(
+                isinstance(r, (_ConstEmbedding, _Static)) for r in read):
+            self.refs[node] = embedded[0]
+            return True
+        if node.op == "call_function" and node.target in (_operator("add"), _operator("iadd")) and embedded:
+            return self._added_embedding(node, value, read, embedded[0])
+        if consts and node.op != "call_module" and all(isinstance(r, (_Const, _Static)) for r in read):
+            if not isinstance(value, torch.Tensor):  # its size or device: a Python value
+                self.refs[node] = _Static(value)
+                return True
+            if self.flops.get(node, 0):  # work on the ids themselves: not followed (listed as what it is)
+                return False
+            # token types gathered at the positions (BERT's) are token types, of their own buffer
+            kind = "types" if any(c.kind == "types" for c in consts) else "positions"
+            buffers = {id(b): b for c in consts if c.kind == kind for b in c.buffers}
+            self.refs[node] = _Const(kind, tuple(buffers.values()))
+            return True
+        return False
+
+    def _added_embedding(self, node: Any, value: Any, read: list[Any], embedded: _ConstEmbedding) -> bool:
+        """x + an embedding at the ids 0..T−1 (or the zero token types): one position-embedding or
+        token-type-embedding item holding the table and the ids buffer."""
+        inputs = [r for r in read if isinstance(r, Ref)]
+        if len(read) != 2 or len(inputs) != 1 or not self._batched(inputs[0]):
+            return False
+        label = class_label(type(embedded.module))
+        try:
+            text = added_embedding(embedded.ids.kind, embedded.module, embedded.ids.buffers)
+        except Unsupported as e:
+            self._unknown_op(node, label, str(e), inputs, value, module=embedded.module)
+            return True
+        op = Op(len(self.ops), type_of(text, "position-embedding"), Emit(text), (inputs[0],),
+                (_per(value, True),), True, _frames(node), embedded.path, label, node_where(node),
+                flops=_per_sample(self.flops.get(node, 0)))
+        if not self._own(op, embedded.module):
+            return True
+        for b in embedded.ids.buffers:
+            if id(b) not in self.owner:
+                self.owner[id(b)] = op.id
+                op.buffers += b.numel()
+        self._add(op)
+        self.refs[node] = Ref(op.id)
+        return True
+
+    def _absorbed(self, node: Any, value: Any) -> bool:
+        """The module call an earlier op's item covers (BERT's attention.output.dense, the output
+        projection of `attention`): its parameters, FLOPs and output go to that op."""
+        op = self.ops[self.absorb[str(node.target)]]
+        read = [self.refs.get(a) for a in _fx_nodes((node.args, node.kwargs), self.torch)]
+        if read != [Ref(op.id)] or not isinstance(value, self.torch.Tensor):
+            return False
+        del self.absorb[str(node.target)]
+        module = self.gm.get_submodule(node.target)
+        for p in module.parameters():
+            if id(p) in self.owner:
+                return False
+            self.owner[id(p)] = op.id
+            op.params += p.numel()
+        op.flops += _per_sample(self.flops.get(node, 0))
+        op.shapes = (_per(value, op.batched),)
+        self.refs[node] = Ref(op.id)
+        return True
+
     # -- one call ----------------------------------------------------------------------------------
     def _call(self, node: Any, value: Any) -> None:
         module = self.gm.get_submodule(node.target) if node.op == "call_module" else None
+        if module is not None and str(node.target) in self.absorb and self._absorbed(node, value):
+            return
         declared, label = self._declared(node, module)
         inputs: list[Ref] = []
         missing: list[str] = []
         args = _convert(node.args, self.refs, inputs, missing, self.torch)
-        kwargs = _convert(dict(node.kwargs), self.refs, inputs, missing, self.torch)
+        # the position ids Hugging Face hands its attention modules: read only by a rotary embedding (listed)
+        kwargs = _convert({k: v for k, v in node.kwargs.items() if not (
+            k == "position_ids" and isinstance(self.refs.get(v), _Const))}, self.refs, inputs, missing, self.torch)
         if missing:
             self._unknown_op(node, label, missing[0], inputs, value, module=module)
             return
@@ -525,6 +666,8 @@ class _Builder:
                 flops=_per_sample(flops) if batched else flops)
         if module is not None and not self._own(op, module):
             return
+        if emit.absorbs and module is not None:
+            self.absorb[".".join([*str(node.target).split(".")[:-1], emit.absorbs])] = op.id
         self._add(op)
         if emit.parts > 1:
             self.refs[node] = _Tuple(tuple(Ref(op.id, i) for i in range(emit.parts)))
@@ -679,6 +822,25 @@ def _getitem() -> Any:
     return operator.getitem
 
 
+def _operator(name: str) -> Any:
+    import operator
+
+    return getattr(operator, name)
+
+
+def _fx_nodes(value: Any, torch: Any) -> list[Any]:
+    """The fx nodes among a call's arguments, in order."""
+    if isinstance(value, torch.fx.Node):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [n for v in value for n in _fx_nodes(v, torch)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _fx_nodes(v, torch)]
+    if isinstance(value, slice):
+        return _fx_nodes((value.start, value.stop, value.step), torch)
+    return []
+
+
 def _has_tensor(value: Any, torch: Any) -> bool:
     if isinstance(value, torch.Tensor):
         return True
@@ -726,6 +888,10 @@ def _convert(value: Any, refs: dict[Any, Any], inputs: list[Ref], missing: list[
             return tuple(_convert_item(item, inputs, missing) for item in found.items)
         if isinstance(found, _Missing):
             missing.append(f"it reads {found.reason}")
+            return None
+        if isinstance(found, (_Const, _ConstEmbedding)):
+            missing.append("it reads ids the forward makes itself (position or token type ids), which archcalc "
+                           "follows only into an embedding added to the tokens")
             return None
         return found.value if isinstance(found, _Static) else found
     if isinstance(value, tuple):

@@ -426,6 +426,9 @@ class _Writer:
     def _instance(self, op: Op) -> str:
         if op.id not in self.instance_names:
             base = _ident(op.path.replace(".", "_") if op.path else op.type)
+            last = op.path.rsplit(".", 1)[-1]
+            if "." in op.path and not last.isdigit() and _ident(last) not in self.used_instances:
+                base = _ident(last)  # transformer.wte → wte, where no other instance has the name
             self.instance_names[op.id] = self._unique_instance(base)
         return self.instance_names[op.id]
 
@@ -531,7 +534,8 @@ def _single_input(op: Op) -> bool:
 
         t = REGISTRY.get(op.type)
         return t is not None and t.max_inputs == 1
-    return layer[0].max_inputs == 1
+    # self-attention reads the item before it, as a one-input layer does (a memory would be a second input)
+    return layer[0].max_inputs == 1 or (layer[0].kind == "attention" and layer[0].min_inputs == 1)
 
 
 def _repeats(units: list[_Unit | str], writer: _Writer) -> list[_Unit | str]:

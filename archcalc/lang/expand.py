@@ -77,6 +77,20 @@ class _Ctx:
 
 
 InputShapes = Shape | Mapping[str, Shape]
+Counts = Callable[[Item, int], int]  # (a repeated item, its count as written) → how many times to expand it
+
+
+@dataclass
+class RepeatRun:
+    """One repeat as `expand_repeats` expanded it (the repeated-block summary reads these): the item,
+    its count as written, the draft made last before it and the draft each repetition ends on (ids of
+    the final drafts)."""
+
+    item: Item
+    count: int
+    before: int
+    ends: list[int] = field(default_factory=list)  # the last draft each repetition made
+    outs: list[int] = field(default_factory=list)  # the draft each repetition hands on
 
 
 def expand(spec: Spec, input_shape: InputShapes | None = None,
@@ -89,9 +103,24 @@ def expand(spec: Spec, input_shape: InputShapes | None = None,
         raise e.with_source(spec.source) from None
 
 
+def expand_repeats(spec: Spec, counts: Counts, input_shape: InputShapes | None = None,
+                   params: Mapping[str, Any] | None = None) -> tuple[DraftGraph, list[RepeatRun]]:
+    """`expand` with every repeat (`xN`, `x{expr}`; not a `for` loop) expanded `counts(item, N)`
+    times instead of N, and a record of each repeat expanded: the repeated-block summary
+    (archcalc/repeats.py) analyses a spec at a few small counts this way."""
+    expansion = _Expansion(spec, params, counts)
+    try:
+        graph = expansion.run(input_shape)
+    except SpecError as e:
+        raise e.with_source(spec.source) from None
+    return graph, expansion.runs
+
+
 class _Expansion:
-    def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, spec: Spec, overrides: Mapping[str, Any] | None = None, counts: Counts | None = None) -> None:
         self.spec = spec
+        self.counts = counts  # expand_repeats: how many times to expand each repeat
+        self.runs: list[RepeatRun] = []
         self.params = spec_params(spec, overrides or {})
         self.batch = spec_batch(self.params, overrides or {})
         self.drafts: list[Draft] = []
@@ -119,6 +148,8 @@ class _Expansion:
         paths = self.modules.paths(removed)
         self.drafts = [replace(d, module=paths.get(d.id)) for d in self.drafts]
         drafts, new_id = _renumber(self.drafts, removed)
+        for r in self.runs:
+            r.before, r.ends, r.outs = new_id[r.before], [new_id[e] for e in r.ends], [new_id[o] for o in r.outs]
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
         return DraftGraph(tuple(drafts), name, spec.source, expectations, {**self.params, "batch": self.batch},
                           self.modules.block_paths)
@@ -238,10 +269,18 @@ class _Expansion:
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
         if module is not None and repeat != 1 and counted(module, 0) is None:
             ctx, module = replace(ctx, box=self.modules.box(ctx.box, module)), None  # a container of them
+        run = None
+        if self.counts is not None and repeat > 1:
+            run = RepeatRun(item, repeat, len(self.drafts) - 1)
+            self.runs.append(run)
+            repeat = self.counts(item, repeat)
         for done in range(1, repeat + 1):
             before = len(self.drafts)
             name = counted(module, done - 1) if module is not None and repeat != 1 else module
             cur = self._unit(item.unit, cur, ctx, name)
+            if run is not None:
+                run.ends.append(len(self.drafts) - 1)
+                run.outs.append(cur)
             self._check_growth(len(self.drafts) - before, repeat - done, item)
         return cur
 

@@ -56,12 +56,14 @@ class Line:
         return Loc(self.number, pos + 1, width)
 
 
-def parse(text: str, filename: str = "<spec>") -> Spec:
-    """Parse spec text; raises SpecError pointing into it."""
+def parse(text: str, filename: str = "<spec>", bounded: bool = True) -> Spec:
+    """Parse spec text; raises SpecError pointing into it. `bounded`: refuse a spec that expands past
+    the layer limit (the repeated-block summary, which never expands it all, parses with False)."""
     source = Source(text, filename)
     try:
         spec = _parse_tree(_line_tree(text), source)
-        refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
+        if bounded:
+            refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
         return spec
     except SpecError as e:
         raise e.with_source(source) from None

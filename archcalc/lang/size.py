@@ -18,6 +18,14 @@ MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, 
 MAX_BLOCK_DEPTH = 64  # as expansion's: blocks deeper than this count 0 here, and expansion refuses them
 
 
+def layers_at_most(spec: Spec, limit: int) -> int | None:
+    """The spec's expanded layer count when it is known to be at most `limit` without expanding
+    (no count or block name written as `{expr}`, no loop, no instance that may be a block); else None."""
+    count = _Count(spec)
+    total = max(1, len(spec.inputs)) + sum(count.item(item) for stmt in spec.body for item in stmt.items)
+    return total if count.exact and total <= limit else None
+
+
 def refuse_oversize(spec: Spec) -> None:
     """Raise at the first top-level item past `MAX_NODES`, naming the limit and the count."""
     count = _Count(spec)
@@ -45,6 +53,7 @@ class _Count:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.blocks: dict[str, int] = {}
+        self.exact = True  # False once a part counted 0 only because it is not known before expanding
         self.open: set[str] = set()  # blocks being counted: a block that calls itself counts 0 (expansion refuses it)
         self.block_instances = {u.instance.text for u in _layers(spec)  # instances that may be of blocks
                                 if u.instance and (u.head.text in spec.blocks or "{" in u.head.text)}
@@ -54,6 +63,7 @@ class _Count:
 
     def item(self, item: Item) -> int:
         if item.loop is not None or item.repeat_expr is not None:  # counted when expanded
+            self.exact = False
             return 0
         return self.unit(item.unit) * item.repeat
 
@@ -70,12 +80,14 @@ class _Count:
         if head in self.spec.blocks:
             return self.block(head)
         if "{" in head or head in self.block_instances:  # may name a block, whose body may be empty
+            self.exact = False
             return 0
         return 1
 
     def block(self, name: str) -> int:
         if name not in self.blocks:
             if name in self.open or len(self.open) >= MAX_BLOCK_DEPTH:
+                self.exact = False
                 return 0
             self.open.add(name)
             self.blocks[name] = self.statements(self.spec.blocks[name].body)

@@ -241,7 +241,8 @@ class GELU(_Activation):
     per_element = OtherOps(exponentials=1, adds=1, multiplies=2)
     summary = "x·Φ(x); gelu/tanh the tanh approximation (GPT-2's gelu_new)"
     example = "gelu, gelu/tanh, gelu(approximate=tanh)"
-    torch_modules = ("torch.nn.GELU",)
+    torch_modules = ("torch.nn.GELU", "transformers.activations.GELUActivation",
+                     "transformers.activations.NewGELUActivation", "transformers.activations.GELUTanh")
     torch_functions: ClassVar[tuple[str, ...]] = ("torch.nn.functional.gelu",)
     onnx_ops: ClassVar[tuple[str, ...]] = ("Gelu",)
 
@@ -254,6 +255,12 @@ class GELU(_Activation):
     def from_torch(self, call: TorchCall) -> Emit | None:
         if call.tensor_count() != 1:
             return None
+        if call.name.startswith("transformers."):  # Hugging Face's gelu (erf) and gelu_new (tanh) modules
+            if call.name.endswith(".GELUActivation"):
+                if "python" in getattr(call.module.act, "__name__", ""):
+                    raise Unsupported("GELUActivation(use_gelu_python=True)")
+                return Emit("gelu")
+            return Emit("gelu/tanh")
         how = call.module.approximate if call.module is not None else call.arg(1, "approximate", "none")
         return Emit("gelu/tanh" if how == "tanh" else "gelu")
 

@@ -244,12 +244,17 @@ class Attention(LayerType):
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "query_layout": layouts[0]}
 
-    torch_modules = ("torch.nn.MultiheadAttention",)
+    torch_modules = ("torch.nn.MultiheadAttention", "transformers.models.gpt2.modeling_gpt2.GPT2Attention",
+                     "transformers.models.bert.modeling_bert.BertSelfAttention")
 
     def from_torch(self, call: TorchCall) -> Emit | None:
         """nn.MultiheadAttention(E, H, batch_first=True) called as (x, x, x) or (x, memory, memory),
-        without a mask: `attention/mha(heads=H)`; its output is element 0 of what it returns."""
+        without a mask: `attention/mha(heads=H)`; its output is element 0 of what it returns.
+        Hugging Face's GPT2Attention: `attention/conv1d/causal`; BertSelfAttention, with the output
+        projection its BertAttention applies next (attention.output.dense): `attention`."""
         m = call.module
+        if call.name.startswith("transformers."):
+            return self._from_hugging_face(call)
         if not m.batch_first:
             raise Unsupported("batch_first=False: the batch is not the first axis (archcalc keeps it first)")
         if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
@@ -266,6 +271,29 @@ class Attention(LayerType):
             raise Unsupported("a bias on the in-projection but not on out_proj (or the reverse)")
         text = "attention/mha" + ("" if bias else "/nobias") + ("/frozen" if frozen_state(m) else "")
         return Emit(f"{text}(heads={m.num_heads})", inputs=(0, 1) if cross else (0,), element=0)
+
+    def _from_hugging_face(self, call: TorchCall) -> Emit:
+        """Self-attention over the hidden states; the mask builders return None while tracing (the causal
+        mask is /causal); cross-attention, a cache and relative positions are listed."""
+        m = call.module
+        if any(call.kwargs.get(k) is not None for k in ("encoder_hidden_states", "attention_mask", "cache",
+                                                         "past_key_values")):
+            raise Unsupported("a mask, a cache or cross-attention (encoder_hidden_states)")
+        frozen = "/frozen" if frozen_state(m) else ""
+        if call.name.endswith("GPT2Attention"):
+            if m.is_cross_attention:
+                raise Unsupported("cross-attention (is_cross_attention): archcalc writes GPT-2's self-attention")
+            if m.reorder_and_upcast_attn:
+                raise Unsupported("reorder_and_upcast_attn=True (scores upcast to float32 by a baddbmm): archcalc's "
+                                  "attention is written for the eager path")
+            return Emit(f"attention/conv1d/causal{frozen}(heads={m.num_heads})", inputs=(0,), element=0)
+        if getattr(m, "position_embedding_type", "absolute") != "absolute" or m.is_decoder or m.is_causal:
+            raise Unsupported("relative position embeddings or a decoder's causal self-attention")
+        biases = {p.bias is not None for p in (m.query, m.key, m.value)}
+        if biases != {True}:
+            raise Unsupported("query, key or value without a bias")
+        return Emit(f"attention{frozen}(heads={m.num_attention_heads})", inputs=(0,), element=0,
+                    absorbs="output.dense")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         s = sizes(a, inputs)

@@ -96,6 +96,8 @@ class Emit:
     that element of it (an nn.LSTM's output sequence, element 0). `alias`: the call returns its
     input as it is (`contiguous`, an inference-mode dropout call that is a no-op): no node.
     `owns` names the initializer inputs (ONNX) whose elements are this layer's parameters.
+    `absorbs`: the item also covers the next call of this module (a path from the called module's
+    parent: BERT's self-attention is written with its output projection, "output.dense").
     """
 
     text: str = ""
@@ -104,6 +106,7 @@ class Emit:
     element: int | None = None
     alias: bool = False
     owns: tuple[int, ...] = ()
+    absorbs: str = ""
 
 
 ALIAS = Emit(alias=True)

@@ -216,9 +216,9 @@ class LRN(LayerType):
         return (saved_input(0), padded, same, same)
 
     def torch_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
-        from torch import nn
+        from archcalc.pytorch.modules import LocalResponseNorm
 
-        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+        return LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
 
     def rf_probe_module(self, a: Args, inputs: Sequence[Shape], out: Shape) -> Any:
         """The identity: LRN's division by the neighbours' energy can turn a gradient negative."""

@@ -307,9 +307,13 @@ class Slice(LayerType):
     torch_functions = ("operator.getitem",)
 
     def from_torch(self, call: TorchCall) -> Emit | None:
-        """`x[:, a:b]`: channels a to b (negative ends counted from the last, as Python does)."""
+        """`x[:, a:b]`: channels a to b (negative ends counted from the last, as Python does); a slice
+        that keeps every element (Hugging Face's `logits_to_keep=0`, `x[:, 0:, :]`) is no node."""
         index = call.args[1] if len(call.args) > 1 else None
         index = index if isinstance(index, tuple) else (index,)
+        if call.batched and call.batched[0] and len(call.inputs) == 1 and tuple(call.output) == tuple(
+                call.inputs[0]) and all(i == slice(None) or i == slice(0, None) or i is Ellipsis for i in index):
+            return ALIAS
         rest = [i for i in index[2:] if i != slice(None) and i is not Ellipsis]
         if len(index) < 2 or index[0] != slice(None) or not isinstance(index[1], slice) or rest:
             return None

@@ -88,7 +88,10 @@ class Reshape(_Moves):
     onnx_ops = ("Reshape",)
 
     def from_torch(self, call: TorchCall) -> Emit | None:
-        """The traced output says the sizes (a `-1` or `x.size(0)` resolved); to one axis it is a flatten."""
+        """The traced output says the sizes (a `-1` or `x.size(0)` resolved); to one axis it is a flatten;
+        to the shape it has (Hugging Face's `input_ids.view(-1, T)`), the tensor itself: no node."""
+        if call.batched and call.batched[0] and tuple(call.output) == tuple(call.inputs[0]):
+            return ALIAS
         return Emit(_reshape_text(call.inputs[0], call.output))
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:

@@ -27,6 +27,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
+from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state
 from archcalc.layers.window import Geometry
 from archcalc.tensor import Shape, format_shape, prod
 
@@ -64,6 +65,21 @@ class MLP(LayerType):
                "/conv1d: GPT-2's Conv1D weights (in×out); /sequential: one nn.Sequential, its linears "
                "0 and 3 (torchvision's MLPBlock; 0 and 2 without dropout)")
     example = "mlp(hidden=3072), mlp/conv1d(hidden=3072, act=gelu-tanh), mlp/gated/nobias(hidden=11008, act=silu)"
+
+    torch_modules = ("transformers.models.gpt2.modeling_gpt2.GPT2MLP",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """Hugging Face's GPT2MLP: c_fc and c_proj Conv1D (weights in×out), the activation, dropout."""
+        m = call.module
+        acts = {"NewGELUActivation": "gelu-tanh", "GELUTanh": "gelu-tanh", "GELUActivation": "gelu"}
+        act = acts.get(type(m.act).__name__)
+        if act is None:
+            raise Unsupported(f"the activation {type(m.act).__name__} (archcalc's mlp has "
+                              f"{', '.join(MLP_ACTIVATIONS)})")
+        if act == "gelu" and "python" in getattr(getattr(m.act, "act", None), "__name__", ""):
+            raise Unsupported("GELUActivation with use_gelu_python")
+        frozen = "/frozen" if frozen_state(m) else ""
+        return Emit(f"mlp/conv1d{frozen}(hidden={m.c_fc.nf}, act={act})")
 
     def _sizes(self, a: Args, inputs: Sequence[Shape]) -> tuple[int, int, int, int]:
         """(positions, F, hidden, out)."""

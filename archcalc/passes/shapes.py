@@ -36,6 +36,15 @@ def infer(drafts: DraftGraph) -> LayerGraph:
         raise (e.with_source(drafts.source) if drafts.source else e) from None
 
 
+def infer_ids(drafts: DraftGraph) -> tuple[LayerGraph, dict[int, int]]:
+    """`infer`, with each draft's node id (the layers put in front of a draft come just before it)."""
+    inference = _Inference(drafts)
+    try:
+        return inference.run(), inference.new_id
+    except SpecError as e:
+        raise (e.with_source(drafts.source) if drafts.source else e) from None
+
+
 class _Inference:
     def __init__(self, drafts: DraftGraph) -> None:
         self.drafts = drafts

@@ -491,5 +491,9 @@ def six_nt(graph: LayerGraph, counts: Sequence[Counts], batch: int) -> SixNT | N
     t = tokens.pop()
     embedding = sum(counts[n.id].params for n in graph if n.type in EMBEDDING_TABLES)
     n_params = sum(c.params for c in counts) - embedding
-    return SixNT(n_params, t, batch, f"N = all {sum(c.params for c in counts):,} parameters less the "
-                                     f"{embedding:,} of embedding tables; T = {t} tokens per sample")
+    return SixNT(n_params, t, batch, six_nt_definition(sum(c.params for c in counts), embedding, t))
+
+
+def six_nt_definition(params: int, embedding: int, t: int) -> str:
+    """What N and T of 6·N·T are, in words."""
+    return f"N = all {params:,} parameters less the {embedding:,} of embedding tables; T = {t} tokens per sample"

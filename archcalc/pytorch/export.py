@@ -31,24 +31,14 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-META_PARAMS = 50_000_000  # parameters past which export builds on the meta device (below: ≤ 200 MB, ≤ ~1 s)
-
-
 def export_source(graph: LayerGraph) -> str:
     """Python source of a standalone nn.Module class for the spec; it imports only torch."""
-    import contextlib
-
-    import torch
-
+    from archcalc.pytorch.meta import structure_only
     from archcalc.version import __version__
 
     names = module_names(graph)
-    # Only the modules' structure is read. A big model is built on the meta device (no weight
-    # allocated or initialised: 67M parameters took ~3 s of CPU and 270 MB); one of at most
-    # META_PARAMS on the CPU, since the meta device's first use imports sympy and torch._dynamo for some
-    # layers (2-5 s once a process).
     weights = sum(prod(shape) for n in graph for shape in n.layer.param_shapes(n.args, n.in_shapes, n.shape).values())
-    with torch.device("meta") if weights > META_PARAMS else contextlib.nullcontext():
+    with structure_only(weights):  # only the modules' structure is read: no weight is initialised
         modules = build_modules(graph)
     cls = class_name(graph)
     helpers = _helpers_used(modules.values())
@@ -286,16 +276,16 @@ def _constructor_value(module: nn.Module, name: str) -> Any:
 
 def _check_constructor(code: str, module: nn.Module) -> None:
     """Construct `code` again; it must give a module with the same repr and parameter shapes."""
-    import torch
     from torch import nn
 
     from archcalc.pytorch import modules as torch_modules
     from archcalc.pytorch import transformer
+    from archcalc.pytorch.meta import META_PARAMS, structure_only
 
     namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules), **vars(transformer)}
     weight = next(iter(module.state_dict().values()), None)
     try:
-        with torch.device(weight.device if weight is not None else "cpu"):  # meta for a big model: no weights
+        with structure_only(META_PARAMS + 1 if weight is not None and weight.is_meta else 0):  # as it was built
             again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
     except Exception as e:  # a module whose constructor arguments it does not keep
         raise BuildError(f"cannot write constructor code for {module!r} (got {code}: {e})") from None

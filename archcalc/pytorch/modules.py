@@ -95,6 +95,14 @@ class FrozenEmbedding(nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """nn.LocalResponseNorm on a contiguous input: torch's own `view`s a C×D×H×W map, which fails
+    after a transpose; a contiguous input goes through untouched (the same tensor)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - nn.LocalResponseNorm's name
+        return super().forward(input.contiguous())
+
+
 class Transpose(nn.Module):
     """x.transpose(dim0, dim1); by default the two axes after the batch: a sequence N×T×F to N×F×T
     (what nn.Conv1d reads), or back."""
@@ -104,7 +112,7 @@ class Transpose(nn.Module):
         self.dim0, self.dim1 = dim0, dim1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(self.dim0, self.dim1).contiguous()
+        return x.transpose(self.dim0, self.dim1)  # a view, as in PyTorch code: saved tensors share its storage
 
     def extra_repr(self) -> str:
         return f"dim0={self.dim0}, dim1={self.dim1}"
@@ -294,8 +302,7 @@ class Permute(nn.Module):
         self.dims = tuple(dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # contiguous, as code writes it: some modules (LocalResponseNorm) `view` their input
-        return x.permute(*self.dims).contiguous()
+        return x.permute(*self.dims)  # a view, as torchvision's Permute gives: saved tensors share its storage
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}"

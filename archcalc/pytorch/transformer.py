@@ -162,7 +162,7 @@ class Attention(nn.Module):
             x = torch.roll(x, shifts=(-sh, -sw), dims=(1, 2))
         rows, cols = h // wh, w // ww
         tokens = wh * ww
-        x = x.view(n, rows, wh, cols, ww, -1).permute(0, 1, 3, 2, 4, 5).reshape(n * rows * cols, tokens, -1)
+        x = x.reshape(n, rows, wh, cols, ww, -1).permute(0, 1, 3, 2, 4, 5).reshape(n * rows * cols, tokens, -1)
         q, k, v = self._project(x, x)
         q, k, v = self._heads(q, self.heads), self._heads(k, self.kv_heads), self._heads(v, self.kv_heads)
         bias = None

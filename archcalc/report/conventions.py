@@ -20,8 +20,12 @@ def vs_default(analysis: Analysis, counted: Counted | None = None) -> float | No
     """`counted` against archcalc's own figure, in percent, in `counted`'s unit (None at 0)."""
     counted = counted or analysis.counted
     base = analysis.conventions[conventions.DEFAULT]
-    ours = base.in_unit(counted.unit)
-    return 100.0 * (counted.total - ours) / ours if ours else None
+    return percent_vs(counted.total, base.in_unit(counted.unit))
+
+
+def percent_vs(total: int, ours: int) -> float | None:
+    """A tool's total against archcalc's in the same unit, in percent (None at 0)."""
+    return 100.0 * (total - ours) / ours if ours else None
 
 
 def _signed(value: float | None) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any, TextIO
 
+from archcalc.errors import Loc
 from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
@@ -83,6 +84,14 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
     }
 
 
+def _column(analysis: Analysis, loc: Loc | None) -> int | None:
+    """The parser counts a tab as 4 columns; JSON readers (editors, linters) count characters."""
+    if loc is None:
+        return None
+    source = analysis.graph.source
+    return source.editor_column(loc) if source is not None else loc.col
+
+
 def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
     return next(_layers(analysis, (analysis.graph.node(node_id),)))
 
@@ -107,7 +116,7 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "spec": n.text,
             "type": n.type,
             "line": loc.line if loc else None,
-            "column": loc.col if loc else None,
+            "column": _column(analysis, loc),
             "inputs": list(n.inputs),
             "output_shape": list(n.shape),
             "params": c.params,
