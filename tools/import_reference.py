@@ -16,16 +16,19 @@ tests/test_import_reference.py asserts against the committed specs (CI has no to
 
     PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py > tests/reference/import_reference.json
 
-imports the whole zoo (every name torchvision.models.list_models gives: about an hour on a free
-CPU). The committed reference holds the COMMITTED models (every family), made in three parallel
-parts and merged:
+imports the whole zoo (every name torchvision.models.list_models gives, 80 in torchvision 0.29). The
+committed reference is that whole zoo, made in two parallel parts (7–15 minutes on 2 shared
+cores) and merged:
 
-    for k in 0 1 2; do
-        PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py --part $k/3 --committed > /tmp/ir$k.json &
+    for k in 0 1; do
+        PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py --part $k/2 > /tmp/ir$k.json &
     done; wait
-    /work/refvenv/bin/python tools/import_reference.py --merge /tmp/ir0.json /tmp/ir1.json /tmp/ir2.json \
+    /work/refvenv/bin/python tools/import_reference.py --merge /tmp/ir0.json /tmp/ir1.json \
         > tests/reference/import_reference.json
 
+`--families` instead of names imports one or two models of each family (FAMILY_SET), a quick check.
+Inputs are 3×64×64 except where SIZE says: ViT and Swin at their own image size (224; Swin V2 256,
+MaxViT 224), as torchvision builds them (no image_size= given), Inception-v3 at 80 (its smallest).
 Models are built with weights=None; GoogLeNet and Inception-v3 with aux_logits=False (their
 auxiliary heads run in training only, so an eval-mode forward never calls them: imported
 with them, their parameters are kept as free tensors and their 514 / 1,794 BatchNorm buffer
@@ -58,7 +61,8 @@ from archcalc.pytorch.verify import verify  # noqa: E402
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = os.path.join(HERE, "tests", "reference", "imported")
 SIZE = {"inception_v3": 80, "alexnet": 64, "vit_b_16": 224, "vit_b_32": 224, "vit_l_16": 224, "vit_l_32": 224,
-        "vit_h_14": 224, "maxvit_t": 224}
+        "vit_h_14": 224, "maxvit_t": 224, "swin_t": 224, "swin_s": 224, "swin_b": 224, "swin_v2_t": 256,
+        "swin_v2_s": 256, "swin_v2_b": 256}
 KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False},
           "inception_v3": {"aux_logits": False, "init_weights": False}}
 # verify (a CPU build and run) and the ONNX round trip (random weights, export, read back) take
@@ -66,15 +70,17 @@ KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False},
 # node-by-node check against PyTorch for every model
 CHECKED = ("alexnet", "vgg11_bn", "resnet18", "densenet121", "googlenet", "inception_v3", "squeezenet1_1",
            "mobilenet_v3_small", "mnasnet0_5", "shufflenet_v2_x0_5", "regnet_x_400mf", "efficientnet_b0",
-           "convnext_tiny", "vit_b_32")
-# the models of the committed reference (every family; the whole zoo is every name list_models gives,
-# the default with no names: about an hour on a free CPU)
-COMMITTED = ("alexnet", "vgg11", "vgg11_bn", "vgg16_bn", "resnet18", "resnet50", "resnext50_32x4d",
+           "convnext_tiny", "vit_b_32", "swin_t")
+# one or two models of each family (--families): a quick check; the committed reference is the whole zoo
+FAMILY_SET = ("alexnet", "vgg11", "vgg11_bn", "vgg16_bn", "resnet18", "resnet50", "resnext50_32x4d",
              "wide_resnet50_2", "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "squeezenet1_1",
              "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet0_5", "mnasnet1_0",
              "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "regnet_x_400mf", "regnet_y_400mf", "efficientnet_b0",
              "efficientnet_v2_s", "convnext_tiny", "vit_b_32", "swin_t", "maxvit_t")
 NO_ONNX = ("vit_b_32",)  # torch.onnx writes MultiheadAttention sequence-first: its Transpose moves the batch
+
+
+OPAQUE = (torch.nn.MultiheadAttention, torchvision.models.swin_transformer.ShiftedWindowAttention)
 
 
 def build(name: str, device: str) -> Any:
@@ -94,8 +100,9 @@ def measure(model: Any, size: int) -> dict[str, Any]:
     calls: list[list[Any]] = []
     hooks = []
     for path, module in model.named_modules():
-        # leaves, and nn.MultiheadAttention, whose out_proj is never called as a module
-        if path and (not list(module.children()) or isinstance(module, torch.nn.MultiheadAttention)):
+        # leaves, and nn.MultiheadAttention and Swin's ShiftedWindowAttention, whose Linear children are
+        # never called as modules (F.linear on their weights)
+        if path and (not list(module.children()) or type(module) in OPAQUE):
             def hook(_m: Any, _a: Any, out: Any, path: str = path) -> None:
                 tensor = out[0] if isinstance(out, tuple) else out
                 calls.append([path, list(tensor.shape[1:])])
@@ -194,9 +201,10 @@ def main() -> None:
     args = sys.argv[1:]
     part = args[1] if args[:1] == ["--part"] else None  # K/N: every Nth model from the Kth (parallel runs)
     names = args[2:] if part else args
-    if names == ["--committed"]:
-        names = list(COMMITTED)
-    names = names or torchvision.models.list_models(module=torchvision.models)
+    zoo = torchvision.models.list_models(module=torchvision.models)
+    if names == ["--families"]:
+        names = list(FAMILY_SET)
+    names = names or zoo
     if part:
         k, n = map(int, part.split("/"))
         names = names[k::n]
@@ -205,8 +213,10 @@ def main() -> None:
         try:
             models[name] = round_trip(name)
             print(f"{name}: ok", file=sys.stderr)
-        except UnknownOpsError as e:
-            missing[name] = {"unknown": [[op, count] for op, count, _ in e.unknown]}
+        except UnknownOpsError as e:  # each op with its count, and the message's lines saying why
+            missing[name] = {"unknown": [[op, count] for op, count, _ in e.unknown],
+                             "reasons": [line.strip() for line in str(e).splitlines()[1:]
+                                         if line.startswith("  ") and not line.startswith("      ")]}
             print(f"{name}: unknown ops {missing[name]['unknown']}", file=sys.stderr)
         except ArchcalcError as e:
             missing[name] = {"error": str(e).splitlines()[0]}
@@ -216,20 +226,24 @@ def main() -> None:
             print(f"{name}: FAILED {failed[name]}", file=sys.stderr)
     out = {
         "meta": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                 "command": "PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py --part K/3 "
-                            "--committed, K = 0, 1, 2, then --merge (the module docstring)",
-                 "kwargs": KWARGS, "sizes": "3×64×64 unless listed in 'sizes'", "sizes_given": SIZE},
+                 "command": "PYTHONPATH=. /work/refvenv/bin/python tools/import_reference.py --part K/2, "
+                            "K = 0, 1, then --merge (the module docstring)",
+                 "kwargs": KWARGS, "sizes": "3×64×64 unless listed in 'sizes_given'", "sizes_given": SIZE},
         "notes": {
             "figures": "params, buffers: sum of numel over parameters / buffers of the torchvision model; flops: "
                        "FlopCounterMode at batch 1 on the meta device; leaf_calls: [path, output shape without the "
-                       "batch] of every leaf-module call in forward order (forward hooks)",
+                       "batch] of every leaf-module call in forward order (forward hooks; nn.MultiheadAttention and "
+                       "Swin's ShiftedWindowAttention count as leaves: their Linear children are never called)",
             "module_nodes": "[path, node id] pairs from archcalc's import: which node of the committed spec "
                             "stands for each leaf call (the test compares the node's shape with leaf_calls)",
             "onnx": "the model exported with torch.onnx.export(dynamo=False, training=PRESERVE) and imported: "
                     "initializer_elements = params + buffers - the BatchNorm batch counters (not exported)",
-            "missing": "models archcalc cannot import yet, with the operations it has no rule for (×count)",
+            "missing": "models archcalc cannot import yet, with the operations it has no rule for (×count) and "
+                       "the import's own line for each (why)",
+            "zoo": "every classification model torchvision.models.list_models(module=torchvision.models) names",
             "failed": "models whose import gave a figure other than PyTorch's (a bug; empty when all agree)",
         },
+        "zoo": zoo,
         "models": models,
         "missing": missing,
         "failed": failed,

@@ -49,7 +49,7 @@ from archcalc.layers.base import (
     register,
     saved_input,
 )
-from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state
+from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state, size_text
 from archcalc.layers.window import GLOBAL, UNKNOWN
 from archcalc.tensor import Shape, format_shape, prod
 
@@ -244,10 +244,52 @@ class Attention(LayerType):
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "query_layout": layouts[0]}
 
-    torch_modules = ("torch.nn.MultiheadAttention", "transformers.models.gpt2.modeling_gpt2.GPT2Attention",
-                     "transformers.models.bert.modeling_bert.BertSelfAttention")
+    torch_modules = ("torch.nn.MultiheadAttention", "torchvision.models.swin_transformer.ShiftedWindowAttention",
+                     "transformers.models.gpt2.modeling_gpt2.GPT2Attention",
+                     "transformers.models.bert.modeling_bert.BertSelfAttention",
+                     # read only to say why archcalc cannot write them (one clear line, not their inner ops)
+                     "torchvision.models.swin_transformer.ShiftedWindowAttentionV2",
+                     "torchvision.models.maxvit.RelativePositionalMultiHeadAttention")
 
     def from_torch(self, call: TorchCall) -> Emit | None:
+        """nn.MultiheadAttention and Hugging Face's attention (`_from_mha`) or torchvision's Swin window
+        attention (`_from_swin`);
+        Swin V2's and MaxViT's attention are listed with what archcalc's attention lacks for them."""
+        if call.name.endswith("ShiftedWindowAttentionV2"):
+            raise Unsupported("Swin V2's attention is scaled cosine attention (q and k normalised, a learnt "
+                              "logit_scale per head) with a continuous position bias an MLP (cpb_mlp) computes "
+                              "from a coordinate table; archcalc's attention is dot-product attention with a bias "
+                              "table")
+        if call.name.endswith("RelativePositionalMultiHeadAttention"):
+            raise Unsupported("MaxViT's block and grid attention runs over partitions G×P×D (einsum products, "
+                              "keys scaled by feat_dim^-0.5, a relative position bias over the P tokens); "
+                              "archcalc's attention reads a sequence T×F or an H×W×C map in windows")
+        if call.name.endswith("ShiftedWindowAttention"):
+            return self._from_swin(call)
+        return self._from_mha(call)
+
+    def _from_swin(self, call: TorchCall) -> Emit | None:
+        """torchvision's ShiftedWindowAttention (Swin V1), a leaf: its qkv and proj Linear layers are
+        applied with F.linear on their weights inside `shifted_window_attention`, with the relative
+        position bias its table and index buffer give: `attention/fused(heads=H, window=w, shift=s,
+        rel_pos=true)` (/nobias where qkv has none). Its dropouts are no-ops in eval mode and must be 0
+        (archcalc's attention has none)."""
+        m = call.module
+        if m.attention_dropout or m.dropout:
+            raise Unsupported(f"attention_dropout={m.attention_dropout}, dropout={m.dropout}: archcalc's "
+                              f"attention has no dropout (0.0 in torchvision's Swin models)")
+        qkv_bias, proj_bias = m.qkv.bias is not None, m.proj.bias is not None
+        if m.qkv.out_features != 3 * m.qkv.in_features or m.proj.in_features != m.qkv.in_features:
+            raise Unsupported("qkv other than dim → 3·dim, or proj other than dim → …")
+        window, shift = size_text(tuple(m.window_size)), size_text(tuple(m.shift_size))
+        frozen = {frozen_state(part) for part in (m, m.qkv, m.proj)}  # its table, qkv's and proj's tensors
+        if len(frozen) > 1:
+            raise Unsupported("some of its parameters are frozen and some are not")
+        text = "attention/fused" + ("" if qkv_bias else "/nobias") + ("/frozen" if frozen.pop() else "")
+        out = "" if proj_bias == qkv_bias else f", out_bias={str(proj_bias).lower()}"
+        return Emit(f"{text}(heads={m.num_heads}, window={window}, shift={shift}, rel_pos=true{out})")
+
+    def _from_mha(self, call: TorchCall) -> Emit | None:
         """nn.MultiheadAttention(E, H, batch_first=True) called as (x, x, x) or (x, memory, memory),
         without a mask: `attention/mha(heads=H)`; its output is element 0 of what it returns.
         Hugging Face's GPT2Attention: `attention/conv1d/causal`; BertSelfAttention, with the output

@@ -261,6 +261,12 @@ class PatchMerging(LayerType):
                "neighbourhood's four vectors side by side in torchvision's order (odd sides padded); follow it "
                "with layernorm and fc-{2C}/nobias")
     example = "patch-merging, layernorm, fc-192/nobias"
+    torch_functions = ("torchvision.models.swin_transformer._patch_merging_pad",)
+
+    def from_torch(self, call: TorchCall) -> Emit | None:
+        """torchvision's `_patch_merging_pad(x)` (fx-wrapped: one call), the rearrangement its
+        PatchMerging and PatchMergingV2 run before their norm and reduction modules."""
+        return Emit("patch-merging")
 
     def for_inputs(self, a: Args, layouts: Sequence[str], batched: Sequence[bool]) -> Args:
         return {**a, "layout": layouts[0]}
