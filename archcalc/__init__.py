@@ -60,15 +60,16 @@ def load(spec: str, input_shape: InputShapes | None = None, params: Mapping[str,
 
     if "\n" in spec:
         return load_text(spec.removeprefix("\ufeff"), "<spec>", input_shape, params)
-    from archcalc.importers.target import is_target
+    if spec.endswith(".onnx") or ":" in spec:  # what a target needs: a built-in name or a path loads no importer
+        from archcalc.importers.target import is_target
 
-    if is_target(spec) and not _is_spec_file(spec):
-        from archcalc.errors import UsageError
-        from archcalc.importers import import_target
+        if is_target(spec) and not _is_spec_file(spec):
+            from archcalc.errors import UsageError
+            from archcalc.importers import import_target
 
-        if params:
-            raise UsageError(f"{spec} is a model to import, not a spec: it has no 'param' lines to set")
-        return import_target(spec, input_shape).graph
+            if params:
+                raise UsageError(f"{spec} is a model to import, not a spec: it has no 'param' lines to set")
+            return import_target(spec, input_shape).graph
     source = read(spec)
     return load_text(source.text, source.filename, input_shape, params)
 

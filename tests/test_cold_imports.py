@@ -36,3 +36,18 @@ def test_the_table_does_import_rich() -> None:  # the check above can fail: rich
             "    except SystemExit:\n        pass\nprint('rich' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_a_report_of_a_built_in_spec_loads_no_importer() -> None:
+    """A built-in name or a spec file is no model to import: `archcalc.importers` (its records,
+    the spec writer, the checker) and pkgutil stay out; `x.py:Net` or `m.onnx` still reach them."""
+    code = ("import contextlib, io, sys\nfrom archcalc.cli import main\n"
+            "sys.argv = ['archcalc', 'report', 'resnet152', '--format', 'json']\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
+            "    except SystemExit as e:\n        assert not e.code\n"
+            "print(sorted(m for m in sys.modules if m.startswith('archcalc.importers') or m == 'pkgutil'))\n"
+            "import archcalc\n"
+            "try:\n    archcalc.load('no_such_module_here:Net')\nexcept Exception:\n    pass\n"
+            "print('archcalc.importers' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-2:] == ["[]", "True"]

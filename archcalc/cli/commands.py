@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -193,11 +193,11 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     cols = with_convention_column(analysis, cols, columns)
     if show_training and fmt in ("table", "markdown", "latex", "html"):
         cols = cols + training_columns(cols)
-    text: str | None = None
+    text: str | Iterable[str] | None = None
     if explain and fmt != "table":
         _report_explained(analysis, fmt, depth, cols)
     elif fmt == "json":
-        text = formats.to_json(analysis)
+        text = formats.json_chunks(analysis)  # written a piece at a time, never held whole
     elif fmt == "csv":
         text = formats.to_csv(analysis, depth, given, only)
     elif fmt == "markdown":
@@ -279,18 +279,36 @@ def _table_report(analysis: Any, depth: int | None, cols: Any, quiet: bool, only
         click.echo("\n" + to_text(analysis), nl=False, file=file)
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str | Iterable[str], output: str | None) -> None:
+    """`text`, or its pieces in turn (about a megabyte at a time: a big JSON document is never held
+    whole), to stdout or the file `output`."""
     from archcalc.errors import UsageError
 
     if output is None:
-        click.echo(text, nl=False)
+        for part in _batched([text] if isinstance(text, str) else text):
+            click.echo(part, nl=False)
         return
     try:
         with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+            for part in _batched([text] if isinstance(text, str) else text):
+                f.write(part)
     except OSError as e:
         raise UsageError(f"cannot write {output}: {e.strerror}") from None
     click.echo(f"wrote {path_text(output)}", err=True)
+
+
+def _batched(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
+    """The pieces joined into runs of about `size` characters."""
+    run: list[str] = []
+    held = 0
+    for piece in pieces:
+        run.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(run)
+            run, held = [], 0
+    if run:
+        yield "".join(run)
 
 
 def _html(analysis: Any, depth: int | None, cols: Any, only: str | None, quiet: bool, training: bool) -> str:

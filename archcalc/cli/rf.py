@@ -40,9 +40,9 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     import json
 
     import archcalc
-    from archcalc.passes.receptive_field import path_counts
+    from archcalc.passes.receptive_field import PathCountLimit, path_counts
     from archcalc.report.formats import rf_dict
-    from archcalc.report.rf_plot import profile_dicts, rf_renderable, save_plot
+    from archcalc.report.rf_plot import profile_dicts, rf_renderable, rf_summary, save_plot
 
     check_output(plot)
     analysis = archcalc.analyze(spec, parse_input(input_shape))
@@ -51,6 +51,19 @@ def rf(spec: str, input_shape: tuple[str, ...], layer: str | None, plot: str | N
     field = analysis.rf[node_id]
     try:
         profiles = path_counts(graph, node_id)
+    except PathCountLimit as e:  # too deep to count exactly in reasonable time: the field, and why no paths
+        if plot:
+            from archcalc.errors import UsageError
+
+            raise UsageError(f"no plot: {e}") from None
+        if fmt == "json":
+            click.echo(json.dumps({"name": graph.name, "layer": node_id, "spec": graph.node(node_id).text,
+                                   "rf": rf_dict(field), "paths": None, "paths_not_counted": str(e)},
+                                  indent=2, ensure_ascii=False))
+        else:
+            show(rf_summary(graph, node_id, field))  # type: ignore[arg-type]
+            click.echo(f"paths not counted: {e}")
+        return
     except ValueError as e:  # a field too wide to count paths over, or no spatial path to an input
         from archcalc.errors import UsageError
 

@@ -8,8 +8,8 @@ Each figure is computed here once, by its pass, and indexed by node id; renderer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import reduce
+from dataclasses import dataclass
+from functools import cached_property, reduce
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
@@ -98,10 +98,24 @@ class Analysis:
         """The samples per batch the per-batch figures (and every byte count) are for."""
         return self.memory.options.batch
 
-    # every counting convention's figures (passes/conventions.py), and the one asked for
-    conventions: Mapping[str, Counted] = field(default_factory=dict)
-    convention: str = conventions_pass.DEFAULT
-    training: Training | None = None  # one training step (passes/training.py)
+    convention: str = conventions_pass.DEFAULT  # the counting convention asked for (`--convention`)
+    training_options: TrainingOptions | None = None  # the training step's (None: the memory options')
+
+    # The eight conventions and the training step are computed on first read, once: the default
+    # table reads neither; JSON, --convention and --training do. Same figures either way.
+
+    @cached_property
+    def conventions(self) -> Mapping[str, Counted]:
+        """Every counting convention's figures (passes/conventions.py), by name."""
+        with paused():
+            return conventions_pass.count_all(self.graph, self.macs, self.counts)
+
+    @cached_property
+    def training(self) -> Training:
+        """One training step (passes/training.py)."""
+        options = self.training_options or _training_options(self.memory.options)
+        with paused():
+            return training_pass.training(self.graph, self.counts, self.macs, options)
 
     @property
     def counted(self) -> Counted:
@@ -110,8 +124,7 @@ class Analysis:
 
     @property
     def step(self) -> Training:
-        """The training step (always computed by `analyze`)."""
-        assert self.training is not None
+        """The training step."""
         return self.training
 
     def flops(self, node_id: int) -> int:
@@ -170,12 +183,10 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention
     options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))
     mem = memory_pass.memory(graph, counts, options)
     kinds = _by_kind(graph, counts, macs)
-    conventions_pass.get(convention)
-    counted = conventions_pass.count_all(graph, macs, counts)
-    step = training_pass.training(graph, counts, macs, training_options or _training_options(options))
+    conventions_pass.get(convention)  # an unknown name is refused now, not at first read
     return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,
                     kinds, warnings, receptive_field.last_spatial(graph, rf), attention_figures(graph, options),
-                    counted, convention, step)
+                    convention, training_options)
 
 
 def _training_options(memory: MemoryOptions) -> TrainingOptions:

@@ -198,13 +198,14 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     """The field of every node, by node id (computed in topological order)."""
     geometries = per_node(graph, lambda n: layer_geometry(graph, n))
     fields: list[Field] = []
+    merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
     for node in graph:
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
-            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id]))
+            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id], merged))
     return tuple(fields)
 
 
@@ -238,8 +239,10 @@ def input_field(graph: LayerGraph, input_id: int = 0) -> RF:
 _ASK = object()  # node_field asks the layer for its geometry
 
 
-def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Field:
-    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given)."""
+def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK,
+               merged_by_inputs: dict[tuple[RF, ...], RF] | None = None) -> Field:
+    """The field of one node from its inputs' fields and its layer's geometry (asked here unless given);
+    `merged_by_inputs` keeps the merges already made (the same fields meeting again give the same field)."""
     shape_only = set(node.layer.shape_inputs)  # a crop's or a resize's size reference: no field of its own
     kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
             if f != NO_INPUT and k not in shape_only]  # a free parameter adds no field either
@@ -259,7 +262,12 @@ def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK) -> Fie
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
-    merged = merge(node, [f for f in inputs if isinstance(f, RF)])
+    meeting = tuple(f for f in inputs if isinstance(f, RF))
+    merged = merged_by_inputs.get(meeting) if merged_by_inputs is not None and len(meeting) > 1 else None
+    if merged is None:
+        merged = merge(node, meeting)
+        if merged_by_inputs is not None and len(meeting) > 1 and merged.aligned and not merged.why:
+            merged_by_inputs[meeting] = merged  # a merge where nothing disagrees names no node: reusable
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
@@ -421,6 +429,14 @@ class Profile:
 
 
 MAX_PROFILE = 1_000_000  # input positions per axis a path-count profile may span (4 lists of ints each)
+# Path counts are exact integers that grow with depth (3^k after k 3-wide convs), so counting them
+# costs about positions × bits per layer, cubic in a chain's depth. Past this many bit-positions
+# summed over the layers walked (≈ half a second here), archcalc stops and says so.
+MAX_PATH_WORK = 200_000_000
+
+
+class PathCountLimit(ValueError):
+    """The exact path counts would cost more than MAX_PATH_WORK: the field itself is still known."""
 
 
 def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
@@ -438,6 +454,7 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
     if rank == 0:  # a flat tensor (`input 4`, an FC's output): nothing to count paths over
         raise ValueError(f"layer {target} ({node.text}) has no spatial axes: there are no per-position paths")
     pending: dict[int, tuple[Profile, ...]] = {target: (Profile(0, (1,)),) * rank}
+    work = 0
     for nid in range(target, 0, -1):
         n = graph.node(nid)
         if n.type == "input":  # a second input: the paths end there too
@@ -450,6 +467,15 @@ def path_counts(graph: LayerGraph, target: int) -> tuple[Profile, ...]:
             why = "sees the whole input" if geometry == GLOBAL else "moves positions (its field is not known)"
             raise ValueError(f"layer {nid} ({n.text}) {why}: there are no per-position paths")
         back = here if geometry is None else tuple(_back(p, geometry, a) for a, p in enumerate(here))
+        if geometry is not None:
+            work += sum(p.size * max(p.counts, default=0).bit_length() for p in back)
+            if work > MAX_PATH_WORK:
+                widest = max(back, key=lambda p: p.size)
+                raise PathCountLimit(
+                    f"the exact path counts to layer {target} ({node.text}) are too costly to count: at layer {nid} "
+                    f"({target - nid + 1:,} layers back) they already reach {max(widest.counts).bit_length():,} "
+                    f"bits over {widest.size:,} positions; archcalc counts paths up to {MAX_PATH_WORK:,} "
+                    f"bit-positions of work")
         shape_only = set(n.layer.shape_inputs)
         for k, i in enumerate(n.inputs):
             if k not in shape_only:

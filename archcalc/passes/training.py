@@ -35,7 +35,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
-from archcalc.passes.counting import FLOPS_PER_MAC, own_counts
+from archcalc.passes.counting import FLOPS_PER_MAC, own_counts, per_node
 from archcalc.tensor import prod
 
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # fp32 state tensors per trained parameter
@@ -258,14 +258,10 @@ class Training:
 # -- the pass ------------------------------------------------------------------------------------
 
 
-def _trained(graph: LayerGraph, n: Node) -> bool:
-    owner = graph.node(n.shares) if n.shares is not None else n
-    return own_counts(owner).trainable > 0
-
-
 def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
     """(whether each node's weights are trained, whether its output requires grad)."""
-    trained = tuple(_trained(graph, n) for n in graph)
+    own = per_node(graph, lambda n: own_counts(n).trainable > 0)  # asked once per distinct layer
+    trained = tuple(own[n.shares if n.shares is not None else n.id] for n in graph)
     needs: list[bool] = []
     for n in graph:
         needs.append(n.type != "input" and not n.layer.shape_only

@@ -39,9 +39,9 @@ def title(counted: Counted) -> str:
 
 def summary_lines(analysis: Analysis) -> list[str]:
     """What the chosen convention gives, against archcalc's figure, and what it cannot see."""
-    c = analysis.counted
-    if c.name == conventions.DEFAULT:
+    if analysis.convention == conventions.DEFAULT:  # nothing to say, and nothing counted to say it
         return []
+    c = analysis.counted
     pct = vs_default(analysis)
     base = analysis.conventions[conventions.DEFAULT].in_unit(c.unit)
     lines = [f"under {c.name} ({c.convention.tool}): {c.total:,} {_WORDS[c.unit]}"

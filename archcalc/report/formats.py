@@ -6,9 +6,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TextIO
 
 from archcalc.errors import Loc
 from archcalc.layers import OtherOps
@@ -72,7 +72,7 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
         },
         "receptive_field": _final_rf(analysis),
         "by_kind": [asdict(k) for k in analysis.kinds],
-        "layers": [_layer(analysis, n.id) for n in g] if layers is None else layers,
+        "layers": list(_layers(analysis)) if layers is None else layers,
         "warnings": [asdict(w) for w in analysis.warnings],
         "conventions": CONVENTIONS,
         # which convention each figure is under: macs/flops are always FlopCounterMode's; `counted`
@@ -93,44 +93,60 @@ def _column(analysis: Analysis, loc: Loc | None) -> int | None:
 
 
 def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
-    n = analysis.graph.node(node_id)
-    c = analysis.counts[node_id]
-    return {
-        "id": n.id,
-        "spec": n.text,
-        "type": n.type,
-        "line": n.loc.line if n.loc else None,
-        "column": _column(analysis, n.loc),
-        "inputs": list(n.inputs),
-        "output_shape": list(n.shape),
-        "params": c.params,
-        "weights": c.weights,
-        "biases": c.biases,
-        "buffers": c.buffers,
-        "macs": analysis.macs[node_id],
-        "flops": analysis.flops(node_id),
-        "quadratic_macs": analysis.attention.quadratic_macs[node_id],
-        "causal_macs": analysis.attention.causal_macs[node_id],
-        "kv_cache_elements": analysis.attention.kv_cache[node_id],
-        "other_ops": _ops_dict(analysis.other_ops[node_id]),
-        "connections": analysis.connections[node_id],
-        "sharing": _sharing_dict(shared) if (shared := analysis.sharing[node_id]) else None,
-        "share": analysis.share(node_id),
-        "rf": rf_dict(analysis.rf[node_id]),
-        "memory": _node_memory_dict(analysis.memory.nodes[node_id]),
-        "implicit": n.implicit,
-        "shares": n.shares,
-        "uses": analysis.uses[node_id],
-        "tied": None if n.tie is None else {"owner": n.tie.owner, "transposed": n.tie.transposed},
-        "frozen": c.frozen,
-        "scope": list(n.scope),
-        "name": n.name,
-        "module": n.module,  # its torch module's path in `build`/`export --torch`: features.0, layer1.0.conv1
-        "warnings": list(n.warnings),
-        "counted": analysis.counted.values[node_id],
-        "counted_rule": analysis.counted.rules[node_id],
-        "training": training_views.layer_dict(analysis, node_id),
-    }
+    return next(_layers(analysis, (analysis.graph.node(node_id),)))
+
+
+def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
+    """Each layer's dict in turn (every node's, or those of `nodes`): the analysis's lookups are
+    made once here, not once per layer."""
+    counts, macs, attention = analysis.counts, analysis.macs, analysis.attention
+    quadratic, causal, kv = attention.quadratic_macs, attention.causal_macs, attention.kv_cache
+    other_ops, connections, sharing, rfs = analysis.other_ops, analysis.connections, analysis.sharing, analysis.rf
+    memory, uses = analysis.memory.nodes, analysis.uses
+    counted = analysis.counted
+    values, rules = counted.values, counted.rules
+    step = analysis.step
+    total = analysis.totals.params
+    for n in analysis.graph if nodes is None else nodes:
+        i = n.id
+        c = counts[i]
+        loc = n.loc
+        yield {
+            "id": i,
+            "spec": n.text,
+            "type": n.type,
+            "line": loc.line if loc else None,
+            "column": _column(analysis, loc),
+            "inputs": list(n.inputs),
+            "output_shape": list(n.shape),
+            "params": c.params,
+            "weights": c.weights,
+            "biases": c.biases,
+            "buffers": c.buffers,
+            "macs": macs[i],
+            "flops": FLOPS_PER_MAC * macs[i],
+            "quadratic_macs": quadratic[i],
+            "causal_macs": causal[i],
+            "kv_cache_elements": kv[i],
+            "other_ops": _ops_dict(other_ops[i]),
+            "connections": connections[i],
+            "sharing": _sharing_dict(shared) if (shared := sharing[i]) else None,
+            "share": c.params / total if total else 0.0,  # Analysis.share
+            "rf": rf_dict(rfs[i]),
+            "memory": _node_memory_dict(memory[i]),
+            "implicit": n.implicit,
+            "shares": n.shares,
+            "uses": uses[i],
+            "tied": None if n.tie is None else {"owner": n.tie.owner, "transposed": n.tie.transposed},
+            "frozen": c.frozen,
+            "scope": list(n.scope),
+            "name": n.name,
+            "module": n.module,  # its torch module's path in `build`/`export --torch`: features.0, layer1.0.conv1
+            "warnings": list(n.warnings),
+            "counted": values[i],
+            "counted_rule": rules[i],
+            "training": training_views.step_dict(step, i),
+        }
 
 
 def _ops_dict(o: OtherOps) -> dict[str, int]:
@@ -238,17 +254,39 @@ _LAYERS = "\u0000layers\u0000"  # where the layer lines go in the indented docum
 
 
 def to_json(analysis: Analysis) -> str:
-    """The JSON document, indented, with one line per layer.
+    """The JSON document, indented, with one line per layer (see `json_chunks`)."""
+    return "".join(json_chunks(analysis))
+
+
+def write_json(analysis: Analysis, file: TextIO) -> None:
+    """The JSON document written to `file` a piece at a time: only one layer's line is held at once,
+    never the whole text (a 100,000-layer document is over 100 MB)."""
+    for chunk in json_chunks(analysis):
+        file.write(chunk)
+
+
+def json_chunks(analysis: Analysis) -> Iterator[str]:
+    """The JSON document in pieces: the head, each layer's line, the tail.
 
     `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
     the document — are encoded compactly by its C encoder, one per line, which reads as
     well and is several times faster on big graphs. Integers of any size stay exact.
+    Each layer's dict is made, encoded and dropped in turn.
     """
     head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    # each layer's dict is made, encoded and dropped in turn: only the text is held, never every dict at once
-    body = ",\n".join(["    " + encode(_layer(analysis, n.id)) for n in analysis.graph])
-    return head.replace(json.dumps(_LAYERS), "[\n" + body + "\n  ]" if len(analysis.graph) else "[]", 1) + "\n"
+    before, after = head.split(json.dumps(_LAYERS), 1)
+    yield before
+    if not len(analysis.graph):
+        yield "[]"
+    else:
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+        yield "["
+        comma = "\n    "
+        for layer in _layers(analysis):
+            yield comma + encode(layer)
+            comma = ",\n    "
+        yield "\n  ]"
+    yield after + "\n"
 
 
 CSV_FIELDS = ("id", "spec", "type", "line", "inputs", "output_shape", "params", "weights", "biases",

@@ -43,8 +43,13 @@ class Analysis(PassesAnalysis):
 
     @classmethod
     def of(cls, analysis: PassesAnalysis) -> Analysis:
-        return analysis if isinstance(analysis, cls) else cls(
-            **{f.name: getattr(analysis, f.name) for f in fields(analysis)})
+        if isinstance(analysis, cls):
+            return analysis
+        shown = cls(**{f.name: getattr(analysis, f.name) for f in fields(analysis)})
+        for lazy in ("conventions", "training"):  # already computed (cached_property): kept, not redone
+            if lazy in vars(analysis):
+                vars(shown)[lazy] = vars(analysis)[lazy]
+        return shown
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `archcalc report --format json`, as Python values."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
-def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
+def bar(value: float | Fraction, top: float | Fraction, width: int = BAR_WIDTH) -> str:
     eighths = round(8 * width * value / top) if top else 0
     return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
 
@@ -71,7 +72,8 @@ def profile_table(title: str, p: Profile) -> Table:
     rows = bins(p)
     binned = rows[0][0] != rows[0][1]
     # bars show paths per position, so a shorter last group is not drawn short
-    top = max(paths / (last - first + 1) for first, last, paths in rows)
+    # exact: a deep network's counts are integers far beyond a float's range
+    top = max(Fraction(paths, last - first + 1) for first, last, paths in rows)
     total = sum(p.counts)
     lo, hi = p.central()
     caption = (f"RF {p.size} px from {p.start}; paths: mean at {float(p.mean()):g}, sd {p.sd():.1f} px; "
@@ -84,7 +86,7 @@ def profile_table(title: str, p: Profile) -> Table:
     table.add_column("", no_wrap=True)
     for first, last, paths in rows:
         where = str(first) if first == last else f"{first}..{last}"
-        per_position = paths / (last - first + 1)
+        per_position = Fraction(paths, last - first + 1)
         table.add_row(where, large(paths), percent(paths, total, 1),
                       Text(bar(per_position, top), style="cyan"))
     return table

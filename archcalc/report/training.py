@@ -98,3 +98,8 @@ def to_dict(analysis: Analysis, layers: bool = True) -> dict[str, Any]:
 
 def layer_dict(analysis: Analysis, node_id: int) -> dict[str, Any]:
     return _layer(analysis.step, node_id)
+
+
+def step_dict(t: Training, node_id: int) -> dict[str, Any]:
+    """One layer's training figures for the JSON document, from the step itself."""
+    return _layer(t, node_id)
