@@ -163,17 +163,36 @@ def test_a_class_token_expanded_over_the_batch_is_the_parameter(tmp_path: Path) 
 
 
 class SelfAttention(torch.nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, masked: bool = False) -> None:
         super().__init__()
         self.attn = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+        self.mask = torch.triu(torch.full((10, 10), float("-inf")), 1) if masked else None
 
     def forward(self, x: Any) -> Any:
-        return self.attn(x, x, x, need_weights=False)[0]
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.mask)[0]
 
 
-def test_a_sequence_first_transpose_is_named(tmp_path: Path) -> None:
-    """torch.onnx writes nn.MultiheadAttention sequence-first: its first Transpose moves the batch."""
-    path = export(SelfAttention(), (10, 32), tmp_path / "mha.onnx")
+def test_multihead_attention_exported_sequence_first_is_one_attention(tmp_path: Path) -> None:
+    """torch.onnx writes nn.MultiheadAttention sequence-first (a Transpose of the batch, the projections,
+    per-head Reshapes, MatMul/Softmax/MatMul, the out-projection Gemm, a Transpose back): read as one
+    `attention/mha`, with PyTorch's parameters and FlopCounterMode's FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = SelfAttention()
+    path = export(model, (10, 32), tmp_path / "mha.onnx")
+    imported = import_onnx(str(path))
+    assert "attention/mha(heads=4)" in imported.spec
+    a = analyze(imported.graph)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # on meta: the CPU's fused path counts 0
+        out = SelfAttention().to("meta")(torch.zeros(1, 10, 32, device="meta"))
+    assert (a.totals.params, a.totals.flops) == (sum(p.numel() for p in model.parameters()), counter.get_total_flops())
+    assert tuple(a.graph.output.shape) == tuple(out.shape[1:]) == (10, 32)
+
+
+def test_a_masked_attention_is_not_read_as_one(tmp_path: Path) -> None:
+    """With a mask the subgraph has another Add: not the form archcalc reads, so the Transpose that moves
+    the batch is named."""
+    path = export(SelfAttention(masked=True), (10, 32), tmp_path / "masked.onnx")
     with pytest.raises(UnknownOpsError) as e:
         import_onnx(str(path))
     assert [op for op, _, _ in e.value.unknown] == ["ONNX Transpose"]

@@ -150,7 +150,6 @@ def round_trip(name: str) -> dict[str, Any]:
         entry["verify"] = {"ok": report.ok, "checks": len(report.checks)}
     else:
         entry["verify"] = why
-    # every CHECKED model; ViT's file stops, naming the Transpose torch.onnx writes nn.MultiheadAttention with
     entry["onnx"] = onnx_round_trip(name, size, truth) if name in CHECKED else why
     return entry
 

@@ -79,6 +79,7 @@ class _Reader:
         self.shared: set[str] = set()  # initializers several nodes read
         self.layer_of: dict[tuple[str, tuple[str, ...], str], int] = {}  # a layer's initializers → its op
         self.owner: dict[str, int] = {}  # initializer → the op whose parameters it is
+        self.skip: set[str] = set()  # nodes read as part of a subgraph already written (nn.MultiheadAttention's)
         self.layers: dict[str, list[LayerType]] = {}
         for layer in REGISTRY.values():
             for op in layer.onnx_ops:
@@ -143,7 +144,11 @@ class _Reader:
 
     # -- nodes ----------------------------------------------------------------------------------------
     def _node(self, node: Any) -> None:
+        if node.name and node.name in self.skip:
+            return
         names = [self.alias.get(n, n) for n in node.input]
+        if node.op_type == "Transpose" and self._mha(node, names):
+            return
         if node.op_type == "Constant":
             self._fold(node, names)
             return
@@ -242,6 +247,92 @@ class _Reader:
                 self.refs[out] = Ref(op.id, k)
             return
         self._unknown(node, label, reason, refs, names, known)
+
+    def _mha(self, node: Any, names: list[str]) -> bool:
+        """torch.onnx's nn.MultiheadAttention (batch_first self-attention, no mask), written sequence-first:
+        in its module's scope, a Transpose (1, 0, 2) of the one input, the in-projection (a MatMul with the
+        E×3E weight, an Add of the 3E bias), per-head Reshapes to (T, H, D), two MatMuls between them around
+        one Softmax, the out-projection Gemm (E×E, E) and a Transpose back. Read as one
+        `attention/mha(heads=H)` holding those four initializers; any other form is left to the nodes."""
+        import numpy as np
+
+        perm = next((tuple(_attr(a)) for a in node.attribute if a.name == "perm"), None)
+        if perm != (1, 0, 2) or not names or names[0] not in self.refs or "/" not in node.name.strip("/"):
+            return False
+        ref = self.refs[names[0]]
+        shape = self.ops[ref.op].shapes[ref.part]
+        if len(shape) != 2 or not self.ops[ref.op].batched:
+            return False
+        tokens, width = shape
+        prefix = node.name.rsplit("/", 1)[0] + "/"
+        body = [n for n in self.graph.node if n.name.startswith(prefix)]
+        first = next((n for n in body if n.op_type != "Constant"), None)
+        if first is None or first.name != node.name:  # the scope begins with this Transpose
+            return False
+        names_in = {n.name for n in body}
+        produced = {o for n in body for o in n.output}
+        read_outside = {i for n in self.graph.node if n.name not in names_in for i in n.input} | \
+            {o.name for o in self.graph.output}
+        outs = [o for n in body for o in n.output if o in read_outside]
+        external = {self.alias.get(i, i) for n in body for i in n.input if i and i not in produced}
+        floats = {i for i in external if i in self.inits and self.inits[i].data_type in (1, 10, 11, 16)}
+        if len(outs) != 1 or {i for i in external if i in self.refs} != {names[0]} or \
+                any(i not in self.inits and i not in self.consts and i not in self.refs for i in external):
+            return False
+        data, ops = {names[0]}, []  # the nodes computing from the input, in order
+        for n in body:
+            if n.op_type != "Shape" and any(self.alias.get(i, i) in data for i in n.input):  # sizes: not data
+                data.update(n.output)
+                ops.append(n)
+        kinds = [n.op_type for n in ops]
+        allowed = {"Transpose", "MatMul", "Add", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Mul", "Softmax", "Gemm"}
+        if set(kinds) - allowed or kinds.count("Softmax") != 1 or kinds.count("MatMul") != 3 or \
+                kinds.count("Gemm") != 1 or kinds.count("Add") != 1 or ops[-1].op_type != "Transpose":
+            return False
+        dims = {i: tuple(self.inits[i].dims) for i in floats}
+        by_shape = sorted(dims.values())
+        if by_shape != sorted([(width, 3 * width), (3 * width,), (width, width), (width,)]) or len(floats) != 4:
+            return False
+        consts = {}
+        for n in body:
+            if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+                consts[n.output[0]] = self.numpy_helper.to_array(n.attribute[0].t)
+        for n in ops:
+            if n.op_type in ("MatMul", "Add", "Gemm", "Mul"):
+                other = [self.alias.get(i, i) for i in n.input if self.alias.get(i, i) not in data]
+                if n.op_type == "MatMul" and other and dims.get(other[0]) != (width, 3 * width):
+                    return False
+                if n.op_type == "Add" and (len(other) != 1 or dims.get(other[0]) != (3 * width,)):
+                    return False
+                if n.op_type == "Gemm" and (sorted(dims.get(i, ()) for i in other) != [(width,), (width, width)]
+                                            or _attr_of(n, "transB", 0) != 1 or _attr_of(n, "alpha", 1.0) != 1.0
+                                            or _attr_of(n, "beta", 1.0) != 1.0):
+                    return False
+                if n.op_type == "Mul" and any(i in self.inits or i in data for i in other):
+                    return False
+            if n.op_type == "Softmax" and _attr_of(n, "axis", -1) not in (-1, 3):
+                return False
+        before = ops[:kinds.index("Softmax")]  # q, k and v split into heads: (T, B·H, D), the batch 1
+        heads = {int(v[1]) for n in before if n.op_type == "Reshape" for t in [consts.get(n.input[1])]
+                 if t is not None for v in [np.atleast_1d(t)] if v.size == 3 and v[0] == tokens and
+                 v[1] * v[2] == width}
+        if len(heads) != 1:
+            return False
+        emit = Emit(f"attention/mha(heads={heads.pop()})")
+        try:
+            inferred = _infer(emit, (shape,), [True])
+        except SpecError:
+            return False
+        frames, path = _scope(node.name)
+        op = Op(len(self.ops), _type_of(emit.text, "attention"), emit, (ref,), tuple(inferred), True, frames,
+                path=path or prefix.strip("/"), source="ONNX nn.MultiheadAttention (MatMul, Softmax, Gemm)",
+                elements=sum(math.prod(d) for d in dims.values()))
+        for i in floats:
+            self.owner.setdefault(i, op.id)
+        self.ops.append(op)
+        self.refs[outs[0]] = Ref(op.id)
+        self.skip.update(names_in)
+        return True
 
     def _unknown(self, node: Any, label: str, reason: str, refs: list[Ref], names: list[str],
                  known: list[Shape | None]) -> None:
@@ -417,6 +508,10 @@ def _dims(vi: Any) -> list[Any] | None:
     if not t.HasField("shape"):
         return None
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+
+
+def _attr_of(node: Any, name: str, default: Any) -> Any:
+    return next((_attr(a) for a in node.attribute if a.name == name), default)
 
 
 def _attr(a: Any) -> Any:
