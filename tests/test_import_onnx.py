@@ -89,3 +89,111 @@ def test_a_malformed_file_gets_one_message(tmp_path: Path) -> None:
         import_onnx(str(bad))
     with pytest.raises(ModelImportError, match="no such file"):
         import_onnx(str(tmp_path / "missing.onnx"))
+
+
+class Padded(torch.nn.Module):
+    """F.pad with sizes computed from the shape as Swin pads to its windows (the exporter writes them as
+    Shape, Slice with step -1, Concat… on constants; ONNX Pad: every axis's begins, then its ends), and a
+    zero pad (Swin's where the map is a multiple of the window): no node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Any) -> Any:
+        x = self.conv(x)
+        x = torch.nn.functional.pad(x, (1, 2, 0, (4 - x.size(-2) % 4) % 4))
+        return torch.nn.functional.pad(x, (0, 0, 0, 0)).relu()
+
+
+class ScaledByItsWidth(torch.nn.Module):
+    """q · C^-0.5 with C read from the shape, as Swin's attention scales q: a Pow of constants, folded;
+    what is left is a product by a number, which archcalc has no layer type for."""
+
+    def forward(self, x: Any) -> Any:
+        return x * x.size(-1) ** -0.5
+
+
+def test_pad_is_read_in_f_pads_order(tmp_path: Path) -> None:
+    model = Padded()
+    path = export(model, (3, 8, 8), tmp_path / "pad.onnx")
+    assert {"Shape", "Slice", "Pad"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
+    imported = import_onnx(str(path))
+    assert "pad(1, 2, 0, 2)" in imported.spec and imported.spec.count("pad(") == 1
+    a = analyze(imported.graph)
+    assert a.totals.params == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        assert tuple(a.graph.output.shape) == tuple(model(torch.randn(1, 3, 8, 8)).shape[1:]) == (4, 8, 9)
+
+
+def test_a_pow_of_constants_is_folded(tmp_path: Path) -> None:
+    path = export(ScaledByItsWidth(), (5, 16), tmp_path / "scale.onnx")
+    assert "Pow" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    with pytest.raises(UnknownOpsError) as e:
+        import_onnx(str(path))
+    assert [op for op, _, _ in e.value.unknown] == ["ONNX Mul"]  # not the Pow
+    assert "a product by a number" in str(e.value)
+
+
+class ClassToken(torch.nn.Module):
+    """ViT's class token: a free 1×1×D parameter expanded over the batch (ONNX Expand of an initializer),
+    concatenated before the tokens: the parameter itself, counted once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(12, 16)
+        self.class_token = torch.nn.Parameter(torch.zeros(1, 1, 16))
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x: Any) -> Any:
+        x = self.embed(x)
+        return self.head(torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1))
+
+
+def test_a_class_token_expanded_over_the_batch_is_the_parameter(tmp_path: Path) -> None:
+    model = ClassToken()
+    path = export(model, (5, 12), tmp_path / "cls.onnx")
+    assert "Expand" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    imported = import_onnx(str(path))
+    assert "parameter(1x1x16)" in imported.spec
+    a = analyze(imported.graph)
+    assert a.totals.params == sum(p.numel() for p in model.parameters()) == 16 * 13 + 16 + 17 * 3
+    with torch.no_grad():
+        assert tuple(a.graph.output.shape) == tuple(model(torch.randn(1, 5, 12)).shape[1:]) == (6, 3)
+
+
+class SelfAttention(torch.nn.Module):
+    def __init__(self, masked: bool = False) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+        self.mask = torch.triu(torch.full((10, 10), float("-inf")), 1) if masked else None
+
+    def forward(self, x: Any) -> Any:
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.mask)[0]
+
+
+def test_multihead_attention_exported_sequence_first_is_one_attention(tmp_path: Path) -> None:
+    """torch.onnx writes nn.MultiheadAttention sequence-first (a Transpose of the batch, the projections,
+    per-head Reshapes, MatMul/Softmax/MatMul, the out-projection Gemm, a Transpose back): read as one
+    `attention/mha`, with PyTorch's parameters and FlopCounterMode's FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = SelfAttention()
+    path = export(model, (10, 32), tmp_path / "mha.onnx")
+    imported = import_onnx(str(path))
+    assert "attention/mha(heads=4)" in imported.spec
+    a = analyze(imported.graph)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # on meta: the CPU's fused path counts 0
+        out = SelfAttention().to("meta")(torch.zeros(1, 10, 32, device="meta"))
+    assert (a.totals.params, a.totals.flops) == (sum(p.numel() for p in model.parameters()), counter.get_total_flops())
+    assert tuple(a.graph.output.shape) == tuple(out.shape[1:]) == (10, 32)
+
+
+def test_a_masked_attention_is_not_read_as_one(tmp_path: Path) -> None:
+    """With a mask the subgraph has another Add: not the form archcalc reads, so the Transpose that moves
+    the batch is named."""
+    path = export(SelfAttention(masked=True), (10, 32), tmp_path / "masked.onnx")
+    with pytest.raises(UnknownOpsError) as e:
+        import_onnx(str(path))
+    assert [op for op, _, _ in e.value.unknown] == ["ONNX Transpose"]
+    assert "perm [1, 0, 2]" in str(e.value) and "sequence-first" in str(e.value)

@@ -25,7 +25,11 @@ from archcalc.tensor import Shape
 INSTALL = "pip install 'archcalc[onnx]'"
 FREE_OPERANDS = ("Add", "Mul", "Sub", "Div", "MatMul", "Concat")  # an initializer operand: a free parameter
 FOLDABLE = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
-            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod")
+            "Constant", "ConstantOfShape", "Identity", "Range", "Floor", "Neg", "Reshape", "Mod", "Pow", "Sqrt",
+            "Equal", "Not", "Where", "Expand", "ScatterND", "Transpose")
+# folded only where every input is a constant the graph computes, never an initializer (ViT's class token
+# is an Expand of one: a parameter, not shape arithmetic)
+CONSTANTS_ONLY = ("Pow", "Sqrt", "Equal", "Not", "Where", "Expand", "ScatterND", "Transpose")
 
 
 def require_onnx() -> Any:
@@ -75,6 +79,7 @@ class _Reader:
         self.shared: set[str] = set()  # initializers several nodes read
         self.layer_of: dict[tuple[str, tuple[str, ...], str], int] = {}  # a layer's initializers → its op
         self.owner: dict[str, int] = {}  # initializer → the op whose parameters it is
+        self.skip: set[str] = set()  # nodes read as part of a subgraph already written (nn.MultiheadAttention's)
         self.layers: dict[str, list[LayerType]] = {}
         for layer in REGISTRY.values():
             for op in layer.onnx_ops:
@@ -139,12 +144,16 @@ class _Reader:
 
     # -- nodes ----------------------------------------------------------------------------------------
     def _node(self, node: Any) -> None:
+        if node.name and node.name in self.skip:
+            return
         names = [self.alias.get(n, n) for n in node.input]
+        if node.op_type == "Transpose" and self._mha(node, names):
+            return
         if node.op_type == "Constant":
             self._fold(node, names)
             return
-        if all(not n or n in self.consts or n in self.inits for n in names) and node.op_type in FOLDABLE and \
-                node.op_type != "Identity":
+        if all(not n or n in self.consts or (n in self.inits and node.op_type not in CONSTANTS_ONLY) for n in names) \
+                and node.op_type in FOLDABLE and node.op_type != "Identity":
             if self._fold(node, names):
                 return
         if node.op_type == "Shape" and names and names[0] in self.refs:
@@ -161,6 +170,17 @@ class _Reader:
             elif names[0] in self.refs:
                 self.refs[node.output[0]] = self.refs[names[0]]
             return
+        if node.op_type == "Expand" and names and names[0] in self.inits and names[1:2] and names[1] in self.consts:
+            dims = tuple(self.inits[names[0]].dims)
+            try:
+                import numpy as np
+
+                same = dims[:1] == (1,) and tuple(np.broadcast_shapes(dims, tuple(self.consts[names[1]]))) == dims
+            except ValueError:
+                same = False
+            if same:  # a free 1×… tensor over the (exported) batch of 1, as ViT's class token: the tensor itself
+                self.refs[node.output[0]] = self.refs[self._free(names[0], _scope(node.name)[0])]
+                return
         if any(n in self.missing for n in names):
             self.missing.update(node.output)  # downstream of an op already listed
             return
@@ -228,6 +248,92 @@ class _Reader:
             return
         self._unknown(node, label, reason, refs, names, known)
 
+    def _mha(self, node: Any, names: list[str]) -> bool:
+        """torch.onnx's nn.MultiheadAttention (batch_first self-attention, no mask), written sequence-first:
+        in its module's scope, a Transpose (1, 0, 2) of the one input, the in-projection (a MatMul with the
+        E×3E weight, an Add of the 3E bias), per-head Reshapes to (T, H, D), two MatMuls between them around
+        one Softmax, the out-projection Gemm (E×E, E) and a Transpose back. Read as one
+        `attention/mha(heads=H)` holding those four initializers; any other form is left to the nodes."""
+        import numpy as np
+
+        perm = next((tuple(_attr(a)) for a in node.attribute if a.name == "perm"), None)
+        if perm != (1, 0, 2) or not names or names[0] not in self.refs or "/" not in node.name.strip("/"):
+            return False
+        ref = self.refs[names[0]]
+        shape = self.ops[ref.op].shapes[ref.part]
+        if len(shape) != 2 or not self.ops[ref.op].batched:
+            return False
+        tokens, width = shape
+        prefix = node.name.rsplit("/", 1)[0] + "/"
+        body = [n for n in self.graph.node if n.name.startswith(prefix)]
+        first = next((n for n in body if n.op_type != "Constant"), None)
+        if first is None or first.name != node.name:  # the scope begins with this Transpose
+            return False
+        names_in = {n.name for n in body}
+        produced = {o for n in body for o in n.output}
+        read_outside = {i for n in self.graph.node if n.name not in names_in for i in n.input} | \
+            {o.name for o in self.graph.output}
+        outs = [o for n in body for o in n.output if o in read_outside]
+        external = {self.alias.get(i, i) for n in body for i in n.input if i and i not in produced}
+        floats = {i for i in external if i in self.inits and self.inits[i].data_type in (1, 10, 11, 16)}
+        if len(outs) != 1 or {i for i in external if i in self.refs} != {names[0]} or \
+                any(i not in self.inits and i not in self.consts and i not in self.refs for i in external):
+            return False
+        data, ops = {names[0]}, []  # the nodes computing from the input, in order
+        for n in body:
+            if n.op_type != "Shape" and any(self.alias.get(i, i) in data for i in n.input):  # sizes: not data
+                data.update(n.output)
+                ops.append(n)
+        kinds = [n.op_type for n in ops]
+        allowed = {"Transpose", "MatMul", "Add", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Mul", "Softmax", "Gemm"}
+        if set(kinds) - allowed or kinds.count("Softmax") != 1 or kinds.count("MatMul") != 3 or \
+                kinds.count("Gemm") != 1 or kinds.count("Add") != 1 or ops[-1].op_type != "Transpose":
+            return False
+        dims = {i: tuple(self.inits[i].dims) for i in floats}
+        by_shape = sorted(dims.values())
+        if by_shape != sorted([(width, 3 * width), (3 * width,), (width, width), (width,)]) or len(floats) != 4:
+            return False
+        consts = {}
+        for n in body:
+            if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+                consts[n.output[0]] = self.numpy_helper.to_array(n.attribute[0].t)
+        for n in ops:
+            if n.op_type in ("MatMul", "Add", "Gemm", "Mul"):
+                other = [self.alias.get(i, i) for i in n.input if self.alias.get(i, i) not in data]
+                if n.op_type == "MatMul" and other and dims.get(other[0]) != (width, 3 * width):
+                    return False
+                if n.op_type == "Add" and (len(other) != 1 or dims.get(other[0]) != (3 * width,)):
+                    return False
+                if n.op_type == "Gemm" and (sorted(dims.get(i, ()) for i in other) != [(width,), (width, width)]
+                                            or _attr_of(n, "transB", 0) != 1 or _attr_of(n, "alpha", 1.0) != 1.0
+                                            or _attr_of(n, "beta", 1.0) != 1.0):
+                    return False
+                if n.op_type == "Mul" and any(i in self.inits or i in data for i in other):
+                    return False
+            if n.op_type == "Softmax" and _attr_of(n, "axis", -1) not in (-1, 3):
+                return False
+        before = ops[:kinds.index("Softmax")]  # q, k and v split into heads: (T, B·H, D), the batch 1
+        heads = {int(v[1]) for n in before if n.op_type == "Reshape" for t in [consts.get(n.input[1])]
+                 if t is not None for v in [np.atleast_1d(t)] if v.size == 3 and v[0] == tokens and
+                 v[1] * v[2] == width}
+        if len(heads) != 1:
+            return False
+        emit = Emit(f"attention/mha(heads={heads.pop()})")
+        try:
+            inferred = _infer(emit, (shape,), [True])
+        except SpecError:
+            return False
+        frames, path = _scope(node.name)
+        op = Op(len(self.ops), _type_of(emit.text, "attention"), emit, (ref,), tuple(inferred), True, frames,
+                path=path or prefix.strip("/"), source="ONNX nn.MultiheadAttention (MatMul, Softmax, Gemm)",
+                elements=sum(math.prod(d) for d in dims.values()))
+        for i in floats:
+            self.owner.setdefault(i, op.id)
+        self.ops.append(op)
+        self.refs[outs[0]] = Ref(op.id)
+        self.skip.update(names_in)
+        return True
+
     def _unknown(self, node: Any, label: str, reason: str, refs: list[Ref], names: list[str],
                  known: list[Shape | None]) -> None:
         from archcalc.importers.torch_trace import unknown_text
@@ -286,6 +392,9 @@ class _Reader:
                 t = next(a for a in node.attribute if a.name in ("value", "value_ints", "value_int", "value_float",
                                                                   "value_floats"))
                 out = self.numpy_helper.to_array(t.t) if t.name == "value" else np.array(_attr(t))
+            elif op == "Shape":  # of a folded constant: its sizes (opset 15's start and end)
+                dims = np.shape(vals[0])
+                out = np.array(dims[attrs.get("start", 0):attrs.get("end", len(dims))], dtype=np.int64)
             elif op == "Gather":
                 out = np.take(vals[0], vals[1], axis=attrs.get("axis", 0))
             elif op == "Unsqueeze":
@@ -306,14 +415,34 @@ class _Reader:
             elif op == "Slice":
                 data, starts, ends = vals[0], vals[1], vals[2]
                 axes = vals[3] if len(vals) > 3 and vals[3] is not None else range(len(starts))
+                steps = vals[4] if len(vals) > 4 and vals[4] is not None else [1] * len(starts)
                 index = [slice(None)] * np.ndim(data)
-                for s, e, a in zip(starts, ends, axes):
-                    index[int(a)] = slice(int(s), int(e))
+                for s, e, a, k in zip(starts, ends, axes, steps):
+                    index[int(a)] = slice(int(s), int(e), int(k))
                 out = data[tuple(index)]
             elif op == "Reshape":
                 out = np.reshape(vals[0], vals[1])
             elif op in ("Floor", "Neg"):
                 out = np.floor(vals[0]) if op == "Floor" else -vals[0]
+            elif op == "Transpose":
+                out = np.transpose(vals[0], attrs.get("perm"))
+            elif op == "Pow":
+                out = np.power(vals[0], vals[1]).astype(np.result_type(vals[0]))  # ONNX: the base's type
+            elif op == "Sqrt":
+                out = np.sqrt(vals[0])
+            elif op == "Equal":
+                out = np.equal(vals[0], vals[1])
+            elif op == "Not":
+                out = np.logical_not(vals[0])
+            elif op == "Where":
+                out = np.where(vals[0], vals[1], vals[2])
+            elif op == "Expand":
+                out = vals[0] * np.ones(tuple(int(d) for d in vals[1]), dtype=vals[0].dtype)  # bidirectional
+            elif op == "ScatterND":
+                out = np.array(vals[0], copy=True)
+                for idx, upd in zip(vals[1].reshape(-1, vals[1].shape[-1]),
+                                    vals[2].reshape(-1, *vals[0].shape[vals[1].shape[-1]:])):
+                    out[tuple(int(i) for i in idx)] = upd
             elif op == "Mod":
                 out = (np.fmod if attrs.get("fmod", 0) else np.mod)(vals[0], vals[1])
             elif op == "Identity":
@@ -379,6 +508,10 @@ def _dims(vi: Any) -> list[Any] | None:
     if not t.HasField("shape"):
         return None
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+
+
+def _attr_of(node: Any, name: str, default: Any) -> Any:
+    return next((_attr(a) for a in node.attribute if a.name == name), default)
 
 
 def _attr(a: Any) -> Any:

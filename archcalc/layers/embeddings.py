@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archcalc.layers.base import Arg, Args, Counts, Formula, LayerArgError, LayerType, OtherOps, Saved, Shaped, register
-from archcalc.layers.imported import Emit, TorchCall
+from archcalc.layers.imported import Emit, OnnxCall, TorchCall
 from archcalc.tensor import Shape, format_shape, prod
 
 
@@ -251,6 +251,17 @@ class Token(LayerType):
         if not all(i == slice(None) or i is Ellipsis for i in index[2:]):
             return None
         return Emit(f"token({index[1]})")
+
+    onnx_ops = ("Gather",)
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """`x[:, i]` exported: a Gather on axis 1 (the one after the batch) of a T×F sequence by one scalar
+        index (a 1-element list keeps the axis: not this)."""
+        index = call.constants.get(1)
+        if call.attrs.get("axis", 0) != 1 or len(call.inputs) != 1 or len(call.inputs[0]) != 2 or \
+                type(index) is not int:
+            return None
+        return Emit(f"token({index})")
 
     def shape(self, a: Args, inputs: Sequence[Shape]) -> Shaped:
         t, f = _sequence(inputs[0], self.name)

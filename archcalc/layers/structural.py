@@ -371,6 +371,9 @@ class Mul(LayerType):
         return Emit("mul") if all_tensors(call, 2) else None  # by a number: no layer type for it
 
     def from_onnx(self, call: OnnxCall) -> Emit | None:
+        if len(call.inputs) == 1 and call.constants:
+            raise Unsupported("a product by a number the graph computes (x · c): archcalc has no layer type that "
+                              "multiplies by a number")
         return Emit("mul") if len(call.inputs) == 2 == call.input_count else None
 
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],

@@ -139,7 +139,9 @@ class Permute(_Moves):
     def from_onnx(self, call: OnnxCall) -> Emit | None:
         perm = call.attrs.get("perm")
         if perm is None or perm[0] != 0:
-            raise Unsupported("a transpose that moves the batch axis (or reverses every axis)")
+            order = "" if perm is None else f", perm {list(perm)}"
+            raise Unsupported(f"a transpose that moves the batch axis (or reverses every axis){order}: archcalc's "
+                              f"batch axis is dim 0, alone (torch.onnx writes nn.MultiheadAttention sequence-first so)")
         return Emit(f"permute({dims_text(perm)})")
     view = "strided"
 
@@ -678,6 +680,42 @@ class Pad(LayerType):
             options.append(f"value={number_text(value)}")
         return Emit(f"pad({', '.join([dims_text(pads), *options])})")
 
+    onnx_ops = ("Pad",)
+    ONNX_MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+    def from_onnx(self, call: OnnxCall) -> Emit | None:
+        """ONNX's pads are every axis's begins, then every axis's ends (the batch first); F.pad's are
+        (before, after) pairs from the last axis. All zeros (Swin's window padding where the map is a
+        multiple of the window) is the input as it is."""
+        pads = call.constants.get(1, call.attrs.get("pads"))
+        if pads is None or call.input_count > 3:
+            raise Unsupported("padding sizes computed at run time, or only on some axes (an axes input)")
+        mode = call.attrs.get("mode", "constant")
+        if mode not in self.ONNX_MODES:
+            raise Unsupported(f"padding mode '{mode}'")
+        value = call.constants.get(2, 0.0)
+        value = float(value[0] if isinstance(value, list) else value)
+        n = len(pads) // 2
+        begins, ends = list(pads[:n]), list(pads[n:])
+        if any(p < 0 for p in pads):
+            raise Unsupported("negative padding (a crop)")
+        if begins[0] or ends[0]:
+            raise Unsupported("padding the batch axis")
+        if not any(pads):
+            return ALIAS
+        pairs = [(begins[k], ends[k]) for k in reversed(range(1, n))]  # the last axis first
+        if mode == "constant":
+            while pairs and pairs[-1] == (0, 0):
+                pairs.pop()
+        elif pairs[-1] != (0, 0):
+            raise Unsupported(f"{mode} padding of the channels")
+        else:
+            pairs.pop()
+        options = [] if mode == "constant" else [f"mode={self.ONNX_MODES[mode]}"]
+        if mode == "constant" and value:
+            options.append(f"value={number_text(value)}")
+        return Emit(f"pad({', '.join([dims_text([p for pair in pairs for p in pair]), *options])})")
+
     def saved(self, a: Args, inputs: Sequence[Shape], out: Shape, input_grad: Sequence[bool],
               weight_grad: bool) -> tuple[Saved, ...]:
         return ()
@@ -748,7 +786,9 @@ def _onnx_reshape(shape: Shape, target: Any, attrs: Any) -> Shape:
         known = prod([v for v in out if v != -1])
         out[out.index(-1)] = prod(full) // known if known else 0
     if not out or out[0] != 1:
-        raise Unsupported(f"a reshape to {out}, which moves the batch axis")
+        raise Unsupported(f"a reshape to {out}, which moves the batch axis" + (
+            f" (it merges the batch with {out[0]} windows or heads, as a window partition or a sequence-first "
+            f"attention does: archcalc's batch axis is dim 0, alone)" if out and out[0] > 1 else ""))
     return tuple(out[1:])
 
 
