@@ -340,3 +340,15 @@ def test_a_view_to_its_own_shape_and_a_whole_slice_are_no_nodes() -> None:
     body = [line for line in imported.spec.splitlines() if line and not line.startswith("#")]
     assert body == ["name Net", "input 6", "embedding(vocab=50, dim=8) as wte, fc-50/nobias(tie=wte)"]
     assert analyze(imported.graph).totals.params == 400
+
+
+def test_a_rate_that_differs_per_block_becomes_a_block_parameter() -> None:
+    # ConvNeXt's and EfficientNet's stochastic-depth rate grows block by block: the blocks were written
+    # out one by one (convnext_tiny in 116 lines, now 52); a float shared by every call stays written
+    from archcalc.importers.writer import _anti_unify
+
+    texts = ["conv3-96, layernorm(eps=1e-06), stochastic-depth(p=0)",
+             "conv3-192, layernorm(eps=1e-06), stochastic-depth(p=0.0058823529411764705)"]
+    params, body, args = _anti_unify(texts, [])
+    assert params == ["c", "p"] and body == "conv3-{c}, layernorm(eps=1e-06), stochastic-depth(p={p})"
+    assert args == [["96", "0"], ["192", "0.0058823529411764705"]]

@@ -3,7 +3,8 @@
 The operations are grouped by the module calls they ran in. A call with one tensor in and one
 out becomes a block call where its module's class recurs with the same structure (ResNet's
 Bottleneck, a stage of them); the numbers that differ between the calls become the block's
-parameters (`block bottleneck(c, c2, s)`), and calls in a row with the same arguments a
+parameters (`block bottleneck(c, c2, s)`; a float argument too: ConvNeXt's stochastic-depth rate,
+`cnblock(96, 0.0058823529411764705)`), and calls in a row with the same arguments a
 repeat (`bottleneck(64, 256) x2`). Everything else is written inline, under a comment naming
 the module it came from. A value read by anything but the next item gets a name
 (`conv1 = …`, `add(@conv1, @in)`); a module called twice is an instance (`tower(…) as twin`,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from archcalc.importers.ir import ModelIR, Op, Ref
 from archcalc.layers import find
@@ -676,11 +678,12 @@ def _tokens(text: str, words: Sequence[str] = ()) -> list[str]:
 
 
 def _split_numbers(text: str) -> list[str]:
-    """'conv3-64/s2' → ['conv', '3', '-', '64', '/s', '2', ''] (floats stay in the literal pieces)."""
+    """'conv3-64/s2' → ['conv', '3', '-', '64', '/s', '2', '']; a float is a token too where it is an
+    argument's whole value (`p=0.05`: a stochastic-depth rate that differs per block), else literal."""
     out, pos = [""], 0
     for m in _NUMBER.finditer(text):
         token = m.group(0)
-        if "." in token or "e" in token.lower():
+        if _is_float(token) and not (text[:m.start()].endswith("=") and not text[m.end():m.end() + 1].isalnum()):
             continue
         out[-1] += text[pos:m.start()]
         out += [token, ""]
@@ -706,25 +709,33 @@ def _anti_unify(texts: list[str], words: list[str]) -> tuple[list[str], str, lis
     """The block body with a parameter for each number that differs between the calls (`{2*c}`
     where one is a multiple of another), and each call's arguments."""
     cut = [_tokens(t, words) for t in texts]
-    literal, numbers = cut[0][0::2], [[int(c[i]) for c in cut] for i in range(1, len(cut[0]), 2)]
-    params: list[tuple[str, list[int]]] = []
+    literal, tokens = cut[0][0::2], [[c[i] for c in cut] for i in range(1, len(cut[0]), 2)]
+    params: list[tuple[str, list[Any]]] = []
     out = [literal[0]]
-    for i, column in enumerate(numbers):
+    for i, column in enumerate(tokens):
         if len(set(column)) == 1:
-            out.append(str(column[0]))
-        else:
+            out.append(column[0])
+        elif any(_is_float(t) for t in column):  # a rate: its own parameter, as written (no multiples)
             out.append("{" + _param_for(column, params, literal[i]) + "}")
+        else:
+            out.append("{" + _param_for([int(t) for t in column], params, literal[i]) + "}")
         out.append(literal[i + 1])
     names = [n for n, _ in params]
     args = [[str(values[k]) for _, values in params] for k in range(len(texts))]
     return names, "".join(out), args
 
 
-def _param_for(column: list[int], params: list[tuple[str, list[int]]], before: str) -> str:
+def _is_float(token: str) -> bool:
+    return "." in token or "e" in token.lower()
+
+
+def _param_for(column: list[Any], params: list[tuple[str, list[Any]]], before: str) -> str:
     for name, values in params:
         if values == column:
             return name
     for name, values in params:
+        if not all(isinstance(v, int) for v in (*values, *column)):
+            continue
         if all(v and c % v == 0 for c, v in zip(column, values)) and len({c // v for c, v in zip(column, values)}) == 1:
             return f"{column[0] // values[0]}*{name}"
         if all(c and v % c == 0 for c, v in zip(column, values)) and len({v // c for c, v in zip(column, values)}) == 1:
