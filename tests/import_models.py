@@ -180,6 +180,20 @@ class DataDependent(nn.Module):
         return x
 
 
+class LoopsOverATensor(nn.Module):
+    """Loops over a tensor it computed: tracing does not know how many parts it has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for part in self.fc(x).split(4, dim=-1):
+            out = out * part
+        return out
+
+
 class TwoInputs(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -201,6 +201,10 @@ def line_of(text: str) -> int:
     ("tests/import_models.py:DataDependent", (4,),
      f"tests/import_models.py:{line_of('if x.sum() > 0')}: the forward of tests/import_models.py:DataDependent "
      "decides what to compute from a tensor's values, which tracing cannot follow"),
+    ("tests/import_models.py:LoopsOverATensor", (4,),
+     f"tests/import_models.py:{line_of('for part in self.fc(x)')}: the forward of "
+     "tests/import_models.py:LoopsOverATensor unpacks or loops over a tensor it computed, "
+     "whose number of parts tracing does not know"),
     ("tests/import_models.py:TwoInputs", (4,),
      "tests/import_models.py:TwoInputs.forward(x, mask) needs 2 inputs, given 1 (x): give a shape for each, as in "
      "--input x=SHAPE, --input mask=SHAPE"),

@@ -239,6 +239,12 @@ def _trace_error(e: Exception, module: Any, origin: str, inner: str) -> ModelImp
     place = f"{where}: " if where else ""
     inside = f" (in module '{inner}')" if inner else ""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "cannot be iterated" in text:  # fx's words for it also name "control flow": this check first
+        return ModelImportError(
+            f"{place}the forward of {_label(module, origin)}{inside} unpacks or loops over a tensor it computed, "
+            f"whose number of parts tracing does not know ({text.split('. ', 1)[0]}). Unpack a Python value "
+            f"instead (`n, c = x.shape[:2]`, `a, b = x.chunk(2)`), or import with --allow-unknown to keep that "
+            f"module as an opaque node")
     if "control flow" in text or "iteration" in text or "bool(" in text:
         return ModelImportError(
             f"{place}the forward of {_label(module, origin)}{inside} decides what to compute from a tensor's "
