@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 
 def export_source(graph: LayerGraph) -> str:
     """Python source of a standalone nn.Module class for the spec; it imports only torch."""
-    from archcalc.pytorch.meta import structure_only
+    from archcalc.pytorch.meta import META_PARAMS, structure_only
     from archcalc.version import __version__
 
     names = module_names(graph)
     weights = sum(prod(shape) for n in graph for shape in n.layer.param_shapes(n.args, n.in_shapes, n.shape).values())
-    with structure_only(weights):  # only the modules' structure is read: no weight is initialised
+    with structure_only(weights > META_PARAMS):  # only the modules' structure is read: no weight is initialised
         modules = build_modules(graph)
     cls = class_name(graph)
     helpers = _helpers_used(modules.values())
@@ -280,12 +280,12 @@ def _check_constructor(code: str, module: nn.Module) -> None:
 
     from archcalc.pytorch import modules as torch_modules
     from archcalc.pytorch import transformer
-    from archcalc.pytorch.meta import META_PARAMS, structure_only
+    from archcalc.pytorch.meta import structure_only
 
     namespace: dict[str, Any] = {"nn": nn, **vars(torch_modules), **vars(transformer)}
     weight = next(iter(module.state_dict().values()), None)
     try:
-        with structure_only(META_PARAMS + 1 if weight is not None and weight.is_meta else 0):  # as it was built
+        with structure_only(weight is not None and weight.is_meta):  # on the device the module was built on
             again = eval(code, namespace)  # noqa: S307 - code we just generated from a module
     except Exception as e:  # a module whose constructor arguments it does not keep
         raise BuildError(f"cannot write constructor code for {module!r} (got {code}: {e})") from None

@@ -49,7 +49,7 @@ META_PARAMS = 50_000_000  # parameters past which the modules are built on the m
 
 
 @contextlib.contextmanager
-def structure_only(params: int) -> Iterator[None]:
-    """Build modules of `params` parameters in all without initialising or drawing a value."""
-    with torch.device("meta") if params > META_PARAMS else contextlib.nullcontext(), _NoRandomness():
+def structure_only(on_meta: bool) -> Iterator[None]:
+    """Build modules without initialising or drawing a value; on the meta device if `on_meta`."""
+    with torch.device("meta") if on_meta else contextlib.nullcontext(), _NoRandomness():
         yield
