@@ -683,7 +683,8 @@ def _split_numbers(text: str) -> list[str]:
     out, pos = [""], 0
     for m in _NUMBER.finditer(text):
         token = m.group(0)
-        if _is_float(token) and not (text[:m.start()].endswith("=") and not text[m.end():m.end() + 1].isalnum()):
+        whole_value = text[m.start() - 1:m.start()] == "=" and not text[m.end():m.end() + 1].isalnum()
+        if _is_float(token) and not whole_value:
             continue
         out[-1] += text[pos:m.start()]
         out += [token, ""]
