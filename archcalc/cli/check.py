@@ -144,6 +144,7 @@ def _table(analysis: Any, results: list[Any]) -> Any:
 
 def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
     from archcalc.check import Rounded
+    from archcalc.report.formats import editor_column
 
     def expected(value: Any) -> Any:
         if isinstance(value, Rounded):
@@ -164,9 +165,7 @@ def _json(analysis: Any, results: list[Any]) -> dict[str, Any]:
     rows = []
     for r in results:
         node_id, text = _layer(analysis, r)
-        source = analysis.graph.source  # a tab is one column here, as editors count (the parser's 4)
-        column = source.editor_column(r.claim.loc) if source is not None else r.claim.loc.col
-        rows.append({"line": r.claim.loc.line, "column": column,
+        rows.append({"line": r.claim.loc.line, "column": editor_column(analysis, r.claim.loc),
                      "node": int(node_id) if node_id else None, "layer": text, "claim": r.claim.text,
                      "key": r.claim.key, "total": r.claim.total, "expected": expected(r.claim.value),
                      "rounding": rounding(r.claim.value), "status": r.status, "actual": plain(r.value),

@@ -84,7 +84,7 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
     }
 
 
-def _column(analysis: Analysis, loc: Loc | None) -> int | None:
+def editor_column(analysis: Analysis, loc: Loc | None) -> int | None:
     """The parser counts a tab as 4 columns; JSON readers (editors, linters) count characters."""
     if loc is None:
         return None
@@ -116,7 +116,7 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "spec": n.text,
             "type": n.type,
             "line": loc.line if loc else None,
-            "column": _column(analysis, loc),
+            "column": editor_column(analysis, loc),
             "inputs": list(n.inputs),
             "output_shape": list(n.shape),
             "params": c.params,
