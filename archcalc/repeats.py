@@ -48,7 +48,7 @@ from archcalc.graph import LayerGraph
 from archcalc.lang.ast import Item, Layer, Spec
 from archcalc.lang.expand import InputShapes, RepeatRun, expand_repeats
 from archcalc.lang.parser import parse
-from archcalc.lang.size import layers_at_most
+from archcalc.lang.size import item_loc, layers_at_most
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.shapes import infer_ids
 from archcalc.quiet_gc import paused
@@ -453,16 +453,12 @@ def _path(path: tuple[Any, ...]) -> str:
     return ".".join(map(str, path)) or "the document"
 
 
-def _line(item: Item) -> int | None:
-    unit = item.unit
-    loc = unit.head.loc if isinstance(unit, Layer) else getattr(unit, "loc", None)
-    return loc.line if loc is not None else None
+def _line(item: Item) -> int:
+    return item_loc(item).line
 
 
-def _column(item: Item) -> int | None:
-    unit = item.unit
-    loc = unit.head.loc if isinstance(unit, Layer) else getattr(unit, "loc", None)
-    return loc.col if loc is not None else None
+def _column(item: Item) -> int:
+    return item_loc(item).col
 
 
 def _text(item: Item) -> str:

@@ -40,7 +40,7 @@ def refuse_oversize(spec: Spec) -> None:
     if crossing is None:
         return
     item, added = crossing
-    loc = item.repeat_loc if item.repeat_loc is not None else _loc(item)
+    loc = item.repeat_loc if item.repeat_loc is not None else item_loc(item)
     hint = (f"here {added // item.repeat:,} layers are repeated {item.repeat:,} times" if item.repeat > 1
             else None)
     raise SpecError(f"the spec expands to at least {total:,} layers, more than the limit of {MAX_NODES:,}",
@@ -119,6 +119,7 @@ def _layers(spec: Spec) -> list[Layer]:
     return out
 
 
-def _loc(item: Item) -> Loc:
+def item_loc(item: Item) -> Loc:
+    """Where an item stands: its layer's head, or the unit's own place."""
     unit = item.unit
     return unit.head.loc if isinstance(unit, Layer) else unit.loc
