@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any, TextIO
 
 from archcalc.errors import Loc
-from archcalc.layers import OtherOps
+from archcalc.layers import Counts, OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.figures import FIGURES
@@ -19,6 +19,7 @@ from archcalc.passes.memory import NodeMemory
 from archcalc.passes.sharing import Sharing
 from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
+from archcalc.report.json_lines import layer_lines
 from archcalc.report.numbers import plain
 from archcalc.report.rows import rows
 from archcalc.tensor import prod
@@ -131,7 +132,7 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "other_ops": _ops_dict(other_ops[i]),
             "connections": connections[i],
             "sharing": _sharing_dict(shared) if (shared := sharing[i]) else None,
-            "share": c.params / total if total else 0.0,  # Analysis.share
+            "share": share(c, total),
             "rf": rf_dict(rfs[i]),
             "memory": _node_memory_dict(memory[i]),
             "implicit": n.implicit,
@@ -147,6 +148,11 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "counted_rule": rules[i],
             "training": training_views.step_dict(step, i),
         }
+
+
+def share(c: Counts, total: int) -> float:
+    """A layer's fraction of the network's parameters (Analysis.share)."""
+    return c.params / total if total else 0.0
 
 
 def _ops_dict(o: OtherOps) -> dict[str, int]:
@@ -269,9 +275,9 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     """The JSON document in pieces: the head, each layer's line, the tail.
 
     `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
-    the document — are encoded compactly by its C encoder, one per line, which reads as
-    well and is several times faster on big graphs. Integers of any size stay exact.
-    Each layer's dict is made, encoded and dropped in turn.
+    the document — are written compactly, one per line, as the C encoder writes each layer's
+    dict (`json_lines.layer_lines`, which writes that text without building the dict). Integers
+    of any size stay exact. Only one layer's line is held at a time.
     """
     head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
     before, after = head.split(json.dumps(_LAYERS), 1)
@@ -279,11 +285,10 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     if not len(analysis.graph):
         yield "[]"
     else:
-        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         yield "["
         comma = "\n    "
-        for layer in _layers(analysis):
-            yield comma + encode(layer)
+        for line in layer_lines(analysis):
+            yield comma + line
             comma = ",\n    "
         yield "\n  ]"
     yield after + "\n"
