@@ -35,7 +35,6 @@ from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
 from archcalc.passes.training import LayerStep
-from archcalc.report.numbers import plain
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
@@ -48,21 +47,34 @@ class _Unusual(Exception):
     """A value this writer does not write itself: the layer's line is ENCODE's, from its dict."""
 
 
-def _by_identity(make: Callable[[R], T]) -> Callable[[R], T]:
-    """`make(record)`, once per record object (the record is kept: its id stays its own)."""
-    texts: dict[int, tuple[R, T]] = {}
+class _Written:
+    """Texts already written, one table per kind of record, keyed by the record's id. Each record
+    is kept here, so that no other object can take its id while the tables live."""
 
-    def text(record: R) -> T:
-        hit = texts.get(id(record))
-        if hit is None:
-            hit = texts[id(record)] = (record, make(record))
-        return hit[1]
+    def __init__(self) -> None:
+        self.records: list[Any] = []
 
-    return text
+    def add(self, table: dict[int, T], record: Any, text: T) -> T:
+        table[id(record)] = text
+        self.records.append(record)
+        return text
 
 
 def _ints(values: Sequence[Any]) -> str:
-    """A tuple of ints as the encoder writes it: [1, 2, 3]."""
+    """A tuple of ints as the encoder writes it: [1, 2, 3] (one to three written out: the usual)."""
+    count = len(values)
+    if count == 1:
+        (a,) = values
+        if type(a) is int:
+            return f"[{a}]"
+    elif count == 2:
+        a, b = values
+        if type(a) is type(b) is int:
+            return f"[{a}, {b}]"
+    elif count == 3:
+        a, b, c = values
+        if type(a) is type(b) is type(c) is int:
+            return f"[{a}, {b}, {c}]"
     if bool in map(type, values):  # True is an int, written `true`
         raise _Unusual
     try:
@@ -129,8 +141,11 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any]) -> str:
     whole jumps, one phase) written here, field by field in rf_dict's order."""
     if type(field) is RF and field.size and field.aligned is True and not field.phases:
         try:
-            return (f'{{"size": {_ints(field.size)}, "jump": {_ints(field.jump)}, "start": {_ints(field.start)}, '
-                    f'"center": [{", ".join([_number(plain(c)) for c in field.center])}], "aligned": true}}')
+            size, jump, start = _ints(field.size), _ints(field.jump), _ints(field.start)
+            # from those ints RF.center's values are floats, written as numbers.plain writes them
+            # (a whole one as an int)
+            center = ", ".join([str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center])
+            return f'{{"size": {size}, "jump": {jump}, "start": {start}, "center": [{center}], "aligned": true}}'
         except _Unusual:
             pass
     return ENCODE(rf_dict(field))
@@ -146,23 +161,30 @@ def _kept(step: LayerStep) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def step_text(s: LayerStep) -> str:
-    """A layer's training figures as `ENCODE(training.step_dict(…))` writes them."""
+def step_text(s: LayerStep, texts: dict[tuple[Any, ...], tuple[str, str]]) -> str:
+    """A layer's training figures as `ENCODE(training.step_dict(…))` writes them. All but the
+    kept tensors are the same for identical layers: written once per distinct value (`texts`),
+    each checked first to be exactly an int, a bool or a str, so that equal keys write alike."""
     why, weight_grad, in_backward, segment = s.why, s.weight_grad, s.in_backward, s.segment
-    if not (type(s.forward) is type(s.grad_input) is type(s.grad_weight) is type(s.flop_counter_backward)
-            is type(s.weight_bytes) is type(s.master_bytes) is type(s.gradient_bytes) is type(s.optimizer_bytes)
-            is int and type(weight_grad) is type(in_backward) is bool and type(why) is str
-            and (segment is None or type(segment) is int)):
+    forward, grad_input, grad_weight, counted = s.forward, s.grad_input, s.grad_weight, s.flop_counter_backward
+    weights, master, gradient, state = s.weight_bytes, s.master_bytes, s.gradient_bytes, s.optimizer_bytes
+    if not (type(forward) is type(grad_input) is type(grad_weight) is type(counted) is type(weights)
+            is type(master) is type(gradient) is type(state) is int and type(weight_grad) is type(in_backward) is bool
+            and type(why) is str and (segment is None or type(segment) is int)):
         raise _Unusual
+    key = (forward, grad_input, grad_weight, counted, why, _bools(s.input_grad), weight_grad, in_backward,
+           weights, master, gradient, state, segment)
+    parts = texts.get(key)
+    if parts is None:
+        parts = texts[key] = (
+            f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
+            f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {counted}, '
+            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {key[5]}, '
+            f'"weight_grad": {"true" if weight_grad else "false"}, "in_backward": {"true" if in_backward else "false"}',
+            f'"weight_bytes": {weights}, "master_bytes": {master}, "gradient_bytes": {gradient}, '
+            f'"optimizer_bytes": {state}, "segment": {"null" if segment is None else segment}}}')
     kept = _kept(s)  # before saved_bytes, which sums the kept tensors' bytes (ints, once checked there)
-    return (f'{{"forward": {s.forward}, "grad_input": {s.grad_input}, "grad_weight": {s.grad_weight}, '
-            f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {s.flop_counter_backward}, '
-            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, '
-            f'"input_grad": {_bools(s.input_grad)}, "weight_grad": {"true" if weight_grad else "false"}, '
-            f'"in_backward": {"true" if in_backward else "false"}, "kept": {kept}, "kept_bytes": {s.saved_bytes}, '
-            f'"weight_bytes": {s.weight_bytes}, "master_bytes": {s.master_bytes}, '
-            f'"gradient_bytes": {s.gradient_bytes}, "optimizer_bytes": {s.optimizer_bytes}, '
-            f'"segment": {"null" if segment is None else segment}}}')
+    return f'{parts[0]}, "kept": {kept}, "kept_bytes": {s.saved_bytes}, {parts[1]}'
 
 
 def _inputs(inputs: tuple[int, ...]) -> str:
@@ -195,13 +217,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         return (f'{{"adds": {o.adds}, "multiplies": {o.multiplies}, "divisions": {o.divisions}, '
                 f'"comparisons": {o.comparisons}, "exponentials": {o.exponentials}}}')
 
-    counts_of = _by_identity(counts_text)
-    ops_of = _by_identity(ops_text)
-    rf_of = _by_identity(lambda field: rf_text(field, formats.rf_dict))
-    shape_of = _by_identity(_ints)
-    shared_texts: dict[tuple[int, int], str] = {}
-
     def sharing_text(s: Any) -> str:
+        if s is None:
+            return "null"
         if type(s.params) is not int or type(s.fc_equivalent_params) is not int:
             return ENCODE(formats._sharing_dict(s))
         key = (s.params, s.fc_equivalent_params)  # all a Sharing holds (tests/test_json_lines.py)
@@ -210,15 +228,28 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             text = shared_texts[key] = ENCODE(formats._sharing_dict(s))
         return text
 
+    def strings(values: tuple[str, ...]) -> str:  # a scope, a node's warnings
+        return "[" + ", ".join(map(encode_basestring, values)) + "]"
+
+    written = _Written()
+    add = written.add
+    count_texts: dict[int, tuple[str, str, str]] = {}
+    ops_texts: dict[int, str] = {}
+    rf_texts: dict[int, str] = {}
+    shape_texts: dict[int, str] = {}
+    scope_texts: dict[int, str] = {}
+    shared_texts: dict[tuple[int, int], str] = {}
+    step_texts: dict[tuple[Any, ...], tuple[str, str]] = {}
     for n in analysis.graph if nodes is None else nodes:
         i = n.id
         try:
-            m, mem, loc, text, kind, implicit = macs[i], memory[i], n.loc, n.text, n.type, n.implicit
+            m, mem, loc, shares, name, module = macs[i], memory[i], n.loc, n.shares, n.name, n.module
             q, ca, kv_i, conn, u, v = quadratic[i], causal[i], kv[i], connections[i], uses[i], values[i]
             a_bytes, p_bytes, b_bytes = mem.activation_bytes, mem.param_bytes, mem.buffer_bytes
+            c, ops, field, shape, scope, implicit = counts[i], other_ops[i], rfs[i], n.shape, n.scope, n.implicit
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
-                    is type(a_bytes) is type(p_bytes) is type(b_bytes) is int
-                    and type(text) is type(kind) is str and type(implicit) is bool):
+                    is type(a_bytes) is type(p_bytes) is type(b_bytes) is int and type(implicit) is bool
+                    and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
                 where = '"line": null, "column": null'
@@ -228,20 +259,25 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 if not type(line) is type(column) is int:
                     raise _Unusual
                 where = f'"line": {line}, "column": {column}'
-            params, share_text, frozen = counts_of(counts[i])
-            shared = sharing[i]
+            # each text is non-empty: `or` writes it where the table has none yet
+            params, share_text, frozen = count_texts.get(id(c)) or add(count_texts, c, counts_text(c))
             tied = "null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(text)}, "type": {encode_basestring(kind)}, {where}, '
-                f'"inputs": {_inputs(n.inputs)}, "output_shape": {shape_of(n.shape)}, {params}, '
+                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, "type": {encode_basestring(n.type)}, {where}, '
+                f'"inputs": {_inputs(n.inputs)}, '
+                f'"output_shape": {shape_texts.get(id(shape)) or add(shape_texts, shape, _ints(shape))}, {params}, '
                 f'"macs": {m}, "flops": {FLOPS_PER_MAC * m}, "quadratic_macs": {q}, "causal_macs": {ca}, '
-                f'"kv_cache_elements": {kv_i}, "other_ops": {ops_of(other_ops[i])}, "connections": {conn}, '
-                f'"sharing": {"null" if shared is None else sharing_text(shared)}, "share": {share_text}, '
-                f'"rf": {rf_of(rfs[i])}, "memory": {{"activation_bytes": {a_bytes}, "param_bytes": {p_bytes}, '
-                f'"buffer_bytes": {b_bytes}}}, "implicit": {"true" if implicit else "false"}, '
-                f'"shares": {_int_or_none(n.shares)}, "uses": {u}, "tied": {tied}, "frozen": {frozen}, '
-                f'"scope": {ENCODE(list(n.scope)) if n.scope else "[]"}, "name": {_string(n.name)}, '
-                f'"module": {_string(n.module)}, "warnings": {ENCODE(list(n.warnings)) if n.warnings else "[]"}, '
-                f'"counted": {v}, "counted_rule": {_string(rules[i])}, "training": {step_text(steps[i])}}}')
-        except _Unusual:
+                f'"kv_cache_elements": {kv_i}, '
+                f'"other_ops": {ops_texts.get(id(ops)) or add(ops_texts, ops, ops_text(ops))}, '
+                f'"connections": {conn}, "sharing": {sharing_text(sharing[i])}, "share": {share_text}, '
+                f'"rf": {rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict))}, '
+                f'"memory": {{"activation_bytes": {a_bytes}, "param_bytes": {p_bytes}, "buffer_bytes": {b_bytes}}}, '
+                f'"implicit": {"true" if implicit else "false"}, "shares": {"null" if shares is None else shares}, '
+                f'"uses": {u}, "tied": {tied}, "frozen": {frozen}, '
+                f'"scope": {scope_texts.get(id(scope)) or add(scope_texts, scope, strings(scope))}, '
+                f'"name": {"null" if name is None else encode_basestring(name)}, '
+                f'"module": {"null" if module is None else encode_basestring(module)}, '
+                f'"warnings": {strings(n.warnings) if n.warnings else "[]"}, "counted": {v}, '
+                f'"counted_rule": {encode_basestring(rules[i])}, "training": {step_text(steps[i], step_texts)}}}')
+        except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
             yield ENCODE(next(formats._layers(analysis, (n,))))
