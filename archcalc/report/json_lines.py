@@ -124,16 +124,11 @@ def _all_ints(*values: Any) -> None:
             raise _Unusual
 
 
-def _bools(values: tuple[Any, ...], texts: dict[tuple[int, ...], str] = {}) -> str:  # noqa: B006 (the cache)
-    """A tuple of bools as the encoder writes it: [true, false]. Cached by the elements' ids:
-    True and False are the only objects with theirs, so (1,) is never taken for (True,)."""
-    key = tuple(map(id, values))
-    text = texts.get(key)
-    if text is None:
-        if not all(v is True or v is False for v in values):
-            raise _Unusual
-        text = texts[key] = "[" + ", ".join("true" if v else "false" for v in values) + "]"
-    return text
+def _bools(values: tuple[Any, ...]) -> str:
+    """A tuple of bools as the encoder writes it: [true, false]."""
+    if not all(v is True or v is False for v in values):
+        raise _Unusual
+    return "[" + ", ".join(["true" if v else "false" for v in values]) + "]"
 
 
 def rf_text(field: Any, rf_dict: Callable[[Any], Any]) -> str:
@@ -172,14 +167,16 @@ def step_text(s: LayerStep, texts: dict[tuple[Any, ...], tuple[str, str]]) -> st
             is type(master) is type(gradient) is type(state) is int and type(weight_grad) is type(in_backward) is bool
             and type(why) is str and (segment is None or type(segment) is int)):
         raise _Unusual
-    key = (forward, grad_input, grad_weight, counted, why, _bools(s.input_grad), weight_grad, in_backward,
+    # the input gradients by their elements' ids: a key written below holds only True's and False's
+    # (_bools refuses anything else), so an int 1 can never find it
+    key = (forward, grad_input, grad_weight, counted, why, tuple(map(id, s.input_grad)), weight_grad, in_backward,
            weights, master, gradient, state, segment)
     parts = texts.get(key)
     if parts is None:
         parts = texts[key] = (
             f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
             f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {counted}, '
-            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {key[5]}, '
+            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {_bools(s.input_grad)}, '
             f'"weight_grad": {"true" if weight_grad else "false"}, "in_backward": {"true" if in_backward else "false"}',
             f'"weight_bytes": {weights}, "master_bytes": {master}, "gradient_bytes": {gradient}, '
             f'"optimizer_bytes": {state}, "segment": {"null" if segment is None else segment}}}')
