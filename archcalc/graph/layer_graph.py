@@ -107,6 +107,8 @@ class LayerGraph:
         counts the two linear layers in a row inside it."""
         best: list[int] = []
         for n in self._nodes:
-            here = n.layer.path_depth if n.layer.path_depth is not None else int(n.layer.weighted)
-            best.append(here + max((best[i] for i in n.inputs), default=0))
+            layer = n.layer  # a registry lookup: once a node
+            here = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
+            inputs = n.inputs
+            best.append(here + (best[inputs[0]] if len(inputs) == 1 else max((best[i] for i in inputs), default=0)))
         return max(best, default=0)

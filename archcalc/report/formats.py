@@ -67,8 +67,8 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
             "quadratic_macs": analysis.attention.total_quadratic_macs,
             "causal_macs": analysis.attention.total_causal_macs,
             "batch": analysis.batch,
-            "per_sample": _per(analysis, 1),
-            "per_batch": _per(analysis, analysis.batch),
+            "per_sample": _per(analysis, 1, elements := _activation_elements(analysis)),
+            "per_batch": _per(analysis, analysis.batch, elements),
             "kv_cache": _kv_cache(analysis),
         },
         "receptive_field": _final_rf(analysis),
@@ -226,9 +226,15 @@ def _memory_totals(analysis: Analysis) -> dict[str, Any]:
     }
 
 
-def _per(analysis: Analysis, batch: int) -> dict[str, int]:
+def _activation_elements(analysis: Analysis) -> int:
+    """Every node's output elements, one sample."""
+    return sum(map(prod, (n.shape for n in analysis.graph)))
+
+
+def _per(analysis: Analysis, batch: int, elements: int) -> dict[str, int]:
     """The work of `batch` samples (1: per sample), every figure labelled: the JSON's totals
-    `macs`/`flops` are per sample, as every per-layer figure is."""
+    `macs`/`flops` are per sample, as every per-layer figure is; `elements`: a sample's
+    activation elements."""
     t, a = analysis.totals, analysis.attention
     return {
         "samples": batch,
@@ -239,7 +245,7 @@ def _per(analysis: Analysis, batch: int) -> dict[str, int]:
         "causal_macs": a.total_causal_macs * batch,
         "causal_flops": FLOPS_PER_MAC * a.total_causal_macs * batch,
         "kv_cache_elements": a.total_kv_cache * batch,
-        "activation_elements": sum(prod(n.shape) for n in analysis.graph) * batch,
+        "activation_elements": elements * batch,
     }
 
 

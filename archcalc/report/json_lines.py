@@ -131,15 +131,19 @@ def _bools(values: tuple[Any, ...]) -> str:
     return "[" + ", ".join(["true" if v else "false" for v in values]) + "]"
 
 
-def rf_text(field: Any, rf_dict: Callable[[Any], Any]) -> str:
+def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, str], str]) -> str:
     """A receptive field as `ENCODE(formats.rf_dict(field))` writes it; the usual one (aligned,
-    whole jumps, one phase) written here, field by field in rf_dict's order."""
+    whole jumps, one phase) written here, field by field in rf_dict's order. `centers`: the
+    centers' text by the size's and the start's (ints written out: equal texts, equal ints)."""
     if type(field) is RF and field.size and field.aligned is True and not field.phases:
         try:
             size, jump, start = _ints(field.size), _ints(field.jump), _ints(field.start)
-            # from those ints RF.center's values are floats, written as numbers.plain writes them
-            # (a whole one as an int)
-            center = ", ".join([str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center])
+            center = centers.get((size, start))
+            if center is None:
+                # from those ints RF.center's values are floats, written as numbers.plain writes them
+                # (a whole one as an int)
+                center = centers[size, start] = ", ".join(
+                    [str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center])
             return f'{{"size": {size}, "jump": {jump}, "start": {start}, "center": [{center}], "aligned": true}}'
         except _Unusual:
             pass
@@ -233,6 +237,7 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     count_texts: dict[int, tuple[str, str, str]] = {}
     ops_texts: dict[int, str] = {}
     rf_texts: dict[int, str] = {}
+    centers: dict[tuple[str, str], str] = {}
     shape_texts: dict[int, str] = {}
     scope_texts: dict[int, str] = {}
     shared_texts: dict[tuple[int, int], str] = {}
@@ -267,7 +272,7 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 f'"kv_cache_elements": {kv_i}, '
                 f'"other_ops": {ops_texts.get(id(ops)) or add(ops_texts, ops, ops_text(ops))}, '
                 f'"connections": {conn}, "sharing": {sharing_text(sharing[i])}, "share": {share_text}, '
-                f'"rf": {rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict))}, '
+                f'"rf": {rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict, centers))}, '
                 f'"memory": {{"activation_bytes": {a_bytes}, "param_bytes": {p_bytes}, "buffer_bytes": {b_bytes}}}, '
                 f'"implicit": {"true" if implicit else "false"}, "shares": {"null" if shares is None else shares}, '
                 f'"uses": {u}, "tied": {tied}, "frozen": {frozen}, '
