@@ -313,17 +313,35 @@ def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] 
         return _table_csv(analysis, depth, columns, only)
     buf = io.StringIO()
     fields = CSV_FIELDS + (("counted",) if analysis.convention != "pytorch" else ())
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for n in analysis.graph:
-        row = _layer(analysis, n.id)
-        row["inputs"] = " ".join(map(str, row["inputs"]))
-        row["output_shape"] = "x".join(map(str, row["output_shape"]))
-        row["scope"] = "/".join(row["scope"])
-        row["share"] = f"{row['share']:.6f}"
-        row["rf"] = plain_value(FIGURES["rf"].of(analysis, n.id))
-        writer.writerow({k: row[k] for k in fields})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows(_csv_rows(analysis, len(fields) > len(CSV_FIELDS)))
     return buf.getvalue()
+
+
+def _csv_rows(analysis: Analysis, counted: bool) -> Iterator[list[Any]]:
+    """Each layer's CSV row, CSV_FIELDS in order: the JSON's figures (`_layers`), lists joined, the
+    share to 6 decimals, the RF as the `rf` figure's cell. Written from the figures directly, not
+    from each layer's dict: the dict would make the training step and every convention
+    (tests/test_csv_rows.py holds the rows to the dicts')."""
+    counts, macs, rfs, total = analysis.counts, analysis.macs, analysis.rf, analysis.totals.params
+    values = analysis.counted.values if counted else ()
+    rf_figure = FIGURES["rf"]
+    rf_cells: dict[int, Any] = {}  # by the field's id: analysis.rf holds every field while this runs
+    for n in analysis.graph:
+        i = n.id
+        c = counts[i]
+        loc = n.loc
+        m = macs[i]
+        rf = rf_cells.get(id(rfs[i]), rf_cells)
+        if rf is rf_cells:
+            rf = rf_cells[id(rfs[i])] = plain_value(rf_figure.of(analysis, i))
+        row = [i, n.text, n.type, loc.line if loc else None, " ".join(map(str, n.inputs)), "x".join(map(str, n.shape)),
+               c.params, c.weights, c.biases, c.buffers, m, FLOPS_PER_MAC * m, f"{share(c, total):.6f}", n.implicit,
+               "/".join(n.scope), rf]
+        if counted:
+            row.append(values[i])
+        yield row
 
 
 def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | None, only: str | None) -> str:
