@@ -93,13 +93,10 @@ def editor_column(analysis: Analysis, loc: Loc | None) -> int | None:
     return source.editor_column(loc) if source is not None else loc.col
 
 
-def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
-    return next(_layers(analysis, (analysis.graph.node(node_id),)))
-
-
 def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
     """Each layer's dict in turn (every node's, or those of `nodes`): the analysis's lookups are
-    made once here, not once per layer."""
+    made once here, not once per layer. The definition of a layer's fields: the JSON document's
+    lines are written by json_lines.layer_lines, held to this by tests/test_json_lines.py."""
     counts, macs, attention = analysis.counts, analysis.macs, analysis.attention
     quadratic, causal, kv = attention.quadratic_macs, attention.causal_macs, attention.kv_cache
     other_ops, connections, sharing, rfs = analysis.other_ops, analysis.connections, analysis.sharing, analysis.rf
