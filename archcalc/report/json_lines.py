@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from json.encoder import encode_basestring
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from archcalc.graph import Node
@@ -160,23 +161,28 @@ def _kept(step: LayerStep) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+# A training step's fields but the kept tensors and the input gradients, read in one call, and
+# the types they must have for the text below (segment: None, or a number with checkpointing)
+_STEP_FIELDS = attrgetter("forward", "grad_input", "grad_weight", "flop_counter_backward", "why", "weight_grad",
+                          "in_backward", "weight_bytes", "master_bytes", "gradient_bytes", "optimizer_bytes", "segment")
+_STEP_TYPES = frozenset({(int, int, int, int, str, bool, bool, int, int, int, int, segment)
+                         for segment in (type(None), int)})
+
+
 def step_text(s: LayerStep, texts: dict[tuple[Any, ...], tuple[str, str]]) -> str:
     """A layer's training figures as `ENCODE(training.step_dict(…))` writes them. All but the
     kept tensors are the same for identical layers: written once per distinct value (`texts`),
     each checked first to be exactly an int, a bool or a str, so that equal keys write alike."""
-    why, weight_grad, in_backward, segment = s.why, s.weight_grad, s.in_backward, s.segment
-    forward, grad_input, grad_weight, counted = s.forward, s.grad_input, s.grad_weight, s.flop_counter_backward
-    weights, master, gradient, state = s.weight_bytes, s.master_bytes, s.gradient_bytes, s.optimizer_bytes
-    if not (type(forward) is type(grad_input) is type(grad_weight) is type(counted) is type(weights)
-            is type(master) is type(gradient) is type(state) is int and type(weight_grad) is type(in_backward) is bool
-            and type(why) is str and (segment is None or type(segment) is int)):
+    fields = _STEP_FIELDS(s)
+    if tuple(map(type, fields)) not in _STEP_TYPES:
         raise _Unusual
     # the input gradients by their elements' ids: a key written below holds only True's and False's
     # (_bools refuses anything else), so an int 1 can never find it
-    key = (forward, grad_input, grad_weight, counted, why, tuple(map(id, s.input_grad)), weight_grad, in_backward,
-           weights, master, gradient, state, segment)
+    key = (fields, tuple(map(id, s.input_grad)))
     parts = texts.get(key)
     if parts is None:
+        forward, grad_input, grad_weight, counted, why, weight_grad, in_backward, weights, master, gradient, state, \
+            segment = fields
         parts = texts[key] = (
             f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
             f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {counted}, '
