@@ -231,3 +231,12 @@ def test_a_subset_of_nodes() -> None:
     analysis = archcalc.analyze("resnet18")
     nodes = [analysis.graph.node(i) for i in (0, 5, 7)]
     assert list(layer_lines(analysis, nodes)) == [ENCODE(d) for d in formats._layers(analysis, nodes)]
+
+
+def test_full_tables_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past TABLE_LIMIT texts a table is emptied (memory stays flat): the lines stay the same."""
+    from archcalc.report import json_lines
+
+    monkeypatch.setattr(json_lines, "TABLE_LIMIT", 2)
+    for spec in ("resnet50", "densenet121", "gpt2", "unet"):
+        assert_same(archcalc.analyze(spec), monkeypatch)

@@ -48,16 +48,31 @@ class _Unusual(Exception):
     """A value this writer does not write itself: the layer's line is ENCODE's, from its dict."""
 
 
+TABLE_LIMIT = 1024  # texts a table holds before it starts again: memory stays flat on a huge graph
+
+
+def _remember(table: dict[Any, T], key: Any, text: T) -> T:
+    """`table[key] = text`, the table emptied first when full (a miss only writes the text again)."""
+    if len(table) >= TABLE_LIMIT:
+        table.clear()
+    table[key] = text
+    return text
+
+
 class _Written:
     """Texts already written, one table per kind of record, keyed by the record's id. Each record
-    is kept here, so that no other object can take its id while the tables live."""
+    is kept here while its text is, so that no other object can take its id meanwhile."""
 
     def __init__(self) -> None:
-        self.records: list[Any] = []
+        self.records: dict[int, list[Any]] = {}  # by the table's id
 
     def add(self, table: dict[int, T], record: Any, text: T) -> T:
+        kept = self.records.setdefault(id(table), [])
+        if len(kept) >= TABLE_LIMIT:
+            table.clear()
+            kept.clear()
         table[id(record)] = text
-        self.records.append(record)
+        kept.append(record)
         return text
 
 
@@ -143,8 +158,8 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
             if center is None:
                 # from those ints RF.center's values are floats, written as numbers.plain writes them
                 # (a whole one as an int)
-                center = centers[size, start] = ", ".join(
-                    [str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center])
+                center = _remember(centers, (size, start), ", ".join(
+                    [str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center]))
             return f'{{"size": {size}, "jump": {jump}, "start": {start}, "center": [{center}], "aligned": true}}'
         except _Unusual:
             pass
@@ -183,13 +198,13 @@ def step_text(s: LayerStep, texts: dict[tuple[Any, ...], tuple[str, str]]) -> st
     if parts is None:
         forward, grad_input, grad_weight, counted, why, weight_grad, in_backward, weights, master, gradient, state, \
             segment = fields
-        parts = texts[key] = (
+        parts = _remember(texts, key, (
             f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
             f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {counted}, '
             f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {_bools(s.input_grad)}, '
             f'"weight_grad": {"true" if weight_grad else "false"}, "in_backward": {"true" if in_backward else "false"}',
             f'"weight_bytes": {weights}, "master_bytes": {master}, "gradient_bytes": {gradient}, '
-            f'"optimizer_bytes": {state}, "segment": {"null" if segment is None else segment}}}')
+            f'"optimizer_bytes": {state}, "segment": {"null" if segment is None else segment}}}'))
     kept = _kept(s)  # before saved_bytes, which sums the kept tensors' bytes (ints, once checked there)
     return f'{parts[0]}, "kept": {kept}, "kept_bytes": {s.saved_bytes}, {parts[1]}'
 
@@ -232,7 +247,7 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         key = (s.params, s.fc_equivalent_params)  # all a Sharing holds (tests/test_json_lines.py)
         text = shared_texts.get(key)
         if text is None:
-            text = shared_texts[key] = ENCODE(formats._sharing_dict(s))
+            text = _remember(shared_texts, key, ENCODE(formats._sharing_dict(s)))
         return text
 
     def strings(values: tuple[str, ...]) -> str:  # a scope, a node's warnings
