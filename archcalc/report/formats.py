@@ -324,17 +324,24 @@ def _csv_rows(analysis: Analysis, counted: bool) -> Iterator[list[Any]]:
     counts, macs, rfs, total = analysis.counts, analysis.macs, analysis.rf, analysis.totals.params
     values = analysis.counted.values if counted else ()
     rf_figure = FIGURES["rf"]
-    rf_cells: dict[int, Any] = {}  # by the field's id: analysis.rf holds every field while this runs
+    # cells by the id of the record they are made from (a field, a shape, a layer's counts): the
+    # analysis holds every one of them while this runs, so no id changes hands
+    rf_cells: dict[int, Any] = {}
+    shapes: dict[int, str] = {}
+    shares: dict[int, str] = {}
     for n in analysis.graph:
         i = n.id
         c = counts[i]
         loc = n.loc
         m = macs[i]
-        rf = rf_cells.get(id(rfs[i]), rf_cells)
+        field, shape = rfs[i], n.shape
+        rf = rf_cells.get(id(field), rf_cells)
         if rf is rf_cells:
-            rf = rf_cells[id(rfs[i])] = plain_value(rf_figure.of(analysis, i))
-        row = [i, n.text, n.type, loc.line if loc else None, " ".join(map(str, n.inputs)), "x".join(map(str, n.shape)),
-               c.params, c.weights, c.biases, c.buffers, m, FLOPS_PER_MAC * m, f"{share(c, total):.6f}", n.implicit,
+            rf = rf_cells[id(field)] = plain_value(rf_figure.of(analysis, i))
+        shape_cell = shapes.get(id(shape)) or shapes.setdefault(id(shape), "x".join(map(str, shape)))
+        share_cell = shares.get(id(c)) or shares.setdefault(id(c), f"{share(c, total):.6f}")
+        row = [i, n.text, n.type, loc.line if loc else None, " ".join(map(str, n.inputs)), shape_cell,
+               c.params, c.weights, c.biases, c.buffers, m, FLOPS_PER_MAC * m, share_cell, n.implicit,
                "/".join(n.scope), rf]
         if counted:
             row.append(values[i])
