@@ -194,60 +194,73 @@ def get(name: str) -> Convention:
 # -- the pass ----------------------------------------------------------------------------------
 
 
-def facts(graph: LayerGraph, macs: Sequence[int]) -> list[Facts]:
-    """Each node's facts, once for every convention."""
-    return [Facts(n, macs[n.id], own_counts(graph.node(n.shares)) if n.shares is not None else own_counts(n))
-            for n in graph]
+@dataclass(frozen=True)
+class Alike:
+    """The nodes grouped by the facts a convention reads (type, arguments, shapes, MACs, the counts
+    of the module called): its rule reads nothing else, so a repeated layer is counted once."""
+
+    of: tuple[int, ...]  # per node id: its group
+    facts: tuple[Facts, ...]  # per group: the facts of its first node
 
 
-def alike(graph: LayerGraph, known: Sequence[Facts]) -> list[int]:
-    """For each node, the first node with the same facts (type, arguments, shapes, MACs, counts):
-    a convention's rule reads nothing else, so a repeated layer is counted once."""
-    first: dict[tuple[object, ...], int] = {}
-    return [first.setdefault((n.type, id(n.args), n.in_shapes, n.shape, f.macs, f.counts), n.id)
-            for n, f in zip(graph, known)]
+def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
+    """Each node's group of alike facts, and the facts of each group, made once for every convention."""
+    layers = counting.distinct(graph)
+    own = counting.per_node(graph, own_counts)  # one object per distinct layer
+    index: dict[tuple[int, int, int], int] = {}
+    of = []
+    known: list[Facts] = []
+    for n, group, m in zip(graph, layers.group, macs):
+        c = own[n.shares if n.shares is not None else n.id]
+        key = (group, m, id(c))  # `own` holds the counts objects: their ids stay unique
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(known)
+            known.append(Facts(n, m, c))
+        of.append(k)
+    return Alike(tuple(of), tuple(known))
 
 
-def count(graph: LayerGraph, macs: Sequence[int], name: str, known: Sequence[Facts] | None = None,
-          unique: Sequence[Counts] | None = None, same: Sequence[int] | None = None) -> Counted:
+def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
+          unique: Sequence[Counts] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`known` facts, `unique` counts and `same` (`alike`), where the caller has them already)."""
+    (`same` (`alike`) and `unique` counts, where the caller has them already)."""
     convention = get(name)
-    known = known if known is not None else facts(graph, macs)
-    same = same if same is not None else alike(graph, known)
-    values, rules = [], []
+    same = same if same is not None else alike(graph, macs)
+    terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
+    values = tuple(map([t.value for t in terms].__getitem__, same.of))
+    rules = tuple(map([t.rule for t in terms].__getitem__, same.of))
     caveats: dict[tuple[str, str], list[int]] = {}
-    terms: dict[int, Term | None] = {}  # by the first node with the same facts
-    for n in graph:
-        if n.type == "input":
-            values.append(0)
-            rules.append("")
-            continue
-        facts_ = known[n.id]
-        first = same[n.id]
-        if first in terms:
-            term = terms[first]
-        else:
-            term = terms[first] = convention.count(facts_)
-        if term is None:
-            term = Term(facts_.macs, "MACs (no rule)",
-                        f"{name} has no rule for '{n.type}' (not measured): counted as its MACs")
-        values.append(term.value)
-        rules.append(term.rule)
-        if term.caveat:
-            caveats.setdefault((n.type, term.caveat), []).append(n.id)
+    flagged = {k for k, t in enumerate(terms) if t.caveat}
+    if flagged:
+        for node_id, k in enumerate(same.of):
+            if k in flagged:
+                caveats.setdefault((same.facts[k].type, terms[k].caveat or ""), []).append(node_id)
     found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique)
-    return Counted(convention, tuple(values), tuple(rules), found, params)
+    return Counted(convention, values, rules, found, params)
+
+
+_INPUT = Term(0, "")  # an input computes nothing
+
+
+def _term(convention: Convention, f: Facts) -> Term:
+    """One layer's figure under a convention; a layer type it has no rule for counts as its MACs, said."""
+    if f.type == "input":
+        return _INPUT
+    term = convention.count(f)
+    if term is None:
+        term = Term(f.macs, "MACs (no rule)",
+                    f"{convention.name} has no rule for '{f.type}' (not measured): counted as its MACs")
+    return term
 
 
 def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] | None = None) -> dict[str, Counted]:
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
-    known = facts(graph, macs)
+    same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    same = alike(graph, known)
-    return {name: count(graph, macs, name, known, unique, same) for name in CONVENTIONS}
+    return {name: count(graph, macs, name, same, unique) for name in CONVENTIONS}
 
 
 @dataclass(frozen=True)
@@ -319,12 +332,12 @@ LINEAR_ALGEBRA = frozenset({"conv", "table-conv", "fc", "matmul", "rnn", "lstm",
 
 def _all_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
     """sum(p.numel() for p in model.parameters())."""
-    return sum(c.params for c in counts)
+    return counting.total(counts, Counts()).params
 
 
 def _trainable(graph: LayerGraph, counts: Sequence[Counts]) -> int:
     """ptflops counts only parameters with requires_grad."""
-    return sum(c.trainable for c in counts)
+    return counting.total(counts, Counts()).trainable
 
 
 def _zero(f: Facts) -> Term | None:
@@ -556,8 +569,9 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
         return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
+    ruled = counting.per_node(graph, has_rule)
     return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
-               for n in graph if has_rule(n) and n.shares is None)
+               for n, rule in zip(graph, ruled) if rule and n.shares is None)
 
 
 @register("thop", "thop 0.1.1.post2209072238: thop.profile(model, inputs=(x,))", params=_thop_params)
