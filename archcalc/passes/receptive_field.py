@@ -42,13 +42,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import accumulate
+from operator import sub
 from typing import Any
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.layers.window import Num, Window, exact
 from archcalc.passes.counting import distinct
-from archcalc.tensor import spatial_axis_names
+from archcalc.tensor import Shape, spatial_axis_names
 
 Span = tuple[int, int]  # the first and the last input position one unit sees
 MAX_PERIOD = 65_536  # units per period past which a field is given up as unknown (no real network comes near)
@@ -211,6 +213,7 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
         return found
 
     layouts = [n.layout for n in graph]
+    sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
     for node, geometry in zip(graph, geometries):
@@ -219,7 +222,7 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
-            if isinstance(geometry, Window) and _over_sequence(node, layouts):
+            if sequences and isinstance(geometry, Window) and _over_sequence(node, layouts):
                 geometry = UNKNOWN
             fields.append(_node_field(node, [fields[i] for i in node.inputs], geometry, merged, covers))
     return tuple(fields)
@@ -282,19 +285,24 @@ def _node_field(node: Node, fields: Sequence[Field], geometry: Any, merged_by_in
             return one if one.rank == len(positions(node.shape, node.layout)) else GLOBAL
         if type(geometry) is Geometry:
             return GLOBAL if covers(node, geometry) else through(one, geometry)
-    kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
-            if (type(f) is RF or f != NO_INPUT) and k not in shape_only]  # a free parameter adds no field either
-    if not kept:
-        return NO_INPUT
-    inputs = [f for f, _ in kept]
-    if GLOBAL in inputs:
+    inputs: Sequence[Field] = fields
+    shapes: Sequence[Shape] = node.in_shapes
+    marks: Sequence[Field] = ()
+    if shape_only or not all(type(f) is RF for f in fields):  # some input adds no field: drop it
+        kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
+                if (type(f) is RF or f != NO_INPUT) and k not in shape_only]  # a free parameter adds no field either
+        if not kept:
+            return NO_INPUT
+        inputs, shapes = [f for f, _ in kept], [s for _, s in kept]
+        marks = [f for f in inputs if type(f) is not RF]  # GLOBAL or UNKNOWN
+    if GLOBAL in marks:
         return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
-    if geometry == GLOBAL:
+    if isinstance(geometry, str) and geometry == GLOBAL:
         return GLOBAL
-    if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
+    if UNKNOWN in marks or (isinstance(geometry, str) and geometry == UNKNOWN) or node.layout == "plain":
         return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
-    if len(inputs) > 1 and any(s != kept[0][1] for _, s in kept) and any(
-            positions(s, node.layout) != positions(kept[0][1], node.layout) for _, s in kept):
+    if len(inputs) > 1 and any(s != shapes[0] for s in shapes) and any(
+            positions(s, node.layout) != positions(shapes[0], node.layout) for s in shapes):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
@@ -420,16 +428,29 @@ def _merge_aligned(inputs: Sequence[RF]) -> RF | None:
     paths of a residual block, every input of a dense block): per axis the widest (the first of
     the widest), with nothing to note. None where anything differs: `merge` then says what."""
     first = inputs[0]
+    if not first.aligned or first.phases or first.centers or first.why:
+        return None
+    rank = first.rank
+    widest: list[RF] = [first] * rank  # per axis, the first of the widest fields
     for f in inputs:
-        if not f.aligned or f.phases or f.centers or f.why or f.rank != first.rank or f.jump != first.jump:
+        if f is first:
+            continue
+        if not f.aligned or f.phases or f.centers or f.why or f.rank != rank or f.jump != first.jump:
             return None
-        if f is not first and f.center != first.center:
+        if (f.start != first.start or f.size != first.size) and _centers(f) != _centers(first):
             return None
-    widest = [max(inputs, key=lambda f: f.size[a]) for a in range(first.rank)]
+        for a in range(rank):
+            if f.size[a] > widest[a].size[a]:
+                widest[a] = f
     if all(w is widest[0] for w in widest):
         return widest[0] if widest else first
     return RF(tuple(w.size[a] for a, w in enumerate(widest)), first.jump,
               tuple(w.start[a] for a, w in enumerate(widest)))
+
+
+def _centers(f: RF) -> list[float]:
+    """`RF.center` of a field of period 1, as a list."""
+    return [b + (r - 1) / 2 for b, r in zip(f.start, f.size)]
 
 
 def _phase_centers(inputs: Sequence[RF], a: int, name: str) -> list[str]:
@@ -592,15 +613,14 @@ def _back_window(p: Profile, kernel: int, stride: int, padding: int, dilation: i
         raise ValueError(f"the path counts would span {length:,} input positions on one axis: archcalc counts "
                          f"paths over at most {MAX_PROFILE:,}")
     placed = [0] * length
-    for k, c in enumerate(p.counts):
-        placed[k * stride] = c
-    counts = [0] * length
+    placed[:(p.size - 1) * stride + 1:stride] = p.counts  # count k at position k·S
+    # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D], the running sums taken along
+    # each residue class mod D (accumulate and map: the loops run in C, over exact integers)
+    running = [0] * length
+    for r in range(min(dilation, length)):
+        running[r::dilation] = accumulate(placed[r::dilation])
     span = dilation * kernel
-    for x in range(length):  # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D]
-        counts[x] = placed[x] + (counts[x - dilation] if x >= dilation else 0)
-    window = list(counts)
-    for x in range(span, length):
-        window[x] = counts[x] - counts[x - span]
+    window = running[:span] + list(map(sub, running[span:], running[:-span]))
     return Profile(p.start * stride - padding, tuple(window))
 
 
