@@ -29,6 +29,9 @@ from archcalc.passes.counting import own_counts
 from archcalc.tensor import prod
 
 MACS, FLOPS = "MACs", "FLOPs"
+# the parameters a tool reports, from the graph, each node's counts and their sum (shared and tied
+# weights counted once)
+ParamsRule = Callable[["LayerGraph", Sequence[Counts], Counts], int]
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Convention:
     count: Callable[[Facts], Term | None]
     notes: tuple[str, ...] = ()  # said of every network under this convention
     # the parameters the tool reports, from each node's own (shared and tied weights counted once)
-    params: Callable[[LayerGraph, Sequence[Counts]], int] | None = None
+    params: ParamsRule | None = None
 
     @property
     def rule(self) -> str:
@@ -169,7 +172,7 @@ DEFAULT = "pytorch"
 
 
 def register(name: str, tool: str, unit: str = MACS, notes: tuple[str, ...] = (),
-             params: Callable[[LayerGraph, Sequence[Counts]], int] | None = None
+             params: ParamsRule | None = None
              ) -> Callable[[Callable[[Facts], Term | None]], Callable[[Facts], Term | None]]:
     def add(count: Callable[[Facts], Term | None]) -> Callable[[Facts], Term | None]:
         if name in CONVENTIONS:
@@ -222,9 +225,9 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
-          unique: Sequence[Counts] | None = None) -> Counted:
+          unique: Sequence[Counts] | None = None, summed: Counts | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`same` (`alike`) and `unique` counts, where the caller has them already)."""
+    (`same` (`alike`), `unique` counts and their sum, where the caller has them already)."""
     convention = get(name)
     same = same if same is not None else alike(graph, macs)
     terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
@@ -238,7 +241,7 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
                 caveats.setdefault((same.facts[k].type, terms[k].caveat or ""), []).append(node_id)
     found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
     unique = unique if unique is not None else counting.counts(graph)
-    params = (convention.params or _all_params)(graph, unique)
+    params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
 
 
@@ -260,7 +263,8 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
     same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    return {name: count(graph, macs, name, same, unique) for name in CONVENTIONS}
+    summed = counting.total(unique, Counts())
+    return {name: count(graph, macs, name, same, unique, summed) for name in CONVENTIONS}
 
 
 @dataclass(frozen=True)
@@ -330,14 +334,14 @@ OWN_MODULES = frozenset({"table-conv", "subsampling", "rbf", "position-bias"})
 LINEAR_ALGEBRA = frozenset({"conv", "table-conv", "fc", "matmul", "rnn", "lstm", "gru"})
 
 
-def _all_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _all_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """sum(p.numel() for p in model.parameters())."""
-    return counting.total(counts, Counts()).params
+    return summed.params
 
 
-def _trainable(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _trainable(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """ptflops counts only parameters with requires_grad."""
-    return counting.total(counts, Counts()).trainable
+    return summed.trainable
 
 
 def _zero(f: Facts) -> Term | None:
@@ -396,11 +400,11 @@ def paper(f: Facts) -> Term:
 # -- torchinfo 1.8.0 ---------------------------------------------------------------------------
 
 
-def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """torchinfo's total_params sums its rows: a weight tied to another module's is counted in both
     (GPT-2's wte and lm_head)."""
     tied = sum(own_counts(n).params - counts[n.id].params for n in graph if n.tie is not None and n.shares is None)
-    return _all_params(graph, counts) + tied
+    return summed.params + tied
 
 
 @register("torchinfo", "torchinfo 1.8.0: summary(model, input_size).total_mult_adds", params=_torchinfo_params)
@@ -561,7 +565,7 @@ def _thop_rnn_cell(kind: str, i: int, h: int) -> int:
     return state * 4 + 3 * h + h
 
 
-def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """thop adds the parameters of modules it has a rule for: an embedding's table is dropped, and so
     are nn.MultiheadAttention's, Conv1D's and bare parameters (a class token, ViT's position table);
     a layer tied to another's weight holds it as its own (GPT-2's lm_head: the table counted there)."""
@@ -618,9 +622,11 @@ _TF_UNMEASURED = frozenset({"leaky-relu", "elu", "gelu", "prelu", "hardswish", "
                             "log-softmax", "lrn", "abs"})
 
 
-def _tf_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _tf_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """Keras counts a BatchNormalization's moving mean and variance as (non-trainable) parameters."""
-    return _all_params(graph, counts) + sum(2 * n.in_shapes[0][0] for n in graph if n.type == "bn" and n.shares is None)
+    if all(n.type != "bn" for n in counting.distinct(graph).first):
+        return summed.params
+    return summed.params + sum(2 * n.in_shapes[0][0] for n in graph if n.type == "bn" and n.shares is None)
 
 
 @register("tf-profiler", "TensorFlow 2.21 profiler: tf.compat.v1.profiler.profile(frozen graph, "

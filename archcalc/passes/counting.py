@@ -123,7 +123,7 @@ def total(records: Iterable[R], zero: R) -> R:
     items = list(records)
     if not items:
         return zero
-    by_id = {id(r): r for r in items}  # the records live in `items`: their ids stay unique
+    by_id = dict(zip(map(id, items), items))  # the records live in `items`: their ids stay unique
     tally = Counter(map(id, items))
     kind = type(zero)
     return kind(**{f.name: sum(getattr(by_id[i], f.name) * k for i, k in tally.items()) for f in fields(kind)})
