@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
@@ -371,41 +372,41 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     seen: set[tuple[str, int]] = set()
     counter = [0]
     unknown: dict[tuple[str, str], list[int]] = {}
-    steps: list[LayerStep] = []
     flops = FLOPS_PER_MAC * options.batch
     in_flight = 0
     layers = distinct(graph)
+    # the step is built by columns, one entry per node, then one record per node from them
+    in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
+    input_grads = [tuple([needs[i] for i in n.inputs]) for n in graph]
+    backward = [(0, 0, 0, "")] * len(graph)  # gradient FLOPs for the batch (input, weight, counted, why)
+    kept: list[tuple[Kept, ...]] = [()] * len(graph)
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
     # gradient and whether it is trained: a repeated layer asks them once (its FLOPs for the batch too)
     known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]] = {}
-    terms: dict[int, tuple[int, int, int, int]] = {}  # _memory_terms by counts object
     grads = storages.tensor
-    outside = (0, 0, 0, "")  # the gradient FLOPs of a layer outside the backward pass
     for n, group in zip(graph, layers.group):
-        in_backward = n.type != "input" and needs[n.id] and loss[n.id]
-        input_grad = tuple([needs[i] for i in n.inputs])
-        kept: tuple[Kept, ...] = ()
-        backward = outside
-        if in_backward:
-            key = (group, input_grad, trained[n.id])
-            rules = known.get(key)
-            if rules is None:
-                rules = known[key] = _rules(n, input_grad, trained[n.id], flops)
-            g, saved, backward = rules
-            if g is None:
-                unknown.setdefault((n.type, "gradient"), []).append(n.id)
-            if saved is None:
-                unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
-            else:
-                kept = _kept(n, saved, storages, seen, counter)
-            grads_in = sum([grads[i] for i, need in zip(n.inputs, input_grad) if need])
-            in_flight = max(in_flight, grads[n.id] + grads_in)
-        c = counts[n.id]
-        memory = terms.get(id(c))  # `counts` holds the counts objects: their ids stay unique
-        if memory is None:
-            memory = terms[id(c)] = _memory_terms(c, options)
-        steps.append(LayerStep(flops * macs[n.id], *backward, input_grad, trained[n.id], in_backward, kept, *memory,
-                               None))
+        if not in_backward[n.id]:
+            continue
+        input_grad = input_grads[n.id]
+        key = (group, input_grad, trained[n.id])
+        rules = known.get(key)
+        if rules is None:
+            rules = known[key] = _rules(n, input_grad, trained[n.id], flops)
+        g, saved, backward[n.id] = rules
+        if g is None:
+            unknown.setdefault((n.type, "gradient"), []).append(n.id)
+        if saved is None:
+            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+        else:
+            kept[n.id] = _kept(n, saved, storages, seen, counter)
+        grads_in = sum([grads[i] for i, need in zip(n.inputs, input_grad) if need])
+        in_flight = max(in_flight, grads[n.id] + grads_in)
+    by_counts = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
+    terms = {i: _memory_terms(c, options) for i, c in by_counts.items()}
+    grad_input, grad_weight, counted, why = zip(*backward)
+    weight, master, gradient, state = zip(*map(terms.__getitem__, map(id, counts)))
+    steps = list(map(LayerStep, [flops * m for m in macs], grad_input, grad_weight, counted, why, input_grads,
+                     trained, in_backward, kept, weight, master, gradient, state, repeat(None)))
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
