@@ -212,11 +212,15 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
             found = spans_all[group] = covers_everything(window, node.in_shapes[0][1:], node.shape[1:])
         return found
 
+    # a layer reading one tensor whose field is an RF, through no geometry or a plain window, is the
+    # common case: it takes `_node_field`'s first shortcut here, without the call
+    simple = layers.each(lambda n: len(n.inputs) == 1 and not n.layer.shape_inputs)
+    ranks = layers.each(lambda n: len(positions(n.shape, "channels")))  # a sequence's are as many
     layouts = [n.layout for n in graph]
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
-    for node, geometry in zip(graph, geometries):
+    for node, geometry, one_input, rank in zip(graph, geometries, simple, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
@@ -224,6 +228,14 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
         else:
             if sequences and isinstance(geometry, Window) and _over_sequence(node, layouts):
                 geometry = UNKNOWN
+            one = fields[node.inputs[0]]
+            if one_input and type(one) is RF and node.layout != "plain":
+                if geometry is None:
+                    fields.append(one if one.rank == rank else GLOBAL)
+                    continue
+                if type(geometry) is Geometry:
+                    fields.append(GLOBAL if covers(node, geometry) else through(one, geometry))
+                    continue
             fields.append(_node_field(node, [fields[i] for i in node.inputs], geometry, merged, covers))
     return tuple(fields)
 
@@ -288,7 +300,7 @@ def _node_field(node: Node, fields: Sequence[Field], geometry: Any, merged_by_in
     inputs: Sequence[Field] = fields
     shapes: Sequence[Shape] = node.in_shapes
     marks: Sequence[Field] = ()
-    if shape_only or not all(type(f) is RF for f in fields):  # some input adds no field: drop it
+    if shape_only or {type(f) for f in fields} != {RF}:  # some input adds no field: drop it
         kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
                 if (type(f) is RF or f != NO_INPUT) and k not in shape_only]  # a free parameter adds no field either
         if not kept:
@@ -301,7 +313,7 @@ def _node_field(node: Node, fields: Sequence[Field], geometry: Any, merged_by_in
         return GLOBAL
     if UNKNOWN in marks or (isinstance(geometry, str) and geometry == UNKNOWN) or node.layout == "plain":
         return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
-    if len(inputs) > 1 and any(s != shapes[0] for s in shapes) and any(
+    if len(inputs) > 1 and shapes.count(shapes[0]) != len(shapes) and any(
             positions(s, node.layout) != positions(shapes[0], node.layout) for s in shapes):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
@@ -442,7 +454,7 @@ def _merge_aligned(inputs: Sequence[RF]) -> RF | None:
         for a in range(rank):
             if f.size[a] > widest[a].size[a]:
                 widest[a] = f
-    if all(w is widest[0] for w in widest):
+    if not widest or widest.count(widest[0]) == rank:  # one field is the widest on every axis
         return widest[0] if widest else first
     return RF(tuple(w.size[a] for a, w in enumerate(widest)), first.jump,
               tuple(w.start[a] for a, w in enumerate(widest)))
