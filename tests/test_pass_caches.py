@@ -186,3 +186,16 @@ def test_the_path_counts_box_filter_is_the_spread_by_reads() -> None:
         first = next(i for i, c in enumerate(fast.counts) if c)  # the spread starts at the first count reached
         last = max(i for i, c in enumerate(fast.counts) if c)
         assert (fast.start + first, fast.counts[first:last + 1]) == (slow.start, slow.counts), (p, k, s, pad, d)
+
+
+@pytest.mark.parametrize("name", names())
+def test_the_pass_shortcuts_give_what_node_field_gives(name: str) -> None:
+    # node_field takes the general path for every node, asks each layer's geometry itself and
+    # keeps no merges: the pass's shortcuts, per-layer answers and merge cache must agree with it
+    graph = zoo_graph(name)
+    fields = receptive_field.receptive_fields(graph)
+    for node in graph:
+        if node.type != "input" and node.inputs:
+            alone = receptive_field.node_field(node, [fields[i] for i in node.inputs],
+                                               receptive_field.layer_geometry(graph, node))
+            assert alone == fields[node.id], (name, node.id, node.text)

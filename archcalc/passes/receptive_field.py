@@ -213,7 +213,7 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
         return found
 
     # a layer reading one tensor whose field is an RF, through no geometry or a plain window, is the
-    # common case: it takes `_node_field`'s first shortcut here, without the call
+    # common case: what `_node_field` gives it, without the checks that cannot apply
     simple = layers.each(lambda n: len(n.inputs) == 1 and not n.layer.shape_inputs)
     ranks = layers.each(lambda n: len(positions(n.shape, "channels")))  # a sequence's are as many
     layouts = [n.layout for n in graph]
@@ -289,14 +289,6 @@ def _node_field(node: Node, fields: Sequence[Field], geometry: Any, merged_by_in
                 covers: Callable[[Node, Window], bool]) -> Field:
     """`node_field`, with `covers` saying whether a node's window spans its whole input."""
     shape_only = node.layer.shape_inputs  # a crop's or a resize's size reference: no field of its own
-    one = fields[0] if len(fields) == 1 else None
-    if isinstance(one, RF) and not shape_only and node.layout != "plain":
-        # one input with a field, the most common node: what the general path below does, its checks
-        # that cannot apply left out
-        if geometry is None:
-            return one if one.rank == len(positions(node.shape, node.layout)) else GLOBAL
-        if type(geometry) is Geometry:
-            return GLOBAL if covers(node, geometry) else through(one, geometry)
     inputs: Sequence[Field] = fields
     shapes: Sequence[Shape] = node.in_shapes
     marks: Sequence[Field] = ()
