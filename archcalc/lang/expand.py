@@ -10,8 +10,7 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,6 +46,25 @@ def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str
     return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
 
+class _Open:
+    """A draft while expansion may still change it (its name, its inputs, the last hidden activation
+    dropped): a plain record, frozen into a `Draft` once at the end with its final id and module path.
+    (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
+    100,000-layer spec builds one per layer.)"""
+
+    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie")
+
+    def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
+                 loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
+                 tie: Tie | None) -> None:
+        self.id, self.type, self.args, self.inputs, self.text, self.loc = id, type, args, inputs, text, loc
+        self.scope, self.name, self.implicit, self.shares, self.tie = scope, None, implicit, shares, tie
+
+    @property
+    def layer(self) -> LayerType:
+        return REGISTRY[self.type]
+
+
 @dataclass
 class _Instance:
     """A layer or block call named with `as NAME`: what applying it again repeats."""
@@ -77,6 +95,8 @@ class _Ctx:
 
 
 InputShapes = Shape | Mapping[str, Shape]
+# a layer token lowered: its type, bound arguments, text as shown, and the call values naming a node or a tie
+_Lowered = tuple[LayerType, Mapping[str, Any], str, tuple[tuple[int, str], ...]]
 Counts = Callable[[Item, int], int]  # (a repeated item, its count as written) → how many times to expand it
 
 
@@ -123,7 +143,7 @@ class _Expansion:
         self.runs: list[RepeatRun] = []
         self.params = spec_params(spec, overrides or {})
         self.batch = spec_batch(self.params, overrides or {})
-        self.drafts: list[Draft] = []
+        self.drafts: list[_Open] = []
         self.hidden = self._hidden_activation()
         self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
@@ -131,6 +151,10 @@ class _Expansion:
         self.expectations: list[tuple[int, Piece]] = []
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
         self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
+        # a layer token lowered once per text and the values it reads (`_layer_key`), and the key of
+        # each scope dict met (by id, the dict kept alive beside it)
+        self.layers: dict[Any, _Lowered] = {}
+        self.scope_keys: dict[int, tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -145,9 +169,7 @@ class _Expansion:
         self._statements(spec.body, 0, _Ctx(env=dict(self.params), names=names))
         removed = self._drop_last_hidden_activation()
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
-        paths = self.modules.paths(removed)
-        self.drafts = [replace(d, module=paths.get(d.id)) for d in self.drafts]
-        drafts, new_id = _renumber(self.drafts, removed)
+        drafts, new_id = _renumber(self.drafts, removed, self.modules.paths(removed))
         for r in self.runs:
             r.before, r.ends, r.outs = new_id[r.before], [new_id[e] for e in r.ends], [new_id[o] for o in r.outs]
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
@@ -196,12 +218,12 @@ class _Expansion:
         if not self.hidden_pairs:
             return set()
         weighted, act = self.hidden_pairs[-1]
-        for i, d in enumerate(self.drafts):
+        for d in self.drafts:
             if act in d.inputs:
-                self.drafts[i] = replace(d, inputs=tuple(weighted if x == act else x for x in d.inputs))
+                d.inputs = tuple(weighted if x == act else x for x in d.inputs)
         named = self.drafts[act].name
         if named and not self.drafts[weighted].name:  # `head = FC-10`: the name stays with the FC
-            self.drafts[weighted] = replace(self.drafts[weighted], name=named)
+            self.drafts[weighted].name = named
         return {act}
 
     # -- statements and items -------------------------------------------------------------
@@ -220,7 +242,7 @@ class _Expansion:
                     raise SpecError(f"name '{name}' is already defined", stmt.loc)
                 ctx.names[name] = out
                 if self.drafts[out].name is None:
-                    self.drafts[out] = replace(self.drafts[out], name=name)
+                    self.drafts[out].name = name
         return cur
 
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
@@ -336,22 +358,19 @@ class _Expansion:
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         if isinstance(unit, Ref):
             return self._ref(unit.name, unit.loc, ctx)
-        with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
+        # one level deeper into branches, residuals or blocks: bounded, never a RecursionError
+        # (a plain try/finally: a context manager here cost a tenth of a chain's expansion)
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
+                                f"levels deep", unit.loc if not isinstance(unit, Layer) else unit.head.loc,
+                                expected="a flatter structure")
             if isinstance(unit, Branches):
                 return self._branches(unit, cur, ctx, module)
             if isinstance(unit, Residual):
                 return self._residual(unit, cur, ctx, module)
             return self._layer(unit, cur, ctx, module=module)[-1]
-
-    @contextmanager
-    def _deeper(self, loc: Loc) -> Iterator[None]:
-        """One level deeper into branches, residuals or blocks: bounded, never a RecursionError."""
-        self.nesting += 1
-        try:
-            if self.nesting > MAX_NESTING:
-                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
-                                f"levels deep", loc, expected="a flatter structure")
-            yield
         finally:
             self.nesting -= 1
 
@@ -401,6 +420,67 @@ class _Expansion:
         if head in self.spec.blocks:
             name = module if isinstance(module, str) else None
             return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx, name))]
+        whole = _whole(unit)
+        key = self._layer_key(unit, ctx)
+        known = self.layers.get(key) if key is not None else None
+        if known is None:
+            known = self._lower(unit, head, ctx, whole)
+            if key is not None:
+                self.layers[key] = known
+        layer, args, text, links = known
+        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
+        refs: list[int] = []
+        tie = None
+        for index, value in links:  # what the token names in the graph: resolved where it stands
+            if value.startswith("@"):
+                refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
+            else:
+                tie = self._tie(value, unit.call[index].value.loc)  # type: ignore[index]
+        if refs:
+            inputs = refs
+        if parts > 1:
+            names = module if isinstance(module, tuple) else (None,) * parts
+            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, whole, ctx, module=names[i])
+                    for i in range(parts)]
+        name = module if isinstance(module, str) else None
+        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie, module=name))
+        return [self._hidden_after(layer, node, whole, ctx)]
+
+    def _layer_key(self, unit: Layer, ctx: _Ctx) -> Any:
+        """What a layer token's lowering depends on besides the graph: its text, and the values in
+        scope (parameters, block arguments, loop counters) where it can read them — an `{expr}`, or a
+        call's value, which may name a block argument (`conv(c=c)`). None: not to be cached."""
+        if "{" not in unit.text and not (ctx.env and unit.call):
+            return unit.text
+        scope = self._scope_key(ctx.env)
+        return None if scope is None else (unit.text, scope)
+
+    def _scope_key(self, env: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The values of a scope as a key: equal only where every value is the same, of the same type
+        (1, 1.0 and True are equal to Python; -0.0 and 0.0 too). Computed once per scope dict (one per
+        block call or loop pass), which the entry keeps alive so that its id names no other. None
+        where a value is of a kind this cannot compare (then nothing is cached)."""
+        kept = self.scope_keys.get(id(env))
+        if kept is not None and kept[0] is env:
+            return kept[1]
+        parts: list[Any] = []
+        for name, value in env.items():
+            kind = type(value)
+            if kind is int or kind is bool or kind is str:
+                parts.append((name, kind, value))
+            elif kind is float:
+                parts.append((name, kind, value.hex()))  # exact, and tells -0.0 and nan apart
+            elif callable(value):  # a `param f(v) = …` function: alive as long as the expansion
+                parts.append((name, "function", id(value)))
+            else:
+                return None
+        key = tuple(parts)
+        self.scope_keys[id(env)] = (env, key)
+        return key
+
+    def _lower(self, unit: Layer, head: str, ctx: _Ctx, whole: Loc) -> _Lowered:
+        """A layer token's type, its bound arguments and its text as shown, with the call values that
+        name a node (`@x`) or a tie (`tie=wte`): (their index in the call, their text)."""
         found = find(head)
         if found is None:
             refuse_malformed_token(head, unit.head.loc)
@@ -412,29 +492,20 @@ class _Expansion:
             )
         layer, spelled = found
         options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]
-        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
         call: list[Value] = []
-        refs: list[int] = []
-        tie = None
-        for arg in unit.call or ():
+        links: list[tuple[int, str]] = []
+        for index, arg in enumerate(unit.call or ()):
             value = self._subst(arg.value, ctx, whole=False)
             if arg.key is None and value.startswith("@"):
-                refs.append(self._ref(value[1:], arg.value.loc, ctx))
+                self._ref(value[1:], arg.value.loc, ctx)  # a missing name is refused before any binding
+                links.append((index, value))
             elif arg.key == "tie":
-                tie = self._tie(value, arg.value.loc)
+                self._tie(value, arg.value.loc)
+                links.append((index, value))
             else:
                 call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
-        if refs:
-            inputs = refs
-        args = self._bind(layer, spelled, options, call, _whole(unit))
-        text, loc = self._text(unit, ctx), _whole(unit)
-        if parts > 1:
-            names = module if isinstance(module, tuple) else (None,) * parts
-            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx, module=names[i])
-                    for i in range(parts)]
-        name = module if isinstance(module, str) else None
-        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie, module=name))
-        return [self._hidden_after(layer, node, loc, ctx)]
+        args = self._bind(layer, spelled, options, call, whole)
+        return layer, args, self._text(unit, ctx), tuple(links)
 
     def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
               whole: Loc) -> dict[str, Any]:
@@ -588,8 +659,8 @@ class _Expansion:
             assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
             shares = self._root(owners[-1])
             tie = self.drafts[owners[-1]].tie
-        self.drafts.append(Draft(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
-                                 implicit=implicit, shares=shares, tie=tie))
+        self.drafts.append(_Open(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
+                                 implicit, shares, tie))
         if shares is None and layer.name != "input":  # a shared layer calls its owner's module
             self.modules.leaf(ctx.box, len(self.drafts) - 1, module)
         return len(self.drafts) - 1
@@ -617,9 +688,10 @@ class _Expansion:
         return text
 
 
-def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict[int, int]]:
-    """Drafts without the removed ones, ids consecutive again; old id → new id (a removed
-    draft maps to its input's)."""
+def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
+              ) -> tuple[list[Draft], dict[int, int]]:
+    """The final drafts: without the removed ones, ids consecutive again, each with its module path;
+    old id → new id (a removed draft maps to its input's)."""
     new_id: dict[int, int] = {}
     out: list[Draft] = []
     first_removed = min(removed, default=len(drafts))
@@ -628,12 +700,14 @@ def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict
             new_id[d.id] = new_id[d.inputs[0]]
             continue
         new_id[d.id] = len(out)
-        if d.id < first_removed:  # nothing before it was removed: it stays as it is
-            out.append(d)
+        if d.id < first_removed:  # nothing before it was removed: its ids stand
+            out.append(Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares,
+                             d.tie, modules.get(d.id)))
             continue
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
-        out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))
+        out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
+                         d.name, d.implicit, shares, tie, modules.get(d.id)))
     return out, new_id
 
 
