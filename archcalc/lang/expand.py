@@ -58,7 +58,8 @@ class _Open:
                  loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
                  tie: Tie | None) -> None:
         self.id, self.type, self.args, self.inputs, self.text, self.loc = id, type, args, inputs, text, loc
-        self.scope, self.name, self.implicit, self.shares, self.tie = scope, None, implicit, shares, tie
+        self.scope, self.implicit, self.shares, self.tie = scope, implicit, shares, tie
+        self.name: str | None = None
 
     @property
     def layer(self) -> LayerType:
