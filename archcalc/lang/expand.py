@@ -249,13 +249,13 @@ class _Expansion:
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
         of its layers; the name for its last item and the context its items are made in."""
-        making = [i for i in items if not isinstance(i.unit, Ref)]
         if stmt.module is not None:
             name = self._quoted_module(stmt.module, ctx)
         elif len(stmt.names) == 1:
             name = stmt.names[0]
         else:
             return None, ctx
+        making = [i for i in items if not isinstance(i.unit, Ref)]
         if not making or self.replaying:
             return None, ctx
         if len(making) == 1 and not isinstance(items[-1].unit, Ref):
@@ -292,6 +292,8 @@ class _Expansion:
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
         if module is not None and repeat != 1 and counted(module, 0) is None:
             ctx, module = replace(ctx, box=self.modules.box(ctx.box, module)), None  # a container of them
+        if repeat == 1 and self.counts is None:  # most items: one unit, nothing to count or bound
+            return self._unit(item.unit, cur, ctx, module)
         run = None
         if self.counts is not None and repeat > 1:
             run = RepeatRun(item, repeat, len(self.drafts) - 1)
@@ -458,24 +460,19 @@ class _Expansion:
 
     def _scope_key(self, env: dict[str, Any]) -> tuple[Any, ...] | None:
         """The values of a scope as a key: equal only where every value is the same, of the same type
-        (1, 1.0 and True are equal to Python; -0.0 and 0.0 too). Computed once per scope dict (one per
-        block call or loop pass), which the entry keeps alive so that its id names no other. None
-        where a value is of a kind this cannot compare (then nothing is cached)."""
+        (`_alike`). Computed once per scope dict (one per block call or loop pass), which the entry
+        keeps alive so that its id names no other. None where a value cannot be hashed (then nothing
+        is cached)."""
         kept = self.scope_keys.get(id(env))
         if kept is not None and kept[0] is env:
             return kept[1]
-        parts: list[Any] = []
-        for name, value in env.items():
-            kind = type(value)
-            if kind is int or kind is bool or kind is str:
-                parts.append((name, kind, value))
-            elif kind is float:
-                parts.append((name, kind, value.hex()))  # exact, and tells -0.0 and nan apart
-            elif callable(value):  # a `param f(v) = …` function: alive as long as the expansion
-                parts.append((name, "function", id(value)))
-            else:
-                return None
-        key = tuple(parts)
+        try:
+            # a `param f(v) = …` function by identity: it lives as long as the expansion
+            key: tuple[Any, ...] | None = tuple((name, ("function", id(value)) if callable(value) else _alike(value))
+                                                for name, value in env.items())
+            hash(key)
+        except TypeError:
+            key = None
         self.scope_keys[id(env)] = (env, key)
         return key
 
@@ -514,7 +511,7 @@ class _Expansion:
         (nobody changes a draft's arguments)."""
         try:
             key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
-                        tuple((v.key, v.value) for v in call))
+                        tuple((v.key, _alike(v.value)) for v in call))
             hash(key)
         except TypeError:  # an unhashable value: bind it afresh
             return bind(layer, spelled, options, call, whole)
@@ -649,10 +646,12 @@ class _Expansion:
     def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str,
              loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
              tie: Tie | None = None, module: str | None = None) -> int:
-        if len(self.drafts) >= MAX_NODES:
+        draft = len(self.drafts)
+        if draft >= MAX_NODES:
             raise SpecError(f"the spec expands to more than the limit of {MAX_NODES:,} layers", loc)
-        if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
-            raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
+        given, most = len(inputs), layer.max_inputs
+        if given < layer.min_inputs or (most is not None and given > most):
+            raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {given}", loc)
         if self.replaying:  # applying a block instance again: the next original's weights
             owners = [r.owners[r.done] for r in self.replaying]
             for r in self.replaying:
@@ -660,11 +659,10 @@ class _Expansion:
             assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
             shares = self._root(owners[-1])
             tie = self.drafts[owners[-1]].tie
-        self.drafts.append(_Open(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
-                                 implicit, shares, tie))
+        self.drafts.append(_Open(draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, implicit, shares, tie))
         if shares is None and layer.name != "input":  # a shared layer calls its owner's module
-            self.modules.leaf(ctx.box, len(self.drafts) - 1, module)
-        return len(self.drafts) - 1
+            self.modules.leaf(ctx.box, draft, module)
+        return draft
 
     # -- text helpers -----------------------------------------------------------------------
     def _subst(self, piece: Piece, ctx: _Ctx, whole: bool = True) -> str:
@@ -738,6 +736,17 @@ def _value(text: str, ctx: _Ctx) -> Any:
         except ExprError:
             pass
     return text
+
+
+def _alike(value: Any) -> Any:
+    """A value as a cache key: equal only to the same value of the same type (to Python 1 == 1.0 ==
+    True and -0.0 == 0.0, but a whole-number argument refuses 4.0 and takes 4)."""
+    kind = type(value)
+    if kind is float:
+        return kind, value.hex()  # exact; tells -0.0 from 0.0
+    if kind is tuple or kind is list:
+        return kind, tuple(_alike(v) for v in value)
+    return kind, value
 
 
 def _whole(unit: Layer) -> Loc:

@@ -36,7 +36,8 @@ MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
-_WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
+_WORD_RUN = re.compile(r"[A-Za-z0-9_.\-×]*")  # the characters of a layer token, outside `{expr}`
+_WORD_RUN_EQ = re.compile(r"[A-Za-z0-9_.\-×=]*")  # … and of an option (`/p=1`)
 
 
 @dataclass
@@ -326,11 +327,40 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
 
 # `a = ...` or `q, k, v = ...`; not `==`, not `maxpool => ...`
 _NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=(?![=>])\s*")
+_COMPOUND = re.compile(r"(concat|add|residual)\s*:\s*$")
 # `"block1-0" = ...`: a module name no identifier can spell (docs/spec-language.md 5.1), not a reference
 _QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 
 
+# `name = head/options(arguments)`, the name and the options optional, the arguments without brackets,
+# quotes, braces or '=>': most lines of a generated or imported spec, one layer each
+_SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
+                     r"([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*(?:\([^()\[\]{}\"'>]*\))?)")  # the layer
+
+
+def _simple(line: Line) -> Statement | None:
+    """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
+    no loop, no repeat, no instance (each asked as `_item` asks it); None for any other line."""
+    m = _SIMPLE.fullmatch(line.text, line.indent)
+    if m is None:
+        return None
+    text = m.group(2)
+    if "for" in text or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
+        return None
+    unit = _unit(Piece(text, line.loc(m.start(2), len(text))))
+    names = () if m.group(1) is None else (m.group(1),)
+    return Statement((Item(unit),), line.loc(line.indent), names)
+
+
 def _statement(line: Line) -> Statement:
+    if not line.children:
+        simple = _simple(line)
+        if simple is not None:
+            return simple
+    return _general(line)
+
+
+def _general(line: Line) -> Statement:
     pos = line.indent
     names: tuple[str, ...] = ()
     module: Piece | None = None
@@ -344,7 +374,7 @@ def _statement(line: Line) -> Statement:
         twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
         if twice:
             raise SpecError(f"name '{twice}' is given twice", line.loc(line.indent, m.end(1) - line.indent))
-    compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
+    compound = _COMPOUND.match(line.text, pos)
     if compound:
         unit = _compound(line, compound.group(1), pos)
         return Statement((Item(unit),), line.loc(line.indent), names, None, module)
@@ -400,8 +430,13 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
 _SPECIAL = re.compile(r"[,()\[\]{}\"']")
 
 
+_NESTING = re.compile(r"[()\[\]{}\"']")
+
+
 def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     """Split at commas outside brackets; each piece stripped, with its location."""
+    if _NESTING.search(text) is None:  # no bracket nor quote (most items): every comma splits
+        return _split_commas(text, offset, line)
     pieces, depth, start, quote = [], 0, 0, ""
     for m in _SPECIAL.finditer(text + ","):  # only the characters that matter: C speed on long lines
         i, ch = m.start(), m.group()
@@ -432,6 +467,24 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
     return pieces
 
 
+def _split_commas(text: str, offset: int, line: Line) -> list[Piece]:
+    """`_split_top` for a text without brackets or quotes, with its errors: an empty piece between
+    commas is refused, one after a trailing comma is dropped."""
+    pieces: list[Piece] = []
+    start = 0
+    for raw in text.split(","):
+        end = start + len(raw)
+        stripped = raw.strip()
+        if stripped:
+            lead = len(raw) - len(raw.lstrip())
+            pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+        elif end < len(text):
+            raise SpecError("empty item between commas", line.loc(offset + start + len(raw)),
+                            expected="a layer such as conv3-64")
+        start = end + 1
+    return pieces
+
+
 _LOOP = re.compile(r"for\s+(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+range\s*\((?P<bounds>.*)\)$")
 _FOR = re.compile(r"(?<=\s)for(?=\s)")  # the word 'for' after a blank: where a loop may start
 _FOR_WORD = re.compile(r"for\s+\S")
@@ -442,6 +495,8 @@ def _find_loop(text: str) -> tuple[re.Match[str], int] | None:
 
     Anchored at each word 'for' rather than searched with a leading `\\s+`: a search would
     try every position of a long run of blanks (20,000 spaces: seconds, quadratic)."""
+    if "for" not in text:  # most items: nothing to scan
+        return None
     for word in _FOR.finditer(text):
         m = _LOOP.match(text, word.start())
         if m is not None:
@@ -488,7 +543,8 @@ def _item(piece: Piece) -> Item:
         if loop is not None or _find_loop(text):
             raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
                             hint="repeat it with 'for j in range(…)' alone")
-    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None)
+    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None
+               ) if "for" in text else None
     if loop is None and bad is not None and not re.search(r"[\"'\[]", text[bad:]):
         raise SpecError("malformed loop", Loc(loc.line, loc.col + bad, len(text) - bad),
                         expected="'… for j in range(n)' or '… for j in range(start, stop)'")
@@ -589,7 +645,7 @@ def _unit(piece: Piece) -> Layer | Ref:
     head = Piece(text[:pos], _at(loc, 0, pos))
     options: list[Piece] = []
     while pos < len(text) and text[pos] == "/":
-        end = _scan_word(text, pos + 1, extra="=")
+        end = _scan_word(text, pos + 1, option=True)
         if end == pos + 1:
             raise SpecError("expected an option after '/'", _at(loc, pos),
                             expected="an option such as /s2, /p1 or /nobias")
@@ -607,27 +663,27 @@ def _unit(piece: Piece) -> Layer | Ref:
     return Layer(head, tuple(options), call, text)
 
 
-def _scan_word(text: str, pos: int, extra: str = "") -> int:
-    """The end of a word that may hold {expr} placeholders."""
-    while pos < len(text):
-        ch = text[pos]
-        if ch == "{":
-            close = text.find("}", pos)
-            if close < 0:
-                return pos
-            pos = close + 1
-        elif _WORD_CHARS.match(ch) or ch in extra:
-            pos += 1
-        else:
-            break
-    return pos
+def _scan_word(text: str, pos: int, option: bool = False) -> int:
+    """The end of a word that may hold {expr} placeholders (an option's may hold '=')."""
+    run = _WORD_RUN_EQ if option else _WORD_RUN
+    while True:
+        pos = run.match(text, pos).end()  # type: ignore[union-attr]  # a run of word characters, maybe empty
+        if pos >= len(text) or text[pos] != "{":
+            return pos
+        close = text.find("}", pos)
+        if close < 0:
+            return pos
+        pos = close + 1
+
+
+_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$")
 
 
 def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
     line = Line(" " * (start.col - 1) + text, start.line, start.col - 1)
     args = []
     for piece in _split_top(text, start.col - 1, line):
-        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$", piece.text)
+        m = None if piece.text.startswith("@") else _KEYWORD.match(piece.text)  # `@x` is never `key=`
         if m:
             value_col = piece.loc.col + m.start(2)
             args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
