@@ -385,7 +385,7 @@ class _Expansion:
 
     def _branches(self, unit: Branches, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         outs = [self._statements(branch, cur, ctx) for branch in unit.branches]
-        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx,
+        return self._add(REGISTRY[unit.kind], self._joined(unit.kind), outs, unit.kind, unit.loc, ctx,
                          module=module)
 
     def _residual(self, unit: Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
@@ -397,12 +397,21 @@ class _Expansion:
             # identity or a 1×1 projection, decided once both shapes are known (+ BN if the body uses BN)
             with_bn = any(d.type == "bn" for d in self.drafts[first:])
             shortcut = REGISTRY["auto-shortcut"]
-            side = self._add(shortcut, shortcut.normalize({"bn": with_bn}), [cur, body], "auto shortcut",
+            side = self._add(shortcut, self._joined("auto-shortcut", with_bn), [cur, body], "auto shortcut",
                              unit.loc, ctx, implicit=True, module=SHORTCUT)
         else:
             side = self._statements(unit.shortcut, cur, ctx)
-        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx,
+        return self._add(REGISTRY["add"], self._joined("add"), [body, side], "residual add", unit.loc, ctx,
                          module=module)
+
+    def _joined(self, kind: str, bn: bool | None = None) -> Mapping[str, Any]:
+        """The arguments of a join expansion puts in (`add`, `concat`, an auto shortcut with or without
+        BN): one dict per kind, shared by its drafts as identical layers share theirs."""
+        key = (kind, bn)
+        args = self.bound.get(key)
+        if args is None:
+            args = self.bound[key] = REGISTRY[kind].normalize({} if bn is None else {"bn": bn})
+        return args
 
     # -- layers and blocks ----------------------------------------------------------------
     def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:
