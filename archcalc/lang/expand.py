@@ -441,22 +441,27 @@ class _Expansion:
                 self.layers[key] = known
         layer, args, text, links = known
         inputs: list[int] = [cur] if layer.max_inputs != 0 else []
-        refs: list[int] = []
         tie = None
-        for index, value in links:  # what the token names in the graph: resolved where it stands
-            if value.startswith("@"):
-                refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
-            else:
-                tie = self._tie(value, unit.call[index].value.loc)  # type: ignore[index]
-        if refs:
-            inputs = refs
+        if links:  # what the token names in the graph: resolved where it stands
+            refs: list[int] = []
+            for index, value in links:
+                if value.startswith("@"):
+                    refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
+                else:
+                    tie = self._tie(value, unit.call[index].value.loc)  # type: ignore[index]
+            if refs:
+                inputs = refs
         if parts > 1:
             names = module if isinstance(module, tuple) else (None,) * parts
             return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, whole, ctx, module=names[i])
                     for i in range(parts)]
         name = module if isinstance(module, str) else None
-        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie, module=name))
-        return [self._hidden_after(layer, node, whole, ctx)]
+        if unit.instance is None:  # most layers: nothing to keep for applying again
+            node = self._add(layer, args, inputs, text, whole, ctx, False, None, tie, name)
+        else:
+            node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie,
+                                                            module=name))
+        return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
 
     def _layer_key(self, unit: Layer, ctx: _Ctx) -> Any:
         """What a layer token's lowering depends on besides the graph: its text, and the values in
@@ -519,8 +524,8 @@ class _Expansion:
         """`bind`, once per distinct spelling: the drafts of identical layers share one arguments dict
         (nobody changes a draft's arguments)."""
         try:
-            key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
-                        tuple((v.key, _alike(v.value)) for v in call))
+            key: Any = (layer.name, tuple(spelled.items()), tuple([o.value for o in options]),
+                        tuple([(v.key, _alike(v.value)) for v in call]))
             hash(key)
         except TypeError:  # an unhashable value: bind it afresh
             return bind(layer, spelled, options, call, whole)

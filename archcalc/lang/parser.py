@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError, split_lines
 from archcalc.lang.ast import (
@@ -274,31 +274,40 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
 
 
 def _on_line(stmt: Statement, number: int) -> Statement:
-    """The same statement written on another line: every position moved to that line."""
+    """The same statement written on another line: every position moved to that line. (A generated
+    spec repeats one line thousands of times: the records are rebuilt directly, without helpers.)"""
     if stmt.loc.line == number:
         return stmt
+    items = tuple([_item_on_line(i, number) for i in stmt.items])
+    return Statement(items, Loc(number, stmt.loc.col, stmt.loc.width), stmt.names,
+                     None if stmt.expect is None else _piece_on_line(stmt.expect, number),
+                     None if stmt.module is None else _piece_on_line(stmt.module, number))
 
-    def at(loc: Loc) -> Loc:
-        return Loc(number, loc.col, loc.width)
 
-    def piece(p: Piece) -> Piece:
-        return Piece(p.text, at(p.loc))
+def _piece_on_line(p: Piece, number: int) -> Piece:
+    return Piece(p.text, Loc(number, p.loc.col, p.loc.width))
 
-    def unit(u: Any) -> Any:
-        if isinstance(u, Ref):
-            return Ref(u.name, at(u.loc))
+
+def _item_on_line(item: Item, number: int) -> Item:
+    u = item.unit
+    if isinstance(u, Ref):
+        unit: Layer | Ref = Ref(u.name, Loc(number, u.loc.col, u.loc.width))
+    else:
         assert isinstance(u, Layer), "a one-line statement holds layers and references only"
-        call = None if u.call is None else tuple(CallArg(a.key, piece(a.value)) for a in u.call)
-        instance = None if u.instance is None else piece(u.instance)
-        return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
-
-    def loop(lp: Loop | None) -> Loop | None:
-        return None if lp is None else Loop(piece(lp.var), tuple(piece(b) for b in lp.bounds), at(lp.loc))
-
-    items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
-                       None if i.repeat_expr is None else piece(i.repeat_expr), loop(i.loop)) for i in stmt.items)
-    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect),
-                     None if stmt.module is None else piece(stmt.module))
+        head = Piece(u.head.text, Loc(number, u.head.loc.col, u.head.loc.width))
+        options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
+        call = None if u.call is None else tuple([CallArg(a.key, _piece_on_line(a.value, number)) for a in u.call])
+        instance = None if u.instance is None else _piece_on_line(u.instance, number)
+        unit = Layer(head, options, call, u.text, instance)
+    if item.repeat_loc is None and item.loop is None:  # repeat_expr has a repeat_loc
+        return Item(unit, item.repeat)
+    repeat_loc = None if item.repeat_loc is None else Loc(number, item.repeat_loc.col, item.repeat_loc.width)
+    repeat_expr = None if item.repeat_expr is None else _piece_on_line(item.repeat_expr, number)
+    lp = item.loop
+    loop = None if lp is None else Loop(_piece_on_line(lp.var, number),
+                                        tuple([_piece_on_line(b, number) for b in lp.bounds]),
+                                        Loc(number, lp.loc.col, lp.loc.width))
+    return Item(unit, item.repeat, repeat_loc, repeat_expr, loop)
 
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:
