@@ -356,7 +356,7 @@ def _simple(line: Line) -> Statement | None:
     text = m.group(2)
     if "for" in text or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
         return None
-    unit = _unit(Piece(text, line.loc(m.start(2), len(text))))
+    unit = _unit(text, line.number, m.start(2) + 1)
     names = () if m.group(1) is None else (m.group(1),)
     return Statement((Item(unit),), line.loc(line.indent), names)
 
@@ -566,7 +566,7 @@ def _item(piece: Piece) -> Item:
             raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc or loop.loc,  # type: ignore[union-attr]
                             hint=f"apply the same weights again with '{instance.text} x…' after it")
         text = text[:head_end]
-    unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
+    unit = _unit(text, loc.line, loc.col)
     if instance is not None:
         if not isinstance(unit, Layer):
             raise SpecError("'as' names a layer or a block call", instance.loc,
@@ -641,33 +641,33 @@ def _shown(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _unit(piece: Piece) -> Layer | Ref:
-    text, loc = piece.text, piece.loc
+def _unit(text: str, line: int, col: int) -> Layer | Ref:
+    """A layer token or `@name` whose text starts at `line`, `col`."""
     if text.startswith("@"):
         if not _IDENT.fullmatch(text[1:]):
-            raise SpecError(f"'{text}' is not a node reference", loc, expected="'@name'")
-        return Ref(text[1:], loc)
+            raise SpecError(f"'{text}' is not a node reference", Loc(line, col, len(text)), expected="'@name'")
+        return Ref(text[1:], Loc(line, col, len(text)))
     pos = _scan_word(text, 0)
     if pos == 0:
-        raise SpecError(f"unexpected {_char(text[0])}", _at(loc, 0),
+        raise SpecError(f"unexpected {_char(text[0])}", Loc(line, col),
                         expected="a layer such as conv3-64, maxpool or FC-4096")
-    head = Piece(text[:pos], _at(loc, 0, pos))
+    head = Piece(text[:pos], Loc(line, col, pos))
     options: list[Piece] = []
     while pos < len(text) and text[pos] == "/":
         end = _scan_word(text, pos + 1, option=True)
         if end == pos + 1:
-            raise SpecError("expected an option after '/'", _at(loc, pos),
+            raise SpecError("expected an option after '/'", Loc(line, col + pos),
                             expected="an option such as /s2, /p1 or /nobias")
-        options.append(Piece(text[pos + 1 : end], _at(loc, pos + 1, end - pos - 1)))
+        options.append(Piece(text[pos + 1 : end], Loc(line, col + pos + 1, end - pos - 1)))
         pos = end
     call = None
     if pos < len(text) and text[pos] == "(":
         if not text.endswith(")"):
-            raise SpecError("expected ')' to close the argument list", _at(loc, len(text) - 1))
-        call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
+            raise SpecError("expected ')' to close the argument list", Loc(line, col + len(text) - 1))
+        call = _call_args(text[pos + 1 : -1], line, col + pos + 1)
         pos = len(text)
     if pos < len(text):
-        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", Loc(line, col + pos, len(text) - pos),
                         expected="',' between layers, an option like /s2, or a repeat like x3")
     return Layer(head, tuple(options), call, text)
 
@@ -688,10 +688,10 @@ def _scan_word(text: str, pos: int, option: bool = False) -> int:
 _KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$")
 
 
-def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
-    line = Line(" " * (start.col - 1) + text, start.line, start.col - 1)
+def _call_args(text: str, line: int, col: int) -> tuple[CallArg, ...]:
+    """The arguments of a call whose text (inside the parentheses) starts at `line`, `col`."""
     args = []
-    for piece in _split_top(text, start.col - 1, line):
+    for piece in _split_top(text, col - 1, Line(text, line, 0)):  # (only the Line's number is read)
         m = None if piece.text.startswith("@") else _KEYWORD.match(piece.text)  # `@x` is never `key=`
         if m:
             value_col = piece.loc.col + m.start(2)
@@ -699,7 +699,3 @@ def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
         else:
             args.append(CallArg(None, piece))
     return tuple(args)
-
-
-def _at(loc: Loc, offset: int, width: int = 1) -> Loc:
-    return Loc(loc.line, loc.col + offset, max(1, width))
