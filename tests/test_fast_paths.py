@@ -123,3 +123,16 @@ def test_a_missing_reference_is_refused_where_it_stands() -> None:
     with pytest.raises(SpecError, match="no node is named 'x'") as e:
         lang.expand(lang.parse(text, "t.arch"))
     assert e.value.loc is not None and e.value.loc.line == 3
+
+
+def test_literal_tokens_that_name_other_nodes() -> None:
+    """`add(@x, @y)` and `add(@y, @x)` bind alike but read other inputs, and each shows its own text;
+    `concat(@x, @y, dim=0)` and `(…, dim=1)` bind otherwise."""
+    text = ("input 4x8x8\nx = conv(k=1, c=4)\ny = conv(k=3, c=4, p=1)\na = add(@x, @y)\nb = add(@y, @x)\n"
+            "c = concat(@a, @b, dim=1)\nd = concat(@a, @b, dim=2)\nadd(@c, @c)\nmul(@d, @d)\n")
+    graph = infer(lang.expand(lang.parse(text, "t.arch")))
+    by_name = {n.name: n for n in graph if n.name}
+    x, y = by_name["x"].id, by_name["y"].id
+    assert by_name["a"].inputs == (x, y) and by_name["b"].inputs == (y, x)
+    assert (by_name["a"].text, by_name["b"].text) == ("add(@x, @y)", "add(@y, @x)")
+    assert by_name["c"].shape == (8, 8, 8) and by_name["d"].shape == (4, 16, 8)

@@ -433,18 +433,23 @@ class _Expansion:
             name = module if isinstance(module, str) else None
             return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx, name))]
         whole = _whole(unit)
-        key = self._layer_key(unit, ctx)
+        literal = "{" not in unit.text and not (ctx.env and unit.call)  # it reads no value in scope
+        key = self._layer_key(unit, ctx, literal)
         known = self.layers.get(key) if key is not None else None
         if known is None:
             known = self._lower(unit, head, ctx, whole)
             if key is not None:
                 self.layers[key] = known
         layer, args, text, links = known
+        if literal:  # the key left out the names it refers to: its own text, its own names
+            text = unit.text
         inputs: list[int] = [cur] if layer.max_inputs != 0 else []
         tie = None
         if links:  # what the token names in the graph: resolved where it stands
             refs: list[int] = []
             for index, value in links:
+                if literal:
+                    value = unit.call[index].value.text  # type: ignore[index]
                 if value.startswith("@"):
                     refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
                 else:
@@ -463,12 +468,20 @@ class _Expansion:
                                                             module=name))
         return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
 
-    def _layer_key(self, unit: Layer, ctx: _Ctx) -> Any:
+    def _layer_key(self, unit: Layer, ctx: _Ctx, literal: bool) -> Any:
         """What a layer token's lowering depends on besides the graph: its text, and the values in
         scope (parameters, block arguments, loop counters) where it can read them — an `{expr}`, or a
-        call's value, which may name a block argument (`conv(c=c)`). None: not to be cached."""
-        if "{" not in unit.text and not (ctx.env and unit.call):
-            return unit.text
+        call's value, which may name a block argument (`conv(c=c)`). None: not to be cached.
+
+        A `literal` token's key leaves out the nodes its call names (`add(@n4, @n3)` and `add(@n9,
+        @n8)` bind alike, as the names go to the graph, not to the arguments); `_layer` reads those,
+        and the text shown, from the token itself."""
+        if literal:
+            if unit.call is None:
+                return unit.text
+            return (unit.head.text, tuple([o.text for o in unit.options]),
+                    tuple([(a.key, None) if a.key is None and a.value.text.startswith("@") else (a.key, a.value.text)
+                           for a in unit.call]))
         scope = self._scope_key(ctx.env)
         return None if scope is None else (unit.text, scope)
 
