@@ -42,6 +42,8 @@ class _Tensor:
 
 def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str, int]]:
     """A block call's numbers (for `{expr}`) and its visible names: `@in` and its tensor arguments."""
+    if not env:
+        return {}, {"in": start}
     numbers = {k: v for k, v in env.items() if not isinstance(v, _Tensor)}
     return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
@@ -230,6 +232,12 @@ class _Expansion:
     # -- statements and items -------------------------------------------------------------
     def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
+            if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
+                for item in stmt.items:
+                    cur = self._item(item, cur, ctx)
+                if stmt.expect is not None:
+                    self.expectations.append((cur, stmt.expect))
+                continue
             items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
             module, inner = self._statement_module(stmt, items, ctx)
             for k, item in enumerate(items):

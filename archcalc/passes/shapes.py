@@ -20,7 +20,7 @@ from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
-from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, format_shape, prod, size_text
+from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, Shape, format_shape, prod, size_text
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -113,10 +113,17 @@ class _Inference:
              tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
-        sources = [self.nodes[i] for i in inputs]
-        in_shapes = tuple([n.shape for n in sources])
-        layouts = tuple([n.layout for n in sources])
-        batched = tuple([n.batched for n in sources])
+        in_shapes: tuple[Shape, ...]
+        layouts: tuple[str, ...]
+        batched: tuple[bool, ...]
+        if len(inputs) == 1:  # most layers (no comprehensions to build)
+            source = self.nodes[inputs[0]]
+            in_shapes, layouts, batched = (source.shape,), (source.layout,), (source.batched,)
+        else:
+            sources = [self.nodes[i] for i in inputs]
+            in_shapes = tuple([n.shape for n in sources])
+            layouts = tuple([n.layout for n in sources])
+            batched = tuple([n.batched for n in sources])
         if layer.needs_layout and layouts[0] != layer.needs_layout:
             raise ShapeError(f"'{text}' needs {LAYOUT_WORDS[layer.needs_layout]}, but "
                              f"{format_shape(in_shapes[0])} is {LAYOUT_WORDS[layouts[0]]}", loc)
