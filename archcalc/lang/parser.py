@@ -133,7 +133,7 @@ def _params(line: Line, params: list[tuple[str, Piece | FunctionDef]]) -> None:
     """`param k=192` or `param vocab=20000, length=56`: names and default values; `param
     half(v) = v // 2`: a function the spec's arithmetic may call."""
     start = line.indent + len("param")
-    pieces = _split_top(line.text[start:], start, line)
+    pieces = _split_top(line.text[start:], start, line.number)
     if not pieces or line.children:
         where = line.children[0].loc(line.children[0].indent) if line.children else line.loc(line.indent, 5)
         raise SpecError("'param' needs name=value pairs" if not pieces else "unexpected indented line", where,
@@ -240,7 +240,7 @@ def _block(line: Line) -> BlockDef:
 
 def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece | None], ...]:
     params: list[tuple[str, Piece | None]] = []
-    for piece in _split_top(text, start, line):
+    for piece in _split_top(text, start, line.number):
         key, _, default = piece.text.partition("=")
         key = key.strip()
         if not _IDENT.fullmatch(key):
@@ -389,7 +389,7 @@ def _general(line: Line) -> Statement:
         return Statement((Item(unit),), line.loc(line.indent), names, None, module)
     text, expect = _expectation(line, pos)
     items: list[Item] = []
-    for piece in _split_top(text, pos, line):
+    for piece in _split_top(text, pos, line.number):
         items.append(_item(piece))
     for child in line.children:  # an indented continuation of a plain line
         items.extend(_statement(child).items)
@@ -442,8 +442,9 @@ _SPECIAL = re.compile(r"[,()\[\]{}\"']")
 _NESTING = re.compile(r"[()\[\]{}\"']")
 
 
-def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
-    """Split at commas outside brackets; each piece stripped, with its location."""
+def _split_top(text: str, offset: int, line: int) -> list[Piece]:
+    """Split at commas outside brackets; each piece stripped, with its location (`offset`: the text's
+    0-based column on `line`)."""
     if _NESTING.search(text) is None:  # no bracket nor quote (most items): every comma splits
         return _split_commas(text, offset, line)
     pieces, depth, start, quote = [], 0, 0, ""
@@ -458,25 +459,30 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
         elif ch in ")}]":
             depth -= 1
             if depth < 0:
-                raise SpecError(f"unmatched '{ch}'", line.loc(offset + i))
+                raise SpecError(f"unmatched '{ch}'", _loc(line, offset + i))
         elif ch == "," and depth == 0:
             raw = text[start:i]
             stripped = raw.strip()
             lead = len(raw) - len(raw.lstrip())
             if not stripped and i < len(text):
-                raise SpecError("empty item between commas", line.loc(offset + start + lead),
+                raise SpecError("empty item between commas", _loc(line, offset + start + lead),
                                 expected="a layer such as conv3-64")
             if stripped:
-                pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+                pieces.append(Piece(stripped, _loc(line, offset + start + lead, len(stripped))))
             start = i + 1
     if depth > 0:
-        raise SpecError("unclosed bracket", line.loc(offset + len(text) - 1), expected="')'")
+        raise SpecError("unclosed bracket", _loc(line, offset + len(text) - 1), expected="')'")
     if quote:
-        raise SpecError("unclosed quote", line.loc(offset + len(text) - 1), expected=quote)
+        raise SpecError("unclosed quote", _loc(line, offset + len(text) - 1), expected=quote)
     return pieces
 
 
-def _split_commas(text: str, offset: int, line: Line) -> list[Piece]:
+def _loc(line: int, pos: int, width: int = 1) -> Loc:
+    """The place of 0-based column `pos` on `line` (as `Line.loc`)."""
+    return Loc(line, pos + 1, width)
+
+
+def _split_commas(text: str, offset: int, line: int) -> list[Piece]:
     """`_split_top` for a text without brackets or quotes, with its errors: an empty piece between
     commas is refused, one after a trailing comma is dropped."""
     pieces: list[Piece] = []
@@ -486,9 +492,9 @@ def _split_commas(text: str, offset: int, line: Line) -> list[Piece]:
         stripped = raw.strip()
         if stripped:
             lead = len(raw) - len(raw.lstrip())
-            pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+            pieces.append(Piece(stripped, Loc(line, offset + start + lead + 1, len(stripped))))
         elif end < len(text):
-            raise SpecError("empty item between commas", line.loc(offset + start + len(raw)),
+            raise SpecError("empty item between commas", _loc(line, offset + start + len(raw)),
                             expected="a layer such as conv3-64")
         start = end + 1
     return pieces
@@ -520,8 +526,7 @@ def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
         return text, None
     m, start = found
     var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
-    inside = Line(m.group("bounds"), loc.line, 0)
-    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
+    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), loc.line))
     where = Loc(loc.line, loc.col + start, len(text) - start)
     if not 1 <= len(bounds) <= 2:
         raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
@@ -691,7 +696,7 @@ _KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$")
 def _call_args(text: str, line: int, col: int) -> tuple[CallArg, ...]:
     """The arguments of a call whose text (inside the parentheses) starts at `line`, `col`."""
     args = []
-    for piece in _split_top(text, col - 1, Line(text, line, 0)):  # (only the Line's number is read)
+    for piece in _split_top(text, col - 1, line):
         m = None if piece.text.startswith("@") else _KEYWORD.match(piece.text)  # `@x` is never `key=`
         if m:
             value_col = piece.loc.col + m.start(2)
