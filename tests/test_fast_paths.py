@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LINES = [  # one-layer lines at the edge of the fast path's form, each parsed both ways
     "conv3-64", "conv3-64/s2/nobias", "n5 = add(@n4, @n3)", "x=relu", "f()", "f( a , b )", "f(a,,b)", "f(a,)",
-    "f(,a)", "add(@a, x3)", "add(@a, x 3)", "add(@a, *2)", "f(a, for b)", "f(a , for , b)", "former(a)",
-    "a = =b", "a == b", "a = >b", "conv//s2", "conv/", "f(a=>b)", "relu as r", "f(a) as g", "conv3-64 x3",
+    "f(,a)", "add(@a, x3)", "add(@a, x 3)", "add(@a, *2)", "f(a, for b)", "f(a , for , b)", "former(a)", "f(a for b)",
+    "transformer(64)", "a = =b", "a == b", "a = >b", "conv//s2", "conv/", "f(a=>b)", "relu as r", "f(a) as g", "conv3-64 x3",
     "conv3-64 ×3", "conv(k=3, c=64)", "conv(k = 3 , c=64)", "dropout(p=0.5)", "reshape(12, 64, -1)",
     "fc-10(tie=wte.T)", "a = chunk(3, dim=-1)", "q, k = chunk(2)", "p = b(@in)", "p=b(c=1, d=@x)", "×3",
     "f(a)(b)", "f(a) b", "relu relu", "conv3-{c}", "x{n}", "f(=3)", "f(a=)", "f(@)", "f(@ x)", "@a",
@@ -75,7 +75,7 @@ def test_the_fast_line_parse_is_the_general_one(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_fast_path_takes_the_lines_it_is_for() -> None:
     """It is a fast path only if it is taken: a named add of two references, a token with options."""
-    for text in ("n5 = add(@n4, @n3)", "conv3-64/s2/nobias", "fc(4096)"):
+    for text in ("n5 = add(@n4, @n3)", "conv3-64/s2/nobias", "fc(4096)", "x = transformer(64, heads=4)"):
         assert parser._simple(parser.Line(text, 1, 0)) is not None
     for text in ("conv3-64 x3", "a, b = chunk(2)", "relu as r", "add:", "f(g(x))"):
         assert parser._simple(parser.Line(text, 1, 0)) is None

@@ -157,6 +157,7 @@ class _Expansion:
         # a layer token lowered once per text and the values it reads (`_layer_key`), and the key of
         # each scope dict met (by id, the dict kept alive beside it)
         self.layers: dict[Any, _Lowered] = {}
+        self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
         self.scope_keys: dict[int, tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
@@ -415,10 +416,9 @@ class _Expansion:
     def _joined(self, kind: str, bn: bool | None = None) -> Mapping[str, Any]:
         """The arguments of a join expansion puts in (`add`, `concat`, an auto shortcut with or without
         BN): one dict per kind, shared by its drafts as identical layers share theirs."""
-        key = (kind, bn)
-        args = self.bound.get(key)
+        args = self.joins.get((kind, bn))
         if args is None:
-            args = self.bound[key] = REGISTRY[kind].normalize({} if bn is None else {"bn": bn})
+            args = self.joins[kind, bn] = REGISTRY[kind].normalize({} if bn is None else {"bn": bn})
         return args
 
     # -- layers and blocks ----------------------------------------------------------------

@@ -354,7 +354,7 @@ def _simple(line: Line) -> Statement | None:
     if m is None:
         return None
     text = m.group(2)
-    if "for" in text or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
+    if _FOR.search(text) or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
         return None
     unit = _unit(text, line.number, m.start(2) + 1)
     names = () if m.group(1) is None else (m.group(1),)
