@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LINES = [  # one-layer lines at the edge of the fast path's form, each parsed both ways
     "conv3-64", "conv3-64/s2/nobias", "n5 = add(@n4, @n3)", "x=relu", "f()", "f( a , b )", "f(a,,b)", "f(a,)",
     "f(,a)", "add(@a, x3)", "add(@a, x 3)", "add(@a, *2)", "f(a, for b)", "f(a , for , b)", "former(a)", "f(a for b)",
-    "transformer(64)", "a = =b", "a == b", "a = >b", "conv//s2", "conv/", "f(a=>b)", "relu as r", "f(a) as g", "conv3-64 x3",
-    "conv3-64 ×3", "conv(k=3, c=64)", "conv(k = 3 , c=64)", "dropout(p=0.5)", "reshape(12, 64, -1)",
+    "transformer(64)", "a = =b", "a == b", "a = >b", "conv//s2", "conv/", "f(a=>b)", "relu as r", "f(a) as g",
+    "conv3-64 x3", "conv3-64 ×3", "conv(k=3, c=64)", "conv(k = 3 , c=64)", "dropout(p=0.5)", "reshape(12, 64, -1)",
     "fc-10(tie=wte.T)", "a = chunk(3, dim=-1)", "q, k = chunk(2)", "p = b(@in)", "p=b(c=1, d=@x)", "×3",
     "f(a)(b)", "f(a) b", "relu relu", "conv3-{c}", "x{n}", "f(=3)", "f(a=)", "f(@)", "f(@ x)", "@a",
     "n = @a", "name2 = FC-4096", "residual", "add", "add:", "1x1", "conv3-64/p=1", "conv3-64/p=1=2",
