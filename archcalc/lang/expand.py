@@ -154,11 +154,11 @@ class _Expansion:
         self.expectations: list[tuple[int, Piece]] = []
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
         self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
-        # a layer token lowered once per text and the values it reads (`_layer_key`), and the key of
-        # each scope dict met (by id, the dict kept alive beside it)
+        # a layer token lowered once per text and the values it reads (`_layer_key`), and the last
+        # scope dict met with its key (a block body's layers share one; kept, so no other takes its id)
         self.layers: dict[Any, _Lowered] = {}
         self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
-        self.scope_keys: dict[int, tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
+        self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -495,12 +495,12 @@ class _Expansion:
 
     def _scope_key(self, env: dict[str, Any]) -> tuple[Any, ...] | None:
         """The values of a scope as a key: equal only where every value is the same, of the same type
-        (`_alike`). Computed once per scope dict (one per block call or loop pass), which the entry
-        keeps alive so that its id names no other. None where a value cannot be hashed (then nothing
-        is cached)."""
-        kept = self.scope_keys.get(id(env))
-        if kept is not None and kept[0] is env:
-            return kept[1]
+        (`_alike`). Computed once in a row per scope dict (one per block call or loop pass; only the
+        last is kept, so that a million block calls keep no million dicts). None where a value cannot
+        be hashed (then nothing is cached)."""
+        last, known = self.scope_key
+        if last is env:
+            return known
         try:
             # a `param f(v) = …` function by identity: it lives as long as the expansion
             key: tuple[Any, ...] | None = tuple((name, ("function", id(value)) if callable(value) else _alike(value))
@@ -508,7 +508,7 @@ class _Expansion:
             hash(key)
         except TypeError:
             key = None
-        self.scope_keys[id(env)] = (env, key)
+        self.scope_key = (env, key)
         return key
 
     def _lower(self, unit: Layer, head: str, ctx: _Ctx, whole: Loc) -> _Lowered:
