@@ -30,7 +30,8 @@ class LayerGraph:
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
         self._check()
         for n in self._nodes:
-            for i in dict.fromkeys(n.inputs):  # a node reading one tensor twice consumes it once
+            inputs = n.inputs if len(n.inputs) < 2 else dict.fromkeys(n.inputs)  # one tensor read twice: once
+            for i in inputs:
                 self._consumers[i].append(n.id)
 
     def _check(self) -> None:
@@ -38,7 +39,7 @@ class LayerGraph:
         for index, n in enumerate(self._nodes):
             if n.id != index:
                 raise AssertionError("node ids must be 0..n-1 in creation order")
-            if any(i >= n.id for i in n.inputs):
+            if n.inputs and max(n.inputs) >= n.id:
                 raise AssertionError(f"node {n.id} uses a later node as input")
 
     def __len__(self) -> int:

@@ -10,8 +10,7 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,8 +42,30 @@ class _Tensor:
 
 def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str, int]]:
     """A block call's numbers (for `{expr}`) and its visible names: `@in` and its tensor arguments."""
+    if not env:
+        return {}, {"in": start}
     numbers = {k: v for k, v in env.items() if not isinstance(v, _Tensor)}
     return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
+
+
+class _Open:
+    """A draft while expansion may still change it (its name, its inputs, the last hidden activation
+    dropped): a plain record, frozen into a `Draft` once at the end with its final id and module path.
+    (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
+    100,000-layer spec builds one per layer.)"""
+
+    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie")
+
+    def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
+                 loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
+                 tie: Tie | None) -> None:
+        self.id, self.type, self.args, self.inputs, self.text, self.loc = id, type, args, inputs, text, loc
+        self.scope, self.implicit, self.shares, self.tie = scope, implicit, shares, tie
+        self.name: str | None = None
+
+    @property
+    def layer(self) -> LayerType:
+        return REGISTRY[self.type]
 
 
 @dataclass
@@ -77,6 +98,8 @@ class _Ctx:
 
 
 InputShapes = Shape | Mapping[str, Shape]
+# a layer token lowered: its type, bound arguments, text as shown, and the call values naming a node or a tie
+_Lowered = tuple[LayerType, Mapping[str, Any], str, tuple[tuple[int, str], ...]]
 Counts = Callable[[Item, int], int]  # (a repeated item, its count as written) → how many times to expand it
 
 
@@ -123,7 +146,7 @@ class _Expansion:
         self.runs: list[RepeatRun] = []
         self.params = spec_params(spec, overrides or {})
         self.batch = spec_batch(self.params, overrides or {})
-        self.drafts: list[Draft] = []
+        self.drafts: list[_Open] = []
         self.hidden = self._hidden_activation()
         self._hidden_args = self.hidden.normalize({}) if self.hidden else {}
         self.hidden_pairs: list[tuple[int, int]] = []  # (weighted layer, its hidden activation)
@@ -131,6 +154,11 @@ class _Expansion:
         self.expectations: list[tuple[int, Piece]] = []
         self.instances: dict[str, _Instance] = {}  # `as NAME`: weights that can be applied again
         self.bound: dict[Any, dict[str, Any]] = {}  # one binding per distinct way a layer is written
+        # a layer token lowered once per text and the values it reads (`_layer_key`), and the last
+        # scope dict met with its key (a block body's layers share one; kept, so no other takes its id)
+        self.layers: dict[Any, _Lowered] = {}
+        self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
+        self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -145,9 +173,7 @@ class _Expansion:
         self._statements(spec.body, 0, _Ctx(env=dict(self.params), names=names))
         removed = self._drop_last_hidden_activation()
         name = spec.name or spec.source.filename.rsplit("/", 1)[-1].split(".")[0]
-        paths = self.modules.paths(removed)
-        self.drafts = [replace(d, module=paths.get(d.id)) for d in self.drafts]
-        drafts, new_id = _renumber(self.drafts, removed)
+        drafts, new_id = _renumber(self.drafts, removed, self.modules.paths(removed))
         for r in self.runs:
             r.before, r.ends, r.outs = new_id[r.before], [new_id[e] for e in r.ends], [new_id[o] for o in r.outs]
         expectations = tuple(Expectation(new_id[old], p.text, p.loc) for old, p in self.expectations)
@@ -196,17 +222,23 @@ class _Expansion:
         if not self.hidden_pairs:
             return set()
         weighted, act = self.hidden_pairs[-1]
-        for i, d in enumerate(self.drafts):
+        for d in self.drafts:
             if act in d.inputs:
-                self.drafts[i] = replace(d, inputs=tuple(weighted if x == act else x for x in d.inputs))
+                d.inputs = tuple(weighted if x == act else x for x in d.inputs)
         named = self.drafts[act].name
         if named and not self.drafts[weighted].name:  # `head = FC-10`: the name stays with the FC
-            self.drafts[weighted] = replace(self.drafts[weighted], name=named)
+            self.drafts[weighted].name = named
         return {act}
 
     # -- statements and items -------------------------------------------------------------
     def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
+            if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
+                for item in stmt.items:
+                    cur = self._item(item, cur, ctx)
+                if stmt.expect is not None:
+                    self.expectations.append((cur, stmt.expect))
+                continue
             items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
             module, inner = self._statement_module(stmt, items, ctx)
             for k, item in enumerate(items):
@@ -220,19 +252,19 @@ class _Expansion:
                     raise SpecError(f"name '{name}' is already defined", stmt.loc)
                 ctx.names[name] = out
                 if self.drafts[out].name is None:
-                    self.drafts[out] = replace(self.drafts[out], name=name)
+                    self.drafts[out].name = name
         return cur
 
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
         of its layers; the name for its last item and the context its items are made in."""
-        making = [i for i in items if not isinstance(i.unit, Ref)]
         if stmt.module is not None:
             name = self._quoted_module(stmt.module, ctx)
         elif len(stmt.names) == 1:
             name = stmt.names[0]
         else:
             return None, ctx
+        making = [i for i in items if not isinstance(i.unit, Ref)]
         if not making or self.replaying:
             return None, ctx
         if len(making) == 1 and not isinstance(items[-1].unit, Ref):
@@ -269,6 +301,8 @@ class _Expansion:
             raise SpecError("a node reference cannot be repeated", item.repeat_loc)
         if module is not None and repeat != 1 and counted(module, 0) is None:
             ctx, module = replace(ctx, box=self.modules.box(ctx.box, module)), None  # a container of them
+        if repeat == 1 and self.counts is None:  # most items: one unit, nothing to count or bound
+            return self._unit(item.unit, cur, ctx, module)
         run = None
         if self.counts is not None and repeat > 1:
             run = RepeatRun(item, repeat, len(self.drafts) - 1)
@@ -336,22 +370,19 @@ class _Expansion:
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         if isinstance(unit, Ref):
             return self._ref(unit.name, unit.loc, ctx)
-        with self._deeper(unit.loc if not isinstance(unit, Layer) else unit.head.loc):
+        # one level deeper into branches, residuals or blocks: bounded, never a RecursionError
+        # (a plain try/finally: a context manager here cost a tenth of a chain's expansion)
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
+                                f"levels deep", unit.loc if not isinstance(unit, Layer) else unit.head.loc,
+                                expected="a flatter structure")
             if isinstance(unit, Branches):
                 return self._branches(unit, cur, ctx, module)
             if isinstance(unit, Residual):
                 return self._residual(unit, cur, ctx, module)
             return self._layer(unit, cur, ctx, module=module)[-1]
-
-    @contextmanager
-    def _deeper(self, loc: Loc) -> Iterator[None]:
-        """One level deeper into branches, residuals or blocks: bounded, never a RecursionError."""
-        self.nesting += 1
-        try:
-            if self.nesting > MAX_NESTING:
-                raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
-                                f"levels deep", loc, expected="a flatter structure")
-            yield
         finally:
             self.nesting -= 1
 
@@ -363,7 +394,7 @@ class _Expansion:
 
     def _branches(self, unit: Branches, cur: int, ctx: _Ctx, module: str | None = None) -> int:
         outs = [self._statements(branch, cur, ctx) for branch in unit.branches]
-        return self._add(REGISTRY[unit.kind], REGISTRY[unit.kind].normalize({}), outs, unit.kind, unit.loc, ctx,
+        return self._add(REGISTRY[unit.kind], self._joined(unit.kind), outs, unit.kind, unit.loc, ctx,
                          module=module)
 
     def _residual(self, unit: Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
@@ -375,12 +406,20 @@ class _Expansion:
             # identity or a 1×1 projection, decided once both shapes are known (+ BN if the body uses BN)
             with_bn = any(d.type == "bn" for d in self.drafts[first:])
             shortcut = REGISTRY["auto-shortcut"]
-            side = self._add(shortcut, shortcut.normalize({"bn": with_bn}), [cur, body], "auto shortcut",
+            side = self._add(shortcut, self._joined("auto-shortcut", with_bn), [cur, body], "auto shortcut",
                              unit.loc, ctx, implicit=True, module=SHORTCUT)
         else:
             side = self._statements(unit.shortcut, cur, ctx)
-        return self._add(REGISTRY["add"], REGISTRY["add"].normalize({}), [body, side], "residual add", unit.loc, ctx,
+        return self._add(REGISTRY["add"], self._joined("add"), [body, side], "residual add", unit.loc, ctx,
                          module=module)
+
+    def _joined(self, kind: str, bn: bool | None = None) -> Mapping[str, Any]:
+        """The arguments of a join expansion puts in (`add`, `concat`, an auto shortcut with or without
+        BN): one dict per kind, shared by its drafts as identical layers share theirs."""
+        args = self.joins.get((kind, bn))
+        if args is None:
+            args = self.joins[kind, bn] = REGISTRY[kind].normalize({} if bn is None else {"bn": bn})
+        return args
 
     # -- layers and blocks ----------------------------------------------------------------
     def _layer_type(self, unit: Layer, ctx: _Ctx) -> LayerType | None:
@@ -401,6 +440,80 @@ class _Expansion:
         if head in self.spec.blocks:
             name = module if isinstance(module, str) else None
             return [self._named(unit, ctx, lambda: self._block(self.spec.blocks[head], unit, cur, ctx, name))]
+        whole = _whole(unit)
+        literal = "{" not in unit.text and not (ctx.env and unit.call)  # it reads no value in scope
+        key = self._layer_key(unit, ctx, literal)
+        known = self.layers.get(key) if key is not None else None
+        if known is None:
+            known = self._lower(unit, head, ctx, whole)
+            if key is not None:
+                self.layers[key] = known
+        layer, args, text, links = known
+        if literal:  # the key left out the names it refers to: its own text, its own names
+            text = unit.text
+        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
+        tie = None
+        if links:  # what the token names in the graph: resolved where it stands
+            refs: list[int] = []
+            for index, value in links:
+                if literal:
+                    value = unit.call[index].value.text  # type: ignore[index]
+                if value.startswith("@"):
+                    refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
+                else:
+                    tie = self._tie(value, unit.call[index].value.loc)  # type: ignore[index]
+            if refs:
+                inputs = refs
+        if parts > 1:
+            names = module if isinstance(module, tuple) else (None,) * parts
+            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, whole, ctx, module=names[i])
+                    for i in range(parts)]
+        name = module if isinstance(module, str) else None
+        if unit.instance is None:  # most layers: nothing to keep for applying again
+            node = self._add(layer, args, inputs, text, whole, ctx, False, None, tie, name)
+        else:
+            node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie,
+                                                            module=name))
+        return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
+
+    def _layer_key(self, unit: Layer, ctx: _Ctx, literal: bool) -> Any:
+        """What a layer token's lowering depends on besides the graph: its text, and the values in
+        scope (parameters, block arguments, loop counters) where it can read them — an `{expr}`, or a
+        call's value, which may name a block argument (`conv(c=c)`). None: not to be cached.
+
+        A `literal` token's key leaves out the nodes its call names (`add(@n4, @n3)` and `add(@n9,
+        @n8)` bind alike, as the names go to the graph, not to the arguments); `_layer` reads those,
+        and the text shown, from the token itself."""
+        if literal:
+            if unit.call is None:
+                return unit.text
+            return (unit.head.text, tuple([o.text for o in unit.options]),
+                    tuple([(a.key, None) if a.key is None and a.value.text.startswith("@") else (a.key, a.value.text)
+                           for a in unit.call]))
+        scope = self._scope_key(ctx.env)
+        return None if scope is None else (unit.text, scope)
+
+    def _scope_key(self, env: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The values of a scope as a key: equal only where every value is the same, of the same type
+        (`_alike`). Computed once in a row per scope dict (one per block call or loop pass; only the
+        last is kept, so that a million block calls keep no million dicts). None where a value cannot
+        be hashed (then nothing is cached)."""
+        last, known = self.scope_key
+        if last is env:
+            return known
+        try:
+            # a `param f(v) = …` function by identity: it lives as long as the expansion
+            key: tuple[Any, ...] | None = tuple((name, ("function", id(value)) if callable(value) else _alike(value))
+                                                for name, value in env.items())
+            hash(key)
+        except TypeError:
+            key = None
+        self.scope_key = (env, key)
+        return key
+
+    def _lower(self, unit: Layer, head: str, ctx: _Ctx, whole: Loc) -> _Lowered:
+        """A layer token's type, its bound arguments and its text as shown, with the call values that
+        name a node (`@x`) or a tie (`tie=wte`): (their index in the call, their text)."""
         found = find(head)
         if found is None:
             refuse_malformed_token(head, unit.head.loc)
@@ -412,37 +525,28 @@ class _Expansion:
             )
         layer, spelled = found
         options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]
-        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
         call: list[Value] = []
-        refs: list[int] = []
-        tie = None
-        for arg in unit.call or ():
+        links: list[tuple[int, str]] = []
+        for index, arg in enumerate(unit.call or ()):
             value = self._subst(arg.value, ctx, whole=False)
             if arg.key is None and value.startswith("@"):
-                refs.append(self._ref(value[1:], arg.value.loc, ctx))
+                self._ref(value[1:], arg.value.loc, ctx)  # a missing name is refused before any binding
+                links.append((index, value))
             elif arg.key == "tie":
-                tie = self._tie(value, arg.value.loc)
+                self._tie(value, arg.value.loc)
+                links.append((index, value))
             else:
                 call.append(Value(arg.key, _value(value, ctx), arg.value.loc))
-        if refs:
-            inputs = refs
-        args = self._bind(layer, spelled, options, call, _whole(unit))
-        text, loc = self._text(unit, ctx), _whole(unit)
-        if parts > 1:
-            names = module if isinstance(module, tuple) else (None,) * parts
-            return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, loc, ctx, module=names[i])
-                    for i in range(parts)]
-        name = module if isinstance(module, str) else None
-        node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, loc, ctx, tie=tie, module=name))
-        return [self._hidden_after(layer, node, loc, ctx)]
+        args = self._bind(layer, spelled, options, call, whole)
+        return layer, args, self._text(unit, ctx), tuple(links)
 
     def _bind(self, layer: LayerType, spelled: dict[str, str], options: list[Value], call: list[Value],
               whole: Loc) -> dict[str, Any]:
         """`bind`, once per distinct spelling: the drafts of identical layers share one arguments dict
         (nobody changes a draft's arguments)."""
         try:
-            key: Any = (layer.name, tuple(spelled.items()), tuple(o.value for o in options),
-                        tuple((v.key, v.value) for v in call))
+            key: Any = (layer.name, tuple(spelled.items()), tuple([o.value for o in options]),
+                        tuple([(v.key, _alike(v.value)) for v in call]))
             hash(key)
         except TypeError:  # an unhashable value: bind it afresh
             return bind(layer, spelled, options, call, whole)
@@ -577,10 +681,12 @@ class _Expansion:
     def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str,
              loc: Loc | None, ctx: _Ctx, implicit: bool = False, shares: int | None = None,
              tie: Tie | None = None, module: str | None = None) -> int:
-        if len(self.drafts) >= MAX_NODES:
+        draft = len(self.drafts)
+        if draft >= MAX_NODES:
             raise SpecError(f"the spec expands to more than the limit of {MAX_NODES:,} layers", loc)
-        if len(inputs) < layer.min_inputs or (layer.max_inputs is not None and len(inputs) > layer.max_inputs):
-            raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {len(inputs)}", loc)
+        given, most = len(inputs), layer.max_inputs
+        if given < layer.min_inputs or (most is not None and given > most):
+            raise SpecError(f"'{layer.name}' takes {_arity(layer)}, got {given}", loc)
         if self.replaying:  # applying a block instance again: the next original's weights
             owners = [r.owners[r.done] for r in self.replaying]
             for r in self.replaying:
@@ -588,11 +694,10 @@ class _Expansion:
             assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
             shares = self._root(owners[-1])
             tie = self.drafts[owners[-1]].tie
-        self.drafts.append(Draft(len(self.drafts), layer.name, args, tuple(inputs), text, loc, ctx.scope,
-                                 implicit=implicit, shares=shares, tie=tie))
+        self.drafts.append(_Open(draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, implicit, shares, tie))
         if shares is None and layer.name != "input":  # a shared layer calls its owner's module
-            self.modules.leaf(ctx.box, len(self.drafts) - 1, module)
-        return len(self.drafts) - 1
+            self.modules.leaf(ctx.box, draft, module)
+        return draft
 
     # -- text helpers -----------------------------------------------------------------------
     def _subst(self, piece: Piece, ctx: _Ctx, whole: bool = True) -> str:
@@ -617,9 +722,10 @@ class _Expansion:
         return text
 
 
-def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict[int, int]]:
-    """Drafts without the removed ones, ids consecutive again; old id → new id (a removed
-    draft maps to its input's)."""
+def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
+              ) -> tuple[list[Draft], dict[int, int]]:
+    """The final drafts: without the removed ones, ids consecutive again, each with its module path;
+    old id → new id (a removed draft maps to its input's)."""
     new_id: dict[int, int] = {}
     out: list[Draft] = []
     first_removed = min(removed, default=len(drafts))
@@ -628,12 +734,14 @@ def _renumber(drafts: list[Draft], removed: set[int]) -> tuple[list[Draft], dict
             new_id[d.id] = new_id[d.inputs[0]]
             continue
         new_id[d.id] = len(out)
-        if d.id < first_removed:  # nothing before it was removed: it stays as it is
-            out.append(d)
+        if d.id < first_removed:  # nothing before it was removed: its ids stand
+            out.append(Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares,
+                             d.tie, modules.get(d.id)))
             continue
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
-        out.append(replace(d, id=len(out), inputs=tuple(new_id[i] for i in d.inputs), shares=shares, tie=tie))
+        out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
+                         d.name, d.implicit, shares, tie, modules.get(d.id)))
     return out, new_id
 
 
@@ -663,6 +771,17 @@ def _value(text: str, ctx: _Ctx) -> Any:
         except ExprError:
             pass
     return text
+
+
+def _alike(value: Any) -> Any:
+    """A value as a cache key: equal only to the same value of the same type (to Python 1 == 1.0 ==
+    True and -0.0 == 0.0, but a whole-number argument refuses 4.0 and takes 4)."""
+    kind = type(value)
+    if kind is float:
+        return kind, value.hex()  # exact; tells -0.0 from 0.0
+    if kind is tuple or kind is list:
+        return kind, tuple(_alike(v) for v in value)
+    return kind, value
 
 
 def _whole(unit: Layer) -> Loc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError, split_lines
 from archcalc.lang.ast import (
@@ -36,7 +36,8 @@ MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
-_WORD_CHARS = re.compile(r"[A-Za-z0-9_.\-×]")
+_WORD_RUN = re.compile(r"[A-Za-z0-9_.\-×]*")  # the characters of a layer token, outside `{expr}`
+_WORD_RUN_EQ = re.compile(r"[A-Za-z0-9_.\-×=]*")  # … and of an option (`/p=1`)
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _params(line: Line, params: list[tuple[str, Piece | FunctionDef]]) -> None:
     """`param k=192` or `param vocab=20000, length=56`: names and default values; `param
     half(v) = v // 2`: a function the spec's arithmetic may call."""
     start = line.indent + len("param")
-    pieces = _split_top(line.text[start:], start, line)
+    pieces = _split_top(line.text[start:], start, line.number)
     if not pieces or line.children:
         where = line.children[0].loc(line.children[0].indent) if line.children else line.loc(line.indent, 5)
         raise SpecError("'param' needs name=value pairs" if not pieces else "unexpected indented line", where,
@@ -239,7 +240,7 @@ def _block(line: Line) -> BlockDef:
 
 def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece | None], ...]:
     params: list[tuple[str, Piece | None]] = []
-    for piece in _split_top(text, start, line):
+    for piece in _split_top(text, start, line.number):
         key, _, default = piece.text.partition("=")
         key = key.strip()
         if not _IDENT.fullmatch(key):
@@ -273,31 +274,40 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
 
 
 def _on_line(stmt: Statement, number: int) -> Statement:
-    """The same statement written on another line: every position moved to that line."""
+    """The same statement written on another line: every position moved to that line. (A generated
+    spec repeats one line thousands of times: the records are rebuilt directly, without helpers.)"""
     if stmt.loc.line == number:
         return stmt
+    items = tuple([_item_on_line(i, number) for i in stmt.items])
+    return Statement(items, Loc(number, stmt.loc.col, stmt.loc.width), stmt.names,
+                     None if stmt.expect is None else _piece_on_line(stmt.expect, number),
+                     None if stmt.module is None else _piece_on_line(stmt.module, number))
 
-    def at(loc: Loc) -> Loc:
-        return Loc(number, loc.col, loc.width)
 
-    def piece(p: Piece) -> Piece:
-        return Piece(p.text, at(p.loc))
+def _piece_on_line(p: Piece, number: int) -> Piece:
+    return Piece(p.text, Loc(number, p.loc.col, p.loc.width))
 
-    def unit(u: Any) -> Any:
-        if isinstance(u, Ref):
-            return Ref(u.name, at(u.loc))
+
+def _item_on_line(item: Item, number: int) -> Item:
+    u = item.unit
+    if isinstance(u, Ref):
+        unit: Layer | Ref = Ref(u.name, Loc(number, u.loc.col, u.loc.width))
+    else:
         assert isinstance(u, Layer), "a one-line statement holds layers and references only"
-        call = None if u.call is None else tuple(CallArg(a.key, piece(a.value)) for a in u.call)
-        instance = None if u.instance is None else piece(u.instance)
-        return Layer(piece(u.head), tuple(piece(o) for o in u.options), call, u.text, instance)
-
-    def loop(lp: Loop | None) -> Loop | None:
-        return None if lp is None else Loop(piece(lp.var), tuple(piece(b) for b in lp.bounds), at(lp.loc))
-
-    items = tuple(Item(unit(i.unit), i.repeat, None if i.repeat_loc is None else at(i.repeat_loc),
-                       None if i.repeat_expr is None else piece(i.repeat_expr), loop(i.loop)) for i in stmt.items)
-    return Statement(items, at(stmt.loc), stmt.names, None if stmt.expect is None else piece(stmt.expect),
-                     None if stmt.module is None else piece(stmt.module))
+        head = Piece(u.head.text, Loc(number, u.head.loc.col, u.head.loc.width))
+        options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
+        call = None if u.call is None else tuple([CallArg(a.key, _piece_on_line(a.value, number)) for a in u.call])
+        instance = None if u.instance is None else _piece_on_line(u.instance, number)
+        unit = Layer(head, options, call, u.text, instance)
+    if item.repeat_loc is None and item.loop is None:  # repeat_expr has a repeat_loc
+        return Item(unit, item.repeat)
+    repeat_loc = None if item.repeat_loc is None else Loc(number, item.repeat_loc.col, item.repeat_loc.width)
+    repeat_expr = None if item.repeat_expr is None else _piece_on_line(item.repeat_expr, number)
+    lp = item.loop
+    loop = None if lp is None else Loop(_piece_on_line(lp.var, number),
+                                        tuple([_piece_on_line(b, number) for b in lp.bounds]),
+                                        Loc(number, lp.loc.col, lp.loc.width))
+    return Item(unit, item.repeat, repeat_loc, repeat_expr, loop)
 
 
 def _attach_shortcut(out: list[Statement], line: Line) -> None:
@@ -326,11 +336,40 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
 
 # `a = ...` or `q, k, v = ...`; not `==`, not `maxpool => ...`
 _NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=(?![=>])\s*")
+_COMPOUND = re.compile(r"(concat|add|residual)\s*:\s*$")
 # `"block1-0" = ...`: a module name no identifier can spell (docs/spec-language.md 5.1), not a reference
 _QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 
 
+# `name = head/options(arguments)`, the name and the options optional, the arguments without brackets,
+# quotes, braces or '=>': most lines of a generated or imported spec, one layer each
+_SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
+                     r"([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*(?:\([^()\[\]{}\"'>]*\))?)")  # the layer
+
+
+def _simple(line: Line) -> Statement | None:
+    """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
+    no loop, no repeat, no instance (each asked as `_item` asks it); None for any other line."""
+    m = _SIMPLE.fullmatch(line.text, line.indent)
+    if m is None:
+        return None
+    text = m.group(2)
+    if _FOR.search(text) or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
+        return None
+    unit = _unit(text, line.number, m.start(2) + 1)
+    names = () if m.group(1) is None else (m.group(1),)
+    return Statement((Item(unit),), line.loc(line.indent), names)
+
+
 def _statement(line: Line) -> Statement:
+    if not line.children:
+        simple = _simple(line)
+        if simple is not None:
+            return simple
+    return _general(line)
+
+
+def _general(line: Line) -> Statement:
     pos = line.indent
     names: tuple[str, ...] = ()
     module: Piece | None = None
@@ -344,13 +383,13 @@ def _statement(line: Line) -> Statement:
         twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
         if twice:
             raise SpecError(f"name '{twice}' is given twice", line.loc(line.indent, m.end(1) - line.indent))
-    compound = re.match(r"(concat|add|residual)\s*:\s*$", line.text[pos:])
+    compound = _COMPOUND.match(line.text, pos)
     if compound:
         unit = _compound(line, compound.group(1), pos)
         return Statement((Item(unit),), line.loc(line.indent), names, None, module)
     text, expect = _expectation(line, pos)
     items: list[Item] = []
-    for piece in _split_top(text, pos, line):
+    for piece in _split_top(text, pos, line.number):
         items.append(_item(piece))
     for child in line.children:  # an indented continuation of a plain line
         items.extend(_statement(child).items)
@@ -400,8 +439,14 @@ def _compound(line: Line, kind: str, pos: int) -> Residual | Branches:
 _SPECIAL = re.compile(r"[,()\[\]{}\"']")
 
 
-def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
-    """Split at commas outside brackets; each piece stripped, with its location."""
+_NESTING = re.compile(r"[()\[\]{}\"']")
+
+
+def _split_top(text: str, offset: int, line: int) -> list[Piece]:
+    """Split at commas outside brackets; each piece stripped, with its location (`offset`: the text's
+    0-based column on `line`)."""
+    if _NESTING.search(text) is None:  # no bracket nor quote (most items): every comma splits
+        return _split_commas(text, offset, line)
     pieces, depth, start, quote = [], 0, 0, ""
     for m in _SPECIAL.finditer(text + ","):  # only the characters that matter: C speed on long lines
         i, ch = m.start(), m.group()
@@ -414,21 +459,44 @@ def _split_top(text: str, offset: int, line: Line) -> list[Piece]:
         elif ch in ")}]":
             depth -= 1
             if depth < 0:
-                raise SpecError(f"unmatched '{ch}'", line.loc(offset + i))
+                raise SpecError(f"unmatched '{ch}'", _loc(line, offset + i))
         elif ch == "," and depth == 0:
             raw = text[start:i]
             stripped = raw.strip()
             lead = len(raw) - len(raw.lstrip())
             if not stripped and i < len(text):
-                raise SpecError("empty item between commas", line.loc(offset + start + lead),
+                raise SpecError("empty item between commas", _loc(line, offset + start + lead),
                                 expected="a layer such as conv3-64")
             if stripped:
-                pieces.append(Piece(stripped, line.loc(offset + start + lead, len(stripped))))
+                pieces.append(Piece(stripped, _loc(line, offset + start + lead, len(stripped))))
             start = i + 1
     if depth > 0:
-        raise SpecError("unclosed bracket", line.loc(offset + len(text) - 1), expected="')'")
+        raise SpecError("unclosed bracket", _loc(line, offset + len(text) - 1), expected="')'")
     if quote:
-        raise SpecError("unclosed quote", line.loc(offset + len(text) - 1), expected=quote)
+        raise SpecError("unclosed quote", _loc(line, offset + len(text) - 1), expected=quote)
+    return pieces
+
+
+def _loc(line: int, pos: int, width: int = 1) -> Loc:
+    """The place of 0-based column `pos` on `line` (as `Line.loc`)."""
+    return Loc(line, pos + 1, width)
+
+
+def _split_commas(text: str, offset: int, line: int) -> list[Piece]:
+    """`_split_top` for a text without brackets or quotes, with its errors: an empty piece between
+    commas is refused, one after a trailing comma is dropped."""
+    pieces: list[Piece] = []
+    start = 0
+    for raw in text.split(","):
+        end = start + len(raw)
+        stripped = raw.strip()
+        if stripped:
+            lead = len(raw) - len(raw.lstrip())
+            pieces.append(Piece(stripped, Loc(line, offset + start + lead + 1, len(stripped))))
+        elif end < len(text):
+            raise SpecError("empty item between commas", _loc(line, offset + start + len(raw)),
+                            expected="a layer such as conv3-64")
+        start = end + 1
     return pieces
 
 
@@ -442,6 +510,8 @@ def _find_loop(text: str) -> tuple[re.Match[str], int] | None:
 
     Anchored at each word 'for' rather than searched with a leading `\\s+`: a search would
     try every position of a long run of blanks (20,000 spaces: seconds, quadratic)."""
+    if "for" not in text:  # most items: nothing to scan
+        return None
     for word in _FOR.finditer(text):
         m = _LOOP.match(text, word.start())
         if m is not None:
@@ -456,8 +526,7 @@ def _loop(text: str, loc: Loc) -> tuple[str, Loop | None]:
         return text, None
     m, start = found
     var = Piece(m.group("var"), Loc(loc.line, loc.col + m.start("var"), len(m.group("var"))))
-    inside = Line(m.group("bounds"), loc.line, 0)
-    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), inside))
+    bounds = tuple(_split_top(m.group("bounds"), loc.col - 1 + m.start("bounds"), loc.line))
     where = Loc(loc.line, loc.col + start, len(text) - start)
     if not 1 <= len(bounds) <= 2:
         raise SpecError(f"range takes one or two values, got {len(bounds)}", where,
@@ -488,7 +557,8 @@ def _item(piece: Piece) -> Item:
         if loop is not None or _find_loop(text):
             raise SpecError("an item is repeated either by a count or by a loop, not both", repeat_loc,
                             hint="repeat it with 'for j in range(…)' alone")
-    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None)
+    bad = next((w.start() for w in _FOR.finditer(text) if _FOR_WORD.match(text, w.start())), None
+               ) if "for" in text else None
     if loop is None and bad is not None and not re.search(r"[\"'\[]", text[bad:]):
         raise SpecError("malformed loop", Loc(loc.line, loc.col + bad, len(text) - bad),
                         expected="'… for j in range(n)' or '… for j in range(start, stop)'")
@@ -501,7 +571,7 @@ def _item(piece: Piece) -> Item:
             raise SpecError(f"'{text}' names one instance; it cannot be repeated", repeat_loc or loop.loc,  # type: ignore[union-attr]
                             hint=f"apply the same weights again with '{instance.text} x…' after it")
         text = text[:head_end]
-    unit = _unit(Piece(text, Loc(loc.line, loc.col, len(text))))
+    unit = _unit(text, loc.line, loc.col)
     if instance is not None:
         if not isinstance(unit, Layer):
             raise SpecError("'as' names a layer or a block call", instance.loc,
@@ -576,65 +646,61 @@ def _shown(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _unit(piece: Piece) -> Layer | Ref:
-    text, loc = piece.text, piece.loc
+def _unit(text: str, line: int, col: int) -> Layer | Ref:
+    """A layer token or `@name` whose text starts at `line`, `col`."""
     if text.startswith("@"):
         if not _IDENT.fullmatch(text[1:]):
-            raise SpecError(f"'{text}' is not a node reference", loc, expected="'@name'")
-        return Ref(text[1:], loc)
+            raise SpecError(f"'{text}' is not a node reference", Loc(line, col, len(text)), expected="'@name'")
+        return Ref(text[1:], Loc(line, col, len(text)))
     pos = _scan_word(text, 0)
     if pos == 0:
-        raise SpecError(f"unexpected {_char(text[0])}", _at(loc, 0),
+        raise SpecError(f"unexpected {_char(text[0])}", Loc(line, col),
                         expected="a layer such as conv3-64, maxpool or FC-4096")
-    head = Piece(text[:pos], _at(loc, 0, pos))
+    head = Piece(text[:pos], Loc(line, col, pos))
     options: list[Piece] = []
     while pos < len(text) and text[pos] == "/":
-        end = _scan_word(text, pos + 1, extra="=")
+        end = _scan_word(text, pos + 1, option=True)
         if end == pos + 1:
-            raise SpecError("expected an option after '/'", _at(loc, pos),
+            raise SpecError("expected an option after '/'", Loc(line, col + pos),
                             expected="an option such as /s2, /p1 or /nobias")
-        options.append(Piece(text[pos + 1 : end], _at(loc, pos + 1, end - pos - 1)))
+        options.append(Piece(text[pos + 1 : end], Loc(line, col + pos + 1, end - pos - 1)))
         pos = end
     call = None
     if pos < len(text) and text[pos] == "(":
         if not text.endswith(")"):
-            raise SpecError("expected ')' to close the argument list", _at(loc, len(text) - 1))
-        call = _call_args(text[pos + 1 : -1], Loc(loc.line, loc.col + pos + 1))
+            raise SpecError("expected ')' to close the argument list", Loc(line, col + len(text) - 1))
+        call = _call_args(text[pos + 1 : -1], line, col + pos + 1)
         pos = len(text)
     if pos < len(text):
-        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", _at(loc, pos, len(text) - pos),
+        raise SpecError(f"unexpected {_quoted(text[pos:])} after '{text[:pos]}'", Loc(line, col + pos, len(text) - pos),
                         expected="',' between layers, an option like /s2, or a repeat like x3")
     return Layer(head, tuple(options), call, text)
 
 
-def _scan_word(text: str, pos: int, extra: str = "") -> int:
-    """The end of a word that may hold {expr} placeholders."""
-    while pos < len(text):
-        ch = text[pos]
-        if ch == "{":
-            close = text.find("}", pos)
-            if close < 0:
-                return pos
-            pos = close + 1
-        elif _WORD_CHARS.match(ch) or ch in extra:
-            pos += 1
-        else:
-            break
-    return pos
+def _scan_word(text: str, pos: int, option: bool = False) -> int:
+    """The end of a word that may hold {expr} placeholders (an option's may hold '=')."""
+    run = _WORD_RUN_EQ if option else _WORD_RUN
+    while True:
+        pos = run.match(text, pos).end()  # type: ignore[union-attr]  # a run of word characters, maybe empty
+        if pos >= len(text) or text[pos] != "{":
+            return pos
+        close = text.find("}", pos)
+        if close < 0:
+            return pos
+        pos = close + 1
 
 
-def _call_args(text: str, start: Loc) -> tuple[CallArg, ...]:
-    line = Line(" " * (start.col - 1) + text, start.line, start.col - 1)
+_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$")
+
+
+def _call_args(text: str, line: int, col: int) -> tuple[CallArg, ...]:
+    """The arguments of a call whose text (inside the parentheses) starts at `line`, `col`."""
     args = []
-    for piece in _split_top(text, start.col - 1, line):
-        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$", piece.text)
+    for piece in _split_top(text, col - 1, line):
+        m = None if piece.text.startswith("@") else _KEYWORD.match(piece.text)  # `@x` is never `key=`
         if m:
             value_col = piece.loc.col + m.start(2)
             args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
         else:
             args.append(CallArg(None, piece))
     return tuple(args)
-
-
-def _at(loc: Loc, offset: int, width: int = 1) -> Loc:
-    return Loc(loc.line, loc.col + offset, max(1, width))

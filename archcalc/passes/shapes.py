@@ -20,7 +20,7 @@ from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
-from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, format_shape, prod, size_text
+from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, Shape, format_shape, prod, size_text
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -62,21 +62,24 @@ class _Inference:
                           self.drafts.params, self.drafts.block_modules)
 
     def _place(self, d: Draft) -> int:
-        inputs = [self.new_id[i] for i in d.inputs]
+        new_id = self.new_id
+        inputs = [new_id[i] for i in d.inputs]
         layer = d.layer
-        try:
-            resolved = layer.resolve(d.args, [self.nodes[i].shape for i in inputs])
-        except LayerArgError as e:
-            raise ShapeError(str(e), d.loc, hint=e.hint) from None
-        if resolved is not None:  # a placeholder: the layers it stands for, on its first input
-            return self._chain(resolved, inputs[0], d, placeholder=True)
-        before = layer.implicit_before(d.args, [self.nodes[i].shape for i in inputs],
-                                       [self.nodes[i].layout for i in inputs])
+        rules = type(layer)
+        if rules.resolve is not LayerType.resolve:  # a placeholder type (most types are none: not asked)
+            try:
+                resolved = layer.resolve(d.args, [self.nodes[i].shape for i in inputs])
+            except LayerArgError as e:
+                raise ShapeError(str(e), d.loc, hint=e.hint) from None
+            if resolved is not None:  # a placeholder: the layers it stands for, on its first input
+                return self._chain(resolved, inputs[0], d, placeholder=True)
+        before = () if rules.implicit_before is LayerType.implicit_before else layer.implicit_before(
+            d.args, [self.nodes[i].shape for i in inputs], [self.nodes[i].layout for i in inputs])
         source = self.nodes[inputs[0]] if inputs else None
         if before:
             inputs = [self._chain(before, inputs[0], d)]
-        shares = None if d.shares is None else self.new_id[d.shares]
-        tie = None if d.tie is None else Tie(self.new_id[d.tie.owner], d.tie.transposed)
+        shares = None if d.shares is None else new_id[d.shares]
+        tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie, d.module)
         if shares is not None or tie is not None:
             self._check_weights(self.nodes[node])
@@ -110,16 +113,25 @@ class _Inference:
              tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
-        in_shapes = tuple(self.nodes[i].shape for i in inputs)
-        layouts = [self.nodes[i].layout for i in inputs]
-        batched = [self.nodes[i].batched for i in inputs]
+        in_shapes: tuple[Shape, ...]
+        layouts: tuple[str, ...]
+        batched: tuple[bool, ...]
+        if len(inputs) == 1:  # most layers (no comprehensions to build)
+            source = self.nodes[inputs[0]]
+            in_shapes, layouts, batched = (source.shape,), (source.layout,), (source.batched,)
+        else:
+            sources = [self.nodes[i] for i in inputs]
+            in_shapes = tuple([n.shape for n in sources])
+            layouts = tuple([n.layout for n in sources])
+            batched = tuple([n.batched for n in sources])
         if layer.needs_layout and layouts[0] != layer.needs_layout:
             raise ShapeError(f"'{text}' needs {LAYOUT_WORDS[layer.needs_layout]}, but "
                              f"{format_shape(in_shapes[0])} is {LAYOUT_WORDS[layouts[0]]}", loc)
-        if inputs and not any(batched) and not layer.free_inputs:
+        any_batched = any(batched)
+        if inputs and not any_batched and not layer.free_inputs:
             raise ShapeError(f"'{text}' needs a tensor with a batch axis; {format_shape(in_shapes[0])} is a "
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
-        key = (layer.name, id(args), in_shapes, tuple(layouts), tuple(batched))
+        key = (layer.name, id(args), in_shapes, layouts, batched)
         known = self.rules.get(key)
         # max unpooling: its arguments come from its pool, which the key does not hold
         indexed = layer.index_input is not None and layer.index_input < len(inputs)
@@ -146,7 +158,7 @@ class _Inference:
         adjusted, shaped = known[1]
         node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
                     name, implicit, shaped.warnings, known[2], shares, tie,
-                    any(batched) if inputs else layer.batched_source, module=module)
+                    any_batched if inputs else layer.batched_source, module)
         self.nodes.append(node)
         return node.id
 
