@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from archcalc import __version__
-from archcalc.cli import cli
+from archcalc.cli import COMMANDS, cli
 
 runner = CliRunner()
 
@@ -21,7 +21,22 @@ def invoke(*args: str, stdin: str | None = None) -> click.testing.Result:
 
 
 def all_commands() -> list[str]:
-    return sorted(cli.commands)
+    return cli.list_commands(click.Context(cli))
+
+
+def test_the_command_table_names_the_module_of_every_command() -> None:
+    """Commands are imported when asked for (cli.COMMANDS); every module of the package, imported,
+    defines exactly the commands the table gives it."""
+    import importlib
+    import os
+
+    import archcalc.cli
+
+    for name in os.listdir(archcalc.cli.__path__[0]):
+        if name.endswith(".py") and name != "__init__.py":
+            importlib.import_module(f"archcalc.cli.{name[:-3]}")
+    assert {name: command.callback.__module__ for name, command in cli.commands.items()} == {
+        name: f"archcalc.cli.{module}" for name, module in COMMANDS.items()}
 
 
 @pytest.mark.parametrize("name", all_commands())
