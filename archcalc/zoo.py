@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from archcalc.errors import Loc, Source, SpecError, UsageError
+from archcalc.records import record
 
 _PACKAGED = Path(__file__).parent / "specs"  # where a wheel puts them
 _CHECKOUT = Path(__file__).parent.parent / "specs"  # an editable install or a checkout
@@ -17,7 +17,7 @@ def specs_dir() -> Path:
     return _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
 
 
-@dataclass(frozen=True)
+@record
 class ZooEntry:
     name: str
     path: Path

@@ -17,7 +17,7 @@ peer_reference_tf.json and peer_conventions.md. Every figure is per sample (batc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from math import floor
 
@@ -26,12 +26,13 @@ from archcalc.layers import Counts
 from archcalc.layers.base import per_axis
 from archcalc.passes import counting
 from archcalc.passes.counting import own_counts
+from archcalc.records import record
 from archcalc.tensor import prod
 
 MACS, FLOPS = "MACs", "FLOPs"
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """What a convention may read about one layer (one call of its module)."""
 
@@ -93,7 +94,7 @@ class Facts:
         return all(s == 1 for s in self.out[1:])
 
 
-@dataclass(frozen=True)
+@record
 class Term:
     """One layer's figure under a convention, the rule in words, and what it cannot see."""
 
@@ -102,7 +103,7 @@ class Term:
     caveat: str | None = None  # something the figure cannot reproduce, or assumes, said once per kind
 
 
-@dataclass(frozen=True)
+@record
 class Convention:
     name: str
     tool: str  # the tool and version whose printed figure it reproduces, and the call
@@ -118,7 +119,7 @@ class Convention:
         return " ".join((self.count.__doc__ or "").split())
 
 
-@dataclass(frozen=True)
+@record
 class Caveat:
     """Something a convention's figure cannot reproduce or assumes, for one layer type."""
 
@@ -127,7 +128,7 @@ class Caveat:
     layers: tuple[int, ...]  # the node ids it concerns
 
 
-@dataclass(frozen=True)
+@record
 class Counted:
     """A network counted under one convention: per node (by id), the total and the caveats."""
 
@@ -250,7 +251,7 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     return {name: count(graph, macs, name, known, unique, same) for name in CONVENTIONS}
 
 
-@dataclass(frozen=True)
+@record
 class KindDiff:
     """Where two conventions differ, for one layer type: both sums and both rules."""
 
@@ -266,7 +267,7 @@ class KindDiff:
         return self.b - self.a
 
 
-@dataclass(frozen=True)
+@record
 class Diff:
     """Convention `b` against `a` on one network, per layer type, in one unit."""
 
