@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -298,6 +297,8 @@ def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] 
     """One row per layer, integers exact; lists joined with spaces / x. With `depth`, `columns`
     or `only`, the rows and columns of the table instead (a collapsed block is one row, its ids
     `5-11`), every figure exact."""
+    import csv  # here: the JSON report does not load it
+
     if depth is not None or columns is not None or only is not None:
         return _table_csv(analysis, depth, columns, only)
     buf = io.StringIO()
@@ -316,6 +317,8 @@ def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] 
 
 
 def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | None, only: str | None) -> str:
+    import csv
+
     from archcalc.report.columns import select
     from archcalc.report.rows import only as filter_rows
 
