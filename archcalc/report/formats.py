@@ -19,7 +19,6 @@ from archcalc.passes.sharing import Sharing
 from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
 from archcalc.report.numbers import plain
-from archcalc.report.rows import rows
 from archcalc.tensor import prod
 from archcalc.version import __version__
 
@@ -321,6 +320,7 @@ def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | N
 
     from archcalc.report.columns import select
     from archcalc.report.rows import only as filter_rows
+    from archcalc.report.rows import rows
 
     cols = list(columns) if columns is not None else select(None)
     buf = io.StringIO()
@@ -368,6 +368,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     from archcalc.report.columns import select
     from archcalc.report.notes import lines as note_lines
     from archcalc.report.rows import only as filter_rows
+    from archcalc.report.rows import rows
 
     cols = list(columns) if columns is not None else select(None)
     t = analysis.totals
