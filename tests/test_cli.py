@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import click
 import pytest
@@ -44,6 +46,12 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
     result = invoke(name, "--help")
     assert result.exit_code == 0, result.output
     assert "Example" in result.output and f"archcalc {name}" in result.output
+
+
+def test_a_mistyped_command_is_told_the_command_it_may_mean() -> None:  # every command loaded to find it
+    result = subprocess.run([sys.executable, "-m", "archcalc", "repor", "resnet50"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "No such command 'repor'. (Did you mean one of: 'export', 'report'?)" in result.stderr
 
 
 def test_version() -> None:

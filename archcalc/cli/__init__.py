@@ -51,10 +51,12 @@ class ArchcalcGroup(click.Group):
         return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
+        if cmd_name not in self.commands:
             import importlib
 
-            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+            # an unknown name loads them all: click's "did you mean" looks among the loaded commands
+            for module in [COMMANDS[cmd_name]] if cmd_name in COMMANDS else sorted(set(COMMANDS.values())):
+                importlib.import_module(f"{__name__}.{module}")
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
