@@ -31,6 +31,8 @@ def specs_dir() -> Path:
 
 @record
 class ZooEntry:
+    """A built-in spec: its name and its file."""
+
     name: str
     path: Path
 
