@@ -8,7 +8,6 @@ Each figure is computed here once, by its pass, and indexed by node id; renderer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property, reduce
 
 from archcalc.graph import LayerGraph, Node
@@ -75,7 +74,7 @@ class KindTotals:
     activations: int  # output elements of layers of this kind
 
 
-@dataclass(frozen=True, repr=False)
+@record  # its own __repr__ below is kept
 class Analysis:
     """Every static figure of a graph, one value per node (indexed by id) and the totals."""
 
