@@ -105,8 +105,12 @@ class LayerGraph:
     def depth(self) -> int:
         """Weighted layers on the longest path (how papers count depth); an attention layer or an MLP
         counts the two linear layers in a row inside it."""
+        weights: dict[str, int] = {}  # by layer type (both are class attributes of a layer type)
         best: list[int] = []
         for n in self._nodes:
-            here = n.layer.path_depth if n.layer.path_depth is not None else int(n.layer.weighted)
-            best.append(here + max((best[i] for i in n.inputs), default=0))
+            here = weights.get(n.type)
+            if here is None:
+                layer = n.layer
+                here = weights[n.type] = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
+            best.append(here + max([best[i] for i in n.inputs], default=0))
         return max(best, default=0)

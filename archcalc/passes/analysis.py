@@ -7,10 +7,11 @@ Each figure is computed here once, by its pass, and indexed by node id; renderer
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from functools import cached_property, reduce
+from functools import cached_property
 
-from archcalc.graph import LayerGraph, Node
+from archcalc.graph import LayerGraph
 from archcalc.layers import Counts, OtherOps
 from archcalc.passes import conventions as conventions_pass
 from archcalc.passes import counting, receptive_field, sharing
@@ -169,9 +170,9 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention
     connections = counting.connections(graph)
     shared = sharing.sharing(graph, counts)
     totals = Totals(
-        reduce(Counts.__add__, counts, Counts()),
+        counting.total(counts, Counts()),
         sum(macs),
-        reduce(OtherOps.__add__, other, OtherOps()),
+        counting.total(other, OtherOps()),
         sum(connections),
         sharing.total(shared),
         counting.reused(graph),
@@ -196,16 +197,16 @@ def _training_options(memory: MemoryOptions) -> TrainingOptions:
 
 
 def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -> tuple[KindTotals, ...]:
-    kinds: dict[str, list[Node]] = {}
-    for n in graph:
+    """Per kind of layer, in the order kinds first occur: each (distinct layer, counts, MACs) once,
+    times how often it occurs."""
+    layers = counting.distinct(graph)
+    by_id = {id(c): c for c in counts}  # `counts` holds them: their ids stay unique
+    sums: dict[str, list[int]] = {}
+    for (group, counted, m), times in Counter(zip(layers.group, map(id, counts), macs)).items():
+        n = layers.first[group]
         if n.type != "input":
-            kinds.setdefault(n.layer.kind, []).append(n)
-    return tuple(
-        KindTotals(
-            kind,
-            sum(counts[n.id].params for n in nodes),
-            sum(macs[n.id] for n in nodes),
-            sum(prod(n.shape) for n in nodes),
-        )
-        for kind, nodes in kinds.items()
-    )
+            s = sums.setdefault(n.layer.kind, [0, 0, 0])
+            s[0] += by_id[counted].params * times
+            s[1] += m * times
+            s[2] += prod(n.shape) * times
+    return tuple(KindTotals(kind, *s) for kind, s in sums.items())

@@ -17,6 +17,7 @@ All per sample, like MACs; the per-batch figures are these × the batch (`Analys
 from __future__ import annotations
 
 from archcalc.graph import LayerGraph
+from archcalc.passes.counting import per_node
 from archcalc.passes.memory import MemoryOptions
 from archcalc.records import record
 
@@ -52,8 +53,8 @@ class AttentionFigures:
 
 
 def attention_figures(graph: LayerGraph, options: MemoryOptions) -> AttentionFigures:
-    quadratic = tuple(n.layer.quadratic_macs(n.args, n.in_shapes, n.shape) for n in graph)
-    causal = tuple(n.layer.causal_macs(n.args, n.in_shapes, n.shape) for n in graph)
-    cache = tuple(n.layer.kv_cache(n.args, n.in_shapes, n.shape) for n in graph)
+    quadratic = per_node(graph, lambda n: n.layer.quadratic_macs(n.args, n.in_shapes, n.shape))
+    causal = per_node(graph, lambda n: n.layer.causal_macs(n.args, n.in_shapes, n.shape))
+    cache = per_node(graph, lambda n: n.layer.kv_cache(n.args, n.in_shapes, n.shape))
     per = options.batch * options.bytes_per_element
-    return AttentionFigures(quadratic, causal, cache, tuple(c * per for c in cache))
+    return AttentionFigures(quadratic, causal, cache, tuple([c * per for c in cache]))

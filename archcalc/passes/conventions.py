@@ -30,6 +30,9 @@ from archcalc.records import record
 from archcalc.tensor import prod
 
 MACS, FLOPS = "MACs", "FLOPs"
+# the parameters a tool reports, from the graph, each node's counts and their sum (shared and tied
+# weights counted once)
+ParamsRule = Callable[["LayerGraph", Sequence[Counts], Counts], int]
 
 
 @record
@@ -111,7 +114,7 @@ class Convention:
     count: Callable[[Facts], Term | None]
     notes: tuple[str, ...] = ()  # said of every network under this convention
     # the parameters the tool reports, from each node's own (shared and tied weights counted once)
-    params: Callable[[LayerGraph, Sequence[Counts]], int] | None = None
+    params: ParamsRule | None = None
 
     @property
     def rule(self) -> str:
@@ -170,7 +173,7 @@ DEFAULT = "pytorch"
 
 
 def register(name: str, tool: str, unit: str = MACS, notes: tuple[str, ...] = (),
-             params: Callable[[LayerGraph, Sequence[Counts]], int] | None = None
+             params: ParamsRule | None = None
              ) -> Callable[[Callable[[Facts], Term | None]], Callable[[Facts], Term | None]]:
     def add(count: Callable[[Facts], Term | None]) -> Callable[[Facts], Term | None]:
         if name in CONVENTIONS:
@@ -195,60 +198,74 @@ def get(name: str) -> Convention:
 # -- the pass ----------------------------------------------------------------------------------
 
 
-def facts(graph: LayerGraph, macs: Sequence[int]) -> list[Facts]:
-    """Each node's facts, once for every convention."""
-    return [Facts(n, macs[n.id], own_counts(graph.node(n.shares)) if n.shares is not None else own_counts(n))
-            for n in graph]
+@record
+class Alike:
+    """The nodes grouped by the facts a convention reads (type, arguments, shapes, MACs, the counts
+    of the module called): its rule reads nothing else, so a repeated layer is counted once."""
+
+    of: tuple[int, ...]  # per node id: its group
+    facts: tuple[Facts, ...]  # per group: the facts of its first node
 
 
-def alike(graph: LayerGraph, known: Sequence[Facts]) -> list[int]:
-    """For each node, the first node with the same facts (type, arguments, shapes, MACs, counts):
-    a convention's rule reads nothing else, so a repeated layer is counted once."""
-    first: dict[tuple[object, ...], int] = {}
-    return [first.setdefault((n.type, id(n.args), n.in_shapes, n.shape, f.macs, f.counts), n.id)
-            for n, f in zip(graph, known)]
+def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
+    """Each node's group of alike facts, and the facts of each group, made once for every convention."""
+    layers = counting.distinct(graph)
+    own = counting.per_node(graph, own_counts)  # one object per distinct layer
+    index: dict[tuple[int, int, int], int] = {}
+    of = []
+    known: list[Facts] = []
+    for n, group, m in zip(graph, layers.group, macs):
+        c = own[n.shares if n.shares is not None else n.id]
+        key = (group, m, id(c))  # `own` holds the counts objects: their ids stay unique
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(known)
+            known.append(Facts(n, m, c))
+        of.append(k)
+    return Alike(tuple(of), tuple(known))
 
 
-def count(graph: LayerGraph, macs: Sequence[int], name: str, known: Sequence[Facts] | None = None,
-          unique: Sequence[Counts] | None = None, same: Sequence[int] | None = None) -> Counted:
+def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
+          unique: Sequence[Counts] | None = None, summed: Counts | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`known` facts, `unique` counts and `same` (`alike`), where the caller has them already)."""
+    (`same` (`alike`), `unique` counts and their sum, where the caller has them already)."""
     convention = get(name)
-    known = known if known is not None else facts(graph, macs)
-    same = same if same is not None else alike(graph, known)
-    values, rules = [], []
+    same = same if same is not None else alike(graph, macs)
+    terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
+    values = tuple(map([t.value for t in terms].__getitem__, same.of))
+    rules = tuple(map([t.rule for t in terms].__getitem__, same.of))
     caveats: dict[tuple[str, str], list[int]] = {}
-    terms: dict[int, Term | None] = {}  # by the first node with the same facts
-    for n in graph:
-        if n.type == "input":
-            values.append(0)
-            rules.append("")
-            continue
-        facts_ = known[n.id]
-        first = same[n.id]
-        if first in terms:
-            term = terms[first]
-        else:
-            term = terms[first] = convention.count(facts_)
-        if term is None:
-            term = Term(facts_.macs, "MACs (no rule)",
-                        f"{name} has no rule for '{n.type}' (not measured): counted as its MACs")
-        values.append(term.value)
-        rules.append(term.rule)
-        if term.caveat:
-            caveats.setdefault((n.type, term.caveat), []).append(n.id)
+    flagged = {k for k, t in enumerate(terms) if t.caveat}
+    if flagged:
+        for node_id, k in enumerate(same.of):
+            if k in flagged:
+                caveats.setdefault((same.facts[k].type, terms[k].caveat or ""), []).append(node_id)
     found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
     unique = unique if unique is not None else counting.counts(graph)
-    params = (convention.params or _all_params)(graph, unique)
-    return Counted(convention, tuple(values), tuple(rules), found, params)
+    params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
+    return Counted(convention, values, rules, found, params)
+
+
+_INPUT = Term(0, "")  # an input computes nothing
+
+
+def _term(convention: Convention, f: Facts) -> Term:
+    """One layer's figure under a convention; a layer type it has no rule for counts as its MACs, said."""
+    if f.type == "input":
+        return _INPUT
+    term = convention.count(f)
+    if term is None:
+        term = Term(f.macs, "MACs (no rule)",
+                    f"{convention.name} has no rule for '{f.type}' (not measured): counted as its MACs")
+    return term
 
 
 def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] | None = None) -> dict[str, Counted]:
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
-    known = facts(graph, macs)
+    same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    same = alike(graph, known)
-    return {name: count(graph, macs, name, known, unique, same) for name in CONVENTIONS}
+    summed = counting.total(unique, Counts())
+    return {name: count(graph, macs, name, same, unique, summed) for name in CONVENTIONS}
 
 
 @record
@@ -318,14 +335,14 @@ OWN_MODULES = frozenset({"table-conv", "subsampling", "rbf", "position-bias"})
 LINEAR_ALGEBRA = frozenset({"conv", "table-conv", "fc", "matmul", "rnn", "lstm", "gru"})
 
 
-def _all_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _all_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """sum(p.numel() for p in model.parameters())."""
-    return sum(c.params for c in counts)
+    return summed.params
 
 
-def _trainable(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _trainable(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """ptflops counts only parameters with requires_grad."""
-    return sum(c.trainable for c in counts)
+    return summed.trainable
 
 
 def _zero(f: Facts) -> Term | None:
@@ -384,11 +401,11 @@ def paper(f: Facts) -> Term:
 # -- torchinfo 1.8.0 ---------------------------------------------------------------------------
 
 
-def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """torchinfo's total_params sums its rows: a weight tied to another module's is counted in both
     (GPT-2's wte and lm_head)."""
     tied = sum(own_counts(n).params - counts[n.id].params for n in graph if n.tie is not None and n.shares is None)
-    return _all_params(graph, counts) + tied
+    return summed.params + tied
 
 
 @register("torchinfo", "torchinfo 1.8.0: summary(model, input_size).total_mult_adds", params=_torchinfo_params)
@@ -549,7 +566,7 @@ def _thop_rnn_cell(kind: str, i: int, h: int) -> int:
     return state * 4 + 3 * h + h
 
 
-def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """thop adds the parameters of modules it has a rule for: an embedding's table is dropped, and so
     are nn.MultiheadAttention's, Conv1D's and bare parameters (a class token, ViT's position table);
     a layer tied to another's weight holds it as its own (GPT-2's lm_head: the table counted there)."""
@@ -557,8 +574,9 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
         return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
+    ruled = counting.per_node(graph, has_rule)
     return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
-               for n in graph if has_rule(n) and n.shares is None)
+               for n, rule in zip(graph, ruled) if rule and n.shares is None)
 
 
 @register("thop", "thop 0.1.1.post2209072238: thop.profile(model, inputs=(x,))", params=_thop_params)
@@ -605,9 +623,11 @@ _TF_UNMEASURED = frozenset({"leaky-relu", "elu", "gelu", "prelu", "hardswish", "
                             "log-softmax", "lrn", "abs"})
 
 
-def _tf_params(graph: LayerGraph, counts: Sequence[Counts]) -> int:
+def _tf_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """Keras counts a BatchNormalization's moving mean and variance as (non-trainable) parameters."""
-    return _all_params(graph, counts) + sum(2 * n.in_shapes[0][0] for n in graph if n.type == "bn" and n.shares is None)
+    if all(n.type != "bn" for n in counting.distinct(graph).first):
+        return summed.params
+    return summed.params + sum(2 * n.in_shapes[0][0] for n in graph if n.type == "bn" and n.shares is None)
 
 
 @register("tf-profiler", "TensorFlow 2.21 profiler: tf.compat.v1.profiler.profile(frozen graph, "

@@ -15,35 +15,127 @@ Each pass returns one value per node, indexed by node id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, TypeVar
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
+from archcalc.records import record
 from archcalc.tensor import prod
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+R = TypeVar("R", bound="DataclassInstance")
 
 FLOPS_PER_MAC = 2  # one multiply and one add: FlopCounterMode's convention, written here only
 
 
+@record
+class Distinct:
+    """A graph's distinct layers. A layer type's rules are pure functions of its type, arguments
+    and shapes, so identical layers (one arguments dict, the same shapes) get the same answer, and
+    generated specs repeat a few layers many times: each rule is asked once per distinct layer."""
+
+    group: tuple[int, ...]  # per node id: the index of its distinct layer
+    first: tuple[Node, ...]  # per distinct layer: its first node, which the rules are asked about
+
+    def each(self, rule: Callable[[Node], T]) -> tuple[T, ...]:
+        """`rule` of every node (by id), asked of one node per distinct layer."""
+        answers = [rule(n) for n in self.first]
+        return tuple(map(answers.__getitem__, self.group))
+
+
+# Each graph's grouping, made once and dropped with the graph. A graph never changes once built,
+# and the ids of its arguments dicts stay unique while its nodes live (as long as the graph does).
+_DISTINCT: weakref.WeakKeyDictionary[LayerGraph, Distinct] = weakref.WeakKeyDictionary()
+
+
+def distinct(graph: LayerGraph) -> Distinct:
+    """The graph's distinct layers, by `(type, arguments, input shapes, output shape)`: arguments
+    alike by value (and by the type of every value: 1, 1.0 and True stay apart), or the same dict."""
+    found = _DISTINCT.get(graph)
+    if found is None:
+        by_object: dict[int, int] = {}  # id(arguments) → the number of their value
+        by_value: dict[Any, int] = {}
+        index: dict[tuple[Any, ...], int] = {}
+        first: list[Node] = []
+        group = []
+        for n in graph:
+            args = by_object.get(id(n.args))
+            if args is None:
+                args = by_object[id(n.args)] = by_value.setdefault(_value_key(n.args), len(by_value))
+            key = (n.type, args, n.in_shapes, n.shape)
+            g = index.get(key)
+            if g is None:
+                g = index[key] = len(first)
+                first.append(n)
+            group.append(g)
+        found = _DISTINCT[graph] = Distinct(tuple(group), tuple(first))
+    return found
+
+
+_PLAIN = frozenset({int, str, bool, type(None)})  # values equal only where their type is also equal
+
+
+def _value_key(args: Mapping[str, Any]) -> Any:
+    """Arguments as a hashable value that tells apart every two that a rule could tell apart:
+    names, values and their types, floats to the bit; an arguments dict holding anything else
+    (a list, a dict, a record) is only ever alike to itself."""
+    key: list[Any] = []
+    try:
+        for name, v in args.items():
+            t = type(v)
+            if t in _PLAIN:
+                key.append((name, t, v))
+            elif t is tuple and _PLAIN.issuperset(types := tuple(map(type, v))):
+                key.append((name, types, v))  # (3, 3), (True, True): the most common tuples
+            else:
+                key.append((name, _value(v)))
+    except TypeError:
+        return ("object", id(args))
+    return tuple(key)
+
+
+def _value(v: Any) -> Any:
+    if type(v) in _PLAIN:
+        return (type(v), v)
+    if type(v) is float:
+        return (float, v.hex())  # -0.0 apart from 0.0
+    if type(v) is tuple:
+        return (tuple, tuple(_value(x) for x in v))
+    raise TypeError(f"no value key for {type(v).__name__}")
+
+
 def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
-    """`rule` for every node, asked once per distinct layer: identical layers (one arguments dict,
-    the same shapes) give the same answer, and generated specs repeat a few layers many times."""
-    memo: dict[tuple[Any, ...], T] = {}
-    out = []
-    for n in graph:
-        key = (n.type, id(n.args), n.in_shapes, n.shape)  # args live as long as the graph: ids stay unique
-        if key not in memo:
-            memo[key] = rule(n)
-        out.append(memo[key])
-    return tuple(out)
+    """`rule` for every node, asked once per distinct layer (`distinct`): only for rules that read
+    nothing but a node's type, arguments and shapes."""
+    return distinct(graph).each(rule)
+
+
+def total(records: Iterable[R], zero: R) -> R:
+    """The field-wise sum of frozen records of `zero`'s type (`Counts`, `OtherOps`), each distinct
+    object counted once and multiplied by how often it occurs (identical layers share one record),
+    instead of one new record per addition."""
+    items = list(records)
+    if not items:
+        return zero
+    by_id = dict(zip(map(id, items), items))  # the records live in `items`: their ids stay unique
+    tally = Counter(map(id, items))
+    kind = type(zero)
+    return kind(**{f.name: sum(getattr(by_id[i], f.name) * k for i, k in tally.items()) for f in fields(kind)})
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
-    own = per_node(graph, own_counts)
-    return tuple(c if n.shares is None and n.tie is None else _counts(graph, n) for n, c in zip(graph, own))
+    out = list(per_node(graph, own_counts))
+    for n in graph:
+        if n.shares is not None or n.tie is not None:
+            out[n.id] = _counts(graph, n)
+    return tuple(out)
 
 
 def own_counts(n: Node) -> Counts:

@@ -18,10 +18,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
+from archcalc.passes import counting
+from archcalc.passes.counting import distinct
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -88,38 +91,35 @@ class Memory:
 
 def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
-    return tuple(
-        NodeMemory(prod(n.shape) * options.batch * b, counts[n.id].params * b, counts[n.id].buffers * b)
-        for n in graph
-    )
+    layers = distinct(graph)
+    made: dict[tuple[int, int], NodeMemory] = {}  # by (distinct layer, its counts object): one record each
+    out = []
+    for n, group, c in zip(graph, layers.group, counts):
+        key = (group, id(c))  # `counts` holds the counts objects: their ids stay unique
+        found = made.get(key)
+        if found is None:
+            found = made[key] = NodeMemory(prod(n.shape) * options.batch * b, c.params * b, c.buffers * b)
+        out.append(found)
+    return tuple(out)
 
 
 def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
     last = len(graph) - 1
-    freed_after = {n: (use if use != n else last) for n, use in graph.last_use().items()}
-    change = [0] * (len(graph) + 1)  # bytes allocated at step i, minus bytes freed after i − 1
-    for n in graph:
-        change[n.id] += sizes[n.id]
-        change[freed_after[n.id] + 1] -= sizes[n.id]
-    alive, peak, peak_at = 0, -1, 0
-    for i in range(len(graph)):
-        alive += change[i]
-        if alive > peak:
-            peak, peak_at = alive, i
-    return peak, peak_at
+    change = [*sizes, 0]  # bytes allocated at step i, minus bytes freed after i − 1
+    for n, use in graph.last_use().items():
+        change[(use if use != n else last) + 1] -= sizes[n]
+    alive = list(accumulate(change[:-1]))
+    if not alive:
+        return -1, 0
+    peak = max(alive)
+    return peak, alive.index(peak)  # the first node at which it is reached
 
 
 def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> Memory:
     nodes = node_memory(graph, counts, options)
     activations = tuple(m.activation_bytes for m in nodes)
     peak, peak_at = inference_peak(graph, activations)
-    return Memory(
-        options,
-        nodes,
-        sum(m.param_bytes for m in nodes),
-        sum(m.buffer_bytes for m in nodes),
-        sum(activations),
-        peak,
-        peak_at,
-    )
+    b = options.bytes_per_element
+    summed = counting.total(counts, Counts())
+    return Memory(options, nodes, summed.params * b, summed.buffers * b, sum(activations), peak, peak_at)

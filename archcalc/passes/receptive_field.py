@@ -39,16 +39,18 @@ every step before it (and after it, bidirectional): not a window that slides, so
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
+from itertools import accumulate
+from operator import sub
 from typing import Any
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.layers.window import Num, Window, exact
-from archcalc.passes.counting import per_node
+from archcalc.passes.counting import distinct
 from archcalc.records import record
-from archcalc.tensor import spatial_axis_names
+from archcalc.tensor import Shape, spatial_axis_names
 
 Span = tuple[int, int]  # the first and the last input position one unit sees
 MAX_PERIOD = 65_536  # units per period past which a field is given up as unknown (no real network comes near)
@@ -195,18 +197,52 @@ def axis_names(rank: int) -> tuple[str, ...]:
 
 
 def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
-    """The field of every node, by node id (computed in topological order)."""
-    geometries = per_node(graph, lambda n: layer_geometry(graph, n))
+    """The field of every node, by node id (computed in topological order).
+
+    A chain's fields differ from node to node, but what a layer contributes (its geometry, whether
+    one unit spans its whole input) does not: that is asked once per distinct layer."""
+    layers = distinct(graph)
+    geometries = layers.each(lambda n: n.layer.geometry(n.args, n.in_shapes))
+    spans_all: dict[int, bool] = {}  # covers_everything, by distinct layer, asked where a window is reached
+
+    def covers(node: Node, window: Window) -> bool:
+        group = layers.group[node.id]
+        found = spans_all.get(group)
+        if found is None:
+            found = spans_all[group] = covers_everything(window, node.in_shapes[0][1:], node.shape[1:])
+        return found
+
+    # a layer reading one tensor whose field is an RF, through no geometry or a plain window, is the
+    # common case: what `_node_field` gives it, without the checks that cannot apply
+    simple = layers.each(lambda n: len(n.inputs) == 1 and not n.layer.shape_inputs)
+    ranks = layers.each(lambda n: len(positions(n.shape, "channels")))  # a sequence's are as many
+    layouts = [n.layout for n in graph]
+    sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
-    for node in graph:
+    for node, geometry, one_input, rank in zip(graph, geometries, simple, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
             fields.append(NO_INPUT)
         else:
-            fields.append(node_field(node, [fields[i] for i in node.inputs], geometries[node.id], merged))
+            if sequences and isinstance(geometry, Window) and _over_sequence(node, layouts):
+                geometry = UNKNOWN
+            one = fields[node.inputs[0]]
+            if one_input and type(one) is RF and node.layout != "plain":
+                if geometry is None:
+                    fields.append(one if one.rank == rank else GLOBAL)
+                    continue
+                if type(geometry) is Geometry:
+                    fields.append(GLOBAL if covers(node, geometry) else through(one, geometry))
+                    continue
+            fields.append(_node_field(node, [fields[i] for i in node.inputs], geometry, merged, covers))
     return tuple(fields)
+
+
+def _over_sequence(node: Node, layouts: Sequence[str]) -> bool:
+    """A channels-first window reading a T×F sequence (see `layer_geometry`)."""
+    return node.layout != "sequence" and "sequence" in [layouts[i] for i in node.inputs]
 
 
 def layer_geometry(graph: LayerGraph, node: Node) -> Any:
@@ -243,39 +279,62 @@ def node_field(node: Node, fields: Sequence[Field], geometry: Any = _ASK,
                merged_by_inputs: dict[tuple[RF, ...], RF] | None = None) -> Field:
     """The field of one node from its inputs' fields and its layer's geometry (asked here unless given);
     `merged_by_inputs` keeps the merges already made (the same fields meeting again give the same field)."""
-    shape_only = set(node.layer.shape_inputs)  # a crop's or a resize's size reference: no field of its own
-    kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
-            if f != NO_INPUT and k not in shape_only]  # a free parameter adds no field either
-    if not kept:
-        return NO_INPUT
-    inputs = [f for f, _ in kept]
-    if any(f == GLOBAL for f in inputs):
-        return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
     if geometry is _ASK:
         geometry = node.layer.geometry(node.args, node.in_shapes)
-    if geometry == GLOBAL:
+    return _node_field(node, fields, geometry, merged_by_inputs,
+                       lambda n, g: covers_everything(g, n.in_shapes[0][1:], n.shape[1:]))
+
+
+def _node_field(node: Node, fields: Sequence[Field], geometry: Any, merged_by_inputs: dict[tuple[RF, ...], RF] | None,
+                covers: Callable[[Node, Window], bool]) -> Field:
+    """`node_field`, with `covers` saying whether a node's window spans its whole input."""
+    shape_only = node.layer.shape_inputs  # a crop's or a resize's size reference: no field of its own
+    inputs: Sequence[Field] = fields
+    shapes: Sequence[Shape] = node.in_shapes
+    marks: Sequence[Field] = ()
+    if shape_only or {type(f) for f in fields} != {RF}:  # some input adds no field: drop it
+        kept = [(f, s) for k, (f, s) in enumerate(zip(fields, node.in_shapes))
+                if (type(f) is RF or f != NO_INPUT) and k not in shape_only]  # a free parameter adds no field either
+        if not kept:
+            return NO_INPUT
+        inputs, shapes = [f for f, _ in kept], [s for _, s in kept]
+        marks = [f for f in inputs if type(f) is not RF]  # GLOBAL or UNKNOWN
+    if GLOBAL in marks:
+        return GLOBAL  # e.g. a squeeze-excitation gate computed from a global pool
+    if isinstance(geometry, str) and geometry == GLOBAL:
         return GLOBAL
-    if UNKNOWN in inputs or geometry == UNKNOWN or node.layout == "plain":
+    if UNKNOWN in marks or (isinstance(geometry, str) and geometry == UNKNOWN) or node.layout == "plain":
         return UNKNOWN  # positions moved on the way (a reshape, a permute), or never had a meaning
-    here = positions(node.shape, node.layout)
-    if len(inputs) > 1 and any(positions(s, node.layout) != positions(kept[0][1], node.layout) for _, s in kept):
+    if len(inputs) > 1 and shapes.count(shapes[0]) != len(shapes) and any(
+            positions(s, node.layout) != positions(shapes[0], node.layout) for s in shapes):
         # a broadcast input (a 1×1 gate) gives every output unit the same extra
         # field: not a window that slides, so no (r, j, start) describes it
         return GLOBAL
-    meeting = tuple(f for f in inputs if isinstance(f, RF))
-    merged = merged_by_inputs.get(meeting) if merged_by_inputs is not None and len(meeting) > 1 else None
-    if merged is None:
-        merged = merge(node, meeting)
-        if merged_by_inputs is not None and len(meeting) > 1 and merged.aligned and not merged.why:
-            merged_by_inputs[meeting] = merged  # a merge where nothing disagrees names no node: reusable
+    meeting: tuple[RF, ...] = tuple(inputs)  # type: ignore[arg-type]  # every one is an RF by now
+    merged = _merged(node, meeting, merged_by_inputs)
     if geometry is None:
         # a layer that changes the number of spatial axes without saying how is
         # taken to mix everything: global, never a made-up number
-        return merged if merged.rank == len(here) else GLOBAL
+        return merged if merged.rank == len(positions(node.shape, node.layout)) else GLOBAL
     assert isinstance(geometry, Window)
-    if covers_everything(geometry, node.in_shapes[0][1:], node.shape[1:]):
+    if covers(node, geometry):
         return GLOBAL  # a 7×7 average pool on a 7×7 map is a global pool by another name
     return through(merged, geometry)
+
+
+def _merged(node: Node, meeting: tuple[RF, ...], merged_by_inputs: dict[tuple[RF, ...], RF] | None) -> RF:
+    """`merge`, reusing a merge of the same fields where it names no node."""
+    if len(meeting) == 1:
+        return meeting[0]
+    merged = _merge_aligned(meeting)
+    if merged is not None:
+        return merged
+    merged = merged_by_inputs.get(meeting) if merged_by_inputs is not None else None
+    if merged is None:
+        merged = merge(node, meeting)
+        if merged_by_inputs is not None and merged.aligned and not merged.why:
+            merged_by_inputs[meeting] = merged  # a merge where nothing disagrees names no node: reusable
+    return merged
 
 
 def covers_everything(g: Window, sizes: Sequence[int], out: Sequence[int]) -> bool:
@@ -322,11 +381,12 @@ def through(rf: RF, g: Window) -> RF | str:
 
 def _window(rf: RF, g: Geometry) -> RF:
     """The recursion through a window, for a field of period 1 (what `through` gives, in closed form)."""
-    axes = range(rf.rank)
-    size = tuple(rf.size[a] + g.dilation[a] * (g.kernel[a] - 1) * rf.jump[a] for a in axes)
-    jump = tuple(rf.jump[a] * g.stride[a] for a in axes)
-    start = tuple(rf.start[a] - g.padding[a] * rf.jump[a] for a in axes)
-    shift = tuple(rf.jump[a] * (g.dilation[a] * (g.kernel[a] - 1) / 2 - g.padding[a]) for a in axes)
+    size = tuple([r + d * (k - 1) * j for r, d, k, j in zip(rf.size, g.dilation, g.kernel, rf.jump)])
+    jump = tuple([j * s for j, s in zip(rf.jump, g.stride)])
+    start = tuple([b - p * j for b, p, j in zip(rf.start, g.padding, rf.jump)])
+    if not rf.centers:
+        return RF(size, jump, start, rf.aligned, (), rf.why)  # type: ignore[arg-type]
+    shift = [j * (d * (k - 1) / 2 - p) for j, d, k, p in zip(rf.jump, g.dilation, g.kernel, g.padding)]
     centers = tuple(tuple(c + shift[a] for c in cs) for a, cs in enumerate(rf.centers))
     return RF(size, jump, start, rf.aligned, centers, rf.why)  # type: ignore[arg-type]
 
@@ -341,6 +401,9 @@ def merge(node: Node, inputs: Sequence[RF]) -> RF:
     """The field where paths meet: per axis the largest, with every disagreement noted."""
     if len(inputs) == 1:
         return inputs[0]
+    agreed = _merge_aligned(inputs)
+    if agreed is not None:
+        return agreed
     if len({f.rank for f in inputs}) > 1:
         raise ValueError(f"layer {node.id} ({node.text}) merges inputs of different spatial rank")
     names = axis_names(inputs[0].rank)
@@ -364,6 +427,36 @@ def merge(node: Node, inputs: Sequence[RF]) -> RF:
     return _field(axes, aligned, () if aligned else tuple(centers), why)
 
 
+def _merge_aligned(inputs: Sequence[RF]) -> RF | None:
+    """The merge of aligned fields of period 1 whose jumps and centers agree on every axis (the
+    paths of a residual block, every input of a dense block): per axis the widest (the first of
+    the widest), with nothing to note. None where anything differs: `merge` then says what."""
+    first = inputs[0]
+    if not first.aligned or first.phases or first.centers or first.why:
+        return None
+    rank = first.rank
+    widest: list[RF] = [first] * rank  # per axis, the first of the widest fields
+    for f in inputs:
+        if f is first:
+            continue
+        if not f.aligned or f.phases or f.centers or f.why or f.rank != rank or f.jump != first.jump:
+            return None
+        if (f.start != first.start or f.size != first.size) and _centers(f) != _centers(first):
+            return None
+        for a in range(rank):
+            if f.size[a] > widest[a].size[a]:
+                widest[a] = f
+    if not widest or widest.count(widest[0]) == rank:  # one field is the widest on every axis
+        return widest[0] if widest else first
+    return RF(tuple(w.size[a] for a, w in enumerate(widest)), first.jump,
+              tuple(w.start[a] for a, w in enumerate(widest)))
+
+
+def _centers(f: RF) -> list[float]:
+    """`RF.center` of a field of period 1, as a list."""
+    return [b + (r - 1) / 2 for b, r in zip(f.start, f.size)]
+
+
 def _phase_centers(inputs: Sequence[RF], a: int, name: str) -> list[str]:
     """Where unit 0's centers agree, the other units of a period must agree too."""
     period = math.lcm(*(f.period(a) for f in inputs))
@@ -379,9 +472,14 @@ def last_spatial(graph: LayerGraph, fields: Sequence[Field]) -> int | None:
 
     That is the feature map before global pooling, the figure papers quote.
     """
-    ancestors = graph.ancestors(graph.output.id)
-    spatial = [i for i in ancestors if isinstance(fields[i], RF) and fields[i].rank > 0]  # type: ignore[union-attr]
-    return max(spatial, default=None)
+    seen = {graph.output.id}  # the output and what it depends on, found walking back from it
+    for i in range(graph.output.id, -1, -1):
+        if i in seen:
+            field = fields[i]
+            if isinstance(field, RF) and field.rank > 0:
+                return i  # the first found walking back is the last in id order
+            seen.update(graph.node(i).inputs)
+    return None
 
 
 # -- effective receptive field: paths per input position (Luo et al. 2016) ----------------
@@ -519,15 +617,14 @@ def _back_window(p: Profile, kernel: int, stride: int, padding: int, dilation: i
         raise ValueError(f"the path counts would span {length:,} input positions on one axis: archcalc counts "
                          f"paths over at most {MAX_PROFILE:,}")
     placed = [0] * length
-    for k, c in enumerate(p.counts):
-        placed[k * stride] = c
-    counts = [0] * length
+    placed[:(p.size - 1) * stride + 1:stride] = p.counts  # count k at position k·S
+    # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D], the running sums taken along
+    # each residue class mod D (accumulate and map: the loops run in C, over exact integers)
+    running = [0] * length
+    for r in range(min(dilation, length)):
+        running[r::dilation] = accumulate(placed[r::dilation])
     span = dilation * kernel
-    for x in range(length):  # counts[x] = Σ_t placed[x − t·D] = running[x] − running[x − K·D]
-        counts[x] = placed[x] + (counts[x - dilation] if x >= dilation else 0)
-    window = list(counts)
-    for x in range(span, length):
-        window[x] = counts[x] - counts[x - span]
+    window = running[:span] + list(map(sub, running[span:], running[:-span]))
     return Profile(p.start * stride - padding, tuple(window))
 
 

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
+from archcalc.passes import counting
 from archcalc.passes.counting import per_node
 from archcalc.records import record
 
@@ -41,14 +42,19 @@ class Sharing:
 def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None, ...]:
     """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
     dense = per_node(graph, lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
-    # a second use of the same weights is shown at their owner
-    return tuple(None if d is None or n.shares is not None else Sharing(counts[n.id].params, d)
-                 for n, d in zip(graph, dense))
+    made: dict[tuple[int, int], Sharing] = {}  # one record per distinct (parameters, FC equivalent)
+    out: list[Sharing | None] = []
+    for n, d in zip(graph, dense):
+        if d is None or n.shares is not None:  # a second use of the same weights is shown at their owner
+            out.append(None)
+            continue
+        key = (counts[n.id].params, d)
+        found = made.get(key)
+        if found is None:
+            found = made[key] = Sharing(*key)
+        out.append(found)
+    return tuple(out)
 
 
 def total(items: Iterable[Sharing | None]) -> Sharing:
-    out = Sharing(0, 0)
-    for s in items:
-        if s is not None:
-            out = out + s
-    return out
+    return counting.total([s for s in items if s is not None], Sharing(0, 0))

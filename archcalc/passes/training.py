@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import repeat
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
-from archcalc.passes.counting import FLOPS_PER_MAC, own_counts, per_node
+from archcalc.passes.counting import FLOPS_PER_MAC, distinct, own_counts, per_node
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -261,20 +262,24 @@ class Training:
 def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
     """(whether each node's weights are trained, whether its output requires grad)."""
     own = per_node(graph, lambda n: own_counts(n).trainable > 0)  # asked once per distinct layer
-    trained = tuple(own[n.shares if n.shares is not None else n.id] for n in graph)
+    trained = tuple([own[n.shares if n.shares is not None else n.id] for n in graph])
+    never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
-    for n in graph:
-        needs.append(n.type != "input" and not n.layer.shape_only
-                     and (trained[n.id] or any(needs[i] for i in n.inputs)))
+    for n, blocked in zip(graph, never):
+        needs.append(not blocked and (trained[n.id] or any([needs[i] for i in n.inputs])))
     return trained, tuple(needs)
 
 
-def _reaches_loss(graph: LayerGraph) -> set[int]:
-    """The nodes the loss (the sum of every output) depends on."""
-    seen: set[int] = set()
+def _reaches_loss(graph: LayerGraph) -> list[bool]:
+    """Per node: whether the loss (the sum of every output) depends on it."""
+    reaches = [False] * len(graph)
     for out in graph.outputs():
-        seen |= graph.ancestors(out.id)
-    return seen
+        reaches[out.id] = True
+    for i in range(len(graph) - 1, -1, -1):  # consumers come after what they read
+        if reaches[i]:
+            for j in graph.node(i).inputs:
+                reaches[j] = True
+    return reaches
 
 
 class _Storages:
@@ -284,9 +289,13 @@ class _Storages:
         self.graph, self.options = graph, options
         self.base: list[int] = []
         self.contiguous: list[bool] = []
-        for n in graph:
-            view = n.layer.view if n.inputs else None
-            source = n.inputs[0] if n.inputs else n.id
+        views = per_node(graph, lambda n: n.layer.view)
+        for n, view in zip(graph, views):
+            if view is None or not n.inputs:  # its own storage, the most common case
+                self.base.append(n.id)
+                self.contiguous.append(True)
+                continue
+            source = n.inputs[0]
             if view in ("view", "strided") or (view == "reshape" and self.contiguous[source]):
                 self.base.append(self.base[source])
                 self.contiguous.append(view != "strided" and self.contiguous[source])
@@ -294,22 +303,30 @@ class _Storages:
                 self.base.append(n.id)
                 self.contiguous.append(True)
         self.token_input = {n.id for n in graph.input_nodes() if graph.token_vocab(n.id) is not None}
+        self.storage_bytes: dict[int, int] = {}  # by the storage's node id, once asked
+        parameters = {n.id for n in graph if n.type == "parameter"}
+        self.parameter = [b in parameters for b in self.base]
+        elements = per_node(graph, lambda n: prod(n.shape))
+        act, batch = options.activation_bytes, options.batch
+        # each node's output itself (its gradient's size), for the batch; 0 for a free parameter
+        self.tensor = [0 if p else e * act * (batch if n.batched else 1)
+                       for n, e, p in zip(graph, elements, self.parameter)]
 
     def is_parameter(self, node_id: int) -> bool:
-        return self.graph.node(self.base[node_id]).type == "parameter"
+        return self.parameter[node_id]
 
     def bytes(self, node_id: int) -> int:
         """The bytes of the storage node `node_id`'s output lives in (token ids: int64)."""
-        base = self.graph.node(self.base[node_id])
-        per = 8 if base.id in self.token_input else self.options.activation_bytes
-        return prod(base.shape) * per * (self.options.batch if base.batched else 1)
+        found = self.storage_bytes.get(self.base[node_id])
+        if found is None:
+            base = self.graph.node(self.base[node_id])
+            per = 8 if base.id in self.token_input else self.options.activation_bytes
+            found = self.storage_bytes[base.id] = prod(base.shape) * per * (self.options.batch if base.batched else 1)
+        return found
 
     def tensor_bytes(self, node_id: int) -> int:
         """A node's output itself (its gradient's size), for the batch; 0 for a free parameter."""
-        n = self.graph.node(node_id)
-        if self.is_parameter(node_id):
-            return 0
-        return prod(n.shape) * self.options.activation_bytes * (self.options.batch if n.batched else 1)
+        return self.tensor[node_id]
 
     def own_bytes(self, s: Saved) -> int:
         per = {"activation": self.options.activation_bytes, "float32": 4, "int64": 8,
@@ -327,7 +344,7 @@ def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[
             what, size = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})", storages.own_bytes(s)
         else:
             node_id = n.inputs[s.index] if s.tensor == "input" else n.id
-            if storages.is_parameter(node_id):
+            if storages.parameter[node_id]:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
             key = ("node", storages.base[node_id])
             what = f"input {s.index} (layer {n.inputs[s.index]})" if s.tensor == "input" else "output"
@@ -355,37 +372,41 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     seen: set[tuple[str, int]] = set()
     counter = [0]
     unknown: dict[tuple[str, str], list[int]] = {}
-    steps: list[LayerStep] = []
     flops = FLOPS_PER_MAC * options.batch
     in_flight = 0
-    known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None]] = {}
-    for n in graph:
-        in_backward = n.type != "input" and needs[n.id] and n.id in loss
-        input_grad = tuple(needs[i] for i in n.inputs)
-        g: Gradients | None = Gradients()
-        kept: tuple[Kept, ...] = ()
-        if in_backward:
-            # a layer type's rules are pure functions of these: a repeated layer asks them once
-            key = (n.type, id(n.args), n.in_shapes, n.shape, input_grad, trained[n.id])
-            rules = known.get(key)
-            if rules is None:
-                rules = known[key] = (n.layer.gradients(n.args, n.in_shapes, n.shape, input_grad, trained[n.id]),
-                                      n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained[n.id]))
-            g, saved = rules
-            if g is None:
-                unknown.setdefault((n.type, "gradient"), []).append(n.id)
-            if saved is None:
-                unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
-            else:
-                kept = _kept(n, saved, storages, seen, counter)
-            grads_out = storages.tensor_bytes(n.id)
-            grads_in = sum(storages.tensor_bytes(i) for i, need in zip(n.inputs, input_grad) if need)
-            in_flight = max(in_flight, grads_out + grads_in)
-        g = g or Gradients()
-        w, master, grad, state = _memory_terms(counts[n.id], options)
-        steps.append(LayerStep(
-            flops * macs[n.id], flops * g.input, flops * g.weight, flops * g.counted, g.why,
-            input_grad, trained[n.id], in_backward, kept, w, master, grad, state, None))
+    layers = distinct(graph)
+    # the step is built by columns, one entry per node, then one record per node from them
+    in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
+    input_grads = [tuple([needs[i] for i in n.inputs]) for n in graph]
+    backward = [(0, 0, 0, "")] * len(graph)  # gradient FLOPs for the batch (input, weight, counted, why)
+    kept: list[tuple[Kept, ...]] = [()] * len(graph)
+    # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
+    # gradient and whether it is trained: a repeated layer asks them once (its FLOPs for the batch too)
+    known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]] = {}
+    grads = storages.tensor
+    for n, group in zip(graph, layers.group):
+        if not in_backward[n.id]:
+            continue
+        input_grad = input_grads[n.id]
+        key = (group, input_grad, trained[n.id])
+        rules = known.get(key)
+        if rules is None:
+            rules = known[key] = _rules(n, input_grad, trained[n.id], flops)
+        g, saved, backward[n.id] = rules
+        if g is None:
+            unknown.setdefault((n.type, "gradient"), []).append(n.id)
+        if saved is None:
+            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+        else:
+            kept[n.id] = _kept(n, saved, storages, seen, counter)
+        grads_in = sum([grads[i] for i, need in zip(n.inputs, input_grad) if need])
+        in_flight = max(in_flight, grads[n.id] + grads_in)
+    by_counts = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
+    terms = {i: _memory_terms(c, options) for i, c in by_counts.items()}
+    grad_input, grad_weight, counted, why = zip(*backward)
+    weight, master, gradient, state = zip(*map(terms.__getitem__, map(id, counts)))
+    steps = list(map(LayerStep, [flops * m for m in macs], grad_input, grad_weight, counted, why, input_grads,
+                     trained, in_backward, kept, weight, master, gradient, state, repeat(None)))
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
@@ -396,6 +417,16 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
                     six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
 
 
+def _rules(n: Node, input_grad: tuple[bool, ...], trained: bool, flops: int
+           ) -> tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]:
+    """A layer's gradient and saved-tensor rules, and its gradient FLOPs for the batch (input, weight,
+    what FlopCounterMode counts, why that differs)."""
+    g = n.layer.gradients(n.args, n.in_shapes, n.shape, input_grad, trained)
+    saved = n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained)
+    counted = g or Gradients()
+    return g, saved, (flops * counted.input, flops * counted.weight, flops * counted.counted, counted.why)
+
+
 def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
     from dataclasses import replace
 
@@ -403,9 +434,10 @@ def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
 
 
 def _notes(graph: LayerGraph) -> tuple[str, ...]:
-    types = {n.type for n in graph}
+    layers = distinct(graph).first  # one node of each distinct layer: every type and shape is among them
+    types = {n.type for n in layers}
     notes = []
-    attention = {prod(n.in_shapes[0][:-1]) for n in graph if n.type == "attention"}
+    attention = {prod(n.in_shapes[0][:-1]) for n in layers if n.type == "attention"}
     if len(attention) > 1:
         seen = ", ".join(f"{t:,}" for t in sorted(attention, reverse=True))
         notes.append(f"no 6·N·T: the attention layers see {seen} tokens per sample (no single T)")
@@ -481,6 +513,8 @@ def six_nt(graph: LayerGraph, counts: Sequence[Counts], batch: int) -> SixNT | N
     embeddings), T = the query positions of those products (tokens per sample). None where there is
     no such product, or where they see different numbers of positions (Swin's stages): 6·N·T
     assumes every parameter meets every one of T tokens."""
+    if not any(n.type in ("attention", "matmul") for n in distinct(graph).first):
+        return None
     products = [n for n in graph if n.type == "attention" or (
         n.type == "matmul" and all(graph.node(i).type != "parameter" and graph.node(i).batched for i in n.inputs))]
     if not products:
