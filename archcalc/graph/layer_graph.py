@@ -112,5 +112,6 @@ class LayerGraph:
             if here is None:
                 layer = n.layer
                 here = weights[n.type] = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
-            best.append(here + max([best[i] for i in n.inputs], default=0))
+            inputs = n.inputs
+            best.append(here + (best[inputs[0]] if len(inputs) == 1 else max([best[i] for i in inputs], default=0)))
         return max(best, default=0)

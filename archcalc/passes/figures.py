@@ -45,7 +45,8 @@ def _figure(key: str, doc: str, group: Group, total: Callable[[Analysis], Any] |
 
 
 def _summed(per_node: Callable[[Analysis, int], int]) -> Group:
-    return lambda a, ids: sum(per_node(a, i) for i in ids)
+    # one node (a table's layer row): 0 + its value, what sum gives, without the generator
+    return lambda a, ids: 0 + per_node(a, ids[0]) if len(ids) == 1 else sum(per_node(a, i) for i in ids)
 
 
 def _last(per_node: Callable[[Analysis, int], Any]) -> Group:

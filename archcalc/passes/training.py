@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 from itertools import repeat
 
 from archcalc.errors import UsageError
@@ -178,69 +179,72 @@ class Training:
     gradient_in_flight_bytes: int  # the largest (output gradient + input gradients) of one layer, for the batch
     notes: tuple[str, ...]
 
+    # Each total is a sum over every layer and some read others (step, total_bytes): computed
+    # once, on first read (the record is frozen; cached_property writes the instance's __dict__).
+
     # -- FLOPs ------------------------------------------------------------------------------
-    @property
+    @cached_property
     def forward(self) -> int:
         return sum(s.forward for s in self.layers)
 
-    @property
+    @cached_property
     def grad_input(self) -> int:
         return sum(s.grad_input for s in self.layers)
 
-    @property
+    @cached_property
     def grad_weight(self) -> int:
         return sum(s.grad_weight for s in self.layers)
 
-    @property
+    @cached_property
     def backward(self) -> int:
         return self.grad_input + self.grad_weight
 
-    @property
+    @cached_property
     def recompute(self) -> int:
         return sum(s.forward for s in self.segments)
 
-    @property
+    @cached_property
     def step(self) -> int:
         """Forward + backward (+ the checkpointed segments' forward again)."""
         return self.forward + self.backward + self.recompute
 
-    @property
+    @cached_property
     def flop_counter_backward(self) -> int:
         return sum(s.flop_counter_backward for s in self.layers)
 
-    @property
+    @cached_property
     def flop_counter_step(self) -> int:
         """What FlopCounterMode reports for forward + backward (its grouped-conv over-count included;
         with checkpointing, the recomputed forward too)."""
         return self.forward + self.flop_counter_backward + self.recompute
 
-    @property
+    @cached_property
     def flop_counter_excess(self) -> int:
         return self.flop_counter_backward - self.backward
 
     # -- memory ------------------------------------------------------------------------------
-    @property
+    @cached_property
     def weight_bytes(self) -> int:
         return sum(s.weight_bytes for s in self.layers)
 
-    @property
+    @cached_property
     def master_bytes(self) -> int:
         return sum(s.master_bytes for s in self.layers)
 
-    @property
+    @cached_property
     def gradient_bytes(self) -> int:
         return sum(s.gradient_bytes for s in self.layers)
 
-    @property
+    @cached_property
     def optimizer_bytes(self) -> int:
         return sum(s.optimizer_bytes for s in self.layers)
 
-    @property
+    @cached_property
     def saved_bytes(self) -> int:
         """Every storage the backward pass keeps, once (without checkpointing)."""
         return sum(s.saved_bytes for s in self.layers)
 
-    @property
+    @cached_property
     def kept_bytes(self) -> int:
         """What is kept for the backward pass at its peak: all saved tensors, or with checkpointing the
         segments' inputs plus the largest segment's saved tensors."""
@@ -248,7 +252,7 @@ class Training:
             return self.saved_bytes
         return sum(s.boundary_bytes for s in self.segments) + max(s.saved_bytes for s in self.segments)
 
-    @property
+    @cached_property
     def total_bytes(self) -> int:
         """Every term at once: weights, master copies, gradients, optimizer state, buffers, the
         kept activations and the gradients in flight."""

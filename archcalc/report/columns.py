@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from archcalc.passes import figures
@@ -36,7 +37,7 @@ class Column:
     def cell(self, analysis: Analysis, ids: Sequence[int]) -> str:
         if self.figure is None:
             return analysis.graph.node(ids[-1]).type if len(ids) == 1 else "block"
-        return self.text(figures.value(analysis, self.figure, ids))
+        return self.text(figures.FIGURES[self.figure].group(analysis, ids))  # figures.value
 
     def footer(self, analysis: Analysis) -> str:
         if self.figure is None or self.foot is None:
@@ -54,7 +55,14 @@ def _count(value: int | None) -> str:
 
 
 def _share(value: Fraction) -> str:
-    return percent(value.numerator, value.denominator) if value else ""
+    return _percent_text(value.numerator, value.denominator) if value else ""
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _percent_text(numerator: int, denominator: int) -> str:
+    """A share as '12.34%', once per fraction (a Fraction's terms are ints: equal keys, equal shares);
+    exact, through Decimal, so it is worth keeping for the next layer of the same size."""
+    return percent(numerator, denominator)
 
 
 def _factor(value: float | None) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any, TextIO
 
 from archcalc.errors import Loc
-from archcalc.layers import OtherOps
+from archcalc.layers import Counts, OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.figures import FIGURES
@@ -18,6 +18,7 @@ from archcalc.passes.memory import NodeMemory
 from archcalc.passes.sharing import Sharing
 from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
+from archcalc.report.json_lines import layer_lines
 from archcalc.report.numbers import plain
 from archcalc.tensor import prod
 from archcalc.version import __version__
@@ -64,8 +65,8 @@ def to_dict(analysis: Analysis, layers: Any = None) -> dict[str, Any]:
             "quadratic_macs": analysis.attention.total_quadratic_macs,
             "causal_macs": analysis.attention.total_causal_macs,
             "batch": analysis.batch,
-            "per_sample": _per(analysis, 1),
-            "per_batch": _per(analysis, analysis.batch),
+            "per_sample": _per(analysis, 1, elements := _activation_elements(analysis)),
+            "per_batch": _per(analysis, analysis.batch, elements),
             "kv_cache": _kv_cache(analysis),
         },
         "receptive_field": _final_rf(analysis),
@@ -90,13 +91,10 @@ def editor_column(analysis: Analysis, loc: Loc | None) -> int | None:
     return source.editor_column(loc) if source is not None else loc.col
 
 
-def _layer(analysis: Analysis, node_id: int) -> dict[str, Any]:
-    return next(_layers(analysis, (analysis.graph.node(node_id),)))
-
-
 def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
     """Each layer's dict in turn (every node's, or those of `nodes`): the analysis's lookups are
-    made once here, not once per layer."""
+    made once here, not once per layer. The definition of a layer's fields: the JSON document's
+    lines are written by json_lines.layer_lines, held to this by tests/test_json_lines.py."""
     counts, macs, attention = analysis.counts, analysis.macs, analysis.attention
     quadratic, causal, kv = attention.quadratic_macs, attention.causal_macs, attention.kv_cache
     other_ops, connections, sharing, rfs = analysis.other_ops, analysis.connections, analysis.sharing, analysis.rf
@@ -129,7 +127,7 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "other_ops": _ops_dict(other_ops[i]),
             "connections": connections[i],
             "sharing": _sharing_dict(shared) if (shared := sharing[i]) else None,
-            "share": c.params / total if total else 0.0,  # Analysis.share
+            "share": share(c, total),
             "rf": rf_dict(rfs[i]),
             "memory": _node_memory_dict(memory[i]),
             "implicit": n.implicit,
@@ -145,6 +143,11 @@ def _layers(analysis: Analysis, nodes: Any = None) -> Iterator[dict[str, Any]]:
             "counted_rule": rules[i],
             "training": training_views.step_dict(step, i),
         }
+
+
+def share(c: Counts, total: int) -> float:
+    """A layer's fraction of the network's parameters (Analysis.share)."""
+    return c.params / total if total else 0.0
 
 
 def _ops_dict(o: OtherOps) -> dict[str, int]:
@@ -218,9 +221,15 @@ def _memory_totals(analysis: Analysis) -> dict[str, Any]:
     }
 
 
-def _per(analysis: Analysis, batch: int) -> dict[str, int]:
+def _activation_elements(analysis: Analysis) -> int:
+    """Every node's output elements, one sample."""
+    return sum(map(prod, (n.shape for n in analysis.graph)))
+
+
+def _per(analysis: Analysis, batch: int, elements: int) -> dict[str, int]:
     """The work of `batch` samples (1: per sample), every figure labelled: the JSON's totals
-    `macs`/`flops` are per sample, as every per-layer figure is."""
+    `macs`/`flops` are per sample, as every per-layer figure is; `elements`: a sample's
+    activation elements."""
     t, a = analysis.totals, analysis.attention
     return {
         "samples": batch,
@@ -231,7 +240,7 @@ def _per(analysis: Analysis, batch: int) -> dict[str, int]:
         "causal_macs": a.total_causal_macs * batch,
         "causal_flops": FLOPS_PER_MAC * a.total_causal_macs * batch,
         "kv_cache_elements": a.total_kv_cache * batch,
-        "activation_elements": sum(prod(n.shape) for n in analysis.graph) * batch,
+        "activation_elements": elements * batch,
     }
 
 
@@ -267,9 +276,9 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     """The JSON document in pieces: the head, each layer's line, the tail.
 
     `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
-    the document — are encoded compactly by its C encoder, one per line, which reads as
-    well and is several times faster on big graphs. Integers of any size stay exact.
-    Each layer's dict is made, encoded and dropped in turn.
+    the document — are written compactly, one per line, as the C encoder writes each layer's
+    dict (`json_lines.layer_lines`, which writes that text without building the dict). Integers
+    of any size stay exact. Only one layer's line is held at a time.
     """
     head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
     before, after = head.split(json.dumps(_LAYERS), 1)
@@ -277,11 +286,10 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     if not len(analysis.graph):
         yield "[]"
     else:
-        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         yield "["
         comma = "\n    "
-        for layer in _layers(analysis):
-            yield comma + encode(layer)
+        for line in layer_lines(analysis):
+            yield comma + line
             comma = ",\n    "
         yield "\n  ]"
     yield after + "\n"
@@ -302,17 +310,42 @@ def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] 
         return _table_csv(analysis, depth, columns, only)
     buf = io.StringIO()
     fields = CSV_FIELDS + (("counted",) if analysis.convention != "pytorch" else ())
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for n in analysis.graph:
-        row = _layer(analysis, n.id)
-        row["inputs"] = " ".join(map(str, row["inputs"]))
-        row["output_shape"] = "x".join(map(str, row["output_shape"]))
-        row["scope"] = "/".join(row["scope"])
-        row["share"] = f"{row['share']:.6f}"
-        row["rf"] = plain_value(FIGURES["rf"].of(analysis, n.id))
-        writer.writerow({k: row[k] for k in fields})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows(_csv_rows(analysis, len(fields) > len(CSV_FIELDS)))
     return buf.getvalue()
+
+
+def _csv_rows(analysis: Analysis, counted: bool) -> Iterator[list[Any]]:
+    """Each layer's CSV row, CSV_FIELDS in order: the JSON's figures (`_layers`), lists joined, the
+    share to 6 decimals, the RF as the `rf` figure's cell. Written from the figures directly, not
+    from each layer's dict: the dict would make the training step and every convention
+    (tests/test_csv_rows.py holds the rows to the dicts')."""
+    counts, macs, rfs, total = analysis.counts, analysis.macs, analysis.rf, analysis.totals.params
+    values = analysis.counted.values if counted else ()
+    rf_figure = FIGURES["rf"]
+    # cells by the id of the record they are made from (a field, a shape, a layer's counts): the
+    # analysis holds every one of them while this runs, so no id changes hands
+    rf_cells: dict[int, Any] = {}
+    shapes: dict[int, str] = {}
+    shares: dict[int, str] = {}
+    for n in analysis.graph:
+        i = n.id
+        c = counts[i]
+        loc = n.loc
+        m = macs[i]
+        field, shape = rfs[i], n.shape
+        rf = rf_cells.get(id(field), rf_cells)
+        if rf is rf_cells:
+            rf = rf_cells[id(field)] = plain_value(rf_figure.of(analysis, i))
+        shape_cell = shapes.get(id(shape)) or shapes.setdefault(id(shape), "x".join(map(str, shape)))
+        share_cell = shares.get(id(c)) or shares.setdefault(id(c), f"{share(c, total):.6f}")
+        row = [i, n.text, n.type, loc.line if loc else None, " ".join(map(str, n.inputs)), shape_cell,
+               c.params, c.weights, c.biases, c.buffers, m, FLOPS_PER_MAC * m, share_cell, n.implicit,
+               "/".join(n.scope), rf]
+        if counted:
+            row.append(values[i])
+        yield row
 
 
 def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | None, only: str | None) -> str:

@@ -20,7 +20,12 @@ def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[s
     widths[fold] = min(widths[fold], fold_width)
     justify = [j for _, j in heads]
 
+    fits = [str.rjust if j == "right" else str.ljust for j in justify]
+    laid = list(zip(fits, widths))
+
     def line(cells: Sequence[str]) -> list[str]:
+        if len(cells[fold]) <= widths[fold]:  # nearly every row: nothing to fold
+            return ["│ " + " │ ".join([fit(c, w) for c, (fit, w) in zip(cells, laid)]) + " │"]
         folded = [cells[fold][k:k + widths[fold]] for k in range(0, max(1, len(cells[fold])), widths[fold])] or [""]
         out = []
         for part, first in zip(folded, [True] + [False] * (len(folded) - 1)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
@@ -26,26 +26,39 @@ class Row:
 def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     """Layer rows with block headings; blocks nested deeper than `depth` become one row each."""
     out: list[Row] = []
+    for level, heading, group in _layout(analysis, depth):
+        if heading is not None:
+            out.append(Row("", heading, level) if group is None else _collapsed(group, heading, level))
+        else:
+            assert group is not None
+            node = group[0]
+            out.append(Row(str(node.id), label(analysis, node), level, (node.id,), node.type, node.implicit))
+    return out
+
+
+def _layout(analysis: Analysis, depth: int | None) -> Iterator[tuple[int, str | None, list[Node] | None]]:
+    """The table's rows in order, as (level, heading, nodes): a block heading (nodes None), a
+    collapsed block (its title and nodes) or one layer (heading None, [node])."""
     open_scope: tuple[str, ...] = ()
     nodes = list(analysis.graph)
     i = 0
     while i < len(nodes):
         node = nodes[i]
         visible = node.scope if depth is None else node.scope[:depth]
-        for level in range(_common(open_scope, visible), len(visible)):
-            out.append(Row("", visible[level], level))
-        open_scope = visible
+        if visible != open_scope:
+            for level in range(_common(open_scope, visible), len(visible)):
+                yield level, visible[level], None
+            open_scope = visible
         if depth is not None and len(node.scope) > depth:
             key = node.scope[: depth + 1]
             j = i
             while j < len(nodes) and nodes[j].scope[: depth + 1] == key:
                 j += 1
-            out.append(_collapsed(nodes[i:j], key[-1], depth))
+            yield depth, key[-1], nodes[i:j]
             i = j
             continue
-        out.append(Row(str(node.id), label(analysis, node), len(visible), (node.id,), node.type, node.implicit))
+        yield len(visible), None, [node]
         i += 1
-    return out
 
 
 ONLY_HELP = ("weighted (conv and FC layers, and attention, MLP, embedding and recurrent layers: a paper's "
@@ -132,7 +145,7 @@ def readable_depth(analysis: Analysis) -> int | None:
         return None
     deepest = max((len(n.scope) for n in analysis.graph), default=0)
     for depth in range(deepest, -1, -1):
-        if len(rows(analysis, depth)) <= READABLE:
+        if sum(1 for _ in _layout(analysis, depth)) <= READABLE:  # the rows counted, not made
             return depth
     return 0
 

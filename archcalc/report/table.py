@@ -63,7 +63,8 @@ def _cells(analysis: Analysis, r: Row, cols: Sequence[Column], markup: bool = Tr
     if r.heading:
         return ["", f"{indent}▸ {r.label}", *("" for _ in cols)]
     label = f"{indent}({r.label})" if r.implicit else f"{indent}{r.label}"
-    return [r.index, escape(label) if markup else label, *(c.cell(analysis, r.ids) for c in cols)]
+    ids = r.ids
+    return [r.index, escape(label) if markup else label, *[c.cell(analysis, ids) for c in cols]]
 
 
 def summary(analysis: Analysis) -> Text:
