@@ -7,11 +7,12 @@ line with a caret under the offending column (as lark's `get_context` does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
+from archcalc.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Source:
     """The text of a spec and the name to call it by in messages."""
 
@@ -39,7 +40,7 @@ def split_lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Loc:
     """A 1-based line and column in a spec, with the width of what is pointed at."""
 

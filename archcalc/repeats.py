@@ -52,6 +52,7 @@ from archcalc.lang.size import item_loc, layers_at_most
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.shapes import infer_ids
 from archcalc.quiet_gc import paused
+from archcalc.records import record
 
 BASE = 4  # the smallest count analysed: a first repetition, two in the middle, a last
 SMALLEST = BASE + 3  # a repeat of fewer is expanded as written (its corners would cost as much)
@@ -65,7 +66,7 @@ class NotDerivable(Exception):
     """A figure that is not the same affine function at every corner: expand instead."""
 
 
-@dataclass(frozen=True)
+@record
 class Site:
     """A repeat summarised: where it is written and how many times it repeats there."""
 

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archcalc.errors import Loc, Source, SpecError, UsageError
+from archcalc.records import record
 
-_PACKAGED = Path(__file__).parent / "specs"  # where a wheel puts them
-_CHECKOUT = Path(__file__).parent.parent / "specs"  # an editable install or a checkout
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Paths as strings and os.path: pathlib (and the urllib.parse and ipaddress it imports) costs a
+# cold `archcalc report NAME` ~5 ms of CPU; it is imported only where a Path is given back.
+_PACKAGED = os.path.join(os.path.dirname(__file__), "specs")  # where a wheel puts them
+_CHECKOUT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "specs")  # an editable install or a checkout
+
+
+def _specs_root() -> str:
+    return _PACKAGED if os.path.isdir(_PACKAGED) else _CHECKOUT
 
 
 def specs_dir() -> Path:
-    return _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
+    from pathlib import Path
+
+    return Path(_specs_root())
 
 
-@dataclass(frozen=True)
+@record
 class ZooEntry:
+    """A built-in spec: its name and its file."""
+
     name: str
     path: Path
 
@@ -51,13 +65,17 @@ def read(spec: str) -> Source:
     """A spec given as a built-in name, a path, or '-' for standard input."""
     if spec == "-":
         return Source(_decode(_stdin_bytes(), "<stdin>"), "<stdin>")
-    path = Path(spec)
-    if path.is_dir():
+    if spec and "/" not in spec:  # a name: pathlib would write it as it is, and join it as os.path does
+        path, builtin = spec, os.path.join(_specs_root(), f"{spec}.arch")
+    else:  # pathlib's spelling of a path ('./a.arch' is 'a.arch'), as messages have always shown it
+        from pathlib import Path
+
+        path, builtin = str(Path(spec)), str(Path(_specs_root()) / f"{spec}.arch")
+    if os.path.isdir(path):
         raise UsageError(f"'{spec}' is a directory, not a spec file")
-    if path.is_file():
-        return Source(_decode(_file_bytes(path), str(path)), str(path))
-    builtin = specs_dir() / f"{spec}.arch"
-    if builtin.is_file():
+    if os.path.isfile(path):
+        return Source(_decode(_file_bytes(path), path), path)
+    if os.path.isfile(builtin):
         return Source(_decode(_file_bytes(builtin), spec), f"{spec}.arch")
     import difflib
 
@@ -75,9 +93,9 @@ def _stdin_bytes() -> bytes:
     return _bounded(data, "standard input")
 
 
-def _file_bytes(path: Path) -> bytes:
+def _file_bytes(path: str | Path) -> bytes:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             return _bounded(f.read(MAX_SPEC_BYTES + 1), str(path))
     except OSError as e:
         raise UsageError(f"cannot read '{path}': {e.strerror}") from None

@@ -16,24 +16,26 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 
 # what each part may import (besides itself); the order is the pipeline's
 ALLOWED: dict[str, set[str]] = {
+    "records": set(),  # @record, the frozen dataclass every part's records are made with
     "version": set(),
-    "errors": set(),
+    "errors": {"records"},
     "tensor": set(),
-    "zoo": {"errors"},
+    "zoo": {"errors", "records"},
     "quiet_gc": set(),
-    "layers": {"errors", "tensor"},
-    "graph": {"errors", "tensor", "layers"},
-    "lang": {"errors", "tensor", "layers", "graph"},
-    "passes": {"errors", "tensor", "layers", "graph", "quiet_gc"},
-    "check": {"errors", "tensor", "layers", "graph", "passes"},
-    "report": {"errors", "tensor", "layers", "graph", "passes", "version"},
-    "pytorch": {"errors", "tensor", "layers", "graph", "passes", "version"},
+    "layers": {"errors", "tensor", "records"},
+    "graph": {"errors", "tensor", "layers", "records"},
+    "lang": {"errors", "tensor", "layers", "graph", "records"},
+    "passes": {"errors", "tensor", "layers", "graph", "quiet_gc", "records"},
+    "check": {"errors", "tensor", "layers", "graph", "passes", "records"},
+    "report": {"errors", "tensor", "layers", "graph", "passes", "version", "records"},
+    "pytorch": {"errors", "tensor", "layers", "graph", "passes", "version", "records"},
     # models in (torch.fx traces, ONNX graphs) → spec text; it reads the layer types' declarations, asks
     # lang for "did you mean" and parses and analyses what it wrote to check it against the model
-    "importers": {"errors", "tensor", "layers", "graph", "lang", "passes", "version"},
+    "importers": {"errors", "tensor", "layers", "graph", "lang", "passes", "version", "records"},
     # the repeated-block summary: expands a spec at a few small counts (lang), analyses each (passes) and
     # carries the JSON document's figures (report) to the written counts
-    "repeats": {"errors", "tensor", "layers", "graph", "lang", "passes", "quiet_gc", "report", "version", "zoo"},
+    "repeats": {"errors", "tensor", "layers", "graph", "lang", "passes", "quiet_gc", "report", "version", "zoo",
+                "records"},
 }
 ANYTHING = {"cli", "__init__", "__main__"}
 LAYER_TORCH_METHODS = {"torch_module", "rf_probe_module"}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from archcalc import __version__
-from archcalc.cli import cli
+from archcalc.cli import COMMANDS, cli
 
 runner = CliRunner()
 
@@ -21,7 +23,22 @@ def invoke(*args: str, stdin: str | None = None) -> click.testing.Result:
 
 
 def all_commands() -> list[str]:
-    return sorted(cli.commands)
+    return cli.list_commands(click.Context(cli))
+
+
+def test_the_command_table_names_the_module_of_every_command() -> None:
+    """Commands are imported when asked for (cli.COMMANDS); every module of the package, imported,
+    defines exactly the commands the table gives it."""
+    import importlib
+    import os
+
+    import archcalc.cli
+
+    for name in os.listdir(archcalc.cli.__path__[0]):
+        if name.endswith(".py") and name != "__init__.py":
+            importlib.import_module(f"archcalc.cli.{name[:-3]}")
+    assert {name: command.callback.__module__ for name, command in cli.commands.items()} == {
+        name: f"archcalc.cli.{module}" for name, module in COMMANDS.items()}
 
 
 @pytest.mark.parametrize("name", all_commands())
@@ -29,6 +46,12 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
     result = invoke(name, "--help")
     assert result.exit_code == 0, result.output
     assert "Example" in result.output and f"archcalc {name}" in result.output
+
+
+def test_a_mistyped_command_is_told_the_command_it_may_mean() -> None:  # every command loaded to find it
+    result = subprocess.run([sys.executable, "-m", "archcalc", "repor", "resnet50"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "No such command 'repor'. (Did you mean one of: 'export', 'report'?)" in result.stderr
 
 
 def test_version() -> None:

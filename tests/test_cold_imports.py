@@ -1,5 +1,7 @@
 """A cold `archcalc report --format json` imports only what it uses (issue 18's cold start):
-no torch, no graph library, no rich (the table's), no difflib (error messages')."""
+no torch, no graph library, no rich (the table's), no difflib (error messages'), no pathlib (and
+the urllib.parse and ipaddress it brings: the zoo reads a name with os.path), no csv (the CSV
+format's), and of archcalc's own modules neither another command's nor the table's rows and columns."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ import sys
 
 import pytest
 
-NOT_ON_THE_JSON_PATH = ("torch", "networkx", "rich", "difflib", "graphviz")
+from archcalc.cli import COMMANDS
+
+NOT_ON_THE_JSON_PATH = ("torch", "networkx", "rich", "difflib", "graphviz", "pathlib", "urllib", "ipaddress", "csv",
+                        "fnmatch")
+# archcalc's own modules a JSON report does not use: the other commands', the table's rows and columns
+NOT_FOR_JSON = sorted({f"archcalc.cli.{module}" for module in COMMANDS.values()} - {"archcalc.cli.commands"}
+                      | {"archcalc.report.rows", "archcalc.report.columns", "archcalc.report.table"})
 
 
 @pytest.mark.parametrize("spec", ["resnet152", "gpt2"])
@@ -25,9 +33,42 @@ def test_a_json_report_imports_nothing_it_does_not_use(spec: str) -> None:
         "        assert not e.code, e.code\n"
         "assert json.loads(out.getvalue())['totals']['params'] > 0\n"
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(NOT_ON_THE_JSON_PATH)!r}))))\n"
+        f"print(json.dumps(sorted(set(sys.modules) & set({NOT_FOR_JSON!r}))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert [json.loads(line) for line in out.stdout.strip().splitlines()[-2:]] == [[], []]
+
+
+COMPILED_RECORDS = """
+import contextlib, dataclasses, io, sys
+from archcalc.cli import main
+
+sys.argv = ['archcalc', 'report', 'resnet152', '--format', 'json']
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main()
+    except SystemExit:
+        pass
+
+
+def compiled(cls):  # a method dataclass wrote for this class comes from exec: its file is '<string>'
+    methods = (cls.__dict__.get(name) for name in ('__eq__', '__hash__', '__repr__'))
+    return any(getattr(getattr(m, '__code__', None), 'co_filename', '') == '<string>' for m in methods)
+
+
+ours = [m for name, m in list(sys.modules.items()) if name.startswith('archcalc')]
+frozen = [v for m in ours for v in vars(m).values() if isinstance(v, type) and v.__module__ == m.__name__
+          and dataclasses.is_dataclass(v) and v.__dataclass_params__.frozen]
+print(len(frozen), sorted(f'{v.__module__}.{v.__qualname__}' for v in frozen if compiled(v)))
+"""
+
+
+def test_every_frozen_record_a_json_report_loads_is_a_record() -> None:
+    """`@dataclass(frozen=True)` compiles __eq__, __hash__ and __repr__ for its class at every start;
+    `@record` (archcalc/records.py) shares them: a record on this path is made with @record."""
+    out = subprocess.run([sys.executable, "-c", COMPILED_RECORDS], capture_output=True, text=True, check=True)
+    count, compiled = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert compiled == "[]" and int(count) > 50
 
 
 def test_the_table_does_import_rich() -> None:  # the check above can fail: rich is found when it is there

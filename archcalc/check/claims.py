@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from archcalc.errors import Loc, SpecError
 from archcalc.graph import Expectation, LayerGraph
 from archcalc.passes.figures import claimable
+from archcalc.records import record
 
 COUNT_KEYS = claimable()  # params, weights, biases, buffers, macs, flops
 KEYS = (*COUNT_KEYS, "rf", "out", "shape")
@@ -39,7 +39,7 @@ _ROUNDED = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGBT])")
 _SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)*")
 
 
-@dataclass(frozen=True)
+@record
 class Rounded:
     """`138M`: a figure that must round to `number` × `unit`, to the place its digits imply."""
 
@@ -87,7 +87,7 @@ class Rounded:
         return f"to the nearest {place} ({low:,} to {high:,})"
 
 
-@dataclass(frozen=True)
+@record
 class Claim:
     """One item after `=>`: which figure, of which node (or the whole network), and its value."""
 

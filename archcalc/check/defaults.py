@@ -11,16 +11,16 @@ show the `/p0` fix. This is a what-if for the message only; no figure of the ana
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers.base import LayerArgError
+from archcalc.records import record
 from archcalc.tensor import Shape, channels_last
 
 MAX_CHAIN = 64
 
 
-@dataclass(frozen=True)
+@record
 class DefaultPadding:
     """The layers whose default padding made the difference, and the shape with /p0 on each."""
 

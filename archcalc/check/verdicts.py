@@ -3,7 +3,6 @@ figure, or – where the figure is not available."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from archcalc.check.claims import Claim, Rounded, claims
@@ -15,10 +14,11 @@ from archcalc.passes.analysis import Analysis
 from archcalc.passes.conventions import DEFAULT, FLOPS, MACS, KindDiff
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
+from archcalc.records import record
 from archcalc.tensor import channels_last, format_shape, shape_axis_names
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     claim: Claim
     status: str  # "ok", "wrong" or "unavailable"

@@ -23,7 +23,42 @@ class CleanError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
+# Each command and the module of this package that defines it (with @cli.command). A command's
+# module is imported when the command is asked for, so `archcalc report` loads neither the other
+# commands' modules nor what their options need at import (check's --convention choices are the
+# counting conventions: the whole conventions pass). tests/test_cli.py holds this table to the modules.
+COMMANDS = {
+    "calc": "calc",
+    "check": "check",
+    "compare": "compare",
+    "conventions": "conventions",
+    "explain-diff": "conventions",
+    "export": "verify",
+    "import": "importer",
+    "layers": "commands",
+    "list": "commands",
+    "render": "render",
+    "report": "commands",
+    "rf": "rf",
+    "sweep": "sweep",
+    "training": "training",
+    "verify": "verify",
+}
+
+
 class ArchcalcGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            import importlib
+
+            # an unknown name loads them all: click's "did you mean" looks among the loaded commands
+            for module in [COMMANDS[cmd_name]] if cmd_name in COMMANDS else sorted(set(COMMANDS.values())):
+                importlib.import_module(f"{__name__}.{module}")
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -141,17 +176,4 @@ def main() -> None:
     cli(prog_name="archcalc")
 
 
-def _register_commands() -> None:
-    """Import every module of this package: each defines its commands with @cli.command. (A listing
-    of the folder, sorted as pkgutil.iter_modules would give it, without importing pkgutil.)"""
-    import importlib
-    import os
-
-    for name in sorted(os.listdir(__path__[0])):
-        if name.endswith(".py") and name != "__init__.py":
-            importlib.import_module(f"{__name__}.{name[:-3]}")
-
-
-_register_commands()
-
-__all__ = ["cli", "main", "show"]
+__all__ = ["COMMANDS", "cli", "main", "show"]

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from archcalc.cli import cli, format_option
+from archcalc.records import record
 from archcalc.tensor import format_shape
 
 
-@dataclass(frozen=True)
+@record
 class _Given:
     """One command-line value for one argument of the layer type."""
 
@@ -28,7 +28,7 @@ class _Given:
     value: Any
 
 
-@dataclass(frozen=True)
+@record
 class _Input:
     channels: int | None  # None: the user gave only the spatial size (pooling needs no channels)
     spatial: tuple[int, ...]

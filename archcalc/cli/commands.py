@@ -50,11 +50,12 @@ def with_convention_column(analysis: Any, cols: list[Any], asked: str | None) ->
     """With --convention, the tool's figure as a column after MACs (unless --columns chose others)."""
     from dataclasses import replace
 
-    from archcalc.report.columns import by_key
     from archcalc.report.conventions import title
 
     if analysis.convention == "pytorch":
         return [c if c.key != "counted" else replace(c, title=title(analysis.counted)) for c in cols]
+    from archcalc.report.columns import by_key
+
     column = replace(by_key()["counted"], title=title(analysis.counted))
     cols = [column if c.key == "counted" else c for c in cols]
     if asked is None:
@@ -170,9 +171,13 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
     """
     import archcalc
     from archcalc.report import formats
-    from archcalc.report.columns import select
 
-    cols = select(columns)
+    if fmt == "json" and columns is None:
+        cols: list[Any] = []  # JSON has every figure: no columns to choose, report.columns not loaded
+    else:
+        from archcalc.report.columns import select
+
+        cols = select(columns)
     from archcalc.passes.analysis import analyze
     from archcalc.passes.memory import MemoryOptions
 

@@ -4,15 +4,16 @@ everything the passes need (`Node`), and a figure the user claimed (`Expectation
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from archcalc.errors import Loc, Source
 from archcalc.layers import REGISTRY, LayerType
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Tie:
     """A layer whose weight is another layer's (GPT-2's output projection is its token embedding):
     `owner` is that layer's id; `transposed` when this layer uses the owner's weight transposed."""
@@ -21,7 +22,7 @@ class Tie:
     transposed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Draft:
     """One layer as the spec's expansion wrote it: type, bound arguments and inputs, no shapes yet.
 
@@ -48,7 +49,7 @@ class Draft:
         return REGISTRY[self.type]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Node:
     """One layer instance with everything the passes need to know about it."""
 
@@ -75,7 +76,7 @@ class Node:
         return REGISTRY[self.type]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Expectation:
     """A figure the user wrote after `=>` for the node a statement ends on."""
 
@@ -84,7 +85,7 @@ class Expectation:
     loc: Loc
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DraftGraph:
     """What expansion hands the shapes pass: drafts in creation (topological) order, id 0 the input."""
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from archcalc.graph import LayerGraph
@@ -22,12 +21,13 @@ from archcalc.importers.check import Checked, check
 from archcalc.importers.ir import ModelIR
 from archcalc.importers.target import is_target, parse_args, parse_target
 from archcalc.importers.writer import write
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 InputShapes = Shape | Mapping[str, Shape]
 
 
-@dataclass(frozen=True)
+@record
 class Imported:
     """An imported model: the spec written for it, its graph, and what the import checked."""
 

@@ -8,16 +8,15 @@ did). A difference is archcalc's bug, never the user's: it stops the import with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from archcalc.errors import ModelImportError
 from archcalc.importers.ir import ModelIR
 from archcalc.importers.writer import Written
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 from archcalc.tensor import format_shape
 
 
-@dataclass(frozen=True)
+@record
 class Checked:
     """What the import compared, and the figures of what it could not count."""
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archcalc.layers.imported import Emit
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """An operation's output: `part` of a split (0 for everything else)."""
 
@@ -25,7 +26,7 @@ class Ref:
     part: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Frame:
     """One module call an operation ran inside: `key` tells two calls of one module apart."""
 

@@ -16,13 +16,13 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import ModelImportError, UsageError
+from archcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     text: str  # as given
     where: str  # the module or file

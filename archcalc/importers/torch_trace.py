@@ -30,6 +30,7 @@ from archcalc.importers.hugging_face import input_dtypes as hugging_face_dtypes
 from archcalc.importers.ir import Frame, ModelIR, Op, Ref
 from archcalc.importers.torch_names import PARAMETER, TorchNames, class_label, function_label, torch_names
 from archcalc.layers.imported import Emit, TensorArg, TorchCall, Unsupported
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 BATCH = 2  # the traced batch: every batched tensor keeps an axis of 2 first (a 1 would hide a merged batch)
@@ -51,21 +52,21 @@ def require_torch() -> Any:
 # -- values while building the IR ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class _Static:
     """A Python value the forward computed (a size, a flag): it goes into arguments as it is."""
 
     value: Any
 
 
-@dataclass(frozen=True)
+@record
 class _Missing:
     """A tensor archcalc cannot give: why (an LSTM's final state, an unknown op's output)."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class _Tuple:
     """A tuple of values: a split's parts, an LSTM's (output, state)."""
 

@@ -6,13 +6,14 @@ substitutes a block's arguments, so every piece keeps its own location.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from archcalc.errors import Loc, Source
+from archcalc.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Piece:
     """A piece of raw text and where it stands."""
 
@@ -20,7 +21,7 @@ class Piece:
     loc: Loc
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class FunctionDef:
     """`param make_divisible(v, d) = …`: a function of the spec, for its own arithmetic."""
 
@@ -36,13 +37,13 @@ class FunctionDef:
         return self.body.loc
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class CallArg:
     key: str | None
     value: Piece
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Layer:
     """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`.
 
@@ -57,7 +58,7 @@ class Layer:
     instance: Piece | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Ref:
     """`@name`: continue from a named node."""
 
@@ -65,7 +66,7 @@ class Ref:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class Branches:
     """`concat:` or `add:` with one `| ...` line per branch, joined in order."""
 
@@ -74,7 +75,7 @@ class Branches:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class Residual:
     """`residual:` body, then an optional `shortcut:`: "auto", "identity", or layers.
 
@@ -89,7 +90,7 @@ class Residual:
 Unit = Layer | Ref | Branches | Residual
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Loop:
     """`… for j in range(1, n)`: the item once per value of the counter `var`, which its
     arguments may use; `bounds` are range's one or two values (stop, or start and stop)."""
@@ -99,7 +100,7 @@ class Loop:
     loc: Loc
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Item:
     unit: Unit
     repeat: int = 1
@@ -108,7 +109,7 @@ class Item:
     loop: Loop | None = None  # `for j in range(n)`: repeated with a counter
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Statement:
     """One line: optional names (`a =`, or `q, k, v =` for a split), then items applied in order."""
 
@@ -119,7 +120,7 @@ class Statement:
     module: Piece | None = None  # `"block{s}-0" = …`: a quoted module name (no reference), `{expr}` allowed
 
 
-@dataclass(frozen=True)
+@record
 class BlockDef:
     name: str
     params: tuple[tuple[str, Piece | None], ...]
@@ -127,7 +128,7 @@ class BlockDef:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class InputDecl:
     """`input 3x224x224`, `input left 3x105x105` or `input tokens 128 as sequence`."""
 
@@ -137,7 +138,7 @@ class InputDecl:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     source: Source
     name: str | None = None

@@ -10,7 +10,6 @@ layer type, which converts them and fills in defaults. Nothing else resolves ali
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import Loc, SpecError, UsageError
@@ -18,10 +17,11 @@ from archcalc.lang.ast import FunctionDef, Piece, Spec
 from archcalc.lang.expr import ExprError, define, evaluate
 from archcalc.layers import LayerType
 from archcalc.layers.base import LayerArgError, parse_size
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 
-@dataclass(frozen=True)
+@record
 class Value:
     """One value as the user wrote it: for an argument `key` (None: the next free one), where it stands."""
 

@@ -24,6 +24,7 @@ from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.size import MAX_NODES  # bounds every expansion: an error in well under a second
 from archcalc.lang.suggest import did_you_mean, layer_kinds, missing_layer, refuse_malformed_token
 from archcalc.layers import REGISTRY, LayerType, find
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 MAX_DEPTH = 64  # block calls inside block calls
@@ -33,7 +34,7 @@ MAX_NESTING = 120  # branches, residuals and block calls inside each other, toge
 INPUT_LAYOUTS = ("channels", "sequence", "plain")
 
 
-@dataclass(frozen=True)
+@record
 class _Tensor:
     """A block argument given as `@name`: the node the block body reads as `@param`."""
 

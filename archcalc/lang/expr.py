@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from archcalc.records import record
+
 MAX_LENGTH = 2_000  # characters of one expression
 MAX_BITS = 1_024  # an integer larger than 2**1024 is refused
 MAX_EXPONENT = 64
@@ -36,7 +38,7 @@ class ExprError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class Function:
     """A function the spec defines (`param make_divisible(v, d) = …`): its body sees its
     arguments and the names defined before it, so it can call only earlier functions."""

@@ -30,7 +30,6 @@ of the two T×T products, T·(T + 1)/2 of them; it is a figure of its own, never
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from archcalc.layers.base import (
@@ -51,12 +50,13 @@ from archcalc.layers.base import (
 )
 from archcalc.layers.imported import Emit, TorchCall, Unsupported, frozen_state, size_text
 from archcalc.layers.window import GLOBAL, UNKNOWN
+from archcalc.records import record
 from archcalc.tensor import Shape, format_shape, prod
 
 LAYOUTS = ("separate", "fused", "mha", "conv1d")
 
 
-@dataclass(frozen=True)
+@record
 class Sizes:
     """Everything an attention layer's rules read, checked once (`sizes`)."""
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from archcalc.records import record
 from archcalc.tensor import Shape, prod
 
 if TYPE_CHECKING:  # torch is imported only by builders, never by the static path
@@ -36,7 +37,7 @@ class LayerArgError(ValueError):
         self.arg = arg  # the argument whose value is wrong, where one alone is
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Counts:
     """Parameter elements (weights, biases), the frozen share of them, and buffers of one layer.
 
@@ -66,7 +67,7 @@ class Counts:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class OtherOps:
     """Operations that are not multiply-accumulates, per element as Netscope counts them."""
 
@@ -85,7 +86,7 @@ class OtherOps:
                         self.comparisons + other.comparisons, self.exponentials + other.exponentials)
 
 
-@dataclass(frozen=True)
+@record
 class Gradients:
     """MACs of one layer's backward pass, from its own rule, in FlopCounterMode's convention
     (products only: a bias gradient is a sum and counts 0).
@@ -112,7 +113,7 @@ class Gradients:
         return self.total if self.flop_counter is None else self.flop_counter
 
 
-@dataclass(frozen=True)
+@record
 class Saved:
     """One activation tensor a layer's backward keeps between the forward and the backward pass
     (what `torch.autograd.graph.saved_tensors_hooks` sees packed), parameters aside.
@@ -139,7 +140,7 @@ def saved_input(index: int = 0) -> Saved:
 SAVED_OUTPUT = Saved("output")
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """One argument of a layer type: its name, how to read it, its default."""
 
@@ -160,7 +161,7 @@ FUNCTIONAL = Arg("functional", "bool", False)
 FUNCTIONAL_FLAG = {"functional": ("functional", True)}
 
 
-@dataclass(frozen=True)
+@record
 class Formula:
     """One worked figure: what it is, the formula with the numbers put in, and its value.
 
@@ -180,7 +181,7 @@ class Formula:
         return f"{self.expression} = {self.value:,}{note}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Implied:
     """A layer the shapes pass puts in on a layer type's behalf (a flatten before an FC on a
     feature map, an auto shortcut's 1×1 projection): its type, typed arguments and label."""
@@ -190,7 +191,7 @@ class Implied:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Part:
     """A module PyTorch's layout of a layer calls inside it (an attention's q, k and v
     projections, an MLP's first linear layer): its name and its output shape (no batch)."""
@@ -199,7 +200,7 @@ class Part:
     shape: Shape
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Shaped:
     """What a shape rule returns: the output shape and any warnings about it."""
 

@@ -16,9 +16,10 @@ running statistics): the import then lists it instead of counting it wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 
@@ -26,14 +27,14 @@ class Unsupported(Exception):
     """This call is the layer type's, but in a form archcalc cannot count exactly: the reason."""
 
 
-@dataclass(frozen=True)
+@record
 class TensorArg:
     """A tensor among a call's arguments: `index` into the call's `inputs`."""
 
     index: int
 
 
-@dataclass(frozen=True)
+@record
 class TorchCall:
     """One call in a traced PyTorch forward, as a layer type's `from_torch` reads it.
 
@@ -65,7 +66,7 @@ class TorchCall:
         return len(self.inputs)
 
 
-@dataclass(frozen=True)
+@record
 class OnnxCall:
     """One node of an ONNX graph, as a layer type's `from_onnx` reads it.
 
@@ -84,7 +85,7 @@ class OnnxCall:
     input_count: int = 0  # every input the node lists (activations, initializers, constants)
 
 
-@dataclass(frozen=True)
+@record
 class Emit:
     """A layer type's answer: the spec item that writes the call.
 

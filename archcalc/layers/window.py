@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
 from archcalc.layers.base import Args, Formula, LayerArgError, Shaped, per_axis
+from archcalc.records import record
 from archcalc.tensor import Shape, format_shape, spatial_axis_names
 
 GLOBAL = "global"  # the geometry of a layer whose every output sees the whole input
@@ -51,7 +51,7 @@ class Window:
         raise NotImplementedError
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Geometry(Window):
     """A sliding window per spatial axis: convolution and pooling, or (`transposed`) the window of
     a transposed convolution with its own kernel, stride, padding and dilation."""
@@ -85,7 +85,7 @@ class Geometry(Window):
         return f"r = r_in + D·(K − 1)·j_in = {size} + {d}·({k} − 1)·{jump} = {after}"
 
 
-@dataclass(frozen=True)
+@record
 class Resampling(Window):
     """Interpolation per spatial axis, as PyTorch's upsample kernels index: output o's source
     coordinate is x = origin + o·step (in input pixels); `nearest` reads ⌊x⌋, `linear` ⌊x⌋ and

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 
 from archcalc.graph import LayerGraph
@@ -26,10 +25,11 @@ from archcalc.passes.receptive_field import Field
 from archcalc.passes.sharing import Sharing
 from archcalc.passes.training import Training, TrainingOptions
 from archcalc.quiet_gc import paused
+from archcalc.records import record
 from archcalc.tensor import format_shape, prod
 
 
-@dataclass(frozen=True)
+@record
 class Warning_:
     """A note about one layer (e.g. a floored division), with where it was written."""
 
@@ -38,7 +38,7 @@ class Warning_:
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     """The whole network's figures: sums of every node's."""
 
@@ -65,7 +65,7 @@ class Totals:
         return FLOPS_PER_MAC * self.macs
 
 
-@dataclass(frozen=True)
+@record
 class KindTotals:
     """Totals for one kind of layer (conv, fc, ...): where weights and work sit."""
 
@@ -75,7 +75,7 @@ class KindTotals:
     activations: int  # output elements of layers of this kind
 
 
-@dataclass(frozen=True, repr=False)
+@record  # its own __repr__ below is kept
 class Analysis:
     """Every static figure of a graph, one value per node (indexed by id) and the totals."""
 

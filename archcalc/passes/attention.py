@@ -16,14 +16,13 @@ All per sample, like MACs; the per-batch figures are these × the batch (`Analys
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from archcalc.graph import LayerGraph
 from archcalc.passes.counting import per_node
 from archcalc.passes.memory import MemoryOptions
+from archcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class AttentionFigures:
     """Per node (by id) and in total: T² MACs, causal-aware MACs, KV-cache elements and bytes."""
 

@@ -17,7 +17,7 @@ peer_reference_tf.json and peer_conventions.md. Every figure is per sample (batc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from math import floor
 
@@ -26,6 +26,7 @@ from archcalc.layers import Counts
 from archcalc.layers.base import per_axis
 from archcalc.passes import counting
 from archcalc.passes.counting import own_counts
+from archcalc.records import record
 from archcalc.tensor import prod
 
 MACS, FLOPS = "MACs", "FLOPs"
@@ -34,7 +35,7 @@ MACS, FLOPS = "MACs", "FLOPs"
 ParamsRule = Callable[["LayerGraph", Sequence[Counts], Counts], int]
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """What a convention may read about one layer (one call of its module)."""
 
@@ -96,7 +97,7 @@ class Facts:
         return all(s == 1 for s in self.out[1:])
 
 
-@dataclass(frozen=True)
+@record
 class Term:
     """One layer's figure under a convention, the rule in words, and what it cannot see."""
 
@@ -105,7 +106,7 @@ class Term:
     caveat: str | None = None  # something the figure cannot reproduce, or assumes, said once per kind
 
 
-@dataclass(frozen=True)
+@record
 class Convention:
     name: str
     tool: str  # the tool and version whose printed figure it reproduces, and the call
@@ -121,7 +122,7 @@ class Convention:
         return " ".join((self.count.__doc__ or "").split())
 
 
-@dataclass(frozen=True)
+@record
 class Caveat:
     """Something a convention's figure cannot reproduce or assumes, for one layer type."""
 
@@ -130,7 +131,7 @@ class Caveat:
     layers: tuple[int, ...]  # the node ids it concerns
 
 
-@dataclass(frozen=True)
+@record
 class Counted:
     """A network counted under one convention: per node (by id), the total and the caveats."""
 
@@ -197,7 +198,7 @@ def get(name: str) -> Convention:
 # -- the pass ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Alike:
     """The nodes grouped by the facts a convention reads (type, arguments, shapes, MACs, the counts
     of the module called): its rule reads nothing else, so a repeated layer is counted once."""
@@ -267,7 +268,7 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     return {name: count(graph, macs, name, same, unique, summed) for name in CONVENTIONS}
 
 
-@dataclass(frozen=True)
+@record
 class KindDiff:
     """Where two conventions differ, for one layer type: both sums and both rules."""
 
@@ -283,7 +284,7 @@ class KindDiff:
         return self.b - self.a
 
 
-@dataclass(frozen=True)
+@record
 class Diff:
     """Convention `b` against `a` on one network, per layer type, in one unit."""
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
+from archcalc.records import record
 from archcalc.tensor import prod
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ R = TypeVar("R", bound="DataclassInstance")
 FLOPS_PER_MAC = 2  # one multiply and one add: FlopCounterMode's convention, written here only
 
 
-@dataclass(frozen=True)
+@record
 class Distinct:
     """A graph's distinct layers. A layer type's rules are pure functions of its type, arguments
     and shapes, so identical layers (one arguments dict, the same shapes) get the same answer, and

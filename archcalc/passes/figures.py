@@ -10,7 +10,6 @@ last node; the sharing factor is the ratio of the group's sums.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -18,11 +17,12 @@ from archcalc.layers.base import Formula
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import RF
 from archcalc.passes.sharing import total as sharing_total
+from archcalc.records import record
 
 Group = Callable[[Analysis, Sequence[int]], Any]
 
 
-@dataclass(frozen=True)
+@record
 class Figure:
     key: str
     doc: str

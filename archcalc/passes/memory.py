@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import accumulate
 
 from archcalc.errors import UsageError
@@ -26,13 +25,14 @@ from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
 from archcalc.passes.counting import distinct
+from archcalc.records import record
 from archcalc.tensor import prod
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
 
 
-@dataclass(frozen=True)
+@record
 class MemoryOptions:
     dtype: str = "float32"
     batch: int = 1
@@ -51,14 +51,14 @@ class MemoryOptions:
         return DTYPE_BYTES[self.dtype]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class NodeMemory:
     activation_bytes: int  # the node's output, × batch
     param_bytes: int
     buffer_bytes: int
 
 
-@dataclass(frozen=True)
+@record
 class Memory:
     """Per-node bytes and the totals built from them; every term kept apart."""
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from itertools import accumulate
 from operator import sub
@@ -50,13 +49,14 @@ from archcalc.graph import LayerGraph, Node
 from archcalc.layers import GLOBAL, UNKNOWN, Geometry
 from archcalc.layers.window import Num, Window, exact
 from archcalc.passes.counting import distinct
+from archcalc.records import record
 from archcalc.tensor import Shape, spatial_axis_names
 
 Span = tuple[int, int]  # the first and the last input position one unit sees
 MAX_PERIOD = 65_536  # units per period past which a field is given up as unknown (no real network comes near)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RF:
     """The receptive field of one node's output units, one entry per spatial axis.
 
@@ -111,7 +111,7 @@ def _first_seen(axis: _Axis) -> Span:
     return next(s for s in axis.spans if s is not None)
 
 
-@dataclass(frozen=True)
+@record
 class _Axis:
     """One axis of a field as the recursion carries it: the spans of the units of one period, and
     the pixels the fields move by from one period to the next."""
@@ -485,7 +485,7 @@ def last_spatial(graph: LayerGraph, fields: Sequence[Field]) -> int | None:
 # -- effective receptive field: paths per input position (Luo et al. 2016) ----------------
 
 
-@dataclass(frozen=True)
+@record
 class Profile:
     """Paths from each input position to one output unit, along one axis.
 

@@ -15,16 +15,16 @@ layer type's own statement (`LayerType.dense_equivalent`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
 from archcalc.passes.counting import per_node
+from archcalc.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Sharing:
     """A convolution's parameters beside those of the FC that maps the same input to the same output."""
 

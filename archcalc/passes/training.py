@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
 
@@ -38,6 +37,7 @@ from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
 from archcalc.passes.counting import FLOPS_PER_MAC, distinct, own_counts, per_node
+from archcalc.records import record
 from archcalc.tensor import prod
 
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # fp32 state tensors per trained parameter
@@ -47,7 +47,7 @@ STATE_BYTES = 4
 DEVICES = ("cuda", "cpu")
 
 
-@dataclass(frozen=True)
+@record
 class TrainingOptions:
     """`checkpoint`: None, a number of segments (2 or more) or "sqrt" (√(layers) segments)."""
 
@@ -92,7 +92,7 @@ def parse_checkpoint(text: str | None) -> int | str | None:
             from None
 
 
-@dataclass(frozen=True)
+@record
 class Kept:
     """One tensor a layer's backward keeps: which storage (a node's output, or the layer's own),
     its bytes for the batch, and whether this layer is the first to keep it."""
@@ -103,7 +103,7 @@ class Kept:
     new: bool
 
 
-@dataclass(frozen=True)
+@record
 class LayerStep:
     """One layer's share of a training step. FLOPs for the batch; bytes for the batch."""
 
@@ -136,7 +136,7 @@ class LayerStep:
         return sum(k.bytes for k in self.kept if k.new)
 
 
-@dataclass(frozen=True)
+@record
 class SixNT:
     """Kaplan et al.'s 6·N·T training FLOPs of a transformer, beside the computed ones."""
 
@@ -150,7 +150,7 @@ class SixNT:
         return 6 * self.n * self.t * self.batch
 
 
-@dataclass(frozen=True)
+@record
 class Unknown:
     """A layer type the pass has no rule for: what it could not count, and where."""
 
@@ -159,7 +159,7 @@ class Unknown:
     layers: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Segment:
     first: int
     last: int  # node ids, inclusive
@@ -168,7 +168,7 @@ class Segment:
     forward: int  # FLOPs recomputed in the backward pass (0 for the last segment, run normally)
 
 
-@dataclass(frozen=True)
+@record
 class Training:
     options: TrainingOptions
     layers: tuple[LayerStep, ...]  # by node id

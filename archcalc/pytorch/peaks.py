@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import platform
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from archcalc.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Peak:
     """A device's dense peak throughput for one math mode, and where the number comes from."""
 

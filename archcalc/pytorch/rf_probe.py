@@ -14,7 +14,6 @@ embedding is probed this way (its figures come from the static pass alone).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.graph import LayerGraph, Node
@@ -23,6 +22,7 @@ from archcalc.layers.window import Window as WindowRule
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import RF, Field, last_spatial, positions
 from archcalc.pytorch.build import assemble, module_names
+from archcalc.records import record
 from archcalc.tensor import Shape
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ T = TypeVar("T")
 Step = Callable[[Node, "WindowRule | str | None", Shape, T], "T | None"]
 
 
-@dataclass(frozen=True)
+@record
 class ProbedField:
     """One node's centre unit: the input window archcalc's field gives, and the one its gradient shows."""
 

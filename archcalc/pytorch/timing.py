@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archcalc.pytorch.peaks import Peak
+from archcalc.records import record
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,7 +24,7 @@ def default_runs(device: str) -> tuple[int, int]:
     return DEFAULT_RUNS["cuda" if device == "cuda" else "cpu"]
 
 
-@dataclass(frozen=True)
+@record
 class Timing:
     latency_ms: float  # median of `runs` timed forward passes
     runs: int

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from archcalc.pytorch.build import build, module_names, output_order, probe_inpu
 from archcalc.pytorch.peaks import device_name, device_peak
 from archcalc.pytorch.rf_probe import probe_fields
 from archcalc.pytorch.timing import Timing, default_runs, time_forward
+from archcalc.records import record
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,7 +36,7 @@ Value = int | tuple[int, ...]
 # -- records ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """One figure compared: archcalc's value against torch's."""
 
@@ -51,7 +52,7 @@ class Check:
         return self.archcalc == self.torch
 
 
-@dataclass(frozen=True)
+@record
 class VerifyReport:
     spec: str
     device: str  # "cpu" or "cuda"

@@ -8,7 +8,6 @@ column by appending to COLUMNS (and, for a new number, a figure to the registry)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -16,11 +15,12 @@ from typing import Any
 from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.receptive_field import coordinate
+from archcalc.records import record
 from archcalc.report.numbers import count, percent
 from archcalc.tensor import format_shape
 
 
-@dataclass(frozen=True)
+@record
 class Column:
     key: str
     title: str

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 from archcalc.report.numbers import binary_bytes, metric, percent
 from archcalc.tensor import format_shape
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     name: str
     input: tuple[int, ...]

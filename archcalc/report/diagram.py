@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from archcalc.errors import RenderError, UsageError
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 from archcalc.report.rows import own_name
 from archcalc.tensor import format_shape
 
@@ -42,7 +43,7 @@ INSTALL_HINT = ("install Graphviz: 'apt-get install graphviz' (Debian/Ubuntu) "
                 "or 'brew install graphviz' (macOS)")
 
 
-@dataclass(frozen=True)
+@record
 class Box:
     """One drawn node: a layer, or a block collapsed into one (`count` blocks alike in a row)."""
 

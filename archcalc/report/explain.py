@@ -8,17 +8,18 @@ one must equal; this module only formats them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from archcalc.graph import Node
 from archcalc.layers.base import Formula
 from archcalc.passes import figures
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 from archcalc.tensor import format_shape
 
 
-@dataclass(frozen=True)
+@record
 class Worked:
     """One layer and its formulas."""
 

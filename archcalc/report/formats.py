@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -21,7 +20,6 @@ from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
 from archcalc.report.json_lines import layer_lines
 from archcalc.report.numbers import plain
-from archcalc.report.rows import rows
 from archcalc.tensor import prod
 from archcalc.version import __version__
 
@@ -306,6 +304,8 @@ def to_csv(analysis: Analysis, depth: int | None = None, columns: Sequence[Any] 
     """One row per layer, integers exact; lists joined with spaces / x. With `depth`, `columns`
     or `only`, the rows and columns of the table instead (a collapsed block is one row, its ids
     `5-11`), every figure exact."""
+    import csv  # here: the JSON report does not load it
+
     if depth is not None or columns is not None or only is not None:
         return _table_csv(analysis, depth, columns, only)
     buf = io.StringIO()
@@ -349,8 +349,11 @@ def _csv_rows(analysis: Analysis, counted: bool) -> Iterator[list[Any]]:
 
 
 def _table_csv(analysis: Analysis, depth: int | None, columns: Sequence[Any] | None, only: str | None) -> str:
+    import csv
+
     from archcalc.report.columns import select
     from archcalc.report.rows import only as filter_rows
+    from archcalc.report.rows import rows
 
     cols = list(columns) if columns is not None else select(None)
     buf = io.StringIO()
@@ -398,6 +401,7 @@ def to_markdown(analysis: Analysis, depth: int | None = None, columns: Sequence[
     from archcalc.report.columns import select
     from archcalc.report.notes import lines as note_lines
     from archcalc.report.rows import only as filter_rows
+    from archcalc.report.rows import rows
 
     cols = list(columns) if columns is not None else select(None)
     t = analysis.totals

@@ -8,12 +8,12 @@ and giving the first one in full. JSON keeps every warning as it is (it is data)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from archcalc.passes.analysis import Analysis, Warning_
+from archcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     """Warnings of one kind: `key` says what they are, `first` is the first one in full."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from archcalc.graph import Node
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     index: str  # node id, or the id range a collapsed block covers
     label: str

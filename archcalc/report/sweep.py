@@ -7,18 +7,18 @@ activation peak. It only reads the analyses (one per value); every figure is its
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
 
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
 from archcalc.report.numbers import binary_bytes, percent
 
 KIND_ORDER = ("attention", "mlp", "fc", "conv", "embedding", "norm", "matmul", "recurrent")
 
 
-@dataclass(frozen=True)
+@record
 class Line:
     """One row: its label, the exact value per analysis, and how a table cell writes it."""
 
