@@ -187,13 +187,19 @@ def _boxes_of(analysis: Analysis, depth: int | None) -> list[Box]:
 def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, str]]:
     """(from, to, shape) between boxes, once each; edges inside a collapsed block vanish. The shape
     is the tensor's, which the source box already shows: the drawing does not repeat it."""
-    keys = box_keys(analysis, depth)
-    seen: dict[tuple[str, str], str] = {}
+    shape = analysis.graph.node
+    return [(a, b, format_shape(shape(i).shape)) for (a, b), i in _edge_sources(analysis, depth).items()]
+
+
+def _edge_sources(analysis: Analysis, depth: int | None) -> dict[tuple[str, str], int]:
+    """Each edge between boxes, in order, and the node whose tensor it first carries."""
+    keys, _ = _layout(analysis, depth)
+    seen: dict[tuple[str, str], int] = {}
     for n in analysis.graph:
         for i in n.inputs:
             if keys[i] != keys[n.id]:
-                seen.setdefault((keys[i], keys[n.id]), format_shape(analysis.graph.node(i).shape))
-    return [(a, b, shape) for (a, b), shape in seen.items()]
+                seen.setdefault((keys[i], keys[n.id]), i)
+    return seen
 
 
 def choose_depth(analysis: Analysis, limit: int = MAX_BOXES) -> int | None:
@@ -232,14 +238,21 @@ def _small(analysis: Analysis, n: Node) -> bool:
 
 
 def _layer_label(analysis: Analysis, n: Node) -> str:
-    text = html.escape(n.text)
-    if _small(analysis, n):
-        changed = n.in_shapes and n.in_shapes[0] != n.shape
-        shown = f"{text} → {format_shape(n.shape)}" if changed else text
+    small = _small(analysis, n)
+    changed = small and bool(n.in_shapes) and n.in_shapes[0] != n.shape
+    return _label_text(n.text, n.name if own_name(n) else None, n.shape, changed,
+                       analysis.counts[n.id].params, small)
+
+
+@lru_cache(maxsize=4096)  # keyed by all it reads: layers written alike (a chain of conv3-64) share one
+def _label_text(text: str, name: str | None, shape: tuple[int, ...], changed: bool, params: int, small: bool
+                ) -> str:
+    text = html.escape(text)
+    if small:
+        shown = f"{text} → {format_shape(shape)}" if changed else text
         return f'<<font point-size="9">{shown}</font>>'
-    params = analysis.counts[n.id].params
-    title = f"{html.escape(n.name or '')} = {text}" if own_name(n) else text
-    lines = [f"<b>{title}</b>", format_shape(n.shape)]
+    title = f"{html.escape(name)} = {text}" if name else text
+    lines = [f"<b>{title}</b>", format_shape(shape)]
     if params:
         lines.append(f'<font point-size="10">{params:,} params</font>')
     return "<" + "<br/>".join(lines) + ">"
@@ -431,7 +444,7 @@ def digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB", r
     g.attr("edge", color="#555555", arrowsize="0.7")
     _emit(g, _tree(drawn), [0], reverse, _cluster_titles(analysis), {b.key for b in drawn if b.key.startswith("n") and
                                  analysis.graph.node(int(b.key[1:])).type == "concat"})
-    for src, dst, _shape in edges(analysis, depth):
+    for src, dst in _edge_sources(analysis, depth):  # the drawing does not repeat the shape
         g.edge(src, dst)
     return g
 
