@@ -375,6 +375,8 @@ _QUOTE = re.compile(r'(?P<escaped_backslashes>(?:\\{2})*)\\?(?P<literal_quote>")
 @lru_cache(maxsize=8192)  # names and values repeat (colours, styles, one label per kind of layer)
 def _quote(identifier: str) -> str:
     """graphviz.quoting.quote: an HTML label `<…>` or a plain ID as it is, anything else in quotes."""
+    if identifier[:1] == "<" and identifier[-1:] == ">" and len(identifier) > 1:  # a label: _HTML, quickly
+        return identifier
     if _HTML.match(identifier) or (_ID.match(identifier) and identifier.lower() not in _KEYWORDS):
         return identifier
     return '"' + _QUOTE.sub(r"\g<escaped_backslashes>\\\g<literal_quote>", identifier) + '"'
