@@ -167,20 +167,20 @@ def boxes(analysis: Analysis, depth: int | None = None) -> list[Box]:
 def _boxes_of(analysis: Analysis, depth: int | None) -> list[Box]:
     keys, runs = _layout(analysis, depth)
     titles = _cluster_titles(analysis) if depth is not None else {}
-    groups: dict[str, list[Node]] = {}
-    for node_id, key in keys.items():
-        groups.setdefault(key, []).append(analysis.graph.node(node_id))
+    node = analysis.graph.node
     out = []
-    for key, nodes in groups.items():
-        if key.startswith("block"):
+    drawn: set[str] = set()  # collapsed blocks drawn so far (a layer's `nID` comes once)
+    for node_id, key in keys.items():  # in graph order: a box where its first layer is
+        if not key.startswith("block"):
+            n = node(node_id)
+            small = _small(analysis, n)
+            out.append(Box(key, n.scope, _layer_label(analysis, n, small), n.layer.kind, n.implicit, small))
+        elif key not in drawn:
             assert depth is not None
+            drawn.add(key)
             blocks = runs[key]
-            out.append(Box(key, nodes[0].scope[:depth], _block_label(analysis, blocks, depth, titles), "block",
+            out.append(Box(key, blocks[0][0].scope[:depth], _block_label(analysis, blocks, depth, titles), "block",
                            count=len(blocks)))
-        else:
-            n = nodes[0]
-            label = _layer_label(analysis, n)
-            out.append(Box(key, n.scope, label, n.layer.kind, n.implicit, _small(analysis, n)))
     return out
 
 
@@ -237,8 +237,7 @@ def _small(analysis: Analysis, n: Node) -> bool:
     return n.implicit and not analysis.counts[n.id].params
 
 
-def _layer_label(analysis: Analysis, n: Node) -> str:
-    small = _small(analysis, n)
+def _layer_label(analysis: Analysis, n: Node, small: bool) -> str:
     changed = small and bool(n.in_shapes) and n.in_shapes[0] != n.shape
     return _label_text(n.text, n.name if own_name(n) else None, n.shape, changed,
                        analysis.counts[n.id].params, small)
@@ -382,6 +381,14 @@ def _quote(identifier: str) -> str:
     return '"' + _QUOTE.sub(r"\g<escaped_backslashes>\\\g<literal_quote>", identifier) + '"'
 
 
+def _name(identifier: str) -> str:
+    """A node's name: a box key (`n12`, `block3`) is a plain ID, quoted as it is without a cache
+    lookup (there is one key per box; the cache is for the values that repeat)."""
+    if identifier.isascii() and identifier.isidentifier() and identifier.lower() not in _KEYWORDS:
+        return identifier
+    return _quote(identifier)
+
+
 def _attr_text(attrs: dict[str, str]) -> str:
     return " ".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(attrs.items()))
 
@@ -405,10 +412,10 @@ class Dot:
         if attrs:
             parts.append(_attr_text(attrs))
         text = " ".join(parts)
-        self.body.append(f"\t{_quote(name)} [{text}]\n" if text else f"\t{_quote(name)}\n")
+        self.body.append(f"\t{_name(name)} [{text}]\n" if text else f"\t{_name(name)}\n")
 
     def edge(self, tail: str, head: str) -> None:
-        self.body.append(f"\t{_quote(tail)} -> {_quote(head)}\n")  # box keys hold no ':' port
+        self.body.append(f"\t{_name(tail)} -> {_name(head)}\n")  # box keys hold no ':' port
 
     @contextmanager
     def subgraph(self, name: str) -> Iterator[Dot]:
