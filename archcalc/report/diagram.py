@@ -2,17 +2,22 @@
 
 Each box shows the layer as written, its output shape and parameters; edges carry the
 tensor shapes; blocks are clusters, and blocks nested deeper than `depth` become one box.
-Colours follow the layer's kind. graphviz is imported here only, and only when drawing.
+Colours follow the layer's kind. The DOT text is written here, exactly as the graphviz package
+writes it (`Dot`); graphviz is imported here only, and only to run `dot` on that text.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from archcalc.errors import RenderError, UsageError
 from archcalc.graph import Node
@@ -20,9 +25,6 @@ from archcalc.passes.analysis import Analysis
 from archcalc.records import record
 from archcalc.report.rows import own_name
 from archcalc.tensor import format_shape
-
-if TYPE_CHECKING:
-    import graphviz
 
 FORMATS = ("svg", "png", "pdf", "dot")
 COLOURS = {
@@ -97,14 +99,35 @@ def _block_name(scope: str) -> str:
     return scope.rsplit("#", 1)[0]
 
 
+T = TypeVar("T")
+_last: list[object] = [None, {}]  # the analysis asked about last, and what was worked out for it
+
+
+def _memo(analysis: Analysis, what: tuple[object, ...], make: Callable[[], T]) -> T:
+    """`make()` once per analysis and question: `render` asks for the same layout and boxes several
+    times (to choose the depth, for the note, for each drawing order). Only the analysis asked about
+    last is kept, by identity; holding it means its id cannot be reused by another meanwhile."""
+    if _last[0] is not analysis:
+        _last[:] = [analysis, {}]
+    answers: dict[tuple[object, ...], object] = _last[1]  # type: ignore[assignment]
+    if what not in answers:
+        answers[what] = make()
+    return answers[what]  # type: ignore[return-value]
+
+
 def box_keys(analysis: Analysis, depth: int | None) -> dict[int, str]:
     """The box each node is drawn in: `nID` for a layer, `blockK` shared by a collapsed block, and by
     the blocks alike that follow it in a chain (they are drawn as one box with a count)."""
     keys, _ = _layout(analysis, depth)
-    return keys
+    return dict(keys)
 
 
 def _layout(analysis: Analysis, depth: int | None) -> tuple[dict[int, str], dict[str, list[list[Node]]]]:
+    """The box keys and each collapsed block's run of blocks alike (worked out once: callers only read)."""
+    return _memo(analysis, ("layout", depth), lambda: _layout_of(analysis, depth))
+
+
+def _layout_of(analysis: Analysis, depth: int | None) -> tuple[dict[int, str], dict[str, list[list[Node]]]]:
     keys, members = _block_groups(analysis, depth)
     runs: dict[str, list[list[Node]]] = {}
     last_key: str | None = None
@@ -138,35 +161,45 @@ def _follows(analysis: Analysis, before: list[Node], after: list[Node]) -> bool:
 
 def boxes(analysis: Analysis, depth: int | None = None) -> list[Box]:
     """The boxes in topological order of their first layer."""
+    return list(_memo(analysis, ("boxes", depth), lambda: tuple(_boxes_of(analysis, depth))))
+
+
+def _boxes_of(analysis: Analysis, depth: int | None) -> list[Box]:
     keys, runs = _layout(analysis, depth)
     titles = _cluster_titles(analysis) if depth is not None else {}
-    groups: dict[str, list[Node]] = {}
-    for node_id, key in keys.items():
-        groups.setdefault(key, []).append(analysis.graph.node(node_id))
+    node = analysis.graph.node
     out = []
-    for key, nodes in groups.items():
-        if key.startswith("block"):
+    drawn: set[str] = set()  # collapsed blocks drawn so far (a layer's `nID` comes once)
+    for node_id, key in keys.items():  # in graph order: a box where its first layer is
+        if not key.startswith("block"):
+            n = node(node_id)
+            small = _small(analysis, n)
+            out.append(Box(key, n.scope, _layer_label(analysis, n, small), n.layer.kind, n.implicit, small))
+        elif key not in drawn:
             assert depth is not None
+            drawn.add(key)
             blocks = runs[key]
-            out.append(Box(key, nodes[0].scope[:depth], _block_label(analysis, blocks, depth, titles), "block",
+            out.append(Box(key, blocks[0][0].scope[:depth], _block_label(analysis, blocks, depth, titles), "block",
                            count=len(blocks)))
-        else:
-            n = nodes[0]
-            label = _layer_label(analysis, n)
-            out.append(Box(key, n.scope, label, n.layer.kind, n.implicit, _small(analysis, n)))
     return out
 
 
 def edges(analysis: Analysis, depth: int | None = None) -> list[tuple[str, str, str]]:
     """(from, to, shape) between boxes, once each; edges inside a collapsed block vanish. The shape
     is the tensor's, which the source box already shows: the drawing does not repeat it."""
-    keys = box_keys(analysis, depth)
-    seen: dict[tuple[str, str], str] = {}
+    shape = analysis.graph.node
+    return [(a, b, format_shape(shape(i).shape)) for (a, b), i in _edge_sources(analysis, depth).items()]
+
+
+def _edge_sources(analysis: Analysis, depth: int | None) -> dict[tuple[str, str], int]:
+    """Each edge between boxes, in order, and the node whose tensor it first carries."""
+    keys, _ = _layout(analysis, depth)
+    seen: dict[tuple[str, str], int] = {}
     for n in analysis.graph:
         for i in n.inputs:
             if keys[i] != keys[n.id]:
-                seen.setdefault((keys[i], keys[n.id]), format_shape(analysis.graph.node(i).shape))
-    return [(a, b, shape) for (a, b), shape in seen.items()]
+                seen.setdefault((keys[i], keys[n.id]), i)
+    return seen
 
 
 def choose_depth(analysis: Analysis, limit: int = MAX_BOXES) -> int | None:
@@ -204,15 +237,21 @@ def _small(analysis: Analysis, n: Node) -> bool:
     return n.implicit and not analysis.counts[n.id].params
 
 
-def _layer_label(analysis: Analysis, n: Node) -> str:
-    text = html.escape(n.text)
-    if _small(analysis, n):
-        changed = n.in_shapes and n.in_shapes[0] != n.shape
-        shown = f"{text} → {format_shape(n.shape)}" if changed else text
+def _layer_label(analysis: Analysis, n: Node, small: bool) -> str:
+    changed = small and bool(n.in_shapes) and n.in_shapes[0] != n.shape
+    return _label_text(n.text, n.name if own_name(n) else None, n.shape, changed,
+                       analysis.counts[n.id].params, small)
+
+
+@lru_cache(maxsize=4096)  # keyed by all it reads: layers written alike (a chain of conv3-64) share one
+def _label_text(text: str, name: str | None, shape: tuple[int, ...], changed: bool, params: int, small: bool
+                ) -> str:
+    text = html.escape(text)
+    if small:
+        shown = f"{text} → {format_shape(shape)}" if changed else text
         return f'<<font point-size="9">{shown}</font>>'
-    params = analysis.counts[n.id].params
-    title = f"{html.escape(n.name or '')} = {text}" if own_name(n) else text
-    lines = [f"<b>{title}</b>", format_shape(n.shape)]
+    title = f"{html.escape(name)} = {text}" if name else text
+    lines = [f"<b>{title}</b>", format_shape(shape)]
     if params:
         lines.append(f'<font point-size="10">{params:,} params</font>')
     return "<" + "<br/>".join(lines) + ">"
@@ -320,18 +359,93 @@ def _token(n: Node) -> str:
     return ""
 
 
+# -- DOT text -------------------------------------------------------------------------------
+# The graphviz package builds DOT text through layers of wrappers (deprecation checks, quoting,
+# sorting) that cost more than the rest of `render` on a large graph; `Dot` writes the same text
+# directly, byte for byte as graphviz 0.20/0.21 does: attributes sorted by name, each name and
+# value quoted by graphviz's rule (`_quote`), one tab per nesting level. The package still runs `dot`.
+
+_HTML = re.compile(r"<.*>$", re.DOTALL)
+_ID = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*|-?(\.[0-9]+|[0-9]+(\.[0-9]*)?))$")
+_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
+_QUOTE = re.compile(r'(?P<escaped_backslashes>(?:\\{2})*)\\?(?P<literal_quote>")')
+
+
+@lru_cache(maxsize=8192)  # names and values repeat (colours, styles, one label per kind of layer)
+def _quote(identifier: str) -> str:
+    """graphviz.quoting.quote: an HTML label `<…>` or a plain ID as it is, anything else in quotes."""
+    if identifier[:1] == "<" and identifier[-1:] == ">" and len(identifier) > 1:  # a label: _HTML, quickly
+        return identifier
+    if _HTML.match(identifier) or (_ID.match(identifier) and identifier.lower() not in _KEYWORDS):
+        return identifier
+    return '"' + _QUOTE.sub(r"\g<escaped_backslashes>\\\g<literal_quote>", identifier) + '"'
+
+
+def _name(identifier: str) -> str:
+    """A node's name: a box key (`n12`, `block3`) is a plain ID, quoted as it is without a cache
+    lookup (there is one key per box; the cache is for the values that repeat)."""
+    if identifier.isascii() and identifier.isidentifier() and identifier.lower() not in _KEYWORDS:
+        return identifier
+    return _quote(identifier)
+
+
+def _attr_text(attrs: dict[str, str]) -> str:
+    return " ".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(attrs.items()))
+
+
+class Dot:
+    """A DOT (di)graph being written: the part of graphviz.Digraph's interface the diagram uses."""
+
+    def __init__(self, name: str = "", subgraph: bool = False) -> None:
+        self.name = name
+        self.body: list[str] = []
+        self._subgraph = subgraph
+
+    def attr(self, kw: str | None = None, **attrs: str) -> None:
+        """Graph attributes (`kw` None) or the defaults for every `node` or `edge`."""
+        if attrs:
+            self.body.append(f"\t{_attr_text(attrs)}\n" if kw is None else f"\t{kw} [{_attr_text(attrs)}]\n")
+
+    def node(self, name: str, label: str | None = None, **attrs: str) -> None:
+        """graphviz writes the label first, then the other attributes sorted."""
+        parts = [f"label={_quote(label)}"] if label is not None else []
+        if attrs:
+            parts.append(_attr_text(attrs))
+        text = " ".join(parts)
+        self.body.append(f"\t{_name(name)} [{text}]\n" if text else f"\t{_name(name)}\n")
+
+    def edge(self, tail: str, head: str) -> None:
+        self.body.append(f"\t{_name(tail)} -> {_name(head)}\n")  # box keys hold no ':' port
+
+    @contextmanager
+    def subgraph(self, name: str) -> Iterator[Dot]:
+        """A subgraph (`cluster_…`: drawn as a cluster), added to this graph's body when done."""
+        sub = Dot(name, subgraph=True)
+        yield sub
+        self.body += [f"\t{line}" for line in sub.lines()]
+
+    def lines(self) -> Iterator[str]:
+        name = _quote(self.name) + " " if self.name else ""
+        yield f"subgraph {name}{{\n" if self._subgraph and name else f"{name}{{\n" if self._subgraph \
+            else f"digraph {name}{{\n"
+        yield from self.body
+        yield "}\n"
+
+    @property
+    def source(self) -> str:
+        return "".join(self.lines())
+
+
 # -- DOT ------------------------------------------------------------------------------------
 
 
 def digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB", reverse: bool = False
-            ) -> graphviz.Digraph:
-    """The whole diagram as a graphviz.Digraph (imported lazily: only drawing needs it). `reverse`
-    defines each cluster's contents last first (see `ordered_digraph`)."""
-    import graphviz
-
+            ) -> Dot:
+    """The whole diagram as DOT. `reverse` defines each cluster's contents last first (see
+    `ordered_digraph`)."""
     if rankdir not in ("TB", "LR"):
         raise UsageError(f"rankdir must be TB or LR, not '{rankdir}'")
-    g = graphviz.Digraph(analysis.graph.name)
+    g = Dot(analysis.graph.name)
     drawn = boxes(analysis, depth)
     g.attr(rankdir=rankdir, fontname="Helvetica", label=_title(analysis, drawn), labelloc="t", fontsize="16",
            size=MAX_INCHES, newrank="true", nodesep="0.25", ranksep="0.3")
@@ -339,7 +453,7 @@ def digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB", r
     g.attr("edge", color="#555555", arrowsize="0.7")
     _emit(g, _tree(drawn), [0], reverse, _cluster_titles(analysis), {b.key for b in drawn if b.key.startswith("n") and
                                  analysis.graph.node(int(b.key[1:])).type == "concat"})
-    for src, dst, _shape in edges(analysis, depth):
+    for src, dst in _edge_sources(analysis, depth):  # the drawing does not repeat the shape
         g.edge(src, dst)
     return g
 
@@ -378,7 +492,7 @@ def to_dot(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") ->
     return str(ordered_digraph(analysis, depth, rankdir).source)
 
 
-def ordered_digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> graphviz.Digraph:
+def ordered_digraph(analysis: Analysis, depth: int | None = None, rankdir: str = "TB") -> Dot:
     """The diagram whose concatenations show their inputs in order, left to right (top to bottom
     with rankdir LR). Where the picture has branches, dot lays it out both ways (the order in
     which a cluster defines its contents steers where dot puts them) and the one with fewer
@@ -391,13 +505,13 @@ def ordered_digraph(analysis: Analysis, depth: int | None = None, rankdir: str =
     return min((first, second), key=lambda g: misplaced(g, rows, rankdir))
 
 
-def misplaced(g: graphviz.Digraph, rows: list[list[str]], rankdir: str = "TB") -> int:
+def misplaced(g: Dot, rows: list[list[str]], rankdir: str = "TB") -> int:
     """How many pairs of branches dot drew out of their concat order."""
     at = positions(g, rankdir)
     return sum(1 for row in rows for a, b in pairwise(row) if a in at and b in at and at[a] > at[b])
 
 
-def positions(g: graphviz.Digraph, rankdir: str = "TB") -> dict[str, float]:
+def positions(g: Dot, rankdir: str = "TB") -> dict[str, float]:
     """Where dot puts each box across the flow: x for TB, −y for LR (so smaller is earlier)."""
     at: dict[str, float] = {}
     for line in _draw(g, "plain").decode().splitlines():
@@ -461,7 +575,7 @@ def _cluster_titles(analysis: Analysis) -> dict[tuple[str, ...], str]:
             for key, p in prefixes.items()}
 
 
-def _emit(g: graphviz.Digraph, cluster: _Cluster, counter: list[int], reverse: bool,
+def _emit(g: Dot, cluster: _Cluster, counter: list[int], reverse: bool,
           titles: dict[tuple[str, ...], str], ordered: set[str], root: _Cluster | None = None,
           path: tuple[str, ...] = ()) -> None:
     root = root or cluster
@@ -483,7 +597,7 @@ def _emit(g: graphviz.Digraph, cluster: _Cluster, counter: list[int], reverse: b
         _box(g, b, ordered)
 
 
-def _box(g: graphviz.Digraph, b: Box, ordered: set[str]) -> None:
+def _box(g: Dot, b: Box, ordered: set[str]) -> None:
     attrs = {"label": b.label, "fillcolor": COLOURS.get(b.kind, COLOURS["other"])}
     if b.implicit:
         attrs |= {"style": "rounded,dashed,filled"}
@@ -552,11 +666,11 @@ def _write(path: Path, data: bytes) -> None:
         raise RenderError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _draw(g: graphviz.Digraph, fmt: str) -> bytes:
+def _draw(g: Dot, fmt: str) -> bytes:
     import graphviz
 
     try:
-        return bytes(g.pipe(format=fmt))
+        return bytes(graphviz.Source(g.source).pipe(format=fmt))
     except graphviz.ExecutableNotFound:
         raise RenderError(f"Graphviz's 'dot' program could not be run; {INSTALL_HINT}") from None
     except graphviz.CalledProcessError as e:
