@@ -581,9 +581,7 @@ class _Builder:
         if not self._own(op, embedded.module):
             return True
         for b in embedded.ids.buffers:
-            if id(b) not in self.owner:
-                self.owner[id(b)] = op.id
-                op.buffers += b.numel()
+            op.buffers += self._claim(b, op.id)
         self._add(op)
         self.refs[node] = Ref(op.id)
         return True
@@ -707,10 +705,16 @@ class _Builder:
                 self._unknown_note(op, f"its parameter '{name}' is another layer's ({self.ops[owner].path})")
                 return False
         for b in module.buffers():
-            if id(b) not in self.owner:
-                self.owner[id(b)] = op.id
-                op.buffers += b.numel()
+            op.buffers += self._claim(b, op.id)
         return True
+
+    def _claim(self, tensor: Any, op_id: int) -> int:
+        """`tensor`'s elements if `op_id` is the first op to hold it, else 0: a tensor several modules
+        hold (shared or tied) is counted once, at its first holder, as `model.parameters()` does."""
+        if id(tensor) in self.owner:
+            return 0
+        self.owner[id(tensor)] = op_id
+        return int(tensor.numel())
 
     def _unknown_note(self, op: Op, reason: str) -> None:
         self.unknown.append(_Unknown(op.source, op.where, op.path, reason))
@@ -722,9 +726,7 @@ class _Builder:
             if emit is not None:
                 op = Op(len(self.ops), layer.name, emit, (), (tuple(value.shape),), False, _frames(node),
                         str(node.target), source, node_where(node))
-                if id(param) not in self.owner:
-                    self.owner[id(param)] = op.id
-                    op.params += param.numel()
+                op.params += self._claim(param, op.id)
                 self._add(op)
                 self.refs[node] = Ref(op.id)
                 return op
@@ -751,23 +753,17 @@ class _Builder:
                 holders = [module] if module is not None else []
                 for m in holders:
                     for pname, p in m.named_parameters():
-                        if id(p) not in self.owner:
-                            self.owner[id(p)] = len(self.ops)
-                            if pname.rsplit(".", 1)[-1].startswith("bias"):
-                                biases += p.numel()
-                            else:
-                                weights += p.numel()
-                    for b in m.buffers():
-                        if id(b) not in self.owner:
-                            self.owner[id(b)] = len(self.ops)
-                            buffers += b.numel()
-                for t_owned in owned or []:
-                    if id(t_owned) not in self.owner:
-                        self.owner[id(t_owned)] = len(self.ops)
-                        if isinstance(t_owned, self.torch.nn.Parameter):
-                            weights += t_owned.numel()
+                        if pname.rsplit(".", 1)[-1].startswith("bias"):
+                            biases += self._claim(p, len(self.ops))
                         else:
-                            buffers += t_owned.numel()
+                            weights += self._claim(p, len(self.ops))
+                    for b in m.buffers():
+                        buffers += self._claim(b, len(self.ops))
+                for t_owned in owned or []:
+                    if isinstance(t_owned, self.torch.nn.Parameter):
+                        weights += self._claim(t_owned, len(self.ops))
+                    else:
+                        buffers += self._claim(t_owned, len(self.ops))
             shape = _per(t, batched)
             measured = self.flops.get(node, 0)
             flops = (_per_sample(measured) if batched else measured) if i == 0 else 0
