@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from itertools import accumulate
-from operator import sub
+from operator import add, sub
 from typing import Any
 
 from archcalc.graph import LayerGraph, Node
@@ -635,10 +635,12 @@ def _add(a: tuple[Profile, ...], b: tuple[Profile, ...]) -> tuple[Profile, ...]:
 def _add_one(x: Profile, y: Profile) -> Profile:
     if not x.counts or not y.counts:
         return y if not x.counts else x
+    if x.start == y.start and x.size == y.size:  # two paths over the same span (a residual's add)
+        return Profile(x.start, tuple(map(add, x.counts, y.counts)))
     start = min(x.start, y.start)
     end = max(x.start + x.size, y.start + y.size)
     counts = [0] * (end - start)
-    for p in (x, y):
-        for k, c in enumerate(p.counts):
-            counts[p.start - start + k] += c
+    for p in (x, y):  # each added over its own span, in C
+        at = p.start - start
+        counts[at:at + p.size] = map(add, counts[at:at + p.size], p.counts)
     return Profile(start, tuple(counts))
