@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cached_property
-from itertools import repeat
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
@@ -104,8 +103,9 @@ class Kept:
 
 
 @record
-class LayerStep:
-    """One layer's share of a training step. FLOPs for the batch; bytes for the batch."""
+class StepFigures:
+    """A layer's training figures that identical layers share: one record per distinct layer,
+    input-gradient pattern, trained flag and counts (FLOPs and bytes for the batch)."""
 
     forward: int
     grad_input: int
@@ -115,25 +115,82 @@ class LayerStep:
     input_grad: tuple[bool, ...]
     weight_grad: bool
     in_backward: bool
-    kept: tuple[Kept, ...]
     weight_bytes: int
     master_bytes: int
     gradient_bytes: int
     optimizer_bytes: int
+
+
+@record
+class LayerStep:
+    """One layer's share of a training step: the figures it shares with identical layers, and what
+    is its own (the tensors it keeps name its inputs' ids; its checkpoint segment). FLOPs and bytes
+    for the batch; each figure reads as an attribute (`step.forward`)."""
+
+    figures: StepFigures
+    kept: tuple[Kept, ...]
     segment: int | None  # the checkpoint segment, where checkpointing is on
 
     @property
+    def forward(self) -> int:
+        return self.figures.forward
+
+    @property
+    def grad_input(self) -> int:
+        return self.figures.grad_input
+
+    @property
+    def grad_weight(self) -> int:
+        return self.figures.grad_weight
+
+    @property
+    def flop_counter_backward(self) -> int:
+        return self.figures.flop_counter_backward
+
+    @property
+    def why(self) -> str:
+        return self.figures.why
+
+    @property
+    def input_grad(self) -> tuple[bool, ...]:
+        return self.figures.input_grad
+
+    @property
+    def weight_grad(self) -> bool:
+        return self.figures.weight_grad
+
+    @property
+    def in_backward(self) -> bool:
+        return self.figures.in_backward
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.figures.weight_bytes
+
+    @property
+    def master_bytes(self) -> int:
+        return self.figures.master_bytes
+
+    @property
+    def gradient_bytes(self) -> int:
+        return self.figures.gradient_bytes
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return self.figures.optimizer_bytes
+
+    @property
     def backward(self) -> int:
-        return self.grad_input + self.grad_weight
+        return self.figures.grad_input + self.figures.grad_weight
 
     @property
     def step(self) -> int:
-        return self.forward + self.backward
+        return self.figures.forward + self.backward
 
     @property
     def saved_bytes(self) -> int:
         """Bytes this layer adds to what the backward pass keeps (a storage counts at its first keeper)."""
-        return sum(k.bytes for k in self.kept if k.new)
+        return sum([k.bytes for k in self.kept if k.new])
 
 
 @record
@@ -350,9 +407,12 @@ def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[
             node_id = n.inputs[s.index] if s.tensor == "input" else n.id
             if storages.parameter[node_id]:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
-            key = ("node", storages.base[node_id])
-            what = f"input {s.index} (layer {n.inputs[s.index]})" if s.tensor == "input" else "output"
-            size = storages.bytes(node_id)
+            base = storages.base[node_id]
+            key = ("node", base)
+            what = f"input {s.index} (layer {node_id})" if s.tensor == "input" else "output"
+            size = storages.storage_bytes.get(base)
+            if size is None:
+                size = storages.bytes(node_id)
         out.append(Kept(what, key, size, key not in seen))
         seen.add(key)
     return tuple(out)
@@ -379,38 +439,45 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     flops = FLOPS_PER_MAC * options.batch
     in_flight = 0
     layers = distinct(graph)
-    # the step is built by columns, one entry per node, then one record per node from them
     in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
-    input_grads = [tuple([needs[i] for i in n.inputs]) for n in graph]
-    backward = [(0, 0, 0, "")] * len(graph)  # gradient FLOPs for the batch (input, weight, counted, why)
-    kept: list[tuple[Kept, ...]] = [()] * len(graph)
+    one_input = {True: (True,), False: (False,)}  # the usual input-gradient patterns, made once
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
     # gradient and whether it is trained: a repeated layer asks them once (its FLOPs for the batch too)
     known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]] = {}
+    # and the figures those give, with its forward FLOPs and its counts' bytes, are one record for
+    # every node alike in all of them; only the kept tensors (which name the node's inputs) are the node's
+    shared: dict[tuple[object, ...], StepFigures] = {}
+    terms: dict[int, tuple[int, int, int, int]] = {}  # by id(counts): `counts` holds them, ids stay unique
     grads = storages.tensor
-    for n, group in zip(graph, layers.group):
-        if not in_backward[n.id]:
-            continue
-        input_grad = input_grads[n.id]
-        key = (group, input_grad, trained[n.id])
-        rules = known.get(key)
-        if rules is None:
-            rules = known[key] = _rules(n, input_grad, trained[n.id], flops)
-        g, saved, backward[n.id] = rules
-        if g is None:
-            unknown.setdefault((n.type, "gradient"), []).append(n.id)
-        if saved is None:
-            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
-        else:
-            kept[n.id] = _kept(n, saved, storages, seen, counter)
-        grads_in = sum([grads[i] for i, need in zip(n.inputs, input_grad) if need])
-        in_flight = max(in_flight, grads[n.id] + grads_in)
-    by_counts = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
-    terms = {i: _memory_terms(c, options) for i, c in by_counts.items()}
-    grad_input, grad_weight, counted, why = zip(*backward)
-    weight, master, gradient, state = zip(*map(terms.__getitem__, map(id, counts)))
-    steps = list(map(LayerStep, [flops * m for m in macs], grad_input, grad_weight, counted, why, input_grads,
-                     trained, in_backward, kept, weight, master, gradient, state, repeat(None)))
+    steps = []
+    for n, group, c, m in zip(graph, layers.group, counts, macs):
+        inputs, back, weight_grad = n.inputs, in_backward[n.id], trained[n.id]
+        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[i] for i in inputs])
+        backward, kept = NO_BACKWARD, ()
+        if back:
+            key = (group, input_grad, weight_grad)
+            rules = known.get(key)
+            if rules is None:
+                rules = known[key] = _rules(n, input_grad, weight_grad, flops)
+            g, saved, backward = rules
+            if g is None:
+                unknown.setdefault((n.type, "gradient"), []).append(n.id)
+            if saved is None:
+                unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+            else:
+                kept = _kept(n, saved, storages, seen, counter)
+            if len(inputs) == 1:  # the usual: one input
+                grads_in = grads[inputs[0]] if input_grad[0] else 0
+            else:
+                grads_in = sum([grads[i] for i, need in zip(inputs, input_grad) if need])
+            in_flight = max(in_flight, grads[n.id] + grads_in)
+        figures_key = (group, input_grad, weight_grad, back, id(c), m)
+        figures = shared.get(figures_key)
+        if figures is None:
+            bytes_of = terms.get(id(c)) or terms.setdefault(id(c), _memory_terms(c, options))
+            figures = shared[figures_key] = StepFigures(flops * m, *backward, input_grad, weight_grad, back,
+                                                        *bytes_of)
+        steps.append(LayerStep(figures, kept, None))
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
@@ -419,6 +486,9 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     notes = _notes(graph)
     return Training(options, tuple(steps), tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items()),
                     six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
+
+
+NO_BACKWARD = (0, 0, 0, "")  # gradient FLOPs of a layer outside the backward pass (input, weight, counted, why)
 
 
 def _rules(n: Node, input_grad: tuple[bool, ...], trained: bool, flops: int
