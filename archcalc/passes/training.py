@@ -410,9 +410,8 @@ def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[
             base = storages.base[node_id]
             key = ("node", base)
             what = f"input {s.index} (layer {node_id})" if s.tensor == "input" else "output"
-            size = storages.storage_bytes.get(base)
-            if size is None:
-                size = storages.bytes(node_id)
+            known = storages.storage_bytes.get(base)
+            size = storages.bytes(node_id) if known is None else known
         out.append(Kept(what, key, size, key not in seen))
         seen.add(key)
     return tuple(out)
@@ -453,7 +452,7 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     for n, group, c, m in zip(graph, layers.group, counts, macs):
         inputs, back, weight_grad = n.inputs, in_backward[n.id], trained[n.id]
         input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[i] for i in inputs])
-        backward, kept = NO_BACKWARD, ()
+        backward, kept = NO_BACKWARD, NOTHING_KEPT
         if back:
             key = (group, input_grad, weight_grad)
             rules = known.get(key)
@@ -488,6 +487,7 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
                     six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
 
 
+NOTHING_KEPT: tuple[Kept, ...] = ()
 NO_BACKWARD = (0, 0, 0, "")  # gradient FLOPs of a layer outside the backward pass (input, weight, counted, why)
 
 
