@@ -152,9 +152,9 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
     whole jumps, one phase) written here, field by field in rf_dict's order. `centers`: the
     centers' text by the size's and the start's (ints written out: equal texts, equal ints)."""
     if type(field) is RF and field.size and field.aligned is True and not field.phases:
-        small = _small_axes(field.size, field.jump, field.start)
-        if small is not None:
-            return small
+        image = _image_field(field.size, field.jump, field.start)
+        if image is not None:
+            return image
         try:
             size, jump, start = _ints(field.size), _ints(field.jump), _ints(field.start)
             center = centers.get((size, start))
@@ -169,37 +169,41 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
     return ENCODE(rf_dict(field))
 
 
-EXACT = 2**52  # below it an int plus a half is an exact float: RF.center's arithmetic, done on ints
-
-
-def _small_axes(size: tuple[Any, ...], jump: tuple[Any, ...], start: tuple[Any, ...]) -> str | None:
-    """An aligned field of one phase whose sizes, jumps and starts are ints below EXACT, written
-    axis by axis, its center `start + (size − 1)/2` from the ints (whole: an int, else x.5, as
-    numbers.plain writes RF.center's float); None for any other, which rf_text writes its way."""
-    if not len(size) == len(jump) == len(start):
+def _image_field(size: tuple[Any, ...], jump: tuple[Any, ...], start: tuple[Any, ...]) -> str | None:
+    """The most common field, two axes of exact ints, written directly: its center computed as
+    RF.center computes it (start + (size − 1)/2, a float) and written as numbers.plain writes it
+    (a whole one as an int). None for any other, which rf_text writes its general way."""
+    if not len(size) == len(jump) == len(start) == 2:
         return None
-    sizes, jumps, starts, centers = [], [], [], []
-    for r, j, first in zip(size, jump, start):
-        if not (type(r) is type(j) is type(first) is int and 0 <= r < EXACT and 0 <= j < EXACT
-                and -EXACT < first < EXACT):
-            return None
-        half, odd = divmod(r - 1, 2)
-        sizes.append(int.__repr__(r))
-        jumps.append(int.__repr__(j))
-        starts.append(int.__repr__(first))
-        centers.append(float.__repr__(first + half + 0.5) if odd else int.__repr__(first + half))
-    return (f'{{"size": [{", ".join(sizes)}], "jump": [{", ".join(jumps)}], "start": [{", ".join(starts)}], '
-            f'"center": [{", ".join(centers)}], "aligned": true}}')
+    (r1, r2), (j1, j2), (s1, s2) = size, jump, start
+    if not type(r1) is type(r2) is type(j1) is type(j2) is type(s1) is type(s2) is int:
+        return None
+    try:
+        c1, c2 = s1 + (r1 - 1) / 2, s2 + (r2 - 1) / 2
+    except OverflowError:  # beyond a float: the general path says so
+        return None
+    center1 = str(int(c1)) if c1.is_integer() else float.__repr__(c1)
+    center2 = str(int(c2)) if c2.is_integer() else float.__repr__(c2)
+    return (f'{{"size": [{r1}, {r2}], "jump": [{j1}, {j2}], "start": [{s1}, {s2}], '
+            f'"center": [{center1}, {center2}], "aligned": true}}')
 
 
-def _kept(step: LayerStep) -> str:
+def _kept(step: LayerStep, tails: dict[tuple[int, bool], str]) -> tuple[str, int]:
+    """The kept tensors as the encoder writes them, and the bytes of the new ones (the step's
+    saved_bytes). `tails`: each tensor's text after its name, by its bytes and flag (checked to
+    be exactly an int and a bool first, so that equal keys write alike)."""
     parts = []
+    saved = 0
     for k in step.kept:
         what, size, new = k.what, k.bytes, k.new
         if not (type(what) is str and type(size) is int and type(new) is bool):
             raise _Unusual
-        parts.append(f'{{"tensor": {encode_basestring(what)}, "bytes": {size}, "new": {"true" if new else "false"}}}')
-    return "[" + ", ".join(parts) + "]"
+        tail = tails.get((size, new)) or _remember(tails, (size, new),
+                                                    f', "bytes": {size}, "new": {"true" if new else "false"}}}')
+        parts.append(f'{{"tensor": {encode_basestring(what)}{tail}')
+        if new:
+            saved += size
+    return "[" + ", ".join(parts) + "]", saved
 
 
 # The figures identical layers share (`StepFigures`), read in one call, and the types they must have
@@ -261,9 +265,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         """The pieces of a line that nodes alike share, in the line's order, around its own fields."""
         _all_ints(mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
         shared_text = "null" if shared is None else ENCODE(formats._sharing_dict(shared))
-        before_kept, after_kept = step_parts(figures)
+        before_kept, after_kept = step_texts.get(id(figures)) or add(step_texts, figures, step_parts(figures))
         return (
-            f'"spec": {encode_basestring(n.text)}, "type": {encode_basestring(n.type)}, ',
+            f'"type": {encode_basestring(n.type)}, ',
             f'"output_shape": {_ints(n.shape)}, "params": {_number(c.params)}, "weights": {_number(c.weights)}, '
             f'"biases": {_number(c.biases)}, "buffers": {_number(c.buffers)}, '
             f'"macs": {m}, "flops": {FLOPS_PER_MAC * m}, "quadratic_macs": {q}, "causal_macs": {ca}, '
@@ -283,6 +287,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     rf_texts: dict[int, str] = {}
     centers: dict[tuple[str, str], str] = {}
     scope_texts: dict[int, str] = {}
+    kept_tails: dict[tuple[int, bool], str] = {}
+    step_texts: dict[int, tuple[str, str]] = {}
+    ints: dict[int, str] = {}  # an int's text by its value: only ever given exact ints
     for n in analysis.graph if nodes is None else nodes:
         i = n.id
         try:
@@ -302,21 +309,21 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                     raise _Unusual
                 where = f'"line": {line}, "column": {column}'
             rule = rules[i]
-            key = (n.text, n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, sharing_key(shared), id(mem),
+            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, sharing_key(shared), id(mem),
                    implicit, shares, u, v, rule, id(figures))
             found = alike.get(key)
             if found is None:
                 found = _remember(alike, key, (alike_pieces(n, c, ops, shared, mem, figures, m, q, ca, kv_i, conn, u,
                                                             v, rule), (shape, c, ops, mem, figures)))
-            spec_type, work, memory_use, frozen, training, after_kept = found[0]
+            layer_type, work, memory_use, frozen, training, after_kept = found[0]
             inputs = n.inputs
             tied = "null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})
             segment = step.segment
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            kept = _kept(step)  # before saved_bytes, which sums the kept tensors' bytes (ints, once checked there)
+            kept, saved = _kept(step, kept_tails)
             yield (
-                f'{{"id": {i}, {spec_type}{where}, '
+                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
                 f'{work}'
                 f'{rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict, centers))}'
@@ -325,7 +332,8 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
                 f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
                 f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
-                f'{training}{kept}, "kept_bytes": {step.saved_bytes}{after_kept}'
+                f'{training}{kept}, "kept_bytes": {ints.get(saved) or _remember(ints, saved, int.__repr__(saved))}'
+                f'{after_kept}'
                 f'{"null" if segment is None else segment}}}}}')
         except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
             yield ENCODE(next(formats._layers(analysis, (n,))))
