@@ -92,3 +92,14 @@ def test_a_step_reads_as_before() -> None:
     assert (s.forward, s.grad_input, s.grad_weight, s.backward, s.step) == (
         f.forward, f.grad_input, f.grad_weight, f.grad_input + f.grad_weight, f.forward + f.grad_input + f.grad_weight)
     assert s.saved_bytes == sum(k.bytes for k in s.kept if k.new)
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "gpt2", "siamese", "densenet121"])
+def test_totals_are_the_sums_over_layers(spec: str) -> None:
+    """The totals are summed over the shared figures records, each times the layers sharing it:
+    the same as summing every layer's figure."""
+    t = archcalc.analyze(spec).step
+    for name in ("forward", "grad_input", "grad_weight", "flop_counter_backward", "weight_bytes", "master_bytes",
+                 "gradient_bytes", "optimizer_bytes", "saved_bytes"):
+        assert getattr(t, name) == sum(getattr(s, name) for s in t.layers), name
+    assert len(t._shared) < len(t.layers)

@@ -28,8 +28,10 @@ plus one segment's saved tensors at a time while it is recomputed.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
+from operator import attrgetter
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
@@ -239,18 +241,30 @@ class Training:
     # Each total is a sum over every layer and some read others (step, total_bytes): computed
     # once, on first read (the record is frozen; cached_property writes the instance's __dict__).
 
+    @cached_property
+    def _shared(self) -> tuple[tuple[StepFigures, int], ...]:
+        """Each distinct figures record and how many layers share it: the totals are summed from these."""
+        figures = [s.figures for s in self.layers]
+        by_id = dict(zip(map(id, figures), figures))  # `figures` holds them: their ids stay unique
+        return tuple((by_id[i], k) for i, k in Counter(map(id, figures)).items())
+
+    def _summed(self, name: str) -> int:
+        """A figure summed over every layer."""
+        value = attrgetter(name)
+        return sum([value(f) * k for f, k in self._shared])
+
     # -- FLOPs ------------------------------------------------------------------------------
     @cached_property
     def forward(self) -> int:
-        return sum(s.forward for s in self.layers)
+        return self._summed("forward")
 
     @cached_property
     def grad_input(self) -> int:
-        return sum(s.grad_input for s in self.layers)
+        return self._summed("grad_input")
 
     @cached_property
     def grad_weight(self) -> int:
-        return sum(s.grad_weight for s in self.layers)
+        return self._summed("grad_weight")
 
     @cached_property
     def backward(self) -> int:
@@ -267,7 +281,7 @@ class Training:
 
     @cached_property
     def flop_counter_backward(self) -> int:
-        return sum(s.flop_counter_backward for s in self.layers)
+        return self._summed("flop_counter_backward")
 
     @cached_property
     def flop_counter_step(self) -> int:
@@ -282,24 +296,24 @@ class Training:
     # -- memory ------------------------------------------------------------------------------
     @cached_property
     def weight_bytes(self) -> int:
-        return sum(s.weight_bytes for s in self.layers)
+        return self._summed("weight_bytes")
 
     @cached_property
     def master_bytes(self) -> int:
-        return sum(s.master_bytes for s in self.layers)
+        return self._summed("master_bytes")
 
     @cached_property
     def gradient_bytes(self) -> int:
-        return sum(s.gradient_bytes for s in self.layers)
+        return self._summed("gradient_bytes")
 
     @cached_property
     def optimizer_bytes(self) -> int:
-        return sum(s.optimizer_bytes for s in self.layers)
+        return self._summed("optimizer_bytes")
 
     @cached_property
     def saved_bytes(self) -> int:
         """Every storage the backward pass keeps, once (without checkpointing)."""
-        return sum(s.saved_bytes for s in self.layers)
+        return sum([k.bytes for s in self.layers for k in s.kept if k.new])
 
     @cached_property
     def kept_bytes(self) -> int:
