@@ -412,19 +412,24 @@ class _Storages:
 def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[str, int]],
           counter: list[int]) -> tuple[Kept, ...]:
     out: list[Kept] = []
+    base_of, parameter, sizes = storages.base, storages.parameter, storages.storage_bytes
     for s in saved:
-        if s.tensor == "own":
+        tensor = s.tensor
+        if tensor == "own":
             counter[0] += 1
             key: tuple[str, int] = ("own", counter[0])
             what, size = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})", storages.own_bytes(s)
         else:
-            node_id = n.inputs[s.index] if s.tensor == "input" else n.id
-            if storages.parameter[node_id]:
+            if tensor == "input":
+                node_id = n.inputs[s.index]
+                what = f"input {s.index} (layer {node_id})"
+            else:
+                node_id, what = n.id, "output"
+            if parameter[node_id]:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
-            base = storages.base[node_id]
+            base = base_of[node_id]
             key = ("node", base)
-            what = f"input {s.index} (layer {node_id})" if s.tensor == "input" else "output"
-            known = storages.storage_bytes.get(base)
+            known = sizes.get(base)
             size = storages.bytes(node_id) if known is None else known
         out.append(Kept(what, key, size, key not in seen))
         seen.add(key)
