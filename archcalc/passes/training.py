@@ -106,8 +106,9 @@ class Kept:
 
 @record
 class StepFigures:
-    """A layer's training figures that identical layers share: one record per distinct layer,
-    input-gradient pattern, trained flag and counts (FLOPs and bytes for the batch)."""
+    """A layer's training figures that identical layers share: one record per distinct layer
+    (type, arguments, shapes), input-gradient pattern, trained and backward flags, counts and
+    MACs — all the figures are made of (FLOPs and bytes for the batch)."""
 
     forward: int
     grad_input: int
