@@ -342,7 +342,9 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
-        needs.append(not blocked and (trained[n.id] or any([needs[i] for i in n.inputs])))
+        inputs = n.inputs
+        upstream = needs[inputs[0]] if len(inputs) == 1 else any([needs[i] for i in inputs])  # one: the usual
+        needs.append(not blocked and (trained[n.id] or upstream))
     return trained, tuple(needs)
 
 
@@ -351,9 +353,9 @@ def _reaches_loss(graph: LayerGraph) -> list[bool]:
     reaches = [False] * len(graph)
     for out in graph.outputs():
         reaches[out.id] = True
-    for i in range(len(graph) - 1, -1, -1):  # consumers come after what they read
-        if reaches[i]:
-            for j in graph.node(i).inputs:
+    for n in reversed(list(graph)):  # consumers come after what they read
+        if reaches[n.id]:
+            for j in n.inputs:
                 reaches[j] = True
     return reaches
 
