@@ -472,8 +472,9 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     grads = storages.tensor
     steps = []
     for n, group, c, m in zip(graph, layers.group, counts, macs):
-        inputs, back, weight_grad = n.inputs, in_backward[n.id], trained[n.id]
-        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[i] for i in inputs])
+        i, inputs = n.id, n.inputs
+        back, weight_grad = in_backward[i], trained[i]
+        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[j] for j in inputs])
         backward, kept = NO_BACKWARD, NOTHING_KEPT
         if back:
             key = (group, input_grad, weight_grad)
@@ -482,16 +483,16 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
                 rules = known[key] = _rules(n, input_grad, weight_grad, flops)
             g, saved, backward = rules
             if g is None:
-                unknown.setdefault((n.type, "gradient"), []).append(n.id)
+                unknown.setdefault((n.type, "gradient"), []).append(i)
             if saved is None:
-                unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+                unknown.setdefault((n.type, "saved tensors"), []).append(i)
             else:
                 kept = _kept(n, saved, storages, seen, counter)
             if len(inputs) == 1:  # the usual: one input
                 grads_in = grads[inputs[0]] if input_grad[0] else 0
             else:
-                grads_in = sum([grads[i] for i, need in zip(inputs, input_grad) if need])
-            in_flight = max(in_flight, grads[n.id] + grads_in)
+                grads_in = sum([grads[j] for j, need in zip(inputs, input_grad) if need])
+            in_flight = max(in_flight, grads[i] + grads_in)
         figures_key = (group, input_grad, weight_grad, back, id(c), m)
         figures = shared.get(figures_key)
         if figures is None:

@@ -43,6 +43,7 @@ from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
+from archcalc.passes.sharing import Sharing
 from archcalc.passes.training import LayerStep, StepFigures
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
@@ -259,11 +260,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     source = analysis.graph.source
     tabbed = {k for k, line in enumerate(source.lines, 1) if "\t" in line} if source is not None else set()
 
-    def sharing_key(s: Any) -> Any:
+    def sharing_key(s: Sharing) -> Any:
         """What a Sharing's text depends on: its two counts where both are exact ints (all it holds,
         tests/test_json_lines.py), else its text itself (a str: never equal to a pair or None)."""
-        if s is None:
-            return None
         if type(s.params) is not int or type(s.fc_equivalent_params) is not int:
             return ENCODE(formats._sharing_dict(s))
         return (s.params, s.fc_equivalent_params)
@@ -317,8 +316,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                     raise _Unusual
                 where = f'"line": {line}, "column": {column}'
             rule = rules[i]
-            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, sharing_key(shared), id(mem),
-                   implicit, shares, u, v, rule, id(figures))
+            by_sharing = None if shared is None else sharing_key(shared)
+            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, by_sharing, id(mem), implicit, shares, u,
+                   v, rule, id(figures))
             found = alike.get(key)
             if found is None:
                 found = _remember(alike, key, (alike_pieces(n, c, ops, shared, mem, figures, m, q, ca, kv_i, conn, u,
