@@ -368,6 +368,9 @@ class _Storages:
         self.base: list[int] = []
         self.contiguous: list[bool] = []
         views = per_node(graph, lambda n: n.layer.view)
+        if views.count(None) == len(views):  # no view anywhere (a plain CNN): each output its own storage
+            self.base, self.contiguous = list(range(len(graph))), [True] * len(graph)
+            views = ()
         for n, view in zip(graph, views):
             if view is None or not n.inputs:  # its own storage, the most common case
                 self.base.append(n.id)
@@ -383,7 +386,7 @@ class _Storages:
         self.token_input = {n.id for n in graph.input_nodes() if graph.token_vocab(n.id) is not None}
         self.storage_bytes: dict[int, int] = {}  # by the storage's node id, once asked
         parameters = {n.id for n in graph if n.type == "parameter"}
-        self.parameter = [b in parameters for b in self.base]
+        self.parameter = [b in parameters for b in self.base] if parameters else [False] * len(graph)
         elements = per_node(graph, lambda n: prod(n.shape))
         act, batch = options.activation_bytes, options.batch
         # each node's output itself (its gradient's size), for the batch; 0 for a free parameter
