@@ -15,7 +15,7 @@ import pytest
 import archcalc
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.passes.memory import MemoryOptions
-from archcalc.passes.training import TrainingOptions
+from archcalc.passes.training import LayerStep, TrainingOptions
 from archcalc.report import formats
 from archcalc.report.json_lines import ENCODE, layer_lines
 from tests.conftest import analyze_text
@@ -128,13 +128,22 @@ def replaced(analysis: Analysis, node: int, **changes: Any) -> Analysis:
     step = analysis.step
     if "step" in changes:
         layers = list(step.layers)
-        layers[node] = dataclasses.replace(layers[node], **changes["step"])
+        layers[node] = replaced_step(layers[node], **changes["step"])
         step = dataclasses.replace(step, layers=tuple(layers))
     if out is analysis:
         out = dataclasses.replace(out)
     out.__dict__["conventions"] = analysis.conventions
     out.__dict__["training"] = step
     return out
+
+
+def replaced_step(step: LayerStep, **changes: Any) -> LayerStep:
+    """A layer's step with some fields changed: its own (kept, segment) or the shared figures' (a new
+    figures record, equal-looking to the one the identical layers keep)."""
+    own = {k: v for k, v in changes.items() if k in ("kept", "segment")}
+    shared = {k: v for k, v in changes.items() if k not in own}
+    return dataclasses.replace(step, **own, **({"figures": dataclasses.replace(step.figures, **shared)}
+                                               if shared else {}))
 
 
 def test_layers_that_look_alike_but_differ_in_one_field() -> None:

@@ -28,9 +28,10 @@ plus one segment's saved tensors at a time while it is recomputed.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
-from itertools import repeat
+from operator import attrgetter
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
@@ -104,8 +105,10 @@ class Kept:
 
 
 @record
-class LayerStep:
-    """One layer's share of a training step. FLOPs for the batch; bytes for the batch."""
+class StepFigures:
+    """A layer's training figures that identical layers share: one record per distinct layer
+    (type, arguments, shapes), input-gradient pattern, trained and backward flags, counts and
+    MACs — all the figures are made of (FLOPs and bytes for the batch)."""
 
     forward: int
     grad_input: int
@@ -115,25 +118,82 @@ class LayerStep:
     input_grad: tuple[bool, ...]
     weight_grad: bool
     in_backward: bool
-    kept: tuple[Kept, ...]
     weight_bytes: int
     master_bytes: int
     gradient_bytes: int
     optimizer_bytes: int
+
+
+@record
+class LayerStep:
+    """One layer's share of a training step: the figures it shares with identical layers, and what
+    is its own (the tensors it keeps name its inputs' ids; its checkpoint segment). FLOPs and bytes
+    for the batch; each figure reads as an attribute (`step.forward`)."""
+
+    figures: StepFigures
+    kept: tuple[Kept, ...]
     segment: int | None  # the checkpoint segment, where checkpointing is on
 
     @property
+    def forward(self) -> int:
+        return self.figures.forward
+
+    @property
+    def grad_input(self) -> int:
+        return self.figures.grad_input
+
+    @property
+    def grad_weight(self) -> int:
+        return self.figures.grad_weight
+
+    @property
+    def flop_counter_backward(self) -> int:
+        return self.figures.flop_counter_backward
+
+    @property
+    def why(self) -> str:
+        return self.figures.why
+
+    @property
+    def input_grad(self) -> tuple[bool, ...]:
+        return self.figures.input_grad
+
+    @property
+    def weight_grad(self) -> bool:
+        return self.figures.weight_grad
+
+    @property
+    def in_backward(self) -> bool:
+        return self.figures.in_backward
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.figures.weight_bytes
+
+    @property
+    def master_bytes(self) -> int:
+        return self.figures.master_bytes
+
+    @property
+    def gradient_bytes(self) -> int:
+        return self.figures.gradient_bytes
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return self.figures.optimizer_bytes
+
+    @property
     def backward(self) -> int:
-        return self.grad_input + self.grad_weight
+        return self.figures.grad_input + self.figures.grad_weight
 
     @property
     def step(self) -> int:
-        return self.forward + self.backward
+        return self.figures.forward + self.backward
 
     @property
     def saved_bytes(self) -> int:
         """Bytes this layer adds to what the backward pass keeps (a storage counts at its first keeper)."""
-        return sum(k.bytes for k in self.kept if k.new)
+        return sum([k.bytes for k in self.kept if k.new])
 
 
 @record
@@ -182,18 +242,30 @@ class Training:
     # Each total is a sum over every layer and some read others (step, total_bytes): computed
     # once, on first read (the record is frozen; cached_property writes the instance's __dict__).
 
+    @cached_property
+    def _shared(self) -> tuple[tuple[StepFigures, int], ...]:
+        """Each distinct figures record and how many layers share it: the totals are summed from these."""
+        figures = [s.figures for s in self.layers]
+        by_id = dict(zip(map(id, figures), figures))  # `figures` holds them: their ids stay unique
+        return tuple((by_id[i], k) for i, k in Counter(map(id, figures)).items())
+
+    def _summed(self, name: str) -> int:
+        """A figure summed over every layer."""
+        value = attrgetter(name)
+        return sum([value(f) * k for f, k in self._shared])
+
     # -- FLOPs ------------------------------------------------------------------------------
     @cached_property
     def forward(self) -> int:
-        return sum(s.forward for s in self.layers)
+        return self._summed("forward")
 
     @cached_property
     def grad_input(self) -> int:
-        return sum(s.grad_input for s in self.layers)
+        return self._summed("grad_input")
 
     @cached_property
     def grad_weight(self) -> int:
-        return sum(s.grad_weight for s in self.layers)
+        return self._summed("grad_weight")
 
     @cached_property
     def backward(self) -> int:
@@ -210,7 +282,7 @@ class Training:
 
     @cached_property
     def flop_counter_backward(self) -> int:
-        return sum(s.flop_counter_backward for s in self.layers)
+        return self._summed("flop_counter_backward")
 
     @cached_property
     def flop_counter_step(self) -> int:
@@ -225,24 +297,24 @@ class Training:
     # -- memory ------------------------------------------------------------------------------
     @cached_property
     def weight_bytes(self) -> int:
-        return sum(s.weight_bytes for s in self.layers)
+        return self._summed("weight_bytes")
 
     @cached_property
     def master_bytes(self) -> int:
-        return sum(s.master_bytes for s in self.layers)
+        return self._summed("master_bytes")
 
     @cached_property
     def gradient_bytes(self) -> int:
-        return sum(s.gradient_bytes for s in self.layers)
+        return self._summed("gradient_bytes")
 
     @cached_property
     def optimizer_bytes(self) -> int:
-        return sum(s.optimizer_bytes for s in self.layers)
+        return self._summed("optimizer_bytes")
 
     @cached_property
     def saved_bytes(self) -> int:
         """Every storage the backward pass keeps, once (without checkpointing)."""
-        return sum(s.saved_bytes for s in self.layers)
+        return sum([k.bytes for s in self.layers for k in s.kept if k.new])
 
     @cached_property
     def kept_bytes(self) -> int:
@@ -270,7 +342,9 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
-        needs.append(not blocked and (trained[n.id] or any([needs[i] for i in n.inputs])))
+        inputs = n.inputs
+        upstream = needs[inputs[0]] if len(inputs) == 1 else any([needs[i] for i in inputs])  # one: the usual
+        needs.append(not blocked and (trained[n.id] or upstream))
     return trained, tuple(needs)
 
 
@@ -279,9 +353,9 @@ def _reaches_loss(graph: LayerGraph) -> list[bool]:
     reaches = [False] * len(graph)
     for out in graph.outputs():
         reaches[out.id] = True
-    for i in range(len(graph) - 1, -1, -1):  # consumers come after what they read
-        if reaches[i]:
-            for j in graph.node(i).inputs:
+    for n in reversed(list(graph)):  # consumers come after what they read
+        if reaches[n.id]:
+            for j in n.inputs:
                 reaches[j] = True
     return reaches
 
@@ -294,6 +368,9 @@ class _Storages:
         self.base: list[int] = []
         self.contiguous: list[bool] = []
         views = per_node(graph, lambda n: n.layer.view)
+        if views.count(None) == len(views):  # no view anywhere (a plain CNN): each output its own storage
+            self.base, self.contiguous = list(range(len(graph))), [True] * len(graph)
+            views = ()
         for n, view in zip(graph, views):
             if view is None or not n.inputs:  # its own storage, the most common case
                 self.base.append(n.id)
@@ -309,7 +386,7 @@ class _Storages:
         self.token_input = {n.id for n in graph.input_nodes() if graph.token_vocab(n.id) is not None}
         self.storage_bytes: dict[int, int] = {}  # by the storage's node id, once asked
         parameters = {n.id for n in graph if n.type == "parameter"}
-        self.parameter = [b in parameters for b in self.base]
+        self.parameter = [b in parameters for b in self.base] if parameters else [False] * len(graph)
         elements = per_node(graph, lambda n: prod(n.shape))
         act, batch = options.activation_bytes, options.batch
         # each node's output itself (its gradient's size), for the batch; 0 for a free parameter
@@ -341,18 +418,25 @@ class _Storages:
 def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[str, int]],
           counter: list[int]) -> tuple[Kept, ...]:
     out: list[Kept] = []
+    base_of, parameter, sizes = storages.base, storages.parameter, storages.storage_bytes
     for s in saved:
-        if s.tensor == "own":
+        tensor = s.tensor
+        if tensor == "own":
             counter[0] += 1
             key: tuple[str, int] = ("own", counter[0])
             what, size = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})", storages.own_bytes(s)
         else:
-            node_id = n.inputs[s.index] if s.tensor == "input" else n.id
-            if storages.parameter[node_id]:
+            if tensor == "input":
+                node_id = n.inputs[s.index]
+                what = f"input {s.index} (layer {node_id})"
+            else:
+                node_id, what = n.id, "output"
+            if parameter[node_id]:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
-            key = ("node", storages.base[node_id])
-            what = f"input {s.index} (layer {n.inputs[s.index]})" if s.tensor == "input" else "output"
-            size = storages.bytes(node_id)
+            base = base_of[node_id]
+            key = ("node", base)
+            known = sizes.get(base)
+            size = storages.bytes(node_id) if known is None else known
         out.append(Kept(what, key, size, key not in seen))
         seen.add(key)
     return tuple(out)
@@ -379,38 +463,46 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     flops = FLOPS_PER_MAC * options.batch
     in_flight = 0
     layers = distinct(graph)
-    # the step is built by columns, one entry per node, then one record per node from them
     in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
-    input_grads = [tuple([needs[i] for i in n.inputs]) for n in graph]
-    backward = [(0, 0, 0, "")] * len(graph)  # gradient FLOPs for the batch (input, weight, counted, why)
-    kept: list[tuple[Kept, ...]] = [()] * len(graph)
+    one_input = {True: (True,), False: (False,)}  # the usual input-gradient patterns, made once
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
     # gradient and whether it is trained: a repeated layer asks them once (its FLOPs for the batch too)
     known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]] = {}
+    # and the figures those give, with its forward FLOPs and its counts' bytes, are one record for
+    # every node alike in all of them; only the kept tensors (which name the node's inputs) are the node's
+    shared: dict[tuple[object, ...], StepFigures] = {}
+    terms: dict[int, tuple[int, int, int, int]] = {}  # by id(counts): `counts` holds them, ids stay unique
     grads = storages.tensor
-    for n, group in zip(graph, layers.group):
-        if not in_backward[n.id]:
-            continue
-        input_grad = input_grads[n.id]
-        key = (group, input_grad, trained[n.id])
-        rules = known.get(key)
-        if rules is None:
-            rules = known[key] = _rules(n, input_grad, trained[n.id], flops)
-        g, saved, backward[n.id] = rules
-        if g is None:
-            unknown.setdefault((n.type, "gradient"), []).append(n.id)
-        if saved is None:
-            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
-        else:
-            kept[n.id] = _kept(n, saved, storages, seen, counter)
-        grads_in = sum([grads[i] for i, need in zip(n.inputs, input_grad) if need])
-        in_flight = max(in_flight, grads[n.id] + grads_in)
-    by_counts = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
-    terms = {i: _memory_terms(c, options) for i, c in by_counts.items()}
-    grad_input, grad_weight, counted, why = zip(*backward)
-    weight, master, gradient, state = zip(*map(terms.__getitem__, map(id, counts)))
-    steps = list(map(LayerStep, [flops * m for m in macs], grad_input, grad_weight, counted, why, input_grads,
-                     trained, in_backward, kept, weight, master, gradient, state, repeat(None)))
+    steps = []
+    for n, group, c, m in zip(graph, layers.group, counts, macs):
+        i, inputs = n.id, n.inputs
+        back, weight_grad = in_backward[i], trained[i]
+        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[j] for j in inputs])
+        backward, kept = NO_BACKWARD, NOTHING_KEPT
+        if back:
+            key = (group, input_grad, weight_grad)
+            rules = known.get(key)
+            if rules is None:
+                rules = known[key] = _rules(n, input_grad, weight_grad, flops)
+            g, saved, backward = rules
+            if g is None:
+                unknown.setdefault((n.type, "gradient"), []).append(i)
+            if saved is None:
+                unknown.setdefault((n.type, "saved tensors"), []).append(i)
+            else:
+                kept = _kept(n, saved, storages, seen, counter)
+            if len(inputs) == 1:  # the usual: one input
+                grads_in = grads[inputs[0]] if input_grad[0] else 0
+            else:
+                grads_in = sum([grads[j] for j, need in zip(inputs, input_grad) if need])
+            in_flight = max(in_flight, grads[i] + grads_in)
+        figures_key = (group, input_grad, weight_grad, back, id(c), m)
+        figures = shared.get(figures_key)
+        if figures is None:
+            bytes_of = terms.get(id(c)) or terms.setdefault(id(c), _memory_terms(c, options))
+            figures = shared[figures_key] = StepFigures(flops * m, *backward, input_grad, weight_grad, back,
+                                                        *bytes_of)
+        steps.append(LayerStep(figures, kept, None))
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
@@ -419,6 +511,10 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     notes = _notes(graph)
     return Training(options, tuple(steps), tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items()),
                     six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
+
+
+NOTHING_KEPT: tuple[Kept, ...] = ()
+NO_BACKWARD = (0, 0, 0, "")  # gradient FLOPs of a layer outside the backward pass (input, weight, counted, why)
 
 
 def _rules(n: Node, input_grad: tuple[bool, ...], trained: bool, flops: int

@@ -9,17 +9,25 @@ for byte, in a fraction of that:
 - it writes what the C encoder writes: a str through `json.encoder.encode_basestring` (the C
   encoder's own function when ensure_ascii is off), an int as `int.__repr__`, True, False and
   None as true, false and null; what is rarer (a float, a tie, a warning) through `ENCODE` itself;
-- a sub-object identical layers share (`counting.per_node` gives them one record for their
-  counts, other ops and receptive field) is written once per record and its text reused. Those
-  caches are keyed by the record's id and keep the record, so no other object can take that id
-  while the cache lives. (A cache by value would not do: 1 == 1.0 == True, and a receptive
-  field's Fraction(1) jump is written unlike an int 1.) The sharing record, new for every
-  node, is cached by its two counts, and only where both are exact ints;
+- most of a line is the same for every node alike in its type, shape, counts, work, sharing,
+  memory, use, counted figure and training figures (`StepFigures`, one record for identical
+  layers): those pieces are written once per distinct key of those values and records and
+  reused, and only what is a node's own is written per node (its id, spec text, position,
+  inputs, receptive field, tie, scope, name, module, warnings, kept tensors, segment). Writing
+  an int costs some 200 ns, hashing one a few: a key is far cheaper than the text. Records are
+  in a key by id, and every table keeps the records it holds texts of, so no other object can
+  take an id while the table lives; values are in a key only once checked to be exactly ints,
+  bools or strs (a cache by value alone would not do: 1 == 1.0 == True, and a receptive field's
+  Fraction(1) jump is written unlike an int 1). The sharing record, new for every node, is in
+  the key by its two counts, only where both are exact ints (else by its text);
+- the usual receptive field, two axes of ints, is written from the ints directly, its center
+  computed as RF.center computes it; the others through the general path, by record;
 - a value not of the type written here (a bool or a float where a count stands, a shape holding
   anything but ints) raises `_Unusual`, and that layer's line is `ENCODE` of its dict.
 
 tests/test_json_lines.py compares the lines with `ENCODE` of the dicts on every built-in spec,
-the generated graphs and awkward values.
+the generated graphs and awkward values; tests/test_json_lines_alike.py changes each value of a
+shared key alone on one of two identical layers.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
-from archcalc.passes.training import LayerStep
+from archcalc.passes.sharing import Sharing
+from archcalc.passes.training import LayerStep, StepFigures
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
@@ -152,6 +161,9 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
     whole jumps, one phase) written here, field by field in rf_dict's order. `centers`: the
     centers' text by the size's and the start's (ints written out: equal texts, equal ints)."""
     if type(field) is RF and field.size and field.aligned is True and not field.phases:
+        image = _image_field(field.size, field.jump, field.start)
+        if image is not None:
+            return image
         try:
             size, jump, start = _ints(field.size), _ints(field.jump), _ints(field.start)
             center = centers.get((size, start))
@@ -166,57 +178,76 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
     return ENCODE(rf_dict(field))
 
 
-def _kept(step: LayerStep) -> str:
+def _image_field(size: tuple[Any, ...], jump: tuple[Any, ...], start: tuple[Any, ...]) -> str | None:
+    """The most common field, two axes of exact ints, written directly: its center computed as
+    RF.center computes it (start + (size − 1)/2, a float) and written as numbers.plain writes it
+    (a whole one as an int). None for any other, which rf_text writes its general way."""
+    if not len(size) == len(jump) == len(start) == 2:
+        return None
+    (r1, r2), (j1, j2), (s1, s2) = size, jump, start
+    if not type(r1) is type(r2) is type(j1) is type(j2) is type(s1) is type(s2) is int:
+        return None
+    try:
+        c1, c2 = s1 + (r1 - 1) / 2, s2 + (r2 - 1) / 2
+    except OverflowError:  # beyond a float: the general path says so
+        return None
+    center1 = str(int(c1)) if c1.is_integer() else float.__repr__(c1)
+    center2 = str(int(c2)) if c2.is_integer() else float.__repr__(c2)
+    return (f'{{"size": [{r1}, {r2}], "jump": [{j1}, {j2}], "start": [{s1}, {s2}], '
+            f'"center": [{center1}, {center2}], "aligned": true}}')
+
+
+def _kept(step: LayerStep, tails: dict[tuple[int, bool], str]) -> tuple[str, int]:
+    """The kept tensors as the encoder writes them, and the bytes of the new ones (the step's
+    saved_bytes). `tails`: each tensor's text after its name, by its bytes and flag (checked to
+    be exactly an int and a bool first, so that equal keys write alike)."""
     parts = []
+    saved = 0
     for k in step.kept:
         what, size, new = k.what, k.bytes, k.new
         if not (type(what) is str and type(size) is int and type(new) is bool):
             raise _Unusual
-        parts.append(f'{{"tensor": {encode_basestring(what)}, "bytes": {size}, "new": {"true" if new else "false"}}}')
-    return "[" + ", ".join(parts) + "]"
+        tail = tails.get((size, new)) or _remember(tails, (size, new),
+                                                    f', "bytes": {size}, "new": {"true" if new else "false"}}}')
+        parts.append(f'{{"tensor": {encode_basestring(what)}{tail}')
+        if new:
+            saved += size
+    return "[" + ", ".join(parts) + "]", saved
 
 
-# A training step's fields but the kept tensors and the input gradients, read in one call, and
-# the types they must have for the text below (segment: None, or a number with checkpointing)
+# The figures identical layers share (`StepFigures`), read in one call, and the types they must have
+# for the text below
 _STEP_FIELDS = attrgetter("forward", "grad_input", "grad_weight", "flop_counter_backward", "why", "weight_grad",
-                          "in_backward", "weight_bytes", "master_bytes", "gradient_bytes", "optimizer_bytes", "segment")
-_STEP_TYPES = frozenset({(int, int, int, int, str, bool, bool, int, int, int, int, segment)
-                         for segment in (type(None), int)})
+                          "in_backward", "weight_bytes", "master_bytes", "gradient_bytes", "optimizer_bytes")
+_STEP_TYPES = (int, int, int, int, str, bool, bool, int, int, int, int)
 
 
-def step_text(s: LayerStep, texts: dict[tuple[Any, ...], tuple[str, str]]) -> str:
-    """A layer's training figures as `ENCODE(training.step_dict(…))` writes them. All but the
-    kept tensors are the same for identical layers: written once per distinct value (`texts`),
-    each checked first to be exactly an int, a bool or a str, so that equal keys write alike."""
-    fields = _STEP_FIELDS(s)
-    if tuple(map(type, fields)) not in _STEP_TYPES:
+def step_parts(f: StepFigures) -> tuple[str, str]:
+    """A layer's shared training figures as `ENCODE(training.step_dict(…))` writes them: the text
+    before the kept tensors and the text after them up to the segment. Each value is checked first
+    to be exactly an int, a bool or a str."""
+    fields = _STEP_FIELDS(f)
+    if tuple(map(type, fields)) != _STEP_TYPES:
         raise _Unusual
-    # the input gradients by their elements' ids: a key written below holds only True's and False's
-    # (_bools refuses anything else), so an int 1 can never find it
-    key = (fields, tuple(map(id, s.input_grad)))
-    parts = texts.get(key)
-    if parts is None:
-        forward, grad_input, grad_weight, counted, why, weight_grad, in_backward, weights, master, gradient, state, \
-            segment = fields
-        parts = _remember(texts, key, (
-            f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
-            f'"backward": {s.backward}, "step": {s.step}, "flop_counter_backward": {counted}, '
-            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {_bools(s.input_grad)}, '
+    forward, grad_input, grad_weight, counted, why, weight_grad, in_backward, weights, master, gradient, state = fields
+    return (f'{{"forward": {forward}, "grad_input": {grad_input}, "grad_weight": {grad_weight}, '
+            f'"backward": {grad_input + grad_weight}, "step": {forward + grad_input + grad_weight}, '
+            f'"flop_counter_backward": {counted}, '
+            f'"flop_counter_why": {encode_basestring(why) if why else "null"}, "input_grad": {_bools(f.input_grad)}, '
             f'"weight_grad": {"true" if weight_grad else "false"}, "in_backward": {"true" if in_backward else "false"}',
             f'"weight_bytes": {weights}, "master_bytes": {master}, "gradient_bytes": {gradient}, '
-            f'"optimizer_bytes": {state}, "segment": {"null" if segment is None else segment}}}'))
-    kept = _kept(s)  # before saved_bytes, which sums the kept tensors' bytes (ints, once checked there)
-    return f'{parts[0]}, "kept": {kept}, "kept_bytes": {s.saved_bytes}, {parts[1]}'
-
-
-def _inputs(inputs: tuple[int, ...]) -> str:
-    if len(inputs) == 1 and type(inputs[0]) is int:  # the most common: one input
-        return f"[{inputs[0]}]"
-    return _ints(inputs)
+            f'"optimizer_bytes": {state}, "segment": ')
 
 
 def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iterator[str]:
-    """Each node's line (every node's, or those of `nodes`): `ENCODE` of its `formats._layers` dict."""
+    """Each node's line (every node's, or those of `nodes`): `ENCODE` of its `formats._layers` dict.
+
+    Most of a line is the same for every node alike in its text, type, shape, counts, work, memory,
+    use and training figures: those pieces are written once per distinct such key (`alike`),
+    which holds every value they are written from (ints checked to be exactly ints, the records
+    by id, kept in the table beside their text), and only what is the node's own is written per
+    node: its id, position, inputs, receptive field, tie, scope, name, module, warnings, kept
+    tensors and segment. Writing an int costs far more than hashing one."""
     from archcalc.report import formats  # which imports this module
 
     counts, macs, attention = analysis.counts, analysis.macs, analysis.attention
@@ -229,50 +260,52 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     source = analysis.graph.source
     tabbed = {k for k, line in enumerate(source.lines, 1) if "\t" in line} if source is not None else set()
 
-    def counts_text(c: Any) -> tuple[str, str, str]:
-        """The counts' fields: params … buffers, share, frozen (three places in the line)."""
-        return (f'"params": {_number(c.params)}, "weights": {_number(c.weights)}, "biases": {_number(c.biases)}, '
-                f'"buffers": {_number(c.buffers)}', _number(formats.share(c, total)), _number(c.frozen))
-
-    def ops_text(o: OtherOps) -> str:  # formats._ops_dict, written out
-        _all_ints(o.adds, o.multiplies, o.divisions, o.comparisons, o.exponentials)
-        return (f'{{"adds": {o.adds}, "multiplies": {o.multiplies}, "divisions": {o.divisions}, '
-                f'"comparisons": {o.comparisons}, "exponentials": {o.exponentials}}}')
-
-    def sharing_text(s: Any) -> str:
-        if s is None:
-            return "null"
+    def sharing_key(s: Sharing) -> Any:
+        """What a Sharing's text depends on: its two counts where both are exact ints (all it holds,
+        tests/test_json_lines.py), else its text itself (a str: never equal to a pair or None)."""
         if type(s.params) is not int or type(s.fc_equivalent_params) is not int:
             return ENCODE(formats._sharing_dict(s))
-        key = (s.params, s.fc_equivalent_params)  # all a Sharing holds (tests/test_json_lines.py)
-        text = shared_texts.get(key)
-        if text is None:
-            text = _remember(shared_texts, key, ENCODE(formats._sharing_dict(s)))
-        return text
+        return (s.params, s.fc_equivalent_params)
 
-    def strings(values: tuple[str, ...]) -> str:  # a scope, a node's warnings
-        return "[" + ", ".join(map(encode_basestring, values)) + "]"
+    def alike_pieces(n: Node, c: Any, ops: OtherOps, shared: Any, mem: Any, figures: StepFigures,
+                     m: int, q: int, ca: int, kv_i: int, conn: int, u: int, v: int, rule: str) -> tuple[str, ...]:
+        """The pieces of a line that nodes alike share, in the line's order, around its own fields."""
+        _all_ints(mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
+        shared_text = "null" if shared is None else ENCODE(formats._sharing_dict(shared))
+        before_kept, after_kept = step_texts.get(id(figures)) or add(step_texts, figures, step_parts(figures))
+        return (
+            f'"type": {encode_basestring(n.type)}, ',
+            f'"output_shape": {_ints(n.shape)}, "params": {_number(c.params)}, "weights": {_number(c.weights)}, '
+            f'"biases": {_number(c.biases)}, "buffers": {_number(c.buffers)}, '
+            f'"macs": {m}, "flops": {FLOPS_PER_MAC * m}, "quadratic_macs": {q}, "causal_macs": {ca}, '
+            f'"kv_cache_elements": {kv_i}, "other_ops": {ops_text(ops)}, '
+            f'"connections": {conn}, "sharing": {shared_text}, "share": {_number(formats.share(c, total))}, "rf": ',
+            f', "memory": {{"activation_bytes": {mem.activation_bytes}, "param_bytes": {mem.param_bytes}, '
+            f'"buffer_bytes": {mem.buffer_bytes}}}, "implicit": {"true" if n.implicit else "false"}, '
+            f'"shares": {"null" if n.shares is None else n.shares}, "uses": {u}, "tied": ',
+            f', "frozen": {_number(c.frozen)}, "scope": ',
+            f', "counted": {v}, "counted_rule": {encode_basestring(rule)}, "training": {before_kept}, "kept": ',
+            f', {after_kept}',
+        )
 
+    alike: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[Any, ...]]] = {}  # pieces, the records keyed by id
     written = _Written()
     add = written.add
-    count_texts: dict[int, tuple[str, str, str]] = {}
-    ops_texts: dict[int, str] = {}
     rf_texts: dict[int, str] = {}
     centers: dict[tuple[str, str], str] = {}
-    shape_texts: dict[int, str] = {}
     scope_texts: dict[int, str] = {}
-    shared_texts: dict[tuple[int, int], str] = {}
-    step_texts: dict[tuple[Any, ...], tuple[str, str]] = {}
+    kept_tails: dict[tuple[int, bool], str] = {}
+    step_texts: dict[int, tuple[str, str]] = {}
+    ints: dict[int, str] = {}  # an int's text by its value: only ever given exact ints
     for n in analysis.graph if nodes is None else nodes:
         i = n.id
         try:
-            m, mem, loc, shares, name, module = macs[i], memory[i], n.loc, n.shares, n.name, n.module
+            m, mem, loc, shares, step = macs[i], memory[i], n.loc, n.shares, steps[i]
             q, ca, kv_i, conn, u, v = quadratic[i], causal[i], kv[i], connections[i], uses[i], values[i]
-            a_bytes, p_bytes, b_bytes = mem.activation_bytes, mem.param_bytes, mem.buffer_bytes
             c, ops, field, shape, scope, implicit = counts[i], other_ops[i], rfs[i], n.shape, n.scope, n.implicit
+            figures, shared = step.figures, sharing[i]
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
-                    is type(a_bytes) is type(p_bytes) is type(b_bytes) is int and type(implicit) is bool
-                    and (shares is None or type(shares) is int)):
+                    is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
                 where = '"line": null, "column": null'
@@ -282,25 +315,45 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 if not type(line) is type(column) is int:
                     raise _Unusual
                 where = f'"line": {line}, "column": {column}'
-            # each text is non-empty: `or` writes it where the table has none yet
-            params, share_text, frozen = count_texts.get(id(c)) or add(count_texts, c, counts_text(c))
+            rule = rules[i]
+            by_sharing = None if shared is None else sharing_key(shared)
+            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, by_sharing, id(mem), implicit, shares, u,
+                   v, rule, id(figures))
+            found = alike.get(key)
+            if found is None:
+                found = _remember(alike, key, (alike_pieces(n, c, ops, shared, mem, figures, m, q, ca, kv_i, conn, u,
+                                                            v, rule), (shape, c, ops, mem, figures)))
+            layer_type, work, memory_use, frozen, training, after_kept = found[0]
+            inputs = n.inputs
             tied = "null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})
+            segment = step.segment
+            if not (segment is None or type(segment) is int):
+                raise _Unusual
+            kept, saved = _kept(step, kept_tails)
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, "type": {encode_basestring(n.type)}, {where}, '
-                f'"inputs": {_inputs(n.inputs)}, '
-                f'"output_shape": {shape_texts.get(id(shape)) or add(shape_texts, shape, _ints(shape))}, {params}, '
-                f'"macs": {m}, "flops": {FLOPS_PER_MAC * m}, "quadratic_macs": {q}, "causal_macs": {ca}, '
-                f'"kv_cache_elements": {kv_i}, '
-                f'"other_ops": {ops_texts.get(id(ops)) or add(ops_texts, ops, ops_text(ops))}, '
-                f'"connections": {conn}, "sharing": {sharing_text(sharing[i])}, "share": {share_text}, '
-                f'"rf": {rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict, centers))}, '
-                f'"memory": {{"activation_bytes": {a_bytes}, "param_bytes": {p_bytes}, "buffer_bytes": {b_bytes}}}, '
-                f'"implicit": {"true" if implicit else "false"}, "shares": {"null" if shares is None else shares}, '
-                f'"uses": {u}, "tied": {tied}, "frozen": {frozen}, '
-                f'"scope": {scope_texts.get(id(scope)) or add(scope_texts, scope, strings(scope))}, '
-                f'"name": {"null" if name is None else encode_basestring(name)}, '
-                f'"module": {"null" if module is None else encode_basestring(module)}, '
-                f'"warnings": {strings(n.warnings) if n.warnings else "[]"}, "counted": {v}, '
-                f'"counted_rule": {encode_basestring(rules[i])}, "training": {step_text(steps[i], step_texts)}}}')
+                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
+                f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
+                f'{work}'
+                f'{rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict, centers))}'
+                f'{memory_use}{tied}{frozen}'
+                f'{scope_texts.get(id(scope)) or add(scope_texts, scope, strings(scope))}, '
+                f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
+                f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
+                f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
+                f'{training}{kept}, "kept_bytes": {ints.get(saved) or _remember(ints, saved, int.__repr__(saved))}'
+                f'{after_kept}'
+                f'{"null" if segment is None else segment}}}}}')
         except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
             yield ENCODE(next(formats._layers(analysis, (n,))))
+
+
+def ops_text(o: OtherOps) -> str:
+    """formats._ops_dict, written out."""
+    _all_ints(o.adds, o.multiplies, o.divisions, o.comparisons, o.exponentials)
+    return (f'{{"adds": {o.adds}, "multiplies": {o.multiplies}, "divisions": {o.divisions}, '
+            f'"comparisons": {o.comparisons}, "exponentials": {o.exponentials}}}')
+
+
+def strings(values: tuple[str, ...]) -> str:
+    """A scope, a node's warnings."""
+    return "[" + ", ".join(map(encode_basestring, values)) + "]"

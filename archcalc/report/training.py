@@ -58,13 +58,14 @@ def summary_lines(analysis: Analysis) -> list[str]:
 
 def _layer(t: Training, node_id: int) -> dict[str, Any]:
     s = t.layers[node_id]
+    f = s.figures  # what the layer shares with identical ones; the kept tensors and segment are its own
     return {
-        "forward": s.forward, "grad_input": s.grad_input, "grad_weight": s.grad_weight, "backward": s.backward,
-        "step": s.step, "flop_counter_backward": s.flop_counter_backward, "flop_counter_why": s.why or None,
-        "input_grad": list(s.input_grad), "weight_grad": s.weight_grad, "in_backward": s.in_backward,
+        "forward": f.forward, "grad_input": f.grad_input, "grad_weight": f.grad_weight, "backward": s.backward,
+        "step": s.step, "flop_counter_backward": f.flop_counter_backward, "flop_counter_why": f.why or None,
+        "input_grad": list(f.input_grad), "weight_grad": f.weight_grad, "in_backward": f.in_backward,
         "kept": [{"tensor": k.what, "bytes": k.bytes, "new": k.new} for k in s.kept],
-        "kept_bytes": s.saved_bytes, "weight_bytes": s.weight_bytes, "master_bytes": s.master_bytes,
-        "gradient_bytes": s.gradient_bytes, "optimizer_bytes": s.optimizer_bytes, "segment": s.segment,
+        "kept_bytes": s.saved_bytes, "weight_bytes": f.weight_bytes, "master_bytes": f.master_bytes,
+        "gradient_bytes": f.gradient_bytes, "optimizer_bytes": f.optimizer_bytes, "segment": s.segment,
     }
 
 

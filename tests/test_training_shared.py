@@ -1,0 +1,105 @@
+"""The training pass builds one `StepFigures` per distinct layer, input-gradient pattern, trained
+flag, backward flag, counts and MACs, shared by every node alike in all of them. Each node's
+figures here are computed again for that node alone, from the rules and the other passes, and must
+equal the shared record's: a cache keyed too loosely would hand a node another's figures."""
+
+from __future__ import annotations
+
+import pytest
+
+import archcalc
+from archcalc.passes import training as tp
+from archcalc.passes.analysis import Analysis, analyze
+from archcalc.passes.counting import FLOPS_PER_MAC
+from archcalc.passes.training import StepFigures, TrainingOptions
+from tests.conftest import analyze_text
+
+
+def uncached(analysis: Analysis, node_id: int) -> StepFigures:
+    """One node's figures, from its own rules, nothing shared with another node."""
+    graph, step = analysis.graph, analysis.step
+    options = step.options
+    trained, needs = tp.requires_grad(graph)
+    n = graph.node(node_id)
+    in_backward = needs[node_id] and tp._reaches_loss(graph)[node_id]
+    input_grad = tuple(needs[i] for i in n.inputs)
+    flops = FLOPS_PER_MAC * options.batch
+    backward = tp._rules(n, input_grad, trained[node_id], flops)[2] if in_backward else (0, 0, 0, "")
+    return StepFigures(flops * analysis.macs[node_id], *backward, input_grad, trained[node_id], in_backward,
+                       *tp._memory_terms(analysis.counts[node_id], options))
+
+
+def assert_each_node_its_own(analysis: Analysis) -> None:
+    for n in analysis.graph:
+        assert analysis.step.layers[n.id].figures == uncached(analysis, n.id), n
+
+
+ALIKE_BUT_ONE = """input 4x8x8
+conv3-4, relu
+conv3-4, relu
+conv3-4/frozen, relu
+tower = conv3-4 as twin, relu
+twin, relu
+conv3-4/nobias, relu
+fc-8
+fc-8/nobias as head
+relu
+fc-8/nobias(tie=head)
+relu
+fc-8/nobias
+"""
+
+
+def test_layers_alike_but_for_one_field_get_their_own_figures() -> None:
+    """The first conv (its input needs no gradient), a frozen one, a shared instance applied again
+    (its counts 0 at the second call), one without bias, a tied head: each its own figures; the
+    identical ones one record."""
+    analysis = analyze_text(ALIKE_BUT_ONE)
+    assert_each_node_its_own(analysis)
+    layers = analysis.step.layers
+    convs = [n.id for n in analysis.graph if n.type == "conv"]
+    first, second, frozen, twin, again, nobias = convs
+    assert layers[first].figures is not layers[second].figures  # input_grad (False,) against (True,)
+    assert layers[first].input_grad == (False,) and layers[second].input_grad == (True,)
+    assert layers[frozen].weight_grad is False and layers[frozen].optimizer_bytes == 0
+    assert layers[again].weight_bytes == 0 < layers[twin].weight_bytes  # the second call owns no weights
+    assert layers[nobias].figures != layers[second].figures
+    head, tied, plain = [n.id for n in analysis.graph if n.type == "fc"][1:]
+    assert analysis.graph.node(tied).tie is not None
+    assert layers[tied].weight_bytes == 0 < layers[head].weight_bytes == layers[plain].weight_bytes  # the head's
+    relus = [n.id for n in analysis.graph if n.type == "relu" and n.shape == analysis.graph.node(first).shape]
+    assert len(relus) == 6
+    assert len({id(layers[i].figures) for i in relus}) == 1  # alike: one record
+    assert len({id(layers[i].kept) for i in relus}) == len(relus)  # the kept tensors are each node's
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "gpt2", "siamese", "densenet121", "alexnet-paper", "lstm-lm"])
+def test_every_node_of_the_zoo(spec: str) -> None:
+    assert_each_node_its_own(archcalc.analyze(spec))
+
+
+def test_other_options_and_checkpointing() -> None:
+    options = TrainingOptions(optimizer="sgd", precision="bf16", checkpoint=3, batch=4, device="cpu")
+    analysis = analyze(archcalc.load("resnet18"), training_options=options)
+    assert_each_node_its_own(analysis)
+    assert {s.segment for s in analysis.step.layers} == {0, 1, 2}
+
+
+def test_a_step_reads_as_before() -> None:
+    """LayerStep's figures read as attributes, the sums as before."""
+    s = archcalc.analyze("resnet18").step.layers[1]
+    f = s.figures
+    assert (s.forward, s.grad_input, s.grad_weight, s.backward, s.step) == (
+        f.forward, f.grad_input, f.grad_weight, f.grad_input + f.grad_weight, f.forward + f.grad_input + f.grad_weight)
+    assert s.saved_bytes == sum(k.bytes for k in s.kept if k.new)
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "gpt2", "siamese", "densenet121"])
+def test_totals_are_the_sums_over_layers(spec: str) -> None:
+    """The totals are summed over the shared figures records, each times the layers sharing it:
+    the same as summing every layer's figure."""
+    t = archcalc.analyze(spec).step
+    for name in ("forward", "grad_input", "grad_weight", "flop_counter_backward", "weight_bytes", "master_bytes",
+                 "gradient_bytes", "optimizer_bytes", "saved_bytes"):
+        assert getattr(t, name) == sum(getattr(s, name) for s in t.layers), name
+    assert len(t._shared) < len(t.layers)
