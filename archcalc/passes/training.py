@@ -93,7 +93,7 @@ def parse_checkpoint(text: str | None) -> int | str | None:
             from None
 
 
-@record
+@record(slots=True)
 class Kept:
     """One tensor a layer's backward keeps: which storage (a node's output, or the layer's own),
     its bytes for the batch, and whether this layer is the first to keep it."""
@@ -124,7 +124,7 @@ class StepFigures:
     optimizer_bytes: int
 
 
-@record
+@record(slots=True)
 class LayerStep:
     """One layer's share of a training step: the figures it shares with identical layers, and what
     is its own (the tensors it keeps name its inputs' ids; its checkpoint segment). FLOPs and bytes
