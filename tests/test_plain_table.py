@@ -25,11 +25,11 @@ from archcalc.zoo import names
 
 PIPE: dict[str, Any] = {}  # not a terminal: what tools/output_hashes.py and the tests hash
 TERMINALS: dict[str, dict[str, Any]] = {
-    "standard": {"force_terminal": True, "width": 400, "color_system": "standard"},
-    "256": {"force_terminal": True, "width": 400, "color_system": "256"},
-    "truecolor": {"force_terminal": True, "width": 400, "color_system": "truecolor"},
-    "NO_COLOR": {"force_terminal": True, "width": 400, "color_system": "truecolor", "no_color": True},
-    "no colour system": {"force_terminal": True, "width": 400, "color_system": None},
+    "standard": {"force_terminal": True, "width": 1000, "color_system": "standard"},
+    "256": {"force_terminal": True, "width": 1000, "color_system": "256"},
+    "truecolor": {"force_terminal": True, "width": 1000, "color_system": "truecolor"},
+    "NO_COLOR": {"force_terminal": True, "width": 1000, "color_system": "truecolor", "no_color": True},
+    "no colour system": {"force_terminal": True, "width": 1000, "color_system": None},
 }
 
 
@@ -53,8 +53,9 @@ def plain_prints(table: LayerTable, **console: Any) -> str | None:
 def same(table: LayerTable, **console: Any) -> None:
     plain = plain_prints(table, **console)
     assert plain is not None, "the plain drawing declined a table it should draw"
-    assert plain.splitlines() == rich_prints(table, **console).splitlines()  # line by line: a readable failure
-    assert plain == rich_prints(table, **console)
+    drawn = rich_prints(table, **console)
+    assert plain.splitlines() == drawn.splitlines()  # line by line first: a readable failure
+    assert plain == drawn
 
 
 def distinct_depths(analysis: Any) -> list[int | None]:
@@ -81,7 +82,7 @@ CHOICES = [(None, "all", None), (None, None, "weighted"), (1, "params,macs,share
            (None, "macs", "norm,activation"), (0, "type,rf,jump,start", None)]
 
 
-@pytest.mark.parametrize("name", ["resnet18", "gpt2", "siamese", "unet", "inception_v3", "densenet121"])
+@pytest.mark.parametrize("name", ["resnet18", "gpt2", "siamese", "unet", "lenet5", "googlenet"])
 @pytest.mark.parametrize("depth,columns,only", CHOICES)
 def test_columns_and_only_match_rich(name: str, depth: int | None, columns: str | None, only: str | None) -> None:
     if name not in names():
@@ -92,7 +93,7 @@ def test_columns_and_only_match_rich(name: str, depth: int | None, columns: str 
 
 
 @pytest.mark.parametrize("terminal", TERMINALS)
-@pytest.mark.parametrize("name", ["resnet18", "gpt2", "vgg16"])
+@pytest.mark.parametrize("name", ["resnet18", "gpt2", "vgg16", "lenet5-paper", "efficientnet_b0"])
 def test_terminals_get_riches_escape_sequences(name: str, terminal: str) -> None:
     if name not in names():
         pytest.skip(f"no built-in {name}")
@@ -151,8 +152,11 @@ def test_a_terminal_narrower_than_the_table_is_left_to_rich() -> None:
     same(t, force_terminal=True, width=len(rich_prints(t).splitlines()[1]), color_system="standard")
 
 
-def test_jupyter_is_left_to_rich() -> None:
-    assert plain_prints(table([["1", "conv", "conv", "1"]]), force_jupyter=True) is None
+def test_jupyter_and_an_output_that_is_not_unicode_are_left_to_rich() -> None:
+    t = table([["1", "conv", "conv", "1"]])
+    assert plain_prints(t, force_jupyter=True) is None
+    ascii_file = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert t.text_for(Console(file=ascii_file)) is None  # rich draws an ASCII box there
 
 
 def test_a_huge_table_is_drawn_plain_even_in_a_narrow_terminal() -> None:

@@ -51,7 +51,7 @@ class LayerTable:
     def text_for(self, console: Console) -> str | None:
         """What `console` would print for the table (without the final newline), or None where
         only rich can draw it exactly."""
-        if console.is_jupyter or console.legacy_windows:
+        if console.is_jupyter or console.legacy_windows or console.options.ascii_only:  # ascii: rich's ASCII box
             return None
         huge = len(self.cells) > PLAIN_ROWS  # rich would take minutes: plain text, whatever it holds
         if not huge and not plain.usual(self.title, self.heads, self.cells, self.kinds, self.footer, 1):
