@@ -123,6 +123,7 @@ AWKWARD = {
     "emoji and combining marks": table([["1", "🙂 conv e\u0301", "conv", "1"]]),
     "long title": table([["1", "conv", "conv", "1"]], title="a very long network name " * 4 + "(input 3×32×32)"),
     "long title, no spaces": table([["1", "conv", "conv", "1"]], title="n" * 70),
+    "no title": table([["1", "conv", "conv", "1"]], title=""),
     "markup-like label": table([["1", "conv [bold]x[/bold] \\[y]", "conv", "1"]]),
     "a colon in a label": table([["1", "slice(:, 0:2) :notanemoji:", "conv", "1"]]),
     "every kind of row": table([["", "▸ block", "", ""], ["1", "  conv3-64", "conv", "1,792"],

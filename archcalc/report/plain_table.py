@@ -1,6 +1,7 @@
 """The layer table drawn as text, byte for byte as rich draws it, without rich's per-cell work.
 
-rich measures, wraps and styles every cell of every row (about 200 µs a row here; a
+rich measures, wraps and styles every cell of every row, and `cli.show` measures the whole
+table once more to size a console that is not a terminal (a millisecond or more a row here; a
 100,000-layer report would take minutes). This module writes the same bytes for the layer
 table in one pass over cells whose widths it knows: the heavy-head box, one space of padding,
 the title centred over the table (and wrapped like rich where it is longer), a folding label
@@ -23,7 +24,7 @@ from rich.cells import cell_len
 
 from archcalc.records import record
 
-PLAIN_ROWS = 2_000  # past this many rows the plain drawing is used even where rich would differ
+PLAIN_ROWS = 2_000  # past this many rows the plain drawing is used even where rich would differ (rich: minutes)
 
 HEADING, IMPLICIT, LAYER = "heading", "implicit", "layer"
 
@@ -150,6 +151,8 @@ def cells(text: str) -> int:
 
 def title_lines(title: str, width: int) -> list[str]:
     """The title centred over `width` cells, wrapped into several lines if longer, as rich does."""
+    if not title:  # rich writes no line for no title
+        return []
     if cells(title) <= width and title == title.strip():
         left = (width - cells(title)) // 2
         return [" " * left + title + " " * (width - left - cells(title))]
