@@ -262,16 +262,15 @@ def cold_start(runs: int) -> None:
 
 
 def table_per_row(layers: int) -> None:
-    from rich.console import Console
-
     import archcalc
+    from archcalc.cli import show
     from archcalc.report.table import full_report
 
     analysis = archcalc.analyze(chain_text(layers))
     rows = len(analysis.graph)
 
-    def draw() -> None:
-        Console(file=io.StringIO(), width=200).print(full_report(analysis))
+    def draw() -> None:  # as `report` prints it (a list given to Console.print would print its repr)
+        show(full_report(analysis), file=io.StringIO())
 
     seconds = median_seconds(draw, 1)
     print(f"\nrich table of {rows:,} rows: {ms(seconds).strip()} ms, {seconds / rows * 1e6:.1f} µs/row "

@@ -156,9 +156,9 @@ def check_output(path: str | None) -> None:
 
 
 def show(renderable: Any, file: Any = None) -> None:
-    """Print a rich renderable, or a list of them and plain strings (a huge table drawn as text,
-    printed as it is), to stdout or `file`; when not a terminal, as wide as it needs so no number
-    is cut."""
+    """Print a rich renderable, or a list of them and plain strings (printed as they are), to
+    stdout or `file`; when not a terminal, as wide as it needs so no number is cut. A part with
+    `text_for(console)` (the layer table) gives the text rich would print, or None to leave it to rich."""
     from rich.console import Console
 
     for part in renderable if isinstance(renderable, list) else [renderable]:
@@ -166,6 +166,10 @@ def show(renderable: Any, file: Any = None) -> None:
             click.echo(part, file=file)
             continue
         console = Console(file=file)
+        text = part.text_for(console) if hasattr(part, "text_for") else None  # the layer table, drawn as rich would
+        if text is not None:
+            click.echo(text, file=file, color=True)  # color: its escapes, where rich styles a terminal
+            continue
         if not console.is_terminal and not console.is_jupyter:
             needed = console.measure(part, options=console.options.update(width=10_000)).maximum
             console = Console(file=file, width=max(80, needed))

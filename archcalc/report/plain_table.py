@@ -1,49 +1,223 @@
-"""A table drawn as plain text with rich's box characters, for tables too long for rich.
+"""The layer table drawn as text, byte for byte as rich draws it, without rich's per-cell work.
 
-rich measures and wraps every cell of every row (about a millisecond a row here); a
-100,000-layer report would take minutes. Past `PLAIN_ROWS` rows the layer table is drawn by
-this module instead: the same borders, header, footer and a folding label column, in one
-pass over cells whose widths are known (a few microseconds a row), without colours.
+rich measures, wraps and styles every cell of every row, and `cli.show` measures the whole
+table once more to size a console that is not a terminal (a millisecond or more a row here; a
+100,000-layer report would take minutes). This module writes the same bytes for the layer
+table in one pass over cells whose widths it knows: the heavy-head box, one space of padding,
+the title centred over the table (and wrapped like rich where it is longer), a folding label
+column, and, on a terminal, rich's escape sequences for the row styles (bold header and
+footer, italic title, `dim` implicit rows, `bold cyan` block headings). It draws only what it
+can draw exactly: `usual` says whether the cells hold nothing rich would read differently
+(markup, emoji codes, control characters), and the caller leaves a terminal narrower than
+the table to rich, which shrinks columns. tests/test_plain_table.py compares the bytes with
+rich's on every built-in spec and on awkward cases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
 
-PLAIN_ROWS = 2_000
+from rich.cells import cell_len
+
+from archcalc.records import record
+
+PLAIN_ROWS = 2_000  # past this many rows the plain drawing is used even where rich would differ (rich: minutes)
+
+HEADING, IMPLICIT, LAYER = "heading", "implicit", "layer"
 
 
-def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], footer: Sequence[str],
-         fold: int, fold_width: int) -> str:
-    """The table's text: `heads` are (title, justify) per column; column `fold` folds at `fold_width`."""
-    widths = [max([len(h), len(footer[i])] + [len(r[i]) for r in rows]) for i, (h, _) in enumerate(heads)]
-    widths[fold] = min(widths[fold], fold_width)
-    justify = [j for _, j in heads]
+@record
+class Styles:
+    """The escape sequences that open and close each style rich gives the table's parts; all
+    empty when the output takes no styles (not a terminal, or no colour system)."""
 
-    fits = [str.rjust if j == "right" else str.ljust for j in justify]
-    laid = list(zip(fits, widths))
+    title: tuple[str, str] = ("", "")
+    header: tuple[str, str] = ("", "")  # header and footer (bold)
+    implicit: tuple[str, str] = ("", "")  # an implicit layer's row (dim)
+    heading: tuple[str, str] = ("", "")  # a block heading's label (bold cyan)
 
-    def line(cells: Sequence[str]) -> list[str]:
-        if len(cells[fold]) <= widths[fold]:  # nearly every row: nothing to fold
-            return ["│ " + " │ ".join([fit(c, w) for c, (fit, w) in zip(cells, laid)]) + " │"]
-        folded = [cells[fold][k:k + widths[fold]] for k in range(0, max(1, len(cells[fold])), widths[fold])] or [""]
-        out = []
-        for part, first in zip(folded, [True] + [False] * (len(folded) - 1)):
-            shown = [part if i == fold else (c if first else "") for i, c in enumerate(cells)]
-            out.append("│ " + " │ ".join(_fit(c, w, j) for c, w, j in zip(shown, widths, justify)) + " │")
-        return out
 
+NO_STYLES = Styles()
+
+
+def console_styles(console: Any) -> Styles:
+    """The sequences `console` writes for the table's styles (its colour system, NO_COLOR)."""
+    def pair(name: str) -> tuple[str, str]:
+        style = console.get_style(name)
+        if console.no_color:
+            style = style.without_color
+        on, _, off = style.render("\0", color_system=console._color_system,
+                                  legacy_windows=console.legacy_windows).partition("\0")
+        return on, off
+
+    return Styles(pair("table.title"), pair("bold"), pair("dim"), pair("bold cyan"))
+
+
+# what rich would not print as it is: markup in a string cell, an emoji code (':name:'), a
+# control character (rich strips or expands them), whitespace before the end of a right-aligned cell
+_MARKUP = re.compile(r"\[")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TRAILING = re.compile(r"\s(?:\0|$)")  # cells joined by NUL
+
+
+def usual(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], kinds: Sequence[str],
+          footer: Sequence[str], fold: int) -> bool:
+    """Whether `draw` writes exactly what rich would for these cells (rich reads markup and emoji
+    codes in every string cell but the label, which is escaped, and in no heading, a Text)."""
+    columns = list(zip(*rows)) if rows else [() for _ in heads]
+    strings = [title, *(h for h, _ in heads), *footer]
+    for i, column in enumerate(columns):
+        if i != fold:
+            strings += column
+    marked, labels = "".join(strings), "".join(columns[fold]) if columns else ""
+    if _MARKUP.search(marked) or _CONTROL.search(marked) or _CONTROL.search(labels):
+        return False
+    right = [(h, footer[i], *columns[i]) for i, (h, j) in enumerate(heads) if j == "right"]
+    if any(_TRAILING.search("\0".join(c)) for c in right):
+        return False
+    if ":" in marked or ":" in labels:
+        from rich._emoji_replace import _emoji_replace
+
+        said = [s for s in strings if ":" in s]
+        said += [label for label, kind in zip(columns[fold], kinds) if ":" in label and kind != HEADING]
+        return all(_emoji_replace(s) == s for s in said)
+    return True
+
+
+def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], kinds: Sequence[str],
+         footer: Sequence[str], fold: int, fold_width: int, styles: Styles = NO_STYLES) -> str:
+    """The table's text: `heads` are (title, justify) per column, `kinds` each row's kind
+    (HEADING, IMPLICIT or LAYER); column `fold` is at most `fold_width` wide and folds longer cells."""
+    columns = _columns(heads, rows, footer, fold, fold_width)
+    plain = _Rows(columns, fold, ("", ""))
+    bold = _Rows(columns, fold, styles.header)
+    dim = _Rows(columns, fold, styles.implicit)
+    on, off = styles.heading
+    widths = [c.width for c in columns]
     bar = ["━" * (w + 2) for w in widths]
     thin = ["─" * (w + 2) for w in widths]
-    total = sum(widths) + 3 * len(widths) + 1
-    text = [title.center(total).rstrip(), "┏" + "┳".join(bar) + "┓",
-            "┃ " + " ┃ ".join(_fit(h, w, j) for (h, j), w in zip(heads, widths)) + " ┃",
-            "┡" + "╇".join(bar) + "┩"]
-    for r in rows:
-        text += line(r)
-    text += ["├" + "┼".join(thin) + "┤", *line(footer), "└" + "┴".join(thin) + "┘"]
+    t_on, t_off = styles.title
+    text = [f"{t_on}{line}{t_off}" for line in title_lines(title, sum(widths) + 3 * len(widths) + 1)]
+    text += ["┏" + "┳".join(bar) + "┓", *bold.lines([h for h, _ in heads], edge="┃"), "┡" + "╇".join(bar) + "┩"]
+    line = plain.line
+    for cells, kind in zip(rows, kinds):
+        if kind == LAYER:
+            text += line(cells)
+        elif kind == IMPLICIT:
+            text += dim.lines(cells)
+        else:
+            text += plain.lines(cells, label_style=(on, off))
+    text += ["├" + "┼".join(thin) + "┤", *bold.lines(footer), "└" + "┴".join(thin) + "┘"]
     return "\n".join(text)
 
 
-def _fit(cell: str, width: int, justify: str) -> str:
-    return cell.rjust(width) if justify == "right" else cell.ljust(width)
+def column_widths(heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], footer: Sequence[str],
+                  fold: int, fold_width: int) -> list[int]:
+    """Each column's width in cells, as rich sizes a table that fits: the widest cell (header
+    and footer included); the folding column at most `fold_width`."""
+    return [c.width for c in _columns(heads, rows, footer, fold, fold_width)]
+
+
+class _Column:
+    """A column as laid out: its width, whether a cell can be wider (only the folding one), and
+    how a cell is padded to the width (by characters where every cell is ASCII, else by cells)."""
+
+    def __init__(self, strings: list[str], right: bool, fold_width: int | None) -> None:
+        simple = "".join(strings).isascii()
+        widest = max(map(len, strings))
+        if not simple:  # rich measures in cells; the columns but the label are at least their longest string
+            widest = max(map(cells, strings)) if fold_width is not None else max(widest, max(map(cells, strings)))
+        self.wider = fold_width is not None and widest > fold_width
+        self.width = min(widest, fold_width) if fold_width is not None else widest
+        if simple:
+            self.fit: Callable[[str, int], str] = str.rjust if right else str.ljust
+        else:
+            self.fit = _right_in_cells if right else _left_in_cells
+
+
+def _columns(heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], footer: Sequence[str],
+             fold: int, fold_width: int) -> list[_Column]:
+    return [_Column([head, footer[i], *(r[i] for r in rows)], justify == "right", fold_width if i == fold else None)
+            for i, (head, justify) in enumerate(heads)]
+
+
+def cells(text: str) -> int:
+    """How many terminal cells `text` takes, as rich counts them (CJK takes two)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def title_lines(title: str, width: int) -> list[str]:
+    """The title centred over `width` cells, wrapped into several lines if longer, as rich does."""
+    if not title:  # rich writes no line for no title
+        return []
+    if cells(title) <= width and title == title.strip():
+        left = (width - cells(title)) // 2
+        return [" " * left + title + " " * (width - left - cells(title))]
+    from rich.text import Text
+
+    lines = Text(title).wrap(_console(), width, justify="center", overflow="fold")
+    return [line.plain for line in lines]
+
+
+class _Rows:
+    """Writes rows of one style over the table's laid-out columns."""
+
+    def __init__(self, columns: Sequence[_Column], fold: int, style: tuple[str, str]) -> None:
+        self.laid = [(c.fit, c.width) for c in columns]
+        self.fold, self.fold_width, self.may_fold = fold, columns[fold].width, columns[fold].wider
+        on, off = style
+        # rich writes a styled cell as three pieces: its left padding, the content, its right padding
+        self.on, self.off = on, off
+        self.opened, self.closed = f"{on} {off}{on}", f"{off}{on} {off}"
+        self.left, self.join, self.right = "│" + self.opened, f"{self.closed}│{self.opened}", self.closed + "│"
+
+    def line(self, row: Sequence[str]) -> list[str]:
+        """A row's lines, without a styled label: one, unless its label folds."""
+        if self.may_fold and cells(row[self.fold]) > self.fold_width:
+            return self.lines(row)
+        return [self.left + self.join.join([fit(c, w) for c, (fit, w) in zip(row, self.laid)]) + self.right]
+
+    def lines(self, row: Sequence[str], edge: str = "│", label_style: tuple[str, str] = ("", "")) -> list[str]:
+        """A row's lines: more than one where its label folds; the label in `label_style`."""
+        folded = _fold(row[self.fold], self.fold_width)
+        on, off = label_style
+        first = [self.opened + (f"{on}{folded[0]}{off}" if i == self.fold else fit(c, w)) + self.closed
+                 for i, (c, (fit, w)) in enumerate(zip(row, self.laid))]
+        out = [edge + edge.join(first) + edge]
+        for part in folded[1:]:  # rich writes the other cells' lines below their first as one blank piece
+            shown = [self.opened + f"{on}{part}{off}" + self.closed if i == self.fold
+                     else f"{self.on}{' ' * (w + 2)}{self.off}" for i, (_, w) in enumerate(self.laid)]
+            out.append(edge + edge.join(shown) + edge)
+        return out
+
+
+def _fold(label: str, width: int) -> list[str]:
+    """The label's lines, each padded to `width`: rich's word wrap, words longer than the
+    column folded."""
+    if cells(label) <= width:
+        return [_left_in_cells(label, width)]
+    from rich.text import Text
+
+    return [_left_in_cells(line.plain, width)
+            for line in Text(label).wrap(_console(), width, justify="left", overflow="fold")]
+
+
+@lru_cache(maxsize=1)
+def _console() -> Any:
+    """A console for rich's word wrap (which reads none of its settings)."""
+    import io
+
+    from rich.console import Console
+
+    return Console(file=io.StringIO())
+
+
+def _left_in_cells(cell: str, width: int) -> str:
+    return cell + " " * (width - cells(cell))
+
+
+def _right_in_cells(cell: str, width: int) -> str:
+    return " " * (width - cells(cell)) + cell

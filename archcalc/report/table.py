@@ -1,18 +1,20 @@
-"""The rich table of `archcalc report`."""
+"""The table report of `archcalc report`: the layer table, the summary, the totals by kind."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import RenderableType
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from archcalc.passes.analysis import Analysis
+from archcalc.records import record
+from archcalc.report import plain_table as plain
 from archcalc.report.columns import Column, select
 from archcalc.report.numbers import binary_bytes, exact_bytes, metric, percent
-from archcalc.report.plain_table import PLAIN_ROWS, draw
+from archcalc.report.plain_table import HEADING, IMPLICIT, LAYER, PLAIN_ROWS
 from archcalc.report.rows import Row, rows
 from archcalc.report.rows import only as filter_rows
 from archcalc.tensor import format_shape
@@ -21,32 +23,68 @@ LABEL_WIDTH = 60
 
 
 def layer_table(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
-                only: str | None = None) -> Table | str:
+                only: str | None = None) -> LayerTable:
     g = analysis.graph
     cols = list(columns) if columns is not None else select(None)
     body = filter_rows(analysis, rows(analysis, depth), only)
     footer = ["", "total", *(c.footer(analysis) for c in cols)]
-    title = f"{g.name}  ({inputs_text(analysis)})"
     heads = [("#", "right"), ("layer", "left"), *((c.title, c.justify) for c in cols)]
-    if len(body) > PLAIN_ROWS:  # rich lays out every row itself: too slow for a huge network
-        plain = [_cells(analysis, r, cols, markup=False) for r in body]
-        return draw(title, heads, plain, footer, 1, LABEL_WIDTH)
-    cells = [_cells(analysis, r, cols) for r in body]
-    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
-    for i, (title, justify) in enumerate(heads):
-        # every column but the label keeps its full width: numbers are never cut;
-        # a long label (a connection table) folds onto more lines instead
-        widest = max([len(title), len(footer[i])] + [len(c[i]) for c in cells])
-        label = i == 1
-        table.add_column(title, justify=justify, footer=footer[i], no_wrap=not label,  # type: ignore[arg-type]
-                         min_width=None if label else widest, max_width=LABEL_WIDTH if label else None,
-                         overflow="fold")
-    for r, c in zip(body, cells):
-        if r.heading:
-            table.add_row("", Text(c[1], style="bold cyan"), *c[2:])
-        else:
-            table.add_row(*c, style="dim" if r.implicit else "")
-    return table
+    return LayerTable(f"{g.name}  ({inputs_text(analysis)})", tuple(heads), [_cells(analysis, r, cols) for r in body],
+                      [HEADING if r.heading else IMPLICIT if r.implicit else LAYER for r in body], tuple(footer))
+
+
+@record
+class LayerTable:
+    """The layer table's cells (labels as written, not escaped), drawn by `plain_table` where it
+    writes rich's bytes (`text_for`) and by rich elsewhere (`__rich__`: in a group, in Jupyter,
+    on a terminal narrower than the table)."""
+
+    title: str
+    heads: tuple[tuple[str, str], ...]  # (title, justify) per column
+    cells: list[list[str]]
+    kinds: list[str]  # HEADING, IMPLICIT or LAYER per row
+    footer: tuple[str, ...]
+
+    def text(self, styles: plain.Styles = plain.NO_STYLES) -> str:
+        return plain.draw(self.title, self.heads, self.cells, self.kinds, self.footer, 1, LABEL_WIDTH, styles)
+
+    def text_for(self, console: Console) -> str | None:
+        """What `console` would print for the table (without the final newline), or None where
+        only rich can draw it exactly."""
+        if console.is_jupyter or console.legacy_windows or console.options.ascii_only:  # ascii: rich's ASCII box
+            return None
+        huge = len(self.cells) > PLAIN_ROWS  # rich would take minutes: plain text, whatever it holds
+        if not huge and not plain.usual(self.title, self.heads, self.cells, self.kinds, self.footer, 1):
+            return None
+        if not console.is_terminal:  # printed as wide as it needs (cli.show)
+            return self.text()
+        widths = plain.column_widths(self.heads, self.cells, self.footer, 1, LABEL_WIDTH)
+        if sum(widths) + 3 * len(widths) + 1 > console.width:
+            return self.text() if huge else None  # rich shrinks the columns to the terminal
+        return self.text(plain.console_styles(console))
+
+    def __rich__(self) -> Table | Text:
+        if len(self.cells) > PLAIN_ROWS:  # rich lays out every row itself: too slow for a huge network
+            return Text(self.text())
+        return self.rich()
+
+    def rich(self) -> Table:
+        """The table as rich draws it (the reference the plain drawing is held to)."""
+        table = Table(title=self.title, show_footer=True, header_style="bold", footer_style="bold")
+        for i, (title, justify) in enumerate(self.heads):
+            # every column but the label keeps its full width: numbers are never cut;
+            # a long label (a connection table) folds onto more lines instead
+            widest = max([len(title), len(self.footer[i])] + [len(c[i]) for c in self.cells])
+            label = i == 1
+            table.add_column(title, justify=justify, footer=self.footer[i], no_wrap=not label,  # type: ignore[arg-type]
+                             min_width=None if label else widest, max_width=LABEL_WIDTH if label else None,
+                             overflow="fold")
+        for c, kind in zip(self.cells, self.kinds):
+            if kind == HEADING:
+                table.add_row("", Text(c[1], style="bold cyan"), *c[2:])
+            else:
+                table.add_row(c[0], escape(c[1]), *c[2:], style="dim" if kind == IMPLICIT else "")
+        return table
 
 
 def inputs_text(analysis: Analysis) -> str:
@@ -57,14 +95,14 @@ def inputs_text(analysis: Analysis) -> str:
     return "inputs " + ", ".join(f"{n.args['name']} {format_shape(n.shape)}" for n in nodes)
 
 
-def _cells(analysis: Analysis, r: Row, cols: Sequence[Column], markup: bool = True) -> list[str]:
-    """One row's cells; the label escaped for rich's markup unless drawn as plain text."""
+def _cells(analysis: Analysis, r: Row, cols: Sequence[Column]) -> list[str]:
+    """One row's cells, the label as written."""
     indent = "  " * r.level
     if r.heading:
         return ["", f"{indent}▸ {r.label}", *("" for _ in cols)]
     label = f"{indent}({r.label})" if r.implicit else f"{indent}{r.label}"
     ids = r.ids
-    return [r.index, escape(label) if markup else label, *[c.cell(analysis, ids) for c in cols]]
+    return [r.index, label, *[c.cell(analysis, ids) for c in cols]]
 
 
 def summary(analysis: Analysis) -> Text:
@@ -188,9 +226,9 @@ def warnings_text(analysis: Analysis) -> Text:
 
 
 def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
-                quiet: bool = False, only: str | None = None) -> list[RenderableType | str]:
-    """The table (plain text when huge), the summary, the totals by kind and (unless `quiet`) the
+                quiet: bool = False, only: str | None = None) -> list[RenderableType | LayerTable]:
+    """The table (drawn as text by `cli.show` where it can be), the summary, the totals by kind and (unless `quiet`) the
     warnings, in order."""
-    parts: list[RenderableType | str] = [layer_table(analysis, depth, columns, only), summary(analysis),
+    parts: list[RenderableType | LayerTable] = [layer_table(analysis, depth, columns, only), summary(analysis),
                                          kind_table(analysis)]
     return parts if quiet else [*parts, warnings_text(analysis)]
