@@ -45,11 +45,13 @@ NO_STYLES = Styles()
 
 def console_styles(console: Any) -> Styles:
     """The sequences `console` writes for the table's styles (its colour system, NO_COLOR)."""
+    from rich.console import COLOR_SYSTEMS  # the console's colour system by the name it gives
+
     def pair(name: str) -> tuple[str, str]:
         style = console.get_style(name)
         if console.no_color:
             style = style.without_color
-        on, _, off = style.render("\0", color_system=console._color_system,
+        on, _, off = style.render("\0", color_system=COLOR_SYSTEMS.get(console.color_system),
                                   legacy_windows=console.legacy_windows).partition("\0")
         return on, off
 
@@ -79,11 +81,11 @@ def usual(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[
     if any(_TRAILING.search("\0".join(c)) for c in right):
         return False
     if ":" in marked or ":" in labels:
-        from rich._emoji_replace import _emoji_replace
+        from rich.markup import escape, render  # the cells as rich reads them: emoji codes replaced
 
         said = [s for s in strings if ":" in s]
         said += [label for label, kind in zip(columns[fold], kinds) if ":" in label and kind != HEADING]
-        return all(_emoji_replace(s) == s for s in said)
+        return all(render(escape(s)).plain == s for s in said)
     return True
 
 
