@@ -66,9 +66,10 @@ def training(spec: str, input_shape: tuple[str, ...], fmt: str, optimizer: str, 
         table = formats.to_markdown(analysis, depth, cols)
         click.echo(table + "\n" + "\n".join(f"> {line}" for line in views.summary_lines(analysis)))
         return
-    from rich.console import Group
     from rich.text import Text
 
     from archcalc.report.table import layer_table
 
-    show(Group(layer_table(analysis, depth, cols), Text("\n".join(views.summary_lines(analysis)))))
+    # the table and the summary printed one after the other (not a rich Group): the table is then
+    # drawn by plain_table where it writes rich's bytes, as `report` draws it
+    show([layer_table(analysis, depth, cols), Text("\n".join(views.summary_lines(analysis)))])
