@@ -31,6 +31,7 @@ from archcalc.lang.ast import (
 from archcalc.lang.size import refuse_oversize
 
 HEADERS = ("name", "hidden-activation")
+_HEAD_WORDS = ("param", "input", "use", "block", *HEADERS)  # what a line that is not a statement starts with
 COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
@@ -40,7 +41,7 @@ _WORD_RUN = re.compile(r"[A-Za-z0-9_.\-×]*")  # the characters of a layer token
 _WORD_RUN_EQ = re.compile(r"[A-Za-z0-9_.\-×=]*")  # … and of an option (`/p=1`)
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One non-blank line with the lines indented under it."""
 
@@ -77,9 +78,11 @@ def _line_tree(text: str) -> list[Line]:
     roots: list[Line] = []
     stack: list[Line] = []
     for number, raw in enumerate(split_lines(text), start=1):
-        stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
-        if not stripped.strip():
+        stripped = (raw.split("#", 1)[0] if "#" in raw else raw).rstrip()
+        if not stripped:  # stripped at the right: empty, or it ends in a visible character
             continue
+        if "\t" in stripped:
+            stripped = stripped.expandtabs(4)
         indent = len(stripped) - len(stripped.lstrip(" "))
         line = Line(stripped, number, indent)
         while stack and stack[-1].indent >= indent:
@@ -102,6 +105,9 @@ def _parse_tree(roots: list[Line], source: Source) -> Spec:
     params: list[tuple[str, Piece | FunctionDef]] = []
     inputs: list[InputDecl] = []
     for line in roots:
+        if not line.text.startswith(_HEAD_WORDS, line.indent):  # most lines: a layer or a named node
+            body_lines.append(line)
+            continue
         word = line.body.split(None, 1)[0]
         if word == "param" and not line.body[5:].lstrip().startswith("="):  # not a node named 'param'
             _params(line, params)
@@ -259,8 +265,8 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
     out: list[Statement] = []
     seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
     for line in lines:
-        body = line.body
-        if body.startswith("shortcut:") or body.startswith("shortcut :"):
+        if line.text.startswith("shortcut", line.indent) and (
+                line.body.startswith("shortcut:") or line.body.startswith("shortcut :")):
             _attach_shortcut(out, line)
             continue
         if line.children:
@@ -344,21 +350,56 @@ _QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 # `name = head/options(arguments)`, the name and the options optional, the arguments without brackets,
 # quotes, braces or '=>': most lines of a generated or imported spec, one layer each
 _SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
-                     r"([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*(?:\([^()\[\]{}\"'>]*\))?)")  # the layer
+                     r"(([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*)"  # the layer: head and options …
+                     r"(?:\(([^()\[\]{}\"'>]*)\))?)")  # … and the call's arguments
+# one argument of such a call and the comma after it: `@x`, `key=value` or `value`, no blank inside
+# the value (anything else is split by `_call_args`)
+_CALL_ARG = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?([A-Za-z0-9_.+\-×@]+)\s*(?:,|$)")
 
 
 def _simple(line: Line) -> Statement | None:
     """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
-    no loop, no repeat, no instance (each asked as `_item` asks it); None for any other line."""
+    no loop, no repeat, no instance (each asked as `_item` asks it, where the word it needs is in the
+    token at all); None for any other line."""
     m = _SIMPLE.fullmatch(line.text, line.indent)
     if m is None:
         return None
-    text = m.group(2)
-    if _FOR.search(text) or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
+    name, token, words, inner = m.groups()
+    if ("for" in token and _FOR.search(token)) or ("as" in token and _instance_suffix(token) is not None) or (
+            ("x" in token or "×" in token or "*" in token) and _repeat_suffix(token) is not None):
         return None
-    unit = _unit(text, line.number, m.start(2) + 1)
-    names = () if m.group(1) is None else (m.group(1),)
-    return Statement((Item(unit),), line.loc(line.indent), names)
+    number = line.number
+    unit = _simple_layer(m, number, token, words, inner) or _unit(token, number, m.start(2) + 1)
+    return Statement((Item(unit),), Loc(number, line.indent + 1, 1), () if name is None else (name,))
+
+
+def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: str | None) -> Layer | None:
+    """The layer of a `_SIMPLE` match built straight from the match, as `_unit` builds it, when every
+    argument of its call is `@x`, `key=value` or a value (`_CALL_ARG`); None otherwise (`_unit` then
+    splits it). The columns are the match's: the line's text is what the locations count in."""
+    call: tuple[CallArg, ...] | None = None
+    if inner is not None:
+        text = m.string
+        args: list[CallArg] = []
+        pos, end = m.span(4)
+        while pos < end:
+            a = _CALL_ARG.match(text, pos, end)
+            if a is None:
+                return None
+            key, value = a.groups()
+            args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
+            pos = a.end()
+        call = tuple(args)
+    col = m.start(3) + 1
+    if "/" not in words:
+        return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
+    head, *rest = words.split("/")
+    options = []
+    at = col + len(head) + 1
+    for option in rest:
+        options.append(Piece(option, Loc(number, at, len(option))))
+        at += len(option) + 1
+    return Layer(Piece(head, Loc(number, col, len(head))), tuple(options), call, token)
 
 
 def _statement(line: Line) -> Statement:
