@@ -818,7 +818,11 @@ def _alike(value: Any) -> Any:
 
 
 def _whole(unit: Layer) -> Loc:
-    return Loc(unit.head.loc.line, unit.head.loc.col, max(1, len(unit.text)))
+    """Where the whole token stands: its head's place as wide as its text (the head's own `Loc` where
+    the token is its head alone, `relu`: a record is immutable, so one serves both)."""
+    head = unit.head.loc
+    width = max(1, len(unit.text))
+    return head if head.width == width else Loc(head.line, head.col, width)
 
 
 def _arity(layer: LayerType) -> str:

@@ -63,7 +63,8 @@ def parse(text: str, filename: str = "<spec>", bounded: bool = True) -> Spec:
     the layer limit (the repeated-block summary, which never expands it all, parses with False)."""
     source = Source(text, filename)
     try:
-        spec = _parse_tree(_line_tree(text), source)
+        comments: list[str] = []
+        spec = _parse_tree(_line_tree(text, comments), source, tuple(comments))
         if bounded:
             refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
         return spec
@@ -74,10 +75,14 @@ def parse(text: str, filename: str = "<spec>", bounded: bool = True) -> Spec:
 # -- lines and indentation ---------------------------------------------------------
 
 
-def _line_tree(text: str) -> list[Line]:
+def _line_tree(text: str, comments: list[str]) -> list[Line]:
+    """The lines as a tree by indentation; the text of each comment line put in `comments`."""
     roots: list[Line] = []
     stack: list[Line] = []
     for number, raw in enumerate(split_lines(text), start=1):
+        if "#" in raw and raw.lstrip().startswith("#"):
+            comments.append(raw.split("#", 1)[1].strip())
+            continue
         stripped = (raw.split("#", 1)[0] if "#" in raw else raw).rstrip()
         if not stripped:  # stripped at the right: empty, or it ends in a visible character
             continue
@@ -95,12 +100,9 @@ def _line_tree(text: str) -> list[Line]:
     return roots
 
 
-def _parse_tree(roots: list[Line], source: Source) -> Spec:
+def _parse_tree(roots: list[Line], source: Source, comments: tuple[str, ...]) -> Spec:
     header: dict[str, Piece] = {}
     blocks: dict[str, BlockDef] = {}
-    comments = tuple(
-        ln.split("#", 1)[1].strip() for ln in split_lines(source.text) if ln.lstrip().startswith("#")
-    )
     body_lines: list[Line] = []
     params: list[tuple[str, Piece | FunctionDef]] = []
     inputs: list[InputDecl] = []
@@ -273,9 +275,10 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
             out.append(_statement(line))
             continue
         known = seen.get(line.text)
-        if known is None:
-            known = seen[line.text] = _statement(line)
-        out.append(_on_line(known, line.number))
+        if known is None:  # a new line (a dense DAG's every line): parsed here, on its own line already
+            out.append(seen.setdefault(line.text, _simple(line) or _general(line)))
+        else:
+            out.append(_on_line(known, line.number))
     return tuple(out)
 
 
