@@ -73,3 +73,30 @@ def test_an_unknown_reference_is_refused_where_it_stands() -> None:
         lang.expand(lang.parse(_spec("n2 = add(@n1,\t@n9)"), "t.arch"))
     # the tab counts to the next multiple of 4, as everywhere in the parser (the caret follows it)
     assert e.value.loc is not None and (e.value.loc.line, e.value.loc.col, e.value.loc.width) == (4, 17, 3)
+
+
+def test_a_call_of_references_only_is_marked_alike_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`RefCall` (every argument `@name`) is what both parser paths make, and only there."""
+    def calls(text: str) -> list[str]:
+        spec = lang.parse(text, "t.arch")
+        return [type(s.items[0].unit.call).__name__ for s in spec.body]
+
+    text = _spec("n2 = add(@n1,@n0)\nn3 = add(@n2, @n1) x2\nn4 = concat(@n3, @n2, dim=1)\nn5 = f(k=@n4)\n"
+                 "n6 = f(@n4=1)\nn7 = f(b@c)\nn8 = add()")
+    fast = calls(text)
+    with monkeypatch.context() as m:
+        m.setattr(parser, "_simple", lambda line: None)
+        assert calls(text) == fast
+    assert fast[2:] == ["RefCall", "RefCall", "tuple", "tuple", "RefCall", "tuple", "tuple"]  # `@n4=1`: a link
+
+
+def test_calls_of_references_bind_by_count_and_head() -> None:
+    """A lowering kept for `concat(@a, @b)` serves no `concat(@a, @b, @c)`, `concat(@a, @b, dim=2)` nor
+    `add(@a, @b)`; each reads its own inputs."""
+    text = ("input 4x8x8\na = conv(k=1, c=4)\nb = conv(k=1, c=4)\nc = concat(@a, @b)\nd = concat(@a, @b, @a)\n"
+            "e = concat(@a, @b, dim=2)\nf = concat(@b, @a)\ng = add(@a, @a)\nh = add(@c, @c)\n")
+    graph = infer(lang.expand(lang.parse(text, "t.arch")))
+    by_name = {n.name: n for n in graph if n.name}
+    assert [by_name[k].shape for k in "cdefgh"] == [(8, 8, 8), (12, 8, 8), (4, 16, 8), (8, 8, 8), (4, 8, 8),
+                                                    (8, 8, 8)]
+    assert by_name["f"].inputs == (by_name["b"].id, by_name["a"].id)

@@ -26,6 +26,7 @@ from archcalc.lang.ast import (
     Loop,
     Piece,
     Ref,
+    RefCall,
     Residual,
     Spec,
     Statement,
@@ -520,7 +521,10 @@ class _Expansion:
         if literal:
             if unit.call is None:
                 return unit.text
-            return (unit.head.text, tuple([o.text for o in unit.options]) if unit.options else (),
+            options = tuple([o.text for o in unit.options]) if unit.options else ()
+            if type(unit.call) is RefCall:  # every argument names a node: they bind nothing
+                return unit.head.text, options, len(unit.call)
+            return (unit.head.text, options,
                     tuple([(a.key, None) if a.key is None and a.value.text[:1] == "@" else (a.key, a.value.text)
                            for a in unit.call]))
         scope = self._scope_key(ctx.env)

@@ -24,6 +24,7 @@ from archcalc.lang.ast import (
     Loop,
     Piece,
     Ref,
+    RefCall,
     Residual,
     Spec,
     Statement,
@@ -392,7 +393,7 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
             key, value = a.groups()
             args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
             pos = a.end()
-        call = tuple(args)
+        call = RefCall.of(args)
     col = m.start(3) + 1
     if "/" not in words:
         return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
@@ -747,4 +748,4 @@ def _call_args(text: str, line: int, col: int) -> tuple[CallArg, ...]:
             args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
         else:
             args.append(CallArg(None, piece))
-    return tuple(args)
+    return RefCall.of(args)
