@@ -385,6 +385,7 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
     if inner is not None:
         text = m.string
         args: list[CallArg] = []
+        refs = True  # every argument `@name` so far: a RefCall, as `RefCall.of` tells
         pos, end = m.span(4)
         while pos < end:
             a = _CALL_ARG.match(text, pos, end)
@@ -392,8 +393,9 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
                 return None
             key, value = a.groups()
             args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
+            refs = refs and key is None and value[0] == "@"
             pos = a.end()
-        call = RefCall.of(args)
+        call = RefCall(args) if refs and args else tuple(args)
     col = m.start(3) + 1
     if "/" not in words:
         return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
