@@ -43,6 +43,22 @@ class CallArg:
     value: Piece
 
 
+class RefCall(tuple[CallArg, ...]):
+    """A call's arguments when every one is a node reference (`add(@n4, @n3)`): a tuple like any other
+    (equal to a tuple of the same arguments) that says so, so that expansion keys the token's lowering
+    by its head, options and count of inputs without reading each argument (`expand._layer_key`)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def of(args: list[CallArg]) -> tuple[CallArg, ...]:
+        """`args` as a RefCall if each is a positional `@name` (as expansion reads a link), else a tuple."""
+        for a in args:
+            if a.key is not None or a.value.text[:1] != "@":
+                return tuple(args)
+        return RefCall(args) if args else ()
+
+
 @record(slots=True)
 class Layer:
     """`conv3-64/s2/nobias`, `conv(k=3, c=64)`, `bottleneck(128, s=2)` or `add(@a, @b)`.

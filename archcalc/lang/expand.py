@@ -16,7 +16,21 @@ from typing import Any
 
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
-from archcalc.lang.ast import BlockDef, Branches, InputDecl, Item, Layer, Loop, Piece, Ref, Residual, Spec, Statement
+from archcalc.lang.ast import (
+    BlockDef,
+    Branches,
+    CallArg,
+    InputDecl,
+    Item,
+    Layer,
+    Loop,
+    Piece,
+    Ref,
+    RefCall,
+    Residual,
+    Spec,
+    Statement,
+)
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
 from archcalc.lang.expr import ExprError, evaluate, substitute
 from archcalc.lang.modules import ROOT, SHORTCUT, ModuleTree, counted
@@ -240,6 +254,15 @@ class _Expansion:
                 if stmt.expect is not None:
                     self.expectations.append((cur, stmt.expect))
                 continue
+            if len(stmt.items) == 1 and len(stmt.names) == 1 and stmt.module is None and self.counts is None:
+                item = stmt.items[0]  # `n5 = add(@n4, @n3)`: one plain layer named, as the general path below
+                if type(item.unit) is Layer and item.repeat == 1 and item.loop is None and item.repeat_expr is None:
+                    name = stmt.names[0]
+                    cur = self._unit(item.unit, cur, ctx, None if self.replaying else name)
+                    if stmt.expect is not None:
+                        self.expectations.append((cur, stmt.expect))
+                    self._name(stmt, name, cur, ctx)
+                    continue
             items = stmt.items[:-1] if len(stmt.names) > 1 else stmt.items
             module, inner = self._statement_module(stmt, items, ctx)
             for k, item in enumerate(items):
@@ -249,12 +272,16 @@ class _Expansion:
             if stmt.expect is not None:
                 self.expectations.append((cur, stmt.expect))
             for name, out in zip(stmt.names, outs):
-                if name in ctx.names:
-                    raise SpecError(f"name '{name}' is already defined", stmt.loc)
-                ctx.names[name] = out
-                if self.drafts[out].name is None:
-                    self.drafts[out].name = name
+                self._name(stmt, name, out, ctx)
         return cur
+
+    def _name(self, stmt: Statement, name: str, out: int, ctx: _Ctx) -> None:
+        """`name = …`: the statement's draft `out` can be read as `@name` from here on."""
+        if name in ctx.names:
+            raise SpecError(f"name '{name}' is already defined", stmt.loc)
+        ctx.names[name] = out
+        if self.drafts[out].name is None:
+            self.drafts[out].name = name
 
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
@@ -369,7 +396,7 @@ class _Expansion:
         return count
 
     def _unit(self, unit: Layer | Ref | Branches | Residual, cur: int, ctx: _Ctx, module: str | None = None) -> int:
-        if isinstance(unit, Ref):
+        if type(unit) is Ref:
             return self._ref(unit.name, unit.loc, ctx)
         # one level deeper into branches, residuals or blocks: bounded, never a RecursionError
         # (a plain try/finally: a context manager here cost a tenth of a chain's expansion)
@@ -379,11 +406,12 @@ class _Expansion:
                 raise SpecError(f"the spec nests branches, residuals and block calls more than {MAX_NESTING} "
                                 f"levels deep", unit.loc if not isinstance(unit, Layer) else unit.head.loc,
                                 expected="a flatter structure")
+            if type(unit) is Layer:
+                return self._layer(unit, cur, ctx, module=module)[-1]
             if isinstance(unit, Branches):
                 return self._branches(unit, cur, ctx, module)
-            if isinstance(unit, Residual):
-                return self._residual(unit, cur, ctx, module)
-            return self._layer(unit, cur, ctx, module=module)[-1]
+            assert isinstance(unit, Residual)
+            return self._residual(unit, cur, ctx, module)
         finally:
             self.nesting -= 1
 
@@ -435,7 +463,7 @@ class _Expansion:
                ) -> list[int]:
         """The drafts of one layer token (several for a split into named parts); `module` names its
         module (a tuple: one name per part)."""
-        head = self._subst(unit.head, ctx)
+        head = unit.head.text if "{" not in unit.head.text else self._subst(unit.head, ctx)
         if head in self.instances:
             return [self._again(self.instances[head], unit, cur, ctx)]
         if head in self.spec.blocks:
@@ -455,14 +483,19 @@ class _Expansion:
         inputs: list[int] = [cur] if layer.max_inputs != 0 else []
         tie = None
         if links:  # what the token names in the graph: resolved where it stands
+            call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
+            visible = ctx.names
             refs: list[int] = []
             for index, value in links:
+                arg = call[index].value
                 if literal:
-                    value = unit.call[index].value.text  # type: ignore[index]
-                if value.startswith("@"):
-                    refs.append(self._ref(value[1:], unit.call[index].value.loc, ctx))  # type: ignore[index]
+                    value = arg.text
+                if value[:1] != "@":
+                    tie = self._tie(value, arg.loc)
+                elif value[1:] in visible:
+                    refs.append(visible[value[1:]])
                 else:
-                    tie = self._tie(value, unit.call[index].value.loc)  # type: ignore[index]
+                    refs.append(self._ref(value[1:], arg.loc, ctx))  # refused there, by name
             if refs:
                 inputs = refs
         if parts > 1:
@@ -488,8 +521,11 @@ class _Expansion:
         if literal:
             if unit.call is None:
                 return unit.text
-            return (unit.head.text, tuple([o.text for o in unit.options]),
-                    tuple([(a.key, None) if a.key is None and a.value.text.startswith("@") else (a.key, a.value.text)
+            options = tuple([o.text for o in unit.options]) if unit.options else ()
+            if type(unit.call) is RefCall:  # every argument names a node: they bind nothing
+                return unit.head.text, options, len(unit.call)
+            return (unit.head.text, options,
+                    tuple([(a.key, None) if a.key is None and a.value.text[:1] == "@" else (a.key, a.value.text)
                            for a in unit.call]))
         scope = self._scope_key(ctx.env)
         return None if scope is None else (unit.text, scope)
@@ -786,7 +822,11 @@ def _alike(value: Any) -> Any:
 
 
 def _whole(unit: Layer) -> Loc:
-    return Loc(unit.head.loc.line, unit.head.loc.col, max(1, len(unit.text)))
+    """Where the whole token stands: its head's place as wide as its text (the head's own `Loc` where
+    the token is its head alone, `relu`: a record is immutable, so one serves both)."""
+    head = unit.head.loc
+    width = max(1, len(unit.text))
+    return head if head.width == width else Loc(head.line, head.col, width)
 
 
 def _arity(layer: LayerType) -> str:

@@ -24,6 +24,7 @@ from archcalc.lang.ast import (
     Loop,
     Piece,
     Ref,
+    RefCall,
     Residual,
     Spec,
     Statement,
@@ -31,6 +32,7 @@ from archcalc.lang.ast import (
 from archcalc.lang.size import refuse_oversize
 
 HEADERS = ("name", "hidden-activation")
+_HEAD_WORDS = ("param", "input", "use", "block", *HEADERS)  # what a line that is not a statement starts with
 COMPOUNDS = ("concat", "add", "residual")
 MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
@@ -40,7 +42,7 @@ _WORD_RUN = re.compile(r"[A-Za-z0-9_.\-×]*")  # the characters of a layer token
 _WORD_RUN_EQ = re.compile(r"[A-Za-z0-9_.\-×=]*")  # … and of an option (`/p=1`)
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One non-blank line with the lines indented under it."""
 
@@ -62,7 +64,8 @@ def parse(text: str, filename: str = "<spec>", bounded: bool = True) -> Spec:
     the layer limit (the repeated-block summary, which never expands it all, parses with False)."""
     source = Source(text, filename)
     try:
-        spec = _parse_tree(_line_tree(text), source)
+        comments: list[str] = []
+        spec = _parse_tree(_line_tree(text, comments), source, tuple(comments))
         if bounded:
             refuse_oversize(spec)  # a million layers in three lines: refused here, not after building them
         return spec
@@ -73,13 +76,19 @@ def parse(text: str, filename: str = "<spec>", bounded: bool = True) -> Spec:
 # -- lines and indentation ---------------------------------------------------------
 
 
-def _line_tree(text: str) -> list[Line]:
+def _line_tree(text: str, comments: list[str]) -> list[Line]:
+    """The lines as a tree by indentation; the text of each comment line put in `comments`."""
     roots: list[Line] = []
     stack: list[Line] = []
     for number, raw in enumerate(split_lines(text), start=1):
-        stripped = raw.split("#", 1)[0].rstrip().expandtabs(4)
-        if not stripped.strip():
+        if "#" in raw and raw.lstrip().startswith("#"):
+            comments.append(raw.split("#", 1)[1].strip())
             continue
+        stripped = (raw.split("#", 1)[0] if "#" in raw else raw).rstrip()
+        if not stripped:  # stripped at the right: empty, or it ends in a visible character
+            continue
+        if "\t" in stripped:
+            stripped = stripped.expandtabs(4)
         indent = len(stripped) - len(stripped.lstrip(" "))
         line = Line(stripped, number, indent)
         while stack and stack[-1].indent >= indent:
@@ -92,16 +101,16 @@ def _line_tree(text: str) -> list[Line]:
     return roots
 
 
-def _parse_tree(roots: list[Line], source: Source) -> Spec:
+def _parse_tree(roots: list[Line], source: Source, comments: tuple[str, ...]) -> Spec:
     header: dict[str, Piece] = {}
     blocks: dict[str, BlockDef] = {}
-    comments = tuple(
-        ln.split("#", 1)[1].strip() for ln in split_lines(source.text) if ln.lstrip().startswith("#")
-    )
     body_lines: list[Line] = []
     params: list[tuple[str, Piece | FunctionDef]] = []
     inputs: list[InputDecl] = []
     for line in roots:
+        if not line.text.startswith(_HEAD_WORDS, line.indent):  # most lines: a layer or a named node
+            body_lines.append(line)
+            continue
         word = line.body.split(None, 1)[0]
         if word == "param" and not line.body[5:].lstrip().startswith("="):  # not a node named 'param'
             _params(line, params)
@@ -259,17 +268,18 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
     out: list[Statement] = []
     seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
     for line in lines:
-        body = line.body
-        if body.startswith("shortcut:") or body.startswith("shortcut :"):
+        if line.text.startswith("shortcut", line.indent) and (
+                line.body.startswith("shortcut:") or line.body.startswith("shortcut :")):
             _attach_shortcut(out, line)
             continue
         if line.children:
             out.append(_statement(line))
             continue
         known = seen.get(line.text)
-        if known is None:
-            known = seen[line.text] = _statement(line)
-        out.append(_on_line(known, line.number))
+        if known is None:  # a new line (a dense DAG's every line): parsed here, on its own line already
+            out.append(seen.setdefault(line.text, _simple(line) or _general(line)))
+        else:
+            out.append(_on_line(known, line.number))
     return tuple(out)
 
 
@@ -344,21 +354,58 @@ _QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 # `name = head/options(arguments)`, the name and the options optional, the arguments without brackets,
 # quotes, braces or '=>': most lines of a generated or imported spec, one layer each
 _SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
-                     r"([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*(?:\([^()\[\]{}\"'>]*\))?)")  # the layer
+                     r"(([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*)"  # the layer: head and options …
+                     r"(?:\(([^()\[\]{}\"'>]*)\))?)")  # … and the call's arguments
+# one argument of such a call and the comma after it: `@x`, `key=value` or `value`, no blank inside
+# the value (anything else is split by `_call_args`)
+_CALL_ARG = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?([A-Za-z0-9_.+\-×@]+)\s*(?:,|$)")
 
 
 def _simple(line: Line) -> Statement | None:
     """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
-    no loop, no repeat, no instance (each asked as `_item` asks it); None for any other line."""
+    no loop, no repeat, no instance (each asked as `_item` asks it, where the word it needs is in the
+    token at all); None for any other line."""
     m = _SIMPLE.fullmatch(line.text, line.indent)
     if m is None:
         return None
-    text = m.group(2)
-    if _FOR.search(text) or _repeat_suffix(text) is not None or _instance_suffix(text) is not None:
+    name, token, words, inner = m.groups()
+    if ("for" in token and _FOR.search(token)) or ("as" in token and _instance_suffix(token) is not None) or (
+            ("x" in token or "×" in token or "*" in token) and _repeat_suffix(token) is not None):
         return None
-    unit = _unit(text, line.number, m.start(2) + 1)
-    names = () if m.group(1) is None else (m.group(1),)
-    return Statement((Item(unit),), line.loc(line.indent), names)
+    number = line.number
+    unit = _simple_layer(m, number, token, words, inner) or _unit(token, number, m.start(2) + 1)
+    return Statement((Item(unit),), Loc(number, line.indent + 1, 1), () if name is None else (name,))
+
+
+def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: str | None) -> Layer | None:
+    """The layer of a `_SIMPLE` match built straight from the match, as `_unit` builds it, when every
+    argument of its call is `@x`, `key=value` or a value (`_CALL_ARG`); None otherwise (`_unit` then
+    splits it). The columns are the match's: the line's text is what the locations count in."""
+    call: tuple[CallArg, ...] | None = None
+    if inner is not None:
+        text = m.string
+        args: list[CallArg] = []
+        refs = True  # every argument `@name` so far: a RefCall, as `RefCall.of` tells
+        pos, end = m.span(4)
+        while pos < end:
+            a = _CALL_ARG.match(text, pos, end)
+            if a is None:
+                return None
+            key, value = a.groups()
+            args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
+            refs = refs and key is None and value[0] == "@"
+            pos = a.end()
+        call = RefCall(args) if refs and args else tuple(args)
+    col = m.start(3) + 1
+    if "/" not in words:
+        return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
+    head, *rest = words.split("/")
+    options = []
+    at = col + len(head) + 1
+    for option in rest:
+        options.append(Piece(option, Loc(number, at, len(option))))
+        at += len(option) + 1
+    return Layer(Piece(head, Loc(number, col, len(head))), tuple(options), call, token)
 
 
 def _statement(line: Line) -> Statement:
@@ -703,4 +750,4 @@ def _call_args(text: str, line: int, col: int) -> tuple[CallArg, ...]:
             args.append(CallArg(m.group(1), Piece(m.group(2), Loc(piece.loc.line, value_col, len(m.group(2))))))
         else:
             args.append(CallArg(None, piece))
-    return tuple(args)
+    return RefCall.of(args)

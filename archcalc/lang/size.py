@@ -55,7 +55,7 @@ class _Count:
         self.blocks: dict[str, int] = {}
         self.exact = True  # False once a part counted 0 only because it is not known before expanding
         self.open: set[str] = set()  # blocks being counted: a block that calls itself counts 0 (expansion refuses it)
-        self.block_instances = {u.instance.text for u in _layers(spec)  # instances that may be of blocks
+        self.block_instances = {u.instance.text for u in _named_layers(spec)  # instances that may be of blocks
                                 if u.instance and (u.head.text in spec.blocks or "{" in u.head.text)}
 
     def statements(self, stmts: tuple[Statement, ...]) -> int:
@@ -65,7 +65,11 @@ class _Count:
         if item.loop is not None or item.repeat_expr is not None:  # counted when expanded
             self.exact = False
             return 0
-        return self.unit(item.unit) * item.repeat
+        unit = item.unit
+        if type(unit) is Layer and item.repeat == 1 and unit.head.text not in self.spec.blocks and (
+                "{" not in unit.head.text and unit.head.text not in self.block_instances):
+            return 1  # most items: one layer, as `unit` counts it
+        return self.unit(unit) * item.repeat
 
     def unit(self, unit: object) -> int:
         if isinstance(unit, Ref):
@@ -95,16 +99,17 @@ class _Count:
         return self.blocks[name]
 
 
-def _layers(spec: Spec) -> list[Layer]:
-    """Every layer token written in the spec, once per place it is written."""
+def _named_layers(spec: Spec) -> list[Layer]:
+    """Every layer token written in the spec with `as NAME`, once per place it is written."""
     out: list[Layer] = []
 
     def walk(stmts: tuple[Statement, ...]) -> None:
         for stmt in stmts:
             for item in stmt.items:
                 unit = item.unit
-                if isinstance(unit, Layer):
-                    out.append(unit)
+                if type(unit) is Layer:
+                    if unit.instance is not None:
+                        out.append(unit)
                 elif isinstance(unit, Branches):
                     for branch in unit.branches:
                         walk(branch)
