@@ -99,3 +99,25 @@ def test_a_report_of_a_built_in_spec_loads_no_importer() -> None:
             "print('archcalc.importers' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-2:] == ["[]", "True"]
+
+
+GC_STATE = """
+import atexit, gc, sys
+atexit.register(lambda: print('collector', gc.isenabled(), file=sys.stderr))
+sys.argv = ['archcalc', *sys.argv[1:]]
+from archcalc.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args, enabled", [(["list"], False), (["report", "lenet5", "--format", "json"], False),
+                                           (["verify", "--help"], True), (["import", "--help"], True)])
+def test_a_static_command_runs_without_the_cyclic_collector(args: list[str], enabled: bool) -> None:
+    out = subprocess.run([sys.executable, "-c", GC_STATE, *args], capture_output=True, text=True)
+    assert out.returncode == 0 and f"collector {enabled}" in out.stderr
+
+
+def test_the_torch_commands_are_commands() -> None:
+    from archcalc.cli import COMMANDS, TORCH_COMMANDS
+
+    assert TORCH_COMMANDS <= set(COMMANDS)
