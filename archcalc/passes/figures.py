@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from archcalc.layers.base import Formula
@@ -83,7 +84,13 @@ def _sharing_factor(a: Analysis, ids: Sequence[int]) -> float | None:
 
 def _share(a: Analysis, ids: Sequence[int]) -> Fraction:
     total = a.totals.params
-    return Fraction(sum(a.counts[i].params for i in ids), total) if total else Fraction(0)
+    return _fraction(sum(a.counts[i].params for i in ids), total) if total else Fraction(0)
+
+
+@lru_cache(maxsize=4096)
+def _fraction(part: int, whole: int) -> Fraction:
+    """part / whole, made once per pair (a table's rows of one layer size share it; ints: exact keys)."""
+    return Fraction(part, whole)
 
 
 def _all(a: Analysis) -> range:
