@@ -35,6 +35,14 @@ def test_undefined_name_suggests_the_closest() -> None:
     )
 
 
+def test_a_name_is_only_suggested_as_it_is() -> None:
+    """A paper token keeps its numbers (covn3-384 → conv3-384); a name does not: `@n9` among n0 and n1
+    once drew "did you mean 'n09'?", a name nobody wrote."""
+    assert "did you mean" not in str(error_of("input 3x32x32\nn0 = conv3-16\nn1 = add(@n0, @n9)\n"))
+    assert "did you mean 'n10'?" in str(error_of("input 3x32x32\nn10 = conv3-16\nadd(@n10, @n1O)\n"))
+    assert "did you mean 'conv3-384'?" in str(error_of("input 3x32x32\ncovn3-384\n"))
+
+
 def test_a_name_defined_later_is_undefined_so_no_cycle_can_be_written() -> None:
     # A reference sees only names defined above it, so every edge points from an earlier node
     # to a later one: the graph is acyclic by construction. Referring ahead is the only way to

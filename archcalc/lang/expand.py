@@ -558,7 +558,7 @@ class _Expansion:
             raise SpecError(
                 f"unknown layer '{head}'", unit.head.loc,
                 expected="a layer such as conv3-64, maxpool, FC-4096 or relu ('archcalc layers' lists them)",
-                hint=missing_layer(head) or did_you_mean(head, list(kinds), kinds),
+                hint=missing_layer(head) or did_you_mean(head, list(kinds), kinds, token=True),
             )
         layer, spelled = found
         options = [Value(None, self._subst(o, ctx), o.loc) for o in unit.options]

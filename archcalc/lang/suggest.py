@@ -27,8 +27,11 @@ ELSEWHERE = {
 }
 
 
-def did_you_mean(word: str, candidates: list[str], kinds: Mapping[str, str] | None = None) -> str | None:
-    """The closest candidate, keeping the numbers a paper token spelled (covn3-384 → conv3-384).
+def did_you_mean(word: str, candidates: list[str], kinds: Mapping[str, str] | None = None,
+                 token: bool = False) -> str | None:
+    """The closest candidate; for a layer `token`, the closest layer name with the numbers the
+    paper token spelled kept (covn3-384 → conv3-384). A name (a node's, a parameter's) is only
+    ever offered as it is: `@n9` among n0 and n1 is not 'n09'.
 
     With `kinds` (candidate → its layer kind), only a candidate of the word's family is offered.
     """
@@ -39,6 +42,8 @@ def did_you_mean(word: str, candidates: list[str], kinds: Mapping[str, str] | No
     close = difflib.get_close_matches(low, allowed, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
+    if not token:
+        return None
     prefix = low.rstrip("0123456789-x/.")
     stem = prefix.split("-")[0].rstrip("0123456789x")
     close = difflib.get_close_matches(stem, allowed, n=1, cutoff=0.6) if stem else []
