@@ -179,7 +179,9 @@ def show(renderable: Any, file: Any = None) -> None:
             click.echo(text, file=file, color=True)  # color: its escapes, where rich styles a terminal
             continue
         if not console.is_terminal and not console.is_jupyter:
-            needed = console.measure(part, options=console.options.update(width=10_000)).maximum
+            from archcalc.report.plain_table import WIDEST  # the plain parts decline lines wider than this
+
+            needed = console.measure(part, options=console.options.update(width=WIDEST)).maximum
             console = Console(file=file, width=max(80, needed))
         console.print(part)
 

@@ -10,7 +10,8 @@ footer, italic title, `dim` implicit rows, `bold cyan` block headings). It draws
 can draw exactly: `usual` says whether the cells hold nothing rich would read differently
 (markup, emoji codes, control characters), and the caller leaves a terminal narrower than
 the table to rich, which shrinks columns. tests/test_plain_table.py compares the bytes with
-rich's on every built-in spec and on awkward cases.
+rich's on every built-in spec and on awkward cases. The totals by kind of layer are drawn here
+too (a title to the left, no footer: `draw`'s keywords), held to rich by tests/test_plain_report.py.
 """
 
 from __future__ import annotations
