@@ -6,6 +6,7 @@ format's), and of archcalc's own modules neither another command's nor the table
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -78,12 +79,39 @@ def test_every_frozen_record_a_json_report_loads_is_a_record() -> None:
     assert 10 < int(built) < int(count) * 0.8  # an __init__ is written only for a record the command builds
 
 
-def test_the_table_does_import_rich() -> None:  # the check above can fail: rich is found when it is there
-    code = ("import contextlib, io, sys\nfrom archcalc.cli import main\nsys.argv = ['archcalc', 'report', 'lenet5']\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
-            "    except SystemExit:\n        pass\nprint('rich' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "True"
+TABLE_REPORT = """
+import contextlib, io, sys
+from archcalc.cli import main
+
+sys.argv = ['archcalc', 'report', sys.argv[1]]
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        main()
+    except SystemExit as e:
+        assert not e.code, e.code
+assert 'by kind of layer' in out.getvalue()
+print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'pygments', 'markdown_it'}))
+"""
+
+
+@pytest.mark.parametrize("spec", ["vgg16", "resnet152", "siamese"])
+def test_a_table_report_to_a_pipe_imports_no_rich(spec: str) -> None:
+    """To a pipe or a file the table report is plain text (report/plain_table.py draws rich's
+    bytes; tests/test_plain_report.py holds them to rich): rich is not loaded at all."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    out = subprocess.run([sys.executable, "-c", TABLE_REPORT, spec], capture_output=True, text=True, check=True,
+                         env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("setting", [{"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}])
+def test_the_table_does_import_rich_on_a_terminal(setting: dict[str, str]) -> None:
+    """The check above can fail: on a terminal (forced as rich forces it) rich draws the parts it
+    styles and wraps, and is found in sys.modules."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")} | setting
+    out = subprocess.run([sys.executable, "-c", TABLE_REPORT, "vgg16"], capture_output=True, text=True, check=True,
+                         env=env)
+    assert "'rich'" in out.stdout.strip().splitlines()[-1]
 
 
 def test_a_report_of_a_built_in_spec_loads_no_importer() -> None:

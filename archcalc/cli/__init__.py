@@ -159,22 +159,61 @@ def check_output(path: str | None) -> None:
 def show(renderable: Any, file: Any = None) -> None:
     """Print a rich renderable, or a list of them and plain strings (printed as they are), to
     stdout or `file`; when not a terminal, as wide as it needs so no number is cut. A part with
-    `text_for(console)` (the layer table) gives the text rich would print, or None to leave it to rich."""
-    from rich.console import Console
-
+    `plain_text()` (the table report's parts) gives the text rich would print to a UTF-8 pipe or
+    file, found without importing rich, or None to leave it to rich; one with `text_for(console)`
+    (the layer table) gives the text rich would print on that console, or None."""
+    plain = plain_output(file)
     for part in renderable if isinstance(renderable, list) else [renderable]:
         if isinstance(part, str):
             click.echo(part, file=file)
             continue
+        text = part.plain_text() if plain and hasattr(part, "plain_text") else None
+        if text is not None:
+            click.echo(text, file=file)
+            continue
+        from rich.console import Console
+
         console = Console(file=file)
         text = part.text_for(console) if hasattr(part, "text_for") else None  # the layer table, drawn as rich would
         if text is not None:
             click.echo(text, file=file, color=True)  # color: its escapes, where rich styles a terminal
             continue
         if not console.is_terminal and not console.is_jupyter:
-            needed = console.measure(part, options=console.options.update(width=10_000)).maximum
+            from archcalc.report.plain_table import WIDEST  # the plain parts decline lines wider than this
+
+            needed = console.measure(part, options=console.options.update(width=WIDEST)).maximum
             console = Console(file=file, width=max(80, needed))
         console.print(part)
+
+
+def plain_output(file: Any = None) -> bool:
+    """Whether rich would print to `file` (stdout by default) with no styles and no terminal's
+    width: a plain UTF-8 pipe or file, outside Jupyter and Windows' legacy console. rich's own
+    rules (Console.is_terminal, rich 15): TTY_COMPATIBLE=0/1 says no/yes, a set FORCE_COLOR
+    says yes unless empty, else the file's isatty(). Anything unusual (IDLE, a file rich
+    proxies, no file) is left to rich."""
+    import builtins
+    import os
+
+    target = sys.stdout if file is None else file
+    if target is None or hasattr(target, "rich_proxied_file") or sys.platform == "win32":
+        return False
+    if hasattr(builtins, "get_ipython") or "google.colab" in sys.modules:  # rich asks IPython about Jupyter
+        return False
+    if getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+        return False
+    if not (getattr(target, "encoding", "utf-8") or "utf-8").lower().startswith("utf"):
+        return False  # rich draws an ASCII box there
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "0"
+    if os.environ.get("FORCE_COLOR") is not None:
+        return os.environ["FORCE_COLOR"] == ""
+    isatty = getattr(target, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:  # a closed file: rich takes it for no terminal
+        return True
 
 
 # the commands that run torch: its modules and autograd graphs make cycles the collector must free

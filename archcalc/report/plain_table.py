@@ -10,7 +10,8 @@ footer, italic title, `dim` implicit rows, `bold cyan` block headings). It draws
 can draw exactly: `usual` says whether the cells hold nothing rich would read differently
 (markup, emoji codes, control characters), and the caller leaves a terminal narrower than
 the table to rich, which shrinks columns. tests/test_plain_table.py compares the bytes with
-rich's on every built-in spec and on awkward cases.
+rich's on every built-in spec and on awkward cases. The totals by kind of layer are drawn here
+too (a title to the left, no footer: `draw`'s keywords), held to rich by tests/test_plain_report.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from rich.cells import cell_len
-
 from archcalc.records import record
 
 PLAIN_ROWS = 2_000  # past this many rows the plain drawing is used even where rich would differ (rich: minutes)
 
 HEADING, IMPLICIT, LAYER = "heading", "implicit", "layer"
+
+WIDEST = 10_000  # cli.show measures a part within this many cells: the widest console it makes
 
 
 @record
@@ -90,9 +91,11 @@ def usual(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[
 
 
 def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], kinds: Sequence[str],
-         footer: Sequence[str], fold: int, fold_width: int, styles: Styles = NO_STYLES) -> str:
+         footer: Sequence[str], fold: int, fold_width: int, styles: Styles = NO_STYLES, *,
+         title_justify: str = "center", show_footer: bool = True) -> str:
     """The table's text: `heads` are (title, justify) per column, `kinds` each row's kind
-    (HEADING, IMPLICIT or LAYER); column `fold` is at most `fold_width` wide and folds longer cells."""
+    (HEADING, IMPLICIT or LAYER); column `fold` is at most `fold_width` wide and folds longer cells.
+    Without `show_footer` the table ends at its last row (pass empty footer cells)."""
     columns = _columns(heads, rows, footer, fold, fold_width)
     plain = _Rows(columns, fold, ("", ""))
     bold = _Rows(columns, fold, styles.header)
@@ -102,7 +105,8 @@ def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[s
     bar = ["━" * (w + 2) for w in widths]
     thin = ["─" * (w + 2) for w in widths]
     t_on, t_off = styles.title
-    text = [f"{t_on}{line}{t_off}" for line in title_lines(title, sum(widths) + 3 * len(widths) + 1)]
+    width = sum(widths) + 3 * len(widths) + 1
+    text = [f"{t_on}{line}{t_off}" for line in title_lines(title, width, title_justify)]
     text += ["┏" + "┳".join(bar) + "┓", *bold.lines([h for h, _ in heads], edge="┃"), "┡" + "╇".join(bar) + "┩"]
     line = plain.line
     for cells, kind in zip(rows, kinds):
@@ -112,7 +116,9 @@ def draw(title: str, heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[s
             text += dim.lines(cells)
         else:
             text += plain.lines(cells, label_style=(on, off))
-    text += ["├" + "┼".join(thin) + "┤", *bold.lines(footer), "└" + "┴".join(thin) + "┘"]
+    if show_footer:
+        text += ["├" + "┼".join(thin) + "┤", *bold.lines(footer)]
+    text.append("└" + "┴".join(thin) + "┘")
     return "\n".join(text)
 
 
@@ -146,21 +152,37 @@ def _columns(heads: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], fo
             for i, (head, justify) in enumerate(heads)]
 
 
+# characters rich counts as one cell each: its own single-cell ranges (rich.cells'
+# _SINGLE_CELL_UNICODE_RANGES: Latin with '×' and '·', Greek, Cyrillic, box drawing with '▸',
+# Braille), and ranges its width tables give one cell (phonetic 'ᵀ', dashes and punctuation
+# '–', super- and subscripts, arrows, mathematical operators '−'): tests/test_plain_report.py
+# holds every one to rich. A cell of these is measured without loading rich.
+_SINGLE_CELL_RANGES = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482), (0x2500, 0x25FC), (0x2800, 0x28FF),
+                       (0x1D00, 0x1DBF), (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x209F), (0x2190, 0x22FF))
+_SINGLE_CELLS = frozenset(chr(c) for start, end in _SINGLE_CELL_RANGES for c in range(start, end + 1))
+_single_cells: Callable[[str], bool] = _SINGLE_CELLS.issuperset
+
+
 def cells(text: str) -> int:
     """How many terminal cells `text` takes, as rich counts them (CJK takes two)."""
-    return len(text) if text.isascii() else cell_len(text)
+    if text.isascii() or _single_cells(text):
+        return len(text)
+    from rich.cells import cell_len  # imported here: a report to a pipe need not load rich
+
+    return cell_len(text)
 
 
-def title_lines(title: str, width: int) -> list[str]:
-    """The title centred over `width` cells, wrapped into several lines if longer, as rich does."""
+def title_lines(title: str, width: int, justify: str = "center") -> list[str]:
+    """The title centred (or to the left) over `width` cells, wrapped into several lines if
+    longer, as rich does."""
     if not title:  # rich writes no line for no title
         return []
     if cells(title) <= width and title == title.strip():
-        left = (width - cells(title)) // 2
+        left = (width - cells(title)) // 2 if justify == "center" else 0
         return [" " * left + title + " " * (width - left - cells(title))]
     from rich.text import Text
 
-    lines = Text(title).wrap(_console(), width, justify="center", overflow="fold")
+    lines = Text(title).wrap(_console(), width, justify=justify, overflow="fold")  # type: ignore[arg-type]
     return [line.plain for line in lines]
 
 

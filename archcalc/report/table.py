@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-
-from rich.console import Console, RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from archcalc.passes.analysis import Analysis
 from archcalc.records import record
@@ -18,6 +15,11 @@ from archcalc.report.plain_table import HEADING, IMPLICIT, LAYER, PLAIN_ROWS
 from archcalc.report.rows import Row, rows
 from archcalc.report.rows import only as filter_rows
 from archcalc.tensor import format_shape
+
+if TYPE_CHECKING:  # rich is imported where it draws: a report to a pipe or a file never loads it
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 LABEL_WIDTH = 60
 
@@ -63,13 +65,26 @@ class LayerTable:
             return self.text() if huge else None  # rich shrinks the columns to the terminal
         return self.text(plain.console_styles(console))
 
+    def plain_text(self) -> str | None:
+        """What a console that is not a terminal would print (`text_for`), known without one:
+        `cli.show` asks only where it has found the output is a UTF-8 pipe or file."""
+        if len(self.cells) > PLAIN_ROWS or plain.usual(self.title, self.heads, self.cells, self.kinds, self.footer, 1):
+            return self.text()
+        return None
+
     def __rich__(self) -> Table | Text:
+        from rich.text import Text
+
         if len(self.cells) > PLAIN_ROWS:  # rich lays out every row itself: too slow for a huge network
             return Text(self.text())
         return self.rich()
 
     def rich(self) -> Table:
         """The table as rich draws it (the reference the plain drawing is held to)."""
+        from rich.markup import escape
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=self.title, show_footer=True, header_style="bold", footer_style="bold")
         for i, (title, justify) in enumerate(self.heads):
             # every column but the label keeps its full width: numbers are never cut;
@@ -105,35 +120,72 @@ def _cells(analysis: Analysis, r: Row, cols: Sequence[Column]) -> list[str]:
     return [r.index, label, *[c.cell(analysis, ids) for c in cols]]
 
 
-def summary(analysis: Analysis) -> Text:
+@record
+class Styled:
+    """Text as (text, style) pieces, the style a rich style name ('' for none): printed as it is
+    where nothing styles it (a pipe, a file: `plain_text`, no rich needed), and as a rich Text
+    elsewhere (on a terminal rich styles it and word-wraps a long line at the terminal's width)."""
+
+    pieces: tuple[tuple[str, str], ...]
+
+    def plain_text(self) -> str | None:
+        """What rich prints for the text (without the final newline) on a console that is not a
+        terminal, which `cli.show` makes as wide as the text's longest line; None where rich
+        would print something else: a control character or a tab (rich strips or expands them),
+        a line over the widest console `cli.show` makes (rich wraps it)."""
+        text = "".join(piece for piece, _ in self.pieces)
+        if _CONTROL.search(text):
+            return None
+        # a character takes at most two cells: a line under half the width needs no measuring
+        if any(2 * len(line) > plain.WIDEST and plain.cells(line) > plain.WIDEST for line in text.split("\n")):
+            return None
+        return text
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        text = Text()
+        for piece, style in self.pieces:
+            text.append(piece, style=style)
+        return text
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # all but the newline
+
+
+def summary(analysis: Analysis) -> Styled:
     t = analysis.totals
     o = t.other_ops
-    text = Text()
-    text.append(f"parameters {t.params:,} ({metric(t.params)})", style="bold")
-    text.append(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}")
+    pieces: list[tuple[str, str]] = []
+
+    def add(text: str, style: str = "") -> None:
+        pieces.append((text, style))
+
+    add(f"parameters {t.params:,} ({metric(t.params)})", "bold")
+    add(f" = weights {t.counts.weights:,} + biases {t.counts.biases:,}; buffers {t.counts.buffers:,}")
     if t.reused:
-        text.append(f"; shared and tied weights counted once ({t.params_if_unshared:,} if every use counted "
-                    f"its own, as per-call tools report)")
+        add(f"; shared and tied weights counted once ({t.params_if_unshared:,} if every use counted "
+            f"its own, as per-call tools report)")
     if t.counts.frozen:
-        text.append(f"; trainable {t.counts.trainable:,}, frozen {t.counts.frozen:,}")
-    text.append("\n")
-    text.append(f"MACs {t.macs:,} ({metric(t.macs)}){analysis.excluding()}", style="bold")
-    text.append(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
-    text.append(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
-                f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
+        add(f"; trainable {t.counts.trainable:,}, frozen {t.counts.frozen:,}")
+    add("\n")
+    add(f"MACs {t.macs:,} ({metric(t.macs)}){analysis.excluding()}", "bold")
+    add(f"; FLOPs {t.flops:,} ({metric(t.flops)}) = 2 × MACs, as FlopCounterMode counts\n")
+    add(f"other ops {o.total:,} (adds {o.adds:,}, multiplies {o.multiplies:,}, divisions {o.divisions:,}, "
+        f"comparisons {o.comparisons:,}, exponentials {o.exponentials:,})\n")
     if analysis.batch > 1:
-        text.append(f"per batch of {analysis.batch} (the figures above are per sample): MACs "
-                    f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}\n")
-    text.append(attention_lines(analysis))
-    text.append(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
-    text.append(rf_line(analysis))
-    text.append(memory_lines(analysis))
-    text.append(kv_cache_line(analysis))
+        add(f"per batch of {analysis.batch} (the figures above are per sample): MACs "
+            f"{t.macs * analysis.batch:,}, FLOPs {t.flops * analysis.batch:,}\n")
+    add(attention_lines(analysis))
+    add(f"depth {analysis.graph.depth()} weighted layers; {len(analysis.graph) - 1} nodes")
+    add(rf_line(analysis))
+    add(memory_lines(analysis))
+    add(kv_cache_line(analysis))
     from archcalc.report.conventions import summary_lines as counted_lines
 
     for line in counted_lines(analysis):  # under --convention: the tool's figure and what it cannot see
-        text.append("\n" + line, style="cyan" if not line.startswith("  ") else "yellow")
-    return text
+        add("\n" + line, "cyan" if not line.startswith("  ") else "yellow")
+    return Styled(tuple(pieces))
 
 
 def attention_lines(analysis: Analysis) -> str:
@@ -200,35 +252,64 @@ def memory_lines(analysis: Analysis) -> str:
 KIND_ORDER = ("conv", "fc", "attention", "mlp", "embedding", "norm", "activation", "pool", "merge", "other")
 
 
-def kind_table(analysis: Analysis) -> Table:
+KIND_HEADS = (("kind", "left"), ("params", "right"), ("% params", "right"), ("MACs", "right"),
+              ("% MACs", "right"), ("activations", "right"), ("% activations", "right"))
+
+
+def kind_table(analysis: Analysis) -> KindTable:
     """Where the weights, the work and the activations sit, by kind of layer."""
     kinds = sorted(analysis.kinds,
                    key=lambda k: KIND_ORDER.index(k.kind) if k.kind in KIND_ORDER else len(KIND_ORDER))
     t = analysis.totals
     acts = sum(k.activations for k in kinds)
-    table = Table(title="by kind of layer", header_style="bold", title_justify="left")
-    for title in ("kind", "params", "% params", "MACs", "% MACs", "activations", "% activations"):
-        table.add_column(title, justify="left" if title == "kind" else "right", no_wrap=True)
-    for k in kinds:
-        table.add_row(k.kind, f"{k.params:,}", percent(k.params, t.params), f"{k.macs:,}", percent(k.macs, t.macs),
-                      f"{k.activations:,}", percent(k.activations, acts))
-    return table
+    return KindTable([[k.kind, f"{k.params:,}", percent(k.params, t.params), f"{k.macs:,}", percent(k.macs, t.macs),
+                       f"{k.activations:,}", percent(k.activations, acts)] for k in kinds])
 
 
-def warnings_text(analysis: Analysis) -> Text:
+@record
+class KindTable:
+    """The totals by kind of layer: drawn by `plain_table` to a pipe or a file (`plain_text`),
+    by rich elsewhere (a terminal's styles and width)."""
+
+    cells: list[list[str]]
+
+    TITLE = "by kind of layer"
+
+    def plain_text(self) -> str | None:
+        """What rich prints for the table on a console that is not a terminal, or None where its
+        cells hold what rich would read differently (markup, emoji codes, control characters,
+        whitespace at an end)."""
+        strings = [s for row in self.cells for s in row]
+        if any(_UNUSUAL.search(s) or s != s.strip() for s in strings):
+            return None
+        empty = ("",) * len(KIND_HEADS)
+        return plain.draw(self.TITLE, KIND_HEADS, self.cells, [LAYER] * len(self.cells), empty, 0, plain.WIDEST,
+                          title_justify="left", show_footer=False)
+
+    def __rich__(self) -> Table:
+        from rich.table import Table
+
+        table = Table(title=self.TITLE, header_style="bold", title_justify="left")
+        for title, justify in KIND_HEADS:
+            table.add_column(title, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for row in self.cells:
+            table.add_row(*row)
+        return table
+
+
+_UNUSUAL = re.compile(r"[\[:\x00-\x1f\x7f-\x9f]")  # markup, an emoji code, a control character
+
+
+def warnings_text(analysis: Analysis) -> Styled:
     """One line per kind of warning (report/notes.py): eight floored divisions are one line (×8)."""
     from archcalc.report.notes import lines
 
-    text = Text()
-    for line in lines(analysis):
-        text.append(f"\nwarning: {line}", style="yellow")
-    return text
+    return Styled(tuple((f"\nwarning: {line}", "yellow") for line in lines(analysis)))
 
 
 def full_report(analysis: Analysis, depth: int | None = None, columns: Sequence[Column] | None = None,
-                quiet: bool = False, only: str | None = None) -> list[RenderableType | LayerTable]:
-    """The table (drawn as text by `cli.show` where it can be), the summary, the totals by kind and (unless `quiet`) the
-    warnings, in order."""
-    parts: list[RenderableType | LayerTable] = [layer_table(analysis, depth, columns, only), summary(analysis),
-                                         kind_table(analysis)]
+                quiet: bool = False, only: str | None = None) -> list[Any]:
+    """The table, the summary, the totals by kind and (unless `quiet`) the warnings, in order:
+    each drawn as text by `cli.show` where it can be (`plain_text`, `text_for`), by rich elsewhere."""
+    parts: list[Any] = [layer_table(analysis, depth, columns, only), summary(analysis), kind_table(analysis)]
     return parts if quiet else [*parts, warnings_text(analysis)]
