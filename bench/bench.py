@@ -262,8 +262,8 @@ def cold_start(runs: int) -> None:
 
 
 def table_per_row(layers: int) -> None:
-    """The table report as `report` prints it, and its layer table alone (the summary and the
-    totals by kind are drawn by rich, a fixed ~15 ms whatever the size)."""
+    """The table report as `report` prints it to a file, and its layer table alone (the summary and
+    the totals by kind are a fixed cost whatever the size)."""
     import archcalc
     from archcalc.cli import show
     from archcalc.report.table import full_report, layer_table
