@@ -63,7 +63,8 @@ def record(cls: type[T] | None = None, /, *, slots: bool = False) -> type[T] | C
     methods, none compiled for this class at import."""
     def wrap(cls: type[T]) -> type[T]:
         if not _writable(cls):
-            return _share_methods(dataclasses.dataclass(cls, frozen=True, eq=False, repr=False, slots=slots))
+            kept: Any = dataclasses.dataclass(cls, frozen=True, eq=False, repr=False, slots=slots)
+            return _share_methods(kept, dataclasses.fields(kept))
         for name in ("__setattr__", "__delattr__"):
             if name in cls.__dict__:  # as dataclass refuses it
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
@@ -76,9 +77,9 @@ def record(cls: type[T] | None = None, /, *, slots: bool = False) -> type[T] | C
         _check_defaults(made, fields)
         if not documented:
             made.__doc__ = f"{made.__name__}({', '.join(f.name for f in fields if f.init)})"
-        _freeze(made, slots)
+        _freeze(made, slots, fields)
         _add(made, "__init__", _first_init(made))
-        return _share_methods(made)
+        return _share_methods(made, fields)
 
     return wrap if cls is None else wrap(cls)
 
@@ -109,8 +110,8 @@ def _check_defaults(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> No
 # -- frozen -------------------------------------------------------------------------
 
 
-def _freeze(cls: Any, slots: bool) -> None:
-    names = frozenset(f.name for f in dataclasses.fields(cls))
+def _freeze(cls: Any, slots: bool, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    names = frozenset(f.name for f in fields)
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
@@ -189,11 +190,10 @@ def _init(cls: Any) -> Callable[..., None]:
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    """Sets slot `name` of an instance of `cls`, its frozen `__setattr__` bypassed."""
-    slot = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
-    if slot is not None and hasattr(slot, "__set__"):
-        return slot.__set__
-    return lambda obj, value: object.__setattr__(obj, name, value)
+    """Sets slot `name` of an instance of `cls`, its frozen `__setattr__` bypassed (a slotted
+    dataclass has a slot for every field)."""
+    slot = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+    return slot.__set__
 
 
 def _field_value(f: dataclasses.Field[Any], params: list[str], values: dict[str, Any]) -> str | None:
@@ -219,8 +219,7 @@ def _field_value(f: dataclasses.Field[Any], params: list[str], values: dict[str,
 # -- equality, hash, repr -------------------------------------------------------------
 
 
-def _share_methods(cls: type[T]) -> type[T]:
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+def _share_methods(cls: type[T], fields: tuple[dataclasses.Field[Any], ...]) -> type[T]:
     body = dict(cls.__dict__)  # what the class defines itself, before anything is added
     if "__eq__" not in body:
         _add(cls, "__eq__", _eq(_values([f.name for f in fields if f.compare])))
@@ -236,6 +235,8 @@ def _share_methods(cls: type[T]) -> type[T]:
 def _add(cls: type, name: str, method: Callable[..., Any]) -> None:
     method.__qualname__ = f"{cls.__qualname__}.{name}"
     setattr(cls, name, method)
+
+
 def _values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
     """An instance's values of `names` as a tuple (attrgetter gives the bare value for one name)."""
     if len(names) > 1:
