@@ -484,7 +484,6 @@ class _Expansion:
         tie = None
         if links:  # what the token names in the graph: resolved where it stands
             call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
-            visible = ctx.names
             refs: list[int] = []
             for index, value in links:
                 arg = call[index].value
@@ -492,10 +491,8 @@ class _Expansion:
                     value = arg.text
                 if value[:1] != "@":
                     tie = self._tie(value, arg.loc)
-                elif value[1:] in visible:
-                    refs.append(visible[value[1:]])
                 else:
-                    refs.append(self._ref(value[1:], arg.loc, ctx))  # refused there, by name
+                    refs.append(self._ref(value[1:], arg.loc, ctx))
             if refs:
                 inputs = refs
         if parts > 1:

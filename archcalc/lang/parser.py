@@ -38,8 +38,9 @@ MAX_REPEAT = 10_000
 MAX_NESTING = 100  # indentation levels: far beyond any network, well inside Python's own stack
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)")
-_WORD_RUN = re.compile(r"[A-Za-z0-9_.\-×]*")  # the characters of a layer token, outside `{expr}`
-_WORD_RUN_EQ = re.compile(r"[A-Za-z0-9_.\-×=]*")  # … and of an option (`/p=1`)
+_WORD = r"A-Za-z0-9_.\-×"  # the characters of a layer token, outside `{expr}` (an option's also '=')
+_WORD_RUN = re.compile(f"[{_WORD}]*")
+_WORD_RUN_EQ = re.compile(f"[{_WORD}=]*")  # an option's (`/p=1`)
 
 
 @dataclass(slots=True)
@@ -277,7 +278,7 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
             continue
         known = seen.get(line.text)
         if known is None:  # a new line (a dense DAG's every line): parsed here, on its own line already
-            out.append(seen.setdefault(line.text, _simple(line) or _general(line)))
+            out.append(seen.setdefault(line.text, _statement(line)))
         else:
             out.append(_on_line(known, line.number))
     return tuple(out)
@@ -354,7 +355,7 @@ _QUOTED = re.compile(r'"([^"\n]*)"\s*=(?![=>])\s*')
 # `name = head/options(arguments)`, the name and the options optional, the arguments without brackets,
 # quotes, braces or '=>': most lines of a generated or imported spec, one layer each
 _SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
-                     r"(([A-Za-z0-9_.\-×]+(?:/[A-Za-z0-9_.\-×=]+)*)"  # the layer: head and options …
+                     rf"(([{_WORD}]+(?:/[{_WORD}=]+)*)"  # the layer: head and options …
                      r"(?:\(([^()\[\]{}\"'>]*)\))?)")  # … and the call's arguments
 # one argument of such a call and the comma after it: `@x`, `key=value` or `value`, no blank inside
 # the value (anything else is split by `_call_args`)
@@ -385,7 +386,6 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
     if inner is not None:
         text = m.string
         args: list[CallArg] = []
-        refs = True  # every argument `@name` so far: a RefCall, as `RefCall.of` tells
         pos, end = m.span(4)
         while pos < end:
             a = _CALL_ARG.match(text, pos, end)
@@ -393,9 +393,8 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
                 return None
             key, value = a.groups()
             args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
-            refs = refs and key is None and value[0] == "@"
             pos = a.end()
-        call = RefCall(args) if refs and args else tuple(args)
+        call = RefCall.of(args)
     col = m.start(3) + 1
     if "/" not in words:
         return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
