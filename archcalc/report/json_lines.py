@@ -45,6 +45,7 @@ from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
 from archcalc.passes.sharing import Sharing
 from archcalc.passes.training import LayerStep, StepFigures
+from archcalc.report.numbers import plain
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
@@ -168,10 +169,8 @@ def rf_text(field: Any, rf_dict: Callable[[Any], Any], centers: dict[tuple[str, 
             size, jump, start = _ints(field.size), _ints(field.jump), _ints(field.start)
             center = centers.get((size, start))
             if center is None:
-                # from those ints RF.center's values are floats, written as numbers.plain writes them
-                # (a whole one as an int)
-                center = _remember(centers, (size, start), ", ".join(
-                    [str(int(c)) if c.is_integer() else float.__repr__(c) for c in field.center]))
+                # from those ints RF.center's values are floats
+                center = _remember(centers, (size, start), ", ".join(map(_plain, field.center)))
             return f'{{"size": {size}, "jump": {jump}, "start": {start}, "center": [{center}], "aligned": true}}'
         except _Unusual:
             pass
@@ -191,10 +190,13 @@ def _image_field(size: tuple[Any, ...], jump: tuple[Any, ...], start: tuple[Any,
         c1, c2 = s1 + (r1 - 1) / 2, s2 + (r2 - 1) / 2
     except OverflowError:  # beyond a float: the general path says so
         return None
-    center1 = str(int(c1)) if c1.is_integer() else float.__repr__(c1)
-    center2 = str(int(c2)) if c2.is_integer() else float.__repr__(c2)
     return (f'{{"size": [{r1}, {r2}], "jump": [{j1}, {j2}], "start": [{s1}, {s2}], '
-            f'"center": [{center1}, {center2}], "aligned": true}}')
+            f'"center": [{_plain(c1)}, {_plain(c2)}], "aligned": true}}')
+
+
+def _plain(center: float) -> str:
+    """A center as the encoder writes `numbers.plain` of it (a whole float as an int)."""
+    return repr(plain(center))
 
 
 def _kept(step: LayerStep, tails: dict[tuple[int, bool], str]) -> tuple[str, int]:
