@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 # what each part may import (besides itself); the order is the pipeline's
 ALLOWED: dict[str, set[str]] = {
     "records": set(),  # @record, the frozen dataclass every part's records are made with
+    "alike": set(),  # value keys equal only for the same value of the same type (caches of lang and passes)
     "version": set(),
     "errors": {"records"},
     "tensor": set(),
@@ -24,8 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "quiet_gc": set(),
     "layers": {"errors", "tensor", "records"},
     "graph": {"errors", "tensor", "layers", "records"},
-    "lang": {"errors", "tensor", "layers", "graph", "records"},
-    "passes": {"errors", "tensor", "layers", "graph", "quiet_gc", "records"},
+    "lang": {"errors", "tensor", "layers", "graph", "records", "alike"},
+    "passes": {"errors", "tensor", "layers", "graph", "quiet_gc", "records", "alike"},
     "check": {"errors", "tensor", "layers", "graph", "passes", "records"},
     "report": {"errors", "tensor", "layers", "graph", "passes", "version", "records"},
     "pytorch": {"errors", "tensor", "layers", "graph", "passes", "version", "records"},

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from archcalc.alike import value_key
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import (
@@ -32,7 +33,7 @@ from archcalc.lang.ast import (
     Statement,
 )
 from archcalc.lang.bind import Value, bind, evaluate_piece, parse_shape, spec_batch, spec_params
-from archcalc.lang.expr import ExprError, evaluate, substitute
+from archcalc.lang.expr import ExprError, Function, evaluate, substitute
 from archcalc.lang.modules import ROOT, SHORTCUT, ModuleTree, counted
 from archcalc.lang.parser import MAX_REPEAT
 from archcalc.lang.size import MAX_NODES  # bounds every expansion: an error in well under a second
@@ -529,16 +530,17 @@ class _Expansion:
 
     def _scope_key(self, env: dict[str, Any]) -> tuple[Any, ...] | None:
         """The values of a scope as a key: equal only where every value is the same, of the same type
-        (`_alike`). Computed once in a row per scope dict (one per block call or loop pass; only the
-        last is kept, so that a million block calls keep no million dicts). None where a value cannot
-        be hashed (then nothing is cached)."""
+        (`alike.value_key`). Computed once in a row per scope dict (one per block call or loop pass;
+        only the last is kept, so that a million block calls keep no million dicts). None where a
+        value has no key (then nothing is cached)."""
         last, known = self.scope_key
         if last is env:
             return known
         try:
             # a `param f(v) = …` function by identity: it lives as long as the expansion
-            key: tuple[Any, ...] | None = tuple((name, ("function", id(value)) if callable(value) else _alike(value))
-                                                for name, value in env.items())
+            key: tuple[Any, ...] | None = tuple(
+                (name, ("function", id(value)) if isinstance(value, Function) or callable(value) else value_key(value))
+                for name, value in env.items())
             hash(key)
         except TypeError:
             key = None
@@ -580,7 +582,7 @@ class _Expansion:
         (nobody changes a draft's arguments)."""
         try:
             key: Any = (layer.name, tuple(spelled.items()), tuple([o.value for o in options]),
-                        tuple([(v.key, _alike(v.value)) for v in call]))
+                        tuple([(v.key, value_key(v.value)) for v in call]))
             hash(key)
         except TypeError:  # an unhashable value: bind it afresh
             return bind(layer, spelled, options, call, whole)
@@ -805,17 +807,6 @@ def _value(text: str, ctx: _Ctx) -> Any:
         except ExprError:
             pass
     return text
-
-
-def _alike(value: Any) -> Any:
-    """A value as a cache key: equal only to the same value of the same type (to Python 1 == 1.0 ==
-    True and -0.0 == 0.0, but a whole-number argument refuses 4.0 and takes 4)."""
-    kind = type(value)
-    if kind is float:
-        return kind, value.hex()  # exact; tells -0.0 from 0.0
-    if kind is tuple or kind is list:
-        return kind, tuple(_alike(v) for v in value)
-    return kind, value
 
 
 def _whole(unit: Layer) -> Loc:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from archcalc.alike import PLAIN, value_key
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
 from archcalc.records import record
@@ -79,36 +80,23 @@ def distinct(graph: LayerGraph) -> Distinct:
     return found
 
 
-_PLAIN = frozenset({int, str, bool, type(None)})  # values equal only where their type is also equal
-
-
 def _value_key(args: Mapping[str, Any]) -> Any:
     """Arguments as a hashable value that tells apart every two that a rule could tell apart:
-    names, values and their types, floats to the bit; an arguments dict holding anything else
-    (a list, a dict, a record) is only ever alike to itself."""
+    names, values and their types, floats to the bit (`alike.value_key`); an arguments dict holding
+    anything else (a dict, a record) is only ever alike to itself."""
     key: list[Any] = []
     try:
         for name, v in args.items():
             t = type(v)
-            if t in _PLAIN:
+            if t in PLAIN:
                 key.append((name, t, v))
-            elif t is tuple and _PLAIN.issuperset(types := tuple(map(type, v))):
+            elif t is tuple and PLAIN.issuperset(types := tuple(map(type, v))):
                 key.append((name, types, v))  # (3, 3), (True, True): the most common tuples
             else:
-                key.append((name, _value(v)))
+                key.append((name, value_key(v)))
     except TypeError:
         return ("object", id(args))
     return tuple(key)
-
-
-def _value(v: Any) -> Any:
-    if type(v) in _PLAIN:
-        return (type(v), v)
-    if type(v) is float:
-        return (float, v.hex())  # -0.0 apart from 0.0
-    if type(v) is tuple:
-        return (tuple, tuple(_value(x) for x in v))
-    raise TypeError(f"no value key for {type(v).__name__}")
 
 
 def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
