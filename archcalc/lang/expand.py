@@ -251,7 +251,8 @@ class _Expansion:
         for stmt in stmts:
             if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
                 for item in stmt.items:
-                    cur = self._item(item, cur, ctx)
+                    made = self._plain(item, cur, ctx)
+                    cur = self._item(item, cur, ctx) if made is None else made
                 if stmt.expect is not None:
                     self.expectations.append((cur, stmt.expect))
                 continue
@@ -259,7 +260,9 @@ class _Expansion:
                 item = stmt.items[0]  # `n5 = add(@n4, @n3)`: one plain layer named, as the general path below
                 if type(item.unit) is Layer and item.repeat == 1 and item.loop is None and item.repeat_expr is None:
                     name = stmt.names[0]
-                    cur = self._unit(item.unit, cur, ctx, None if self.replaying else name)
+                    module = None if self.replaying else name
+                    made = self._plain(item, cur, ctx, module)
+                    cur = self._unit(item.unit, cur, ctx, module) if made is None else made
                     if stmt.expect is not None:
                         self.expectations.append((cur, stmt.expect))
                     self._name(stmt, name, cur, ctx)
@@ -481,21 +484,7 @@ class _Expansion:
         layer, args, text, links = known
         if literal:  # the key left out the names it refers to: its own text, its own names
             text = unit.text
-        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
-        tie = None
-        if links:  # what the token names in the graph: resolved where it stands
-            call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
-            refs: list[int] = []
-            for index, value in links:
-                arg = call[index].value
-                if literal:
-                    value = arg.text
-                if value[:1] != "@":
-                    tie = self._tie(value, arg.loc)
-                else:
-                    refs.append(self._ref(value[1:], arg.loc, ctx))
-            if refs:
-                inputs = refs
+        inputs, tie = self._links(unit, links, literal, [cur] if layer.max_inputs != 0 else [], ctx)
         if parts > 1:
             names = module if isinstance(module, tuple) else (None,) * parts
             return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, whole, ctx, module=names[i])
@@ -507,6 +496,47 @@ class _Expansion:
             node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie,
                                                             module=name))
         return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
+
+    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None) -> int | None:
+        """An item that is one layer token lowered before and reading no value in scope (`relu` on its
+        thousandth line, `add(@n4, @n3)`), its draft made here from the lowering: the node it hands on.
+        None for any other item, which takes the general path (`_item`): that path's many steps cost
+        more than the draft itself, and most items of a long spec are these."""
+        unit = item.unit
+        if (type(unit) is not Layer or unit.instance is not None or item.repeat != 1 or item.loop is not None
+                or item.repeat_expr is not None or self.counts is not None or self.nesting >= MAX_NESTING):
+            return None  # (at the nesting limit the general path refuses the layer)
+        head = unit.head.text
+        if "{" in unit.text or (ctx.env and unit.call) or head in self.instances or head in self.spec.blocks:
+            return None
+        known = self.layers.get(self._layer_key(unit, ctx, True))
+        if known is None:
+            return None
+        layer, args, _, links = known
+        inputs, tie = self._links(unit, links, True, [cur] if layer.max_inputs != 0 else [], ctx)
+        whole = _whole(unit)
+        node = self._add(layer, args, inputs, unit.text, whole, ctx, False, None, tie, module)
+        return self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
+
+    def _links(self, unit: Layer, links: tuple[tuple[int, str], ...], literal: bool, inputs: list[int],
+               ctx: _Ctx) -> tuple[list[int], Tie | None]:
+        """What a lowered token names in the graph, resolved where it stands: its inputs (the nodes its
+        call names, `@x`, else `inputs`) and its tie. A `literal` token's lowering was keyed without
+        the names: they are read from its own call."""
+        if not links:
+            return inputs, None
+        call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
+        refs: list[int] = []
+        tie = None
+        for index, value in links:
+            arg = call[index].value
+            if literal:
+                value = arg.text
+            if value[:1] != "@":
+                tie = self._tie(value, arg.loc)
+            else:
+                refs.append(self._ref(value[1:], arg.loc, ctx))
+        return refs or inputs, tie
 
     def _layer_key(self, unit: Layer, ctx: _Ctx, literal: bool) -> Any:
         """What a layer token's lowering depends on besides the graph: its text, and the values in
