@@ -75,8 +75,16 @@ class _Open:
     def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
                  loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
                  tie: Tie | None) -> None:
-        self.id, self.type, self.args, self.inputs, self.text, self.loc = id, type, args, inputs, text, loc
-        self.scope, self.implicit, self.shares, self.tie = scope, implicit, shares, tie
+        self.id = id  # one store a line: a tuple assignment of six builds the tuple first
+        self.type = type
+        self.args = args
+        self.inputs = inputs
+        self.text = text
+        self.loc = loc
+        self.scope = scope
+        self.implicit = implicit
+        self.shares = shares
+        self.tie = tie
         self.name: str | None = None
 
     @property
@@ -788,22 +796,19 @@ class _Expansion:
         return text
 
 
-def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
-              ) -> tuple[list[Draft], dict[int, int]]:
+def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]) -> tuple[list[Draft], list[int]]:
     """The final drafts: without the removed ones, ids consecutive again, each with its module path;
-    old id → new id (a removed draft maps to its input's)."""
-    new_id: dict[int, int] = {}
-    out: list[Draft] = []
+    old id → new id, by index (a removed draft maps to its input's)."""
     first_removed = min(removed, default=len(drafts))
-    for d in drafts:
+    # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
+    out = [Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares, d.tie,
+                 modules.get(d.id)) for d in drafts[:first_removed]]
+    new_id = list(range(first_removed))
+    for d in drafts[first_removed:]:
         if d.id in removed:
-            new_id[d.id] = new_id[d.inputs[0]]
+            new_id.append(new_id[d.inputs[0]])
             continue
-        new_id[d.id] = len(out)
-        if d.id < first_removed:  # nothing before it was removed: its ids stand
-            out.append(Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares,
-                             d.tie, modules.get(d.id)))
-            continue
+        new_id.append(len(out))
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
