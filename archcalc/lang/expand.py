@@ -848,7 +848,7 @@ def _whole(unit: Layer) -> Loc:
     """Where the whole token stands: its head's place as wide as its text (the head's own `Loc` where
     the token is its head alone, `relu`: a record is immutable, so one serves both)."""
     head = unit.head.loc
-    width = max(1, len(unit.text))
+    width = len(unit.text) or 1
     return head if head.width == width else Loc(head.line, head.col, width)
 
 

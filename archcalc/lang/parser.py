@@ -93,6 +93,11 @@ def _line_tree(text: str, comments: list[str]) -> list[Line]:
             stripped = stripped.expandtabs(4)
         indent = len(stripped) - len(stripped.lstrip(" "))
         line = Line(stripped, number, indent)
+        if not indent:  # a top-level line (most lines of a long spec): it closes every open one
+            roots.append(line)
+            stack.clear()
+            stack.append(line)
+            continue
         while stack and stack[-1].indent >= indent:
             stack.pop()
         (stack[-1].children if stack else roots).append(line)
