@@ -11,7 +11,7 @@ import pytest
 
 from archcalc import lang
 from archcalc.errors import SpecError
-from tests.test_fast_paths import LINES, _texts
+from tests.test_fast_paths import LINES, _texts, differing
 
 expansion = importlib.import_module("archcalc.lang.expand")  # the module: `lang.expand` is its function
 
@@ -56,11 +56,7 @@ def _specs() -> list[str]:
 
 
 def test_the_fast_expansion_is_the_general_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    differ = []
-    for text in _specs():
-        fast, general = _both(text, monkeypatch)
-        if fast != general:
-            differ.append(text[:200])
+    differ = differing(_specs(), _both, monkeypatch)
     assert not differ, f"{len(differ)} specs expand otherwise on the fast path, e.g. {differ[0]!r}"
 
 

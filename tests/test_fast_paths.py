@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,12 +66,14 @@ def _texts() -> list[str]:
     return texts
 
 
+def differing(texts: list[str], both: Callable[[str, pytest.MonkeyPatch], tuple[object, object]],
+              monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The start of each text whose two readings (`both`: the fast path's, the general one's) differ."""
+    return [text[:200] for text in texts if (pair := both(text, monkeypatch))[0] != pair[1]]
+
+
 def test_the_fast_line_parse_is_the_general_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    differ = []
-    for text in _texts():
-        fast, general = _both(text, monkeypatch)
-        if fast != general:
-            differ.append(text[:200])
+    differ = differing(_texts(), _both, monkeypatch)
     assert not differ, f"{len(differ)} texts parse otherwise on the fast path, e.g. {differ[0]!r}"
 
 
