@@ -56,8 +56,8 @@ def test_many_alike_with_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_kept_tensors_alike_but_for_a_type() -> None:
-    """Two identical layers whose kept tensor holds 1 and True: the kept tails are cached by value,
-    only after the type is checked."""
+    """Two identical layers whose kept tensor holds 1 and True: each is written as its own type
+    (its values checked to be exactly an int and a bool, else the encoder writes the line)."""
     base = analyze_text("input 4x8x8\n" + "conv3-4, relu\n" * 4)
     conv, other = 3, 5
     kept = base.step.layers[conv].kept

@@ -236,7 +236,7 @@ def report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None,
             click.echo(f"({len(analysis.graph) - 1:,} layers: blocks nested deeper than {chosen} are shown as one "
                        f"row each; --depth {_deepest(analysis)} lists every layer)", err=True)
     if text is not None:
-        _write(text, output)
+        _write(text, output, verbatim=fmt == "json")
 
 
 def _totals_report(spec: str, input_shape: tuple[str, ...], fmt: str, depth: int | None, output: str | None,
@@ -284,23 +284,26 @@ def _table_report(analysis: Any, depth: int | None, cols: Any, quiet: bool, only
         click.echo("\n" + to_text(analysis), nl=False, file=file)
 
 
-def _write(text: str | Iterable[str], output: str | None) -> None:
+def _write(text: str | Iterable[str], output: str | None, verbatim: bool = False) -> None:
     """`text`, or its pieces in turn (about a megabyte at a time: a big JSON document is never held
     whole), to stdout or the file `output`. The pieces are made as they are written (a JSON report's
     layer lines), all acyclic: the cyclic collector is paused meanwhile (5 % of a 10,000-layer
-    JSON report's CPU, archcalc/quiet_gc.py)."""
+    JSON report's CPU, archcalc/quiet_gc.py). `verbatim`: text that holds no terminal escape
+    (JSON: the encoders write every control character as `\\u001b`), which stdout is given as it
+    is, not searched for escapes to strip as click.echo does on a pipe (0.5 µs a JSON layer)."""
     from archcalc.quiet_gc import paused
 
     with paused():
-        _write_pieces(text, output)
+        _write_pieces(text, output, verbatim)
 
 
-def _write_pieces(text: str | Iterable[str], output: str | None) -> None:
+def _write_pieces(text: str | Iterable[str], output: str | None, verbatim: bool) -> None:
     from archcalc.errors import UsageError
 
     if output is None:
+        color = True if verbatim else None  # click.echo strips no escape where color is on
         for part in _batched([text] if isinstance(text, str) else text):
-            click.echo(part, nl=False)
+            click.echo(part, nl=False, color=color)
         return
     try:
         with open(output, "w", encoding="utf-8") as f:

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from itertools import islice
 from typing import Any, TextIO
 
 from archcalc.errors import Loc
@@ -266,19 +267,23 @@ def to_json(analysis: Analysis) -> str:
 
 
 def write_json(analysis: Analysis, file: TextIO) -> None:
-    """The JSON document written to `file` a piece at a time: only one layer's line is held at once,
-    never the whole text (a 100,000-layer document is over 100 MB)."""
+    """The JSON document written to `file` a piece at a time (`json_chunks`), never the whole text
+    (a 100,000-layer document is over 100 MB)."""
     for chunk in json_chunks(analysis):
         file.write(chunk)
 
 
+LINES_A_CHUNK = 256  # layer lines joined into one piece: some 400 KB at most of the usual lines
+
+
 def json_chunks(analysis: Analysis) -> Iterator[str]:
-    """The JSON document in pieces: the head, each layer's line, the tail.
+    """The JSON document in pieces: the head, the layers' lines LINES_A_CHUNK at a time, the tail.
 
     `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
     the document — are written compactly, one per line, as the C encoder writes each layer's
     dict (`json_lines.layer_lines`, which writes that text without building the dict). Integers
-    of any size stay exact. Only one layer's line is held at a time.
+    of any size stay exact. Only one run of lines is held at a time; a run is one piece, not
+    LINES_A_CHUNK (each piece costs its reader a call, a writer a write).
     """
     head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
     before, after = head.split(json.dumps(_LAYERS), 1)
@@ -286,11 +291,11 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     if not len(analysis.graph):
         yield "[]"
     else:
-        yield "["
-        comma = "\n    "
-        for line in layer_lines(analysis):
-            yield comma + line
-            comma = ",\n    "
+        lines = layer_lines(analysis)
+        start = "[\n    "
+        while run := list(islice(lines, LINES_A_CHUNK)):
+            yield start + ",\n    ".join(run)
+            start = ",\n    "
         yield "\n  ]"
     yield after + "\n"
 

@@ -15,11 +15,12 @@ for byte, in a fraction of that:
   reused, and only what is a node's own is written per node (its id, spec text, position,
   inputs, receptive field, tie, scope, name, module, warnings, kept tensors, segment). Writing
   an int costs some 200 ns, hashing one a few: a key is far cheaper than the text. Records are
-  in a key by id, and every table keeps the records it holds texts of, so no other object can
-  take an id while the table lives; values are in a key only once checked to be exactly ints,
-  bools or strs (a cache by value alone would not do: 1 == 1.0 == True, and a receptive field's
-  Fraction(1) jump is written unlike an int 1). The sharing record, new for every node, is in
-  the key by its two counts, only where both are exact ints (else by its text);
+  in a key by id: the analysis's per-node tuples the lines are written from hold every one of
+  them while the tables live, so no other object can take such an id meanwhile; values are in
+  a key only once checked to be exactly ints, bools or strs (a cache by value alone would not
+  do: 1 == 1.0 == True, and a receptive field's Fraction(1) jump is written unlike an int 1).
+  The sharing record, new for every node, is in the key by its two counts, only where both are
+  exact ints (else by its text);
 - the usual receptive field, two axes of ints, is written from the ints directly, its center
   computed as RF.center computes it; the others through the general path, by record;
 - a value not of the type written here (a bool or a float where a count stands, a shape holding
@@ -43,7 +44,6 @@ from archcalc.layers import OtherOps
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
-from archcalc.passes.sharing import Sharing
 from archcalc.passes.training import LayerStep, StepFigures
 from archcalc.report.numbers import plain
 
@@ -67,23 +67,6 @@ def _remember(table: dict[Any, T], key: Any, text: T) -> T:
         table.clear()
     table[key] = text
     return text
-
-
-class _Written:
-    """Texts already written, one table per kind of record, keyed by the record's id. Each record
-    is kept here while its text is, so that no other object can take its id meanwhile."""
-
-    def __init__(self) -> None:
-        self.records: dict[int, list[Any]] = {}  # by the table's id
-
-    def add(self, table: dict[int, T], record: Any, text: T) -> T:
-        kept = self.records.setdefault(id(table), [])
-        if len(kept) >= TABLE_LIMIT:
-            table.clear()
-            kept.clear()
-        table[id(record)] = text
-        kept.append(record)
-        return text
 
 
 def _ints(values: Sequence[Any]) -> str:
@@ -190,8 +173,9 @@ def _image_field(size: tuple[Any, ...], jump: tuple[Any, ...], start: tuple[Any,
         c1, c2 = s1 + (r1 - 1) / 2, s2 + (r2 - 1) / 2
     except OverflowError:  # beyond a float: the general path says so
         return None
-    return (f'{{"size": [{r1}, {r2}], "jump": [{j1}, {j2}], "start": [{s1}, {s2}], '
-            f'"center": [{_plain(c1)}, {_plain(c2)}], "aligned": true}}')
+    # each center as _plain writes it (a whole float as an int), inline: this runs for most nodes
+    return (f'{{"size": [{r1}, {r2}], "jump": [{j1}, {j2}], "start": [{s1}, {s2}], "center": '
+            f'[{int(c1) if c1.is_integer() else c1!r}, {int(c2) if c2.is_integer() else c2!r}], "aligned": true}}')
 
 
 def _plain(center: float) -> str:
@@ -199,22 +183,19 @@ def _plain(center: float) -> str:
     return repr(plain(center))
 
 
-def _kept(step: LayerStep, tails: dict[tuple[int, bool], str]) -> tuple[str, int]:
+def _kept(step: LayerStep) -> tuple[str, int]:
     """The kept tensors as the encoder writes them, and the bytes of the new ones (the step's
-    saved_bytes). `tails`: each tensor's text after its name, by its bytes and flag (checked to
-    be exactly an int and a bool first, so that equal keys write alike)."""
+    saved_bytes). Each tensor's values are checked to be exactly a str, an int and a bool."""
     parts = []
     saved = 0
     for k in step.kept:
         what, size, new = k.what, k.bytes, k.new
         if not (type(what) is str and type(size) is int and type(new) is bool):
             raise _Unusual
-        tail = tails.get((size, new)) or _remember(tails, (size, new),
-                                                    f', "bytes": {size}, "new": {"true" if new else "false"}}}')
-        parts.append(f'{{"tensor": {encode_basestring(what)}{tail}')
+        parts.append(f'{{"tensor": {encode_basestring(what)}, "bytes": {size}, "new": {"true" if new else "false"}}}')
         if new:
             saved += size
-    return "[" + ", ".join(parts) + "]", saved
+    return f"[{', '.join(parts)}]", saved
 
 
 # The figures identical layers share (`StepFigures`), read in one call, and the types they must have
@@ -247,34 +228,24 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     Most of a line is the same for every node alike in its text, type, shape, counts, work, memory,
     use and training figures: those pieces are written once per distinct such key (`alike`),
     which holds every value they are written from (ints checked to be exactly ints, the records
-    by id, kept in the table beside their text), and only what is the node's own is written per
-    node: its id, position, inputs, receptive field, tie, scope, name, module, warnings, kept
-    tensors and segment. Writing an int costs far more than hashing one."""
+    by id), and only what is the node's own is written per node: its id, position, inputs,
+    receptive field, tie, scope, name, module, warnings, kept tensors and segment. Writing an int
+    costs far more than hashing one. The analysis's figures are read a node at a time from its
+    per-node tuples side by side (`_columns`), which hold every record keyed here by id for as
+    long as this runs: no other object can take one of those ids meanwhile."""
     from archcalc.report import formats  # which imports this module
 
-    counts, macs, attention = analysis.counts, analysis.macs, analysis.attention
-    quadratic, causal, kv = attention.quadratic_macs, attention.causal_macs, attention.kv_cache
-    connections, sharing, rfs, other_ops = analysis.connections, analysis.sharing, analysis.rf, analysis.other_ops
-    memory, uses = analysis.memory.nodes, analysis.uses
-    values, rules = analysis.counted.values, analysis.counted.rules
-    steps = analysis.step.layers
     total = analysis.totals.params
     source = analysis.graph.source
     tabbed = {k for k, line in enumerate(source.lines, 1) if "\t" in line} if source is not None else set()
-
-    def sharing_key(s: Sharing) -> Any:
-        """What a Sharing's text depends on: its two counts where both are exact ints (all it holds,
-        tests/test_json_lines.py), else its text itself (a str: never equal to a pair or None)."""
-        if type(s.params) is not int or type(s.fc_equivalent_params) is not int:
-            return ENCODE(formats._sharing_dict(s))
-        return (s.params, s.fc_equivalent_params)
 
     def alike_pieces(n: Node, c: Any, ops: OtherOps, shared: Any, mem: Any, figures: StepFigures,
                      m: int, q: int, ca: int, kv_i: int, conn: int, u: int, v: int, rule: str) -> tuple[str, ...]:
         """The pieces of a line that nodes alike share, in the line's order, around its own fields."""
         _all_ints(mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
         shared_text = "null" if shared is None else ENCODE(formats._sharing_dict(shared))
-        before_kept, after_kept = step_texts.get(id(figures)) or add(step_texts, figures, step_parts(figures))
+        before_kept, after_kept = step_texts.get(id(figures)) or _remember(step_texts, id(figures),
+                                                                           step_parts(figures))
         return (
             f'"type": {encode_basestring(n.type)}, ',
             f'"output_shape": {_ints(n.shape)}, "params": {_number(c.params)}, "weights": {_number(c.weights)}, '
@@ -290,22 +261,17 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             f', {after_kept}',
         )
 
-    alike: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[Any, ...]]] = {}  # pieces, the records keyed by id
-    written = _Written()
-    add = written.add
+    alike: dict[tuple[Any, ...], tuple[str, ...]] = {}
     rf_texts: dict[int, str] = {}
     centers: dict[tuple[str, str], str] = {}
     scope_texts: dict[int, str] = {}
-    kept_tails: dict[tuple[int, bool], str] = {}
     step_texts: dict[int, tuple[str, str]] = {}
-    ints: dict[int, str] = {}  # an int's text by its value: only ever given exact ints
-    for n in analysis.graph if nodes is None else nodes:
+    chosen = analysis.graph if nodes is None else nodes
+    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, step in zip(
+            chosen, *_columns(analysis, None if nodes is None else [n.id for n in nodes])):
         i = n.id
         try:
-            m, mem, loc, shares, step = macs[i], memory[i], n.loc, n.shares, steps[i]
-            q, ca, kv_i, conn, u, v = quadratic[i], causal[i], kv[i], connections[i], uses[i], values[i]
-            c, ops, field, shape, scope, implicit = counts[i], other_ops[i], rfs[i], n.shape, n.scope, n.implicit
-            figures, shared = step.figures, sharing[i]
+            loc, shares, shape, scope, implicit, figures = n.loc, n.shares, n.shape, n.scope, n.implicit, step.figures
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
                     is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
@@ -317,36 +283,49 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 if not type(line) is type(column) is int:
                     raise _Unusual
                 where = f'"line": {line}, "column": {column}'
-            rule = rules[i]
-            by_sharing = None if shared is None else sharing_key(shared)
-            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, by_sharing, id(mem), implicit, shares, u,
-                   v, rule, id(figures))
-            found = alike.get(key)
-            if found is None:
-                found = _remember(alike, key, (alike_pieces(n, c, ops, shared, mem, figures, m, q, ca, kv_i, conn, u,
-                                                            v, rule), (shape, c, ops, mem, figures)))
-            layer_type, work, memory_use, frozen, training, after_kept = found[0]
+            if shared is None:
+                shared_params = shared_fc = None
+            else:  # a Sharing's text depends on its two counts alone, where both are exact ints
+                shared_params, shared_fc = shared.params, shared.fc_equivalent_params
+                if not type(shared_params) is type(shared_fc) is int:
+                    shared_params, shared_fc = ENCODE(formats._sharing_dict(shared)), None  # a str: no pair's
+            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, shared_params, shared_fc, id(mem),
+                   implicit, shares, u, v, rule, id(figures))
+            pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, c, ops, shared, mem, figures, m, q, ca,
+                                                                          kv_i, conn, u, v, rule))
+            layer_type, work, memory_use, frozen, training, after_kept = pieces
             inputs = n.inputs
-            tied = "null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})
             segment = step.segment
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            kept, saved = _kept(step, kept_tails)
+            kept, saved = _kept(step)
             yield (
                 f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
                 f'{work}'
-                f'{rf_texts.get(id(field)) or add(rf_texts, field, rf_text(field, formats.rf_dict, centers))}'
-                f'{memory_use}{tied}{frozen}'
-                f'{scope_texts.get(id(scope)) or add(scope_texts, scope, strings(scope))}, '
+                f'{rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers))}'
+                f'{memory_use}'
+                f'{"null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})}'
+                f'{frozen}{scope_texts.get(id(scope)) or _remember(scope_texts, id(scope), strings(scope))}, '
                 f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
                 f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
                 f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
-                f'{training}{kept}, "kept_bytes": {ints.get(saved) or _remember(ints, saved, int.__repr__(saved))}'
-                f'{after_kept}'
-                f'{"null" if segment is None else segment}}}}}')
+                f'{training}{kept}, "kept_bytes": {saved}{after_kept}{"null" if segment is None else segment}}}}}')
         except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
             yield ENCODE(next(formats._layers(analysis, (n,))))
+
+
+def _columns(analysis: Analysis, ids: list[int] | None) -> list[Sequence[Any]]:
+    """The per-node figures a line is written from, each a sequence by node id, in layer_lines'
+    order (those of `ids` only, if given)."""
+    attention, counted = analysis.attention, analysis.counted
+    columns: list[Sequence[Any]] = [
+        analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache, analysis.connections,
+        analysis.uses, counted.values, counted.rules, analysis.counts, analysis.other_ops, analysis.rf,
+        analysis.memory.nodes, analysis.sharing, analysis.step.layers]
+    if ids is None:
+        return columns
+    return [[column[i] for i in ids] for column in columns]
 
 
 def ops_text(o: OtherOps) -> str:
