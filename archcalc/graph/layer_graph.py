@@ -28,19 +28,20 @@ class LayerGraph:
         self.block_modules = dict(block_modules or {})  # a block instance's scope → its module path
         self._nodes = tuple(nodes)
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
-        self._check()
-        for n in self._nodes:
-            inputs = n.inputs if len(n.inputs) < 2 else dict.fromkeys(n.inputs)  # one tensor read twice: once
-            for i in inputs:
-                self._consumers[i].append(n.id)
+        consumers = self._consumers
+        for index, n in enumerate(self._nodes):  # checked as it goes: ids as the lists' indices
+            inputs = n.inputs
+            self._check(index, n)
+            for i in inputs if len(inputs) < 2 else dict.fromkeys(inputs):  # one tensor read twice: once
+                consumers[i].append(index)
 
-    def _check(self) -> None:
-        """Invariants the passes rely on (torch.fx's lint, in small)."""
-        for index, n in enumerate(self._nodes):
-            if n.id != index:
-                raise AssertionError("node ids must be 0..n-1 in creation order")
-            if n.inputs and max(n.inputs) >= n.id:
-                raise AssertionError(f"node {n.id} uses a later node as input")
+    @staticmethod
+    def _check(index: int, n: Node) -> None:
+        """Invariants the passes rely on (torch.fx's lint, in small), of the node at `index`."""
+        if n.id != index:
+            raise AssertionError("node ids must be 0..n-1 in creation order")
+        if n.inputs and max(n.inputs) >= index:
+            raise AssertionError(f"node {n.id} uses a later node as input")
 
     def __len__(self) -> int:
         return len(self._nodes)
