@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
+from itertools import compress
 from math import floor
+from operator import attrgetter
 
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
@@ -211,18 +213,13 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     """Each node's group of alike facts, and the facts of each group, made once for every convention."""
     layers = counting.distinct(graph)
     own = counting.per_node(graph, own_counts)  # one object per distinct layer
-    index: dict[tuple[int, int, int], int] = {}
-    of = []
-    known: list[Facts] = []
-    for n, group, m in zip(graph, layers.group, macs):
-        c = own[n.shares if n.shares is not None else n.id]
-        key = (group, m, id(c))  # `own` holds the counts objects: their ids stay unique
-        k = index.get(key)
-        if k is None:
-            k = index[key] = len(known)
-            known.append(Facts(n, m, c))
-        of.append(k)
-    return Alike(tuple(of), tuple(known))
+    called = counting.by_owner(graph, own)  # the counts of the module each node calls
+    keys = list(zip(layers.group, macs, map(id, called)))  # `own` holds the counts objects: their ids stay unique
+    index = {key: k for k, key in enumerate(dict.fromkeys(keys))}  # in the order they first occur
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    by_id = dict(zip(map(id, called), called))
+    known = tuple(Facts(graph.node(first[key]), key[1], by_id[key[2]]) for key in index)
+    return Alike(tuple(map(index.__getitem__, keys)), known)
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
@@ -404,7 +401,8 @@ def paper(f: Facts) -> Term:
 def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """torchinfo's total_params sums its rows: a weight tied to another module's is counted in both
     (GPT-2's wte and lm_head)."""
-    tied = sum(own_counts(n).params - counts[n.id].params for n in graph if n.tie is not None and n.shares is None)
+    tied = sum(own_counts(n).params - counts[n.id].params for n in counting.distinct(graph).borrowing
+               if n.tie is not None and n.shares is None)
     return summed.params + tied
 
 
@@ -575,8 +573,11 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) ->
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
     ruled = counting.per_node(graph, has_rule)
-    return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
-               for n, rule in zip(graph, ruled) if rule and n.shares is None)
+    total = sum(map(attrgetter("params"), compress(counts, ruled)))
+    for n in counting.distinct(graph).borrowing:  # a sharer adds nothing, a tied layer its own counts
+        if ruled[n.id]:
+            total += -counts[n.id].params if n.shares is not None else own_counts(n).params - counts[n.id].params
+    return total
 
 
 @register("thop", "thop 0.1.1.post2209072238: thop.profile(model, inputs=(x,))", params=_thop_params)

@@ -38,7 +38,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
-from archcalc.passes.counting import FLOPS_PER_MAC, distinct, own_counts, per_node
+from archcalc.passes.counting import FLOPS_PER_MAC, by_owner, distinct, own_counts, per_node
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -339,7 +339,7 @@ class Training:
 def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
     """(whether each node's weights are trained, whether its output requires grad)."""
     own = per_node(graph, lambda n: own_counts(n).trainable > 0)  # asked once per distinct layer
-    trained = tuple([own[n.shares if n.shares is not None else n.id] for n in graph])
+    trained = by_owner(graph, own)  # a sharer's weights train where its owner's do
     never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
@@ -455,55 +455,84 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     trained, needs = requires_grad(graph)
     loss = _reaches_loss(graph)
     storages = _Storages(graph, options)
-    seen = bytearray(len(graph))  # the storages kept already, by node id
-    own = count(1)
-    unknown: dict[tuple[str, str], list[int]] = {}
-    flops = FLOPS_PER_MAC * options.batch
-    in_flight = 0
-    layers = distinct(graph)
     in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
-    one_input = {True: (True,), False: (False,)}  # the usual input-gradient patterns, made once
+    patterns, in_flight = _input_gradients(graph, needs, in_backward, storages.tensor)
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
     # gradient and whether it is trained: a repeated layer asks them once, and the figures they give
     # (with its forward FLOPs and its counts' bytes) are one record for every node alike in all of them;
     # only the kept tensors (which name the node's inputs) are the node's
-    alike: dict[tuple[object, ...], _Alike] = {}
-    terms: dict[int, tuple[int, int, int, int]] = {}  # by id(counts): `counts` holds them, ids stay unique
-    grads = storages.tensor
-    steps = []
-    for n, group, c, m in zip(graph, layers.group, counts, macs):
-        i, inputs = n.id, n.inputs
-        back, weight_grad = in_backward[i], trained[i]
-        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[j] for j in inputs])
-        key = (group, input_grad, weight_grad, back, id(c), m)
-        same = alike.get(key)
-        if same is None:
-            bytes_of = terms.get(id(c)) or terms.setdefault(id(c), _memory_terms(c, options))
-            same = alike[key] = _alike(n, input_grad, weight_grad, back, flops, m, bytes_of)
-        if not back:
-            steps.append(same.unkept)
-            continue
-        if same.no_gradient:
-            unknown.setdefault((n.type, "gradient"), []).append(i)
-        if same.saved is None:
-            unknown.setdefault((n.type, "saved tensors"), []).append(i)
-            steps.append(same.unkept)
-        else:
-            steps.append(LayerStep(same.figures, _kept(n, same.saved, storages, seen, own), None)
-                         if same.saved else same.unkept)
-        if len(inputs) == 1:  # the usual: one input
-            grads_in = grads[inputs[0]] if input_grad[0] else 0
-        else:
-            grads_in = sum([grads[j] for j, need in zip(inputs, input_grad) if need])
-        in_flight = max(in_flight, grads[i] + grads_in)
+    keys = list(zip(distinct(graph).group, patterns, trained, in_backward, map(id, counts), macs))
+    alike = _alike_steps(graph, keys, counts, options)
+    shared = list(map(alike.__getitem__, keys))
+    steps = _steps(graph, shared, storages)
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
         steps = [_with_segment(s, where.get(i)) for i, s in enumerate(steps)]
-    buffers = sum(c.buffers for c in counts) * PRECISIONS[options.precision]
+    buffers = sum([c.buffers for c in counts]) * PRECISIONS[options.precision]
     notes = _notes(graph)
-    return Training(options, tuple(steps), tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items()),
-                    six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
+    unknown = _unknown(graph, shared) if any(s.no_gradient or s.saved is None for s in alike.values()) else ()
+    return Training(options, tuple(steps), unknown, six_nt(graph, counts, options.batch), segments, buffers,
+                    in_flight, notes)
+
+
+def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequence[bool], grads: Sequence[int]
+                     ) -> tuple[list[tuple[bool, ...]], int]:
+    """Per node, which of its inputs need a gradient; and the largest (output gradient + input
+    gradients) of a layer in the backward pass, in bytes (`grads`: each node's gradient's)."""
+    one_input: dict[bool, tuple[bool, ...]] = {True: (True,), False: (False,)}  # the usual patterns, made once
+    patterns: list[tuple[bool, ...]] = []
+    in_flight = 0
+    for n, back in zip(graph, in_backward):
+        inputs = n.inputs
+        if len(inputs) == 1:  # the usual: one input
+            need = needs[inputs[0]]
+            patterns.append(one_input[need])
+            here = grads[n.id] + grads[inputs[0]] if need else grads[n.id]
+        else:
+            pattern = tuple([needs[j] for j in inputs])
+            patterns.append(pattern)
+            here = grads[n.id] + sum([grads[j] for j, need in zip(inputs, pattern) if need])
+        if back and here > in_flight:
+            in_flight = here
+    return patterns, in_flight
+
+
+_StepKey = tuple[int, tuple[bool, ...], bool, bool, int, int]  # see `_alike_steps`
+
+
+def _alike_steps(graph: LayerGraph, keys: Sequence[_StepKey], counts: Sequence[Counts], options: TrainingOptions
+                 ) -> dict[_StepKey, _Alike]:
+    """What the nodes of each key share (`keys`: per node its distinct layer, input-gradient pattern,
+    trained and backward flags, id of its counts and MACs), asked of its first node."""
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    by_id = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
+    flops = FLOPS_PER_MAC * options.batch
+    alike = {}
+    for key in dict.fromkeys(keys):  # in the order they first occur
+        _, pattern, weight_grad, back, counted, m = key
+        alike[key] = _alike(graph.node(first[key]), pattern, weight_grad, back, flops, m,
+                            _memory_terms(by_id[counted], options))
+    return alike
+
+
+def _steps(graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> list[LayerStep]:
+    """Each node's step: what it shares with the nodes alike, and the tensors its backward keeps."""
+    seen = bytearray(len(graph))  # the storages kept already, by node id
+    own = count(1)
+    return [LayerStep(same.figures, _kept(n, same.saved, storages, seen, own), None) if same.saved else same.unkept
+            for n, same in zip(graph, shared)]
+
+
+def _unknown(graph: LayerGraph, shared: Sequence[_Alike]) -> tuple[Unknown, ...]:
+    """The layers whose type has no gradient rule or no saved-tensor rule, by type, in id order."""
+    unknown: dict[tuple[str, str], list[int]] = {}
+    for n, same in zip(graph, shared):
+        if same.no_gradient:
+            unknown.setdefault((n.type, "gradient"), []).append(n.id)
+        if same.saved is None:
+            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+    return tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items())
 
 
 NOTHING_KEPT: tuple[Kept, ...] = ()
