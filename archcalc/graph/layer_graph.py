@@ -86,7 +86,11 @@ class LayerGraph:
 
     def last_use(self) -> dict[int, int]:
         """For each node, the id of its last consumer (itself if it has none)."""
-        return {n.id: (self._consumers[n.id][-1] if self._consumers[n.id] else n.id) for n in self._nodes}
+        return dict(enumerate(self.last_uses()))
+
+    def last_uses(self) -> list[int]:
+        """`last_use` as a list by node id."""
+        return [consumers[-1] if consumers else i for i, consumers in enumerate(self._consumers)]
 
     def ancestors(self, node_id: int) -> set[int]:
         """`node_id` and every node it depends on."""

@@ -21,8 +21,9 @@ from dataclasses import field
 from fractions import Fraction
 from itertools import compress
 from math import floor
-from operator import attrgetter
+from typing import Any
 
+from archcalc.alike import PLAIN
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import per_axis
@@ -223,14 +224,17 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
-          unique: Sequence[Counts] | None = None, summed: Counts | None = None) -> Counted:
+          unique: Sequence[Counts] | None = None, summed: Counts | None = None,
+          spread: dict[Any, tuple[Any, ...]] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`same` (`alike`), `unique` counts and their sum, where the caller has them already)."""
+    (`same` (`alike`), `unique` counts and their sum, where the caller has them already; `spread`:
+    the per-node tuples other conventions made of the same `same`, by their per-group values)."""
     convention = get(name)
     same = same if same is not None else alike(graph, macs)
     terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
-    values = tuple(map([t.value for t in terms].__getitem__, same.of))
-    rules = tuple(map([t.rule for t in terms].__getitem__, same.of))
+    spread = spread if spread is not None else {}
+    values = _per_node([t.value for t in terms], same.of, spread)
+    rules = _per_node([t.rule for t in terms], same.of, spread)
     caveats: dict[tuple[str, str], list[int]] = {}
     flagged = {k for k, t in enumerate(terms) if t.caveat}
     if flagged:
@@ -241,6 +245,20 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
+
+
+def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Each node's value from its group's (`of`: per node its group); the same per-group values,
+    each of the same type, give the tuple made already (conventions often agree). Only ints and
+    texts are looked up: they are equal only where they are the same value (alike.PLAIN)."""
+    types = tuple(map(type, per_group))
+    if not PLAIN.issuperset(types):
+        return tuple(map(per_group.__getitem__, of))
+    key = (tuple(per_group), types)
+    found = made.get(key)
+    if found is None:
+        found = made[key] = tuple(map(per_group.__getitem__, of))
+    return found
 
 
 _INPUT = Term(0, "")  # an input computes nothing
@@ -262,7 +280,8 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
     summed = counting.total(unique, Counts())
-    return {name: count(graph, macs, name, same, unique, summed) for name in CONVENTIONS}
+    spread: dict[Any, tuple[Any, ...]] = {}
+    return {name: count(graph, macs, name, same, unique, summed, spread) for name in CONVENTIONS}
 
 
 @record
@@ -573,7 +592,7 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) ->
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
     ruled = counting.per_node(graph, has_rule)
-    total = sum(map(attrgetter("params"), compress(counts, ruled)))
+    total = counting.total(compress(counts, ruled), Counts()).params
     for n in counting.distinct(graph).borrowing:  # a sharer adds nothing, a tied layer its own counts
         if ruled[n.id]:
             total += -counts[n.id].params if n.shares is not None else own_counts(n).params - counts[n.id].params

@@ -107,8 +107,8 @@ def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
     last = len(graph) - 1
     change = [*sizes, 0]  # bytes allocated at step i, minus bytes freed after i − 1
-    for n, use in graph.last_use().items():
-        change[(use if use != n else last) + 1] -= sizes[n]
+    for n, (use, size) in enumerate(zip(graph.last_uses(), sizes)):
+        change[(use if use != n else last) + 1] -= size
     alive = list(accumulate(change[:-1]))
     if not alive:
         return -1, 0
