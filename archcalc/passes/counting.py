@@ -64,15 +64,26 @@ def distinct(graph: LayerGraph) -> Distinct:
     alike by value (and by the type of every value: 1, 1.0 and True stay apart), or the same dict."""
     found = _DISTINCT.get(graph)
     if found is None:
-        by_object: dict[int, int] = {}  # id(arguments) → the number of their value
-        by_value: dict[Any, int] = {}
-        index: dict[tuple[Any, ...], int] = {}
-        first: list[Node] = []
-        group = []
-        borrowing = []
-        for n in graph:
-            if n.shares is not None or n.tie is not None:
-                borrowing.append(n)
+        found = _DISTINCT[graph] = _grouped(graph)
+    return found
+
+
+def _grouped(graph: LayerGraph) -> Distinct:
+    by_object: dict[int, int] = {}  # id(arguments) → the number of their value
+    by_value: dict[Any, int] = {}
+    index: dict[tuple[Any, ...], int] = {}
+    # the shapes pass gives the nodes alike one arguments dict and one tuple of each shape: nodes
+    # holding the same objects are found by their ids (the graph holds them), without hashing shapes
+    by_identity: dict[tuple[str, int, int, int], int] = {}
+    first: list[Node] = []
+    group = []
+    borrowing = []
+    for n in graph:
+        if n.shares is not None or n.tie is not None:
+            borrowing.append(n)
+        same = (n.type, id(n.args), id(n.in_shapes), id(n.shape))
+        g = by_identity.get(same)
+        if g is None:
             args = by_object.get(id(n.args))
             if args is None:
                 args = by_object[id(n.args)] = by_value.setdefault(_value_key(n.args), len(by_value))
@@ -81,9 +92,9 @@ def distinct(graph: LayerGraph) -> Distinct:
             if g is None:
                 g = index[key] = len(first)
                 first.append(n)
-            group.append(g)
-        found = _DISTINCT[graph] = Distinct(tuple(group), tuple(first), tuple(borrowing))
-    return found
+            by_identity[same] = g
+        group.append(g)
+    return Distinct(tuple(group), tuple(first), tuple(borrowing))
 
 
 def _value_key(args: Mapping[str, Any]) -> Any:
