@@ -224,8 +224,8 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
-    slides: dict[int, _Slide] = {}  # by id(geometry): `geometries` holds them, their ids stay unique
-    for node, geometry, one_input, join, rank in zip(graph, geometries, simple, joins, ranks):
+    slides: dict[int, _Slide | str] = {}  # by distinct layer: GLOBAL (`covers`) or its window's numbers
+    for node, group, geometry, one_input, join, rank in zip(graph, layers.group, geometries, simple, joins, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
@@ -239,17 +239,19 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
                     fields.append(one if len(one.size) == rank else GLOBAL)
                     continue
                 if type(geometry) is Geometry:
-                    if covers(node, geometry):
-                        fields.append(GLOBAL)
+                    # GLOBAL where one unit spans the whole input, else the window's numbers, once per layer
+                    slide = slides.get(group) or slides.setdefault(
+                        group, GLOBAL if covers(node, geometry) else _Slide.of(geometry))
+                    if isinstance(slide, str):
+                        fields.append(slide)
                     elif one.phases or geometry.transposed:
                         fields.append(through(one, geometry))
-                    else:  # a window over a field of period 1: what `through` gives, its numbers made once
-                        slide = slides.get(id(geometry)) or slides.setdefault(id(geometry), _Slide.of(geometry))
+                    else:  # a window over a field of period 1: what `through` gives
                         fields.append(_slide(one, geometry, slide))
                     continue
             meeting = tuple([fields[i] for i in node.inputs])
             if join and geometry is None and node.layout != "plain" and {*map(type, meeting)} == ONLY_RF:
-                field = _merged(node, meeting, merged)  # type: ignore[arg-type]  # every one is an RF
+                field = _merged(node, meeting, merged)  # every one is an RF
                 fields.append(field if len(field.size) == rank else GLOBAL)
                 continue
             fields.append(_node_field(node, meeting, geometry, merged, covers))
