@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from archcalc.errors import Loc, ShapeError, SpecError
@@ -276,14 +278,14 @@ def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[st
 def _with_dead_ends(nodes: list[Node]) -> list[Node]:
     """Warn where a layer's output is read by nothing: the output, named side heads and free
     parameters excepted (a tower that feeds nothing is counted, so say so)."""
-    used = {i for n in nodes for i in n.inputs}
-    out = []
-    for n in nodes:
-        dead = n.id not in used and n.id != len(nodes) - 1 and n.name is None
-        if dead:
+    read = chain.from_iterable(map(attrgetter("inputs"), nodes))
+    unread = set(range(len(nodes) - 1)).difference(read)  # the last node is the output
+    out = list(nodes)
+    for i in sorted(unread):
+        n = nodes[i]
+        if n.name is None:
             note = (f"input '{n.args['name']}' feeds nothing" if n.type == "input" else
                     "its output feeds nothing (a dead branch, still counted); name it (`head = …`) "
                     "to keep it as an output")
-            n = replace(n, warnings=(*n.warnings, note))
-        out.append(n)
+            out[i] = replace(n, warnings=(*n.warnings, note))
     return out
