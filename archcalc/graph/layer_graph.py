@@ -29,19 +29,19 @@ class LayerGraph:
         self._nodes = tuple(nodes)
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
         consumers = self._consumers
-        for index, n in enumerate(self._nodes):  # checked as it goes: ids as the lists' indices
+        # the invariants the passes rely on (torch.fx's lint, in small), checked as each node is linked
+        for index, n in enumerate(self._nodes):
             inputs = n.inputs
-            self._check(index, n)
-            for i in inputs if len(inputs) < 2 else dict.fromkeys(inputs):  # one tensor read twice: once
-                consumers[i].append(index)
-
-    @staticmethod
-    def _check(index: int, n: Node) -> None:
-        """Invariants the passes rely on (torch.fx's lint, in small), of the node at `index`."""
-        if n.id != index:
-            raise AssertionError("node ids must be 0..n-1 in creation order")
-        if n.inputs and max(n.inputs) >= index:
-            raise AssertionError(f"node {n.id} uses a later node as input")
+            if n.id != index:
+                raise AssertionError("node ids must be 0..n-1 in creation order")
+            one = len(inputs) == 1  # the usual
+            if inputs and (inputs[0] if one else max(inputs)) >= index:
+                raise AssertionError(f"node {n.id} uses a later node as input")
+            if one:
+                consumers[inputs[0]].append(index)
+            else:
+                for i in dict.fromkeys(inputs):  # one tensor read twice: once
+                    consumers[i].append(index)
 
     def __len__(self) -> int:
         return len(self._nodes)
