@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from archcalc import lang
 from archcalc.errors import SpecError
 from archcalc.lang import parser
+from archcalc.lang.size import item_loc
 from archcalc.passes.shapes import infer
 from tests.fuzz import grammar, mutate
 from tests.fuzz.corpus import zoo
@@ -64,12 +66,14 @@ def _texts() -> list[str]:
     return texts
 
 
+def differing(texts: list[str], both: Callable[[str, pytest.MonkeyPatch], tuple[object, object]],
+              monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The start of each text whose two readings (`both`: the fast path's, the general one's) differ."""
+    return [text[:200] for text in texts if (pair := both(text, monkeypatch))[0] != pair[1]]
+
+
 def test_the_fast_line_parse_is_the_general_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    differ = []
-    for text in _texts():
-        fast, general = _both(text, monkeypatch)
-        if fast != general:
-            differ.append(text[:200])
+    differ = differing(_texts(), _both, monkeypatch)
     assert not differ, f"{len(differ)} texts parse otherwise on the fast path, e.g. {differ[0]!r}"
 
 
@@ -136,3 +140,19 @@ def test_literal_tokens_that_name_other_nodes() -> None:
     assert by_name["a"].inputs == (x, y) and by_name["b"].inputs == (y, x)
     assert (by_name["a"].text, by_name["b"].text) == ("add(@x, @y)", "add(@y, @x)")
     assert by_name["c"].shape == (8, 8, 8) and by_name["d"].shape == (4, 16, 8)
+
+
+def test_a_line_met_again_is_the_line_parsed_afresh() -> None:
+    """A line's text parsed once (`parser._statements`): the same text on a later line is the first
+    statement moved there (`_on_line`), equal to that line parsed on its own, with its own positions."""
+    lines = [*LINES, "relu, conv3-64/s2, @a", "a = relu => 3x8x8", '"m" = relu', "conv3-64 x3 , relu",
+             "conv3-{c} for j in range(1, 3)", "f(a, k=2) as g", "  relu,   relu"]
+    for text in lines:
+        indent = len(text) - len(text.lstrip())
+        try:
+            first = parser._statement(parser.Line(text, 3, indent))
+        except SpecError:
+            continue
+        moved = parser._on_line(first, 9)
+        assert moved == parser._statement(parser.Line(text, 9, indent)), text
+        assert moved.loc.line == 9 and all(item_loc(i).line == 9 for i in moved.items), text

@@ -75,8 +75,16 @@ class _Open:
     def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
                  loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
                  tie: Tie | None) -> None:
-        self.id, self.type, self.args, self.inputs, self.text, self.loc = id, type, args, inputs, text, loc
-        self.scope, self.implicit, self.shares, self.tie = scope, implicit, shares, tie
+        self.id = id  # one store a line: a tuple assignment of six builds the tuple first
+        self.type = type
+        self.args = args
+        self.inputs = inputs
+        self.text = text
+        self.loc = loc
+        self.scope = scope
+        self.implicit = implicit
+        self.shares = shares
+        self.tie = tie
         self.name: str | None = None
 
     @property
@@ -251,7 +259,8 @@ class _Expansion:
         for stmt in stmts:
             if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
                 for item in stmt.items:
-                    cur = self._item(item, cur, ctx)
+                    made = self._plain(item, cur, ctx)
+                    cur = self._item(item, cur, ctx) if made is None else made
                 if stmt.expect is not None:
                     self.expectations.append((cur, stmt.expect))
                 continue
@@ -259,7 +268,9 @@ class _Expansion:
                 item = stmt.items[0]  # `n5 = add(@n4, @n3)`: one plain layer named, as the general path below
                 if type(item.unit) is Layer and item.repeat == 1 and item.loop is None and item.repeat_expr is None:
                     name = stmt.names[0]
-                    cur = self._unit(item.unit, cur, ctx, None if self.replaying else name)
+                    module = None if self.replaying else name
+                    made = self._plain(item, cur, ctx, module)
+                    cur = self._unit(item.unit, cur, ctx, module) if made is None else made
                     if stmt.expect is not None:
                         self.expectations.append((cur, stmt.expect))
                     self._name(stmt, name, cur, ctx)
@@ -481,21 +492,7 @@ class _Expansion:
         layer, args, text, links = known
         if literal:  # the key left out the names it refers to: its own text, its own names
             text = unit.text
-        inputs: list[int] = [cur] if layer.max_inputs != 0 else []
-        tie = None
-        if links:  # what the token names in the graph: resolved where it stands
-            call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
-            refs: list[int] = []
-            for index, value in links:
-                arg = call[index].value
-                if literal:
-                    value = arg.text
-                if value[:1] != "@":
-                    tie = self._tie(value, arg.loc)
-                else:
-                    refs.append(self._ref(value[1:], arg.loc, ctx))
-            if refs:
-                inputs = refs
+        inputs, tie = self._links(unit, links, literal, [cur] if layer.max_inputs != 0 else [], ctx)
         if parts > 1:
             names = module if isinstance(module, tuple) else (None,) * parts
             return [self._add(layer, {**args, "part": i, "parts": parts}, inputs, text, whole, ctx, module=names[i])
@@ -507,6 +504,47 @@ class _Expansion:
             node = self._named(unit, ctx, lambda: self._add(layer, args, inputs, text, whole, ctx, tie=tie,
                                                             module=name))
         return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
+
+    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None) -> int | None:
+        """An item that is one layer token lowered before and reading no value in scope (`relu` on its
+        thousandth line, `add(@n4, @n3)`), its draft made here from the lowering: the node it hands on.
+        None for any other item, which takes the general path (`_item`): that path's many steps cost
+        more than the draft itself, and most items of a long spec are these."""
+        unit = item.unit
+        if (type(unit) is not Layer or unit.instance is not None or item.repeat != 1 or item.loop is not None
+                or item.repeat_expr is not None or self.counts is not None or self.nesting >= MAX_NESTING):
+            return None  # (at the nesting limit the general path refuses the layer)
+        head = unit.head.text
+        if "{" in unit.text or (ctx.env and unit.call) or head in self.instances or head in self.spec.blocks:
+            return None
+        known = self.layers.get(self._layer_key(unit, ctx, True))
+        if known is None:
+            return None
+        layer, args, _, links = known
+        inputs, tie = self._links(unit, links, True, [cur] if layer.max_inputs != 0 else [], ctx)
+        whole = _whole(unit)
+        node = self._add(layer, args, inputs, unit.text, whole, ctx, False, None, tie, module)
+        return self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
+
+    def _links(self, unit: Layer, links: tuple[tuple[int, str], ...], literal: bool, inputs: list[int],
+               ctx: _Ctx) -> tuple[list[int], Tie | None]:
+        """What a lowered token names in the graph, resolved where it stands: its inputs (the nodes its
+        call names, `@x`, else `inputs`) and its tie. A `literal` token's lowering was keyed without
+        the names: they are read from its own call."""
+        if not links:
+            return inputs, None
+        call: tuple[CallArg, ...] = unit.call  # type: ignore[assignment]  # links index its call
+        refs: list[int] = []
+        tie = None
+        for index, value in links:
+            arg = call[index].value
+            if literal:
+                value = arg.text
+            if value[:1] != "@":
+                tie = self._tie(value, arg.loc)
+            else:
+                refs.append(self._ref(value[1:], arg.loc, ctx))
+        return refs or inputs, tie
 
     def _layer_key(self, unit: Layer, ctx: _Ctx, literal: bool) -> Any:
         """What a layer token's lowering depends on besides the graph: its text, and the values in
@@ -758,22 +796,19 @@ class _Expansion:
         return text
 
 
-def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
-              ) -> tuple[list[Draft], dict[int, int]]:
+def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]) -> tuple[list[Draft], list[int]]:
     """The final drafts: without the removed ones, ids consecutive again, each with its module path;
-    old id → new id (a removed draft maps to its input's)."""
-    new_id: dict[int, int] = {}
-    out: list[Draft] = []
+    old id → new id, by index (a removed draft maps to its input's)."""
     first_removed = min(removed, default=len(drafts))
-    for d in drafts:
+    # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
+    out = [Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares, d.tie,
+                 modules.get(d.id)) for d in drafts[:first_removed]]
+    new_id = list(range(first_removed))
+    for d in drafts[first_removed:]:
         if d.id in removed:
-            new_id[d.id] = new_id[d.inputs[0]]
+            new_id.append(new_id[d.inputs[0]])
             continue
-        new_id[d.id] = len(out)
-        if d.id < first_removed:  # nothing before it was removed: its ids stand
-            out.append(Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares,
-                             d.tie, modules.get(d.id)))
-            continue
+        new_id.append(len(out))
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
@@ -813,7 +848,7 @@ def _whole(unit: Layer) -> Loc:
     """Where the whole token stands: its head's place as wide as its text (the head's own `Loc` where
     the token is its head alone, `relu`: a record is immutable, so one serves both)."""
     head = unit.head.loc
-    width = max(1, len(unit.text))
+    width = len(unit.text) or 1
     return head if head.width == width else Loc(head.line, head.col, width)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError, split_lines
@@ -92,6 +93,11 @@ def _line_tree(text: str, comments: list[str]) -> list[Line]:
             stripped = stripped.expandtabs(4)
         indent = len(stripped) - len(stripped.lstrip(" "))
         line = Line(stripped, number, indent)
+        if not indent:  # a top-level line (most lines of a long spec): it closes every open one
+            roots.append(line)
+            stack.clear()
+            stack.append(line)
+            continue
         while stack and stack[-1].indent >= indent:
             stack.pop()
         (stack[-1].children if stack else roots).append(line)
@@ -287,10 +293,13 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
 def _on_line(stmt: Statement, number: int) -> Statement:
     """The same statement written on another line: every position moved to that line. (A generated
     spec repeats one line thousands of times: the records are rebuilt directly, without helpers.)"""
-    if stmt.loc.line == number:
+    loc = stmt.loc
+    if loc.line == number:
         return stmt
-    items = tuple([_item_on_line(i, number) for i in stmt.items])
-    return Statement(items, Loc(number, stmt.loc.col, stmt.loc.width), stmt.names,
+    items = tuple(map(_item_on_line, stmt.items, repeat(number)))  # (map: no comprehension's frame per line)
+    if stmt.expect is None and stmt.module is None:  # most lines
+        return Statement(items, Loc(number, loc.col, loc.width), stmt.names)
+    return Statement(items, Loc(number, loc.col, loc.width), stmt.names,
                      None if stmt.expect is None else _piece_on_line(stmt.expect, number),
                      None if stmt.module is None else _piece_on_line(stmt.module, number))
 
@@ -301,15 +310,19 @@ def _piece_on_line(p: Piece, number: int) -> Piece:
 
 def _item_on_line(item: Item, number: int) -> Item:
     u = item.unit
-    if isinstance(u, Ref):
-        unit: Layer | Ref = Ref(u.name, Loc(number, u.loc.col, u.loc.width))
+    if type(u) is Layer:
+        h = u.head
+        head = Piece(h.text, Loc(number, h.loc.col, h.loc.width))
+        if not u.options and u.call is None and u.instance is None:  # most tokens: a head alone
+            unit: Layer | Ref = Layer(head, (), None, u.text)
+        else:
+            options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
+            call = None if u.call is None else tuple([CallArg(a.key, _piece_on_line(a.value, number)) for a in u.call])
+            instance = None if u.instance is None else _piece_on_line(u.instance, number)
+            unit = Layer(head, options, call, u.text, instance)
     else:
-        assert isinstance(u, Layer), "a one-line statement holds layers and references only"
-        head = Piece(u.head.text, Loc(number, u.head.loc.col, u.head.loc.width))
-        options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
-        call = None if u.call is None else tuple([CallArg(a.key, _piece_on_line(a.value, number)) for a in u.call])
-        instance = None if u.instance is None else _piece_on_line(u.instance, number)
-        unit = Layer(head, options, call, u.text, instance)
+        assert isinstance(u, Ref), "a one-line statement holds layers and references only"
+        unit = Ref(u.name, Loc(number, u.loc.col, u.loc.width))
     if item.repeat_loc is None and item.loop is None:  # repeat_expr has a repeat_loc
         return Item(unit, item.repeat)
     repeat_loc = None if item.repeat_loc is None else Loc(number, item.repeat_loc.col, item.repeat_loc.width)
