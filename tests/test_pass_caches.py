@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import random
+from fractions import Fraction
 from functools import reduce
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from archcalc import load_text
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts, OtherOps
-from archcalc.layers.window import Window
+from archcalc.layers.window import Geometry, Window
 from archcalc.passes import counting, receptive_field
 from archcalc.passes.analysis import analyze
 from archcalc.passes.receptive_field import RF, Profile, merge
@@ -199,3 +200,66 @@ def test_the_pass_shortcuts_give_what_node_field_gives(name: str) -> None:
             alone = receptive_field.node_field(node, [fields[i] for i in node.inputs],
                                                receptive_field.layer_geometry(graph, node))
             assert alone == fields[node.id], (name, node.id, node.text)
+
+
+# -- the shapes pass asks a rule once per arguments dict and kind of inputs ------------------------
+
+
+class _Forgetful(dict):  # type: ignore[type-arg]
+    """A rule cache that keeps nothing: every node asks its layer's rules itself."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def _shaped(text: str, cached: bool) -> list[Node]:
+    from archcalc import lang
+    from archcalc.passes import shapes
+
+    inference = shapes._Inference(lang.expand(lang.parse(text, "t.arch")))
+    if not cached:
+        inference.rules = _Forgetful()
+    return list(inference.run())
+
+
+SAME_SHAPES_OTHER_KINDS = """input 8x8 as sequence
+x = relu
+to-channels
+y = relu
+g = parameter(8x8)
+h = add(@g, @g)
+z = add(@y, @x)
+add(@z, @h)
+"""
+
+
+@pytest.mark.parametrize("name", ["resnet18", "gpt2", "vit_b_16", "inception_v3", "lenet5"])
+def test_the_shapes_rule_cache_gives_what_each_node_asked_alone_gives(name: str) -> None:
+    source = read(name)
+    assert _shaped(source.text, cached=True) == _shaped(source.text, cached=False)
+
+
+def test_the_shapes_rule_cache_asks_again_for_inputs_of_one_shape_and_another_layout() -> None:
+    cached, alone = _shaped(SAME_SHAPES_OTHER_KINDS, True), _shaped(SAME_SHAPES_OTHER_KINDS, False)
+    assert cached == alone
+    relus = [n for n in cached if n.type == "relu"]  # one arguments dict, inputs of one shape (8×8)
+    assert [n.layout for n in relus] == ["sequence", "channels"] and relus[0].args is relus[1].args
+    assert [n.batched for n in cached if n.type == "add"] == [False, True, True]
+
+
+# -- a window's recursion with its numbers made once ----------------------------------------------
+
+
+@pytest.mark.parametrize("jump", [(1, 1), (2, 3), (Fraction(1, 2), 1)])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+def test_a_window_slides_a_field_as_the_recursion_says(jump: tuple[Any, ...], stride: tuple[int, int]) -> None:
+    g = Geometry(kernel=(3, 1), stride=stride, padding=(1, 0), dilation=(2, 1))
+    rf = RF((5, 1), jump, (-2, 0))
+    got = receptive_field._window(rf, g)
+    want_size = tuple(r + d * (k - 1) * j for r, d, k, j in zip(rf.size, g.dilation, g.kernel, jump))
+    want_jump = tuple(j * s for j, s in zip(jump, stride))
+    want_start = tuple(b - p * j for b, p, j in zip(rf.start, g.padding, jump))
+    assert isinstance(got, RF)
+    assert (got.size, got.jump, got.start) == (want_size, want_jump, want_start)
+    assert [type(v) for v in (*got.size, *got.jump, *got.start)] == [
+        type(v) for v in (*want_size, *want_jump, *want_start)]  # an int stays an int, a Fraction a Fraction

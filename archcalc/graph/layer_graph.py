@@ -28,19 +28,20 @@ class LayerGraph:
         self.block_modules = dict(block_modules or {})  # a block instance's scope → its module path
         self._nodes = tuple(nodes)
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
-        self._check()
-        for n in self._nodes:
-            inputs = n.inputs if len(n.inputs) < 2 else dict.fromkeys(n.inputs)  # one tensor read twice: once
-            for i in inputs:
-                self._consumers[i].append(n.id)
-
-    def _check(self) -> None:
-        """Invariants the passes rely on (torch.fx's lint, in small)."""
+        consumers = self._consumers
+        # the invariants the passes rely on (torch.fx's lint, in small), checked as each node is linked
         for index, n in enumerate(self._nodes):
+            inputs = n.inputs
             if n.id != index:
                 raise AssertionError("node ids must be 0..n-1 in creation order")
-            if n.inputs and max(n.inputs) >= n.id:
+            one = len(inputs) == 1  # the usual
+            if inputs and (inputs[0] if one else max(inputs)) >= index:
                 raise AssertionError(f"node {n.id} uses a later node as input")
+            if one:
+                consumers[inputs[0]].append(index)
+            else:
+                for i in dict.fromkeys(inputs):  # one tensor read twice: once
+                    consumers[i].append(index)
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -85,7 +86,11 @@ class LayerGraph:
 
     def last_use(self) -> dict[int, int]:
         """For each node, the id of its last consumer (itself if it has none)."""
-        return {n.id: (self._consumers[n.id][-1] if self._consumers[n.id] else n.id) for n in self._nodes}
+        return dict(enumerate(self.last_uses()))
+
+    def last_uses(self) -> list[int]:
+        """`last_use` as a list by node id."""
+        return [consumers[-1] if consumers else i for i, consumers in enumerate(self._consumers)]
 
     def ancestors(self, node_id: int) -> set[int]:
         """`node_id` and every node it depends on."""

@@ -182,7 +182,7 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention
     )
     rf = receptive_field.receptive_fields(graph)
     options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))
-    mem = memory_pass.memory(graph, counts, options)
+    mem = memory_pass.memory(graph, counts, options, totals.counts)
     kinds = _by_kind(graph, counts, macs)
     conventions_pass.get(convention)  # an unknown name is refused now, not at first read
     return Analysis(graph, counts, macs, other, connections, counting.uses(graph), shared, rf, mem, totals,

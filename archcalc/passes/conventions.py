@@ -19,8 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
+from itertools import compress
 from math import floor
+from typing import Any
 
+from archcalc.alike import PLAIN
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import per_axis
@@ -211,29 +214,27 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     """Each node's group of alike facts, and the facts of each group, made once for every convention."""
     layers = counting.distinct(graph)
     own = counting.per_node(graph, own_counts)  # one object per distinct layer
-    index: dict[tuple[int, int, int], int] = {}
-    of = []
-    known: list[Facts] = []
-    for n, group, m in zip(graph, layers.group, macs):
-        c = own[n.shares if n.shares is not None else n.id]
-        key = (group, m, id(c))  # `own` holds the counts objects: their ids stay unique
-        k = index.get(key)
-        if k is None:
-            k = index[key] = len(known)
-            known.append(Facts(n, m, c))
-        of.append(k)
-    return Alike(tuple(of), tuple(known))
+    called = counting.by_owner(graph, own)  # the counts of the module each node calls
+    keys = list(zip(layers.group, macs, map(id, called)))  # `own` holds the counts objects: their ids stay unique
+    index = {key: k for k, key in enumerate(dict.fromkeys(keys))}  # in the order they first occur
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    by_id = dict(zip(map(id, called), called))
+    known = tuple(Facts(graph.node(first[key]), key[1], by_id[key[2]]) for key in index)
+    return Alike(tuple(map(index.__getitem__, keys)), known)
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
-          unique: Sequence[Counts] | None = None, summed: Counts | None = None) -> Counted:
+          unique: Sequence[Counts] | None = None, summed: Counts | None = None,
+          spread: dict[Any, tuple[Any, ...]] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
-    (`same` (`alike`), `unique` counts and their sum, where the caller has them already)."""
+    (`same` (`alike`), `unique` counts and their sum, where the caller has them already; `spread`:
+    the per-node tuples other conventions made of the same `same`, by their per-group values)."""
     convention = get(name)
     same = same if same is not None else alike(graph, macs)
     terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
-    values = tuple(map([t.value for t in terms].__getitem__, same.of))
-    rules = tuple(map([t.rule for t in terms].__getitem__, same.of))
+    spread = spread if spread is not None else {}
+    values = _per_node([t.value for t in terms], same.of, spread)
+    rules = _per_node([t.rule for t in terms], same.of, spread)
     caveats: dict[tuple[str, str], list[int]] = {}
     flagged = {k for k, t in enumerate(terms) if t.caveat}
     if flagged:
@@ -244,6 +245,20 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
+
+
+def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Each node's value from its group's (`of`: per node its group); the same per-group values,
+    each of the same type, give the tuple made already (conventions often agree). Only ints and
+    texts are looked up: they are equal only where they are the same value (alike.PLAIN)."""
+    types = tuple(map(type, per_group))
+    if not PLAIN.issuperset(types):
+        return tuple(map(per_group.__getitem__, of))
+    key = (tuple(per_group), types)
+    found = made.get(key)
+    if found is None:
+        found = made[key] = tuple(map(per_group.__getitem__, of))
+    return found
 
 
 _INPUT = Term(0, "")  # an input computes nothing
@@ -265,7 +280,8 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
     summed = counting.total(unique, Counts())
-    return {name: count(graph, macs, name, same, unique, summed) for name in CONVENTIONS}
+    spread: dict[Any, tuple[Any, ...]] = {}
+    return {name: count(graph, macs, name, same, unique, summed, spread) for name in CONVENTIONS}
 
 
 @record
@@ -404,7 +420,8 @@ def paper(f: Facts) -> Term:
 def _torchinfo_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) -> int:
     """torchinfo's total_params sums its rows: a weight tied to another module's is counted in both
     (GPT-2's wte and lm_head)."""
-    tied = sum(own_counts(n).params - counts[n.id].params for n in graph if n.tie is not None and n.shares is None)
+    tied = sum(own_counts(n).params - counts[n.id].params for n in counting.distinct(graph).borrowing
+               if n.tie is not None and n.shares is None)
     return summed.params + tied
 
 
@@ -575,8 +592,11 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) ->
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
     ruled = counting.per_node(graph, has_rule)
-    return sum((own_counts(n).params if n.tie is not None else counts[n.id].params)
-               for n, rule in zip(graph, ruled) if rule and n.shares is None)
+    total = counting.total(compress(counts, ruled), Counts()).params
+    for n in counting.distinct(graph).borrowing:  # a sharer adds nothing, a tied layer its own counts
+        if ruled[n.id]:
+            total += -counts[n.id].params if n.shares is not None else own_counts(n).params - counts[n.id].params
+    return total
 
 
 @register("thop", "thop 0.1.1.post2209072238: thop.profile(model, inputs=(x,))", params=_thop_params)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +44,9 @@ class Distinct:
 
     group: tuple[int, ...]  # per node id: the index of its distinct layer
     first: tuple[Node, ...]  # per distinct layer: its first node, which the rules are asked about
+    # the nodes whose weights are another's, shared (`shares`) or tied (`tie`), in id order: the few
+    # whose counts are not their distinct layer's
+    borrowing: tuple[Node, ...] = ()
 
     def each(self, rule: Callable[[Node], T]) -> tuple[T, ...]:
         """`rule` of every node (by id), asked of one node per distinct layer."""
@@ -61,12 +64,26 @@ def distinct(graph: LayerGraph) -> Distinct:
     alike by value (and by the type of every value: 1, 1.0 and True stay apart), or the same dict."""
     found = _DISTINCT.get(graph)
     if found is None:
-        by_object: dict[int, int] = {}  # id(arguments) → the number of their value
-        by_value: dict[Any, int] = {}
-        index: dict[tuple[Any, ...], int] = {}
-        first: list[Node] = []
-        group = []
-        for n in graph:
+        found = _DISTINCT[graph] = _grouped(graph)
+    return found
+
+
+def _grouped(graph: LayerGraph) -> Distinct:
+    by_object: dict[int, int] = {}  # id(arguments) → the number of their value
+    by_value: dict[Any, int] = {}
+    index: dict[tuple[Any, ...], int] = {}
+    # the shapes pass gives the nodes alike one arguments dict and one tuple of each shape: nodes
+    # holding the same objects are found by their ids (the graph holds them), without hashing shapes
+    by_identity: dict[tuple[str, int, int, int], int] = {}
+    first: list[Node] = []
+    group = []
+    borrowing = []
+    for n in graph:
+        if n.shares is not None or n.tie is not None:
+            borrowing.append(n)
+        same = (n.type, id(n.args), id(n.in_shapes), id(n.shape))
+        g = by_identity.get(same)
+        if g is None:
             args = by_object.get(id(n.args))
             if args is None:
                 args = by_object[id(n.args)] = by_value.setdefault(_value_key(n.args), len(by_value))
@@ -75,9 +92,9 @@ def distinct(graph: LayerGraph) -> Distinct:
             if g is None:
                 g = index[key] = len(first)
                 first.append(n)
-            group.append(g)
-        found = _DISTINCT[graph] = Distinct(tuple(group), tuple(first))
-    return found
+            by_identity[same] = g
+        group.append(g)
+    return Distinct(tuple(group), tuple(first), tuple(borrowing))
 
 
 def _value_key(args: Mapping[str, Any]) -> Any:
@@ -105,6 +122,18 @@ def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
     return distinct(graph).each(rule)
 
 
+def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:
+    """`values` (one per node id) with a sharer's replaced by its owner's: per node, the value of
+    the module it calls."""
+    sharers = [n for n in distinct(graph).borrowing if n.shares is not None]
+    if not sharers:
+        return tuple(values)
+    out = list(values)
+    for n in sharers:
+        out[n.id] = values[n.shares]  # type: ignore[index]
+    return tuple(out)
+
+
 def total(records: Iterable[R], zero: R) -> R:
     """The field-wise sum of frozen records of `zero`'s type (`Counts`, `OtherOps`), each distinct
     object counted once and multiplied by how often it occurs (identical layers share one record),
@@ -119,11 +148,14 @@ def total(records: Iterable[R], zero: R) -> R:
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
-    out = list(per_node(graph, own_counts))
-    for n in graph:
-        if n.shares is not None or n.tie is not None:
-            out[n.id] = _counts(graph, n)
-    return tuple(out)
+    layers = distinct(graph)
+    out = layers.each(own_counts)
+    if not layers.borrowing:
+        return out
+    changed = list(out)
+    for n in layers.borrowing:
+        changed[n.id] = _counts(graph, n)
+    return tuple(changed)
 
 
 def own_counts(n: Node) -> Counts:
@@ -147,9 +179,10 @@ def _counts(graph: LayerGraph, n: Node) -> Counts:
 
 def uses(graph: LayerGraph) -> tuple[int, ...]:
     """Per node: how many layers use its weights (itself and every one sharing them); 0 for a sharer."""
-    count = [0 if n.shares is not None else 1 for n in graph]
-    for n in graph:
+    count = [1] * len(graph)
+    for n in distinct(graph).borrowing:
         if n.shares is not None:
+            count[n.id] -= 1
             count[n.shares] += 1
     return tuple(count)
 
@@ -158,7 +191,7 @@ def reused(graph: LayerGraph) -> int:
     """Parameter elements counted again by every further use of shared or tied weights: what a
     tool that counts each module call (or each module holding a tied tensor) adds on top."""
     total = 0
-    for n in graph:
+    for n in distinct(graph).borrowing:
         if n.shares is not None:
             total += own_counts(graph.node(n.shares)).params
         elif n.tie is not None:

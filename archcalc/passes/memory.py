@@ -92,23 +92,23 @@ class Memory:
 def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
     layers = distinct(graph)
-    made: dict[tuple[int, int], NodeMemory] = {}  # by (distinct layer, its counts object): one record each
-    out = []
-    for n, group, c in zip(graph, layers.group, counts):
-        key = (group, id(c))  # `counts` holds the counts objects: their ids stay unique
-        found = made.get(key)
-        if found is None:
-            found = made[key] = NodeMemory(prod(n.shape) * options.batch * b, c.params * b, c.buffers * b)
-        out.append(found)
-    return tuple(out)
+    # one record per (distinct layer, its counts object): the keys made and looked up in C
+    keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
+    by_id = dict(zip(map(id, counts), counts))
+    made: dict[tuple[int, int], NodeMemory] = {}
+    for key in dict.fromkeys(keys):
+        group, c = key
+        made[key] = NodeMemory(prod(layers.first[group].shape) * options.batch * b, by_id[c].params * b,
+                               by_id[c].buffers * b)
+    return tuple(map(made.__getitem__, keys))
 
 
 def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
     last = len(graph) - 1
     change = [*sizes, 0]  # bytes allocated at step i, minus bytes freed after i − 1
-    for n, use in graph.last_use().items():
-        change[(use if use != n else last) + 1] -= sizes[n]
+    for n, (use, size) in enumerate(zip(graph.last_uses(), sizes)):
+        change[(use if use != n else last) + 1] -= size
     alive = list(accumulate(change[:-1]))
     if not alive:
         return -1, 0
@@ -116,10 +116,13 @@ def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     return peak, alive.index(peak)  # the first node at which it is reached
 
 
-def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> Memory:
+def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions, summed: Counts | None = None
+           ) -> Memory:
+    """The memory figures for `options`; `summed`: the counts' sum (`counting.total`), where at hand."""
     nodes = node_memory(graph, counts, options)
-    activations = tuple(m.activation_bytes for m in nodes)
+    activations = tuple([m.activation_bytes for m in nodes])
     peak, peak_at = inference_peak(graph, activations)
     b = options.bytes_per_element
-    summed = counting.total(counts, Counts())
+    if summed is None:
+        summed = counting.total(counts, Counts())
     return Memory(options, nodes, summed.params * b, summed.buffers * b, sum(activations), peak, peak_at)

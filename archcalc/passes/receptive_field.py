@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from itertools import accumulate
-from operator import add, sub
+from operator import add, mul, sub
 from typing import Any
 
 from archcalc.graph import LayerGraph, Node
@@ -215,12 +215,17 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     # a layer reading one tensor whose field is an RF, through no geometry or a plain window, is the
     # common case: what `_node_field` gives it, without the checks that cannot apply
     simple = layers.each(lambda n: len(n.inputs) == 1 and not n.layer.shape_inputs)
+    # and a merge of inputs of one shape through no geometry (a residual's add, a dense block's), the
+    # next most common: `_merged` of its inputs' fields, where every one is an RF
+    joins = layers.each(lambda n: len(n.inputs) > 1 and not n.layer.shape_inputs
+                        and n.in_shapes.count(n.in_shapes[0]) == len(n.in_shapes))
     ranks = layers.each(lambda n: len(positions(n.shape, "channels")))  # a sequence's are as many
     layouts = [n.layout for n in graph]
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
-    for node, geometry, one_input, rank in zip(graph, geometries, simple, ranks):
+    slides: dict[int, _Slide | str] = {}  # by distinct layer: GLOBAL (`covers`) or its window's numbers
+    for node, group, geometry, one_input, join, rank in zip(graph, layers.group, geometries, simple, joins, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
             fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
         elif not node.inputs:
@@ -231,13 +236,29 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
             one = fields[node.inputs[0]]
             if one_input and type(one) is RF and node.layout != "plain":
                 if geometry is None:
-                    fields.append(one if one.rank == rank else GLOBAL)
+                    fields.append(one if len(one.size) == rank else GLOBAL)
                     continue
                 if type(geometry) is Geometry:
-                    fields.append(GLOBAL if covers(node, geometry) else through(one, geometry))
+                    # GLOBAL where one unit spans the whole input, else the window's numbers, once per layer
+                    slide = slides.get(group) or slides.setdefault(
+                        group, GLOBAL if covers(node, geometry) else _Slide.of(geometry))
+                    if isinstance(slide, str):
+                        fields.append(slide)
+                    elif one.phases or geometry.transposed:
+                        fields.append(through(one, geometry))
+                    else:  # a window over a field of period 1: what `through` gives
+                        fields.append(_slide(one, geometry, slide))
                     continue
-            fields.append(_node_field(node, [fields[i] for i in node.inputs], geometry, merged, covers))
+            meeting = tuple([fields[i] for i in node.inputs])
+            if join and geometry is None and node.layout != "plain" and {*map(type, meeting)} == ONLY_RF:
+                field = _merged(node, meeting, merged)  # every one is an RF
+                fields.append(field if len(field.size) == rank else GLOBAL)
+                continue
+            fields.append(_node_field(node, meeting, geometry, merged, covers))
     return tuple(fields)
+
+
+ONLY_RF = {RF}
 
 
 def _over_sequence(node: Node, layouts: Sequence[str]) -> bool:
@@ -379,16 +400,39 @@ def through(rf: RF, g: Window) -> RF | str:
     return _field(axes, rf.aligned, centers, rf.why)
 
 
+@record(slots=True)
+class _Slide:
+    """A window's numbers as the recursion of a field of period 1 reads them, made once per geometry:
+    per axis D·(K − 1), S and P; `unit_stride` where every S is 1 (the jump is kept as it is)."""
+
+    spread: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    unit_stride: bool
+
+    @classmethod
+    def of(cls, g: Geometry) -> _Slide:
+        spread = tuple([d * (k - 1) for d, k in zip(g.dilation, g.kernel)])
+        return cls(spread, g.stride, g.padding, all(s == 1 for s in g.stride))
+
+
 def _window(rf: RF, g: Geometry) -> RF:
     """The recursion through a window, for a field of period 1 (what `through` gives, in closed form)."""
-    size = tuple([r + d * (k - 1) * j for r, d, k, j in zip(rf.size, g.dilation, g.kernel, rf.jump)])
-    jump = tuple([j * s for j, s in zip(rf.jump, g.stride)])
-    start = tuple([b - p * j for b, p, j in zip(rf.start, g.padding, rf.jump)])
+    return _slide(rf, g, _Slide.of(g))
+
+
+def _slide(rf: RF, g: Geometry, w: _Slide) -> RF:
+    """`_window` with the window's numbers at hand (`w`, of `g`): r + D·(K − 1)·j, j·S, start − P·j."""
+    jump = rf.jump
+    size = tuple(map(add, rf.size, map(mul, w.spread, jump)))
+    start = tuple(map(sub, rf.start, map(mul, w.padding, jump)))
+    if not w.unit_stride:  # j·1 is j: the same values, of the same types
+        jump = tuple(map(mul, jump, w.stride))
     if not rf.centers:
-        return RF(size, jump, start, rf.aligned, (), rf.why)  # type: ignore[arg-type]
+        return RF(size, jump, start, rf.aligned, (), rf.why)
     shift = [j * (d * (k - 1) / 2 - p) for j, d, k, p in zip(rf.jump, g.dilation, g.kernel, g.padding)]
     centers = tuple(tuple(c + shift[a] for c in cs) for a, cs in enumerate(rf.centers))
-    return RF(size, jump, start, rf.aligned, centers, rf.why)  # type: ignore[arg-type]
+    return RF(size, jump, start, rf.aligned, centers, rf.why)
 
 
 def _mean_read(g: Window, axis: int) -> float:

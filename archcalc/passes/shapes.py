@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from archcalc.errors import Loc, ShapeError, SpecError
 from archcalc.graph import Draft, DraftGraph, Expectation, LayerGraph, Node, Tie
 from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
+from archcalc.records import record
 from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, Shape, format_shape, prod, size_text
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
@@ -51,8 +54,13 @@ class _Inference:
         self.nodes: list[Node] = []
         self.new_id: dict[int, int] = {}
         # a rule's answer for one arguments dict on one set of inputs, asked once: drafts of identical
-        # layers share their arguments dict, so a generated 100,000-layer chain asks a handful of times
-        self.rules: dict[Any, tuple[Mapping[str, Any], Any, str]] = {}
+        # layers share their arguments dict, so a generated 100,000-layer chain asks a handful of times.
+        # Inputs alike are those of one output shape, layout and batch axis: each such kind of output
+        # is numbered (`signatures`), each node's kept by id (`signature`), and a rule keyed by those
+        self.rules: dict[tuple[str, int, Any], _Rule] = {}
+        self.signatures: dict[tuple[Shape, str, bool], int] = {}
+        self.signature: list[int] = []
+        self._kinds: dict[str, tuple[LayerType, bool, bool]] = {}  # by type name: `_kind`
 
     def run(self) -> LayerGraph:
         for d in self.drafts.drafts:
@@ -64,28 +72,37 @@ class _Inference:
     def _place(self, d: Draft) -> int:
         new_id = self.new_id
         inputs = [new_id[i] for i in d.inputs]
-        layer = d.layer
-        rules = type(layer)
-        if rules.resolve is not LayerType.resolve:  # a placeholder type (most types are none: not asked)
+        layer, placeholder, implies = self._kinds.get(d.type) or self._kind(d.type)
+        if placeholder:  # most types are none: not asked
             try:
                 resolved = layer.resolve(d.args, [self.nodes[i].shape for i in inputs])
             except LayerArgError as e:
                 raise ShapeError(str(e), d.loc, hint=e.hint) from None
             if resolved is not None:  # a placeholder: the layers it stands for, on its first input
                 return self._chain(resolved, inputs[0], d, placeholder=True)
-        before = () if rules.implicit_before is LayerType.implicit_before else layer.implicit_before(
+        before = () if not implies else layer.implicit_before(
             d.args, [self.nodes[i].shape for i in inputs], [self.nodes[i].layout for i in inputs])
-        source = self.nodes[inputs[0]] if inputs else None
+        source = None  # where layers are put in front: what they read
         if before:
+            source = self.nodes[inputs[0]]
             inputs = [self._chain(before, inputs[0], d)]
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie, d.module)
         if shares is not None or tie is not None:
             self._check_weights(self.nodes[node])
-        if before and source is not None and source.type == "input" and source.args.get("layout") is None:
+        if source is not None and source.type == "input" and source.args.get("layout") is None:
             self._warn_flattened_input(node, source)
         return node
+
+    def _kind(self, type_name: str) -> tuple[LayerType, bool, bool]:
+        """A layer type, whether it is a placeholder (`resolve`) and whether it may ask for layers in
+        front of it (`implicit_before`): what its class overrides, looked up once per type."""
+        layer = REGISTRY[type_name]
+        rules = type(layer)
+        found = self._kinds[type_name] = (layer, rules.resolve is not LayerType.resolve,
+                                          rules.implicit_before is not LayerType.implicit_before)
+        return found
 
     def _warn_flattened_input(self, node: int, source: Node) -> None:
         """An FC straight on a multi-axis input flattens it, as after a convolution; PyTorch's
@@ -113,17 +130,30 @@ class _Inference:
              tie: Tie | None = None, module: str | None = None) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
-        in_shapes: tuple[Shape, ...]
-        layouts: tuple[str, ...]
-        batched: tuple[bool, ...]
-        if len(inputs) == 1:  # most layers (no comprehensions to build)
-            source = self.nodes[inputs[0]]
-            in_shapes, layouts, batched = (source.shape,), (source.layout,), (source.batched,)
-        else:
-            sources = [self.nodes[i] for i in inputs]
-            in_shapes = tuple([n.shape for n in sources])
-            layouts = tuple([n.layout for n in sources])
-            batched = tuple([n.batched for n in sources])
+        signature = self.signature
+        seen = signature[inputs[0]] if len(inputs) == 1 else tuple([signature[i] for i in inputs])
+        # max unpooling: its arguments come from its pool, which the key does not hold
+        indexed = layer.index_input is not None and layer.index_input < len(inputs)
+        known = None if indexed else self.rules.get((layer.name, id(args), seen))
+        if known is None or known.args is not args:
+            known = self._rule(layer, args, inputs, text, loc)
+            if not indexed:
+                self.rules[layer.name, id(args), seen] = known
+        node = Node(len(self.nodes), layer.name, known.adjusted, tuple(inputs), known.in_shapes, known.shape, text,
+                    loc, scope, name, implicit, known.warnings, known.layout, shares, tie, known.batched, module)
+        self.nodes.append(node)
+        signature.append(known.signature)
+        return node.id
+
+    def _rule(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None
+              ) -> _Rule:
+        """What the layer's rules give on these inputs: its arguments for them, its output's shape,
+        layout and batch axis, and the warnings of its shape rule; a ShapeError where it cannot
+        take them."""
+        sources = [self.nodes[i] for i in inputs]
+        in_shapes = tuple([n.shape for n in sources])
+        layouts = tuple([n.layout for n in sources])
+        batched = tuple([n.batched for n in sources])
         if layer.needs_layout and layouts[0] != layer.needs_layout:
             raise ShapeError(f"'{text}' needs {LAYOUT_WORDS[layer.needs_layout]}, but "
                              f"{format_shape(in_shapes[0])} is {LAYOUT_WORDS[layouts[0]]}", loc)
@@ -131,36 +161,26 @@ class _Inference:
         if inputs and not any_batched and not layer.free_inputs:
             raise ShapeError(f"'{text}' needs a tensor with a batch axis; {format_shape(in_shapes[0])} is a "
                              f"free parameter (mix it into an activation first, e.g. with add or mul)", loc)
-        key = (layer.name, id(args), in_shapes, layouts, batched)
-        known = self.rules.get(key)
-        # max unpooling: its arguments come from its pool, which the key does not hold
-        indexed = layer.index_input is not None and layer.index_input < len(inputs)
-        if indexed or known is None or known[0] is not args:
-            adjusted = layer.for_inputs(args, layouts, batched)
-            _check_sizes(adjusted, text if layer.name != "input" else "", loc)
-            try:
-                if indexed:
-                    source = self.nodes[inputs[layer.index_input]]  # type: ignore[index]
-                    adjusted = layer.for_indices(adjusted, source.layer, source.args, source.in_shapes)
-                shaped = layer.shape(adjusted, in_shapes)
-            except LayerArgError as e:
-                received = " and ".join(format_shape(s) for s in in_shapes)
-                raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
-            too_big = [s for s in shaped.shape if s > MAX_SIZE]
-            if too_big:
-                raise ShapeError(f"'{text}' makes an axis of {size_text(too_big[0])}: archcalc's limit for one "
-                                 f"size is {MAX_SIZE_TEXT} (no real network comes near it)", loc)
-            layout = (layer.layout_for(adjusted, in_shapes)
-                      or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
-            known = (args, (adjusted, shaped), layout)
-            if not indexed:
-                self.rules[key] = known
-        adjusted, shaped = known[1]
-        node = Node(len(self.nodes), layer.name, adjusted, tuple(inputs), in_shapes, shaped.shape, text, loc, scope,
-                    name, implicit, shaped.warnings, known[2], shares, tie,
-                    any_batched if inputs else layer.batched_source, module)
-        self.nodes.append(node)
-        return node.id
+        adjusted = layer.for_inputs(args, layouts, batched)
+        _check_sizes(adjusted, text if layer.name != "input" else "", loc)
+        try:
+            if layer.index_input is not None and layer.index_input < len(inputs):
+                source = sources[layer.index_input]
+                adjusted = layer.for_indices(adjusted, source.layer, source.args, source.in_shapes)
+            shaped = layer.shape(adjusted, in_shapes)
+        except LayerArgError as e:
+            received = " and ".join(format_shape(s) for s in in_shapes)
+            raise ShapeError(f"cannot apply '{text}' to {received}: {e}", loc, hint=e.hint) from None
+        too_big = [s for s in shaped.shape if s > MAX_SIZE]
+        if too_big:
+            raise ShapeError(f"'{text}' makes an axis of {size_text(too_big[0])}: archcalc's limit for one "
+                             f"size is {MAX_SIZE_TEXT} (no real network comes near it)", loc)
+        layout = (layer.layout_for(adjusted, in_shapes)
+                  or output_layout(layer, adjusted, _batched_layouts(layouts, batched)))
+        out_batched = any_batched if inputs else layer.batched_source
+        output = (shaped.shape, layout, out_batched)
+        kind = self.signatures.setdefault(output, len(self.signatures))
+        return _Rule(args, adjusted, in_shapes, shaped.shape, shaped.warnings, layout, out_batched, kind)
 
     def _check_weights(self, n: Node) -> None:
         """A shared layer must fit its owner's weights; a tied one must have its owner's weight shape."""
@@ -184,6 +204,22 @@ class _Inference:
                 raise ShapeError(
                     f"cannot tie '{n.text}' (weight {_size(weight)}) to {how}the weight of layer {tied.id} "
                     f"({tied.text}{_line(tied)}, {_size(owned)})", n.loc, hint=_tie_hint(weight, owned, flipped))
+
+
+@record(slots=True)
+class _Rule:
+    """A layer's rules' answer for one arguments dict on inputs of one kind, shared by the nodes alike:
+    `args` the dict asked about (kept, so that its id stays its own), `signature` the number of the
+    kind of output it makes (shape, layout, batch axis)."""
+
+    args: Mapping[str, Any]
+    adjusted: Mapping[str, Any]
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    warnings: tuple[str, ...]
+    layout: str
+    batched: bool
+    signature: int
 
 
 def _check_sizes(args: Mapping[str, Any], text: str, loc: Loc | None) -> None:
@@ -242,14 +278,14 @@ def output_layout(layer: LayerType, args: Mapping[str, Any], inputs: Sequence[st
 def _with_dead_ends(nodes: list[Node]) -> list[Node]:
     """Warn where a layer's output is read by nothing: the output, named side heads and free
     parameters excepted (a tower that feeds nothing is counted, so say so)."""
-    used = {i for n in nodes for i in n.inputs}
-    out = []
-    for n in nodes:
-        dead = n.id not in used and n.id != len(nodes) - 1 and n.name is None
-        if dead:
+    read = chain.from_iterable(map(attrgetter("inputs"), nodes))
+    unread = set(range(len(nodes) - 1)).difference(read)  # the last node is the output
+    out = list(nodes)
+    for i in sorted(unread):
+        n = nodes[i]
+        if n.name is None:
             note = (f"input '{n.args['name']}' feeds nothing" if n.type == "input" else
                     "its output feeds nothing (a dead branch, still counted); name it (`head = …`) "
                     "to keep it as an output")
-            n = replace(n, warnings=(*n.warnings, note))
-        out.append(n)
+            out[i] = replace(n, warnings=(*n.warnings, note))
     return out

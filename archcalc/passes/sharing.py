@@ -20,7 +20,6 @@ from fractions import Fraction
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import per_node
 from archcalc.records import record
 
 
@@ -41,18 +40,22 @@ class Sharing:
 
 def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None, ...]:
     """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
-    dense = per_node(graph, lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
-    made: dict[tuple[int, int], Sharing] = {}  # one record per distinct (parameters, FC equivalent)
-    out: list[Sharing | None] = []
-    for n, d in zip(graph, dense):
-        if d is None or n.shares is not None:  # a second use of the same weights is shown at their owner
-            out.append(None)
-            continue
-        key = (counts[n.id].params, d)
-        found = made.get(key)
-        if found is None:
-            found = made[key] = Sharing(*key)
-        out.append(found)
+    layers = counting.distinct(graph)
+    dense = layers.each(lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
+    # one answer per (distinct layer, its counts object), the keys made and looked up in C; one
+    # record per distinct (parameters, FC equivalent)
+    keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
+    by_id = dict(zip(map(id, counts), counts))
+    records: dict[tuple[int, int], Sharing] = {}
+    made: dict[tuple[int, int], Sharing | None] = {}
+    for key in dict.fromkeys(keys):
+        group, c = key
+        d = dense[layers.first[group].id]
+        made[key] = None if d is None else records.setdefault((by_id[c].params, d), Sharing(by_id[c].params, d))
+    out = list(map(made.__getitem__, keys))
+    for n in layers.borrowing:
+        if n.shares is not None:  # a second use of the same weights is shown at their owner
+            out[n.id] = None
     return tuple(out)
 
 

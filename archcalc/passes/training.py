@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
+from itertools import count
 from operator import attrgetter
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
-from archcalc.passes.counting import FLOPS_PER_MAC, distinct, own_counts, per_node
+from archcalc.passes.counting import FLOPS_PER_MAC, by_owner, distinct, own_counts, per_node
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -338,7 +339,7 @@ class Training:
 def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
     """(whether each node's weights are trained, whether its output requires grad)."""
     own = per_node(graph, lambda n: own_counts(n).trainable > 0)  # asked once per distinct layer
-    trained = tuple([own[n.shares if n.shares is not None else n.id] for n in graph])
+    trained = by_owner(graph, own)  # a sharer's weights train where its owner's do
     never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
@@ -383,27 +384,26 @@ class _Storages:
             else:
                 self.base.append(n.id)
                 self.contiguous.append(True)
-        self.token_input = {n.id for n in graph.input_nodes() if graph.token_vocab(n.id) is not None}
-        self.storage_bytes: dict[int, int] = {}  # by the storage's node id, once asked
         parameters = {n.id for n in graph if n.type == "parameter"}
         self.parameter = [b in parameters for b in self.base] if parameters else [False] * len(graph)
         elements = per_node(graph, lambda n: prod(n.shape))
         act, batch = options.activation_bytes, options.batch
-        # each node's output itself (its gradient's size), for the batch; 0 for a free parameter
-        self.tensor = [0 if p else e * act * (batch if n.batched else 1)
-                       for n, e, p in zip(graph, elements, self.parameter)]
+        # each node's output for the batch, in the activation dtype
+        outputs = [e * act * (batch if n.batched else 1) for n, e in zip(graph, elements)]
+        # its gradient's size: 0 for a free parameter (parameter memory, counted apart)
+        self.tensor = [0 if p else b for b, p in zip(outputs, self.parameter)] if parameters else outputs
+        # the bytes of the storage a node's output is, by the storage's node id: token ids are int64
+        tokens = [n for n in graph.input_nodes() if graph.token_vocab(n.id) is not None]
+        self.size = list(outputs) if tokens else outputs
+        for n in tokens:
+            self.size[n.id] = elements[n.id] * 8 * (batch if n.batched else 1)
 
     def is_parameter(self, node_id: int) -> bool:
         return self.parameter[node_id]
 
     def bytes(self, node_id: int) -> int:
         """The bytes of the storage node `node_id`'s output lives in (token ids: int64)."""
-        found = self.storage_bytes.get(self.base[node_id])
-        if found is None:
-            base = self.graph.node(self.base[node_id])
-            per = 8 if base.id in self.token_input else self.options.activation_bytes
-            found = self.storage_bytes[base.id] = prod(base.shape) * per * (self.options.batch if base.batched else 1)
-        return found
+        return self.size[self.base[node_id]]
 
     def tensor_bytes(self, node_id: int) -> int:
         """A node's output itself (its gradient's size), for the batch; 0 for a free parameter."""
@@ -415,30 +415,28 @@ class _Storages:
         return s.elements * per * (self.options.batch if s.per_sample else 1)
 
 
-def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: set[tuple[str, int]],
-          counter: list[int]) -> tuple[Kept, ...]:
+def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: bytearray, own: Iterator[int]
+          ) -> tuple[Kept, ...]:
+    """The tensors `n`'s backward keeps; `seen` marks the storages kept already (by node id), `own`
+    numbers the tensors only one layer holds (each is new)."""
     out: list[Kept] = []
-    base_of, parameter, sizes = storages.base, storages.parameter, storages.storage_bytes
+    base_of, parameter, sizes = storages.base, storages.parameter, storages.size
     for s in saved:
         tensor = s.tensor
         if tensor == "own":
-            counter[0] += 1
-            key: tuple[str, int] = ("own", counter[0])
-            what, size = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})", storages.own_bytes(s)
+            what = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})"
+            out.append(Kept(what, ("own", next(own)), storages.own_bytes(s), True))
+            continue
+        if tensor == "input":
+            node_id = n.inputs[s.index]
+            what = f"input {s.index} (layer {node_id})"
         else:
-            if tensor == "input":
-                node_id = n.inputs[s.index]
-                what = f"input {s.index} (layer {node_id})"
-            else:
-                node_id, what = n.id, "output"
-            if parameter[node_id]:
-                continue  # a free parameter read by a matmul: parameter memory, counted apart
-            base = base_of[node_id]
-            key = ("node", base)
-            known = sizes.get(base)
-            size = storages.bytes(node_id) if known is None else known
-        out.append(Kept(what, key, size, key not in seen))
-        seen.add(key)
+            node_id, what = n.id, "output"
+        if parameter[node_id]:
+            continue  # a free parameter read by a matmul: parameter memory, counted apart
+        base = base_of[node_id]
+        out.append(Kept(what, ("node", base), sizes[base], not seen[base]))
+        seen[base] = True
     return tuple(out)
 
 
@@ -457,64 +455,108 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     trained, needs = requires_grad(graph)
     loss = _reaches_loss(graph)
     storages = _Storages(graph, options)
-    seen: set[tuple[str, int]] = set()
-    counter = [0]
-    unknown: dict[tuple[str, str], list[int]] = {}
-    flops = FLOPS_PER_MAC * options.batch
-    in_flight = 0
-    layers = distinct(graph)
     in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
-    one_input = {True: (True,), False: (False,)}  # the usual input-gradient patterns, made once
+    patterns, in_flight = _input_gradients(graph, needs, in_backward, storages.tensor)
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
-    # gradient and whether it is trained: a repeated layer asks them once (its FLOPs for the batch too)
-    known: dict[tuple[object, ...], tuple[Gradients | None, Sequence[Saved] | None, tuple[int, int, int, str]]] = {}
-    # and the figures those give, with its forward FLOPs and its counts' bytes, are one record for
-    # every node alike in all of them; only the kept tensors (which name the node's inputs) are the node's
-    shared: dict[tuple[object, ...], StepFigures] = {}
-    terms: dict[int, tuple[int, int, int, int]] = {}  # by id(counts): `counts` holds them, ids stay unique
-    grads = storages.tensor
-    steps = []
-    for n, group, c, m in zip(graph, layers.group, counts, macs):
-        i, inputs = n.id, n.inputs
-        back, weight_grad = in_backward[i], trained[i]
-        input_grad = one_input[needs[inputs[0]]] if len(inputs) == 1 else tuple([needs[j] for j in inputs])
-        backward, kept = NO_BACKWARD, NOTHING_KEPT
-        if back:
-            key = (group, input_grad, weight_grad)
-            rules = known.get(key)
-            if rules is None:
-                rules = known[key] = _rules(n, input_grad, weight_grad, flops)
-            g, saved, backward = rules
-            if g is None:
-                unknown.setdefault((n.type, "gradient"), []).append(i)
-            if saved is None:
-                unknown.setdefault((n.type, "saved tensors"), []).append(i)
-            else:
-                kept = _kept(n, saved, storages, seen, counter)
-            if len(inputs) == 1:  # the usual: one input
-                grads_in = grads[inputs[0]] if input_grad[0] else 0
-            else:
-                grads_in = sum([grads[j] for j, need in zip(inputs, input_grad) if need])
-            in_flight = max(in_flight, grads[i] + grads_in)
-        figures_key = (group, input_grad, weight_grad, back, id(c), m)
-        figures = shared.get(figures_key)
-        if figures is None:
-            bytes_of = terms.get(id(c)) or terms.setdefault(id(c), _memory_terms(c, options))
-            figures = shared[figures_key] = StepFigures(flops * m, *backward, input_grad, weight_grad, back,
-                                                        *bytes_of)
-        steps.append(LayerStep(figures, kept, None))
+    # gradient and whether it is trained: a repeated layer asks them once, and the figures they give
+    # (with its forward FLOPs and its counts' bytes) are one record for every node alike in all of them;
+    # only the kept tensors (which name the node's inputs) are the node's
+    keys = list(zip(distinct(graph).group, patterns, trained, in_backward, map(id, counts), macs))
+    alike = _alike_steps(graph, keys, counts, options)
+    shared = list(map(alike.__getitem__, keys))
+    steps = _steps(graph, shared, storages)
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
         steps = [_with_segment(s, where.get(i)) for i, s in enumerate(steps)]
-    buffers = sum(c.buffers for c in counts) * PRECISIONS[options.precision]
+    buffers = sum([c.buffers for c in counts]) * PRECISIONS[options.precision]
     notes = _notes(graph)
-    return Training(options, tuple(steps), tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items()),
-                    six_nt(graph, counts, options.batch), segments, buffers, in_flight, notes)
+    unknown = _unknown(graph, shared) if any(s.no_gradient or s.saved is None for s in alike.values()) else ()
+    return Training(options, tuple(steps), unknown, six_nt(graph, counts, options.batch), segments, buffers,
+                    in_flight, notes)
+
+
+def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequence[bool], grads: Sequence[int]
+                     ) -> tuple[list[tuple[bool, ...]], int]:
+    """Per node, which of its inputs need a gradient; and the largest (output gradient + input
+    gradients) of a layer in the backward pass, in bytes (`grads`: each node's gradient's)."""
+    one_input: dict[bool, tuple[bool, ...]] = {True: (True,), False: (False,)}  # the usual patterns, made once
+    patterns: list[tuple[bool, ...]] = []
+    in_flight = 0
+    for n, back in zip(graph, in_backward):
+        inputs = n.inputs
+        if len(inputs) == 1:  # the usual: one input
+            need = needs[inputs[0]]
+            patterns.append(one_input[need])
+            here = grads[n.id] + grads[inputs[0]] if need else grads[n.id]
+        else:
+            pattern = tuple([needs[j] for j in inputs])
+            patterns.append(pattern)
+            here = grads[n.id] + sum([grads[j] for j, need in zip(inputs, pattern) if need])
+        if back and here > in_flight:
+            in_flight = here
+    return patterns, in_flight
+
+
+_StepKey = tuple[int, tuple[bool, ...], bool, bool, int, int]  # see `_alike_steps`
+
+
+def _alike_steps(graph: LayerGraph, keys: Sequence[_StepKey], counts: Sequence[Counts], options: TrainingOptions
+                 ) -> dict[_StepKey, _Alike]:
+    """What the nodes of each key share (`keys`: per node its distinct layer, input-gradient pattern,
+    trained and backward flags, id of its counts and MACs), asked of its first node."""
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    by_id = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
+    flops = FLOPS_PER_MAC * options.batch
+    alike = {}
+    for key in dict.fromkeys(keys):  # in the order they first occur
+        _, pattern, weight_grad, back, counted, m = key
+        alike[key] = _alike(graph.node(first[key]), pattern, weight_grad, back, flops, m,
+                            _memory_terms(by_id[counted], options))
+    return alike
+
+
+def _steps(graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> list[LayerStep]:
+    """Each node's step: what it shares with the nodes alike, and the tensors its backward keeps."""
+    seen = bytearray(len(graph))  # the storages kept already, by node id
+    own = count(1)
+    return [LayerStep(same.figures, _kept(n, same.saved, storages, seen, own), None) if same.saved else same.unkept
+            for n, same in zip(graph, shared)]
+
+
+def _unknown(graph: LayerGraph, shared: Sequence[_Alike]) -> tuple[Unknown, ...]:
+    """The layers whose type has no gradient rule or no saved-tensor rule, by type, in id order."""
+    unknown: dict[tuple[str, str], list[int]] = {}
+    for n, same in zip(graph, shared):
+        if same.no_gradient:
+            unknown.setdefault((n.type, "gradient"), []).append(n.id)
+        if same.saved is None:
+            unknown.setdefault((n.type, "saved tensors"), []).append(n.id)
+    return tuple(Unknown(t, what, tuple(ids)) for (t, what), ids in unknown.items())
 
 
 NOTHING_KEPT: tuple[Kept, ...] = ()
 NO_BACKWARD = (0, 0, 0, "")  # gradient FLOPs of a layer outside the backward pass (input, weight, counted, why)
+
+
+@record(slots=True)
+class _Alike:
+    """What every node alike in its distinct layer, input-gradient pattern, trained and backward flags,
+    counts and MACs shares: its figures, the tensors its rule says its backward keeps (None: no rule),
+    whether it has no gradient rule, and its step where it keeps nothing (one record for all of them)."""
+
+    figures: StepFigures
+    saved: Sequence[Saved] | None
+    no_gradient: bool
+    unkept: LayerStep
+
+
+def _alike(n: Node, input_grad: tuple[bool, ...], trained: bool, back: bool, flops: int, macs: int,
+           memory_terms: tuple[int, int, int, int]) -> _Alike:
+    """The shared part of node `n`'s step: its rules asked where it is in the backward pass."""
+    g, saved, backward = _rules(n, input_grad, trained, flops) if back else (Gradients(), (), NO_BACKWARD)
+    figures = StepFigures(flops * macs, *backward, input_grad, trained, back, *memory_terms)
+    return _Alike(figures, saved, g is None, LayerStep(figures, NOTHING_KEPT, None))
 
 
 def _rules(n: Node, input_grad: tuple[bool, ...], trained: bool, flops: int
