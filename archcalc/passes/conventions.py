@@ -216,11 +216,9 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     own = counting.per_node(graph, own_counts)  # one object per distinct layer
     called = counting.by_owner(graph, own)  # the counts of the module each node calls
     keys = list(zip(layers.group, macs, map(id, called)))  # `own` holds the counts objects: their ids stay unique
-    index = {key: k for k, key in enumerate(dict.fromkeys(keys))}  # in the order they first occur
-    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
-    by_id = dict(zip(map(id, called), called))
-    known = tuple(Facts(graph.node(first[key]), key[1], by_id[key[2]]) for key in index)
-    return Alike(tuple(map(index.__getitem__, keys)), known)
+    facts = counting.once_per_key(keys, lambda key, i: Facts(graph.node(i), key[1], called[i]))
+    index = {key: k for k, key in enumerate(facts)}  # in the order they first occur
+    return Alike(tuple(map(index.__getitem__, keys)), tuple(facts.values()))
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,

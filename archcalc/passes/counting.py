@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T")
+K = TypeVar("K")  # a key of nodes alike: hashable
 R = TypeVar("R", bound="DataclassInstance")
 
 FLOPS_PER_MAC = 2  # one multiply and one add: FlopCounterMode's convention, written here only
@@ -120,6 +121,13 @@ def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
     """`rule` for every node, asked once per distinct layer (`distinct`): only for rules that read
     nothing but a node's type, arguments and shapes."""
     return distinct(graph).each(rule)
+
+
+def once_per_key(keys: Sequence[K], make: Callable[[K, int], T]) -> dict[K, T]:
+    """`make(key, i)` once per distinct key of `keys` (one per node id), `i` the first node holding it,
+    in the order the keys first occur: what the nodes alike share, the keys made and looked up in C."""
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    return {key: make(key, first[key]) for key in dict.fromkeys(keys)}
 
 
 def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:

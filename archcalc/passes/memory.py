@@ -24,7 +24,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import distinct
+from archcalc.passes.counting import distinct, once_per_key
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -92,14 +92,10 @@ class Memory:
 def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
     layers = distinct(graph)
-    # one record per (distinct layer, its counts object): the keys made and looked up in C
+    # one record per (distinct layer, its counts object)
     keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
-    by_id = dict(zip(map(id, counts), counts))
-    made: dict[tuple[int, int], NodeMemory] = {}
-    for key in dict.fromkeys(keys):
-        group, c = key
-        made[key] = NodeMemory(prod(layers.first[group].shape) * options.batch * b, by_id[c].params * b,
-                               by_id[c].buffers * b)
+    made = once_per_key(keys, lambda key, i: NodeMemory(prod(layers.first[key[0]].shape) * options.batch * b,
+                                                        counts[i].params * b, counts[i].buffers * b))
     return tuple(map(made.__getitem__, keys))
 
 

@@ -45,13 +45,13 @@ def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None
     # one answer per (distinct layer, its counts object), the keys made and looked up in C; one
     # record per distinct (parameters, FC equivalent)
     keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
-    by_id = dict(zip(map(id, counts), counts))
     records: dict[tuple[int, int], Sharing] = {}
-    made: dict[tuple[int, int], Sharing | None] = {}
-    for key in dict.fromkeys(keys):
-        group, c = key
-        d = dense[layers.first[group].id]
-        made[key] = None if d is None else records.setdefault((by_id[c].params, d), Sharing(by_id[c].params, d))
+
+    def answer(_: tuple[int, int], i: int) -> Sharing | None:
+        d = dense[i]
+        return None if d is None else records.setdefault((counts[i].params, d), Sharing(counts[i].params, d))
+
+    made = counting.once_per_key(keys, answer)
     out = list(map(made.__getitem__, keys))
     for n in layers.borrowing:
         if n.shares is not None:  # a second use of the same weights is shown at their owner

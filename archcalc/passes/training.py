@@ -38,7 +38,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
 from archcalc.layers import Counts
 from archcalc.layers.base import Gradients, Saved
-from archcalc.passes.counting import FLOPS_PER_MAC, by_owner, distinct, own_counts, per_node
+from archcalc.passes.counting import FLOPS_PER_MAC, by_owner, distinct, once_per_key, own_counts, per_node
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -505,15 +505,13 @@ def _alike_steps(graph: LayerGraph, keys: Sequence[_StepKey], counts: Sequence[C
                  ) -> dict[_StepKey, _Alike]:
     """What the nodes of each key share (`keys`: per node its distinct layer, input-gradient pattern,
     trained and backward flags, id of its counts and MACs), asked of its first node."""
-    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
-    by_id = dict(zip(map(id, counts), counts))  # `counts` holds them: their ids stay unique
     flops = FLOPS_PER_MAC * options.batch
-    alike = {}
-    for key in dict.fromkeys(keys):  # in the order they first occur
-        _, pattern, weight_grad, back, counted, m = key
-        alike[key] = _alike(graph.node(first[key]), pattern, weight_grad, back, flops, m,
-                            _memory_terms(by_id[counted], options))
-    return alike
+
+    def shared(key: _StepKey, i: int) -> _Alike:
+        _, pattern, weight_grad, back, _, m = key
+        return _alike(graph.node(i), pattern, weight_grad, back, flops, m, _memory_terms(counts[i], options))
+
+    return once_per_key(keys, shared)
 
 
 def _steps(graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> list[LayerStep]:
