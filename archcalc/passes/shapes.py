@@ -136,7 +136,7 @@ class _Inference:
         indexed = layer.index_input is not None and layer.index_input < len(inputs)
         known = None if indexed else self.rules.get((layer.name, id(args), seen))
         if known is None or known.args is not args:
-            known = self._rule(layer, args, inputs, text, loc)
+            known = self._rule(layer, args, inputs, text, loc, indexed)
             if not indexed:
                 self.rules[layer.name, id(args), seen] = known
         node = Node(len(self.nodes), layer.name, known.adjusted, tuple(inputs), known.in_shapes, known.shape, text,
@@ -145,8 +145,8 @@ class _Inference:
         signature.append(known.signature)
         return node.id
 
-    def _rule(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None
-              ) -> _Rule:
+    def _rule(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
+              indexed: bool) -> _Rule:
         """What the layer's rules give on these inputs: its arguments for them, its output's shape,
         layout and batch axis, and the warnings of its shape rule; a ShapeError where it cannot
         take them."""
@@ -164,8 +164,8 @@ class _Inference:
         adjusted = layer.for_inputs(args, layouts, batched)
         _check_sizes(adjusted, text if layer.name != "input" else "", loc)
         try:
-            if layer.index_input is not None and layer.index_input < len(inputs):
-                source = sources[layer.index_input]
+            if indexed:
+                source = sources[layer.index_input]  # type: ignore[index]
                 adjusted = layer.for_indices(adjusted, source.layer, source.args, source.in_shapes)
             shaped = layer.shape(adjusted, in_shapes)
         except LayerArgError as e:
