@@ -317,7 +317,9 @@ def _item_on_line(item: Item, number: int) -> Item:
             unit: Layer | Ref = Layer(head, (), None, u.text)
         else:
             options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
-            call = None if u.call is None else tuple([CallArg(a.key, _piece_on_line(a.value, number)) for a in u.call])
+            # RefCall.of: a call of references alone stays one on every line (expansion keys it so)
+            call = None if u.call is None else RefCall.of([CallArg(a.key, _piece_on_line(a.value, number))
+                                                          for a in u.call])
             instance = None if u.instance is None else _piece_on_line(u.instance, number)
             unit = Layer(head, options, call, u.text, instance)
     else:
