@@ -41,10 +41,11 @@ from typing import Any, TypeVar
 
 from archcalc.graph import Node
 from archcalc.layers import OtherOps
+from archcalc.layers.base import Saved
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
-from archcalc.passes.training import LayerStep, StepFigures
+from archcalc.passes.training import Kept, LayerStep, LayerSteps, StepFigures
 from archcalc.report.numbers import plain
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
@@ -183,12 +184,12 @@ def _plain(center: float) -> str:
     return repr(plain(center))
 
 
-def _kept(step: LayerStep) -> tuple[str, int]:
-    """The kept tensors as the encoder writes them, and the bytes of the new ones (the step's
+def _kept(kept: Sequence[Kept]) -> tuple[str, int]:
+    """Kept tensors as the encoder writes them, and the bytes of the new ones (the step's
     saved_bytes). Each tensor's values are checked to be exactly a str, an int and a bool."""
     parts = []
     saved = 0
-    for k in step.kept:
+    for k in kept:
         what, size, new = k.what, k.bytes, k.new
         if not (type(what) is str and type(size) is int and type(new) is bool):
             raise _Unusual
@@ -196,6 +197,64 @@ def _kept(step: LayerStep) -> tuple[str, int]:
         if new:
             saved += size
     return f"[{', '.join(parts)}]", saved
+
+
+_KeptText = Callable[[Node, Any], tuple[str, int]]  # (a node, what its kept tensors are written from) → _kept's
+
+
+def _compact_kept(steps: LayerSteps) -> _KeptText:
+    """The kept tensors written from the steps' compact form, given a node and its rule's saved
+    tensors: a rule that keeps one input or the output (the usual) from a text made once per rule
+    with the node's own ids and bytes filled in; any other from its records (`LayerSteps.kept`)."""
+    heads: dict[int, tuple[int, str] | None] = {}  # by the id of a rule's saved tensors (steps.saved holds them)
+
+    def kept(n: Node, pattern: Any) -> tuple[str, int]:
+        if not pattern:
+            return "[]", 0
+        head = heads.get(id(pattern), heads)
+        if head is heads:
+            head = _remember(heads, id(pattern), _one_tensor_head(pattern))
+        if head is None:
+            return _kept(steps.kept(n.id))
+        which, text = head
+        node_id = n.id if which < 0 else n.inputs[which]
+        tensor = steps.one_tensor(n.id, node_id)
+        if tensor is None:  # a free parameter
+            return "[]", 0
+        size, new = tensor
+        if not type(size) is type(node_id) is int:
+            raise _Unusual
+        if which >= 0:
+            text = f'{text}{node_id})", "bytes": {size}'
+        else:
+            text = f'{text}{size}'
+        return (f'{text}, "new": true}}]', size) if new else (f'{text}, "new": false}}]', 0)
+
+    return kept
+
+
+def _one_tensor_head(pattern: Sequence[Saved]) -> tuple[int, str] | None:
+    """A rule that keeps one tensor, an input or the output: (its input's number, -1 for the
+    output; its text up to the node's own figures). None for any other rule."""
+    if len(pattern) != 1:
+        return None
+    (s,) = pattern
+    if s.tensor == "output":
+        return -1, '[{"tensor": "output", "bytes": '
+    if s.tensor == "input" and type(s.index) is int and s.index >= 0:
+        return s.index, f'[{{"tensor": "input {s.index} (layer '
+    return None
+
+
+def _step_columns(layers: Sequence[LayerStep]) -> tuple[Sequence[StepFigures], Sequence[Any], Sequence[Any],
+                                                         _KeptText]:
+    """Per node its shared training figures, its segment and what its kept tensors are written from,
+    and how: of LayerSteps their compact columns, of any other sequence its records."""
+    if isinstance(layers, LayerSteps):
+        segments = layers.segments or [None] * len(layers)
+        return layers.figures, segments, layers.saved, _compact_kept(layers)
+    return ([s.figures for s in layers], [s.segment for s in layers], layers,
+            lambda n, step: _kept(step.kept))
 
 
 # The figures identical layers share (`StepFigures`), read in one call, and the types they must have
@@ -267,11 +326,13 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     scope_texts: dict[int, str] = {}
     step_texts: dict[int, tuple[str, str]] = {}
     chosen = analysis.graph if nodes is None else nodes
-    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, step in zip(
-            chosen, *_columns(analysis, None if nodes is None else [n.id for n in nodes])):
+    ids = None if nodes is None else [n.id for n in nodes]
+    *step_columns, kept_text = _step_columns(analysis.step.layers)
+    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, saved_by in zip(
+            chosen, *_columns(analysis, ids), *_chosen(step_columns, ids)):
         i = n.id
         try:
-            loc, shares, shape, scope, implicit, figures = n.loc, n.shares, n.shape, n.scope, n.implicit, step.figures
+            loc, shares, shape, scope, implicit = n.loc, n.shares, n.shape, n.scope, n.implicit
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
                     is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
@@ -295,10 +356,9 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                                                                           kv_i, conn, u, v, rule))
             layer_type, work, memory_use, frozen, training, after_kept = pieces
             inputs = n.inputs
-            segment = step.segment
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            kept, saved = _kept(step)
+            kept, saved = kept_text(n, saved_by)
             yield (
                 f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
@@ -315,14 +375,19 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             yield ENCODE(next(formats._layers(analysis, (n,))))
 
 
-def _columns(analysis: Analysis, ids: list[int] | None) -> list[Sequence[Any]]:
+def _columns(analysis: Analysis, ids: list[int] | None) -> Sequence[Sequence[Any]]:
     """The per-node figures a line is written from, each a sequence by node id, in layer_lines'
     order (those of `ids` only, if given)."""
     attention, counted = analysis.attention, analysis.counted
     columns: list[Sequence[Any]] = [
         analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache, analysis.connections,
         analysis.uses, counted.values, counted.rules, analysis.counts, analysis.other_ops, analysis.rf,
-        analysis.memory.nodes, analysis.sharing, analysis.step.layers]
+        analysis.memory.nodes, analysis.sharing]
+    return _chosen(columns, ids)
+
+
+def _chosen(columns: Sequence[Sequence[Any]], ids: list[int] | None) -> Sequence[Sequence[Any]]:
+    """The columns, or of each the values of `ids` only."""
     if ids is None:
         return columns
     return [[column[i] for i in ids] for column in columns]
