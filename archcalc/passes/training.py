@@ -348,7 +348,10 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
         inputs = n.inputs
-        upstream = needs[inputs[0]] if len(inputs) == 1 else any([needs[i] for i in inputs])  # one: the usual
+        if len(inputs) == 1:  # the usual
+            upstream = needs[inputs[0]]
+        else:  # two inputs (an add) read without a list
+            upstream = needs[inputs[0]] or needs[inputs[1]] if len(inputs) == 2 else any([needs[i] for i in inputs])
         needs.append(not blocked and (trained[n.id] or upstream))
     return trained, tuple(needs)
 
@@ -424,17 +427,22 @@ class LayerSteps(Sequence[LayerStep]):
     the nodes alike and the tensors its rule says its backward keeps (each one object for all of
     them), per storage the node that keeps it first. A node's LayerStep, a Kept record per tensor,
     is made when it is read: a 100,000-node graph's JSON report writes every node's kept tensors
-    from this form (json_lines, through `one_tensor`), with no record per node or tensor."""
+    from this form (json_lines), with no record per node or tensor."""
 
-    __slots__ = ("figures", "saved", "segments", "saved_bytes", "_graph", "_shared", "_storages", "_first",
-                 "_own_from")
+    __slots__ = ("figures", "saved", "segments", "saved_bytes", "storage_of", "storage_bytes", "first_keeper",
+                 "_graph", "_shared", "_storages", "_own_from")
 
     def __init__(self, graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> None:
         self._graph, self._shared, self._storages = graph, shared, storages
         self.figures: list[StepFigures] = list(map(attrgetter("figures"), shared))
         self.saved: list[Sequence[Saved] | None] = list(map(attrgetter("saved"), shared))  # None: no rule
         self.segments: tuple[int | None, ...] | None = None  # per node its checkpoint segment, if on
-        self._first, self._own_from, self.saved_bytes = _first_keepers(graph, self.saved, storages)
+        # per node the storage its output lives in (by node id; -1: a free parameter's, never kept), per
+        # storage its bytes and the node that keeps it first (-1: none)
+        self.storage_of = [-1 if p else b for b, p in zip(storages.base, storages.parameter)] \
+            if True in storages.parameter else storages.base
+        self.storage_bytes = storages.size
+        self.first_keeper, self._own_from, self.saved_bytes = _first_keepers(graph, self.saved, storages)
 
     def with_segments(self, segments: Sequence[int | None]) -> LayerSteps:
         """The same steps, each in its checkpoint segment."""
@@ -494,18 +502,10 @@ class LayerSteps(Sequence[LayerStep]):
             if storages.parameter[node_id]:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
             base = storages.base[node_id]
-            out.append(Kept(what, ("node", base), storages.size[base], self._first[base] == i and base not in mine))
+            new = self.first_keeper[base] == i and base not in mine
+            out.append(Kept(what, ("node", base), storages.size[base], new))
             mine.add(base)
         return tuple(out)
-
-    def one_tensor(self, i: int, node_id: int) -> tuple[int, bool] | None:
-        """Where node `i` keeps one tensor, node `node_id`'s output: its storage's bytes and whether
-        `i` keeps that storage first; None for a free parameter (not kept)."""
-        storages = self._storages
-        if storages.parameter[node_id]:
-            return None
-        base = storages.base[node_id]
-        return storages.size[base], self._first[base] == i
 
 
 def _first_keepers(graph: LayerGraph, saved: Sequence[Sequence[Saved] | None], storages: _Storages
@@ -579,7 +579,8 @@ def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequ
                      ) -> tuple[list[tuple[bool, ...]], int]:
     """Per node, which of its inputs need a gradient; and the largest (output gradient + input
     gradients) of a layer in the backward pass, in bytes (`grads`: each node's gradient's)."""
-    one_input: dict[bool, tuple[bool, ...]] = {True: (True,), False: (False,)}  # the usual patterns, made once
+    one_input = {need: (need,) for need in (True, False)}  # the usual patterns, made once
+    two_inputs = {(a, b): (a, b) for a in (True, False) for b in (True, False)}
     patterns: list[tuple[bool, ...]] = []
     in_flight = 0
     for n, back in zip(graph, in_backward):
@@ -588,6 +589,11 @@ def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequ
             need = needs[inputs[0]]
             patterns.append(one_input[need])
             here = grads[n.id] + grads[inputs[0]] if need else grads[n.id]
+        elif len(inputs) == 2:  # an add or a product of two
+            a, b = inputs
+            need_a, need_b = needs[a], needs[b]
+            patterns.append(two_inputs[need_a, need_b])
+            here = grads[n.id] + (grads[a] if need_a else 0) + (grads[b] if need_b else 0)
         else:
             pattern = tuple([needs[j] for j in inputs])
             patterns.append(pattern)

@@ -34,7 +34,7 @@ shared key alone on one of two identical layers.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -199,38 +199,49 @@ def _kept(kept: Sequence[Kept]) -> tuple[str, int]:
     return f"[{', '.join(parts)}]", saved
 
 
-_KeptText = Callable[[Node, Any], tuple[str, int]]  # (a node, what its kept tensors are written from) → _kept's
-
-
-def _compact_kept(steps: LayerSteps) -> _KeptText:
-    """The kept tensors written from the steps' compact form, given a node and its rule's saved
-    tensors: a rule that keeps one input or the output (the usual) from a text made once per rule
-    with the node's own ids and bytes filled in; any other from its records (`LayerSteps.kept`)."""
-    heads: dict[int, tuple[int, str] | None] = {}  # by the id of a rule's saved tensors (steps.saved holds them)
-
-    def kept(n: Node, pattern: Any) -> tuple[str, int]:
+def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[tuple[str, int] | None]:
+    """Each node's kept tensors as `_kept` writes them, in turn (None where a value is not one
+    written here: that node's line is ENCODE's). Of LayerSteps from their compact form: a rule that
+    keeps one input or the output (the usual) from a text made once per rule, the node's own ids
+    and bytes filled in; any other rule, and any other sequence of steps, from the records."""
+    if not isinstance(layers, LayerSteps):
+        for n in nodes:
+            yield _kept_or_none(layers[n.id].kept)
+        return
+    saved, storage_of, storage_bytes, first_keeper = (layers.saved, layers.storage_of, layers.storage_bytes,
+                                                       layers.first_keeper)
+    heads: dict[int, tuple[int, str] | None] = {}  # by the id of a rule's saved tensors (`saved` holds them)
+    for n in nodes:
+        i = n.id
+        pattern = saved[i]
         if not pattern:
-            return "[]", 0
+            yield "[]", 0
+            continue
         head = heads.get(id(pattern), heads)
         if head is heads:
             head = _remember(heads, id(pattern), _one_tensor_head(pattern))
         if head is None:
-            return _kept(steps.kept(n.id))
+            yield _kept_or_none(layers.kept(i))
+            continue
         which, text = head
-        node_id = n.id if which < 0 else n.inputs[which]
-        tensor = steps.one_tensor(n.id, node_id)
-        if tensor is None:  # a free parameter
-            return "[]", 0
-        size, new = tensor
-        if not type(size) is type(node_id) is int:
-            raise _Unusual
-        if which >= 0:
-            text = f'{text}{node_id})", "bytes": {size}'
+        node_id = i if which < 0 else n.inputs[which]
+        base = storage_of[node_id]
+        size = storage_bytes[base]
+        if base < 0:  # a free parameter: not kept
+            yield "[]", 0
+        elif not type(size) is type(node_id) is int:
+            yield None
         else:
-            text = f'{text}{size}'
-        return (f'{text}, "new": true}}]', size) if new else (f'{text}, "new": false}}]', 0)
+            text = f'{text}{node_id})", "bytes": {size}' if which >= 0 else f'{text}{size}'
+            yield (f'{text}, "new": true}}]', size) if first_keeper[base] == i else (f'{text}, "new": false}}]', 0)
 
-    return kept
+
+def _kept_or_none(kept: Sequence[Kept]) -> tuple[str, int] | None:
+    """`_kept(kept)`, or None where it meets a value not written here."""
+    try:
+        return _kept(kept)
+    except (_Unusual, TypeError):
+        return None
 
 
 def _one_tensor_head(pattern: Sequence[Saved]) -> tuple[int, str] | None:
@@ -244,17 +255,6 @@ def _one_tensor_head(pattern: Sequence[Saved]) -> tuple[int, str] | None:
     if s.tensor == "input" and type(s.index) is int and s.index >= 0:
         return s.index, f'[{{"tensor": "input {s.index} (layer '
     return None
-
-
-def _step_columns(layers: Sequence[LayerStep]) -> tuple[Sequence[StepFigures], Sequence[Any], Sequence[Any],
-                                                         _KeptText]:
-    """Per node its shared training figures, its segment and what its kept tensors are written from,
-    and how: of LayerSteps their compact columns, of any other sequence its records."""
-    if isinstance(layers, LayerSteps):
-        segments = layers.segments or [None] * len(layers)
-        return layers.figures, segments, layers.saved, _compact_kept(layers)
-    return ([s.figures for s in layers], [s.segment for s in layers], layers,
-            lambda n, step: _kept(step.kept))
 
 
 # The figures identical layers share (`StepFigures`), read in one call, and the types they must have
@@ -327,9 +327,15 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     step_texts: dict[int, tuple[str, str]] = {}
     chosen = analysis.graph if nodes is None else nodes
     ids = None if nodes is None else [n.id for n in nodes]
-    *step_columns, kept_text = _step_columns(analysis.step.layers)
-    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, saved_by in zip(
-            chosen, *_columns(analysis, ids), *_chosen(step_columns, ids)):
+    layers = analysis.step.layers
+    figures_by_id: Sequence[StepFigures]
+    segments: Sequence[int | None]
+    if isinstance(layers, LayerSteps):
+        figures_by_id, segments = layers.figures, layers.segments or [None] * len(layers)
+    else:
+        figures_by_id, segments = [s.figures for s in layers], [s.segment for s in layers]
+    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, kept_text in zip(
+            chosen, *_columns(analysis, ids), *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
         i = n.id
         try:
             loc, shares, shape, scope, implicit = n.loc, n.shares, n.shape, n.scope, n.implicit
@@ -337,13 +343,13 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                     is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
-                where = '"line": null, "column": null'
+                line: int | str = "null"  # written as is, as an int is
+                column: int | str | None = "null"
             else:
                 line = loc.line
                 column = loc.col if line not in tabbed else formats.editor_column(analysis, loc)
                 if not type(line) is type(column) is int:
                     raise _Unusual
-                where = f'"line": {line}, "column": {column}'
             if shared is None:
                 shared_params = shared_fc = None
             else:  # a Sharing's text depends on its two counts alone, where both are exact ints
@@ -358,15 +364,19 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             inputs = n.inputs
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            kept, saved = kept_text(n, saved_by)
+            if kept_text is None:
+                raise _Unusual
+            kept, saved = kept_text
+            scope_text = "[]" if not scope else scope_texts.get(id(scope)) or _remember(scope_texts, id(scope),
+                                                                                         strings(scope))
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
+                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}"line": {line}, "column": {column}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
                 f'{work}'
                 f'{rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers))}'
                 f'{memory_use}'
                 f'{"null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})}'
-                f'{frozen}{scope_texts.get(id(scope)) or _remember(scope_texts, id(scope), strings(scope))}, '
+                f'{frozen}{scope_text}, '
                 f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
                 f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
                 f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
