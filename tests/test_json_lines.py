@@ -15,7 +15,7 @@ import pytest
 import archcalc
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.passes.memory import MemoryOptions
-from archcalc.passes.training import LayerStep, TrainingOptions
+from archcalc.passes.training import LayerStep, LayerSteps, TrainingOptions
 from archcalc.report import formats
 from archcalc.report.json_lines import ENCODE, layer_lines
 from tests.conftest import analyze_text
@@ -249,3 +249,18 @@ def test_full_tables_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(json_lines, "TABLE_LIMIT", 2)
     for spec in ("resnet50", "densenet121", "gpt2", "unet"):
         assert_same(archcalc.analyze(spec), monkeypatch)
+
+
+def test_kept_tensors_from_the_compact_steps_as_from_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """layer_lines writes the kept tensors from LayerSteps' compact form (a rule keeping one input or
+    the output: its text once, each node's ids and bytes filled in) or, for any other sequence of
+    steps, from their records: the same lines, on a storage kept twice, through views, own tensors
+    and free parameters."""
+    from tests.test_training_shared import KEPT_TWICE
+
+    for analysis in (analyze_text(KEPT_TWICE), archcalc.analyze("gpt2"), archcalc.analyze("resnet18")):
+        assert isinstance(analysis.step.layers, LayerSteps)
+        as_records = replaced(analysis, 0, step={})  # the steps a tuple of LayerStep records
+        assert type(as_records.step.layers) is tuple
+        assert written(as_records) == written(analysis, monkeypatch)
+        assert_same(analysis)

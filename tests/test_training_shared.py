@@ -5,13 +5,15 @@ equal the shared record's: a cache keyed too loosely would hand a node another's
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import archcalc
 from archcalc.passes import training as tp
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.passes.counting import FLOPS_PER_MAC
-from archcalc.passes.training import StepFigures, TrainingOptions
+from archcalc.passes.training import Kept, LayerSteps, StepFigures, TrainingOptions, _Storages
 from tests.conftest import analyze_text
 
 
@@ -70,7 +72,8 @@ def test_layers_alike_but_for_one_field_get_their_own_figures() -> None:
     relus = [n.id for n in analysis.graph if n.type == "relu" and n.shape == analysis.graph.node(first).shape]
     assert len(relus) == 6
     assert len({id(layers[i].figures) for i in relus}) == 1  # alike: one record
-    assert len({id(layers[i].kept) for i in relus}) == len(relus)  # the kept tensors are each node's
+    kept = [layers[i].kept for i in relus]  # each node's own: the storages they name differ
+    assert len({tuple(k.storage for k in each) for each in kept}) == len(relus)
 
 
 @pytest.mark.parametrize("spec", ["resnet18", "gpt2", "siamese", "densenet121", "alexnet-paper", "lstm-lm"])
@@ -103,3 +106,57 @@ def test_totals_are_the_sums_over_layers(spec: str) -> None:
                  "gradient_bytes", "optimizer_bytes", "saved_bytes"):
         assert getattr(t, name) == sum(getattr(s, name) for s in t.layers), name
     assert len(t._shared) < len(t.layers)
+
+
+def kept_one_by_one(analysis: Any) -> list[tuple[Kept, ...]]:
+    """Every node's kept tensors as the pass made them before it held them compactly: a record per
+    tensor in node order, a storage `new` at its first keeper (the oracle of LayerSteps.kept)."""
+    graph, steps = analysis.graph, analysis.step.layers
+    storages = _Storages(graph, analysis.step.options)
+    seen: set[int] = set()
+    own = 0
+    out = []
+    for n in graph:
+        kept = []
+        for s in steps.saved[n.id] or ():
+            if s.tensor == "own":
+                own += 1
+                what = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})"
+                kept.append(Kept(what, ("own", own), storages.own_bytes(s), True))
+                continue
+            node_id = n.inputs[s.index] if s.tensor == "input" else n.id
+            if storages.is_parameter(node_id):
+                continue
+            base = storages.base[node_id]
+            what = f"input {s.index} (layer {node_id})" if s.tensor == "input" else "output"
+            kept.append(Kept(what, ("node", base), storages.bytes(node_id), base not in seen))
+            seen.add(base)
+        out.append(tuple(kept))
+    return out
+
+
+KEPT_TWICE = """input 4x8x8
+conv3-4, bn, relu, maxpool2, dropout(0.5), conv3-4/p1
+x = flatten
+y = reshape(@x, 64)
+mul(@y, @y)
+mul(@y, @x)
+"""
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "gpt2", "siamese", "densenet121", "lstm-lm", "vit_b_16", "KEPT_TWICE"])
+def test_kept_tensors_made_when_read_are_those_made_one_by_one(spec: str) -> None:
+    """A node's kept tensors, made from the compact steps when read, equal those made node by node
+    in order: a storage kept twice by one node (mul(y, y)) or through a view is new once, own
+    tensors are numbered across the graph, free parameters are not kept; the sum is their bytes."""
+    analysis = analyze_text(KEPT_TWICE) if spec == "KEPT_TWICE" else archcalc.analyze(spec)
+    steps = analysis.step.layers
+    assert isinstance(steps, LayerSteps)
+    expected = kept_one_by_one(analysis)
+    assert [s.kept for s in steps] == expected
+    assert analysis.step.saved_bytes == sum(k.bytes for kept in expected for k in kept if k.new)
+    assert steps[-1] == steps[len(steps) - 1] and steps[1:3] == (steps[1], steps[2])
+    if spec == "KEPT_TWICE":
+        twice = next(k for k in expected if len(k) == 2 and k[0].storage == k[1].storage)
+        assert [k.new for k in twice] == [True, False]
+        assert any(k.storage[0] == "own" for kept in expected for k in kept)

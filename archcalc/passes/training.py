@@ -27,12 +27,13 @@ plus one segment's saved tensors at a time while it is recomputed.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from itertools import count
 from operator import attrgetter
+from typing import overload
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph, Node
@@ -232,7 +233,7 @@ class Segment:
 @record
 class Training:
     options: TrainingOptions
-    layers: tuple[LayerStep, ...]  # by node id
+    layers: Sequence[LayerStep]  # by node id: a LayerSteps, each record made when read
     unknown: tuple[Unknown, ...]
     six_nt: SixNT | None
     segments: tuple[Segment, ...]
@@ -246,7 +247,8 @@ class Training:
     @cached_property
     def _shared(self) -> tuple[tuple[StepFigures, int], ...]:
         """Each distinct figures record and how many layers share it: the totals are summed from these."""
-        figures = [s.figures for s in self.layers]
+        layers = self.layers
+        figures = layers.figures if isinstance(layers, LayerSteps) else [s.figures for s in layers]
         by_id = dict(zip(map(id, figures), figures))  # `figures` holds them: their ids stay unique
         return tuple((by_id[i], k) for i, k in Counter(map(id, figures)).items())
 
@@ -315,6 +317,8 @@ class Training:
     @cached_property
     def saved_bytes(self) -> int:
         """Every storage the backward pass keeps, once (without checkpointing)."""
+        if isinstance(self.layers, LayerSteps):
+            return self.layers.saved_bytes
         return sum([k.bytes for s in self.layers for k in s.kept if k.new])
 
     @cached_property
@@ -344,7 +348,10 @@ def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]
     needs: list[bool] = []
     for n, blocked in zip(graph, never):
         inputs = n.inputs
-        upstream = needs[inputs[0]] if len(inputs) == 1 else any([needs[i] for i in inputs])  # one: the usual
+        if len(inputs) == 1:  # the usual
+            upstream = needs[inputs[0]]
+        else:  # two inputs (an add) read without a list
+            upstream = needs[inputs[0]] or needs[inputs[1]] if len(inputs) == 2 else any([needs[i] for i in inputs])
         needs.append(not blocked and (trained[n.id] or upstream))
     return trained, tuple(needs)
 
@@ -415,29 +422,121 @@ class _Storages:
         return s.elements * per * (self.options.batch if s.per_sample else 1)
 
 
-def _kept(n: Node, saved: Sequence[Saved], storages: _Storages, seen: bytearray, own: Iterator[int]
-          ) -> tuple[Kept, ...]:
-    """The tensors `n`'s backward keeps; `seen` marks the storages kept already (by node id), `own`
-    numbers the tensors only one layer holds (each is new)."""
-    out: list[Kept] = []
+class LayerSteps(Sequence[LayerStep]):
+    """Every node's step (`Training.layers`), held compactly: per node the figures it shares with
+    the nodes alike and the tensors its rule says its backward keeps (each one object for all of
+    them), per storage the node that keeps it first. A node's LayerStep, a Kept record per tensor,
+    is made when it is read: a 100,000-node graph's JSON report writes every node's kept tensors
+    from this form (json_lines), with no record per node or tensor."""
+
+    __slots__ = ("figures", "saved", "segments", "saved_bytes", "storage_of", "storage_bytes", "first_keeper",
+                 "_graph", "_shared", "_storages", "_own_from")
+
+    def __init__(self, graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> None:
+        self._graph, self._shared, self._storages = graph, shared, storages
+        self.figures: list[StepFigures] = list(map(attrgetter("figures"), shared))
+        self.saved: list[Sequence[Saved] | None] = list(map(attrgetter("saved"), shared))  # None: no rule
+        self.segments: tuple[int | None, ...] | None = None  # per node its checkpoint segment, if on
+        # per node the storage its output lives in (by node id; -1: a free parameter's, never kept), per
+        # storage its bytes and the node that keeps it first (-1: none)
+        self.storage_of = [-1 if p else b for b, p in zip(storages.base, storages.parameter)] \
+            if True in storages.parameter else storages.base
+        self.storage_bytes = storages.size
+        self.first_keeper, self._own_from, self.saved_bytes = _first_keepers(graph, self.saved, storages)
+
+    def with_segments(self, segments: Sequence[int | None]) -> LayerSteps:
+        """The same steps, each in its checkpoint segment."""
+        steps = copy.copy(self)
+        steps.segments = tuple(segments)
+        return steps
+
+    def __len__(self) -> int:
+        return len(self.figures)
+
+    @overload
+    def __getitem__(self, i: int) -> LayerStep: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[LayerStep, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> LayerStep | tuple[LayerStep, ...]:
+        if isinstance(i, slice):
+            return tuple(map(self.__getitem__, range(len(self))[i]))
+        i = range(len(self))[i]  # a negative index counts from the end; IndexError beyond it
+        segment = None if self.segments is None else self.segments[i]
+        if not self.saved[i] and segment is None:
+            return self._shared[i].unkept
+        return LayerStep(self.figures[i], self.kept(i), segment)
+
+    def __iter__(self) -> Iterator[LayerStep]:
+        return map(self.__getitem__, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (LayerSteps, tuple)):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"LayerSteps({list(self)!r})"
+
+    def kept(self, i: int) -> tuple[Kept, ...]:
+        """The tensors node `i`'s backward keeps, a record each; `new` where it keeps a storage first."""
+        pattern = self.saved[i]
+        if not pattern:
+            return NOTHING_KEPT
+        n, storages = self._graph.node(i), self._storages
+        own = self._own_from.get(i, 0)
+        out: list[Kept] = []
+        mine: set[int] = set()  # the storages kept already by this node
+        for s in pattern:
+            if s.tensor == "own":
+                what = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})"
+                out.append(Kept(what, ("own", own), storages.own_bytes(s), True))
+                own += 1
+                continue
+            node_id, what = (n.inputs[s.index], f"input {s.index} (layer {n.inputs[s.index]})") \
+                if s.tensor == "input" else (i, "output")
+            if storages.parameter[node_id]:
+                continue  # a free parameter read by a matmul: parameter memory, counted apart
+            base = storages.base[node_id]
+            new = self.first_keeper[base] == i and base not in mine
+            out.append(Kept(what, ("node", base), storages.size[base], new))
+            mine.add(base)
+        return tuple(out)
+
+
+def _first_keepers(graph: LayerGraph, saved: Sequence[Sequence[Saved] | None], storages: _Storages
+                   ) -> tuple[list[int], dict[int, int], int]:
+    """Per storage (by node id) the node that keeps it first (-1: none); the number of the first
+    own tensor of each node that keeps some (numbered from 1 in node order); and the bytes of every
+    storage kept, each once."""
+    first = [-1] * len(graph)
+    own_from: dict[int, int] = {}
+    own = 1
+    total = 0
     base_of, parameter, sizes = storages.base, storages.parameter, storages.size
-    for s in saved:
-        tensor = s.tensor
-        if tensor == "own":
-            what = f"own ({s.dtype}{'' if s.per_sample else ', per batch'})"
-            out.append(Kept(what, ("own", next(own)), storages.own_bytes(s), True))
+    for n, pattern in zip(graph, saved):
+        if not pattern:
             continue
-        if tensor == "input":
-            node_id = n.inputs[s.index]
-            what = f"input {s.index} (layer {node_id})"
-        else:
-            node_id, what = n.id, "output"
-        if parameter[node_id]:
-            continue  # a free parameter read by a matmul: parameter memory, counted apart
-        base = base_of[node_id]
-        out.append(Kept(what, ("node", base), sizes[base], not seen[base]))
-        seen[base] = True
-    return tuple(out)
+        i = n.id
+        for s in pattern:
+            tensor = s.tensor
+            if tensor == "own":
+                own_from.setdefault(i, own)
+                own += 1
+                total += storages.own_bytes(s)
+                continue
+            node_id = n.inputs[s.index] if tensor == "input" else i
+            if parameter[node_id]:
+                continue
+            base = base_of[node_id]
+            if first[base] < 0:
+                first[base] = i
+                total += sizes[base]
+    return first, own_from, total
 
 
 def _memory_terms(c: Counts, options: TrainingOptions) -> tuple[int, int, int, int]:
@@ -464,15 +563,15 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     keys = list(zip(distinct(graph).group, patterns, trained, in_backward, map(id, counts), macs))
     alike = _alike_steps(graph, keys, counts, options)
     shared = list(map(alike.__getitem__, keys))
-    steps = _steps(graph, shared, storages)
+    steps = LayerSteps(graph, shared, storages)
     segments = _segments(graph, steps, storages, options) if options.checkpoint else ()
     if segments:
         where = {i: k for k, s in enumerate(segments) for i in range(s.first, s.last + 1)}
-        steps = [_with_segment(s, where.get(i)) for i, s in enumerate(steps)]
+        steps = steps.with_segments([where.get(i) for i in range(len(graph))])
     buffers = sum([c.buffers for c in counts]) * PRECISIONS[options.precision]
     notes = _notes(graph)
     unknown = _unknown(graph, shared) if any(s.no_gradient or s.saved is None for s in alike.values()) else ()
-    return Training(options, tuple(steps), unknown, six_nt(graph, counts, options.batch), segments, buffers,
+    return Training(options, steps, unknown, six_nt(graph, counts, options.batch), segments, buffers,
                     in_flight, notes)
 
 
@@ -480,7 +579,8 @@ def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequ
                      ) -> tuple[list[tuple[bool, ...]], int]:
     """Per node, which of its inputs need a gradient; and the largest (output gradient + input
     gradients) of a layer in the backward pass, in bytes (`grads`: each node's gradient's)."""
-    one_input: dict[bool, tuple[bool, ...]] = {True: (True,), False: (False,)}  # the usual patterns, made once
+    one_input = {need: (need,) for need in (True, False)}  # the usual patterns, made once
+    two_inputs = {(a, b): (a, b) for a in (True, False) for b in (True, False)}
     patterns: list[tuple[bool, ...]] = []
     in_flight = 0
     for n, back in zip(graph, in_backward):
@@ -489,6 +589,11 @@ def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequ
             need = needs[inputs[0]]
             patterns.append(one_input[need])
             here = grads[n.id] + grads[inputs[0]] if need else grads[n.id]
+        elif len(inputs) == 2:  # an add or a product of two
+            a, b = inputs
+            need_a, need_b = needs[a], needs[b]
+            patterns.append(two_inputs[need_a, need_b])
+            here = grads[n.id] + (grads[a] if need_a else 0) + (grads[b] if need_b else 0)
         else:
             pattern = tuple([needs[j] for j in inputs])
             patterns.append(pattern)
@@ -512,14 +617,6 @@ def _alike_steps(graph: LayerGraph, keys: Sequence[_StepKey], counts: Sequence[C
         return _alike(graph.node(i), pattern, weight_grad, back, flops, m, _memory_terms(counts[i], options))
 
     return once_per_key(keys, shared)
-
-
-def _steps(graph: LayerGraph, shared: Sequence[_Alike], storages: _Storages) -> list[LayerStep]:
-    """Each node's step: what it shares with the nodes alike, and the tensors its backward keeps."""
-    seen = bytearray(len(graph))  # the storages kept already, by node id
-    own = count(1)
-    return [LayerStep(same.figures, _kept(n, same.saved, storages, seen, own), None) if same.saved else same.unkept
-            for n, same in zip(graph, shared)]
 
 
 def _unknown(graph: LayerGraph, shared: Sequence[_Alike]) -> tuple[Unknown, ...]:
@@ -565,12 +662,6 @@ def _rules(n: Node, input_grad: tuple[bool, ...], trained: bool, flops: int
     saved = n.layer.saved(n.args, n.in_shapes, n.shape, input_grad, trained)
     counted = g or Gradients()
     return g, saved, (flops * counted.input, flops * counted.weight, flops * counted.counted, counted.why)
-
-
-def _with_segment(s: LayerStep, segment: int | None) -> LayerStep:
-    from dataclasses import replace
-
-    return replace(s, segment=segment)
 
 
 def _notes(graph: LayerGraph) -> tuple[str, ...]:

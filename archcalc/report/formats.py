@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from itertools import islice
+from operator import attrgetter
 from typing import Any, TextIO
 
 from archcalc.errors import Loc
@@ -21,7 +23,6 @@ from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
 from archcalc.report.json_lines import layer_lines
 from archcalc.report.numbers import plain
-from archcalc.tensor import prod
 from archcalc.version import __version__
 
 _CONVENTION_FIGURES = ("params", "buffers", "macs", "flops", "other_ops", "rf", "connections", "sharing")
@@ -224,7 +225,10 @@ def _memory_totals(analysis: Analysis) -> dict[str, Any]:
 
 def _activation_elements(analysis: Analysis) -> int:
     """Every node's output elements, one sample."""
-    return sum(map(prod, (n.shape for n in analysis.graph)))
+    return sum(map(math.prod, map(_SHAPE, analysis.graph)))  # in C: this runs over every node
+
+
+_SHAPE = attrgetter("shape")
 
 
 def _per(analysis: Analysis, batch: int, elements: int) -> dict[str, int]:
@@ -294,7 +298,8 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
         lines = layer_lines(analysis)
         start = "[\n    "
         while run := list(islice(lines, LINES_A_CHUNK)):
-            yield start + ",\n    ".join(run)
+            run[0] = start + run[0]  # not start + the joined run: that copies the whole run again
+            yield ",\n    ".join(run)
             start = ",\n    "
         yield "\n  ]"
     yield after + "\n"

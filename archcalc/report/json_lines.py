@@ -34,17 +34,18 @@ shared key alone on one of two identical layers.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
 from operator import attrgetter
 from typing import Any, TypeVar
 
 from archcalc.graph import Node
 from archcalc.layers import OtherOps
+from archcalc.layers.base import Saved
 from archcalc.passes.analysis import Analysis
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.receptive_field import RF
-from archcalc.passes.training import LayerStep, StepFigures
+from archcalc.passes.training import Kept, LayerStep, LayerSteps, StepFigures
 from archcalc.report.numbers import plain
 
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
@@ -183,12 +184,12 @@ def _plain(center: float) -> str:
     return repr(plain(center))
 
 
-def _kept(step: LayerStep) -> tuple[str, int]:
-    """The kept tensors as the encoder writes them, and the bytes of the new ones (the step's
+def _kept(kept: Sequence[Kept]) -> tuple[str, int]:
+    """Kept tensors as the encoder writes them, and the bytes of the new ones (the step's
     saved_bytes). Each tensor's values are checked to be exactly a str, an int and a bool."""
     parts = []
     saved = 0
-    for k in step.kept:
+    for k in kept:
         what, size, new = k.what, k.bytes, k.new
         if not (type(what) is str and type(size) is int and type(new) is bool):
             raise _Unusual
@@ -196,6 +197,64 @@ def _kept(step: LayerStep) -> tuple[str, int]:
         if new:
             saved += size
     return f"[{', '.join(parts)}]", saved
+
+
+def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[tuple[str, int] | None]:
+    """Each node's kept tensors as `_kept` writes them, in turn (None where a value is not one
+    written here: that node's line is ENCODE's). Of LayerSteps from their compact form: a rule that
+    keeps one input or the output (the usual) from a text made once per rule, the node's own ids
+    and bytes filled in; any other rule, and any other sequence of steps, from the records."""
+    if not isinstance(layers, LayerSteps):
+        for n in nodes:
+            yield _kept_or_none(layers[n.id].kept)
+        return
+    saved, storage_of, storage_bytes, first_keeper = (layers.saved, layers.storage_of, layers.storage_bytes,
+                                                       layers.first_keeper)
+    heads: dict[int, tuple[int, str] | None] = {}  # by the id of a rule's saved tensors (`saved` holds them)
+    for n in nodes:
+        i = n.id
+        pattern = saved[i]
+        if not pattern:
+            yield "[]", 0
+            continue
+        head = heads.get(id(pattern), heads)
+        if head is heads:
+            head = _remember(heads, id(pattern), _one_tensor_head(pattern))
+        if head is None:
+            yield _kept_or_none(layers.kept(i))
+            continue
+        which, text = head
+        node_id = i if which < 0 else n.inputs[which]
+        base = storage_of[node_id]
+        size = storage_bytes[base]
+        if base < 0:  # a free parameter: not kept
+            yield "[]", 0
+        elif not type(size) is type(node_id) is int:
+            yield None
+        else:
+            text = f'{text}{node_id})", "bytes": {size}' if which >= 0 else f'{text}{size}'
+            yield (f'{text}, "new": true}}]', size) if first_keeper[base] == i else (f'{text}, "new": false}}]', 0)
+
+
+def _kept_or_none(kept: Sequence[Kept]) -> tuple[str, int] | None:
+    """`_kept(kept)`, or None where it meets a value not written here."""
+    try:
+        return _kept(kept)
+    except (_Unusual, TypeError):
+        return None
+
+
+def _one_tensor_head(pattern: Sequence[Saved]) -> tuple[int, str] | None:
+    """A rule that keeps one tensor, an input or the output: (its input's number, -1 for the
+    output; its text up to the node's own figures). None for any other rule."""
+    if len(pattern) != 1:
+        return None
+    (s,) = pattern
+    if s.tensor == "output":
+        return -1, '[{"tensor": "output", "bytes": '
+    if s.tensor == "input" and type(s.index) is int and s.index >= 0:
+        return s.index, f'[{{"tensor": "input {s.index} (layer '
+    return None
 
 
 # The figures identical layers share (`StepFigures`), read in one call, and the types they must have
@@ -267,22 +326,30 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     scope_texts: dict[int, str] = {}
     step_texts: dict[int, tuple[str, str]] = {}
     chosen = analysis.graph if nodes is None else nodes
-    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, step in zip(
-            chosen, *_columns(analysis, None if nodes is None else [n.id for n in nodes])):
+    ids = None if nodes is None else [n.id for n in nodes]
+    layers = analysis.step.layers
+    figures_by_id: Sequence[StepFigures]
+    segments: Sequence[int | None]
+    if isinstance(layers, LayerSteps):
+        figures_by_id, segments = layers.figures, layers.segments or [None] * len(layers)
+    else:
+        figures_by_id, segments = [s.figures for s in layers], [s.segment for s in layers]
+    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, kept_text in zip(
+            chosen, *_columns(analysis, ids), *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
         i = n.id
         try:
-            loc, shares, shape, scope, implicit, figures = n.loc, n.shares, n.shape, n.scope, n.implicit, step.figures
+            loc, shares, shape, scope, implicit = n.loc, n.shares, n.shape, n.scope, n.implicit
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
                     is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
-                where = '"line": null, "column": null'
+                line: int | str = "null"  # written as is, as an int is
+                column: int | str | None = "null"
             else:
                 line = loc.line
                 column = loc.col if line not in tabbed else formats.editor_column(analysis, loc)
                 if not type(line) is type(column) is int:
                     raise _Unusual
-                where = f'"line": {line}, "column": {column}'
             if shared is None:
                 shared_params = shared_fc = None
             else:  # a Sharing's text depends on its two counts alone, where both are exact ints
@@ -295,18 +362,21 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                                                                           kv_i, conn, u, v, rule))
             layer_type, work, memory_use, frozen, training, after_kept = pieces
             inputs = n.inputs
-            segment = step.segment
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            kept, saved = _kept(step)
+            if kept_text is None:
+                raise _Unusual
+            kept, saved = kept_text
+            scope_text = "[]" if not scope else scope_texts.get(id(scope)) or _remember(scope_texts, id(scope),
+                                                                                         strings(scope))
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}{where}, '
+                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}"line": {line}, "column": {column}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
                 f'{work}'
                 f'{rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers))}'
                 f'{memory_use}'
                 f'{"null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})}'
-                f'{frozen}{scope_texts.get(id(scope)) or _remember(scope_texts, id(scope), strings(scope))}, '
+                f'{frozen}{scope_text}, '
                 f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
                 f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
                 f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
@@ -315,14 +385,19 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             yield ENCODE(next(formats._layers(analysis, (n,))))
 
 
-def _columns(analysis: Analysis, ids: list[int] | None) -> list[Sequence[Any]]:
+def _columns(analysis: Analysis, ids: list[int] | None) -> Sequence[Sequence[Any]]:
     """The per-node figures a line is written from, each a sequence by node id, in layer_lines'
     order (those of `ids` only, if given)."""
     attention, counted = analysis.attention, analysis.counted
     columns: list[Sequence[Any]] = [
         analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache, analysis.connections,
         analysis.uses, counted.values, counted.rules, analysis.counts, analysis.other_ops, analysis.rf,
-        analysis.memory.nodes, analysis.sharing, analysis.step.layers]
+        analysis.memory.nodes, analysis.sharing]
+    return _chosen(columns, ids)
+
+
+def _chosen(columns: Sequence[Sequence[Any]], ids: list[int] | None) -> Sequence[Sequence[Any]]:
+    """The columns, or of each the values of `ids` only."""
     if ids is None:
         return columns
     return [[column[i] for i in ids] for column in columns]
