@@ -11,14 +11,18 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from itertools import starmap
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from archcalc.alike import value_key
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import (
+    Again,
     BlockDef,
+    BodyStatement,
     Branches,
     CallArg,
     InputDecl,
@@ -28,6 +32,7 @@ from archcalc.lang.ast import (
     Piece,
     Ref,
     RefCall,
+    RefLine,
     Residual,
     Spec,
     Statement,
@@ -70,7 +75,7 @@ class _Open:
     (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
     100,000-layer spec builds one per layer.)"""
 
-    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie")
+    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie", "module")
 
     def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
                  loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
@@ -86,10 +91,14 @@ class _Open:
         self.shares = shares
         self.tie = tie
         self.name: str | None = None
+        self.module: str | None = None  # its module path, put in once the drafts are final
 
     @property
     def layer(self) -> LayerType:
         return REGISTRY[self.type]
+
+
+_DRAFT_FIELDS = attrgetter(*(f.name for f in fields(Draft)))  # an `_Open`'s values as a `Draft` takes them
 
 
 @dataclass
@@ -122,6 +131,7 @@ class _Ctx:
 
 
 InputShapes = Shape | Mapping[str, Shape]
+L = TypeVar("L", Loc, Loc | None)
 # a layer token lowered: its type, bound arguments, text as shown, and the call values naming a node or a tie
 _Lowered = tuple[LayerType, Mapping[str, Any], str, tuple[tuple[int, str], ...]]
 Counts = Callable[[Item, int], int]  # (a repeated item, its count as written) → how many times to expand it
@@ -255,8 +265,14 @@ class _Expansion:
         return {act}
 
     # -- statements and items -------------------------------------------------------------
-    def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
+    def _statements(self, stmts: tuple[BodyStatement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
+            if isinstance(stmt, RefLine):  # a compact line: made as the statement it stands for
+                cur = self._ref_line(stmt, cur, ctx)
+                continue
+            if isinstance(stmt, Again):
+                cur = self._written_again(stmt, cur, ctx)
+                continue
             if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
                 for item in stmt.items:
                     made = self._plain(item, cur, ctx)
@@ -287,7 +303,55 @@ class _Expansion:
                 self._name(stmt, name, out, ctx)
         return cur
 
-    def _name(self, stmt: Statement, name: str, out: int, ctx: _Ctx) -> None:
+    def _ref_line(self, line: RefLine, cur: int, ctx: _Ctx) -> int:
+        """`n5 = add(@n4, @n3)` (`RefLine`) made as the statement it stands for is made on the paths above
+        (`_plain`), read from its texts: a token lowered before, in a scope without values (a call's
+        values could read them), its draft reading the nodes it names. Any other case — its first
+        lowering, a name not defined, a block, a repeat's count, the nesting limit — takes those
+        paths on that statement, which make it or raise the error."""
+        head, names = line.head, ctx.names
+        known = None
+        if not (ctx.env or self.counts is not None or self.nesting >= MAX_NESTING or head in self.instances
+                or head in self.spec.blocks):
+            known = self.layers.get((head, (), len(line.refs)))  # `_layer_key` of a call of references
+        try:
+            inputs = [names[ref[1:]] for ref in line.refs]
+        except KeyError:
+            known = None
+        if known is None:
+            return self._statements((line.statement,), cur, ctx)
+        layer, args = known[0], known[1]
+        whole = Loc(line.line, line.cols[1], len(line.token))
+        module = None if line.name is None or self.replaying else line.name
+        node = self._add(layer, args, inputs, line.token, whole, ctx, False, None, None, module)
+        cur = self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
+        if line.name is not None:
+            self._name(line, line.name, cur, ctx)
+        return cur
+
+    def _written_again(self, again: Again, cur: int, ctx: _Ctx) -> int:
+        """A line that repeats an earlier one (`Again`): the earlier line's statement expanded here, and
+        every position on that line that it leaves — its drafts', an expectation's, an error's —
+        moved to this one. (That line holds this statement alone, so whatever points at it points
+        into this statement's text, which stands at the same columns here.)"""
+        first, line = again.first.loc.line, again.line
+        drafts, expectations = len(self.drafts), len(self.expectations)
+        try:
+            cur = self._statements((again.first,), cur, ctx)
+        except SpecError as e:
+            e.loc = _moved(e.loc, first, line)
+            raise
+        for k in range(drafts, len(self.drafts)):  # (not islice: it would walk the drafts before)
+            draft = self.drafts[k]
+            loc = draft.loc  # (`_moved`, written out: a call per draft costs a fifth of a chain's line)
+            if loc is not None and loc.line == first:
+                draft.loc = Loc(line, loc.col, loc.width)
+        for k in range(expectations, len(self.expectations)):
+            node, piece = self.expectations[k]
+            self.expectations[k] = (node, Piece(piece.text, _moved(piece.loc, first, line)))
+        return cur
+
+    def _name(self, stmt: Statement | RefLine, name: str, out: int, ctx: _Ctx) -> None:
         """`name = …`: the statement's draft `out` can be read as `@name` from here on."""
         if name in ctx.names:
             raise SpecError(f"name '{name}' is already defined", stmt.loc)
@@ -801,8 +865,9 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
     old id → new id, by index (a removed draft maps to its input's)."""
     first_removed = min(removed, default=len(drafts))
     # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
-    out = [Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares, d.tie,
-                 modules.get(d.id)) for d in drafts[:first_removed]]
+    for old, path in modules.items():
+        drafts[old].module = path
+    out = list(starmap(Draft, map(_DRAFT_FIELDS, drafts[:first_removed])))  # C's loops: a Python frame a draft less
     new_id = list(range(first_removed))
     for d in drafts[first_removed:]:
         if d.id in removed:
@@ -812,7 +877,7 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
-                         d.name, d.implicit, shares, tie, modules.get(d.id)))
+                         d.name, d.implicit, shares, tie, d.module))
     return out, new_id
 
 
@@ -842,6 +907,11 @@ def _value(text: str, ctx: _Ctx) -> Any:
         except ExprError:
             pass
     return text
+
+
+def _moved(loc: L, first: int, line: int) -> L:
+    """`loc` moved from line `first` to `line` if it stands there."""
+    return loc if loc is None or loc.line != first else Loc(line, loc.col, loc.width)
 
 
 def _whole(unit: Layer) -> Loc:
