@@ -274,11 +274,7 @@ class _Expansion:
                 cur = self._written_again(stmt, cur, ctx)
                 continue
             if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
-                for item in stmt.items:
-                    made = self._plain(item, cur, ctx)
-                    cur = self._item(item, cur, ctx) if made is None else made
-                if stmt.expect is not None:
-                    self.expectations.append((cur, stmt.expect))
+                cur = self._in_order(stmt, cur, ctx)
                 continue
             if len(stmt.items) == 1 and len(stmt.names) == 1 and stmt.module is None and self.counts is None:
                 item = stmt.items[0]  # `n5 = add(@n4, @n3)`: one plain layer named, as the general path below
@@ -329,27 +325,50 @@ class _Expansion:
             self._name(line, line.name, cur, ctx)
         return cur
 
+    def _in_order(self, stmt: Statement, cur: int, ctx: _Ctx, line: int | None = None) -> int:
+        """A statement that names nothing: its items made in order. `line`: the line where an `Again`
+        writes it, on which `_plain` drafts its layers directly (and any other item's are moved)."""
+        for item in stmt.items:
+            made = self._plain(item, cur, ctx, None, line)
+            if made is None:
+                before = len(self.drafts)
+                made = self._item(item, cur, ctx)
+                if line is not None:
+                    self._move_drafts(before, stmt.loc.line, line)
+            cur = made
+        expect = stmt.expect
+        if expect is not None:
+            if line is not None:
+                expect = Piece(expect.text, _moved(expect.loc, stmt.loc.line, line))
+            self.expectations.append((cur, expect))
+        return cur
+
     def _written_again(self, again: Again, cur: int, ctx: _Ctx) -> int:
         """A line that repeats an earlier one (`Again`): the earlier line's statement expanded here, and
         every position on that line that it leaves — its drafts', an expectation's, an error's —
         moved to this one. (That line holds this statement alone, so whatever points at it points
         into this statement's text, which stands at the same columns here.)"""
-        first, line = again.first.loc.line, again.line
-        drafts, expectations = len(self.drafts), len(self.expectations)
+        stmt = again.first
+        first, line = stmt.loc.line, again.line
         try:
-            cur = self._statements((again.first,), cur, ctx)
+            if type(stmt) is Statement and not stmt.names and stmt.module is None:  # (as `_statements` asks)
+                return self._in_order(stmt, cur, ctx, line)  # most: each draft made on this line
+            drafts, expectations = len(self.drafts), len(self.expectations)
+            cur = self._statements((stmt,), cur, ctx)
         except SpecError as e:
             e.loc = _moved(e.loc, first, line)
             raise
-        for k in range(drafts, len(self.drafts)):  # (not islice: it would walk the drafts before)
-            draft = self.drafts[k]
-            loc = draft.loc  # (`_moved`, written out: a call per draft costs a fifth of a chain's line)
-            if loc is not None and loc.line == first:
-                draft.loc = Loc(line, loc.col, loc.width)
+        self._move_drafts(drafts, first, line)
         for k in range(expectations, len(self.expectations)):
             node, piece = self.expectations[k]
             self.expectations[k] = (node, Piece(piece.text, _moved(piece.loc, first, line)))
         return cur
+
+    def _move_drafts(self, start: int, first: int, line: int) -> None:
+        """The drafts from `start` on: those on line `first` moved to `line`."""
+        for k in range(start, len(self.drafts)):  # (not islice: it would walk the drafts before)
+            draft = self.drafts[k]
+            draft.loc = _moved(draft.loc, first, line)
 
     def _name(self, stmt: Statement | RefLine, name: str, out: int, ctx: _Ctx) -> None:
         """`name = …`: the statement's draft `out` can be read as `@name` from here on."""
@@ -569,11 +588,13 @@ class _Expansion:
                                                             module=name))
         return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
 
-    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None) -> int | None:
+    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None, line: int | None = None
+               ) -> int | None:
         """An item that is one layer token lowered before and reading no value in scope (`relu` on its
         thousandth line, `add(@n4, @n3)`), its draft made here from the lowering: the node it hands on.
         None for any other item, which takes the general path (`_item`): that path's many steps cost
-        more than the draft itself, and most items of a long spec are these."""
+        more than the draft itself, and most items of a long spec are these. `line`: the line an `Again`
+        writes it on, where its draft stands (else its own)."""
         unit = item.unit
         if (type(unit) is not Layer or unit.instance is not None or item.repeat != 1 or item.loop is not None
                 or item.repeat_expr is not None or self.counts is not None or self.nesting >= MAX_NESTING):
@@ -586,7 +607,7 @@ class _Expansion:
             return None
         layer, args, _, links = known
         inputs, tie = self._links(unit, links, True, [cur] if layer.max_inputs != 0 else [], ctx)
-        whole = _whole(unit)
+        whole = _whole(unit) if line is None else Loc(line, unit.head.loc.col, len(unit.text) or 1)
         node = self._add(layer, args, inputs, unit.text, whole, ctx, False, None, tie, module)
         return self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
 
