@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from archcalc import lang
-from archcalc.errors import SpecError
+from archcalc.errors import Loc, SpecError
 from archcalc.lang import parser
+from archcalc.lang.ast import RefLine
 from archcalc.passes.shapes import infer
 from tests.test_fast_paths import _both
 
@@ -100,3 +101,36 @@ def test_calls_of_references_bind_by_count_and_head() -> None:
     assert [by_name[k].shape for k in "cdefgh"] == [(8, 8, 8), (12, 8, 8), (4, 16, 8), (8, 8, 8), (4, 8, 8),
                                                     (8, 8, 8)]
     assert by_name["f"].inputs == (by_name["b"].id, by_name["a"].id)
+
+
+PRIMED = [  # where a line follows one that lowered its token already: `expand._ref_line` makes it
+    "n2 = add(@n1, @n0)\n{line}", "n2 = add(@n1, @n0)\nn3 = concat(@n1, @n0)\n{line}",
+    "param k=4\nn2 = add(@n1, @n0)\n{line}",  # a value in scope: the general path, always
+    "block b:\n    m = add(@in, @in)\n    {line}\nb\n{line}",
+    "block b:\n    m = add(@in, @in)\nb as t\nt\nt",  # a block instance applied again (a replay)
+]
+
+
+@pytest.mark.parametrize("line", [*EDGES, "n1 = add(@n1, @n0)", "n2 = add(@n1, @n1, @n0)", "n2 = add(@n1)",
+                                  "n9 = add(@n1, @n1)\nn9 = add(@n1, @n1)", "add(@n1, @n0)\nadd(@n1, @n0)"])
+@pytest.mark.parametrize("around", PRIMED)
+def test_a_reference_line_lowered_before_is_made_as_the_general_path_makes_it(
+        line: str, around: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _spec(around.replace("{line}", line.replace("\n", "\n    " if around.startswith("block") else "\n")))
+    fast = _expanded(text)
+    with monkeypatch.context() as m:
+        m.setattr(parser, "_simple", lambda line: None)  # no `RefLine` at all
+        general = _expanded(text)
+    assert fast == general
+
+
+def test_a_reference_line_lowered_before_is_made_from_its_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a line whose token is lowered here the first time is read as the statement it stands for."""
+    spec = lang.parse(_spec("n2 = add(@n1, @n0)\nn3 = add(@n2, @n1)\nn4 = add(@n3, @n9)"), "t.arch")
+    assert [type(s).__name__ for s in spec.body] == ["Statement", "Statement", "RefLine", "RefLine", "RefLine"]
+    built: list[int] = []
+    statement = RefLine.statement
+    monkeypatch.setattr(RefLine, "statement", property(lambda line: built.append(line.line) or statement.fget(line)))
+    with pytest.raises(SpecError, match="no node is named 'n9'") as e:
+        lang.expand(spec)
+    assert built == [4, 6] and e.value.loc == Loc(6, 15, 3)  # the first lowering, and the missing name

@@ -19,6 +19,7 @@ import pytest
 from archcalc import lang
 from archcalc.errors import SpecError
 from archcalc.lang import parser
+from archcalc.lang.ast import on_line
 from archcalc.lang.size import item_loc
 from archcalc.passes.shapes import infer
 from tests.fuzz import grammar, mutate
@@ -144,7 +145,7 @@ def test_literal_tokens_that_name_other_nodes() -> None:
 
 def test_a_line_met_again_is_the_line_parsed_afresh() -> None:
     """A line's text parsed once (`parser._statements`): the same text on a later line is the first
-    statement moved there (`_on_line`), equal to that line parsed on its own, with its own positions."""
+    statement moved there (`ast.on_line`), equal to that line parsed on its own, with its own positions."""
     lines = [*LINES, "relu, conv3-64/s2, @a", "a = relu => 3x8x8", '"m" = relu', "conv3-64 x3 , relu",
              "conv3-{c} for j in range(1, 3)", "f(a, k=2) as g", "  relu,   relu"]
     for text in lines:
@@ -153,6 +154,6 @@ def test_a_line_met_again_is_the_line_parsed_afresh() -> None:
             first = parser._statement(parser.Line(text, 3, indent))
         except SpecError:
             continue
-        moved = parser._on_line(first, 9)
+        moved = on_line(first, 9)
         assert moved == parser._statement(parser.Line(text, 9, indent)), text
         assert moved.loc.line == 9 and all(item_loc(i).line == 9 for i in moved.items), text

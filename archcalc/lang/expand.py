@@ -11,14 +11,18 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from itertools import starmap
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from archcalc.alike import value_key
 from archcalc.errors import Loc, SpecError, UsageError
 from archcalc.graph import Draft, DraftGraph, Expectation, Tie
 from archcalc.lang.ast import (
+    Again,
     BlockDef,
+    BodyStatement,
     Branches,
     CallArg,
     InputDecl,
@@ -28,6 +32,7 @@ from archcalc.lang.ast import (
     Piece,
     Ref,
     RefCall,
+    RefLine,
     Residual,
     Spec,
     Statement,
@@ -70,7 +75,7 @@ class _Open:
     (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
     100,000-layer spec builds one per layer.)"""
 
-    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie")
+    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie", "module")
 
     def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
                  loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
@@ -86,10 +91,14 @@ class _Open:
         self.shares = shares
         self.tie = tie
         self.name: str | None = None
+        self.module: str | None = None  # its module path, put in once the drafts are final
 
     @property
     def layer(self) -> LayerType:
         return REGISTRY[self.type]
+
+
+_DRAFT_FIELDS = attrgetter(*(f.name for f in fields(Draft)))  # an `_Open`'s values as a `Draft` takes them
 
 
 @dataclass
@@ -122,6 +131,7 @@ class _Ctx:
 
 
 InputShapes = Shape | Mapping[str, Shape]
+L = TypeVar("L", Loc, Loc | None)
 # a layer token lowered: its type, bound arguments, text as shown, and the call values naming a node or a tie
 _Lowered = tuple[LayerType, Mapping[str, Any], str, tuple[tuple[int, str], ...]]
 Counts = Callable[[Item, int], int]  # (a repeated item, its count as written) → how many times to expand it
@@ -255,14 +265,16 @@ class _Expansion:
         return {act}
 
     # -- statements and items -------------------------------------------------------------
-    def _statements(self, stmts: tuple[Statement, ...], cur: int, ctx: _Ctx) -> int:
+    def _statements(self, stmts: tuple[BodyStatement, ...], cur: int, ctx: _Ctx) -> int:
         for stmt in stmts:
+            if isinstance(stmt, RefLine):  # a compact line: made as the statement it stands for
+                cur = self._ref_line(stmt, cur, ctx)
+                continue
+            if isinstance(stmt, Again):
+                cur = self._written_again(stmt, cur, ctx)
+                continue
             if not stmt.names and stmt.module is None:  # most statements: items in order, nothing named
-                for item in stmt.items:
-                    made = self._plain(item, cur, ctx)
-                    cur = self._item(item, cur, ctx) if made is None else made
-                if stmt.expect is not None:
-                    self.expectations.append((cur, stmt.expect))
+                cur = self._in_order(stmt, cur, ctx)
                 continue
             if len(stmt.items) == 1 and len(stmt.names) == 1 and stmt.module is None and self.counts is None:
                 item = stmt.items[0]  # `n5 = add(@n4, @n3)`: one plain layer named, as the general path below
@@ -287,7 +299,78 @@ class _Expansion:
                 self._name(stmt, name, out, ctx)
         return cur
 
-    def _name(self, stmt: Statement, name: str, out: int, ctx: _Ctx) -> None:
+    def _ref_line(self, line: RefLine, cur: int, ctx: _Ctx) -> int:
+        """`n5 = add(@n4, @n3)` (`RefLine`) made as the statement it stands for is made on the paths above
+        (`_plain`), read from its texts: a token lowered before, in a scope without values (a call's
+        values could read them), its draft reading the nodes it names. Any other case — its first
+        lowering, a name not defined, a block, a repeat's count, the nesting limit — takes those
+        paths on that statement, which make it or raise the error."""
+        head, names = line.head, ctx.names
+        known = None
+        if not (ctx.env or self.counts is not None or self.nesting >= MAX_NESTING or head in self.instances
+                or head in self.spec.blocks):
+            known = self.layers.get((head, (), len(line.refs)))  # `_layer_key` of a call of references
+        try:
+            inputs = [names[ref[1:]] for ref in line.refs]
+        except KeyError:
+            known = None
+        if known is None:
+            return self._statements((line.statement,), cur, ctx)
+        layer, args = known[0], known[1]
+        whole = Loc(line.line, line.cols[1], len(line.token))
+        module = None if line.name is None or self.replaying else line.name
+        node = self._add(layer, args, inputs, line.token, whole, ctx, False, None, None, module)
+        cur = self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
+        if line.name is not None:
+            self._name(line, line.name, cur, ctx)
+        return cur
+
+    def _in_order(self, stmt: Statement, cur: int, ctx: _Ctx, line: int | None = None) -> int:
+        """A statement that names nothing: its items made in order. `line`: the line where an `Again`
+        writes it, on which `_plain` drafts its layers directly (and any other item's are moved)."""
+        for item in stmt.items:
+            made = self._plain(item, cur, ctx, None, line)
+            if made is None:
+                before = len(self.drafts)
+                made = self._item(item, cur, ctx)
+                if line is not None:
+                    self._move_drafts(before, stmt.loc.line, line)
+            cur = made
+        expect = stmt.expect
+        if expect is not None:
+            if line is not None:
+                expect = Piece(expect.text, _moved(expect.loc, stmt.loc.line, line))
+            self.expectations.append((cur, expect))
+        return cur
+
+    def _written_again(self, again: Again, cur: int, ctx: _Ctx) -> int:
+        """A line that repeats an earlier one (`Again`): the earlier line's statement expanded here, and
+        every position on that line that it leaves — its drafts', an expectation's, an error's —
+        moved to this one. (That line holds this statement alone, so whatever points at it points
+        into this statement's text, which stands at the same columns here.)"""
+        stmt = again.first
+        first, line = stmt.loc.line, again.line
+        try:
+            if type(stmt) is Statement and not stmt.names and stmt.module is None:  # (as `_statements` asks)
+                return self._in_order(stmt, cur, ctx, line)  # most: each draft made on this line
+            drafts, expectations = len(self.drafts), len(self.expectations)
+            cur = self._statements((stmt,), cur, ctx)
+        except SpecError as e:
+            e.loc = _moved(e.loc, first, line)
+            raise
+        self._move_drafts(drafts, first, line)
+        for k in range(expectations, len(self.expectations)):
+            node, piece = self.expectations[k]
+            self.expectations[k] = (node, Piece(piece.text, _moved(piece.loc, first, line)))
+        return cur
+
+    def _move_drafts(self, start: int, first: int, line: int) -> None:
+        """The drafts from `start` on: those on line `first` moved to `line`."""
+        for k in range(start, len(self.drafts)):  # (not islice: it would walk the drafts before)
+            draft = self.drafts[k]
+            draft.loc = _moved(draft.loc, first, line)
+
+    def _name(self, stmt: Statement | RefLine, name: str, out: int, ctx: _Ctx) -> None:
         """`name = …`: the statement's draft `out` can be read as `@name` from here on."""
         if name in ctx.names:
             raise SpecError(f"name '{name}' is already defined", stmt.loc)
@@ -505,11 +588,13 @@ class _Expansion:
                                                             module=name))
         return [self._hidden_after(layer, node, whole, ctx) if layer.weighted else node]
 
-    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None) -> int | None:
+    def _plain(self, item: Item, cur: int, ctx: _Ctx, module: str | None = None, line: int | None = None
+               ) -> int | None:
         """An item that is one layer token lowered before and reading no value in scope (`relu` on its
         thousandth line, `add(@n4, @n3)`), its draft made here from the lowering: the node it hands on.
         None for any other item, which takes the general path (`_item`): that path's many steps cost
-        more than the draft itself, and most items of a long spec are these."""
+        more than the draft itself, and most items of a long spec are these. `line`: the line an `Again`
+        writes it on, where its draft stands (else its own)."""
         unit = item.unit
         if (type(unit) is not Layer or unit.instance is not None or item.repeat != 1 or item.loop is not None
                 or item.repeat_expr is not None or self.counts is not None or self.nesting >= MAX_NESTING):
@@ -522,7 +607,7 @@ class _Expansion:
             return None
         layer, args, _, links = known
         inputs, tie = self._links(unit, links, True, [cur] if layer.max_inputs != 0 else [], ctx)
-        whole = _whole(unit)
+        whole = _whole(unit) if line is None else Loc(line, unit.head.loc.col, len(unit.text) or 1)
         node = self._add(layer, args, inputs, unit.text, whole, ctx, False, None, tie, module)
         return self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
 
@@ -801,8 +886,9 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
     old id → new id, by index (a removed draft maps to its input's)."""
     first_removed = min(removed, default=len(drafts))
     # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
-    out = [Draft(d.id, d.type, d.args, d.inputs, d.text, d.loc, d.scope, d.name, d.implicit, d.shares, d.tie,
-                 modules.get(d.id)) for d in drafts[:first_removed]]
+    for old, path in modules.items():
+        drafts[old].module = path
+    out = list(starmap(Draft, map(_DRAFT_FIELDS, drafts[:first_removed])))  # C's loops: a Python frame a draft less
     new_id = list(range(first_removed))
     for d in drafts[first_removed:]:
         if d.id in removed:
@@ -812,7 +898,7 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         out.append(Draft(len(out), d.type, d.args, tuple(new_id[i] for i in d.inputs), d.text, d.loc, d.scope,
-                         d.name, d.implicit, shares, tie, modules.get(d.id)))
+                         d.name, d.implicit, shares, tie, d.module))
     return out, new_id
 
 
@@ -842,6 +928,11 @@ def _value(text: str, ctx: _Ctx) -> Any:
         except ExprError:
             pass
     return text
+
+
+def _moved(loc: L, first: int, line: int) -> L:
+    """`loc` moved from line `first` to `line` if it stands there."""
+    return loc if loc is None or loc.line != first else Loc(line, loc.col, loc.width)
 
 
 def _whole(unit: Layer) -> Loc:

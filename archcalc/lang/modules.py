@@ -40,6 +40,7 @@ class _Box:
     name: str | None
     children: list[tuple[bool, int, str | None]] = field(default_factory=list)  # (is a box, key, name)
     scope: tuple[str, ...] | None = None  # the block instance it is, if it is one ('stage#1', …)
+    plain: bool = True  # whether every child is an unnamed layer (a long chain's network): numbered in turn
 
 
 class ModuleTree:
@@ -51,10 +52,14 @@ class ModuleTree:
         self.boxes.append(_Box(parent, name, scope=scope))
         key = len(self.boxes) - 1
         self.boxes[parent].children.append((True, key, name))
+        self.boxes[parent].plain = False
         return key
 
     def leaf(self, parent: int, draft: int, name: str | None) -> None:
-        self.boxes[parent].children.append((False, draft, name))
+        box = self.boxes[parent]
+        box.children.append((False, draft, name))
+        if name is not None:
+            box.plain = False
 
     def paths(self, dropped: Iterable[int] = ()) -> dict[int, str]:
         """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number.
@@ -66,6 +71,10 @@ class ModuleTree:
         return out
 
     def _walk(self, key: int, prefix: str, gone: set[int], out: dict[int, str]) -> None:
+        if self.boxes[key].plain:  # layers alone, none named: 0, 1, 2, … without a name to step around
+            kept = [draft for _, draft, _ in self.boxes[key].children if draft not in gone]
+            out.update(zip(kept, map(prefix.__add__, map(str, range(len(kept))))))
+            return
         number = 0
         used: set[str] = set()
         for is_box, child, name in self.boxes[key].children:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from itertools import repeat
 from typing import Literal
 
 from archcalc.errors import Loc, Source, SpecError, split_lines
 from archcalc.lang.ast import (
+    Again,
     BlockDef,
+    BodyStatement,
     Branches,
     CallArg,
     FunctionDef,
@@ -26,9 +27,11 @@ from archcalc.lang.ast import (
     Piece,
     Ref,
     RefCall,
+    RefLine,
     Residual,
     Spec,
     Statement,
+    on_line,
 )
 from archcalc.lang.size import refuse_oversize
 
@@ -271,9 +274,10 @@ def _block_params(line: Line, text: str, start: int) -> tuple[tuple[str, Piece |
     return tuple(params)
 
 
-def _statements(lines: list[Line]) -> tuple[Statement, ...]:
-    out: list[Statement] = []
-    seen: dict[str, Statement] = {}  # a line's text parsed once: generated specs repeat lines
+def _statements(lines: list[Line]) -> tuple[BodyStatement, ...]:
+    out: list[BodyStatement] = []
+    seen: dict[str, Statement | RefLine] = {}  # a line's text parsed once: generated specs repeat lines
+    shared: dict[str, bool] = {}  # whether a statement in `seen` may be shared by the lines that repeat it
     for line in lines:
         if line.text.startswith("shortcut", line.indent) and (
                 line.body.startswith("shortcut:") or line.body.startswith("shortcut :")):
@@ -285,58 +289,21 @@ def _statements(lines: list[Line]) -> tuple[Statement, ...]:
         known = seen.get(line.text)
         if known is None:  # a new line (a dense DAG's every line): parsed here, on its own line already
             out.append(seen.setdefault(line.text, _statement(line)))
-        else:
-            out.append(_on_line(known, line.number))
+            continue
+        share = shared.get(line.text)
+        if share is None:
+            share = shared[line.text] = _shareable(known)
+        out.append(Again(known, line.number) if share else on_line(known.statement, line.number))
     return tuple(out)
 
 
-def _on_line(stmt: Statement, number: int) -> Statement:
-    """The same statement written on another line: every position moved to that line. (A generated
-    spec repeats one line thousands of times: the records are rebuilt directly, without helpers.)"""
-    loc = stmt.loc
-    if loc.line == number:
-        return stmt
-    items = tuple(map(_item_on_line, stmt.items, repeat(number)))  # (map: no comprehension's frame per line)
-    if stmt.expect is None and stmt.module is None:  # most lines
-        return Statement(items, Loc(number, loc.col, loc.width), stmt.names)
-    return Statement(items, Loc(number, loc.col, loc.width), stmt.names,
-                     None if stmt.expect is None else _piece_on_line(stmt.expect, number),
-                     None if stmt.module is None else _piece_on_line(stmt.module, number))
+def _shareable(stmt: Statement | RefLine) -> bool:
+    """Whether lines that repeat `stmt` may share it (`Again`): no item repeated nor looped, as
+    a repeat's item is told apart by identity (`repeats.py` keys its sites so)."""
+    return type(stmt) is RefLine or all(item.repeat_loc is None and item.loop is None for item in stmt.items)
 
 
-def _piece_on_line(p: Piece, number: int) -> Piece:
-    return Piece(p.text, Loc(number, p.loc.col, p.loc.width))
-
-
-def _item_on_line(item: Item, number: int) -> Item:
-    u = item.unit
-    if type(u) is Layer:
-        h = u.head
-        head = Piece(h.text, Loc(number, h.loc.col, h.loc.width))
-        if not u.options and u.call is None and u.instance is None:  # most tokens: a head alone
-            unit: Layer | Ref = Layer(head, (), None, u.text)
-        else:
-            options = tuple([_piece_on_line(o, number) for o in u.options]) if u.options else ()
-            # RefCall.of: a call of references alone stays one on every line (expansion keys it so)
-            call = None if u.call is None else RefCall.of([CallArg(a.key, _piece_on_line(a.value, number))
-                                                          for a in u.call])
-            instance = None if u.instance is None else _piece_on_line(u.instance, number)
-            unit = Layer(head, options, call, u.text, instance)
-    else:
-        assert isinstance(u, Ref), "a one-line statement holds layers and references only"
-        unit = Ref(u.name, Loc(number, u.loc.col, u.loc.width))
-    if item.repeat_loc is None and item.loop is None:  # repeat_expr has a repeat_loc
-        return Item(unit, item.repeat)
-    repeat_loc = None if item.repeat_loc is None else Loc(number, item.repeat_loc.col, item.repeat_loc.width)
-    repeat_expr = None if item.repeat_expr is None else _piece_on_line(item.repeat_expr, number)
-    lp = item.loop
-    loop = None if lp is None else Loop(_piece_on_line(lp.var, number),
-                                        tuple([_piece_on_line(b, number) for b in lp.bounds]),
-                                        Loc(number, lp.loc.col, lp.loc.width))
-    return Item(unit, item.repeat, repeat_loc, repeat_expr, loop)
-
-
-def _attach_shortcut(out: list[Statement], line: Line) -> None:
+def _attach_shortcut(out: list[BodyStatement], line: Line) -> None:
     last = out[-1].items[-1].unit if out and out[-1].items else None
     if not isinstance(last, Residual) or last.shortcut is not None:
         raise SpecError("'shortcut:' must come right after a 'residual:' body",
@@ -344,7 +311,7 @@ def _attach_shortcut(out: list[Statement], line: Line) -> None:
     rest = line.body.split(":", 1)[1]
     start = line.indent + line.body.index(":") + 1 + (len(rest) - len(rest.lstrip()))
     value = rest.strip()
-    shortcut: tuple[Statement, ...] | Literal["auto", "identity"]
+    shortcut: tuple[BodyStatement, ...] | Literal["auto", "identity"]
     if value == "auto" and not line.children:
         shortcut = "auto"
     elif value == "identity" and not line.children:
@@ -377,10 +344,11 @@ _SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
 _CALL_ARG = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?([A-Za-z0-9_.+\-×@]+)\s*(?:,|$)")
 
 
-def _simple(line: Line) -> Statement | None:
+def _simple(line: Line) -> Statement | RefLine | None:
     """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
     no loop, no repeat, no instance (each asked as `_item` asks it, where the word it needs is in the
-    token at all); None for any other line."""
+    token at all); a `RefLine` where the layer has no option and its call names nodes alone; None for
+    any other line."""
     m = _SIMPLE.fullmatch(line.text, line.indent)
     if m is None:
         return None
@@ -389,27 +357,47 @@ def _simple(line: Line) -> Statement | None:
             ("x" in token or "×" in token or "*" in token) and _repeat_suffix(token) is not None):
         return None
     number = line.number
-    unit = _simple_layer(m, number, token, words, inner) or _unit(token, number, m.start(2) + 1)
+    args = None if inner is None else _simple_args(m)
+    if args is not None and args[0] and "/" not in words:
+        _, values, _, cols = args
+        return RefLine(name, token, words, tuple(values), number, (line.indent + 1, m.start(3) + 1, *cols))
+    if inner is not None and args is None:  # an argument `_CALL_ARG` does not read: `_unit` splits them
+        unit = _unit(token, number, m.start(2) + 1)
+    else:
+        unit = _simple_layer(m, number, token, words, args)
     return Statement((Item(unit),), Loc(number, line.indent + 1, 1), () if name is None else (name,))
 
 
-def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: str | None) -> Layer | None:
-    """The layer of a `_SIMPLE` match built straight from the match, as `_unit` builds it, when every
-    argument of its call is `@x`, `key=value` or a value (`_CALL_ARG`); None otherwise (`_unit` then
-    splits it). The columns are the match's: the line's text is what the locations count in."""
+def _simple_args(m: re.Match[str]) -> tuple[bool, list[str], list[str | None], list[int]] | None:
+    """The arguments of a `_SIMPLE` match's call when each is `@x`, `key=value` or a value (`_CALL_ARG`):
+    whether there are some and every one is a positional `@x` (as `RefCall.of` tells), their values,
+    keys and 1-based columns; None otherwise. The columns are the match's: the line's text is what the
+    locations count in."""
+    text = m.string
+    refs, values, keys, cols = True, [], [], []
+    pos, end = m.span(4)
+    while pos < end:
+        a = _CALL_ARG.match(text, pos, end)
+        if a is None:
+            return None
+        key, value = a.groups()
+        refs = refs and key is None and value[0] == "@"
+        values.append(value)
+        keys.append(key)
+        cols.append(a.start(2) + 1)
+        pos = a.end()
+    return refs and bool(values), values, keys, cols
+
+
+def _simple_layer(m: re.Match[str], number: int, token: str, words: str,
+                  args: tuple[bool, list[str], list[str | None], list[int]] | None) -> Layer:
+    """The layer of a `_SIMPLE` match built straight from the match and its call's arguments, as `_unit`
+    builds it."""
     call: tuple[CallArg, ...] | None = None
-    if inner is not None:
-        text = m.string
-        args: list[CallArg] = []
-        pos, end = m.span(4)
-        while pos < end:
-            a = _CALL_ARG.match(text, pos, end)
-            if a is None:
-                return None
-            key, value = a.groups()
-            args.append(CallArg(key, Piece(value, Loc(number, a.start(2) + 1, len(value)))))
-            pos = a.end()
-        call = RefCall.of(args)
+    if args is not None:
+        _, values, keys, cols = args
+        call = RefCall.of([CallArg(key, Piece(value, Loc(number, col, len(value))))
+                           for key, value, col in zip(keys, values, cols)])
     col = m.start(3) + 1
     if "/" not in words:
         return Layer(Piece(words, Loc(number, col, len(words))), (), call, token)
@@ -422,7 +410,7 @@ def _simple_layer(m: re.Match[str], number: int, token: str, words: str, inner: 
     return Layer(Piece(head, Loc(number, col, len(head))), tuple(options), call, token)
 
 
-def _statement(line: Line) -> Statement:
+def _statement(line: Line) -> Statement | RefLine:
     if not line.children:
         simple = _simple(line)
         if simple is not None:

@@ -12,7 +12,7 @@ a lower bound: a spec it refuses is one expansion would refuse too, only later.
 from __future__ import annotations
 
 from archcalc.errors import Loc, SpecError
-from archcalc.lang.ast import Branches, Item, Layer, Ref, Residual, Spec, Statement
+from archcalc.lang.ast import BodyStatement, Branches, Item, Layer, Ref, RefLine, Residual, Spec
 
 MAX_NODES = 250_000  # bounds every expansion: an error in well under a second, never a hang
 MAX_BLOCK_DEPTH = 64  # as expansion's: blocks deeper than this count 0 here, and expansion refuses them
@@ -22,7 +22,7 @@ def layers_at_most(spec: Spec, limit: int) -> int | None:
     """The spec's expanded layer count when it is known to be at most `limit` without expanding
     (no count or block name written as `{expr}`, no loop, no instance that may be a block); else None."""
     count = _Count(spec)
-    total = max(1, len(spec.inputs)) + sum(count.item(item) for stmt in spec.body for item in stmt.items)
+    total = max(1, len(spec.inputs)) + sum(map(count.line, spec.body))
     return total if count.exact and total <= limit else None
 
 
@@ -30,16 +30,22 @@ def refuse_oversize(spec: Spec) -> None:
     """Raise at the first top-level item past `MAX_NODES`, naming the limit and the count."""
     count = _Count(spec)
     total = max(1, len(spec.inputs))
-    crossing: tuple[Item, int] | None = None
+    crossing: tuple[BodyStatement, int, int] | None = None
     for stmt in spec.body:
-        for item in stmt.items:
-            added = count.item(item)
-            total += added
-            if crossing is None and total > MAX_NODES:
-                crossing = (item, added)
+        added = count.line(stmt)
+        if crossing is None and total + added > MAX_NODES:  # at which of its items: counted one by one
+            running = total
+            for index, item in enumerate(stmt.first.items):
+                item_added = count.item(item)
+                running += item_added
+                if running > MAX_NODES:
+                    crossing = (stmt, index, item_added)
+                    break
+        total += added
     if crossing is None:
         return
-    item, added = crossing
+    stmt, index, added = crossing
+    item = stmt.items[index]  # on its own line
     loc = item.repeat_loc if item.repeat_loc is not None else item_loc(item)
     hint = (f"here {added // item.repeat:,} layers are repeated {item.repeat:,} times" if item.repeat > 1
             else None)
@@ -58,8 +64,16 @@ class _Count:
         self.block_instances = {u.instance.text for u in _named_layers(spec)  # instances that may be of blocks
                                 if u.instance and (u.head.text in spec.blocks or "{" in u.head.text)}
 
-    def statements(self, stmts: tuple[Statement, ...]) -> int:
-        return sum(self.item(i) for stmt in stmts for i in stmt.items)
+    def statements(self, stmts: tuple[BodyStatement, ...]) -> int:
+        return sum(map(self.line, stmts))
+
+    def line(self, stmt: BodyStatement) -> int:
+        """A body's line: its items (an `Again` line's are its first's); a `RefLine` is one layer,
+        as its item counts, unless its head may name a block."""
+        first = stmt.first
+        if type(first) is RefLine and first.head not in self.spec.blocks and first.head not in self.block_instances:
+            return 1
+        return sum(map(self.item, first.items))
 
     def item(self, item: Item) -> int:
         if item.loop is not None or item.repeat_expr is not None:  # counted when expanded
@@ -100,12 +114,15 @@ class _Count:
 
 
 def _named_layers(spec: Spec) -> list[Layer]:
-    """Every layer token written in the spec with `as NAME`, once per place it is written."""
+    """Every layer token written in the spec with `as NAME`, once per place it is written (a line met
+    again: once, as its first)."""
     out: list[Layer] = []
 
-    def walk(stmts: tuple[Statement, ...]) -> None:
+    def walk(stmts: tuple[BodyStatement, ...]) -> None:
         for stmt in stmts:
-            for item in stmt.items:
+            if type(stmt.first) is RefLine:  # no `as NAME` there
+                continue
+            for item in stmt.first.items:  # (an `Again` line names what its first does)
                 unit = item.unit
                 if type(unit) is Layer:
                     if unit.instance is not None:
