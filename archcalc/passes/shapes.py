@@ -13,7 +13,6 @@ output nor named as a side output) gets a warning: a dead branch is still counte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -111,7 +110,7 @@ class _Inference:
         note = (f"it reads the {format_shape(shape)} input flattened to {prod(shape):,} features, as after a "
                 f"convolution; nn.Linear on (N, {', '.join(map(str, shape))}) would map the last axis "
                 f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
-        self.nodes[node] = replace(n, warnings=(*n.warnings, note))
+        self.nodes[node] = n._replace(warnings=(*n.warnings, note))
 
     def _chain(self, steps: Sequence[Implied], start: int, d: Draft, placeholder: bool = False) -> int:
         """The layers put in for `d`: what a placeholder stands for (its module's parts, `downsample.0`,
@@ -287,5 +286,5 @@ def _with_dead_ends(nodes: list[Node]) -> list[Node]:
             note = (f"input '{n.args['name']}' feeds nothing" if n.type == "input" else
                     "its output feeds nothing (a dead branch, still counted); name it (`head = …`) "
                     "to keep it as an output")
-            out[i] = replace(n, warnings=(*n.warnings, note))
+            out[i] = n._replace(warnings=(*n.warnings, note))
     return out
