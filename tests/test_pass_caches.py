@@ -81,6 +81,31 @@ def test_every_node_gets_its_own_answer(name: str) -> None:
     assert counting.per_node(graph, _rules) == tuple(_rules(n) for n in graph)
 
 
+GROUPING_EDGES = """input 3x8x8
+block b:
+    conv3-4, relu
+b, maxpool, b
+conv1-4, conv(out=4, kernel=1), conv(4, 1), relu, conv1-4/nobias
+flatten, fc10, fc10, relu
+"""
+
+
+@pytest.mark.parametrize("text", [GROUPING_EDGES, *(read(name).text for name in ["resnet18", "gpt2", "inception_v3"])])
+def test_the_grouping_by_the_shapes_pass_numbers_is_the_grouping_node_by_node(text: str) -> None:
+    # nodes the shapes pass gave one answer are grouped by its number; the same graph without the
+    # numbers is grouped by each node's type, arguments and shapes: the same groups, the same firsts
+    graph = load_text(text, "g.arch")
+    assert graph.alike is not None
+    plain = LayerGraph(list(graph), graph.name, graph.source, graph.expectations, graph.params, graph.block_modules)
+    assert plain.alike is None
+    numbered, by_node = counting.distinct(graph), counting.distinct(plain)
+    assert numbered.group == by_node.group
+    assert numbered.first == by_node.first and numbered.borrowing == by_node.borrowing
+    assert len(set(graph.alike)) >= len(numbered.first) > 1
+    if text == GROUPING_EDGES:  # two dicts of one value (`conv(out=4, kernel=1)`, `conv(4, 1)`): one group
+        assert len(set(graph.alike)) == len(numbered.first) + 1
+
+
 def test_a_repeated_block_at_another_size_is_another_layer() -> None:
     # the same block (one arguments dict per layer) at 8×8 and at 4×4: other shapes, other MACs
     graph = load_text("input 3x8x8\nblock b:\n    conv3-4, relu\nb, maxpool, b, maxpool, b\n", "b.arch")
@@ -219,6 +244,7 @@ def _shaped(text: str, cached: bool) -> list[Node]:
     inference = shapes._Inference(lang.expand(lang.parse(text, "t.arch")))
     if not cached:
         inference.rules = _Forgetful()
+        inference.direct = _Forgetful()
     return list(inference.run())
 
 

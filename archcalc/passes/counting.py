@@ -70,6 +70,21 @@ def distinct(graph: LayerGraph) -> Distinct:
 
 
 def _grouped(graph: LayerGraph) -> Distinct:
+    borrowing = tuple([n for n in graph if n.shares is not None or n.tie is not None])
+    if graph.alike is None:
+        group, first = _grouping(graph)
+        return Distinct(tuple(group), tuple(first), borrowing)
+    # the shapes pass numbered the nodes holding the same objects: one node of each number is grouped
+    numbers = graph.alike
+    firsts = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1)))  # each number's first node
+    ordered = sorted(firsts.values())  # in node order, so that the groups come in the order they occur
+    groups, first = _grouping(map(graph.node, ordered))
+    group_of = dict(zip(map(numbers.__getitem__, ordered), groups))
+    return Distinct(tuple(map(group_of.__getitem__, numbers)), tuple(first), borrowing)
+
+
+def _grouping(nodes: Iterable[Node]) -> tuple[list[int], list[Node]]:
+    """The group of each of `nodes` (in id order) and the first node of each group."""
     by_object: dict[int, int] = {}  # id(arguments) → the number of their value
     by_value: dict[Any, int] = {}
     index: dict[tuple[Any, ...], int] = {}
@@ -78,10 +93,7 @@ def _grouped(graph: LayerGraph) -> Distinct:
     by_identity: dict[tuple[str, int, int, int], int] = {}
     first: list[Node] = []
     group = []
-    borrowing = []
-    for n in graph:
-        if n.shares is not None or n.tie is not None:
-            borrowing.append(n)
+    for n in nodes:
         same = (n.type, id(n.args), id(n.in_shapes), id(n.shape))
         g = by_identity.get(same)
         if g is None:
@@ -95,7 +107,7 @@ def _grouped(graph: LayerGraph) -> Distinct:
                 first.append(n)
             by_identity[same] = g
         group.append(g)
-    return Distinct(tuple(group), tuple(first), tuple(borrowing))
+    return group, first
 
 
 def _value_key(args: Mapping[str, Any]) -> Any:

@@ -64,7 +64,8 @@ class _Inference:
         self.direct: dict[tuple[str, int, Any], _Rule] = {}
         self.signatures: dict[tuple[Shape, str, bool], int] = {}
         self.signature: list[int] = []
-        self.rule: list[_Rule] = []  # each node's, by id
+        self.made: list[_Rule] = []  # every answer, numbered in the order made
+        self.answer: list[int] = []  # each node's answer's number, by id: the graph's `alike`
         self._kinds: dict[str, tuple[LayerType, bool, bool]] = {}  # by type name: `_kind`
 
     def run(self) -> LayerGraph:
@@ -72,7 +73,7 @@ class _Inference:
             self.new_id[d.id] = self._place(d)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
         return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
-                          self.drafts.params, self.drafts.block_modules)
+                          self.drafts.params, self.drafts.block_modules, self.answer)
 
     def _place(self, d: Draft) -> int:
         new_id = self.new_id
@@ -99,7 +100,7 @@ class _Inference:
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie, d.module)
         if not before and layer.index_input is None:
-            self.direct[key] = self.rule[node]
+            self.direct[key] = self.made[self.answer[node]]
         if shares is not None or tie is not None:
             self._check_weights(self.nodes[node])
         if source is not None and source.type == "input" and source.args.get("layout") is None:
@@ -167,7 +168,7 @@ class _Inference:
                                       known.shape, text, loc, scope, name, implicit, known.warnings, known.layout,
                                       shares, tie, known.batched, module)))
         self.signature.append(known.signature)
-        self.rule.append(known)
+        self.answer.append(known.number)
         return node_id
 
     def _rule(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
@@ -205,7 +206,10 @@ class _Inference:
         out_batched = any_batched if inputs else layer.batched_source
         output = (shaped.shape, layout, out_batched)
         kind = self.signatures.setdefault(output, len(self.signatures))
-        return _Rule(layer.name, args, adjusted, in_shapes, shaped.shape, shaped.warnings, layout, out_batched, kind)
+        made = _Rule(layer.name, args, adjusted, in_shapes, shaped.shape, shaped.warnings, layout, out_batched, kind,
+                     len(self.made))
+        self.made.append(made)
+        return made
 
     def _check_weights(self, n: Node) -> None:
         """A shared layer must fit its owner's weights; a tied one must have its owner's weight shape."""
@@ -235,7 +239,8 @@ class _Inference:
 class _Rule:
     """A layer's rules' answer for one arguments dict on inputs of one kind, shared by the nodes alike:
     `args` the dict asked about (kept, so that its id stays its own), `signature` the number of the
-    kind of output it makes (shape, layout, batch axis)."""
+    kind of output it makes (shape, layout, batch axis), `number` its own: nodes given one answer hold
+    one type, arguments dict, tuple of input shapes and output shape (the graph's `alike`)."""
 
     layer: str  # the layer type's name
     args: Mapping[str, Any]
@@ -246,6 +251,7 @@ class _Rule:
     layout: str
     batched: bool
     signature: int
+    number: int  # its place among the answers made
 
 
 def _too_many(loc: Loc | None) -> SpecError:
