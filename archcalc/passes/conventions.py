@@ -215,8 +215,9 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     layers = counting.distinct(graph)
     own = counting.per_node(graph, own_counts)  # one object per distinct layer
     called = counting.by_owner(graph, own)  # the counts of the module each node calls
-    keys = list(zip(layers.group, macs, map(id, called)))  # `own` holds the counts objects: their ids stay unique
-    facts = counting.once_per_key(keys, lambda key, i: Facts(graph.node(i), key[1], called[i]))
+    # `own` holds the counts objects: their ids stay unique
+    keys = counting.layer_keys(layers, macs, called) or list(zip(layers.group, macs, map(id, called)))
+    facts = counting.once_per_key(keys, lambda _, i: Facts(graph.node(i), macs[i], called[i]))
     index = {key: k for k, key in enumerate(facts)}  # in the order they first occur
     return Alike(tuple(map(index.__getitem__, keys)), tuple(facts.values()))
 

@@ -19,6 +19,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
+from operator import is_
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.alike import PLAIN, value_key
@@ -140,6 +141,18 @@ def once_per_key(keys: Sequence[K], make: Callable[[K, int], T]) -> dict[K, T]:
     in the order the keys first occur: what the nodes alike share, the keys made and looked up in C."""
     first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
     return {key: make(key, first[key]) for key in dict.fromkeys(keys)}
+
+
+def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[int] | None:
+    """`layers.group`, where each column (one value per node id) holds at every node the very object
+    its group's first node holds (a rule's answer per distinct layer, `Distinct.each`): the group
+    then tells apart what the columns would. None where some node holds its own (a sharer's counts)."""
+    group = layers.group
+    for column in columns:
+        firsts = [column[n.id] for n in layers.first]
+        if not all(map(is_, column, map(firsts.__getitem__, group))):
+            return None
+    return group
 
 
 def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:
