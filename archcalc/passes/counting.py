@@ -143,7 +143,7 @@ def once_per_key(keys: Sequence[K], make: Callable[[K, int], T]) -> dict[K, T]:
     return {key: make(key, first[key]) for key in dict.fromkeys(keys)}
 
 
-def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[int] | None:
+def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[Any] | None:
     """`layers.group`, where each column (one value per node id) holds at every node the very object
     its group's first node holds (a rule's answer per distinct layer, `Distinct.each`): the group
     then tells apart what the columns would. None where some node holds its own (a sharer's counts)."""
