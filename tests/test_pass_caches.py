@@ -4,6 +4,7 @@ receptive-field pass and the path counts must give exactly what the general ones
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 from fractions import Fraction
@@ -156,6 +157,22 @@ def test_record_totals_are_the_sums_one_by_one(name: str) -> None:
             s[1] += a.macs[n.id]
             s[2] += prod(n.shape)
     assert [(k.kind, k.params, k.macs, k.activations) for k in a.kinds] == [(k, *s) for k, s in by_kind.items()]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "gpt2", "siamese"])  # gpt2 ties a weight, siamese shares one
+def test_a_sum_by_distinct_layer_is_the_sum_of_the_records(name: str) -> None:
+    graph = zoo_graph(name)
+    counts, other = counting.counts(graph), counting.other_ops(graph)
+    own = counting.per_node(graph, counting.own_counts)  # every node its layer's record, sharers too
+    assert counting.layer_keys(counting.distinct(graph), own) is counting.distinct(graph).group
+    layers = counting.distinct(graph)
+    later = next(i for i, g in enumerate(layers.group) if layers.first[g].id != i)  # not its layer's first
+    copied = list(own)
+    copied[later] = dataclasses.replace(copied[later])  # an equal record of its own: not its layer's object
+    assert counting.layer_keys(counting.distinct(graph), copied) is None
+    for records, zero in [(counts, Counts()), (other, OtherOps()), (own, Counts()), (copied, Counts())]:
+        assert counting.summed(graph, records, zero) == counting.total(records, zero) == reduce(
+            type(zero).__add__, records, zero)
 
 
 def test_total_of_no_records_is_zero() -> None:

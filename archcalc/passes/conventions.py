@@ -278,7 +278,7 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
     same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    summed = counting.total(unique, Counts())
+    summed = counting.summed(graph, unique, Counts())
     spread: dict[Any, tuple[Any, ...]] = {}
     return {name: count(graph, macs, name, same, unique, summed, spread) for name in CONVENTIONS}
 

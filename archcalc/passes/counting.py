@@ -19,7 +19,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
-from operator import is_
+from operator import attrgetter, is_, mul
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.alike import PLAIN, value_key
@@ -49,6 +49,7 @@ class Distinct:
     # the nodes whose weights are another's, shared (`shares`) or tied (`tie`), in id order: the few
     # whose counts are not their distinct layer's
     borrowing: tuple[Node, ...] = ()
+    times: tuple[int, ...] = ()  # per distinct layer: how many nodes it has
 
     def each(self, rule: Callable[[Node], T]) -> tuple[T, ...]:
         """`rule` of every node (by id), asked of one node per distinct layer."""
@@ -74,14 +75,19 @@ def _grouped(graph: LayerGraph) -> Distinct:
     borrowing = tuple([n for n in graph if n.shares is not None or n.tie is not None])
     if graph.alike is None:
         group, first = _grouping(graph)
-        return Distinct(tuple(group), tuple(first), borrowing)
+        return _distinct(tuple(group), tuple(first), borrowing)
     # the shapes pass numbered the nodes holding the same objects: one node of each number is grouped
     numbers = graph.alike
     firsts = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1)))  # each number's first node
     ordered = sorted(firsts.values())  # in node order, so that the groups come in the order they occur
     groups, first = _grouping(map(graph.node, ordered))
     group_of = dict(zip(map(numbers.__getitem__, ordered), groups))
-    return Distinct(tuple(map(group_of.__getitem__, numbers)), tuple(first), borrowing)
+    return _distinct(tuple(map(group_of.__getitem__, numbers)), tuple(first), borrowing)
+
+
+def _distinct(group: tuple[int, ...], first: tuple[Node, ...], borrowing: tuple[Node, ...]) -> Distinct:
+    sizes = Counter(group)
+    return Distinct(group, first, borrowing, tuple(map(sizes.__getitem__, range(len(first)))))
 
 
 def _grouping(nodes: Iterable[Node]) -> tuple[list[int], list[Node]]:
@@ -178,6 +184,17 @@ def total(records: Iterable[R], zero: R) -> R:
     tally = Counter(map(id, items))
     kind = type(zero)
     return kind(**{f.name: sum(getattr(by_id[i], f.name) * k for i, k in tally.items()) for f in fields(kind)})
+
+
+def summed(graph: LayerGraph, records: Sequence[R], zero: R) -> R:
+    """`total` of records of one per node id; where each node holds its distinct layer's record
+    (`layer_keys`), each distinct layer's once, times its nodes, without counting the objects."""
+    layers = distinct(graph)
+    if len(records) != len(layers.group) or layer_keys(layers, records) is None:
+        return total(records, zero)
+    kind = type(zero)
+    once = [records[n.id] for n in layers.first]
+    return kind(**{f.name: sum(map(mul, map(attrgetter(f.name), once), layers.times)) for f in fields(kind)})
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
