@@ -170,6 +170,9 @@ def test_a_sum_by_distinct_layer_is_the_sum_of_the_records(name: str) -> None:
     copied = list(own)
     copied[later] = dataclasses.replace(copied[later])  # an equal record of its own: not its layer's object
     assert counting.layer_keys(counting.distinct(graph), copied) is None
+    frozen = tuple(copied)  # a tuple's answer is kept by its id, with it: asked twice, the same answer
+    assert counting.layer_keys(layers, frozen) is None and counting.layer_keys(layers, frozen) is None
+    assert layers.held[id(frozen)] == (frozen, False) and layers.held[id(own)] == (own, True)
     for records, zero in [(counts, Counts()), (other, OtherOps()), (own, Counts()), (copied, Counts())]:
         assert counting.summed(graph, records, zero) == counting.total(records, zero) == reduce(
             type(zero).__add__, records, zero)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import field, fields, replace
 from operator import attrgetter, is_, mul
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,11 +50,28 @@ class Distinct:
     # whose counts are not their distinct layer's
     borrowing: tuple[Node, ...] = ()
     times: tuple[int, ...] = ()  # per distinct layer: how many nodes it has
+    # by id: tuples of one value per node, each kept with whether every node holds its distinct
+    # layer's object (`layer_keys`), found once: what `each` makes holds by construction
+    held: dict[int, tuple[tuple[Any, ...], bool]] = field(default_factory=dict, compare=False, repr=False)
 
     def each(self, rule: Callable[[Node], T]) -> tuple[T, ...]:
         """`rule` of every node (by id), asked of one node per distinct layer."""
         answers = [rule(n) for n in self.first]
-        return tuple(map(answers.__getitem__, self.group))
+        out = tuple(map(answers.__getitem__, self.group))
+        self.held[id(out)] = (out, True)
+        return out
+
+    def holds(self, column: Sequence[Any]) -> bool:
+        """Whether `column` (one value per node id) holds at every node the very object its distinct
+        layer's first node holds."""
+        known = self.held.get(id(column))
+        if known is not None and known[0] is column:
+            return known[1]
+        firsts = [column[n.id] for n in self.first]
+        found = all(map(is_, column, map(firsts.__getitem__, self.group)))
+        if type(column) is tuple:  # kept with it, so that its id stays its own; a list may change
+            self.held[id(column)] = (column, found)
+        return found
 
 
 # Each graph's grouping, made once and dropped with the graph. A graph never changes once built,
@@ -153,12 +170,7 @@ def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[Any] | Non
     """`layers.group`, where each column (one value per node id) holds at every node the very object
     its group's first node holds (a rule's answer per distinct layer, `Distinct.each`): the group
     then tells apart what the columns would. None where some node holds its own (a sharer's counts)."""
-    group = layers.group
-    for column in columns:
-        firsts = [column[n.id] for n in layers.first]
-        if not all(map(is_, column, map(firsts.__getitem__, group))):
-            return None
-    return group
+    return layers.group if all(map(layers.holds, columns)) else None
 
 
 def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:
