@@ -176,6 +176,9 @@ def test_a_sum_by_distinct_layer_is_the_sum_of_the_records(name: str) -> None:
     for records, zero in [(counts, Counts()), (other, OtherOps()), (own, Counts()), (copied, Counts())]:
         assert counting.summed(graph, records, zero) == counting.total(records, zero) == reduce(
             type(zero).__add__, records, zero)
+        convs = [r for r, n in zip(records, graph, strict=True) if n.layer.kind == "conv"]
+        assert counting.summed(graph, records, zero, lambda n: n.layer.kind == "conv") == reduce(
+            type(zero).__add__, convs, zero)
 
 
 def test_total_of_no_records_is_zero() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
-from itertools import compress
 from math import floor
 from typing import Any
 
@@ -590,10 +589,9 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) ->
         return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
-    ruled = counting.per_node(graph, has_rule)
-    total = counting.total(compress(counts, ruled), Counts()).params
+    total = counting.summed(graph, counts, Counts(), has_rule).params
     for n in counting.distinct(graph).borrowing:  # a sharer adds nothing, a tied layer its own counts
-        if ruled[n.id]:
+        if has_rule(n):
             total += -counts[n.id].params if n.shares is not None else own_counts(n).params - counts[n.id].params
     return total
 

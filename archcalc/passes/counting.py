@@ -19,6 +19,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import field, fields, replace
+from itertools import compress
 from operator import attrgetter, is_, mul
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -198,15 +199,17 @@ def total(records: Iterable[R], zero: R) -> R:
     return kind(**{f.name: sum(getattr(by_id[i], f.name) * k for i, k in tally.items()) for f in fields(kind)})
 
 
-def summed(graph: LayerGraph, records: Sequence[R], zero: R) -> R:
-    """`total` of records of one per node id; where each node holds its distinct layer's record
-    (`layer_keys`), each distinct layer's once, times its nodes, without counting the objects."""
+def summed(graph: LayerGraph, records: Sequence[R], zero: R, where: Callable[[Node], bool] | None = None) -> R:
+    """`total` of records of one per node id (of the nodes `where` holds for: a rule of a node's
+    type, arguments and shapes); where each node holds its distinct layer's record (`layer_keys`),
+    each distinct layer's once, times its nodes, without counting the objects."""
     layers = distinct(graph)
     if len(records) != len(layers.group) or layer_keys(layers, records) is None:
-        return total(records, zero)
+        return total(records if where is None else compress(records, per_node(graph, where)), zero)
+    kept = [(n, k) for n, k in zip(layers.first, layers.times) if where is None or where(n)]
+    once, times = [records[n.id] for n, _ in kept], [k for _, k in kept]
     kind = type(zero)
-    once = [records[n.id] for n in layers.first]
-    return kind(**{f.name: sum(map(mul, map(attrgetter(f.name), once), layers.times)) for f in fields(kind)})
+    return kind(**{f.name: sum(map(mul, map(attrgetter(f.name), once), times)) for f in fields(kind)})
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:
