@@ -107,7 +107,7 @@ def with_node(analysis: Any, node: int, **changes: Any) -> Any:
 
     g = analysis.graph
     nodes = list(g)
-    nodes[node] = dataclasses.replace(nodes[node], **changes)
+    nodes[node] = nodes[node]._replace(**changes)
     graph = LayerGraph(nodes, g.name, g.source, g.expectations, g.params, g.block_modules)
     out = dataclasses.replace(analysis, graph=graph)
     out.__dict__["conventions"] = analysis.conventions

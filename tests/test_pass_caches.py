@@ -4,6 +4,7 @@ receptive-field pass and the path counts must give exactly what the general ones
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 from fractions import Fraction
@@ -81,6 +82,31 @@ def test_every_node_gets_its_own_answer(name: str) -> None:
     assert counting.per_node(graph, _rules) == tuple(_rules(n) for n in graph)
 
 
+GROUPING_EDGES = """input 3x8x8
+block b:
+    conv3-4, relu
+b, maxpool, b
+conv1-4, conv(out=4, kernel=1), conv(4, 1), relu, conv1-4/nobias
+flatten, fc10, fc10, relu
+"""
+
+
+@pytest.mark.parametrize("text", [GROUPING_EDGES, *(read(name).text for name in ["resnet18", "gpt2", "inception_v3"])])
+def test_the_grouping_by_the_shapes_pass_numbers_is_the_grouping_node_by_node(text: str) -> None:
+    # nodes the shapes pass gave one answer are grouped by its number; the same graph without the
+    # numbers is grouped by each node's type, arguments and shapes: the same groups, the same firsts
+    graph = load_text(text, "g.arch")
+    assert graph.alike is not None
+    plain = LayerGraph(list(graph), graph.name, graph.source, graph.expectations, graph.params, graph.block_modules)
+    assert plain.alike is None
+    numbered, by_node = counting.distinct(graph), counting.distinct(plain)
+    assert numbered.group == by_node.group
+    assert numbered.first == by_node.first and numbered.borrowing == by_node.borrowing
+    assert len(set(graph.alike)) >= len(numbered.first) > 1
+    if text == GROUPING_EDGES:  # two dicts of one value (`conv(out=4, kernel=1)`, `conv(4, 1)`): one group
+        assert len(set(graph.alike)) == len(numbered.first) + 1
+
+
 def test_a_repeated_block_at_another_size_is_another_layer() -> None:
     # the same block (one arguments dict per layer) at 8×8 and at 4×4: other shapes, other MACs
     graph = load_text("input 3x8x8\nblock b:\n    conv3-4, relu\nb, maxpool, b, maxpool, b\n", "b.arch")
@@ -131,6 +157,28 @@ def test_record_totals_are_the_sums_one_by_one(name: str) -> None:
             s[1] += a.macs[n.id]
             s[2] += prod(n.shape)
     assert [(k.kind, k.params, k.macs, k.activations) for k in a.kinds] == [(k, *s) for k, s in by_kind.items()]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "gpt2", "siamese"])  # gpt2 ties a weight, siamese shares one
+def test_a_sum_by_distinct_layer_is_the_sum_of_the_records(name: str) -> None:
+    graph = zoo_graph(name)
+    counts, other = counting.counts(graph), counting.other_ops(graph)
+    own = counting.per_node(graph, counting.own_counts)  # every node its layer's record, sharers too
+    assert counting.layer_keys(counting.distinct(graph), own) is counting.distinct(graph).group
+    layers = counting.distinct(graph)
+    later = next(i for i, g in enumerate(layers.group) if layers.first[g].id != i)  # not its layer's first
+    copied = list(own)
+    copied[later] = dataclasses.replace(copied[later])  # an equal record of its own: not its layer's object
+    assert counting.layer_keys(counting.distinct(graph), copied) is None
+    frozen = tuple(copied)  # a tuple's answer is kept by its id, with it: asked twice, the same answer
+    assert counting.layer_keys(layers, frozen) is None and counting.layer_keys(layers, frozen) is None
+    assert layers.held[id(frozen)] == (frozen, False) and layers.held[id(own)] == (own, True)
+    for records, zero in [(counts, Counts()), (other, OtherOps()), (own, Counts()), (copied, Counts())]:
+        assert counting.summed(graph, records, zero) == counting.total(records, zero) == reduce(
+            type(zero).__add__, records, zero)
+        convs = [r for r, n in zip(records, graph, strict=True) if n.layer.kind == "conv"]
+        assert counting.summed(graph, records, zero, lambda n: n.layer.kind == "conv") == reduce(
+            type(zero).__add__, convs, zero)
 
 
 def test_total_of_no_records_is_zero() -> None:
@@ -219,6 +267,7 @@ def _shaped(text: str, cached: bool) -> list[Node]:
     inference = shapes._Inference(lang.expand(lang.parse(text, "t.arch")))
     if not cached:
         inference.rules = _Forgetful()
+        inference.direct = _Forgetful()
     return list(inference.run())
 
 

@@ -20,13 +20,20 @@ class LayerGraph:
 
     def __init__(self, nodes: Sequence[Node], name: str, source: Source | None = None,
                  expectations: tuple[Expectation, ...] = (), params: Mapping[str, Any] | None = None,
-                 block_modules: Mapping[tuple[str, ...], str] | None = None) -> None:
+                 block_modules: Mapping[tuple[str, ...], str] | None = None, alike: Sequence[int] | None = None
+                 ) -> None:
         self.name = name
         self.source = source
         self.expectations = expectations
         self.params = dict(params or {})  # the spec's `param` values it was expanded with (and `batch`)
         self.block_modules = dict(block_modules or {})  # a block instance's scope → its module path
         self._nodes = tuple(nodes)
+        # per node, a number that nodes holding the same type, arguments dict, tuple of input shapes and
+        # output shape (the same objects) share, as the shapes pass made them; None when not known. The
+        # passes group alike layers by it (`counting.distinct`) instead of by those four per node
+        self.alike = alike
+        if alike is not None and len(alike) != len(self._nodes):
+            raise AssertionError("one alike number per node")
         self._consumers: list[list[int]] = [[] for _ in self._nodes]
         consumers = self._consumers
         # the invariants the passes rely on (torch.fx's lint, in small), checked as each node is linked

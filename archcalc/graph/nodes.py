@@ -1,11 +1,16 @@
 """The records of a layer graph: a layer before shapes are known (`Draft`), a layer with
-everything the passes need (`Node`), and a figure the user claimed (`Expectation`)."""
+everything the passes need (`Node`), and a figure the user claimed (`Expectation`).
+
+`Draft` and `Node` are NamedTuples, not `@record`s: a graph makes one of each per layer, and a
+tuple of 17 fields is built in a third of the time 17 slots are filled (0.5 µs against 1.6 on
+this machine), its fields read as fast. Both are as frozen; `_replace` makes a changed copy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import field
-from typing import Any
+from typing import Any, NamedTuple
 
 from archcalc.errors import Loc, Source
 from archcalc.layers import REGISTRY, LayerType
@@ -22,8 +27,7 @@ class Tie:
     transposed: bool = False
 
 
-@record(slots=True)
-class Draft:
+class Draft(NamedTuple):
     """One layer as the spec's expansion wrote it: type, bound arguments and inputs, no shapes yet.
 
     The shapes pass turns drafts into `Node`s; some drafts only exist there as a
@@ -49,8 +53,7 @@ class Draft:
         return REGISTRY[self.type]
 
 
-@record(slots=True)
-class Node:
+class Node(NamedTuple):
     """One layer instance with everything the passes need to know about it."""
 
     id: int

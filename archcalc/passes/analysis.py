@@ -170,9 +170,9 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention
     connections = counting.connections(graph)
     shared = sharing.sharing(graph, counts)
     totals = Totals(
-        counting.total(counts, Counts()),
+        counting.summed(graph, counts, Counts()),
         sum(macs),
-        counting.total(other, OtherOps()),
+        counting.summed(graph, other, OtherOps()),
         sum(connections),
         sharing.total(shared),
         counting.reused(graph),
@@ -200,13 +200,22 @@ def _by_kind(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int]) -
     """Per kind of layer, in the order kinds first occur: each (distinct layer, counts, MACs) once,
     times how often it occurs."""
     layers = counting.distinct(graph)
-    by_id = {id(c): c for c in counts}  # `counts` holds them: their ids stay unique
     sums: dict[str, list[int]] = {}
-    for (group, counted, m), times in Counter(zip(layers.group, map(id, counts), macs)).items():
+    for (group, counted, m), times in _tally(layers, counts, macs):
         n = layers.first[group]
         if n.type != "input":
             s = sums.setdefault(n.layer.kind, [0, 0, 0])
-            s[0] += by_id[counted].params * times
+            s[0] += counted.params * times
             s[1] += m * times
             s[2] += prod(n.shape) * times
     return tuple(KindTotals(kind, *s) for kind, s in sums.items())
+
+
+def _tally(layers: counting.Distinct, counts: Sequence[Counts], macs: Sequence[int]
+           ) -> list[tuple[tuple[int, Counts, int], int]]:
+    """Each distinct (layer, counts, MACs) and how often it occurs, in the order they first occur:
+    the distinct layers and their sizes, where every node holds its layer's counts and MACs."""
+    if counting.layer_keys(layers, counts, macs) is not None:
+        return [((g, counts[n.id], macs[n.id]), k) for g, (n, k) in enumerate(zip(layers.first, layers.times))]
+    by_id = {id(c): c for c in counts}  # `counts` holds them: their ids stay unique
+    return [((g, by_id[c], m), k) for (g, c, m), k in Counter(zip(layers.group, map(id, counts), macs)).items()]

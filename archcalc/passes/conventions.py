@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
-from itertools import compress
 from math import floor
 from typing import Any
 
@@ -215,8 +214,9 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     layers = counting.distinct(graph)
     own = counting.per_node(graph, own_counts)  # one object per distinct layer
     called = counting.by_owner(graph, own)  # the counts of the module each node calls
-    keys = list(zip(layers.group, macs, map(id, called)))  # `own` holds the counts objects: their ids stay unique
-    facts = counting.once_per_key(keys, lambda key, i: Facts(graph.node(i), key[1], called[i]))
+    # `own` holds the counts objects: their ids stay unique
+    keys = counting.layer_keys(layers, macs, called) or list(zip(layers.group, macs, map(id, called)))
+    facts = counting.once_per_key(keys, lambda _, i: Facts(graph.node(i), macs[i], called[i]))
     index = {key: k for k, key in enumerate(facts)}  # in the order they first occur
     return Alike(tuple(map(index.__getitem__, keys)), tuple(facts.values()))
 
@@ -277,7 +277,7 @@ def count_all(graph: LayerGraph, macs: Sequence[int], unique: Sequence[Counts] |
     """The network under every convention (`unique`: the counting pass's counts, if at hand)."""
     same = alike(graph, macs)
     unique = unique if unique is not None else counting.counts(graph)
-    summed = counting.total(unique, Counts())
+    summed = counting.summed(graph, unique, Counts())
     spread: dict[Any, tuple[Any, ...]] = {}
     return {name: count(graph, macs, name, same, unique, summed, spread) for name in CONVENTIONS}
 
@@ -589,10 +589,9 @@ def _thop_params(graph: LayerGraph, counts: Sequence[Counts], summed: Counts) ->
         return (n.type in _THOP_RULES or n.type == "layernorm" or (n.type == "mlp" and not n.args["conv1d"])
                 or (n.type == "attention" and n.args["layout"] == "separate"))
 
-    ruled = counting.per_node(graph, has_rule)
-    total = counting.total(compress(counts, ruled), Counts()).params
+    total = counting.summed(graph, counts, Counts(), has_rule).params
     for n in counting.distinct(graph).borrowing:  # a sharer adds nothing, a tied layer its own counts
-        if ruled[n.id]:
+        if has_rule(n):
             total += -counts[n.id].params if n.shares is not None else own_counts(n).params - counts[n.id].params
     return total
 

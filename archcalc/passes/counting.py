@@ -18,7 +18,9 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import field, fields, replace
+from itertools import compress
+from operator import attrgetter, is_, mul
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archcalc.alike import PLAIN, value_key
@@ -48,11 +50,29 @@ class Distinct:
     # the nodes whose weights are another's, shared (`shares`) or tied (`tie`), in id order: the few
     # whose counts are not their distinct layer's
     borrowing: tuple[Node, ...] = ()
+    times: tuple[int, ...] = ()  # per distinct layer: how many nodes it has
+    # by id: tuples of one value per node, each kept with whether every node holds its distinct
+    # layer's object (`layer_keys`), found once: what `each` makes holds by construction
+    held: dict[int, tuple[tuple[Any, ...], bool]] = field(default_factory=dict, compare=False, repr=False)
 
     def each(self, rule: Callable[[Node], T]) -> tuple[T, ...]:
         """`rule` of every node (by id), asked of one node per distinct layer."""
         answers = [rule(n) for n in self.first]
-        return tuple(map(answers.__getitem__, self.group))
+        out = tuple(map(answers.__getitem__, self.group))
+        self.held[id(out)] = (out, True)
+        return out
+
+    def holds(self, column: Sequence[Any]) -> bool:
+        """Whether `column` (one value per node id) holds at every node the very object its distinct
+        layer's first node holds."""
+        known = self.held.get(id(column))
+        if known is not None and known[0] is column:
+            return known[1]
+        firsts = [column[n.id] for n in self.first]
+        found = all(map(is_, column, map(firsts.__getitem__, self.group)))
+        if type(column) is tuple:  # kept with it, so that its id stays its own; a list may change
+            self.held[id(column)] = (column, found)
+        return found
 
 
 # Each graph's grouping, made once and dropped with the graph. A graph never changes once built,
@@ -70,6 +90,26 @@ def distinct(graph: LayerGraph) -> Distinct:
 
 
 def _grouped(graph: LayerGraph) -> Distinct:
+    borrowing = tuple([n for n in graph if n.shares is not None or n.tie is not None])
+    if graph.alike is None:
+        group, first = _grouping(graph)
+        return _distinct(tuple(group), tuple(first), borrowing)
+    # the shapes pass numbered the nodes holding the same objects: one node of each number is grouped
+    numbers = graph.alike
+    firsts = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1)))  # each number's first node
+    ordered = sorted(firsts.values())  # in node order, so that the groups come in the order they occur
+    groups, first = _grouping(map(graph.node, ordered))
+    group_of = dict(zip(map(numbers.__getitem__, ordered), groups))
+    return _distinct(tuple(map(group_of.__getitem__, numbers)), tuple(first), borrowing)
+
+
+def _distinct(group: tuple[int, ...], first: tuple[Node, ...], borrowing: tuple[Node, ...]) -> Distinct:
+    sizes = Counter(group)
+    return Distinct(group, first, borrowing, tuple(map(sizes.__getitem__, range(len(first)))))
+
+
+def _grouping(nodes: Iterable[Node]) -> tuple[list[int], list[Node]]:
+    """The group of each of `nodes` (in id order) and the first node of each group."""
     by_object: dict[int, int] = {}  # id(arguments) → the number of their value
     by_value: dict[Any, int] = {}
     index: dict[tuple[Any, ...], int] = {}
@@ -78,10 +118,7 @@ def _grouped(graph: LayerGraph) -> Distinct:
     by_identity: dict[tuple[str, int, int, int], int] = {}
     first: list[Node] = []
     group = []
-    borrowing = []
-    for n in graph:
-        if n.shares is not None or n.tie is not None:
-            borrowing.append(n)
+    for n in nodes:
         same = (n.type, id(n.args), id(n.in_shapes), id(n.shape))
         g = by_identity.get(same)
         if g is None:
@@ -95,7 +132,7 @@ def _grouped(graph: LayerGraph) -> Distinct:
                 first.append(n)
             by_identity[same] = g
         group.append(g)
-    return Distinct(tuple(group), tuple(first), tuple(borrowing))
+    return group, first
 
 
 def _value_key(args: Mapping[str, Any]) -> Any:
@@ -130,6 +167,13 @@ def once_per_key(keys: Sequence[K], make: Callable[[K, int], T]) -> dict[K, T]:
     return {key: make(key, first[key]) for key in dict.fromkeys(keys)}
 
 
+def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[Any] | None:
+    """`layers.group`, where each column (one value per node id) holds at every node the very object
+    its group's first node holds (a rule's answer per distinct layer, `Distinct.each`): the group
+    then tells apart what the columns would. None where some node holds its own (a sharer's counts)."""
+    return layers.group if all(map(layers.holds, columns)) else None
+
+
 def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:
     """`values` (one per node id) with a sharer's replaced by its owner's: per node, the value of
     the module it calls."""
@@ -153,6 +197,19 @@ def total(records: Iterable[R], zero: R) -> R:
     tally = Counter(map(id, items))
     kind = type(zero)
     return kind(**{f.name: sum(getattr(by_id[i], f.name) * k for i, k in tally.items()) for f in fields(kind)})
+
+
+def summed(graph: LayerGraph, records: Sequence[R], zero: R, where: Callable[[Node], bool] | None = None) -> R:
+    """`total` of records of one per node id (of the nodes `where` holds for: a rule of a node's
+    type, arguments and shapes); where each node holds its distinct layer's record (`layer_keys`),
+    each distinct layer's once, times its nodes, without counting the objects."""
+    layers = distinct(graph)
+    if len(records) != len(layers.group) or layer_keys(layers, records) is None:
+        return total(records if where is None else compress(records, per_node(graph, where)), zero)
+    kept = [(n, k) for n, k in zip(layers.first, layers.times) if where is None or where(n)]
+    once, times = [records[n.id] for n, _ in kept], [k for _, k in kept]
+    kind = type(zero)
+    return kind(**{f.name: sum(map(mul, map(attrgetter(f.name), once), times)) for f in fields(kind)})
 
 
 def counts(graph: LayerGraph) -> tuple[Counts, ...]:

@@ -24,7 +24,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import distinct, once_per_key
+from archcalc.passes.counting import distinct, layer_keys, once_per_key
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -92,10 +92,10 @@ class Memory:
 def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
     layers = distinct(graph)
-    # one record per (distinct layer, its counts object)
-    keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
-    made = once_per_key(keys, lambda key, i: NodeMemory(prod(layers.first[key[0]].shape) * options.batch * b,
-                                                        counts[i].params * b, counts[i].buffers * b))
+    # one record per (distinct layer, its counts object); `counts` holds the objects: their ids stay unique
+    keys = layer_keys(layers, counts) or list(zip(layers.group, map(id, counts)))
+    made = once_per_key(keys, lambda _, i: NodeMemory(prod(graph.node(i).shape) * options.batch * b,
+                                                      counts[i].params * b, counts[i].buffers * b))
     return tuple(map(made.__getitem__, keys))
 
 

@@ -13,7 +13,6 @@ output nor named as a side output) gets a warning: a dead branch is still counte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -24,6 +23,8 @@ from archcalc.layers import REGISTRY, LayerType
 from archcalc.layers.base import Implied, LayerArgError
 from archcalc.records import record
 from archcalc.tensor import MAX_SIZE, MAX_SIZE_TEXT, Shape, format_shape, prod, size_text
+
+_new_node = tuple.__new__  # a Node from its fields in order, without the keyword handling of Node(…)
 
 MAX_NODES = 250_000  # the same bound expansion keeps, with the layers put in here counted
 
@@ -58,8 +59,13 @@ class _Inference:
         # Inputs alike are those of one output shape, layout and batch axis: each such kind of output
         # is numbered (`signatures`), each node's kept by id (`signature`), and a rule keyed by those
         self.rules: dict[tuple[str, int, Any], _Rule] = {}
+        # the same answers, by draft type, for drafts that become one node as they are written (no
+        # placeholder resolved, no layer put in front, no indices read): `_place` finds those first
+        self.direct: dict[tuple[str, int, Any], _Rule] = {}
         self.signatures: dict[tuple[Shape, str, bool], int] = {}
         self.signature: list[int] = []
+        self.made: list[_Rule] = []  # every answer, numbered in the order made
+        self.answer: list[int] = []  # each node's answer's number, by id: the graph's `alike`
         self._kinds: dict[str, tuple[LayerType, bool, bool]] = {}  # by type name: `_kind`
 
     def run(self) -> LayerGraph:
@@ -67,11 +73,15 @@ class _Inference:
             self.new_id[d.id] = self._place(d)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
         return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
-                          self.drafts.params, self.drafts.block_modules)
+                          self.drafts.params, self.drafts.block_modules, self.answer)
 
     def _place(self, d: Draft) -> int:
         new_id = self.new_id
         inputs = [new_id[i] for i in d.inputs]
+        key = (d.type, id(d.args), self._seen(inputs))
+        known = self.direct.get(key)
+        if known is not None and known.args is d.args and d.shares is None and d.tie is None:
+            return self._node(known, inputs, d.text, d.loc, d.scope, d.implicit, d.name, None, None, d.module)
         layer, placeholder, implies = self._kinds.get(d.type) or self._kind(d.type)
         if placeholder:  # most types are none: not asked
             try:
@@ -89,6 +99,8 @@ class _Inference:
         shares = None if d.shares is None else new_id[d.shares]
         tie = None if d.tie is None else Tie(new_id[d.tie.owner], d.tie.transposed)
         node = self._add(layer, d.args, inputs, d.text, d.loc, d.scope, d.implicit, d.name, shares, tie, d.module)
+        if not before and layer.index_input is None:
+            self.direct[key] = self.made[self.answer[node]]
         if shares is not None or tie is not None:
             self._check_weights(self.nodes[node])
         if source is not None and source.type == "input" and source.args.get("layout") is None:
@@ -111,7 +123,7 @@ class _Inference:
         note = (f"it reads the {format_shape(shape)} input flattened to {prod(shape):,} features, as after a "
                 f"convolution; nn.Linear on (N, {', '.join(map(str, shape))}) would map the last axis "
                 f"({shape[-1]} → {n.shape[-1]}): declare `input {'x'.join(map(str, shape))} as plain` for that")
-        self.nodes[node] = replace(n, warnings=(*n.warnings, note))
+        self.nodes[node] = n._replace(warnings=(*n.warnings, note))
 
     def _chain(self, steps: Sequence[Implied], start: int, d: Draft, placeholder: bool = False) -> int:
         """The layers put in for `d`: what a placeholder stands for (its module's parts, `downsample.0`,
@@ -128,10 +140,9 @@ class _Inference:
     def _add(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
              scope: tuple[str, ...], implicit: bool, name: str | None, shares: int | None = None,
              tie: Tie | None = None, module: str | None = None) -> int:
-        if len(self.nodes) >= MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
-        signature = self.signature
-        seen = signature[inputs[0]] if len(inputs) == 1 else tuple([signature[i] for i in inputs])
+        if len(self.nodes) >= MAX_NODES:  # before its rule is asked, which may refuse it
+            raise _too_many(loc)
+        seen = self._seen(inputs)
         # max unpooling: its arguments come from its pool, which the key does not hold
         indexed = layer.index_input is not None and layer.index_input < len(inputs)
         known = None if indexed else self.rules.get((layer.name, id(args), seen))
@@ -139,11 +150,26 @@ class _Inference:
             known = self._rule(layer, args, inputs, text, loc, indexed)
             if not indexed:
                 self.rules[layer.name, id(args), seen] = known
-        node = Node(len(self.nodes), layer.name, known.adjusted, tuple(inputs), known.in_shapes, known.shape, text,
-                    loc, scope, name, implicit, known.warnings, known.layout, shares, tie, known.batched, module)
-        self.nodes.append(node)
-        signature.append(known.signature)
-        return node.id
+        return self._node(known, inputs, text, loc, scope, implicit, name, shares, tie, module)
+
+    def _seen(self, inputs: list[int]) -> Any:
+        """The kind of inputs a rule is asked about: the numbers of their kinds of output."""
+        signature = self.signature
+        return signature[inputs[0]] if len(inputs) == 1 else tuple([signature[i] for i in inputs])
+
+    def _node(self, known: _Rule, inputs: list[int], text: str, loc: Loc | None, scope: tuple[str, ...],
+              implicit: bool, name: str | None, shares: int | None, tie: Tie | None, module: str | None) -> int:
+        """The next node: the rule's answer with what is the node's own."""
+        nodes = self.nodes
+        node_id = len(nodes)
+        if node_id >= MAX_NODES:
+            raise _too_many(loc)
+        nodes.append(_new_node(Node, (node_id, known.layer, known.adjusted, tuple(inputs), known.in_shapes,
+                                      known.shape, text, loc, scope, name, implicit, known.warnings, known.layout,
+                                      shares, tie, known.batched, module)))
+        self.signature.append(known.signature)
+        self.answer.append(known.number)
+        return node_id
 
     def _rule(self, layer: LayerType, args: Mapping[str, Any], inputs: list[int], text: str, loc: Loc | None,
               indexed: bool) -> _Rule:
@@ -180,7 +206,10 @@ class _Inference:
         out_batched = any_batched if inputs else layer.batched_source
         output = (shaped.shape, layout, out_batched)
         kind = self.signatures.setdefault(output, len(self.signatures))
-        return _Rule(args, adjusted, in_shapes, shaped.shape, shaped.warnings, layout, out_batched, kind)
+        made = _Rule(layer.name, args, adjusted, in_shapes, shaped.shape, shaped.warnings, layout, out_batched, kind,
+                     len(self.made))
+        self.made.append(made)
+        return made
 
     def _check_weights(self, n: Node) -> None:
         """A shared layer must fit its owner's weights; a tied one must have its owner's weight shape."""
@@ -210,8 +239,10 @@ class _Inference:
 class _Rule:
     """A layer's rules' answer for one arguments dict on inputs of one kind, shared by the nodes alike:
     `args` the dict asked about (kept, so that its id stays its own), `signature` the number of the
-    kind of output it makes (shape, layout, batch axis)."""
+    kind of output it makes (shape, layout, batch axis), `number` its own: nodes given one answer hold
+    one type, arguments dict, tuple of input shapes and output shape (the graph's `alike`)."""
 
+    layer: str  # the layer type's name
     args: Mapping[str, Any]
     adjusted: Mapping[str, Any]
     in_shapes: tuple[Shape, ...]
@@ -220,6 +251,11 @@ class _Rule:
     layout: str
     batched: bool
     signature: int
+    number: int  # its place among the answers made
+
+
+def _too_many(loc: Loc | None) -> SpecError:
+    return SpecError(f"the spec expands to more than {MAX_NODES:,} layers", loc)
 
 
 def _check_sizes(args: Mapping[str, Any], text: str, loc: Loc | None) -> None:
@@ -287,5 +323,5 @@ def _with_dead_ends(nodes: list[Node]) -> list[Node]:
             note = (f"input '{n.args['name']}' feeds nothing" if n.type == "input" else
                     "its output feeds nothing (a dead branch, still counted); name it (`head = …`) "
                     "to keep it as an output")
-            out[i] = replace(n, warnings=(*n.warnings, note))
+            out[i] = n._replace(warnings=(*n.warnings, note))
     return out

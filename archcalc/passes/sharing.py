@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from typing import Any
 
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
@@ -43,11 +44,11 @@ def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None
     layers = counting.distinct(graph)
     dense = layers.each(lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
     # one answer per (distinct layer, its counts object), the keys made and looked up in C; one
-    # record per distinct (parameters, FC equivalent)
-    keys = list(zip(layers.group, map(id, counts)))  # `counts` holds the objects: their ids stay unique
+    # record per distinct (parameters, FC equivalent); `counts` holds the objects: their ids stay unique
+    keys = counting.layer_keys(layers, counts) or list(zip(layers.group, map(id, counts)))
     records: dict[tuple[int, int], Sharing] = {}
 
-    def answer(_: tuple[int, int], i: int) -> Sharing | None:
+    def answer(_: Any, i: int) -> Sharing | None:
         d = dense[i]
         return None if d is None else records.setdefault((counts[i].params, d), Sharing(counts[i].params, d))
 
