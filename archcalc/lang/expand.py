@@ -11,7 +11,7 @@ past `MAX_NODES` layers is refused as soon as that is known, never after buildin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from itertools import starmap
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -98,7 +98,7 @@ class _Open:
         return REGISTRY[self.type]
 
 
-_DRAFT_FIELDS = attrgetter(*(f.name for f in fields(Draft)))  # an `_Open`'s values as a `Draft` takes them
+_DRAFT_FIELDS = attrgetter(*Draft._fields)  # an `_Open`'s values as a `Draft` takes them
 
 
 @dataclass
