@@ -51,6 +51,13 @@ from archcalc.report.numbers import plain
 # A layer's line: the C encoder, compact, with the spaces of json.dumps (the reference)
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
+# layer_lines reads a Node's fields by unpacking it once, in this order: a NamedTuple's field read by
+# name is a descriptor call each (a line reads a dozen), an unpacking one step
+_NODE_FIELDS = ("id", "type", "args", "inputs", "in_shapes", "shape", "text", "loc", "scope", "name", "implicit",
+                "warnings", "layout", "shares", "tie", "batched", "module")
+if Node._fields != _NODE_FIELDS:
+    raise ImportError(f"json_lines unpacks a Node as {_NODE_FIELDS}, not {Node._fields}: write them in order")
+
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -336,9 +343,8 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         figures_by_id, segments = [s.figures for s in layers], [s.segment for s in layers]
     for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, kept_text in zip(
             chosen, *_columns(analysis, ids), *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
-        i = n.id
         try:
-            loc, shares, shape, scope, implicit = n.loc, n.shares, n.shape, n.scope, n.implicit
+            i, typ, _, inputs, _, shape, text, loc, scope, name, implicit, warnings, _, shares, tie, _, module = n
             if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
                     is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
@@ -356,12 +362,11 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 shared_params, shared_fc = shared.params, shared.fc_equivalent_params
                 if not type(shared_params) is type(shared_fc) is int:
                     shared_params, shared_fc = ENCODE(formats._sharing_dict(shared)), None  # a str: no pair's
-            key = (n.type, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, shared_params, shared_fc, id(mem),
+            key = (typ, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, shared_params, shared_fc, id(mem),
                    implicit, shares, u, v, rule, id(figures))
             pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, c, ops, shared, mem, figures, m, q, ca,
                                                                           kv_i, conn, u, v, rule))
             layer_type, work, memory_use, frozen, training, after_kept = pieces
-            inputs = n.inputs
             if not (segment is None or type(segment) is int):
                 raise _Unusual
             if kept_text is None:
@@ -370,16 +375,16 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             scope_text = "[]" if not scope else scope_texts.get(id(scope)) or _remember(scope_texts, id(scope),
                                                                                          strings(scope))
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(n.text)}, {layer_type}"line": {line}, "column": {column}, '
+                f'{{"id": {i}, "spec": {encode_basestring(text)}, {layer_type}"line": {line}, "column": {column}, '
                 f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
                 f'{work}'
                 f'{rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers))}'
                 f'{memory_use}'
-                f'{"null" if n.tie is None else ENCODE({"owner": n.tie.owner, "transposed": n.tie.transposed})}'
+                f'{"null" if tie is None else ENCODE({"owner": tie.owner, "transposed": tie.transposed})}'
                 f'{frozen}{scope_text}, '
-                f'"name": {"null" if n.name is None else encode_basestring(n.name)}, '
-                f'"module": {"null" if n.module is None else encode_basestring(n.module)}, '
-                f'"warnings": {strings(n.warnings) if n.warnings else "[]"}'
+                f'"name": {"null" if name is None else encode_basestring(name)}, '
+                f'"module": {"null" if module is None else encode_basestring(module)}, '
+                f'"warnings": {strings(warnings) if warnings else "[]"}'
                 f'{training}{kept}, "kept_bytes": {saved}{after_kept}{"null" if segment is None else segment}}}}}')
         except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
             yield ENCODE(next(formats._layers(analysis, (n,))))
