@@ -9,11 +9,15 @@ the verbs below cost what they read and no graph library is imported.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from archcalc.errors import Source
 from archcalc.graph.nodes import Expectation, Node
+from archcalc.layers import REGISTRY
 
+# a node's type and inputs read by position, in C (a NamedTuple's field by name is a descriptor call)
+_TYPE, _INPUTS = itemgetter(Node._fields.index("type")), itemgetter(Node._fields.index("inputs"))
 
 class LayerGraph:
     """A DAG of `Node`s with the verbs passes and renderers use."""
@@ -119,12 +123,17 @@ class LayerGraph:
         """Weighted layers on the longest path (how papers count depth); an attention layer or an MLP
         counts the two linear layers in a row inside it."""
         weights: dict[str, int] = {}  # by layer type (both are class attributes of a layer type)
+        for t in set(map(_TYPE, self._nodes)):
+            layer = REGISTRY[t]
+            weights[t] = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
         best: list[int] = []
-        for n in self._nodes:
-            here = weights.get(n.type)
-            if here is None:
-                layer = n.layer
-                here = weights[n.type] = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
-            inputs = n.inputs
-            best.append(here + (best[inputs[0]] if len(inputs) == 1 else max([best[i] for i in inputs], default=0)))
+        add = best.append
+        for t, inputs in zip(map(_TYPE, self._nodes), map(_INPUTS, self._nodes)):
+            if len(inputs) == 1:  # the usual
+                add(weights[t] + best[inputs[0]])
+            elif len(inputs) == 2:  # a merge of two
+                a, b = inputs
+                add(weights[t] + max(best[a], best[b]))
+            else:
+                add(weights[t] + max([best[i] for i in inputs], default=0))
         return max(best, default=0)
