@@ -96,8 +96,7 @@ def _grouped(graph: LayerGraph) -> Distinct:
         return _distinct(tuple(group), tuple(first), borrowing)
     # the shapes pass numbered the nodes holding the same objects: one node of each number is grouped
     numbers = graph.alike
-    firsts = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1)))  # each number's first node
-    ordered = sorted(firsts.values())  # in node order, so that the groups come in the order they occur
+    ordered = sorted(first_index(numbers).values())  # in node order, so that the groups come in the order they occur
     groups, first = _grouping(map(graph.node, ordered))
     group_of = dict(zip(map(numbers.__getitem__, ordered), groups))
     return _distinct(tuple(map(group_of.__getitem__, numbers)), tuple(first), borrowing)
@@ -160,10 +159,16 @@ def per_node(graph: LayerGraph, rule: Callable[[Node], T]) -> tuple[T, ...]:
     return distinct(graph).each(rule)
 
 
+def first_index(keys: Sequence[K]) -> dict[K, int]:
+    """Each distinct key of `keys` (one per node id) and the first node holding it, made in C (the
+    keys written from the last, so the first index of each is the one kept)."""
+    return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+
+
 def once_per_key(keys: Sequence[K], make: Callable[[K, int], T]) -> dict[K, T]:
     """`make(key, i)` once per distinct key of `keys` (one per node id), `i` the first node holding it,
     in the order the keys first occur: what the nodes alike share, the keys made and looked up in C."""
-    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key's first node (the last written)
+    first = first_index(keys)
     return {key: make(key, first[key]) for key in dict.fromkeys(keys)}
 
 
@@ -172,6 +177,13 @@ def layer_keys(layers: Distinct, *columns: Sequence[Any]) -> Sequence[Any] | Non
     its group's first node holds (a rule's answer per distinct layer, `Distinct.each`): the group
     then tells apart what the columns would. None where some node holds its own (a sharer's counts)."""
     return layers.group if all(map(layers.holds, columns)) else None
+
+
+def layer_and_records(layers: Distinct, records: Sequence[Any]) -> Sequence[Any]:
+    """A key per node for what depends on its distinct layer and its record (its counts): the group
+    alone where every node holds its layer's record (`layer_keys`), else (group, id of the record);
+    `records` holds the objects, so their ids stay unique while it lives."""
+    return layer_keys(layers, records) or list(zip(layers.group, map(id, records)))
 
 
 def by_owner(graph: LayerGraph, values: Sequence[T]) -> tuple[T, ...]:

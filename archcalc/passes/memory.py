@@ -24,7 +24,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import distinct, layer_keys, once_per_key
+from archcalc.passes.counting import distinct, layer_and_records, once_per_key
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -92,8 +92,7 @@ class Memory:
 def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions) -> tuple[NodeMemory, ...]:
     b = options.bytes_per_element
     layers = distinct(graph)
-    # one record per (distinct layer, its counts object); `counts` holds the objects: their ids stay unique
-    keys = layer_keys(layers, counts) or list(zip(layers.group, map(id, counts)))
+    keys = layer_and_records(layers, counts)  # one record per distinct layer and counts object
     made = once_per_key(keys, lambda _, i: NodeMemory(prod(graph.node(i).shape) * options.batch * b,
                                                       counts[i].params * b, counts[i].buffers * b))
     return tuple(map(made.__getitem__, keys))

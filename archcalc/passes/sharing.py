@@ -43,9 +43,8 @@ def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None
     """Per node: its parameters and its FC equivalent where it shares weights; None elsewhere."""
     layers = counting.distinct(graph)
     dense = layers.each(lambda n: n.layer.dense_equivalent(n.args, n.in_shapes, n.shape))
-    # one answer per (distinct layer, its counts object), the keys made and looked up in C; one
-    # record per distinct (parameters, FC equivalent); `counts` holds the objects: their ids stay unique
-    keys = counting.layer_keys(layers, counts) or list(zip(layers.group, map(id, counts)))
+    # one answer per distinct layer and counts object, one record per distinct (parameters, FC equivalent)
+    keys = counting.layer_and_records(layers, counts)
     records: dict[tuple[int, int], Sharing] = {}
 
     def answer(_: Any, i: int) -> Sharing | None:
