@@ -442,7 +442,8 @@ class LayerSteps(Sequence[LayerStep]):
         self.storage_of = [-1 if p else b for b, p in zip(storages.base, storages.parameter)] \
             if True in storages.parameter else storages.base
         self.storage_bytes = storages.size
-        self.first_keeper, self._own_from, self.saved_bytes = _first_keepers(graph, self.saved, storages)
+        self.first_keeper, self._own_from, self.saved_bytes = _first_keepers(graph, self.saved, storages,
+                                                                             self.storage_of)
 
     def with_segments(self, segments: Sequence[int | None]) -> LayerSteps:
         """The same steps, each in its checkpoint segment."""
@@ -497,42 +498,45 @@ class LayerSteps(Sequence[LayerStep]):
                 out.append(Kept(what, ("own", own), storages.own_bytes(s), True))
                 own += 1
                 continue
-            node_id, what = (n.inputs[s.index], f"input {s.index} (layer {n.inputs[s.index]})") \
-                if s.tensor == "input" else (i, "output")
-            if storages.parameter[node_id]:
+            node_id = _read(n, s)
+            base = self.storage_of[node_id]
+            if base < 0:
                 continue  # a free parameter read by a matmul: parameter memory, counted apart
-            base = storages.base[node_id]
+            what = f"input {s.index} (layer {node_id})" if s.tensor == "input" else "output"
             new = self.first_keeper[base] == i and base not in mine
             out.append(Kept(what, ("node", base), storages.size[base], new))
             mine.add(base)
         return tuple(out)
 
 
-def _first_keepers(graph: LayerGraph, saved: Sequence[Sequence[Saved] | None], storages: _Storages
-                   ) -> tuple[list[int], dict[int, int], int]:
+def _read(n: Node, s: Saved) -> int:
+    """The node whose output a saved tensor of `n` is: one of its inputs, or its own output."""
+    return n.inputs[s.index] if s.tensor == "input" else n.id
+
+
+def _first_keepers(graph: LayerGraph, saved: Sequence[Sequence[Saved] | None], storages: _Storages,
+                   storage_of: Sequence[int]) -> tuple[list[int], dict[int, int], int]:
     """Per storage (by node id) the node that keeps it first (-1: none); the number of the first
     own tensor of each node that keeps some (numbered from 1 in node order); and the bytes of every
-    storage kept, each once."""
+    storage kept, each once. `storage_of`: per node its output's storage (-1: a free parameter's)."""
     first = [-1] * len(graph)
     own_from: dict[int, int] = {}
     own = 1
     total = 0
-    base_of, parameter, sizes = storages.base, storages.parameter, storages.size
+    sizes = storages.size
     for n, pattern in zip(graph, saved):
         if not pattern:
             continue
         i = n.id
         for s in pattern:
-            tensor = s.tensor
-            if tensor == "own":
+            if s.tensor == "own":
                 own_from.setdefault(i, own)
                 own += 1
                 total += storages.own_bytes(s)
                 continue
-            node_id = n.inputs[s.index] if tensor == "input" else i
-            if parameter[node_id]:
+            base = storage_of[_read(n, s)]
+            if base < 0:
                 continue
-            base = base_of[node_id]
             if first[base] < 0:
                 first[base] = i
                 total += sizes[base]
