@@ -339,7 +339,7 @@ class _Expansion:
         expect = stmt.expect
         if expect is not None:
             if line is not None:
-                expect = Piece(expect.text, _moved(expect.loc, stmt.loc.line, line))
+                expect = _moved_piece(expect, stmt.loc.line, line)
             self.expectations.append((cur, expect))
         return cur
 
@@ -361,7 +361,7 @@ class _Expansion:
         self._move_drafts(drafts, first, line)
         for k in range(expectations, len(self.expectations)):
             node, piece = self.expectations[k]
-            self.expectations[k] = (node, Piece(piece.text, _moved(piece.loc, first, line)))
+            self.expectations[k] = (node, _moved_piece(piece, first, line))
         return cur
 
     def _move_drafts(self, start: int, first: int, line: int) -> None:
@@ -933,6 +933,11 @@ def _value(text: str, ctx: _Ctx) -> Any:
 def _moved(loc: L, first: int, line: int) -> L:
     """`loc` moved from line `first` to `line` if it stands there."""
     return loc if loc is None or loc.line != first else Loc(line, loc.col, loc.width)
+
+
+def _moved_piece(piece: Piece, first: int, line: int) -> Piece:
+    """`piece` moved from line `first` to `line` if it stands there."""
+    return Piece(piece.text, _moved(piece.loc, first, line))
 
 
 def _whole(unit: Layer) -> Loc:
