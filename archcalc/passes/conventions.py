@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
+from itertools import compress
 from math import floor
 from typing import Any
 
@@ -218,7 +219,7 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     keys = counting.layer_keys(layers, macs, called) or list(zip(layers.group, macs, map(id, called)))
     facts = counting.once_per_key(keys, lambda _, i: Facts(graph.node(i), macs[i], called[i]))
     index = {key: k for k, key in enumerate(facts)}  # in the order they first occur
-    return Alike(tuple(map(index.__getitem__, keys)), tuple(facts.values()))
+    return Alike(counting.picked(index, keys), tuple(facts.values()))
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
@@ -233,16 +234,23 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
     spread = spread if spread is not None else {}
     values = _per_node([t.value for t in terms], same.of, spread)
     rules = _per_node([t.rule for t in terms], same.of, spread)
-    caveats: dict[tuple[str, str], list[int]] = {}
-    flagged = {k for k, t in enumerate(terms) if t.caveat}
-    if flagged:
-        for node_id, k in enumerate(same.of):
-            if k in flagged:
-                caveats.setdefault((same.facts[k].type, terms[k].caveat or ""), []).append(node_id)
-    found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
+    found = _caveats(same, terms)
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
+
+
+def _caveats(same: Alike, terms: Sequence[Term]) -> tuple[Caveat, ...]:
+    """The caveats of the groups' terms, one per layer type and text with its nodes, in the order
+    their first nodes come; each's nodes picked out of every node's group in C."""
+    flagged: dict[tuple[str, str], set[int]] = {}  # the groups of each layer type and caveat
+    for k, t in enumerate(terms):
+        if t.caveat:
+            flagged.setdefault((same.facts[k].type, t.caveat), set()).add(k)
+    nodes = range(len(same.of))
+    found = [Caveat(t, text, tuple(compress(nodes, map(groups.__contains__, same.of))))
+             for (t, text), groups in flagged.items()]
+    return tuple(sorted(found, key=lambda c: c.layers[0]))
 
 
 def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -251,11 +259,11 @@ def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[A
     texts are looked up: they are equal only where they are the same value (alike.PLAIN)."""
     types = tuple(map(type, per_group))
     if not PLAIN.issuperset(types):
-        return tuple(map(per_group.__getitem__, of))
+        return counting.picked(per_group, of)
     key = (tuple(per_group), types)
     found = made.get(key)
     if found is None:
-        found = made[key] = tuple(map(per_group.__getitem__, of))
+        found = made[key] = counting.picked(per_group, of)
     return found
 
 

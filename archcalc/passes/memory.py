@@ -24,7 +24,7 @@ from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import distinct, layer_and_records, once_per_key
+from archcalc.passes.counting import distinct, layer_and_records, once_per_key, picked
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -95,15 +95,14 @@ def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOpti
     keys = layer_and_records(layers, counts)  # one record per distinct layer and counts object
     made = once_per_key(keys, lambda _, i: NodeMemory(prod(graph.node(i).shape) * options.batch * b,
                                                       counts[i].params * b, counts[i].buffers * b))
-    return tuple(map(made.__getitem__, keys))
+    return picked(made, keys)
 
 
 def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
-    last = len(graph) - 1
     change = [*sizes, 0]  # bytes allocated at step i, minus bytes freed after i − 1
-    for n, (use, size) in enumerate(zip(graph.last_uses(), sizes)):
-        change[(use if use != n else last) + 1] -= size
+    for use, size in zip(graph.last_readers(len(graph) - 1), sizes):
+        change[use + 1] -= size
     alive = list(accumulate(change[:-1]))
     if not alive:
         return -1, 0

@@ -224,6 +224,7 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
+    agreed: dict[tuple[int, ...], RF] = {}  # merges of fields that agree (`_merge_aligned`), by their ids
     slides: dict[int, _Slide | str] = {}  # by distinct layer: GLOBAL (`covers`) or its window's numbers
     for node, group, geometry, one_input, join, rank in zip(graph, layers.group, geometries, simple, joins, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
@@ -250,10 +251,20 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
                         fields.append(_slide(one, geometry, slide))
                     continue
             meeting = tuple([fields[i] for i in node.inputs])
-            if join and geometry is None and node.layout != "plain" and {*map(type, meeting)} == ONLY_RF:
-                field = _merged(node, meeting, merged)  # every one is an RF
-                fields.append(field if len(field.size) == rank else GLOBAL)
-                continue
+            if join and geometry is None and node.layout != "plain":
+                # the merge of fields that agree is theirs alone: made once per meeting of the same objects
+                # (every add of a dense block meets one field twice), which `fields` keeps alive
+                key = tuple(map(id, meeting))
+                field = agreed.get(key)
+                if field is None and {*map(type, meeting)} == ONLY_RF:
+                    field = _merge_aligned(meeting)
+                    if field is not None:
+                        agreed[key] = field
+                    else:
+                        field = _merged(node, meeting, merged)  # every one is an RF
+                if field is not None:
+                    fields.append(field if len(field.size) == rank else GLOBAL)
+                    continue
             fields.append(_node_field(node, meeting, geometry, merged, covers))
     return tuple(fields)
 
@@ -424,8 +435,15 @@ def _window(rf: RF, g: Geometry) -> RF:
 def _slide(rf: RF, g: Geometry, w: _Slide) -> RF:
     """`_window` with the window's numbers at hand (`w`, of `g`): r + D·(K − 1)·j, j·S, start − P·j."""
     jump = rf.jump
-    size = tuple(map(add, rf.size, map(mul, w.spread, jump)))
-    start = tuple(map(sub, rf.start, map(mul, w.padding, jump)))
+    size: tuple[Any, ...]  # whole numbers: a field of period 1 has whole jumps
+    start: tuple[Any, ...]
+    if len(jump) == 2:  # an image's two axes, the usual: written out, a tenth of the time of the maps below
+        (r0, r1), (j0, j1), (b0, b1) = rf.size, jump, rf.start
+        (k0, k1), (p0, p1) = w.spread, w.padding
+        size, start = (r0 + k0 * j0, r1 + k1 * j1), (b0 - p0 * j0, b1 - p1 * j1)
+    else:
+        size = tuple(map(add, rf.size, map(mul, w.spread, jump)))
+        start = tuple(map(sub, rf.start, map(mul, w.padding, jump)))
     if not w.unit_stride:  # j·1 is j: the same values, of the same types
         jump = tuple(map(mul, jump, w.stride))
     if not rf.centers:
