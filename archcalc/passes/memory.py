@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate
+from operator import attrgetter
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
@@ -114,7 +115,7 @@ def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions, 
            ) -> Memory:
     """The memory figures for `options`; `summed`: the counts' sum (`counting.total`), where at hand."""
     nodes = node_memory(graph, counts, options)
-    activations = tuple([m.activation_bytes for m in nodes])
+    activations = tuple(map(attrgetter("activation_bytes"), nodes))  # read in C
     peak, peak_at = inference_peak(graph, activations)
     b = options.bytes_per_element
     if summed is None:

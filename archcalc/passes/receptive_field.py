@@ -224,7 +224,6 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
-    agreed: dict[tuple[int, ...], RF] = {}  # merges of fields that agree (`_merge_aligned`), by their ids
     slides: dict[int, _Slide | str] = {}  # by distinct layer: GLOBAL (`covers`) or its window's numbers
     for node, group, geometry, one_input, join, rank in zip(graph, layers.group, geometries, simple, joins, ranks):
         if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
@@ -250,21 +249,20 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
                     else:  # a window over a field of period 1: what `through` gives
                         fields.append(_slide(one, geometry, slide))
                     continue
-            meeting = tuple([fields[i] for i in node.inputs])
             if join and geometry is None and node.layout != "plain":
-                # the merge of fields that agree is theirs alone: made once per meeting of the same objects
-                # (every add of a dense block meets one field twice), which `fields` keeps alive
-                key = tuple(map(id, meeting))
-                field = agreed.get(key)
-                if field is None and {*map(type, meeting)} == ONLY_RF:
-                    field = _merge_aligned(meeting)
-                    if field is not None:
-                        agreed[key] = field
-                    else:
-                        field = _merged(node, meeting, merged)  # every one is an RF
-                if field is not None:
+                inputs = node.inputs
+                if (len(inputs) == 2 and fields[inputs[1]] is one and type(one) is RF and one.aligned
+                        and not (one.phases or one.centers or one.why)):
+                    # an aligned field of period 1 meeting itself (every add of a dense DAG) where nothing is
+                    # noted: the merge is that field, as `_merge_aligned` gives it
+                    fields.append(one if len(one.size) == rank else GLOBAL)
+                    continue
+                meeting = tuple([fields[i] for i in inputs])
+                if {*map(type, meeting)} == ONLY_RF:
+                    field = _merged(node, meeting, merged)  # every one is an RF
                     fields.append(field if len(field.size) == rank else GLOBAL)
                     continue
+            meeting = tuple([fields[i] for i in node.inputs])
             fields.append(_node_field(node, meeting, geometry, merged, covers))
     return tuple(fields)
 
