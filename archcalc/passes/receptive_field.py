@@ -494,15 +494,20 @@ def _merge_aligned(inputs: Sequence[RF]) -> RF | None:
     first = inputs[0]
     if not first.aligned or first.phases or first.centers or first.why:
         return None
-    rank = first.rank
+    size, jump, start = first.size, first.jump, first.start
+    rank = len(size)
     widest: list[RF] = [first] * rank  # per axis, the first of the widest fields
+    centers: list[float] | None = None  # the first's, made where a field placed otherwise is met
     for f in inputs:
         if f is first:
             continue
-        if not f.aligned or f.phases or f.centers or f.why or f.rank != rank or f.jump != first.jump:
+        if not f.aligned or f.phases or f.centers or f.why or len(f.size) != rank or f.jump != jump:
             return None
-        if (f.start != first.start or f.size != first.size) and _centers(f) != _centers(first):
-            return None
+        if f.start != start or f.size != size:
+            if centers is None:
+                centers = _centers(first)
+            if _centers(f) != centers:
+                return None
         for a in range(rank):
             if f.size[a] > widest[a].size[a]:
                 widest[a] = f
