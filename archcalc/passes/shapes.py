@@ -73,9 +73,16 @@ class _Inference:
         for d in self.drafts.drafts:
             # a draft's fields unpacked at once: a dozen reads by name cost more than the rest of its walk
             draft_id, type_name, args, drafted, text, loc, scope, name, implicit, shares, tie, module = d
-            inputs = (new_id[drafted[0]],) if len(drafted) == 1 else tuple([new_id[i] for i in drafted])
-            # the kind of inputs a rule is asked about: the numbers of their kinds of output
-            seen = signature[inputs[0]] if len(inputs) == 1 else tuple([signature[i] for i in inputs])
+            # the inputs' ids, and the kind of inputs a rule is asked about: the numbers of their kinds of output
+            if len(drafted) == 1:  # the usual
+                inputs = (new_id[drafted[0]],)
+                seen = signature[inputs[0]]
+            elif len(drafted) == 2:  # a merge of two, written out: a comprehension is a call
+                inputs = (new_id[drafted[0]], new_id[drafted[1]])
+                seen = (signature[inputs[0]], signature[inputs[1]])
+            else:
+                inputs = tuple([new_id[i] for i in drafted])
+                seen = tuple([signature[i] for i in inputs])
             key = (type_name, id(args), seen)
             known = direct.get(key)
             if known is None or known.args is not args or shares is not None or tie is not None:
