@@ -70,6 +70,8 @@ class _Inference:
 
     def run(self) -> LayerGraph:
         nodes, new_id, direct, signature, answer = self.nodes, self.new_id, self.direct, self.signature, self.answer
+        inputs: tuple[int, ...]
+        seen: Any  # one number, or a tuple of them
         for d in self.drafts.drafts:
             # a draft's fields unpacked at once: a dozen reads by name cost more than the rest of its walk
             draft_id, type_name, args, drafted, text, loc, scope, name, implicit, shares, tie, module = d
