@@ -227,30 +227,39 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
           spread: dict[Any, tuple[Any, ...]] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
     (`same` (`alike`), `unique` counts and their sum, where the caller has them already; `spread`:
-    the per-node tuples other conventions made of the same `same`, by their per-group values)."""
+    the per-node tuples other conventions made of the same `same`, by their per-group values, and the
+    nodes of their caveats, by the groups flagged)."""
     convention = get(name)
     same = same if same is not None else alike(graph, macs)
     terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
     spread = spread if spread is not None else {}
     values = _per_node([t.value for t in terms], same.of, spread)
     rules = _per_node([t.rule for t in terms], same.of, spread)
-    found = _caveats(same, terms)
+    found = _caveats(same, terms, spread)
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
 
 
-def _caveats(same: Alike, terms: Sequence[Term]) -> tuple[Caveat, ...]:
+def _caveats(same: Alike, terms: Sequence[Term], made: dict[Any, tuple[Any, ...]]) -> tuple[Caveat, ...]:
     """The caveats of the groups' terms, one per layer type and text with its nodes, in the order
-    their first nodes come; each's nodes picked out of every node's group in C."""
-    flagged: dict[tuple[str, str], set[int]] = {}  # the groups of each layer type and caveat
+    their first nodes come; each's nodes picked out of every node's group in C, once per set of
+    groups (`made`: what other conventions picked, by the groups; conventions often flag alike)."""
+    flagged: dict[tuple[str, str], frozenset[int]] = {}  # the groups of each layer type and caveat
     for k, t in enumerate(terms):
         if t.caveat:
-            flagged.setdefault((same.facts[k].type, t.caveat), set()).add(k)
-    nodes = range(len(same.of))
-    found = [Caveat(t, text, tuple(compress(nodes, map(groups.__contains__, same.of))))
-             for (t, text), groups in flagged.items()]
+            key = (same.facts[k].type, t.caveat)
+            flagged[key] = flagged.get(key, frozenset()) | {k}
+    found = [Caveat(t, text, _nodes_of(same, groups, made)) for (t, text), groups in flagged.items()]
     return tuple(sorted(found, key=lambda c: c.layers[0]))
+
+
+def _nodes_of(same: Alike, groups: frozenset[int], made: dict[Any, tuple[Any, ...]]) -> tuple[int, ...]:
+    """The nodes of `groups`, in id order (kept in `made` by the groups, beside the per-node values)."""
+    found = made.get(groups)
+    if found is None:
+        found = made[groups] = tuple(compress(range(len(same.of)), map(groups.__contains__, same.of)))
+    return found
 
 
 def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
