@@ -155,9 +155,9 @@ class LayerGraph:
         for weight, inputs in zip(map(weights.__getitem__, map(_TYPE, self._nodes)), self._inputs):
             if len(inputs) == 1:  # the usual
                 add(weight + best[inputs[0]])
-            elif len(inputs) == 2:  # a merge of two
-                a, b = inputs
-                add(weight + max(best[a], best[b]))
+            elif len(inputs) == 2:  # a merge of two: the larger without a call of max
+                a, b = best[inputs[0]], best[inputs[1]]
+                add(weight + (a if a >= b else b))
             else:
                 add(weight + max(map(best.__getitem__, inputs), default=0))
         return max(best, default=0)
