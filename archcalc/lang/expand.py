@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import starmap
-from operator import attrgetter
+from functools import partial
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from archcalc.alike import value_key
@@ -69,36 +69,44 @@ def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str
     return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
 
-class _Open:
-    """A draft while expansion may still change it (its name, its inputs, the last hidden activation
-    dropped): a plain record, frozen into a `Draft` once at the end with its final id and module path.
-    (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
-    100,000-layer spec builds one per layer.)"""
+def _field(name: str, settable: bool = False) -> Any:
+    """A `_Open` field read (and, where expansion changes it, written) by its `Draft` name."""
+    index = Draft._fields.index(name)
 
-    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie", "module")
+    def put(draft: list[Any], value: Any) -> None:
+        draft[index] = value
 
-    def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
-                 loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
-                 tie: Tie | None) -> None:
-        self.id = id  # one store a line: a tuple assignment of six builds the tuple first
-        self.type = type
-        self.args = args
-        self.inputs = inputs
-        self.text = text
-        self.loc = loc
-        self.scope = scope
-        self.implicit = implicit
-        self.shares = shares
-        self.tie = tie
-        self.name: str | None = None
-        self.module: str | None = None  # its module path, put in once the drafts are final
+    return property(itemgetter(index), put if settable else None)
+
+
+class _Open(list[Any]):
+    """A draft while expansion may still change it (its name, its inputs, its location, the last hidden
+    activation dropped), frozen into a `Draft` once at the end with its final id and module path: its
+    fields in `Draft`'s order in a list, built from a tuple and frozen (`_frozen`) without a Python
+    frame, read and written by name. (A 100,000-layer spec builds one per layer: setting a dozen
+    attributes a draft and reading them back cost a third of a dense DAG's expansion.)"""
+
+    __slots__ = ()
+    id = _field("id")
+    type = _field("type")
+    args = _field("args")
+    inputs = _field("inputs", settable=True)
+    text = _field("text")
+    loc = _field("loc", settable=True)
+    scope = _field("scope")
+    name = _field("name", settable=True)
+    implicit = _field("implicit")
+    shares = _field("shares")
+    tie = _field("tie")
+    module = _field("module", settable=True)  # its module path, put in once the drafts are final
 
     @property
     def layer(self) -> LayerType:
         return REGISTRY[self.type]
 
 
-_DRAFT_FIELDS = attrgetter(*Draft._fields)  # an `_Open`'s values as a `Draft` takes them
+_MODULE = Draft._fields.index("module")
+_frozen: Callable[[_Open], Draft] = partial(tuple.__new__, Draft)  # an `_Open` as the `Draft` it holds
 
 
 @dataclass
@@ -853,7 +861,8 @@ class _Expansion:
             assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
             shares = self._root(owners[-1])
             tie = self.drafts[owners[-1]].tie
-        self.drafts.append(_Open(draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, implicit, shares, tie))
+        self.drafts.append(_Open((draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, None, implicit, shares,
+                                  tie, None)))
         if shares is None and layer.name != "input":  # a shared layer calls its owner's module
             self.modules.leaf(ctx.box, draft, module)
         return draft
@@ -887,8 +896,8 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
     first_removed = min(removed, default=len(drafts))
     # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
     for old, path in modules.items():
-        drafts[old].module = path
-    out = list(starmap(Draft, map(_DRAFT_FIELDS, drafts[:first_removed])))  # C's loops: a Python frame a draft less
+        drafts[old][_MODULE] = path  # (by index: a property's setter is a Python call a draft)
+    out = list(map(_frozen, drafts[:first_removed]))  # C's loops: no Python frame a draft
     new_id = list(range(first_removed))
     for d in drafts[first_removed:]:
         if d.id in removed:
