@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from archcalc.alike import value_key
 from archcalc.errors import Loc, SpecError, UsageError
@@ -119,6 +119,20 @@ class _Instance:
     env: dict[str, Any] | None = None  # the block's bound arguments
 
 
+class _MadeCall(NamedTuple):
+    """A block call's drafts as made (`_Expansion._keep_call`), to make the next call alike — the same
+    block and argument values, another input — as copies (a residual network calls one block 25,000
+    times): each draft's type, arguments, inputs (offsets among these drafts; -1: the call's input),
+    text, location, name and whether it is implicit; the draft it hands on (an offset, or -1), the
+    (weighted layer, hidden activation) pairs among them, its module container and its first id."""
+
+    drafts: list[tuple[str, Mapping[str, Any], tuple[int, ...], str, Loc | None, str | None, bool]]
+    out: int
+    pairs: tuple[tuple[int, int], ...]
+    box: int
+    before: int
+
+
 @dataclass
 class _Replay:
     """A block instance being applied again: each draft it makes shares the next original's weights."""
@@ -201,6 +215,7 @@ class _Expansion:
         self.layers: dict[Any, _Lowered] = {}
         self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
         self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
+        self.calls_made: dict[Any, _MadeCall] = {}  # a block call's drafts, by `_call_key`
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -812,9 +827,57 @@ class _Expansion:
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
         scope = (*ctx.scope, f"{block.name}#{count}")
         box = ctx.box if self.replaying else self.modules.box(ctx.box, module, scope)
+        key = self._call_key(block, env, ctx)
+        made = self.calls_made.get(key) if key is not None else None
+        if made is not None and len(self.drafts) + len(made.drafts) <= MAX_NODES:  # (past it: the error, made)
+            return self._made_again(made, cur, scope, box)
         numbers, names = _scope(env, cur)
         inner = _Ctx({**self.params, **numbers}, names, scope, (*ctx.calls, block.name), box)
-        return self._statements(block.body, cur, inner)
+        before, marks = len(self.drafts), self._marks()
+        out = self._statements(block.body, cur, inner)
+        if key is not None:
+            self._keep_call(key, marks, before, cur, out, box)
+        return out
+
+    # -- a block called again as before --------------------------------------------------
+    def _call_key(self, block: BlockDef, env: dict[str, Any], ctx: _Ctx) -> Any:
+        """What a block call's drafts depend on besides its input (`_MadeCall`): the block, its arguments'
+        values, the calls and the nesting around it (their limits). None: to be made afresh — under a
+        replay or a repeat count, or with a tensor argument (a node it reads besides its input)."""
+        if self.replaying or self.counts is not None or any(type(v) is _Tensor for v in env.values()):
+            return None
+        values = self._scope_key(env) if env else ()
+        return None if values is None else (block.name, values, ctx.calls, self.nesting)
+
+    def _marks(self) -> tuple[int, ...]:
+        """How much expansion has made of what a block call may make besides drafts and leaves."""
+        return (len(self.expectations), len(self.instances), sum(self.block_counts.values()),
+                len(self.modules.boxes))
+
+    def _keep_call(self, key: Any, marks: tuple[int, ...], before: int, start: int, out: int, box: int) -> None:
+        """Keep the drafts a block call just made to make them again (`_made_again`), where they are all
+        it made (no expectation, instance, block call nor container inside) and read, outside
+        themselves, only its input."""
+        drafts = self.drafts[before:]
+        if self._marks() != marks or not all(d.shares is None and d.tie is None and
+                                             all(i >= before or i == start for i in d.inputs) for d in drafts):
+            return
+        pairs = tuple((w - before, a - before) for w, a in self.hidden_pairs if w >= before)
+        rel = [(d.type, d.args, tuple(i - before if i >= before else -1 for i in d.inputs), d.text, d.loc,
+                d.name, d.implicit) for d in drafts]
+        self.calls_made[key] = _MadeCall(rel, out - before if out >= before else -1, pairs, box, before)
+
+    def _made_again(self, made: _MadeCall, start: int, scope: tuple[str, ...], box: int) -> int:
+        """A block call made as its first alike call made it (`_MadeCall`): its drafts again, ids shifted,
+        on input `start`, in `scope` and container `box`."""
+        base = len(self.drafts)
+        append = self.drafts.append
+        for k, (type_, args, inputs, text, loc, name, implicit) in enumerate(made.drafts):
+            ids = tuple([start if i < 0 else base + i for i in inputs])
+            append(_Open((base + k, type_, args, ids, text, loc, scope, name, implicit, None, None, None)))
+        self.modules.fill_as(box, made.box, base - made.before)
+        self.hidden_pairs.extend((base + w, base + a) for w, a in made.pairs)
+        return start if made.out < 0 else base + made.out
 
     def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
         env: dict[str, Any] = {}

@@ -61,6 +61,13 @@ class ModuleTree:
         if name is not None:
             box.plain = False
 
+    def fill_as(self, key: int, model: int, shift: int) -> None:
+        """Fill the new container `key` as container `model` (of layers alone) is filled, with drafts
+        whose ids are its drafts' shifted by `shift` (a block call made as an earlier one)."""
+        source, box = self.boxes[model], self.boxes[key]
+        box.children = [(False, draft + shift, name) for _, draft, name in source.children]
+        box.plain = source.plain
+
     def paths(self, dropped: Iterable[int] = ()) -> dict[int, str]:
         """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number.
         `block_paths` then holds each block instance's own path (its scope → `features.3`)."""
