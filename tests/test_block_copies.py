@@ -1,8 +1,9 @@
-"""A block called again with the argument values of an earlier call, at the same depth, is made as a
-copy of that call's drafts with their ids shifted (`expand._Expansion._made_again`): for every spec
-here — the zoo, imported, mutated and generated specs, and blocks at the edge of what may be copied —
-the drafts, module paths and block paths, or the error with its message and position, are the ones
-the block's statements make when walked on each call (issue 18)."""
+"""A block called again with the argument values of an earlier call, or a line met again (`Again`), at
+the same depth, is made as a copy of what the earlier walk made, ids shifted and positions moved to
+its line (`expand._Expansion._alike`): for every spec here — the zoo, imported, mutated and generated
+specs, and blocks and lines at the edge of what may be copied — the drafts, module paths and block
+paths, or the error with its message and position, are the ones the statements make when walked each
+time (issue 18)."""
 
 from __future__ import annotations
 
@@ -33,13 +34,23 @@ CALLS = [  # block bodies and calls where a copy could go wrong
     "block u:\n    relu, relu\nconcat:\n    | u\n    | u\nu",  # in branches: deeper nesting
     "block u:\n    nope\nu\nu",  # an error on the first call
     "block u(c=1):\n    conv3-{c}\nu(2)\nu(1)\nu(-1)\nu(2)",  # an error on a later call
+    "conv3-8, relu\nconv3-8, relu\nconv3-8, relu",  # a chain's lines
+    "hidden-activation relu\nconv3-8, fc-4\nconv3-8, fc-4\nconv3-8, fc-4",  # the last activation dropped
+    "a = relu\nrelu, @a\nrelu, @a\nrelu, @a",  # a line that reads a name
+    "relu => 3x32x32\nrelu => 3x32x32\nrelu => 3x32x32",  # expectations on lines met again
+    "relu\nrelu\nrelu(@nope)\nrelu", "conv3-8, nope\nconv3-8, nope",  # errors on lines met again
+    "residual:\n    relu, conv3-8\n    relu, conv3-8\nresidual:\n    relu, conv3-8\n    relu, conv3-8",
+    "block u(c=1):\n    conv3-{c}, relu\n    conv3-{c}, relu\nu(4)\nu(8)\nu(4)",  # lines in a block, by values
+    "param k=4\nconv3-{k}, relu\nconv3-{k}, relu", "add(@in, @in)\nadd(@in, @in)\nadd(@in, @in)",
+    "w = fc-8 as e\nfc-8(tie=e)\nfc-8(tie=e)", "r = relu as s\ns, relu\ns, relu",  # ties and instances
+    "block u:\n    relu\nu, relu\nu, relu\nu, relu",  # a line that calls a block
 ]
 
 
 def _both(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
     copied = _drafts(text)
     with monkeypatch.context() as m:
-        m.setattr(expansion._Expansion, "_call_key", lambda *_: None)  # every call walked
+        m.setattr(expansion._Expansion, "_alike_key", lambda *_: None)  # every call walked
         walked = _drafts(text)
     return copied, walked
 
@@ -62,7 +73,7 @@ def test_the_layer_limit_is_met_where_walking_meets_it(monkeypatch: pytest.Monke
 
     copied = expanded()
     with monkeypatch.context() as m:
-        m.setattr(expansion._Expansion, "_call_key", lambda *_: None)
+        m.setattr(expansion._Expansion, "_alike_key", lambda *_: None)
         assert expanded() == copied
 
 
@@ -78,3 +89,17 @@ def test_calls_alike_are_copied(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(expansion._Expansion, "_statements", counting)
     lang.expand(lang.parse("input 3x8x8\nblock u:\n    conv3-3, relu\nu x100\nu\n", "t.arch"))
     assert len(walks) == 2  # the body, and the block's body once
+
+
+def test_lines_alike_are_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain's line met again is walked once, then copied."""
+    walks: list[int] = []
+    in_order = expansion._Expansion._in_order
+
+    def counting(self: object, *args: object) -> int:
+        walks.append(1)
+        return in_order(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(expansion._Expansion, "_in_order", counting)
+    lang.expand(lang.parse("input 3x8x8\n" + "conv3-3, relu\n" * 50, "t.arch"))
+    assert len(walks) == 2  # the first line, and the first met again

@@ -119,18 +119,20 @@ class _Instance:
     env: dict[str, Any] | None = None  # the block's bound arguments
 
 
-class _MadeCall(NamedTuple):
-    """A block call's drafts as made (`_Expansion._keep_call`), to make the next call alike — the same
-    block and argument values, another input — as copies (a residual network calls one block 25,000
-    times): each draft's type, arguments, inputs (offsets among these drafts; -1: the call's input),
-    text, location, name and whether it is implicit; the draft it hands on (an offset, or -1), the
-    (weighted layer, hidden activation) pairs among them, its module container and its first id."""
+class _Made(NamedTuple):
+    """What a walk of a block call or of a line met again made (`_Expansion._alike`), to make the next
+    one alike — the same block or line and values in scope, another input, another place — as copies
+    (a residual network calls one block 25,000 times, a chain writes one line 50,000 times): each
+    draft's type, arguments, inputs (offsets among these drafts; -1: the walk's input), text, location
+    and whether it stands on the walk's line, name and whether it is implicit; the draft handed on (an
+    offset, or -1: the input), the (weighted layer, hidden activation) pairs and the module leaves
+    (offset, name) among them, and the line the walk was made on (None: a block call's)."""
 
-    drafts: list[tuple[str, Mapping[str, Any], tuple[int, ...], str, Loc | None, str | None, bool]]
+    drafts: list[tuple[str, Mapping[str, Any], tuple[int, ...], str, Loc | None, bool, str | None, bool]]
     out: int
     pairs: tuple[tuple[int, int], ...]
-    box: int
-    before: int
+    leaves: list[tuple[int, str | None]]
+    line: int | None
 
 
 @dataclass
@@ -215,7 +217,7 @@ class _Expansion:
         self.layers: dict[Any, _Lowered] = {}
         self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
         self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
-        self.calls_made: dict[Any, _MadeCall] = {}  # a block call's drafts, by `_call_key`
+        self.made: dict[Any, _Made] = {}  # what walks of block calls and lines met again made, by `_alike_key`
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -375,7 +377,8 @@ class _Expansion:
         first, line = stmt.loc.line, again.line
         try:
             if type(stmt) is Statement and not stmt.names and stmt.module is None:  # (as `_statements` asks)
-                return self._in_order(stmt, cur, ctx, line)  # most: each draft made on this line
+                return self._alike(("line", id(stmt)), ctx, cur, line,  # most: each draft made on this line
+                                   lambda: self._in_order(stmt, cur, ctx, line))
             drafts, expectations = len(self.drafts), len(self.expectations)
             cur = self._statements((stmt,), cur, ctx)
         except SpecError as e:
@@ -827,55 +830,66 @@ class _Expansion:
         count = self.block_counts[block.name] = self.block_counts.get(block.name, 0) + 1
         scope = (*ctx.scope, f"{block.name}#{count}")
         box = ctx.box if self.replaying else self.modules.box(ctx.box, module, scope)
-        key = self._call_key(block, env, ctx)
-        made = self.calls_made.get(key) if key is not None else None
-        if made is not None and len(self.drafts) + len(made.drafts) <= MAX_NODES:  # (past it: the error, made)
-            return self._made_again(made, cur, scope, box)
         numbers, names = _scope(env, cur)
         inner = _Ctx({**self.params, **numbers}, names, scope, (*ctx.calls, block.name), box)
-        before, marks = len(self.drafts), self._marks()
-        out = self._statements(block.body, cur, inner)
-        if key is not None:
-            self._keep_call(key, marks, before, cur, out, box)
+        if any(type(v) is _Tensor for v in env.values()):  # it reads a node besides its input
+            return self._statements(block.body, cur, inner)
+        return self._alike(("block", block.name), inner, cur, None, lambda: self._statements(block.body, cur, inner))
+
+    # -- a block call or a line made as an alike one was ---------------------------------------------
+    def _alike(self, what: Any, ctx: _Ctx, start: int, line: int | None, walk: Callable[[], int]) -> int:
+        """`walk()` — a block call's body or a line met again, in `ctx`, from `start` (on `line`) — or, where
+        an alike walk (`what`: the block, or the line's statement; the values in scope — a block's
+        arguments among them —, the calls and the nesting of `ctx`) made only drafts and leaves, copies
+        of what it made (`_Made`)."""
+        key = self._alike_key(what, ctx)
+        made = self.made.get(key) if key is not None else None
+        if made is not None and len(self.drafts) + len(made.drafts) <= MAX_NODES:  # (past it: the error, walked)
+            return self._made_again(made, start, ctx, line)
+        before, marks, leaves = len(self.drafts), self._marks(), len(self.modules.boxes[ctx.box].children)
+        out = walk()
+        if key is not None and self._marks() == marks:
+            self._keep(key, before, start, out, self.modules.boxes[ctx.box].children[leaves:], line)
         return out
 
-    # -- a block called again as before --------------------------------------------------
-    def _call_key(self, block: BlockDef, env: dict[str, Any], ctx: _Ctx) -> Any:
-        """What a block call's drafts depend on besides its input (`_MadeCall`): the block, its arguments'
-        values, the calls and the nesting around it (their limits). None: to be made afresh — under a
-        replay or a repeat count, or with a tensor argument (a node it reads besides its input)."""
-        if self.replaying or self.counts is not None or any(type(v) is _Tensor for v in env.values()):
+    def _alike_key(self, what: Any, ctx: _Ctx) -> Any:
+        """What a walk's drafts depend on besides its input and its place (`_alike`). None: to be walked
+        afresh — under a replay or a repeat count, or with a value that has no key."""
+        if self.replaying or self.counts is not None:
             return None
-        values = self._scope_key(env) if env else ()
-        return None if values is None else (block.name, values, ctx.calls, self.nesting)
+        values = self._scope_key(ctx.env) if ctx.env else ()
+        return None if values is None else (what, values, ctx.calls, self.nesting)
 
     def _marks(self) -> tuple[int, ...]:
-        """How much expansion has made of what a block call may make besides drafts and leaves."""
+        """How much expansion has made of what a walk may make besides drafts and leaves."""
         return (len(self.expectations), len(self.instances), sum(self.block_counts.values()),
                 len(self.modules.boxes))
 
-    def _keep_call(self, key: Any, marks: tuple[int, ...], before: int, start: int, out: int, box: int) -> None:
-        """Keep the drafts a block call just made to make them again (`_made_again`), where they are all
-        it made (no expectation, instance, block call nor container inside) and read, outside
+    def _keep(self, key: Any, before: int, start: int, out: int, leaves: list[tuple[bool, int, str | None]],
+              line: int | None) -> None:
+        """Keep what a walk made to make it again (`_made_again`), where its drafts read, outside
         themselves, only its input."""
         drafts = self.drafts[before:]
-        if self._marks() != marks or not all(d.shares is None and d.tie is None and
-                                             all(i >= before or i == start for i in d.inputs) for d in drafts):
+        if not all(d.shares is None and d.tie is None and all(i >= before or i == start for i in d.inputs)
+                   for d in drafts) or not (out >= before or out == start):
             return
         pairs = tuple((w - before, a - before) for w, a in self.hidden_pairs if w >= before)
         rel = [(d.type, d.args, tuple(i - before if i >= before else -1 for i in d.inputs), d.text, d.loc,
-                d.name, d.implicit) for d in drafts]
-        self.calls_made[key] = _MadeCall(rel, out - before if out >= before else -1, pairs, box, before)
+                d.loc is not None and d.loc.line == line, d.name, d.implicit) for d in drafts]
+        self.made[key] = _Made(rel, out - before if out >= before else -1, pairs,
+                               [(draft - before, name) for _, draft, name in leaves], line)
 
-    def _made_again(self, made: _MadeCall, start: int, scope: tuple[str, ...], box: int) -> int:
-        """A block call made as its first alike call made it (`_MadeCall`): its drafts again, ids shifted,
-        on input `start`, in `scope` and container `box`."""
-        base = len(self.drafts)
+    def _made_again(self, made: _Made, start: int, ctx: _Ctx, line: int | None) -> int:
+        """A walk made as an alike one made it (`_Made`): its drafts again, ids shifted, on input `start`,
+        in `ctx`'s scope and container, those on the walk's line on `line`."""
+        base, scope = len(self.drafts), ctx.scope
         append = self.drafts.append
-        for k, (type_, args, inputs, text, loc, name, implicit) in enumerate(made.drafts):
+        for k, (type_, args, inputs, text, loc, moved, name, implicit) in enumerate(made.drafts):
             ids = tuple([start if i < 0 else base + i for i in inputs])
+            if moved:
+                loc = Loc(line, loc.col, loc.width)  # type: ignore[arg-type, union-attr]
             append(_Open((base + k, type_, args, ids, text, loc, scope, name, implicit, None, None, None)))
-        self.modules.fill_as(box, made.box, base - made.before)
+        self.modules.add_leaves(ctx.box, made.leaves, base)
         self.hidden_pairs.extend((base + w, base + a) for w, a in made.pairs)
         return start if made.out < 0 else base + made.out
 

@@ -61,12 +61,12 @@ class ModuleTree:
         if name is not None:
             box.plain = False
 
-    def fill_as(self, key: int, model: int, shift: int) -> None:
-        """Fill the new container `key` as container `model` (of layers alone) is filled, with drafts
-        whose ids are its drafts' shifted by `shift` (a block call made as an earlier one)."""
-        source, box = self.boxes[model], self.boxes[key]
-        box.children = [(False, draft + shift, name) for _, draft, name in source.children]
-        box.plain = source.plain
+    def add_leaves(self, parent: int, leaves: list[tuple[int, str | None]], base: int) -> None:
+        """Layers `base + offset` with their names, as `leaf` adds each (a walk made again)."""
+        box = self.boxes[parent]
+        box.children += [(False, base + offset, name) for offset, name in leaves]
+        if box.plain and any(name is not None for _, name in leaves):
+            box.plain = False
 
     def paths(self, dropped: Iterable[int] = ()) -> dict[int, str]:
         """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number.
