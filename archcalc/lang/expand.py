@@ -106,6 +106,7 @@ class _Open(list[Any]):
 
 
 _MODULE = Draft._fields.index("module")
+_REFERRED = itemgetter(slice(1, None))  # `@n4` → `n4`
 _frozen: Callable[[_Open], Draft] = partial(tuple.__new__, Draft)  # an `_Open` as the `Draft` it holds
 
 
@@ -126,12 +127,13 @@ class _Made(NamedTuple):
     draft's type, arguments, inputs (offsets among these drafts; -1: the walk's input), text, location
     and whether it stands on the walk's line, name and whether it is implicit; the draft handed on (an
     offset, or -1: the input), the (weighted layer, hidden activation) pairs and the module leaves
-    (offset, name) among them, and the line the walk was made on (None: a block call's)."""
+    (offsets, and their names) among them, and the line the walk was made on (None: a block call's)."""
 
     drafts: list[tuple[str, Mapping[str, Any], tuple[int, ...], str, Loc | None, bool, str | None, bool]]
     out: int
     pairs: tuple[tuple[int, int], ...]
-    leaves: list[tuple[int, str | None]]
+    leaves: tuple[int, ...]
+    names: tuple[str | None, ...]
     line: int | None
 
 
@@ -330,24 +332,25 @@ class _Expansion:
         values could read them), its draft reading the nodes it names. Any other case — its first
         lowering, a name not defined, a block, a repeat's count, the nesting limit — takes those
         paths on that statement, which make it or raise the error."""
-        head, names = line.head, ctx.names
+        head, name = line.head, line.name
         known = None
         if not (ctx.env or self.counts is not None or self.nesting >= MAX_NESTING or head in self.instances
                 or head in self.spec.blocks):
             known = self.layers.get((head, (), len(line.refs)))  # `_layer_key` of a call of references
-        try:
-            inputs = [names[ref[1:]] for ref in line.refs]
-        except KeyError:
-            known = None
+        if known is not None:
+            try:  # (C's loops: no comprehension's frame a line)
+                inputs = list(map(ctx.names.__getitem__, map(_REFERRED, line.refs)))
+            except KeyError:
+                known = None
         if known is None:
             return self._statements((line.statement,), cur, ctx)
-        layer, args = known[0], known[1]
+        layer = known[0]
         whole = Loc(line.line, line.cols[1], len(line.token))
-        module = None if line.name is None or self.replaying else line.name
-        node = self._add(layer, args, inputs, line.token, whole, ctx, False, None, None, module)
+        node = self._add(layer, known[1], inputs, line.token, whole, ctx, False, None, None,
+                         None if self.replaying else name)
         cur = self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
-        if line.name is not None:
-            self._name(line, line.name, cur, ctx)
+        if name is not None:
+            self._name(line, name, cur, ctx)
         return cur
 
     def _in_order(self, stmt: Statement, cur: int, ctx: _Ctx, line: int | None = None) -> int:
@@ -876,8 +879,9 @@ class _Expansion:
         pairs = tuple((w - before, a - before) for w, a in self.hidden_pairs if w >= before)
         rel = [(d.type, d.args, tuple(i - before if i >= before else -1 for i in d.inputs), d.text, d.loc,
                 d.loc is not None and d.loc.line == line, d.name, d.implicit) for d in drafts]
-        self.made[key] = _Made(rel, out - before if out >= before else -1, pairs,
-                               [(draft - before, name) for _, draft, name in leaves], line)
+        offsets = tuple(draft - before for _, draft, _ in leaves)
+        self.made[key] = _Made(rel, out - before if out >= before else -1, pairs, offsets,
+                               tuple(name for _, _, name in leaves), line)
 
     def _made_again(self, made: _Made, start: int, ctx: _Ctx, line: int | None) -> int:
         """A walk made as an alike one made it (`_Made`): its drafts again, ids shifted, on input `start`,
@@ -885,15 +889,19 @@ class _Expansion:
         base, scope = len(self.drafts), ctx.scope
         append = self.drafts.append
         for k, (type_, args, inputs, text, loc, moved, name, implicit) in enumerate(made.drafts):
-            ids = tuple([start if i < 0 else base + i for i in inputs])
+            ids = tuple([start if i < 0 else base + i for i in inputs]) if -1 in inputs else tuple(
+                map(base.__add__, inputs))  # (most: no comprehension's frame)
             if moved:
                 loc = Loc(line, loc.col, loc.width)  # type: ignore[arg-type, union-attr]
             append(_Open((base + k, type_, args, ids, text, loc, scope, name, implicit, None, None, None)))
-        self.modules.add_leaves(ctx.box, made.leaves, base)
-        self.hidden_pairs.extend((base + w, base + a) for w, a in made.pairs)
+        self.modules.add_leaves(ctx.box, map(base.__add__, made.leaves), made.names)
+        if made.pairs:
+            self.hidden_pairs.extend((base + w, base + a) for w, a in made.pairs)
         return start if made.out < 0 else base + made.out
 
     def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
+        if not block.params and not unit.call:  # `unit`: nothing to bind (a residual network's every call)
+            return {}
         env: dict[str, Any] = {}
         params = [name for name, _ in block.params]
         signature = f"{block.name}({', '.join(params)})"
