@@ -44,6 +44,9 @@ CALLS = [  # block bodies and calls where a copy could go wrong
     "param k=4\nconv3-{k}, relu\nconv3-{k}, relu", "add(@in, @in)\nadd(@in, @in)\nadd(@in, @in)",
     "w = fc-8 as e\nfc-8(tie=e)\nfc-8(tie=e)", "r = relu as s\ns, relu\ns, relu",  # ties and instances
     "block u:\n    relu\nu, relu\nu, relu\nu, relu",  # a line that calls a block
+    "a = relu\n@a, relu\n@a\n@a, relu\nrelu\n@a, relu",  # a name read, the input where first met again
+    "a = relu\nadd(@a, @a), relu\nadd(@a, @a), relu", "a = relu\nrelu(@a)\nrelu(@a)\nrelu(@a)",
+    "block u:\n    relu\n    @in, relu\n    @in, relu\nu\nu",  # `@in` read on a line of a body
 ]
 
 

@@ -219,6 +219,7 @@ class _Expansion:
         self.layers: dict[Any, _Lowered] = {}
         self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
         self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
+        self.names_read = 0  # how many times a name was looked up (`_ref`): `_alike` asks
         self.made: dict[Any, _Made] = {}  # what walks of block calls and lines met again made, by `_alike_key`
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
@@ -540,6 +541,7 @@ class _Expansion:
             self.nesting -= 1
 
     def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
+        self.names_read += 1
         if name in ctx.names:
             return ctx.names[name]
         raise SpecError(f"no node is named '{name}'", loc, expected="a name defined earlier with 'name = ...'",
@@ -850,8 +852,11 @@ class _Expansion:
         if made is not None and len(self.drafts) + len(made.drafts) <= MAX_NODES:  # (past it: the error, walked)
             return self._made_again(made, start, ctx, line)
         before, marks, leaves = len(self.drafts), self._marks(), len(self.modules.boxes[ctx.box].children)
+        reads = self.names_read
         out = walk()
-        if key is not None and self._marks() == marks:
+        # (a line that reads a name, `@a` or `add(@a, @b)`, may read another node on another line; a
+        # block's body reads only its input and its own names)
+        if key is not None and self._marks() == marks and (line is None or self.names_read == reads):
             self._keep(key, before, start, out, self.modules.boxes[ctx.box].children[leaves:], line)
         return out
 
