@@ -105,7 +105,7 @@ class _Open(list[Any]):
         return REGISTRY[self.type]
 
 
-_MODULE = Draft._fields.index("module")
+_NAME, _MODULE = Draft._fields.index("name"), Draft._fields.index("module")
 _REFERRED = itemgetter(slice(1, None))  # `@n4` → `n4`
 _frozen: Callable[[_Open], Draft] = partial(tuple.__new__, Draft)  # an `_Open` as the `Draft` it holds
 
@@ -405,8 +405,9 @@ class _Expansion:
         if name in ctx.names:
             raise SpecError(f"name '{name}' is already defined", stmt.loc)
         ctx.names[name] = out
-        if self.drafts[out].name is None:
-            self.drafts[out].name = name
+        draft = self.drafts[out]
+        if draft[_NAME] is None:  # (by index: a dense DAG names every draft, and a setter is a Python call)
+            draft[_NAME] = name
 
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
