@@ -237,17 +237,46 @@ def test_the_path_counts_box_filter_is_the_spread_by_reads() -> None:
         assert (fast.start + first, fast.counts[first:last + 1]) == (slow.start, slow.counts), (p, k, s, pad, d)
 
 
-@pytest.mark.parametrize("name", names())
-def test_the_pass_shortcuts_give_what_node_field_gives(name: str) -> None:
+def _fields_node_by_node(graph: LayerGraph) -> None:
     # node_field takes the general path for every node, asks each layer's geometry itself and
     # keeps no merges: the pass's shortcuts, per-layer answers and merge cache must agree with it
-    graph = zoo_graph(name)
     fields = receptive_field.receptive_fields(graph)
     for node in graph:
         if node.type != "input" and node.inputs:
             alone = receptive_field.node_field(node, [fields[i] for i in node.inputs],
                                                receptive_field.layer_geometry(graph, node))
-            assert alone == fields[node.id], (name, node.id, node.text)
+            assert alone == fields[node.id], (graph.name, node.id, node.text)
+
+
+@pytest.mark.parametrize("name", names())
+def test_the_pass_shortcuts_give_what_node_field_gives(name: str) -> None:
+    _fields_node_by_node(zoo_graph(name))
+
+
+# a field meeting itself: aligned (the shortcut), after a misaligned merge (its note names the node
+# that made it), with phases (after an upsampling), and a sequence of two axes' worth of one
+FIELDS_MEETING_THEMSELVES = """input 3x16x16
+x = conv3-8
+d = add(@x, @x)
+e = add(@d, @d, @d)
+y = maxpool2/s2, upsample2
+z = add(@x, @y)
+w = add(@z, @z)
+u = add(@y, @y)
+v = add(@w, @u)
+"""
+
+
+@pytest.mark.parametrize("text", [FIELDS_MEETING_THEMSELVES, "input 4x32\nx = conv3-4\nadd(@x, @x)\n",
+                                  "input 2x8x8x8\nx = conv3-4\nadd(@x, @x)\n"])
+def test_a_field_meeting_itself_is_what_node_field_gives(text: str) -> None:
+    graph = load_text(text)
+    if text == FIELDS_MEETING_THEMSELVES:  # each kind of field meets itself: aligned, noted, with phases
+        fields = {graph.node(i).name: f for i, f in enumerate(receptive_field.receptive_fields(graph))}
+        assert isinstance(fields["d"], RF) and fields["d"] is fields["x"]
+        assert isinstance(fields["z"], RF) and not fields["z"].aligned and "layer" in fields["z"].why
+        assert isinstance(fields["u"], RF) and fields["u"].phases
+    _fields_node_by_node(graph)
 
 
 # -- the shapes pass asks a rule once per arguments dict and kind of inputs ------------------------
@@ -299,14 +328,17 @@ def test_the_shapes_rule_cache_asks_again_for_inputs_of_one_shape_and_another_la
 # -- a window's recursion with its numbers made once ----------------------------------------------
 
 
-@pytest.mark.parametrize("jump", [(1, 1), (2, 3), (Fraction(1, 2), 1)])
+@pytest.mark.parametrize("jump", [(1, 1), (2, 3), (Fraction(1, 2), 1), (1,), (2, 1, 3)])
 @pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
 def test_a_window_slides_a_field_as_the_recursion_says(jump: tuple[Any, ...], stride: tuple[int, int]) -> None:
-    g = Geometry(kernel=(3, 1), stride=stride, padding=(1, 0), dilation=(2, 1))
-    rf = RF((5, 1), jump, (-2, 0))
+    # two axes are written out (`_slide`), any other number mapped: both are the recursion
+    rank = len(jump)
+    g = Geometry(kernel=(3, 1, 5)[:rank], stride=(*stride, 3)[:rank], padding=(1, 0, 2)[:rank],
+                 dilation=(2, 1, 1)[:rank])
+    rf = RF((5, 1, 2)[:rank], jump, (-2, 0, 1)[:rank])
     got = receptive_field._window(rf, g)
     want_size = tuple(r + d * (k - 1) * j for r, d, k, j in zip(rf.size, g.dilation, g.kernel, jump))
-    want_jump = tuple(j * s for j, s in zip(jump, stride))
+    want_jump = tuple(j * s for j, s in zip(jump, g.stride))
     want_start = tuple(b - p * j for b, p, j in zip(rf.start, g.padding, jump))
     assert isinstance(got, RF)
     assert (got.size, got.jump, got.start) == (want_size, want_jump, want_start)

@@ -2,14 +2,17 @@
 
 Node ids are consecutive integers in creation order, which is a topological
 order (a node is created after all of its inputs); id 0 is the input. The graph
-is small-state on purpose: each node's consumers are one list, built once, so
-the verbs below cost what they read and no graph library is imported.
+is small-state on purpose: each edge is held once, as the tensor read and its reader, the last
+reader of each tensor found from those in C; each node's consumers are one list, built on first
+need, so the verbs below cost what they read and no graph library is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from operator import itemgetter
+from functools import cached_property
+from itertools import chain, compress, repeat
+from operator import eq, itemgetter, lt
 from typing import Any
 
 from archcalc.errors import Source
@@ -17,7 +20,7 @@ from archcalc.graph.nodes import Expectation, Node
 from archcalc.layers import REGISTRY
 
 # a node's type and inputs read by position, in C (a NamedTuple's field by name is a descriptor call)
-_TYPE, _INPUTS = itemgetter(Node._fields.index("type")), itemgetter(Node._fields.index("inputs"))
+_ID, _TYPE, _INPUTS = (itemgetter(Node._fields.index(name)) for name in ("id", "type", "inputs"))
 
 class LayerGraph:
     """A DAG of `Node`s with the verbs passes and renderers use."""
@@ -38,21 +41,18 @@ class LayerGraph:
         self.alike = alike
         if alike is not None and len(alike) != len(self._nodes):
             raise AssertionError("one alike number per node")
-        self._consumers: list[list[int]] = [[] for _ in self._nodes]
-        consumers = self._consumers
-        # the invariants the passes rely on (torch.fx's lint, in small), checked as each node is linked
-        for index, n in enumerate(self._nodes):
-            inputs = n.inputs
-            if n.id != index:
-                raise AssertionError("node ids must be 0..n-1 in creation order")
-            one = len(inputs) == 1  # the usual
-            if inputs and (inputs[0] if one else max(inputs)) >= index:
-                raise AssertionError(f"node {n.id} uses a later node as input")
-            if one:
-                consumers[inputs[0]].append(index)
-            else:
-                for i in dict.fromkeys(inputs):  # one tensor read twice: once
-                    consumers[i].append(index)
+        count = len(self._nodes)
+        if list(map(_ID, self._nodes)) != list(range(count)):
+            raise AssertionError("node ids must be 0..n-1 in creation order")
+        self._inputs = list(map(_INPUTS, self._nodes))  # per node its inputs' ids: the verbs' column
+        # every edge, as the tensor read and the node reading it (readers in id order), made in C
+        self._sources = list(chain.from_iterable(self._inputs))
+        self._readers = list(chain.from_iterable(map(repeat, range(count), map(len, self._inputs))))
+        # the invariant the passes rely on (torch.fx's lint, in small): each input made before its reader
+        if not all(map(lt, self._sources, self._readers)):
+            late = next(r for s, r in zip(self._sources, self._readers) if s >= r)
+            raise AssertionError(f"node {late} uses a later node as input")
+        self._last_reader = dict(zip(self._sources, self._readers))  # the last reader of each kept
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -79,18 +79,37 @@ class LayerGraph:
 
     def outputs(self) -> list[Node]:
         """Nodes nothing consumes: the output, and any side heads (e.g. auxiliary classifiers)."""
-        return [n for n in self._nodes if not self._consumers[n.id]]
+        last = self._last_reader
+        return [n for n in self._nodes if n.id not in last]
 
     def token_vocab(self, input_id: int = 0) -> int | None:
         """The smallest vocabulary of the embeddings reading an input, whose values are then
         token ids below it (each axis a position, none a feature); None for any other input."""
-        vocabs = [self._nodes[i].args["vocab"] for i in self.consumers(input_id)
+        vocabs = [self._nodes[i].args["vocab"] for i in self._readers_of(input_id)
                   if self._nodes[i].type == "embedding"]
         return min(vocabs, default=None)
 
     def consumers(self, node_id: int) -> list[int]:
         """The nodes that read `node_id`'s output, in id order."""
         return list(self._consumers[node_id])
+
+    def _readers_of(self, node_id: int) -> list[int]:
+        """`consumers(node_id)` found among the edges in C, without making every node's list (the
+        passes ask this of the inputs only)."""
+        if "_consumers" in self.__dict__:
+            return self._consumers[node_id]
+        return list(dict.fromkeys(compress(self._readers, map(eq, self._sources, repeat(node_id)))))
+
+    @cached_property
+    def _consumers(self) -> list[list[int]]:
+        """Each node's readers in id order (one tensor read twice by a node: once), made on first need:
+        the passes read only the last reader (`last_uses`) and whether there is one (`outputs`)."""
+        consumers: list[list[int]] = [[] for _ in self._nodes]
+        for source, reader in zip(self._sources, self._readers):
+            readers = consumers[source]
+            if not readers or readers[-1] != reader:
+                readers.append(reader)
+        return consumers
 
     def inputs(self, node_id: int) -> list[Node]:
         return [self._nodes[i] for i in self._nodes[node_id].inputs]
@@ -101,7 +120,12 @@ class LayerGraph:
 
     def last_uses(self) -> list[int]:
         """`last_use` as a list by node id."""
-        return [consumers[-1] if consumers else i for i, consumers in enumerate(self._consumers)]
+        return list(map(self._last_reader.get, range(len(self._nodes)), range(len(self._nodes))))
+
+    def last_readers(self, unread: int) -> list[int]:
+        """By node id, the id of its last consumer, `unread` for a node nothing reads."""
+        count = len(self._nodes)
+        return list(map(self._last_reader.get, range(count), repeat(unread, count)))
 
     def ancestors(self, node_id: int) -> set[int]:
         """`node_id` and every node it depends on."""
@@ -128,12 +152,12 @@ class LayerGraph:
             weights[t] = layer.path_depth if layer.path_depth is not None else int(layer.weighted)
         best: list[int] = []
         add = best.append
-        for t, inputs in zip(map(_TYPE, self._nodes), map(_INPUTS, self._nodes)):
+        for weight, inputs in zip(map(weights.__getitem__, map(_TYPE, self._nodes)), self._inputs):
             if len(inputs) == 1:  # the usual
-                add(weights[t] + best[inputs[0]])
-            elif len(inputs) == 2:  # a merge of two
-                a, b = inputs
-                add(weights[t] + max(best[a], best[b]))
+                add(weight + best[inputs[0]])
+            elif len(inputs) == 2:  # a merge of two: the larger without a call of max
+                a, b = best[inputs[0]], best[inputs[1]]
+                add(weight + (a if a >= b else b))
             else:
-                add(weights[t] + max([best[i] for i in inputs], default=0))
+                add(weight + max(map(best.__getitem__, inputs), default=0))
         return max(best, default=0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from itertools import compress
+from operator import attrgetter
 
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts, OtherOps
@@ -179,8 +181,9 @@ def _analyze(graph: LayerGraph, memory_options: MemoryOptions | None, convention
         sharing.total(shared),
         counting.reused(graph),
     )
+    warned = compress(graph, map(attrgetter("warnings"), graph))  # most nodes have none: picked out in C
     warnings = tuple(
-        Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in graph for w in n.warnings
+        Warning_(n.id, n.loc.line if n.loc else None, f"{n.text}: {w}") for n in warned for w in n.warnings
     )
     rf = receptive_field.receptive_fields(graph)
     options = memory_options or MemoryOptions(batch=graph.params.get("batch", 1))

@@ -57,4 +57,5 @@ def attention_figures(graph: LayerGraph, options: MemoryOptions) -> AttentionFig
     causal = per_node(graph, lambda n: n.layer.causal_macs(n.args, n.in_shapes, n.shape))
     cache = per_node(graph, lambda n: n.layer.kv_cache(n.args, n.in_shapes, n.shape))
     per = options.batch * options.bytes_per_element
-    return AttentionFigures(quadratic, causal, cache, tuple([c * per for c in cache]))
+    cache_bytes = per_node(graph, lambda n: n.layer.kv_cache(n.args, n.in_shapes, n.shape) * per)  # a rule's, per layer
+    return AttentionFigures(quadratic, causal, cache, cache_bytes)

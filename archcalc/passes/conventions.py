@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from fractions import Fraction
+from itertools import compress
 from math import floor
 from typing import Any
 
@@ -218,7 +219,7 @@ def alike(graph: LayerGraph, macs: Sequence[int]) -> Alike:
     keys = counting.layer_keys(layers, macs, called) or list(zip(layers.group, macs, map(id, called)))
     facts = counting.once_per_key(keys, lambda _, i: Facts(graph.node(i), macs[i], called[i]))
     index = {key: k for k, key in enumerate(facts)}  # in the order they first occur
-    return Alike(tuple(map(index.__getitem__, keys)), tuple(facts.values()))
+    return Alike(counting.picked(index, keys), tuple(facts.values()))
 
 
 def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None = None,
@@ -226,23 +227,39 @@ def count(graph: LayerGraph, macs: Sequence[int], name: str, same: Alike | None 
           spread: dict[Any, tuple[Any, ...]] | None = None) -> Counted:
     """Every node's figure under the convention `name`, with its caveats grouped by layer type
     (`same` (`alike`), `unique` counts and their sum, where the caller has them already; `spread`:
-    the per-node tuples other conventions made of the same `same`, by their per-group values)."""
+    the per-node tuples other conventions made of the same `same`, by their per-group values, and the
+    nodes of their caveats, by the groups flagged)."""
     convention = get(name)
     same = same if same is not None else alike(graph, macs)
     terms = [_term(convention, f) for f in same.facts]  # once per group of alike nodes
     spread = spread if spread is not None else {}
     values = _per_node([t.value for t in terms], same.of, spread)
     rules = _per_node([t.rule for t in terms], same.of, spread)
-    caveats: dict[tuple[str, str], list[int]] = {}
-    flagged = {k for k, t in enumerate(terms) if t.caveat}
-    if flagged:
-        for node_id, k in enumerate(same.of):
-            if k in flagged:
-                caveats.setdefault((same.facts[k].type, terms[k].caveat or ""), []).append(node_id)
-    found = tuple(Caveat(t, text, tuple(ids)) for (t, text), ids in caveats.items())
+    found = _caveats(same, terms, spread)
     unique = unique if unique is not None else counting.counts(graph)
     params = (convention.params or _all_params)(graph, unique, summed or counting.total(unique, Counts()))
     return Counted(convention, values, rules, found, params)
+
+
+def _caveats(same: Alike, terms: Sequence[Term], made: dict[Any, tuple[Any, ...]]) -> tuple[Caveat, ...]:
+    """The caveats of the groups' terms, one per layer type and text with its nodes, in the order
+    their first nodes come; each's nodes picked out of every node's group in C, once per set of
+    groups (`made`: what other conventions picked, by the groups; conventions often flag alike)."""
+    flagged: dict[tuple[str, str], frozenset[int]] = {}  # the groups of each layer type and caveat
+    for k, t in enumerate(terms):
+        if t.caveat:
+            key = (same.facts[k].type, t.caveat)
+            flagged[key] = flagged.get(key, frozenset()) | {k}
+    found = [Caveat(t, text, _nodes_of(same, groups, made)) for (t, text), groups in flagged.items()]
+    return tuple(sorted(found, key=lambda c: c.layers[0]))
+
+
+def _nodes_of(same: Alike, groups: frozenset[int], made: dict[Any, tuple[Any, ...]]) -> tuple[int, ...]:
+    """The nodes of `groups`, in id order (kept in `made` by the groups, beside the per-node values)."""
+    found = made.get(groups)
+    if found is None:
+        found = made[groups] = tuple(compress(range(len(same.of)), map(groups.__contains__, same.of)))
+    return found
 
 
 def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -251,11 +268,11 @@ def _per_node(per_group: list[Any], of: tuple[int, ...], made: dict[Any, tuple[A
     texts are looked up: they are equal only where they are the same value (alike.PLAIN)."""
     types = tuple(map(type, per_group))
     if not PLAIN.issuperset(types):
-        return tuple(map(per_group.__getitem__, of))
+        return counting.picked(per_group, of)
     key = (tuple(per_group), types)
     found = made.get(key)
     if found is None:
-        found = made[key] = tuple(map(per_group.__getitem__, of))
+        found = made[key] = counting.picked(per_group, of)
     return found
 
 

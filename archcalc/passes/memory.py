@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate
+from operator import attrgetter
 
 from archcalc.errors import UsageError
 from archcalc.graph import LayerGraph
 from archcalc.layers import Counts
 from archcalc.passes import counting
-from archcalc.passes.counting import distinct, layer_and_records, once_per_key
+from archcalc.passes.counting import distinct, layer_and_records, once_per_key, picked
 from archcalc.records import record
 from archcalc.tensor import prod
 
@@ -95,15 +96,14 @@ def node_memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOpti
     keys = layer_and_records(layers, counts)  # one record per distinct layer and counts object
     made = once_per_key(keys, lambda _, i: NodeMemory(prod(graph.node(i).shape) * options.batch * b,
                                                       counts[i].params * b, counts[i].buffers * b))
-    return tuple(map(made.__getitem__, keys))
+    return picked(made, keys)
 
 
 def inference_peak(graph: LayerGraph, sizes: Sequence[int]) -> tuple[int, int]:
     """(largest bytes alive while one node runs, that node's id), running in id order."""
-    last = len(graph) - 1
     change = [*sizes, 0]  # bytes allocated at step i, minus bytes freed after i − 1
-    for n, (use, size) in enumerate(zip(graph.last_uses(), sizes)):
-        change[(use if use != n else last) + 1] -= size
+    for use, size in zip(graph.last_readers(len(graph) - 1), sizes):
+        change[use + 1] -= size
     alive = list(accumulate(change[:-1]))
     if not alive:
         return -1, 0
@@ -115,7 +115,7 @@ def memory(graph: LayerGraph, counts: Sequence[Counts], options: MemoryOptions, 
            ) -> Memory:
     """The memory figures for `options`; `summed`: the counts' sum (`counting.total`), where at hand."""
     nodes = node_memory(graph, counts, options)
-    activations = tuple([m.activation_bytes for m in nodes])
+    activations = tuple(map(attrgetter("activation_bytes"), nodes))  # read in C
     peak, peak_at = inference_peak(graph, activations)
     b = options.bytes_per_element
     if summed is None:

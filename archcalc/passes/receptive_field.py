@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from itertools import accumulate
-from operator import add, mul, sub
+from operator import add, attrgetter, mul, sub
 from typing import Any
 
 from archcalc.graph import LayerGraph, Node
@@ -220,41 +220,52 @@ def receptive_fields(graph: LayerGraph) -> tuple[Field, ...]:
     joins = layers.each(lambda n: len(n.inputs) > 1 and not n.layer.shape_inputs
                         and n.in_shapes.count(n.in_shapes[0]) == len(n.in_shapes))
     ranks = layers.each(lambda n: len(positions(n.shape, "channels")))  # a sequence's are as many
-    layouts = [n.layout for n in graph]
+    starts = layers.each(lambda n: n.type == "input" or not n.inputs)  # an input, a free parameter
+    layouts = list(map(attrgetter("layout"), graph))
     sequences = "sequence" in layouts
     fields: list[Field] = []
     merged: dict[tuple[RF, ...], RF] = {}  # merges that name no node, by their inputs' fields
     slides: dict[int, _Slide | str] = {}  # by distinct layer: GLOBAL (`covers`) or its window's numbers
-    for node, group, geometry, one_input, join, rank in zip(graph, layers.group, geometries, simple, joins, ranks):
-        if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
-            fields.append(UNKNOWN if node.layout == "plain" else input_field(graph, node.id))
-        elif not node.inputs:
-            fields.append(NO_INPUT)
-        else:
-            if sequences and isinstance(geometry, Window) and _over_sequence(node, layouts):
-                geometry = UNKNOWN
-            one = fields[node.inputs[0]]
-            if one_input and type(one) is RF and node.layout != "plain":
-                if geometry is None:
-                    fields.append(one if len(one.size) == rank else GLOBAL)
-                    continue
-                if type(geometry) is Geometry:
-                    # GLOBAL where one unit spans the whole input, else the window's numbers, once per layer
-                    slide = slides.get(group) or slides.setdefault(
-                        group, GLOBAL if covers(node, geometry) else _Slide.of(geometry))
-                    if isinstance(slide, str):
-                        fields.append(slide)
-                    elif one.phases or geometry.transposed:
-                        fields.append(through(one, geometry))
-                    else:  # a window over a field of period 1: what `through` gives
-                        fields.append(_slide(one, geometry, slide))
-                    continue
-            meeting = tuple([fields[i] for i in node.inputs])
-            if join and geometry is None and node.layout != "plain" and {*map(type, meeting)} == ONLY_RF:
+    # each node's inputs and layout read from columns made in C, not by name per node
+    for node, inputs, layout, group, geometry, start, one_input, join, rank in zip(
+            graph, map(attrgetter("inputs"), graph), layouts, layers.group, geometries, starts, simple, joins, ranks):
+        if start:
+            if node.type == "input":  # a plain tensor's axes mean nothing: no positions to follow
+                fields.append(UNKNOWN if layout == "plain" else input_field(graph, node.id))
+            else:
+                fields.append(NO_INPUT)
+            continue
+        if sequences and isinstance(geometry, Window) and _over_sequence(node, layouts):
+            geometry = UNKNOWN
+        one = fields[inputs[0]]
+        if one_input and layout != "plain" and type(one) is RF:
+            if geometry is None:
+                fields.append(one if len(one.size) == rank else GLOBAL)
+                continue
+            if type(geometry) is Geometry:
+                # GLOBAL where one unit spans the whole input, else the window's numbers, once per layer
+                slide = slides.get(group) or slides.setdefault(
+                    group, GLOBAL if covers(node, geometry) else _Slide.of(geometry))
+                if isinstance(slide, str):
+                    fields.append(slide)
+                elif one.phases or geometry.transposed:
+                    fields.append(through(one, geometry))
+                else:  # a window over a field of period 1: what `through` gives
+                    fields.append(_slide(one, geometry, slide))
+                continue
+        if join and geometry is None and layout != "plain":
+            if (len(inputs) == 2 and fields[inputs[1]] is one and type(one) is RF and one.aligned
+                    and not (one.phases or one.centers or one.why)):
+                # an aligned field of period 1 meeting itself (every add of a dense DAG) where nothing is
+                # noted: the merge is that field, as `_merge_aligned` gives it
+                fields.append(one if len(one.size) == rank else GLOBAL)
+                continue
+            meeting = tuple([fields[i] for i in inputs])
+            if {*map(type, meeting)} == ONLY_RF:
                 field = _merged(node, meeting, merged)  # every one is an RF
                 fields.append(field if len(field.size) == rank else GLOBAL)
                 continue
-            fields.append(_node_field(node, meeting, geometry, merged, covers))
+        fields.append(_node_field(node, tuple([fields[i] for i in inputs]), geometry, merged, covers))
     return tuple(fields)
 
 
@@ -424,8 +435,15 @@ def _window(rf: RF, g: Geometry) -> RF:
 def _slide(rf: RF, g: Geometry, w: _Slide) -> RF:
     """`_window` with the window's numbers at hand (`w`, of `g`): r + D·(K − 1)·j, j·S, start − P·j."""
     jump = rf.jump
-    size = tuple(map(add, rf.size, map(mul, w.spread, jump)))
-    start = tuple(map(sub, rf.start, map(mul, w.padding, jump)))
+    size: tuple[Any, ...]  # whole numbers: a field of period 1 has whole jumps
+    start: tuple[Any, ...]
+    if len(jump) == 2:  # an image's two axes, the usual: written out, a tenth of the time of the maps below
+        (r0, r1), (j0, j1), (b0, b1) = rf.size, jump, rf.start
+        (k0, k1), (p0, p1) = w.spread, w.padding
+        size, start = (r0 + k0 * j0, r1 + k1 * j1), (b0 - p0 * j0, b1 - p1 * j1)
+    else:
+        size = tuple(map(add, rf.size, map(mul, w.spread, jump)))
+        start = tuple(map(sub, rf.start, map(mul, w.padding, jump)))
     if not w.unit_stride:  # j·1 is j: the same values, of the same types
         jump = tuple(map(mul, jump, w.stride))
     if not rf.centers:
@@ -478,15 +496,20 @@ def _merge_aligned(inputs: Sequence[RF]) -> RF | None:
     first = inputs[0]
     if not first.aligned or first.phases or first.centers or first.why:
         return None
-    rank = first.rank
+    size, jump, start = first.size, first.jump, first.start
+    rank = len(size)
     widest: list[RF] = [first] * rank  # per axis, the first of the widest fields
+    centers: list[float] | None = None  # the first's, made where a field placed otherwise is met
     for f in inputs:
         if f is first:
             continue
-        if not f.aligned or f.phases or f.centers or f.why or f.rank != rank or f.jump != first.jump:
+        if not f.aligned or f.phases or f.centers or f.why or len(f.size) != rank or f.jump != jump:
             return None
-        if (f.start != first.start or f.size != first.size) and _centers(f) != _centers(first):
-            return None
+        if f.start != start or f.size != size:
+            if centers is None:
+                centers = _centers(first)
+            if _centers(f) != centers:
+                return None
         for a in range(rank):
             if f.size[a] > widest[a].size[a]:
                 widest[a] = f

@@ -69,19 +69,43 @@ class _Inference:
         self._kinds: dict[str, tuple[LayerType, bool, bool]] = {}  # by type name: `_kind`
 
     def run(self) -> LayerGraph:
+        nodes, new_id, direct, signature, answer = self.nodes, self.new_id, self.direct, self.signature, self.answer
+        inputs: tuple[int, ...]
+        seen: Any  # one number, or a tuple of them
         for d in self.drafts.drafts:
-            self.new_id[d.id] = self._place(d)
+            # a draft's fields unpacked at once: a dozen reads by name cost more than the rest of its walk
+            draft_id, type_name, args, drafted, text, loc, scope, name, implicit, shares, tie, module = d
+            # the inputs' ids, and the kind of inputs a rule is asked about: the numbers of their kinds of output
+            if len(drafted) == 1:  # the usual
+                inputs = (new_id[drafted[0]],)
+                seen = signature[inputs[0]]
+            elif len(drafted) == 2:  # a merge of two, written out: a comprehension is a call
+                inputs = (new_id[drafted[0]], new_id[drafted[1]])
+                seen = (signature[inputs[0]], signature[inputs[1]])
+            else:
+                inputs = tuple([new_id[i] for i in drafted])
+                seen = tuple([signature[i] for i in inputs])
+            key = (type_name, id(args), seen)
+            known = direct.get(key)
+            if known is None or known.args is not args or shares is not None or tie is not None:
+                new_id[draft_id] = self._place(d, list(inputs), key)
+                continue
+            # the answer's node, as `_node` makes it, written here: a call per node is a tenth of the walk
+            node_id = new_id[draft_id] = len(nodes)
+            if node_id >= MAX_NODES:
+                raise _too_many(loc)
+            nodes.append(_new_node(Node, (node_id, known.layer, known.adjusted, inputs, known.in_shapes, known.shape,
+                                          text, loc, scope, name, implicit, known.warnings, known.layout, None, None,
+                                          known.batched, module)))
+            signature.append(known.signature)
+            answer.append(known.number)
         expectations = tuple(Expectation(self.new_id[e.node], e.text, e.loc) for e in self.drafts.expectations)
         return LayerGraph(_with_dead_ends(self.nodes), self.drafts.name, self.drafts.source, expectations,
                           self.drafts.params, self.drafts.block_modules, self.answer)
 
-    def _place(self, d: Draft) -> int:
+    def _place(self, d: Draft, inputs: list[int], key: tuple[str, int, Any]) -> int:
+        """A draft the answers made so far do not place directly (`direct`, keyed by `key`)."""
         new_id = self.new_id
-        inputs = [new_id[i] for i in d.inputs]
-        key = (d.type, id(d.args), self._seen(inputs))
-        known = self.direct.get(key)
-        if known is not None and known.args is d.args and d.shares is None and d.tie is None:
-            return self._node(known, inputs, d.text, d.loc, d.scope, d.implicit, d.name, None, None, d.module)
         layer, placeholder, implies = self._kinds.get(d.type) or self._kind(d.type)
         if placeholder:  # most types are none: not asked
             try:
@@ -150,21 +174,21 @@ class _Inference:
             known = self._rule(layer, args, inputs, text, loc, indexed)
             if not indexed:
                 self.rules[layer.name, id(args), seen] = known
-        return self._node(known, inputs, text, loc, scope, implicit, name, shares, tie, module)
+        return self._node(known, tuple(inputs), text, loc, scope, implicit, name, shares, tie, module)
 
     def _seen(self, inputs: list[int]) -> Any:
-        """The kind of inputs a rule is asked about: the numbers of their kinds of output."""
+        """The kind of inputs a rule is asked about: the numbers of their kinds of output (as `run` finds them)."""
         signature = self.signature
         return signature[inputs[0]] if len(inputs) == 1 else tuple([signature[i] for i in inputs])
 
-    def _node(self, known: _Rule, inputs: list[int], text: str, loc: Loc | None, scope: tuple[str, ...],
+    def _node(self, known: _Rule, inputs: tuple[int, ...], text: str, loc: Loc | None, scope: tuple[str, ...],
               implicit: bool, name: str | None, shares: int | None, tie: Tie | None, module: str | None) -> int:
         """The next node: the rule's answer with what is the node's own."""
         nodes = self.nodes
         node_id = len(nodes)
         if node_id >= MAX_NODES:
             raise _too_many(loc)
-        nodes.append(_new_node(Node, (node_id, known.layer, known.adjusted, tuple(inputs), known.in_shapes,
+        nodes.append(_new_node(Node, (node_id, known.layer, known.adjusted, inputs, known.in_shapes,
                                       known.shape, text, loc, scope, name, implicit, known.warnings, known.layout,
                                       shares, tie, known.batched, module)))
         self.signature.append(known.signature)

@@ -52,7 +52,7 @@ def sharing(graph: LayerGraph, counts: Sequence[Counts]) -> tuple[Sharing | None
         return None if d is None else records.setdefault((counts[i].params, d), Sharing(counts[i].params, d))
 
     made = counting.once_per_key(keys, answer)
-    out = list(map(made.__getitem__, keys))
+    out = list(counting.picked(made, keys))
     for n in layers.borrowing:
         if n.shares is not None:  # a second use of the same weights is shown at their owner
             out[n.id] = None
