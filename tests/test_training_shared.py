@@ -17,13 +17,35 @@ from archcalc.passes.training import Kept, LayerSteps, StepFigures, TrainingOpti
 from tests.conftest import analyze_text
 
 
+def requires_grad(analysis: Analysis) -> tuple[list[bool], list[bool]]:
+    """Per node whether its weights are trained and whether its output requires grad, node by node
+    from its own counts and layer type (a sharer's weights train where its owner's do)."""
+    graph = analysis.graph
+    trained = [tp.own_counts(graph.node(n.shares if n.shares is not None else n.id)).trainable > 0 for n in graph]
+    needs: list[bool] = []
+    for n in graph:
+        blocked = n.type == "input" or n.layer.shape_only
+        needs.append(not blocked and (trained[n.id] or any(needs[i] for i in n.inputs)))
+    return trained, needs
+
+
+def reaches_loss(graph: Any) -> list[bool]:
+    """Per node: whether the loss (the sum of every output, a node nothing reads) depends on it."""
+    reaches = [not graph.consumers(n.id) for n in graph]
+    for n in reversed(list(graph)):
+        if reaches[n.id]:
+            for j in n.inputs:
+                reaches[j] = True
+    return reaches
+
+
 def uncached(analysis: Analysis, node_id: int) -> StepFigures:
     """One node's figures, from its own rules, nothing shared with another node."""
     graph, step = analysis.graph, analysis.step
     options = step.options
-    trained, needs = tp.requires_grad(graph)
+    trained, needs = requires_grad(analysis)
     n = graph.node(node_id)
-    in_backward = needs[node_id] and tp._reaches_loss(graph)[node_id]
+    in_backward = needs[node_id] and reaches_loss(graph)[node_id]
     input_grad = tuple(needs[i] for i in n.inputs)
     flops = FLOPS_PER_MAC * options.batch
     backward = tp._rules(n, input_grad, trained[node_id], flops)[2] if in_backward else (0, 0, 0, "")
