@@ -43,7 +43,7 @@ from archcalc.graph import Node
 from archcalc.layers import OtherOps
 from archcalc.layers.base import Saved
 from archcalc.passes.analysis import Analysis
-from archcalc.passes.counting import FLOPS_PER_MAC
+from archcalc.passes.counting import FLOPS_PER_MAC, distinct, layer_keys
 from archcalc.passes.receptive_field import RF
 from archcalc.passes.training import Kept, LayerStep, LayerSteps, StepFigures
 from archcalc.report.numbers import plain
@@ -305,10 +305,15 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     source = analysis.graph.source
     tabbed = {k for k, line in enumerate(source.lines, 1) if "\t" in line} if source is not None else set()
 
-    def alike_pieces(n: Node, c: Any, ops: OtherOps, shared: Any, mem: Any, figures: StepFigures,
-                     m: int, q: int, ca: int, kv_i: int, conn: int, u: int, v: int, rule: str) -> tuple[str, ...]:
+    layer_columns = _layer_columns(analysis)
+    macs, quadratic, causal, kv_cache, connections, counts, other_ops = layer_columns
+
+    def alike_pieces(n: Node, i: int, shared: Any, mem: Any, figures: StepFigures, u: int, v: int, rule: str
+                     ) -> tuple[str, ...]:
         """The pieces of a line that nodes alike share, in the line's order, around its own fields."""
-        _all_ints(mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
+        m, q, ca, kv_i, conn, c, ops = macs[i], quadratic[i], causal[i], kv_cache[i], connections[i], counts[i], \
+            other_ops[i]
+        _all_ints(m, q, ca, kv_i, conn, mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
         shared_text = "null" if shared is None else ENCODE(formats._sharing_dict(shared))
         before_kept, after_kept = step_texts.get(id(figures)) or _remember(step_texts, id(figures),
                                                                            step_parts(figures))
@@ -341,12 +346,13 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         figures_by_id, segments = layers.figures, layers.segments or [None] * len(layers)
     else:
         figures_by_id, segments = [s.figures for s in layers], [s.segment for s in layers]
-    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, kept_text in zip(
-            chosen, *_columns(analysis, ids), *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
+    for n, layer, u, v, rule, field, mem, shared, figures, segment, kept_text in zip(
+            chosen, *_chosen((_layer_keys(analysis, layer_columns),), ids), *_columns(analysis, ids),
+            *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
         try:
-            i, typ, _, inputs, _, shape, text, loc, scope, name, implicit, warnings, _, shares, tie, _, module = n
-            if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
-                    is int and type(implicit) is bool and (shares is None or type(shares) is int)):
+            i, _, _, inputs, _, shape, text, loc, scope, name, implicit, warnings, _, shares, tie, _, module = n
+            if not (type(i) is type(u) is type(v) is int and type(implicit) is bool
+                    and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
                 line: int | str = "null"  # written as is, as an int is
@@ -362,10 +368,8 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 shared_params, shared_fc = shared.params, shared.fc_equivalent_params
                 if not type(shared_params) is type(shared_fc) is int:
                     shared_params, shared_fc = ENCODE(formats._sharing_dict(shared)), None  # a str: no pair's
-            key = (typ, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, shared_params, shared_fc, id(mem),
-                   implicit, shares, u, v, rule, id(figures))
-            pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, c, ops, shared, mem, figures, m, q, ca,
-                                                                          kv_i, conn, u, v, rule))
+            key = (layer, id(shape), implicit, shares, u, v, rule, id(mem), shared_params, shared_fc, id(figures))
+            pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, i, shared, mem, figures, u, v, rule))
             layer_type, work, memory_use, frozen, training, after_kept = pieces
             if not (segment is None or type(segment) is int):
                 raise _Unusual
@@ -390,14 +394,28 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
             yield ENCODE(next(formats._layers(analysis, (n,))))
 
 
+def _layer_columns(analysis: Analysis) -> tuple[Sequence[Any], ...]:
+    """The per-node figures that are their distinct layer's (or, for a sharer, its own counts'), each a
+    sequence by node id: a line's shared pieces are written from them."""
+    attention = analysis.attention
+    return (analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache,
+            analysis.connections, analysis.counts, analysis.other_ops)
+
+
+def _layer_keys(analysis: Analysis, columns: Sequence[Sequence[Any]]) -> Sequence[Any]:
+    """Per node a key of its `_layer_columns` values: its distinct layer where every node holds its
+    layer's very objects (`counting.layer_keys`, known without a walk for the columns made once per
+    distinct layer), else with the ids of the node's own objects (the columns hold them: ids unique)."""
+    layers = distinct(analysis.graph)
+    return layer_keys(layers, *columns) or list(zip(layers.group, *(map(id, c) for c in columns)))
+
+
 def _columns(analysis: Analysis, ids: list[int] | None) -> Sequence[Sequence[Any]]:
-    """The per-node figures a line is written from, each a sequence by node id, in layer_lines'
-    order (those of `ids` only, if given)."""
-    attention, counted = analysis.attention, analysis.counted
+    """The per-node figures a line is written from besides `_layer_columns`, each a sequence by node
+    id, in layer_lines' order (those of `ids` only, if given)."""
+    counted = analysis.counted
     columns: list[Sequence[Any]] = [
-        analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache, analysis.connections,
-        analysis.uses, counted.values, counted.rules, analysis.counts, analysis.other_ops, analysis.rf,
-        analysis.memory.nodes, analysis.sharing]
+        analysis.uses, counted.values, counted.rules, analysis.rf, analysis.memory.nodes, analysis.sharing]
     return _chosen(columns, ids)
 
 
