@@ -14,6 +14,7 @@ from archcalc.passes import training as tp
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.training import Kept, LayerSteps, StepFigures, TrainingOptions, _Storages
+from archcalc.tensor import prod
 from tests.conftest import analyze_text
 
 
@@ -182,3 +183,24 @@ def test_kept_tensors_made_when_read_are_those_made_one_by_one(spec: str) -> Non
         twice = next(k for k in expected if len(k) == 2 and k[0].storage == k[1].storage)
         assert [k.new for k in twice] == [True, False]
         assert any(k.storage[0] == "own" for kept in expected for k in kept)
+
+
+FREE_TENSOR = """input 16x8x8
+a = conv3-16
+scale = parameter(1x16x1x1)
+x = mul(@a, @scale)
+conv3-16, relu
+"""
+
+
+@pytest.mark.parametrize("text", [FREE_TENSOR, "input 4x8x8\nconv3-4, relu\nconv3-4, relu\n"])
+@pytest.mark.parametrize("options", [TrainingOptions(), TrainingOptions(batch=3, precision="bf16")])
+def test_storage_bytes_node_by_node(text: str, options: TrainingOptions) -> None:
+    """Each output's bytes, made per distinct layer where every output has the batch axis: equal to
+    each node's own elements × dtype × its batch (a free tensor has none)."""
+    graph = analyze_text(text).graph
+    storages = _Storages(graph, options)
+    expected = [prod(n.shape) * options.activation_bytes * (options.batch if n.batched else 1) for n in graph]
+    assert storages.size == expected
+    assert storages.tensor == [0 if n.type == "parameter" else b for n, b in zip(graph, expected)]
+    assert any(not n.batched for n in graph) == (text == FREE_TENSOR)
