@@ -134,3 +134,31 @@ def test_a_reference_line_lowered_before_is_made_from_its_texts(monkeypatch: pyt
     with pytest.raises(SpecError, match="no node is named 'n9'") as e:
         lang.expand(spec)
     assert built == [4, 6] and e.value.loc == Loc(6, 15, 3)  # the first lowering, and the missing name
+
+
+WHOLE = [  # lines `parser._REF_LINE` reads whole, or nearly: each must be the `RefLine` `_SIMPLE` reads
+    "n2 = add(@n1, @n0)", "add(@n1, @n0)", "n2 = add(@n1)", "n2=add(@n1,@n0)", "n2 = add( @n1 , @n0 )",
+    "n2 = add(@x )", "n2 = add(@as, @for)", "n2 = add(@n1, @x)", "x = add(@x, @as)", "n2 = add-x(@n1, @n0)",
+    "n2 = ×(@n1, @n0)", "n2 = add(@n1, @n0, @n1)", "n2 = add(@n1.x, @n0)", "n2 = add(@n1, @n0) x2",
+    "n2 = add(@n1, @n0) as r", "for = add(@n1, @n0)", "as = add(@n1, @n0)", "n2 = add(@n1, @n0)\t",
+]
+
+
+@pytest.mark.parametrize("line", WHOLE)
+@pytest.mark.parametrize("indent", [0, 4])
+def test_the_whole_line_reading_is_the_match_and_loop_one(line: str, indent: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    text = " " * indent + line.expandtabs(4).rstrip()
+    fast = parser._simple(parser.Line(text, 3, indent))
+    monkeypatch.setattr(parser, "_REF_LINE", parser.re.compile(r"(?!)"))  # matches nothing
+    general = parser._simple(parser.Line(text, 3, indent))
+    assert type(fast) is type(general)
+    assert fast == general
+    if isinstance(fast, RefLine):
+        assert (fast.name, fast.token, fast.head, fast.refs, fast.line, fast.cols) == (
+            general.name, general.token, general.head, general.refs, general.line, general.cols)  # type: ignore[union-attr]
+
+
+def test_the_whole_line_reading_is_taken() -> None:
+    for line in ("n5 = add(@n4, @n3)", "add(@a)", "n5 = concat(@n4,@n3)"):
+        assert parser._REF_LINE.fullmatch(line) is not None

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import starmap
-from operator import attrgetter
-from typing import Any, TypeVar
+from functools import partial
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeVar
 
 from archcalc.alike import value_key
 from archcalc.errors import Loc, SpecError, UsageError
@@ -69,36 +69,45 @@ def _scope(env: Mapping[str, Any], start: int) -> tuple[dict[str, Any], dict[str
     return numbers, {"in": start, **{k: v.node for k, v in env.items() if isinstance(v, _Tensor)}}
 
 
-class _Open:
-    """A draft while expansion may still change it (its name, its inputs, the last hidden activation
-    dropped): a plain record, frozen into a `Draft` once at the end with its final id and module path.
-    (A frozen record costs microseconds to build and more to copy with `dataclasses.replace`; a
-    100,000-layer spec builds one per layer.)"""
+def _field(name: str, settable: bool = False) -> Any:
+    """A `_Open` field read (and, where expansion changes it, written) by its `Draft` name."""
+    index = Draft._fields.index(name)
 
-    __slots__ = ("id", "type", "args", "inputs", "text", "loc", "scope", "name", "implicit", "shares", "tie", "module")
+    def put(draft: list[Any], value: Any) -> None:
+        draft[index] = value
 
-    def __init__(self, id: int, type: str, args: Mapping[str, Any], inputs: tuple[int, ...], text: str,
-                 loc: Loc | None, scope: tuple[str, ...], implicit: bool, shares: int | None,
-                 tie: Tie | None) -> None:
-        self.id = id  # one store a line: a tuple assignment of six builds the tuple first
-        self.type = type
-        self.args = args
-        self.inputs = inputs
-        self.text = text
-        self.loc = loc
-        self.scope = scope
-        self.implicit = implicit
-        self.shares = shares
-        self.tie = tie
-        self.name: str | None = None
-        self.module: str | None = None  # its module path, put in once the drafts are final
+    return property(itemgetter(index), put if settable else None)
+
+
+class _Open(list[Any]):
+    """A draft while expansion may still change it (its name, its inputs, its location, the last hidden
+    activation dropped), frozen into a `Draft` once at the end with its final id and module path: its
+    fields in `Draft`'s order in a list, built from a tuple and frozen (`_frozen`) without a Python
+    frame, read and written by name. (A 100,000-layer spec builds one per layer: setting a dozen
+    attributes a draft and reading them back cost a third of a dense DAG's expansion.)"""
+
+    __slots__ = ()
+    id = _field("id")
+    type = _field("type")
+    args = _field("args")
+    inputs = _field("inputs", settable=True)
+    text = _field("text")
+    loc = _field("loc", settable=True)
+    scope = _field("scope")
+    name = _field("name", settable=True)
+    implicit = _field("implicit")
+    shares = _field("shares")
+    tie = _field("tie")
+    module = _field("module", settable=True)  # its module path, put in once the drafts are final
 
     @property
     def layer(self) -> LayerType:
         return REGISTRY[self.type]
 
 
-_DRAFT_FIELDS = attrgetter(*Draft._fields)  # an `_Open`'s values as a `Draft` takes them
+_NAME, _MODULE = Draft._fields.index("name"), Draft._fields.index("module")
+_REFERRED = itemgetter(slice(1, None))  # `@n4` → `n4`
+_frozen: Callable[[_Open], Draft] = partial(tuple.__new__, Draft)  # an `_Open` as the `Draft` it holds
 
 
 @dataclass
@@ -109,6 +118,23 @@ class _Instance:
     drafts: list[int]  # the drafts its first application made, in order
     block: BlockDef | None = None  # None: a single layer
     env: dict[str, Any] | None = None  # the block's bound arguments
+
+
+class _Made(NamedTuple):
+    """What a walk of a block call or of a line met again made (`_Expansion._alike`), to make the next
+    one alike — the same block or line and values in scope, another input, another place — as copies
+    (a residual network calls one block 25,000 times, a chain writes one line 50,000 times): each
+    draft's type, arguments, inputs (offsets among these drafts; -1: the walk's input), text, location
+    and whether it stands on the walk's line, name and whether it is implicit; the draft handed on (an
+    offset, or -1: the input), the (weighted layer, hidden activation) pairs and the module leaves
+    (offsets, and their names) among them, and the line the walk was made on (None: a block call's)."""
+
+    drafts: list[tuple[str, Mapping[str, Any], tuple[int, ...], str, Loc | None, bool, str | None, bool]]
+    out: int
+    pairs: tuple[tuple[int, int], ...]
+    leaves: tuple[int, ...]
+    names: tuple[str | None, ...]
+    line: int | None
 
 
 @dataclass
@@ -193,6 +219,8 @@ class _Expansion:
         self.layers: dict[Any, _Lowered] = {}
         self.joins: dict[tuple[str, bool | None], dict[str, Any]] = {}  # `_joined`
         self.scope_key: tuple[dict[str, Any] | None, tuple[Any, ...] | None] = (None, None)
+        self.names_read = 0  # how many times a name was looked up (`_ref`): `_alike` asks
+        self.made: dict[Any, _Made] = {}  # what walks of block calls and lines met again made, by `_alike_key`
         self.replaying: list[_Replay] = []  # block instances being applied again, innermost last
         self.modules = ModuleTree()
         self.nesting = 0  # how deep expansion is inside branches, residuals and block calls
@@ -305,24 +333,25 @@ class _Expansion:
         values could read them), its draft reading the nodes it names. Any other case — its first
         lowering, a name not defined, a block, a repeat's count, the nesting limit — takes those
         paths on that statement, which make it or raise the error."""
-        head, names = line.head, ctx.names
+        head, name = line.head, line.name
         known = None
         if not (ctx.env or self.counts is not None or self.nesting >= MAX_NESTING or head in self.instances
                 or head in self.spec.blocks):
             known = self.layers.get((head, (), len(line.refs)))  # `_layer_key` of a call of references
-        try:
-            inputs = [names[ref[1:]] for ref in line.refs]
-        except KeyError:
-            known = None
+        if known is not None:
+            try:  # (C's loops: no comprehension's frame a line)
+                inputs = list(map(ctx.names.__getitem__, map(_REFERRED, line.refs)))
+            except KeyError:
+                known = None
         if known is None:
             return self._statements((line.statement,), cur, ctx)
-        layer, args = known[0], known[1]
+        layer = known[0]
         whole = Loc(line.line, line.cols[1], len(line.token))
-        module = None if line.name is None or self.replaying else line.name
-        node = self._add(layer, args, inputs, line.token, whole, ctx, False, None, None, module)
+        node = self._add(layer, known[1], inputs, line.token, whole, ctx, False, None, None,
+                         None if self.replaying else name)
         cur = self._hidden_after(layer, node, whole, ctx) if layer.weighted else node
-        if line.name is not None:
-            self._name(line, line.name, cur, ctx)
+        if name is not None:
+            self._name(line, name, cur, ctx)
         return cur
 
     def _in_order(self, stmt: Statement, cur: int, ctx: _Ctx, line: int | None = None) -> int:
@@ -352,7 +381,8 @@ class _Expansion:
         first, line = stmt.loc.line, again.line
         try:
             if type(stmt) is Statement and not stmt.names and stmt.module is None:  # (as `_statements` asks)
-                return self._in_order(stmt, cur, ctx, line)  # most: each draft made on this line
+                return self._alike(("line", id(stmt)), ctx, cur, line,  # most: each draft made on this line
+                                   lambda: self._in_order(stmt, cur, ctx, line))
             drafts, expectations = len(self.drafts), len(self.expectations)
             cur = self._statements((stmt,), cur, ctx)
         except SpecError as e:
@@ -375,8 +405,9 @@ class _Expansion:
         if name in ctx.names:
             raise SpecError(f"name '{name}' is already defined", stmt.loc)
         ctx.names[name] = out
-        if self.drafts[out].name is None:
-            self.drafts[out].name = name
+        draft = self.drafts[out]
+        if draft[_NAME] is None:  # (by index: a dense DAG names every draft, and a setter is a Python call)
+            draft[_NAME] = name
 
     def _statement_module(self, stmt: Statement, items: tuple[Item, ...], ctx: _Ctx) -> tuple[str | None, _Ctx]:
         """What a statement's name names (lang/modules.py): its one layer or block call, or a container
@@ -511,6 +542,7 @@ class _Expansion:
             self.nesting -= 1
 
     def _ref(self, name: str, loc: Loc, ctx: _Ctx) -> int:
+        self.names_read += 1
         if name in ctx.names:
             return ctx.names[name]
         raise SpecError(f"no node is named '{name}'", loc, expected="a name defined earlier with 'name = ...'",
@@ -806,9 +838,76 @@ class _Expansion:
         box = ctx.box if self.replaying else self.modules.box(ctx.box, module, scope)
         numbers, names = _scope(env, cur)
         inner = _Ctx({**self.params, **numbers}, names, scope, (*ctx.calls, block.name), box)
-        return self._statements(block.body, cur, inner)
+        if any(type(v) is _Tensor for v in env.values()):  # it reads a node besides its input
+            return self._statements(block.body, cur, inner)
+        return self._alike(("block", block.name), inner, cur, None, lambda: self._statements(block.body, cur, inner))
+
+    # -- a block call or a line made as an alike one was ---------------------------------------------
+    def _alike(self, what: Any, ctx: _Ctx, start: int, line: int | None, walk: Callable[[], int]) -> int:
+        """`walk()` — a block call's body or a line met again, in `ctx`, from `start` (on `line`) — or, where
+        an alike walk (`what`: the block, or the line's statement; the values in scope — a block's
+        arguments among them —, the calls and the nesting of `ctx`) made only drafts and leaves, copies
+        of what it made (`_Made`)."""
+        key = self._alike_key(what, ctx)
+        made = self.made.get(key) if key is not None else None
+        if made is not None and len(self.drafts) + len(made.drafts) <= MAX_NODES:  # (past it: the error, walked)
+            return self._made_again(made, start, ctx, line)
+        before, marks, leaves = len(self.drafts), self._marks(), len(self.modules.boxes[ctx.box].children)
+        reads = self.names_read
+        out = walk()
+        # (a line that reads a name, `@a` or `add(@a, @b)`, may read another node on another line; a
+        # block's body reads only its input and its own names)
+        if key is not None and self._marks() == marks and (line is None or self.names_read == reads):
+            self._keep(key, before, start, out, self.modules.boxes[ctx.box].children[leaves:], line)
+        return out
+
+    def _alike_key(self, what: Any, ctx: _Ctx) -> Any:
+        """What a walk's drafts depend on besides its input and its place (`_alike`). None: to be walked
+        afresh — under a replay or a repeat count, or with a value that has no key."""
+        if self.replaying or self.counts is not None:
+            return None
+        values = self._scope_key(ctx.env) if ctx.env else ()
+        return None if values is None else (what, values, ctx.calls, self.nesting)
+
+    def _marks(self) -> tuple[int, ...]:
+        """How much expansion has made of what a walk may make besides drafts and leaves."""
+        return (len(self.expectations), len(self.instances), sum(self.block_counts.values()),
+                len(self.modules.boxes))
+
+    def _keep(self, key: Any, before: int, start: int, out: int, leaves: list[tuple[bool, int, str | None]],
+              line: int | None) -> None:
+        """Keep what a walk made to make it again (`_made_again`), where its drafts read, outside
+        themselves, only its input."""
+        drafts = self.drafts[before:]
+        if not all(d.shares is None and d.tie is None and all(i >= before or i == start for i in d.inputs)
+                   for d in drafts) or not (out >= before or out == start):
+            return
+        pairs = tuple((w - before, a - before) for w, a in self.hidden_pairs if w >= before)
+        rel = [(d.type, d.args, tuple(i - before if i >= before else -1 for i in d.inputs), d.text, d.loc,
+                d.loc is not None and d.loc.line == line, d.name, d.implicit) for d in drafts]
+        offsets = tuple(draft - before for _, draft, _ in leaves)
+        self.made[key] = _Made(rel, out - before if out >= before else -1, pairs, offsets,
+                               tuple(name for _, _, name in leaves), line)
+
+    def _made_again(self, made: _Made, start: int, ctx: _Ctx, line: int | None) -> int:
+        """A walk made as an alike one made it (`_Made`): its drafts again, ids shifted, on input `start`,
+        in `ctx`'s scope and container, those on the walk's line on `line`."""
+        base, scope = len(self.drafts), ctx.scope
+        append = self.drafts.append
+        for k, (type_, args, inputs, text, loc, moved, name, implicit) in enumerate(made.drafts):
+            ids = tuple([start if i < 0 else base + i for i in inputs]) if -1 in inputs else tuple(
+                map(base.__add__, inputs))  # (most: no comprehension's frame)
+            if moved:
+                loc = Loc(line, loc.col, loc.width)  # type: ignore[arg-type, union-attr]
+            append(_Open((base + k, type_, args, ids, text, loc, scope, name, implicit, None, None, None)))
+        self.modules.add_leaves(ctx.box, map(base.__add__, made.leaves), made.names)
+        if made.pairs:
+            self.hidden_pairs.extend((base + w, base + a) for w, a in made.pairs)
+        return start if made.out < 0 else base + made.out
 
     def _bind_block(self, block: BlockDef, unit: Layer, ctx: _Ctx) -> dict[str, Any]:
+        if not block.params and not unit.call:  # `unit`: nothing to bind (a residual network's every call)
+            return {}
         env: dict[str, Any] = {}
         params = [name for name, _ in block.params]
         signature = f"{block.name}({', '.join(params)})"
@@ -853,7 +952,8 @@ class _Expansion:
             assert self.drafts[owners[-1]].type == layer.name, "a replay must repeat its first call"
             shares = self._root(owners[-1])
             tie = self.drafts[owners[-1]].tie
-        self.drafts.append(_Open(draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, implicit, shares, tie))
+        self.drafts.append(_Open((draft, layer.name, args, tuple(inputs), text, loc, ctx.scope, None, implicit, shares,
+                                  tie, None)))
         if shares is None and layer.name != "input":  # a shared layer calls its owner's module
             self.modules.leaf(ctx.box, draft, module)
         return draft
@@ -887,8 +987,8 @@ def _renumber(drafts: list[_Open], removed: set[int], modules: Mapping[int, str]
     first_removed = min(removed, default=len(drafts))
     # nothing before the first removed draft moves (all of them, most often): their ids stand, as built
     for old, path in modules.items():
-        drafts[old].module = path
-    out = list(starmap(Draft, map(_DRAFT_FIELDS, drafts[:first_removed])))  # C's loops: a Python frame a draft less
+        drafts[old][_MODULE] = path  # (by index: a property's setter is a Python call a draft)
+    out = list(map(_frozen, drafts[:first_removed]))  # C's loops: no Python frame a draft
     new_id = list(range(first_removed))
     for d in drafts[first_removed:]:
         if d.id in removed:

@@ -27,8 +27,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 
 ROOT = 0
+_DRAFT = itemgetter(1)  # a container's child's key: a layer's draft id
 SHORTCUT = "downsample"  # ResNet's name for a projection shortcut: downsample.0 conv, downsample.1 BN
 
 
@@ -61,6 +64,13 @@ class ModuleTree:
         if name is not None:
             box.plain = False
 
+    def add_leaves(self, parent: int, drafts: Iterable[int], names: tuple[str | None, ...]) -> None:
+        """Layers `drafts` with their `names`, as `leaf` adds each (a walk made again)."""
+        box = self.boxes[parent]
+        box.children += zip(repeat(False), drafts, names)
+        if box.plain and names.count(None) < len(names):
+            box.plain = False
+
     def paths(self, dropped: Iterable[int] = ()) -> dict[int, str]:
         """Draft id → dotted module path, numbering what is unnamed; dropped drafts take no number.
         `block_paths` then holds each block instance's own path (its scope → `features.3`)."""
@@ -71,14 +81,21 @@ class ModuleTree:
         return out
 
     def _walk(self, key: int, prefix: str, gone: set[int], out: dict[int, str]) -> None:
-        if self.boxes[key].plain:  # layers alone, none named: 0, 1, 2, … without a name to step around
-            kept = [draft for _, draft, _ in self.boxes[key].children if draft not in gone]
+        box = self.boxes[key]
+        if box.plain:  # layers alone, none named: 0, 1, 2, … without a name to step around
+            kept = list(map(_DRAFT, box.children))
+            if gone:
+                kept = [draft for draft in kept if draft not in gone]
             out.update(zip(kept, map(prefix.__add__, map(str, range(len(kept))))))
             return
         number = 0
         used: set[str] = set()
-        for is_box, child, name in self.boxes[key].children:
-            if (not is_box and child in gone) or (is_box and not self._holds(child, gone)):
+        for is_box, child, name in box.children:
+            if is_box:
+                inner = self.boxes[child]  # (a container of layers alone holds one unless it is empty)
+                if not (inner.children if inner.plain and not gone else self._holds(child, gone)):
+                    continue
+            elif child in gone:
                 continue
             if name is None:
                 part, number = str(number), number + 1

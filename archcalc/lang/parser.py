@@ -288,7 +288,7 @@ def _statements(lines: list[Line]) -> tuple[BodyStatement, ...]:
             continue
         known = seen.get(line.text)
         if known is None:  # a new line (a dense DAG's every line): parsed here, on its own line already
-            out.append(seen.setdefault(line.text, _statement(line)))
+            out.append(seen.setdefault(line.text, _simple(line) or _general(line)))  # (as `_statement`)
             continue
         share = shared.get(line.text)
         if share is None:
@@ -344,11 +344,28 @@ _SIMPLE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
 _CALL_ARG = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?([A-Za-z0-9_.+\-×@]+)\s*(?:,|$)")
 
 
+# `name = head(@a, @b)`, the name optional, one or two references that are identifiers: the dense DAG's
+# every line, read whole by one match. No loop, repeat nor instance can hide in it (their words need a
+# blank before them, and its only blanks stand next to a bracket or a comma), so it is the `RefLine`
+# `_SIMPLE` and `_simple_args` read from it (tests/test_fast_lines.py holds the two readings equal).
+_REF_LINE = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"  # the name
+                       rf"(([{_WORD}]+)\(\s*"  # the head
+                       r"(@[A-Za-z_][A-Za-z0-9_]*)\s*(?:,\s*(@[A-Za-z_][A-Za-z0-9_]*)\s*)?\))")  # the references
+
+
 def _simple(line: Line) -> Statement | RefLine | None:
     """A one-layer line (`_SIMPLE`) as `_statement` parses it, without its general splitting: one item,
     no loop, no repeat, no instance (each asked as `_item` asks it, where the word it needs is in the
     token at all); a `RefLine` where the layer has no option and its call names nodes alone; None for
     any other line."""
+    ref = _REF_LINE.fullmatch(line.text, line.indent)
+    if ref is not None:
+        name, token, head, first, second = ref.groups()
+        if second is None:
+            return RefLine(name, token, head, (first,), line.number, (line.indent + 1, ref.start(3) + 1,
+                                                                      ref.start(4) + 1))
+        return RefLine(name, token, head, (first, second), line.number,
+                       (line.indent + 1, ref.start(3) + 1, ref.start(4) + 1, ref.start(5) + 1))
     m = _SIMPLE.fullmatch(line.text, line.indent)
     if m is None:
         return None

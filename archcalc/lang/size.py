@@ -29,6 +29,8 @@ def layers_at_most(spec: Spec, limit: int) -> int | None:
 def refuse_oversize(spec: Spec) -> None:
     """Raise at the first top-level item past `MAX_NODES`, naming the limit and the count."""
     count = _Count(spec)
+    if max(1, len(spec.inputs)) + sum(map(count.line, spec.body)) <= MAX_NODES:  # most specs: no line to find
+        return
     total = max(1, len(spec.inputs))
     crossing: tuple[BodyStatement, int, int] | None = None
     for stmt in spec.body:
@@ -70,7 +72,7 @@ class _Count:
     def line(self, stmt: BodyStatement) -> int:
         """A body's line: its items (an `Again` line's are its first's); a `RefLine` is one layer,
         as its item counts, unless its head may name a block."""
-        first = stmt.first
+        first = stmt if type(stmt) is RefLine else stmt.first
         if type(first) is RefLine and first.head not in self.spec.blocks and first.head not in self.block_instances:
             return 1
         return sum(map(self.item, first.items))
@@ -120,7 +122,7 @@ def _named_layers(spec: Spec) -> list[Layer]:
 
     def walk(stmts: tuple[BodyStatement, ...]) -> None:
         for stmt in stmts:
-            if type(stmt.first) is RefLine:  # no `as NAME` there
+            if type(stmt) is RefLine or type(stmt.first) is RefLine:  # no `as NAME` there
                 continue
             for item in stmt.first.items:  # (an `Again` line names what its first does)
                 unit = item.unit
