@@ -14,16 +14,39 @@ from archcalc.passes import training as tp
 from archcalc.passes.analysis import Analysis, analyze
 from archcalc.passes.counting import FLOPS_PER_MAC
 from archcalc.passes.training import Kept, LayerSteps, StepFigures, TrainingOptions, _Storages
+from archcalc.tensor import prod
 from tests.conftest import analyze_text
+
+
+def requires_grad(analysis: Analysis) -> tuple[list[bool], list[bool]]:
+    """Per node whether its weights are trained and whether its output requires grad, node by node
+    from its own counts and layer type (a sharer's weights train where its owner's do)."""
+    graph = analysis.graph
+    trained = [tp.own_counts(graph.node(n.shares if n.shares is not None else n.id)).trainable > 0 for n in graph]
+    needs: list[bool] = []
+    for n in graph:
+        blocked = n.type == "input" or n.layer.shape_only
+        needs.append(not blocked and (trained[n.id] or any(needs[i] for i in n.inputs)))
+    return trained, needs
+
+
+def reaches_loss(graph: Any) -> list[bool]:
+    """Per node: whether the loss (the sum of every output, a node nothing reads) depends on it."""
+    reaches = [not graph.consumers(n.id) for n in graph]
+    for n in reversed(list(graph)):
+        if reaches[n.id]:
+            for j in n.inputs:
+                reaches[j] = True
+    return reaches
 
 
 def uncached(analysis: Analysis, node_id: int) -> StepFigures:
     """One node's figures, from its own rules, nothing shared with another node."""
     graph, step = analysis.graph, analysis.step
     options = step.options
-    trained, needs = tp.requires_grad(graph)
+    trained, needs = requires_grad(analysis)
     n = graph.node(node_id)
-    in_backward = needs[node_id] and tp._reaches_loss(graph)[node_id]
+    in_backward = needs[node_id] and reaches_loss(graph)[node_id]
     input_grad = tuple(needs[i] for i in n.inputs)
     flops = FLOPS_PER_MAC * options.batch
     backward = tp._rules(n, input_grad, trained[node_id], flops)[2] if in_backward else (0, 0, 0, "")
@@ -160,3 +183,24 @@ def test_kept_tensors_made_when_read_are_those_made_one_by_one(spec: str) -> Non
         twice = next(k for k in expected if len(k) == 2 and k[0].storage == k[1].storage)
         assert [k.new for k in twice] == [True, False]
         assert any(k.storage[0] == "own" for kept in expected for k in kept)
+
+
+FREE_TENSOR = """input 16x8x8
+a = conv3-16
+scale = parameter(1x16x1x1)
+x = mul(@a, @scale)
+conv3-16, relu
+"""
+
+
+@pytest.mark.parametrize("text", [FREE_TENSOR, "input 4x8x8\nconv3-4, relu\nconv3-4, relu\n"])
+@pytest.mark.parametrize("options", [TrainingOptions(), TrainingOptions(batch=3, precision="bf16")])
+def test_storage_bytes_node_by_node(text: str, options: TrainingOptions) -> None:
+    """Each output's bytes, made per distinct layer where every output has the batch axis: equal to
+    each node's own elements × dtype × its batch (a free tensor has none)."""
+    graph = analyze_text(text).graph
+    storages = _Storages(graph, options)
+    expected = [prod(n.shape) * options.activation_bytes * (options.batch if n.batched else 1) for n in graph]
+    assert storages.size == expected
+    assert storages.tensor == [0 if n.type == "parameter" else b for n, b in zip(graph, expected)]
+    assert any(not n.batched for n in graph) == (text == FREE_TENSOR)

@@ -32,7 +32,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from operator import attrgetter
+from itertools import count
+from operator import attrgetter, itemgetter
 from typing import overload
 
 from archcalc.errors import UsageError
@@ -48,6 +49,8 @@ PRECISIONS = {"fp32": 4, "fp16": 2, "bf16": 2}  # bytes of a weight, a gradient 
 MASTER_BYTES = 4  # mixed precision keeps an fp32 copy of every trained weight
 STATE_BYTES = 4
 DEVICES = ("cuda", "cpu")
+# a node's inputs and batched flag read by position, in C (a NamedTuple's field by name is a descriptor call)
+_INPUTS, _BATCHED = (itemgetter(Node._fields.index(name)) for name in ("inputs", "batched"))
 
 
 @record
@@ -340,32 +343,53 @@ class Training:
 # -- the pass ------------------------------------------------------------------------------------
 
 
-def requires_grad(graph: LayerGraph) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
-    """(whether each node's weights are trained, whether its output requires grad)."""
+def _trained(graph: LayerGraph) -> tuple[bool, ...]:
+    """Per node, whether its weights are trained."""
     own = per_node(graph, lambda n: own_counts(n).trainable > 0)  # asked once per distinct layer
-    trained = by_owner(graph, own)  # a sharer's weights train where its owner's do
+    return by_owner(graph, own)  # a sharer's weights train where its owner's do
+
+
+_ONE_INPUT = {need: (need,) for need in (True, False)}  # the usual input-gradient patterns, made once
+_TWO_INPUTS = {(a, b): (a, b) for a in (True, False) for b in (True, False)}
+
+
+def _gradient_flow(graph: LayerGraph, trained: Sequence[bool], grads: Sequence[int]
+                   ) -> tuple[list[bool], list[tuple[bool, ...]], int]:
+    """Per node whether its output requires grad and which of its inputs need a gradient; and the
+    largest (output gradient + input gradients) of a layer in the backward pass, in bytes (`grads`:
+    each node's gradient's). One walk in node order, inputs read by position: an input comes
+    before its readers.
+
+    A node is in the backward pass where its output requires grad: the loss sums every output
+    (every node nothing reads), and each node is read by another or is an output, so the loss
+    depends on every node."""
     never = per_node(graph, lambda n: n.type == "input" or n.layer.shape_only)  # no gradient flows out
     needs: list[bool] = []
-    for n, blocked in zip(graph, never):
-        inputs = n.inputs
-        if len(inputs) == 1:  # the usual
-            upstream = needs[inputs[0]]
-        else:  # two inputs (an add) read without a list
-            upstream = needs[inputs[0]] or needs[inputs[1]] if len(inputs) == 2 else any([needs[i] for i in inputs])
-        needs.append(not blocked and (trained[n.id] or upstream))
-    return trained, tuple(needs)
-
-
-def _reaches_loss(graph: LayerGraph) -> list[bool]:
-    """Per node: whether the loss (the sum of every output) depends on it."""
-    reaches = [False] * len(graph)
-    for out in graph.outputs():
-        reaches[out.id] = True
-    for n in reversed(list(graph)):  # consumers come after what they read
-        if reaches[n.id]:
-            for j in n.inputs:
-                reaches[j] = True
-    return reaches
+    patterns: list[tuple[bool, ...]] = []
+    need_of, pattern_of = needs.append, patterns.append
+    in_flight = 0
+    for i, inputs, blocked, weight_grad in zip(count(), map(_INPUTS, graph), never, trained):
+        if len(inputs) == 1:  # the usual: one input
+            a = inputs[0]
+            upstream = needs[a]
+            pattern: tuple[bool, ...] = _ONE_INPUT[upstream]
+            here = grads[i] + grads[a] if upstream else grads[i]
+        elif len(inputs) == 2:  # an add or a product of two
+            a, b = inputs
+            need_a, need_b = needs[a], needs[b]
+            pattern = _TWO_INPUTS[need_a, need_b]
+            upstream = need_a or need_b
+            here = grads[i] + (grads[a] if need_a else 0) + (grads[b] if need_b else 0)
+        else:
+            pattern = tuple([needs[j] for j in inputs])
+            upstream = True in pattern
+            here = grads[i] + sum([grads[j] for j, need in zip(inputs, pattern) if need])
+        need = not blocked and (weight_grad or upstream)
+        need_of(need)
+        pattern_of(pattern)
+        if need and here > in_flight:
+            in_flight = here
+    return needs, patterns, in_flight
 
 
 class _Storages:
@@ -391,19 +415,29 @@ class _Storages:
             else:
                 self.base.append(n.id)
                 self.contiguous.append(True)
-        parameters = {n.id for n in graph if n.type == "parameter"}
+        types = {n.type for n in distinct(graph).first}  # every type is among them
+        parameters = {n.id for n in graph if n.type == "parameter"} if "parameter" in types else set()
         self.parameter = [b in parameters for b in self.base] if parameters else [False] * len(graph)
         elements = per_node(graph, lambda n: prod(n.shape))
-        act, batch = options.activation_bytes, options.batch
-        # each node's output for the batch, in the activation dtype
-        outputs = [e * act * (batch if n.batched else 1) for n, e in zip(graph, elements)]
+        outputs = self._outputs(graph, elements)
         # its gradient's size: 0 for a free parameter (parameter memory, counted apart)
         self.tensor = [0 if p else b for b, p in zip(outputs, self.parameter)] if parameters else outputs
-        # the bytes of the storage a node's output is, by the storage's node id: token ids are int64
-        tokens = [n for n in graph.input_nodes() if graph.token_vocab(n.id) is not None]
+        # the bytes of the storage a node's output is, by the storage's node id: token ids are int64 (an
+        # input read by an embedding)
+        tokens = [n for n in graph.input_nodes() if graph.token_vocab(n.id) is not None] if "embedding" in types \
+            else []
+        batch = options.batch
         self.size = list(outputs) if tokens else outputs
         for n in tokens:
             self.size[n.id] = elements[n.id] * 8 * (batch if n.batched else 1)
+
+    def _outputs(self, graph: LayerGraph, elements: Sequence[int]) -> list[int]:
+        """Each node's output for the batch, in the activation dtype (`elements`: each one's)."""
+        act, batch = self.options.activation_bytes, self.options.batch
+        batched = list(map(_BATCHED, graph))
+        if all(batched):  # the usual: every output has the batch axis, its bytes its distinct layer's
+            return list(per_node(graph, lambda n: prod(n.shape) * act * batch))
+        return [e * act * (batch if b else 1) for b, e in zip(batched, elements)]
 
     def is_parameter(self, node_id: int) -> bool:
         return self.parameter[node_id]
@@ -555,11 +589,9 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
              options: TrainingOptions | None = None) -> Training:
     """The training step of `graph` for `options`: per layer and in total."""
     options = options or TrainingOptions()
-    trained, needs = requires_grad(graph)
-    loss = _reaches_loss(graph)
+    trained = _trained(graph)
     storages = _Storages(graph, options)
-    in_backward = [need and reached for need, reached in zip(needs, loss)]  # no input needs a gradient
-    patterns, in_flight = _input_gradients(graph, needs, in_backward, storages.tensor)
+    in_backward, patterns, in_flight = _gradient_flow(graph, trained, storages.tensor)
     # a layer type's rules are pure functions of its type, arguments and shapes, which inputs need a
     # gradient and whether it is trained: a repeated layer asks them once, and the figures they give
     # (with its forward FLOPs and its counts' bytes) are one record for every node alike in all of them;
@@ -577,34 +609,6 @@ def training(graph: LayerGraph, counts: Sequence[Counts], macs: Sequence[int],
     unknown = _unknown(graph, shared) if any(s.no_gradient or s.saved is None for s in alike.values()) else ()
     return Training(options, steps, unknown, six_nt(graph, counts, options.batch), segments, buffers,
                     in_flight, notes)
-
-
-def _input_gradients(graph: LayerGraph, needs: Sequence[bool], in_backward: Sequence[bool], grads: Sequence[int]
-                     ) -> tuple[list[tuple[bool, ...]], int]:
-    """Per node, which of its inputs need a gradient; and the largest (output gradient + input
-    gradients) of a layer in the backward pass, in bytes (`grads`: each node's gradient's)."""
-    one_input = {need: (need,) for need in (True, False)}  # the usual patterns, made once
-    two_inputs = {(a, b): (a, b) for a in (True, False) for b in (True, False)}
-    patterns: list[tuple[bool, ...]] = []
-    in_flight = 0
-    for n, back in zip(graph, in_backward):
-        inputs = n.inputs
-        if len(inputs) == 1:  # the usual: one input
-            need = needs[inputs[0]]
-            patterns.append(one_input[need])
-            here = grads[n.id] + grads[inputs[0]] if need else grads[n.id]
-        elif len(inputs) == 2:  # an add or a product of two
-            a, b = inputs
-            need_a, need_b = needs[a], needs[b]
-            patterns.append(two_inputs[need_a, need_b])
-            here = grads[n.id] + (grads[a] if need_a else 0) + (grads[b] if need_b else 0)
-        else:
-            pattern = tuple([needs[j] for j in inputs])
-            patterns.append(pattern)
-            here = grads[n.id] + sum([grads[j] for j, need in zip(inputs, pattern) if need])
-        if back and here > in_flight:
-            in_flight = here
-    return patterns, in_flight
 
 
 _StepKey = tuple[int, tuple[bool, ...], bool, bool, int, int]  # see `_alike_steps`

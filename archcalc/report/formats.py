@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from itertools import islice
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any, TextIO
 
@@ -21,7 +21,7 @@ from archcalc.passes.memory import NodeMemory
 from archcalc.passes.sharing import Sharing
 from archcalc.report import conventions as counting_views
 from archcalc.report import training as training_views
-from archcalc.report.json_lines import layer_lines
+from archcalc.report.json_lines import layer_pieces
 from archcalc.report.numbers import plain
 from archcalc.version import __version__
 
@@ -278,6 +278,7 @@ def write_json(analysis: Analysis, file: TextIO) -> None:
 
 
 LINES_A_CHUNK = 256  # layer lines joined into one piece: some 400 KB at most of the usual lines
+_NEXT_LINE = (",\n    ",)  # what stands before each layer's line but the first
 
 
 def json_chunks(analysis: Analysis) -> Iterator[str]:
@@ -285,9 +286,10 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
 
     `json.dumps(indent=…)` runs CPython's pure-Python encoder; the layers — nearly all of
     the document — are written compactly, one per line, as the C encoder writes each layer's
-    dict (`json_lines.layer_lines`, which writes that text without building the dict). Integers
-    of any size stay exact. Only one run of lines is held at a time; a run is one piece, not
-    LINES_A_CHUNK (each piece costs its reader a call, a writer a write).
+    dict (`json_lines.layer_pieces`, which writes that text without building the dict, as the
+    pieces of each line). Integers of any size stay exact. Only one run of lines is held at a time;
+    a run is one piece, not LINES_A_CHUNK (each piece costs its reader a call, a writer a write),
+    joined from its lines' pieces at once: each byte copied once, not once per line and again per run.
     """
     head = json.dumps(to_dict(analysis, layers=_LAYERS), indent=2, ensure_ascii=False)
     before, after = head.split(json.dumps(_LAYERS), 1)
@@ -295,12 +297,12 @@ def json_chunks(analysis: Analysis) -> Iterator[str]:
     if not len(analysis.graph):
         yield "[]"
     else:
-        lines = layer_lines(analysis)
-        start = "[\n    "
+        lines = layer_pieces(analysis)
+        start = ("[\n    ",)
         while run := list(islice(lines, LINES_A_CHUNK)):
-            run[0] = start + run[0]  # not start + the joined run: that copies the whole run again
-            yield ",\n    ".join(run)
-            start = ",\n    "
+            # each line's pieces after its separator, all joined at once: (start, *line, sep, *line, …)
+            yield "".join(chain.from_iterable(chain.from_iterable(zip(chain((start,), repeat(_NEXT_LINE)), run))))
+            start = _NEXT_LINE
         yield "\n  ]"
     yield after + "\n"
 

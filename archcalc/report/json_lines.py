@@ -43,7 +43,7 @@ from archcalc.graph import Node
 from archcalc.layers import OtherOps
 from archcalc.layers.base import Saved
 from archcalc.passes.analysis import Analysis
-from archcalc.passes.counting import FLOPS_PER_MAC
+from archcalc.passes.counting import FLOPS_PER_MAC, distinct, layer_keys
 from archcalc.passes.receptive_field import RF
 from archcalc.passes.training import Kept, LayerStep, LayerSteps, StepFigures
 from archcalc.report.numbers import plain
@@ -191,9 +191,10 @@ def _plain(center: float) -> str:
     return repr(plain(center))
 
 
-def _kept(kept: Sequence[Kept]) -> tuple[str, int]:
+def _kept(kept: Sequence[Kept]) -> str:
     """Kept tensors as the encoder writes them, and the bytes of the new ones (the step's
-    saved_bytes). Each tensor's values are checked to be exactly a str, an int and a bool."""
+    saved_bytes): the text from `"kept"`'s value to `"kept_bytes"`'. Each tensor's values are checked
+    to be exactly a str, an int and a bool."""
     parts = []
     saved = 0
     for k in kept:
@@ -203,10 +204,10 @@ def _kept(kept: Sequence[Kept]) -> tuple[str, int]:
         parts.append(f'{{"tensor": {encode_basestring(what)}, "bytes": {size}, "new": {"true" if new else "false"}}}')
         if new:
             saved += size
-    return f"[{', '.join(parts)}]", saved
+    return f"[{', '.join(parts)}], \"kept_bytes\": {saved}"
 
 
-def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[tuple[str, int] | None]:
+def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[str | None]:
     """Each node's kept tensors as `_kept` writes them, in turn (None where a value is not one
     written here: that node's line is ENCODE's). Of LayerSteps from their compact form: a rule that
     keeps one input or the output (the usual) from a text made once per rule, the node's own ids
@@ -222,7 +223,7 @@ def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[
         i = n.id
         pattern = saved[i]
         if not pattern:
-            yield "[]", 0
+            yield NOTHING_KEPT
             continue
         head = heads.get(id(pattern), heads)
         if head is heads:
@@ -235,20 +236,24 @@ def _kept_texts(layers: Sequence[LayerStep], nodes: Iterable[Node]) -> Iterator[
         base = storage_of[node_id]
         size = storage_bytes[base]
         if base < 0:  # a free parameter: not kept
-            yield "[]", 0
+            yield NOTHING_KEPT
         elif not type(size) is type(node_id) is int:
             yield None
         else:
             text = f'{text}{node_id})", "bytes": {size}' if which >= 0 else f'{text}{size}'
-            yield (f'{text}, "new": true}}]', size) if first_keeper[base] == i else (f'{text}, "new": false}}]', 0)
+            yield f'{text}, "new": true}}], "kept_bytes": {size}' if first_keeper[base] == i else \
+                f'{text}, "new": false}}], "kept_bytes": 0'
 
 
-def _kept_or_none(kept: Sequence[Kept]) -> tuple[str, int] | None:
+def _kept_or_none(kept: Sequence[Kept]) -> str | None:
     """`_kept(kept)`, or None where it meets a value not written here."""
     try:
         return _kept(kept)
     except (_Unusual, TypeError):
         return None
+
+
+NOTHING_KEPT = '[], "kept_bytes": 0'
 
 
 def _one_tensor_head(pattern: Sequence[Saved]) -> tuple[int, str] | None:
@@ -289,12 +294,19 @@ def step_parts(f: StepFigures) -> tuple[str, str]:
 
 
 def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iterator[str]:
-    """Each node's line (every node's, or those of `nodes`): `ENCODE` of its `formats._layers` dict.
+    """Each node's line (every node's, or those of `nodes`): `ENCODE` of its `formats._layers` dict."""
+    return map("".join, layer_pieces(analysis, nodes))
 
-    Most of a line is the same for every node alike in its text, type, shape, counts, work, memory,
-    use and training figures: those pieces are written once per distinct such key (`alike`),
+
+def layer_pieces(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iterator[tuple[str, ...]]:
+    """Each node's line (every node's, or those of `nodes`) as the texts it joins: a writer joins a
+    run of lines' pieces at once, each byte copied once (`formats.json_chunks`).
+
+    Most of a line is the same for every node alike in its distinct layer, shape, counts, work,
+    memory, use and training figures: those pieces are written once per distinct such key (`alike`),
     which holds every value they are written from (ints checked to be exactly ints, the records
-    by id), and only what is the node's own is written per node: its id, position, inputs,
+    by id, the figures of a distinct layer by the layer where every node holds its layer's very
+    objects), and only what is the node's own is written per node: its id, position, inputs,
     receptive field, tie, scope, name, module, warnings, kept tensors and segment. Writing an int
     costs far more than hashing one. The analysis's figures are read a node at a time from its
     per-node tuples side by side (`_columns`), which hold every record keyed here by id for as
@@ -305,16 +317,18 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
     source = analysis.graph.source
     tabbed = {k for k, line in enumerate(source.lines, 1) if "\t" in line} if source is not None else set()
 
-    def alike_pieces(n: Node, c: Any, ops: OtherOps, shared: Any, mem: Any, figures: StepFigures,
-                     m: int, q: int, ca: int, kv_i: int, conn: int, u: int, v: int, rule: str) -> tuple[str, ...]:
+    layer_columns = _layer_columns(analysis)
+
+    def alike_pieces(n: Node, i: int, figures: StepFigures) -> tuple[str, ...]:
         """The pieces of a line that nodes alike share, in the line's order, around its own fields."""
-        _all_ints(mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
+        m, q, ca, kv_i, conn, c, ops, u, v, rule, mem, shared = (column[i] for column in layer_columns)
+        _all_ints(m, q, ca, kv_i, conn, u, v, mem.activation_bytes, mem.param_bytes, mem.buffer_bytes)
         shared_text = "null" if shared is None else ENCODE(formats._sharing_dict(shared))
         before_kept, after_kept = step_texts.get(id(figures)) or _remember(step_texts, id(figures),
                                                                            step_parts(figures))
         return (
-            f'"type": {encode_basestring(n.type)}, ',
-            f'"output_shape": {_ints(n.shape)}, "params": {_number(c.params)}, "weights": {_number(c.weights)}, '
+            f', "type": {encode_basestring(n.type)}, ',
+            f', "output_shape": {_ints(n.shape)}, "params": {_number(c.params)}, "weights": {_number(c.weights)}, '
             f'"biases": {_number(c.biases)}, "buffers": {_number(c.buffers)}, '
             f'"macs": {m}, "flops": {FLOPS_PER_MAC * m}, "quadratic_macs": {q}, "causal_macs": {ca}, '
             f'"kv_cache_elements": {kv_i}, "other_ops": {ops_text(ops)}, '
@@ -341,12 +355,12 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
         figures_by_id, segments = layers.figures, layers.segments or [None] * len(layers)
     else:
         figures_by_id, segments = [s.figures for s in layers], [s.segment for s in layers]
-    for n, m, q, ca, kv_i, conn, u, v, rule, c, ops, field, mem, shared, figures, segment, kept_text in zip(
-            chosen, *_columns(analysis, ids), *_chosen((figures_by_id, segments), ids), _kept_texts(layers, chosen)):
+    for n, layer, field, figures, segment, kept in zip(
+            chosen, *_chosen((_layer_keys(analysis, layer_columns), analysis.rf, figures_by_id, segments), ids),
+            _kept_texts(layers, chosen)):
         try:
-            i, typ, _, inputs, _, shape, text, loc, scope, name, implicit, warnings, _, shares, tie, _, module = n
-            if not (type(i) is type(m) is type(q) is type(ca) is type(kv_i) is type(conn) is type(u) is type(v)
-                    is int and type(implicit) is bool and (shares is None or type(shares) is int)):
+            i, _, _, inputs, _, shape, text, loc, scope, name, implicit, warnings, _, shares, tie, _, module = n
+            if not (type(i) is int and type(implicit) is bool and (shares is None or type(shares) is int)):
                 raise _Unusual
             if loc is None:
                 line: int | str = "null"  # written as is, as an int is
@@ -356,49 +370,55 @@ def layer_lines(analysis: Analysis, nodes: Sequence[Node] | None = None) -> Iter
                 column = loc.col if line not in tabbed else formats.editor_column(analysis, loc)
                 if not type(line) is type(column) is int:
                     raise _Unusual
-            if shared is None:
-                shared_params = shared_fc = None
-            else:  # a Sharing's text depends on its two counts alone, where both are exact ints
-                shared_params, shared_fc = shared.params, shared.fc_equivalent_params
-                if not type(shared_params) is type(shared_fc) is int:
-                    shared_params, shared_fc = ENCODE(formats._sharing_dict(shared)), None  # a str: no pair's
-            key = (typ, id(shape), id(c), m, q, ca, kv_i, id(ops), conn, shared_params, shared_fc, id(mem),
-                   implicit, shares, u, v, rule, id(figures))
-            pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, c, ops, shared, mem, figures, m, q, ca,
-                                                                          kv_i, conn, u, v, rule))
+            # the node's position and inputs, one or two of them (the usual) in one text
+            if len(inputs) == 1 and type(inputs[0]) is int:
+                position = f'"line": {line}, "column": {column}, "inputs": [{inputs[0]}]'
+            elif len(inputs) == 2 and type(inputs[0]) is type(inputs[1]) is int:
+                position = f'"line": {line}, "column": {column}, "inputs": [{inputs[0]}, {inputs[1]}]'
+            else:
+                position = f'"line": {line}, "column": {column}, "inputs": {_ints(inputs)}'
+            key = (layer, id(shape), implicit, shares, id(figures))
+            pieces = alike.get(key) or _remember(alike, key, alike_pieces(n, i, figures))
             layer_type, work, memory_use, frozen, training, after_kept = pieces
             if not (segment is None or type(segment) is int):
                 raise _Unusual
-            if kept_text is None:
+            if kept is None:
                 raise _Unusual
-            kept, saved = kept_text
             scope_text = "[]" if not scope else scope_texts.get(id(scope)) or _remember(scope_texts, id(scope),
                                                                                          strings(scope))
+            # the line's pieces, joined once with the others of its run (`formats.json_chunks`): a line is
+            # some 1,100 bytes, which one f-string would copy once more
             yield (
-                f'{{"id": {i}, "spec": {encode_basestring(text)}, {layer_type}"line": {line}, "column": {column}, '
-                f'"inputs": {f"[{inputs[0]}]" if len(inputs) == 1 and type(inputs[0]) is int else _ints(inputs)}, '
-                f'{work}'
-                f'{rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers))}'
-                f'{memory_use}'
-                f'{"null" if tie is None else ENCODE({"owner": tie.owner, "transposed": tie.transposed})}'
-                f'{frozen}{scope_text}, '
-                f'"name": {"null" if name is None else encode_basestring(name)}, '
-                f'"module": {"null" if module is None else encode_basestring(module)}, '
-                f'"warnings": {strings(warnings) if warnings else "[]"}'
-                f'{training}{kept}, "kept_bytes": {saved}{after_kept}{"null" if segment is None else segment}}}}}')
+                f'{{"id": {i}, "spec": ', encode_basestring(text), layer_type, position, work,
+                rf_texts.get(id(field)) or _remember(rf_texts, id(field), rf_text(field, formats.rf_dict, centers)),
+                memory_use,
+                "null" if tie is None else ENCODE({"owner": tie.owner, "transposed": tie.transposed}),
+                frozen, scope_text,
+                ', "name": ', (name_text := "null" if name is None else encode_basestring(name)),
+                ', "module": ', name_text if module is name else  # a named node's module is its name
+                "null" if module is None else encode_basestring(module),
+                ', "warnings": ', strings(warnings) if warnings else "[]",
+                training, kept, after_kept, "null}}" if segment is None else f"{segment}}}}}")
         except (_Unusual, TypeError):  # TypeError: encode_basestring given what is not a str
-            yield ENCODE(next(formats._layers(analysis, (n,))))
+            yield ENCODE(next(formats._layers(analysis, (n,)))),
 
 
-def _columns(analysis: Analysis, ids: list[int] | None) -> Sequence[Sequence[Any]]:
-    """The per-node figures a line is written from, each a sequence by node id, in layer_lines'
-    order (those of `ids` only, if given)."""
+def _layer_columns(analysis: Analysis) -> tuple[Sequence[Any], ...]:
+    """The per-node figures a line's shared pieces are written from, each a sequence by node id: most
+    are their distinct layer's (or, for a sharer, its own counts')."""
     attention, counted = analysis.attention, analysis.counted
-    columns: list[Sequence[Any]] = [
-        analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache, analysis.connections,
-        analysis.uses, counted.values, counted.rules, analysis.counts, analysis.other_ops, analysis.rf,
-        analysis.memory.nodes, analysis.sharing]
-    return _chosen(columns, ids)
+    return (analysis.macs, attention.quadratic_macs, attention.causal_macs, attention.kv_cache,
+            analysis.connections, analysis.counts, analysis.other_ops, analysis.uses, counted.values, counted.rules,
+            analysis.memory.nodes, analysis.sharing)
+
+
+def _layer_keys(analysis: Analysis, columns: Sequence[Sequence[Any]]) -> Sequence[Any]:
+    """Per node a key of its `_layer_columns` values: its distinct layer where every node holds its
+    layer's very objects (`counting.layer_keys`: known without a walk for the columns made once per
+    distinct layer, a walk in C for the others), else with the ids of the node's own objects (the
+    columns hold them: their ids stay unique)."""
+    layers = distinct(analysis.graph)
+    return layer_keys(layers, *columns) or list(zip(layers.group, *(map(id, c) for c in columns)))
 
 
 def _chosen(columns: Sequence[Sequence[Any]], ids: list[int] | None) -> Sequence[Sequence[Any]]:
