@@ -234,11 +234,13 @@ class Again:
 
     @property
     def expect(self) -> Piece | None:
-        return self.statement.expect
+        expect = self.first.expect
+        return None if expect is None else _piece_on_line(expect, self.line)  # as `statement` moves it
 
     @property
     def module(self) -> Piece | None:
-        return self.statement.module
+        module = self.first.module
+        return None if module is None else _piece_on_line(module, self.line)
 
 
 # what a body holds: a statement a line, compact or not, or an earlier line's met again

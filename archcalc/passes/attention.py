@@ -57,5 +57,5 @@ def attention_figures(graph: LayerGraph, options: MemoryOptions) -> AttentionFig
     causal = per_node(graph, lambda n: n.layer.causal_macs(n.args, n.in_shapes, n.shape))
     cache = per_node(graph, lambda n: n.layer.kv_cache(n.args, n.in_shapes, n.shape))
     per = options.batch * options.bytes_per_element
-    cache_bytes = per_node(graph, lambda n: n.layer.kv_cache(n.args, n.in_shapes, n.shape) * per)  # a rule's, per layer
+    cache_bytes = per_node(graph, lambda n: cache[n.id] * per)  # per distinct layer, from its cache above
     return AttentionFigures(quadratic, causal, cache, cache_bytes)
