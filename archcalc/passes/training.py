@@ -436,7 +436,7 @@ class _Storages:
         act, batch = self.options.activation_bytes, self.options.batch
         batched = list(map(_BATCHED, graph))
         if all(batched):  # the usual: every output has the batch axis, its bytes its distinct layer's
-            return list(per_node(graph, lambda n: prod(n.shape) * act * batch))
+            return list(per_node(graph, lambda n: elements[n.id] * act * batch))
         return [e * act * (batch if b else 1) for b, e in zip(batched, elements)]
 
     def is_parameter(self, node_id: int) -> bool:
